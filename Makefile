@@ -1,0 +1,60 @@
+# loraledger — two commands: `make run` and `make test`. Both set up what they need, idempotently.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(CURDIR)/node_modules/@foundry-rs
+export PATH := $(BIN)/anvil-linux-amd64/bin:$(BIN)/forge-linux-amd64/bin:$(BIN)/cast-linux-amd64/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+FORGE_STAMP := out/.built
+SOL_SOURCES := $(shell find contracts -name '*.sol' 2>/dev/null)
+
+.PHONY: help setup run test lint typecheck forge-test pytest build bench clean devnet-down
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(PY_STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(FORGE_STAMP): $(NPM_STAMP) foundry.toml scripts/solc $(SOL_SOURCES)
+	forge build
+	@touch $@
+
+setup: $(PY_STAMP) $(NPM_STAMP) $(FORGE_STAMP) ## create the venv, install npm tools, build contracts (idempotent)
+
+build: $(FORGE_STAMP) ## compile the contracts
+
+run: setup ## bring the local devnet up (L2 + DA + contracts + demo assets) and serve
+	$(VENV)/bin/loraledger devnet up
+
+lint: $(PY_STAMP) ## ruff + mypy
+	$(VENV)/bin/ruff check node inference attribution tests scripts
+	$(VENV)/bin/mypy
+
+forge-test: $(FORGE_STAMP) ## Foundry unit, fuzz and invariant tests
+	forge test
+
+pytest: setup ## Python unit and integration tests
+	$(PY) -m pytest -q tests
+
+test: setup lint forge-test pytest ## everything: ruff, mypy, forge test, pytest
+
+bench: setup ## all benchmarks, quick mode
+	$(VENV)/bin/loraledger bench all --quick
+
+devnet-down: ## stop the local devnet
+	$(VENV)/bin/loraledger devnet down
+
+clean: ## remove build outputs (keeps the venv and node_modules)
+	rm -rf out cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""One typer command group per part (`devnet`, `contracts`, `records`, `da`, `demo`, `bench`, ...)."""
