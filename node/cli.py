@@ -19,6 +19,7 @@ app = typer.Typer(
 
 # (module under node/commands, group name). Each module defines `app = typer.Typer(...)`.
 _GROUPS: list[tuple[str, str]] = [
+    ("bench", "bench"),
 ]
 
 

@@ -1,0 +1,68 @@
+"""`loraledger bench ...`: run the benchmarks. Each prints a table and can write JSON (`--json PATH`).
+
+The benchmark code lives beside what it measures and exposes `main(argv) -> int`; `scripts/bench/*.py` call the
+same functions, so `python scripts/bench/da.py --quick` and `loraledger bench da --quick` are one thing.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(help="Benchmarks: each prints a table and writes JSON with --json PATH (baselines measured in "
+                  "the same run).", no_args_is_help=True)
+
+# command name -> module exposing `main(argv: list[str]) -> int`
+BENCHES: dict[str, str] = {
+    "attribution": "attribution.bench",
+    "da": "attribution.da.bench",
+    "serving": "inference.bench",
+}
+
+_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _run(name: str, argv: list[str]) -> None:
+    module = importlib.import_module(BENCHES[name])
+    code = module.main(argv)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command("attribution", context_settings=_PASSTHROUGH)
+def attribution(ctx: typer.Context) -> None:
+    """Store appends/s, Merkle tree build + proofs, payload bytes per record (pass --help for options)."""
+    _run("attribution", list(ctx.args))
+
+
+@app.command("da", context_settings=_PASSTHROUGH)
+def da(ctx: typer.Context) -> None:
+    """DA server put/get MB/s with and without KZG, GET p99 during a 16 MiB put (pass --help for options)."""
+    _run("da", list(ctx.args))
+
+
+@app.command("serving", context_settings=_PASSTHROUGH)
+def serving(ctx: typer.Context) -> None:
+    """Multi-adapter serving tokens/s, TTFT, cold loads, against transformers and peft (pass --help)."""
+    _run("serving", list(ctx.args))
+
+
+@app.command("all")
+def run_all(
+    quick: bool = typer.Option(False, "--quick", help="Quick mode for every benchmark."),
+    json_dir: str = typer.Option("bench-results", "--json-dir", help="Write <name>.json files here."),
+) -> None:
+    """Run every benchmark in turn and write one JSON file per benchmark into --json-dir."""
+    import pathlib
+
+    pathlib.Path(json_dir).mkdir(parents=True, exist_ok=True)
+    failed = []
+    for name in BENCHES:
+        argv = (["--quick"] if quick else []) + ["--json", f"{json_dir}/{name}.json"]
+        module = importlib.import_module(BENCHES[name])
+        if module.main(argv):
+            failed.append(name)
+    if failed:
+        typer.echo(f"benchmarks failed: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)
