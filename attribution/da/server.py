@@ -1,0 +1,322 @@
+"""The DA server: the OP Alt-DA HTTP API with EigenDA-style certificates, on Starlette + uvicorn.
+
+- `POST /put` (body = payload) → 200 raw commitment bytes; 413 above 16 MiB; 503 when busy or the disk fails.
+- `GET /get/0x<hex>` → 200 raw payload; 404 unknown; 400 malformed commitment.
+- `GET /health` → JSON with the operator address.
+- `GET|POST /admin/faults` → fault switches (latency, 503 on put, 404 on get), only with `--enable-faults`.
+
+Hashing, fsync and file reads run in threads (they release the GIL); KZG runs in a worker process pool (ckzg holds
+the GIL), so GETs stay fast while a 16 MiB put is being committed. Run: `loraledger da serve --data-dir DIR` or
+`python -m attribution.da.server --data-dir DIR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate, keccak256, parse_commitment, parse_commitment_hex
+from attribution.da.errors import DACommitmentInvalid, DAStorageError
+from attribution.da.kzg import KZGPool
+from attribution.da.operator import load_operator, sign_certificate
+from attribution.da.storage import BlobStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 3100
+OCTET_STREAM = "application/octet-stream"
+# a too-large body is read and discarded up to this size so the client sees the 413 instead of a reset
+_DRAIN_LIMIT = 4 * MAX_PAYLOAD_BYTES
+
+
+@dataclass
+class DAServerConfig:
+    """How to run the DA server."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    operator_keystore: Path | None = None
+    enable_faults: bool = False
+    kzg: bool = True
+    kzg_workers: int | None = None
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    max_inflight_puts: int = 4
+
+
+@dataclass
+class Faults:
+    """Fault switches for tests: `put_503` failures left (-1 = every put), `get_404`, added latency."""
+
+    put_503: int = 0
+    get_404: bool = False
+    latency_ms: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """The switches as the admin route shows them."""
+        return {"put_503": self.put_503, "get_404": self.get_404, "latency_ms": self.latency_ms}
+
+
+@dataclass
+class _State:
+    config: DAServerConfig
+    operator: LocalAccount
+    store: BlobStore
+    pool: KZGPool | None = None
+    faults: Faults = field(default_factory=Faults)
+    inflight_puts: int = 0
+    key_locks: dict[bytes, tuple[asyncio.Lock, int]] = field(default_factory=dict)
+    warm_task: asyncio.Task[None] | None = None
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return _error(
+        413,
+        "payload_too_large",
+        f"payload exceeds the DA limit of {limit} bytes (16 MiB); split the batch into smaller payloads",
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it exceeds `limit` (checked on Content-Length first, then while streaming)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        if int(declared) <= _DRAIN_LIMIT:
+            async for _ in request.stream():
+                pass
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            chunks.clear()
+            if size > _DRAIN_LIMIT:
+                return None
+            continue
+        chunks.append(chunk)
+    return None if size > limit else b"".join(chunks)
+
+
+async def _fault_latency(state: _State) -> None:
+    if state.faults.latency_ms > 0:
+        await asyncio.sleep(state.faults.latency_ms / 1000)
+
+
+async def put(request: Request) -> Response:
+    """Store a payload; answer with the raw commitment bytes."""
+    state: _State = request.app.state.da
+    await _fault_latency(state)
+    faults = state.faults
+    if faults.put_503:
+        if faults.put_503 > 0:
+            faults.put_503 -= 1
+        async for _ in request.stream():
+            pass
+        return _error(503, "fault_injected", "put refused by an injected fault; retry later", {"Retry-After": "0"})
+    if state.inflight_puts >= state.config.max_inflight_puts:
+        return _error(
+            503,
+            "busy",
+            f"{state.inflight_puts} puts are in flight (limit {state.config.max_inflight_puts}); retry later",
+            {"Retry-After": "1"},
+        )
+    state.inflight_puts += 1
+    try:
+        payload = await _read_body(request, state.config.max_payload_bytes)
+        if payload is None:
+            return _too_large(state.config.max_payload_bytes)
+        commitment = await _store(state, payload)
+    except DAStorageError as e:
+        logger.error("put failed: %s", e)
+        return _error(503, "storage_failed", f"{e}", {"Retry-After": "5"})
+    finally:
+        state.inflight_puts -= 1
+    return Response(commitment, media_type=OCTET_STREAM)
+
+
+async def _store(state: _State, payload: bytes) -> bytes:
+    payload_keccak = await asyncio.to_thread(keccak256, payload)
+    # puts of the same payload run one after the other; the second finds the first one's certificate
+    lock, users = state.key_locks.get(payload_keccak, (asyncio.Lock(), 0))
+    state.key_locks[payload_keccak] = (lock, users + 1)
+    try:
+        async with lock:
+            existing = await asyncio.to_thread(state.store.find_certificate, payload_keccak)
+            if existing is not None:
+                # content-addressed: the same payload keeps its first certificate (idempotent put)
+                logger.info("put of already stored payload %s", payload_keccak.hex())
+                return Certificate.decode(existing).commitment()
+            kzg = await state.pool.commit(payload) if state.pool is not None else []
+            seq = await asyncio.to_thread(state.store.allocate_sequence)
+            certificate = sign_certificate(
+                Certificate(
+                    payload_keccak=payload_keccak,
+                    payload_length=len(payload),
+                    kzg_commitments=tuple(kzg),
+                    da_sequence=seq,
+                    stored_at=int(time.time()),
+                ),
+                state.operator,
+            )
+            await asyncio.to_thread(state.store.write, payload_keccak, payload, certificate.encode())
+            logger.info("stored payload %s: %d bytes, daSequence %d", payload_keccak.hex(), len(payload), seq)
+            return certificate.commitment()
+    finally:
+        lock, users = state.key_locks[payload_keccak]
+        if users == 1:
+            del state.key_locks[payload_keccak]
+        else:
+            state.key_locks[payload_keccak] = (lock, users - 1)
+
+
+async def get(request: Request) -> Response:
+    """Serve the payload of a commitment this server issued."""
+    state: _State = request.app.state.da
+    await _fault_latency(state)
+    try:
+        commitment = parse_commitment_hex(request.path_params["commitment"])
+        certificate = parse_commitment(commitment)
+    except DACommitmentInvalid as e:
+        return _error(400, "bad_commitment", str(e))
+    if state.faults.get_404:
+        return _error(404, "fault_injected", "get refused by an injected fault (404)")
+    stored = await asyncio.to_thread(state.store.find_certificate, certificate.payload_keccak)
+    if stored is None or stored != certificate.encode():
+        return _error(404, "not_found", "no payload stored for this commitment; check the commitment and DA server URL")
+    try:
+        payload = await asyncio.to_thread(state.store.read_payload, certificate.payload_keccak)
+    except DAStorageError as e:
+        logger.error("get failed: %s", e)
+        return _error(503, "storage_failed", str(e), {"Retry-After": "5"})
+    return Response(payload, media_type=OCTET_STREAM)
+
+
+async def health(request: Request) -> Response:
+    """Liveness plus who signs certificates."""
+    state: _State = request.app.state.da
+    return JSONResponse(
+        {
+            "status": "ok",
+            "operator": state.operator.address,
+            "kzg": state.pool is not None,
+            "faults_enabled": state.config.enable_faults,
+            "max_payload_bytes": state.config.max_payload_bytes,
+        }
+    )
+
+
+async def faults(request: Request) -> Response:
+    """Read (GET) or replace (POST JSON `{"put_503": n|bool, "get_404": bool, "latency_ms": n}`) the faults."""
+    state: _State = request.app.state.da
+    if not state.config.enable_faults:
+        return _error(404, "not_found", "fault switches are off; start the server with --enable-faults")
+    if request.method == "POST":
+        try:
+            body = await request.json()
+            if not isinstance(body, dict) or set(body) - {"put_503", "get_404", "latency_ms"}:
+                raise ValueError("unknown fields")
+            put_503 = body.get("put_503", 0)
+            put_503 = -1 if put_503 is True else int(put_503)
+            latency_ms = int(body.get("latency_ms", 0))
+            if latency_ms < 0 or put_503 < -1:
+                raise ValueError("negative values")
+            state.faults = Faults(put_503=put_503, get_404=bool(body.get("get_404", False)), latency_ms=latency_ms)
+        except ValueError as e:
+            return _error(
+                400, "bad_faults",
+                f"{e}: send JSON {{\"put_503\": int or bool, \"get_404\": bool, \"latency_ms\": int >= 0}}",
+            )
+        logger.warning("faults set: %s", state.faults.as_json())
+    return JSONResponse(state.faults.as_json())
+
+
+def create_app(config: DAServerConfig, operator: LocalAccount | None = None) -> Starlette:
+    """Build the ASGI app (the KZG pool starts with the app's lifespan)."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    operator = operator or load_operator(config.operator_keystore, config.data_dir)
+    state = _State(config=config, operator=operator, store=BlobStore(config.data_dir))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if config.kzg:
+            state.pool = KZGPool(config.kzg_workers)
+            state.warm_task = asyncio.create_task(state.pool.warm_up())
+        logger.info(
+            "DA server for operator %s on %s (kzg=%s, faults=%s)",
+            operator.address, config.data_dir, config.kzg, config.enable_faults,
+        )
+        try:
+            yield
+        finally:
+            if state.pool is not None:
+                await asyncio.to_thread(state.pool.shutdown)
+
+    app = Starlette(
+        routes=[
+            Route("/put", put, methods=["POST"]),
+            Route("/put/", put, methods=["POST"]),
+            Route("/get/{commitment}", get, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/admin/faults", faults, methods=["GET", "POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.da = state
+    return app
+
+
+def serve(config: DAServerConfig) -> None:
+    """Run the DA server until interrupted (SIGINT/SIGTERM)."""
+    import uvicorn
+
+    app = create_app(config)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `python -m attribution.da.server` arguments (same as `loraledger da serve`)."""
+    parser = argparse.ArgumentParser(description="Run the loraledger DA server (OP Alt-DA API).")
+    parser.add_argument("--data-dir", type=Path, required=True, help="where blobs, certificates and the dev key live")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--operator-keystore", type=Path, default=None,
+                        help="eth-account keyfile; password in $LORALEDGER_DA__OPERATOR_PASSWORD")
+    parser.add_argument("--enable-faults", action="store_true", help="enable /admin/faults (tests only)")
+    parser.add_argument("--no-kzg", dest="kzg", action="store_false", help="skip KZG commitments (benchmarks only)")
+    parser.add_argument("--kzg-workers", type=int, default=None, help="KZG worker processes (default min(2, CPUs))")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m attribution.da.server`."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(
+        DAServerConfig(
+            data_dir=args.data_dir, host=args.host, port=args.port, operator_keystore=args.operator_keystore,
+            enable_faults=args.enable_faults, kzg=args.kzg, kzg_workers=args.kzg_workers,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
