@@ -1,0 +1,2 @@
+"""The chain layer: forge artifacts, RPC client with local signing, decoded custom errors, contract wrappers,
+deployment. See docs/chain.md."""

@@ -1,0 +1,237 @@
+"""JSON-RPC connection and transaction sending: build -> estimate gas -> sign -> send -> receipt.
+
+Local keys only (never `eth_sendTransaction`). Nonces are tracked per sender inside the client, so several
+transactions can be sent back to back without waiting for the node's pending pool; any send error resets the
+counter to the chain's pending nonce. Reverts surface as the decoded custom error (`attribution.chain.errors`)
+whether they happen in `eth_call`, in gas estimation or in a mined transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
+
+import requests
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.types import TxParams, TxReceipt
+
+from attribution.chain.artifacts import Artifact
+from attribution.chain.errors import (
+    ChainError,
+    ContractRevert,
+    RpcUnavailable,
+    SignerError,
+    TransactionFailed,
+    UnknownRevert,
+    registry,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+GAS_MARGIN_NUM, GAS_MARGIN_DEN = 6, 5  # estimate * 1.2
+
+
+def revert_from(exc: ContractLogicError) -> ContractRevert:
+    """Turn web3's revert exception into our decoded `ContractRevert` subclass."""
+    data = exc.data
+    if isinstance(data, Mapping):
+        data = data.get("data") or data.get("result")
+    if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+        return registry().decode(data)
+    message = exc.message or str(exc)
+    if isinstance(data, str) and data.startswith("0x"):
+        return UnknownRevert(f"execution reverted ({message})", data=bytes.fromhex(data[2:]))
+    return UnknownRevert(f"execution reverted ({message})")
+
+
+class ChainClient:
+    """One RPC endpoint plus an optional default signer."""
+
+    def __init__(self, rpc_url: str, account: LocalAccount | None = None, *, timeout_s: float = 30.0,
+                 receipt_timeout_s: float = 120.0, poll_s: float = 0.05) -> None:
+        self.rpc_url = rpc_url
+        self.account = account
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+        self.receipt_timeout_s = receipt_timeout_s
+        self.poll_s = poll_s
+        self._chain_id: int | None = None
+        self._nonces: dict[str, int] = {}
+        self._nonce_lock = threading.Lock()
+
+    # -- connection -------------------------------------------------------------------------------------------
+
+    def _rpc(self, what: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (requests.ConnectionError, requests.Timeout, OSError) as e:
+            raise RpcUnavailable(f"{what}: RPC {self.rpc_url} unreachable ({type(e).__name__}); check the URL or run "
+                                 "`loraledger devnet up`") from e
+
+    @property
+    def chain_id(self) -> int:
+        """The chain id (asked once)."""
+        if self._chain_id is None:
+            self._chain_id = int(self._rpc("eth_chainId", lambda: self.w3.eth.chain_id))
+        return self._chain_id
+
+    def is_up(self) -> bool:
+        """True when the endpoint answers `eth_chainId`."""
+        try:
+            self.w3.eth.chain_id  # noqa: B018 - the call is the probe
+        except Exception:  # noqa: BLE001 - any failure means "not up"
+            return False
+        return True
+
+    def block_number(self) -> int:
+        """The latest block number."""
+        return int(self._rpc("eth_blockNumber", lambda: self.w3.eth.block_number))
+
+    def has_code(self, address: str) -> bool:
+        """True when `address` holds contract code."""
+        return len(self._rpc("eth_getCode", lambda: self.w3.eth.get_code(Web3.to_checksum_address(address)))) > 0
+
+    def contract(self, address: str, abi: list[dict[str, Any]]) -> Contract:
+        """A web3 contract object bound to this client's connection."""
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+
+    # -- calls ------------------------------------------------------------------------------------------------
+
+    def call(self, fn: ContractFunction, *, sender: str | None = None, block: Any = "latest") -> Any:
+        """`eth_call` a contract function; a revert raises the decoded `ContractRevert`."""
+        params: TxParams = {}
+        if sender is not None:
+            params["from"] = Web3.to_checksum_address(sender)
+        try:
+            return self._rpc(f"call {fn.fn_name}", lambda: fn.call(params, block_identifier=block))
+        except ContractLogicError as e:
+            raise revert_from(e) from e
+
+    # -- transactions -----------------------------------------------------------------------------------------
+
+    def _signer(self, account: LocalAccount | None) -> LocalAccount:
+        acct = account or self.account
+        if acct is None:
+            raise SignerError("this client has no signing key; pass --keystore FILE or set LORALEDGER_PRIVATE_KEY")
+        return acct
+
+    def _next_nonce(self, address: str) -> int:
+        with self._nonce_lock:
+            if address not in self._nonces:
+                self._nonces[address] = int(self._rpc(
+                    "eth_getTransactionCount", lambda: self.w3.eth.get_transaction_count(
+                    Web3.to_checksum_address(address), "pending")))
+            nonce = self._nonces[address]
+            self._nonces[address] = nonce + 1
+            return nonce
+
+    def reset_nonce(self, address: str | None = None) -> None:
+        """Forget cached nonces (all, or one sender's); the next send asks the chain."""
+        with self._nonce_lock:
+            if address is None:
+                self._nonces.clear()
+            else:
+                self._nonces.pop(Web3.to_checksum_address(address), None)
+
+    def _fees(self) -> dict[str, int]:
+        latest = self._rpc("eth_getBlock", lambda: self.w3.eth.get_block("latest"))
+        base = int(latest.get("baseFeePerGas", 0) or 0)
+        try:
+            tip = int(self.w3.eth.max_priority_fee)
+        except (Web3RPCError, ValueError):
+            tip = 1_000_000
+        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+    def send(self, tx_in: Mapping[str, Any], account: LocalAccount | None = None) -> TxReceipt:
+        """Fill (chain id, nonce, fees, gas), sign, send and wait for the receipt; revert -> `ContractRevert`."""
+        acct = self._signer(account)
+        tx: dict[str, Any] = dict(tx_in)
+        tx["from"] = acct.address
+        tx.setdefault("chainId", self.chain_id)
+        tx.setdefault("value", 0)
+        if "maxFeePerGas" not in tx and "gasPrice" not in tx:
+            tx.update(self._fees())
+        if "gas" not in tx:
+            try:
+                estimate = self._rpc("eth_estimateGas", lambda: self.w3.eth.estimate_gas(cast(TxParams, tx)))
+            except ContractLogicError as e:
+                raise revert_from(e) from e
+            tx["gas"] = estimate * GAS_MARGIN_NUM // GAS_MARGIN_DEN
+        tx["nonce"] = self._next_nonce(acct.address)
+        signed = acct.sign_transaction(tx)
+        try:
+            tx_hash = self._rpc("eth_sendRawTransaction", lambda: self.w3.eth.send_raw_transaction(
+                signed.raw_transaction))
+        except ContractLogicError as e:
+            self.reset_nonce(acct.address)
+            raise revert_from(e) from e
+        except (Web3RPCError, ValueError) as e:
+            self.reset_nonce(acct.address)
+            raise ChainError(f"node rejected the transaction from {acct.address}: {e}") from e
+        except RpcUnavailable:
+            self.reset_nonce(acct.address)
+            raise
+        return self.wait(tx_hash.to_0x_hex(), tx)
+
+    def wait(self, tx_hash: str, tx: Mapping[str, Any] | None = None) -> TxReceipt:
+        """Wait for a receipt; for status 0 replay the call to recover and raise the revert reason."""
+        try:
+            receipt = self._rpc("receipt", lambda: self.w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=self.receipt_timeout_s, poll_latency=self.poll_s))  # type: ignore[arg-type]
+        except TimeExhausted as e:
+            raise ChainError(f"transaction {tx_hash} not mined within {self.receipt_timeout_s:.0f}s; check the "
+                             "node and fees, then look the hash up before resending") from e
+        if receipt["status"] == 1:
+            log.debug("tx %s mined in block %d (gas %d)", tx_hash, receipt["blockNumber"], receipt["gasUsed"])
+            return receipt
+        err: ChainError = TransactionFailed(f"transaction {tx_hash} reverted", tx_hash=tx_hash)
+        if tx is not None:
+            replay = {k: v for k, v in dict(tx).items() if k in ("from", "to", "data", "value", "gas")}
+            try:
+                self.w3.eth.call(cast(TxParams, replay), block_identifier=receipt["blockNumber"] - 1)
+            except ContractLogicError as e:
+                err = revert_from(e)
+                err.tx_hash = tx_hash  # type: ignore[attr-defined]
+        raise err
+
+    def transact(self, fn: ContractFunction, *, account: LocalAccount | None = None, value: int = 0,
+                 gas: int | None = None) -> TxReceipt:
+        """Send a state-changing contract call signed by `account` (default: the client's)."""
+        acct = self._signer(account)
+        params: dict[str, Any] = {"from": acct.address, "value": value}
+        if gas is not None:
+            params["gas"] = gas
+        try:
+            tx: dict[str, Any] = dict(fn.build_transaction(cast(TxParams, params)))
+        except ContractLogicError as e:
+            raise revert_from(e) from e
+        except (requests.ConnectionError, requests.Timeout) as e:
+            raise RpcUnavailable(f"RPC {self.rpc_url} unreachable; check the URL or run `loraledger devnet up`") from e
+        # build_transaction fills nonce/fees/gas from the node; we manage nonce and fees ourselves.
+        for key in ("nonce", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice"):
+            tx.pop(key, None)
+        if gas is None and "gas" in tx:
+            tx["gas"] = int(tx["gas"]) * GAS_MARGIN_NUM // GAS_MARGIN_DEN
+        return self.send(tx, acct)
+
+    def deploy(self, artifact: Artifact, *args: Any, account: LocalAccount | None = None) -> tuple[str, TxReceipt]:
+        """Deploy `artifact` with constructor `args`; returns (address, receipt)."""
+        if not artifact.deployable:
+            raise ChainError(f"{artifact.name} has no creation code (interface or abstract contract)")
+        registry().add_abi(artifact.abi)
+        factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        data = factory.constructor(*args)._encode_data_in_transaction()
+        receipt = self.send({"data": data}, account)
+        address = receipt["contractAddress"]
+        if address is None:
+            raise ChainError(f"deploying {artifact.name} produced no contract address (tx "
+                             f"{receipt['transactionHash'].to_0x_hex()})")
+        log.info("deployed %s at %s", artifact.name, address)
+        return str(address), receipt
