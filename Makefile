@@ -21,15 +21,15 @@ help: ## list the targets
 $(PY_STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
-	@touch $@
+	@mkdir -p $(@D) && touch $@
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	@touch $@
+	@mkdir -p $(@D) && touch $@
 
 $(FORGE_STAMP): $(NPM_STAMP) foundry.toml scripts/solc $(SOL_SOURCES)
 	forge build
-	@touch $@
+	@mkdir -p $(@D) && touch $@
 
 setup: $(PY_STAMP) $(NPM_STAMP) $(FORGE_STAMP) ## create the venv, install npm tools, build contracts (idempotent)
 
