@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.20;
+
+import {INodeRegistry} from "./INodeRegistry.sol";
+
+/// @title IAttributionLedger
+/// @notice Gap-free, exactly-once log of attribution batches posted by active nodes. Each batch commits to a
+/// StandardMerkleTree root over `count` attribution records with `seq` in `[firstSeq, firstSeq + count)` and to the
+/// DA commitment of the `LLB2` payload those records were decoded from.
+/// @dev Deployed as `constructor(INodeRegistry registry)`; the registry address is immutable and must be non-zero
+/// (else {LedgerZeroAddress}). Batch ids start at 1 and increase by one per batch; id 0 means "no batch".
+interface IAttributionLedger {
+    /*//////////////////////////////////////////////////////////////
+                                 STRUCTS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice A posted batch as returned by {batch}.
+    /// @param root StandardMerkleTree root over the batch's records.
+    /// @param daCommitmentHash keccak256 of the DA commitment bytes passed to {postBatch}.
+    /// @param node The node (msg.sender of {postBatch}) that posted the batch.
+    /// @param firstSeq The seq of the batch's first record.
+    /// @param count The number of records; the batch covers seqs `[firstSeq, firstSeq + count)`.
+    /// @param postedAt `block.timestamp` of the posting block.
+    struct Batch {
+        bytes32 root;
+        bytes32 daCommitmentHash;
+        address node;
+        uint64 firstSeq;
+        uint32 count;
+        uint64 postedAt;
+    }
+
+    /// @notice An attribution record (v1). Field order is the leaf encoding order (DESIGN.md, "Attribution record").
+    struct Record {
+        uint256 chainId;
+        address ledger;
+        address node;
+        uint64 seq;
+        bytes32 modelId;
+        bytes32 adapterId;
+        bytes32[] datasetIds;
+        uint16[] weightsBps;
+        uint32 promptTokens;
+        uint32 completionTokens;
+        uint64 timestamp;
+        bytes32 ioHash;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 EVENTS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Emitted when `node` posted batch `batchId` covering seqs `[firstSeq, firstSeq + count)`.
+    /// @param batchId The new batch id (starts at 1).
+    /// @param node The posting node.
+    /// @param root The records' Merkle root.
+    /// @param firstSeq The first seq covered.
+    /// @param count The number of records covered.
+    /// @param daCommitment The full DA commitment of the batch payload (only its hash is stored).
+    event BatchPosted(
+        uint256 indexed batchId, address indexed node, bytes32 root, uint64 firstSeq, uint32 count, bytes daCommitment
+    );
+
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice The caller is not an active node in the NodeRegistry; bond at least `minBond` first.
+    /// @param node The caller.
+    error LedgerNodeNotActive(address node);
+
+    /// @notice `firstSeq` is not the node's next seq; read {nextSeq} and post from there (batches are gap-free).
+    /// @param expected The node's next seq.
+    /// @param got The firstSeq passed.
+    error LedgerSeqGap(uint64 expected, uint64 got);
+
+    /// @notice A batch must cover at least one record.
+    error LedgerZeroCount();
+
+    /// @notice The Merkle root must be non-zero.
+    error LedgerZeroRoot();
+
+    /// @notice The DA commitment must be non-empty.
+    error LedgerEmptyCommitment();
+
+    /// @notice `firstSeq + count` does not fit in a uint64.
+    /// @param firstSeq The firstSeq passed.
+    /// @param count The count passed.
+    error LedgerSeqOverflow(uint64 firstSeq, uint32 count);
+
+    /// @notice No batch with this id exists; ids run from 1 to {batchCount}.
+    /// @param batchId The id asked for.
+    error LedgerUnknownBatch(uint256 batchId);
+
+    /// @notice A constructor address argument was zero.
+    error LedgerZeroAddress();
+
+    /*//////////////////////////////////////////////////////////////
+                                FUNCTIONS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Post the next batch of the caller's records.
+    /// @dev Only an active node (`registry.isActive(msg.sender)`). Requires `count > 0`, `root != 0`, a non-empty
+    /// commitment and `firstSeq == nextSeq(msg.sender)`; advances `nextSeq` by `count`.
+    /// @param firstSeq The seq of the first record; must equal {nextSeq} of the caller.
+    /// @param count The number of records (> 0).
+    /// @param root The StandardMerkleTree root over the records' leaves (see {recordLeaf}).
+    /// @param daCommitment The DA commitment of the batch's `LLB2` payload.
+    /// @return batchId The new batch's id.
+    function postBatch(uint64 firstSeq, uint32 count, bytes32 root, bytes calldata daCommitment)
+        external
+        returns (uint256 batchId);
+
+    /// @notice The NodeRegistry that decides which nodes may post.
+    function registry() external view returns (INodeRegistry);
+
+    /// @notice The batch with id `batchId`; reverts with {LedgerUnknownBatch} if there is none.
+    /// @param batchId The batch id (1-based).
+    function batch(uint256 batchId) external view returns (Batch memory);
+
+    /// @notice The seq that `node`'s next batch must start at (0 before its first batch).
+    /// @param node The node address.
+    function nextSeq(address node) external view returns (uint64);
+
+    /// @notice The number of batches posted so far, which is also the id of the latest batch.
+    function batchCount() external view returns (uint256);
+
+    /// @notice The StandardMerkleTree leaf of `record`:
+    /// `keccak256(bytes.concat(keccak256(abi.encode(<the 12 fields as separate values>))))`.
+    /// @param record The record.
+    function recordLeaf(Record calldata record) external pure returns (bytes32);
+
+    /// @notice Whether `record` is attributed by batch `batchId`: its chainId is this chain, its ledger is this
+    /// contract, its node posted the batch, its seq lies in the batch's range, and `proof` proves its leaf
+    /// against the batch's root. Reverts with {LedgerUnknownBatch} for an unknown batch id.
+    /// @param batchId The batch id.
+    /// @param record The record to check.
+    /// @param proof The StandardMerkleTree proof of the record's leaf.
+    function verifyRecord(uint256 batchId, Record calldata record, bytes32[] calldata proof)
+        external
+        view
+        returns (bool);
+}

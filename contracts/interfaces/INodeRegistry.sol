@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.20;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+/// @title INodeRegistry
+/// @notice Node operators bond an ERC-20 stake to become active. Unbonding is a two-step process (request, then
+/// withdraw after `unbondingDelay`); stake that is unbonding can still be slashed. Governance can slash (the hook
+/// for proven fraud) and set the parameters.
+/// @dev Deployed as `constructor(IERC20 stakeToken, uint256 minBond, uint64 unbondingDelay, address governance)`.
+/// Governance is an OpenZeppelin `Ownable2Step` owner (`transferOwnership` + `acceptOwnership`; renouncing is
+/// disabled); calls from anyone else revert with OZ's `OwnableUnauthorizedAccount(address)`.
+interface INodeRegistry {
+    /*//////////////////////////////////////////////////////////////
+                                 STRUCTS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice A node's stake as returned by {node}.
+    /// @param bonded Stake that counts towards {isActive}.
+    /// @param unbonding Stake requested for withdrawal, withdrawable at `unbondableAt`.
+    /// @param unbondableAt Timestamp from which `unbonding` can be withdrawn (0 when nothing is unbonding).
+    struct Node {
+        uint256 bonded;
+        uint256 unbonding;
+        uint64 unbondableAt;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 EVENTS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Emitted when `node` bonded `amount`, bringing its bonded stake to `bonded`.
+    event Bonded(address indexed node, uint256 amount, uint256 bonded);
+
+    /// @notice Emitted when `node` requested to unbond `amount`; `unbonding` is its total unbonding stake, which
+    /// becomes withdrawable at `unbondableAt` (each request restarts the delay).
+    event UnbondRequested(address indexed node, uint256 amount, uint256 unbonding, uint64 unbondableAt);
+
+    /// @notice Emitted when `node` withdrew `amount` of unbonded stake.
+    event Withdrawn(address indexed node, uint256 amount);
+
+    /// @notice Emitted when governance slashed `amount` of `node`'s stake and sent it to `to`.
+    event Slashed(address indexed node, uint256 amount, address indexed to);
+
+    /// @notice Emitted when governance changed the minimum bond.
+    event MinBondChanged(uint256 oldMinBond, uint256 newMinBond);
+
+    /// @notice Emitted when governance changed the unbonding delay.
+    event UnbondingDelayChanged(uint64 oldDelay, uint64 newDelay);
+
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice The amount must be non-zero.
+    error NodeRegistryZeroAmount();
+
+    /// @notice An address argument (stake token, governance, slash recipient) was zero.
+    error NodeRegistryZeroAddress();
+
+    /// @notice The minimum bond must be non-zero (a zero bond would make every address active).
+    error NodeRegistryZeroMinBond();
+
+    /// @notice The unbonding delay exceeds the maximum.
+    /// @param delay The delay asked for.
+    /// @param max The maximum delay ({MAX_UNBONDING_DELAY}).
+    error NodeRegistryDelayTooLong(uint64 delay, uint64 max);
+
+    /// @notice `node` asked to unbond more than it has bonded.
+    /// @param node The node.
+    /// @param requested The amount asked for.
+    /// @param bonded The node's bonded stake.
+    error NodeRegistryInsufficientBond(address node, uint256 requested, uint256 bonded);
+
+    /// @notice `node` has no unbonding stake to withdraw; call {requestUnbond} first.
+    error NodeRegistryNothingToWithdraw(address node);
+
+    /// @notice The unbonding delay has not elapsed yet; retry at or after `unbondableAt`.
+    /// @param node The node.
+    /// @param unbondableAt When the stake becomes withdrawable.
+    /// @param nowTs The current block timestamp.
+    error NodeRegistryUnbondingNotElapsed(address node, uint64 unbondableAt, uint64 nowTs);
+
+    /// @notice Governance tried to slash more than `node`'s total (bonded + unbonding) stake.
+    /// @param node The node.
+    /// @param amount The amount asked for.
+    /// @param stake The node's total stake.
+    error NodeRegistrySlashExceedsStake(address node, uint256 amount, uint256 stake);
+
+    /*//////////////////////////////////////////////////////////////
+                                FUNCTIONS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Bond `amount` of the stake token for the caller (pulled with `transferFrom`; approve first).
+    /// @param amount The amount to add (> 0).
+    function bond(uint256 amount) external;
+
+    /// @notice Move `amount` of the caller's bonded stake to unbonding; withdrawable after the unbonding delay.
+    /// Each request restarts the delay for the whole unbonding amount. The node stops being active as soon as its
+    /// bonded stake falls below `minBond`.
+    /// @param amount The amount to unbond (> 0, ≤ bonded).
+    function requestUnbond(uint256 amount) external;
+
+    /// @notice Withdraw all of the caller's unbonding stake once the delay has elapsed.
+    /// @return amount The amount transferred to the caller.
+    function withdraw() external returns (uint256 amount);
+
+    /// @notice Governance only: take `amount` from `node`'s stake (bonded first, then unbonding) and send it to `to`.
+    /// @param node The node to slash.
+    /// @param amount The amount (> 0, ≤ bonded + unbonding).
+    /// @param to The recipient (non-zero).
+    function slash(address node, uint256 amount, address to) external;
+
+    /// @notice Governance only: set the minimum bond for {isActive} (> 0).
+    function setMinBond(uint256 newMinBond) external;
+
+    /// @notice Governance only: set the unbonding delay for future requests (≤ {MAX_UNBONDING_DELAY}).
+    function setUnbondingDelay(uint64 newDelay) external;
+
+    /// @notice Whether `node` may post batches: its bonded stake is at least `minBond`.
+    function isActive(address node) external view returns (bool);
+
+    /// @notice `node`'s stake.
+    function node(address node_) external view returns (Node memory);
+
+    /// @notice The ERC-20 used for stake.
+    function stakeToken() external view returns (IERC20);
+
+    /// @notice The minimum bonded stake of an active node.
+    function minBond() external view returns (uint256);
+
+    /// @notice The delay between {requestUnbond} and {withdraw}, in seconds.
+    function unbondingDelay() external view returns (uint64);
+
+    /// @notice The current governance address (the Ownable2Step owner).
+    function governance() external view returns (address);
+
+    /// @notice The upper bound for {unbondingDelay} (365 days).
+    function MAX_UNBONDING_DELAY() external view returns (uint64);
+}

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+
+import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
+import {Governed} from "./utils/Governed.sol";
+
+/// @title NodeRegistry
+/// @notice Node operators bond an ERC-20 stake to become active; unbonding waits `unbondingDelay`; governance can
+/// slash bonded and unbonding stake. See {INodeRegistry}.
+contract NodeRegistry is INodeRegistry, Governed {
+    using SafeERC20 for IERC20;
+
+    /*//////////////////////////////////////////////////////////////
+                                CONSTANTS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc INodeRegistry
+    uint64 public constant MAX_UNBONDING_DELAY = 365 days;
+
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
+    IERC20 private immutable _stakeToken;
+    uint256 private _minBond;
+    uint64 private _unbondingDelay;
+    mapping(address node => Node) private _nodes;
+
+    /*//////////////////////////////////////////////////////////////
+                               CONSTRUCTOR
+    //////////////////////////////////////////////////////////////*/
+
+    /// @param stakeToken_ The ERC-20 used for stake (non-zero).
+    /// @param minBond_ The minimum bonded stake of an active node (> 0).
+    /// @param unbondingDelay_ Seconds between {requestUnbond} and {withdraw} (≤ {MAX_UNBONDING_DELAY}).
+    /// @param governance_ The governance address (non-zero).
+    constructor(IERC20 stakeToken_, uint256 minBond_, uint64 unbondingDelay_, address governance_)
+        Governed(governance_)
+    {
+        if (address(stakeToken_) == address(0)) revert NodeRegistryZeroAddress();
+        if (minBond_ == 0) revert NodeRegistryZeroMinBond();
+        if (unbondingDelay_ > MAX_UNBONDING_DELAY) {
+            revert NodeRegistryDelayTooLong(unbondingDelay_, MAX_UNBONDING_DELAY);
+        }
+        _stakeToken = stakeToken_;
+        _minBond = minBond_;
+        _unbondingDelay = unbondingDelay_;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 STAKING
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc INodeRegistry
+    function bond(uint256 amount) external {
+        if (amount == 0) revert NodeRegistryZeroAmount();
+        Node storage n = _nodes[msg.sender];
+        uint256 bonded = n.bonded + amount;
+        n.bonded = bonded;
+        emit Bonded(msg.sender, amount, bonded);
+        _stakeToken.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc INodeRegistry
+    function requestUnbond(uint256 amount) external {
+        if (amount == 0) revert NodeRegistryZeroAmount();
+        Node storage n = _nodes[msg.sender];
+        uint256 bonded = n.bonded;
+        if (amount > bonded) revert NodeRegistryInsufficientBond(msg.sender, amount, bonded);
+        // unchecked: amount <= bonded was checked just above.
+        unchecked {
+            n.bonded = bonded - amount;
+        }
+        uint256 unbonding = n.unbonding + amount;
+        uint64 unbondableAt = uint64(block.timestamp) + _unbondingDelay;
+        n.unbonding = unbonding;
+        n.unbondableAt = unbondableAt;
+        emit UnbondRequested(msg.sender, amount, unbonding, unbondableAt);
+    }
+
+    /// @inheritdoc INodeRegistry
+    function withdraw() external returns (uint256 amount) {
+        Node storage n = _nodes[msg.sender];
+        amount = n.unbonding;
+        if (amount == 0) revert NodeRegistryNothingToWithdraw(msg.sender);
+        uint64 unbondableAt = n.unbondableAt;
+        if (block.timestamp < unbondableAt) {
+            revert NodeRegistryUnbondingNotElapsed(msg.sender, unbondableAt, uint64(block.timestamp));
+        }
+        n.unbonding = 0;
+        n.unbondableAt = 0;
+        emit Withdrawn(msg.sender, amount);
+        _stakeToken.safeTransfer(msg.sender, amount);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                               GOVERNANCE
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc INodeRegistry
+    function slash(address node_, uint256 amount, address to) external onlyOwner {
+        if (amount == 0) revert NodeRegistryZeroAmount();
+        if (to == address(0)) revert NodeRegistryZeroAddress();
+        Node storage n = _nodes[node_];
+        uint256 bonded = n.bonded;
+        uint256 unbonding = n.unbonding;
+        uint256 stake = bonded + unbonding;
+        if (amount > stake) revert NodeRegistrySlashExceedsStake(node_, amount, stake);
+        // Bonded stake first, then unbonding: requesting an unbond does not escape a slash.
+        // unchecked: each subtraction is bounded by the min/compare right before it and amount <= stake.
+        unchecked {
+            if (amount <= bonded) {
+                n.bonded = bonded - amount;
+            } else {
+                n.bonded = 0;
+                n.unbonding = unbonding - (amount - bonded);
+                if (n.unbonding == 0) n.unbondableAt = 0;
+            }
+        }
+        emit Slashed(node_, amount, to);
+        _stakeToken.safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc INodeRegistry
+    function setMinBond(uint256 newMinBond) external onlyOwner {
+        if (newMinBond == 0) revert NodeRegistryZeroMinBond();
+        uint256 old = _minBond;
+        _minBond = newMinBond;
+        emit MinBondChanged(old, newMinBond);
+    }
+
+    /// @inheritdoc INodeRegistry
+    function setUnbondingDelay(uint64 newDelay) external onlyOwner {
+        if (newDelay > MAX_UNBONDING_DELAY) revert NodeRegistryDelayTooLong(newDelay, MAX_UNBONDING_DELAY);
+        uint64 old = _unbondingDelay;
+        _unbondingDelay = newDelay;
+        emit UnbondingDelayChanged(old, newDelay);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                  VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc INodeRegistry
+    function isActive(address node_) external view returns (bool) {
+        return _nodes[node_].bonded >= _minBond;
+    }
+
+    /// @inheritdoc INodeRegistry
+    function node(address node_) external view returns (Node memory) {
+        return _nodes[node_];
+    }
+
+    /// @inheritdoc INodeRegistry
+    function stakeToken() external view returns (IERC20) {
+        return _stakeToken;
+    }
+
+    /// @inheritdoc INodeRegistry
+    function minBond() external view returns (uint256) {
+        return _minBond;
+    }
+
+    /// @inheritdoc INodeRegistry
+    function unbondingDelay() external view returns (uint64) {
+        return _unbondingDelay;
+    }
+
+    /// @inheritdoc INodeRegistry
+    function governance() public view override(INodeRegistry, Governed) returns (address) {
+        return owner();
+    }
+}
