@@ -20,6 +20,7 @@ app = typer.Typer(
 # (module under node/commands, group name). Each module defines `app = typer.Typer(...)`.
 _GROUPS: list[tuple[str, str]] = [
     ("bench", "bench"),
+    ("da", "da"),
 ]
 
 

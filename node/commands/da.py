@@ -1,0 +1,106 @@
+"""`loraledger da ...`: run the DA server and put/get payloads by hand (thin wrappers over attribution.da)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attribution.da.client import DEFAULT_URL, DAClient
+from attribution.da.codec import parse_commitment_hex
+from attribution.da.errors import DAError
+from attribution.da.server import DEFAULT_PORT, DAServerConfig, serve
+from node.errors import UsageError
+
+app = typer.Typer(help="Data-availability layer: the Alt-DA server and put/get for operators.", no_args_is_help=True)
+
+
+@app.command("serve")
+def serve_command(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where blobs, certificates and the dev key live.")],
+    port: Annotated[int, typer.Option("--port", help="TCP port to listen on.")] = DEFAULT_PORT,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    operator_keystore: Annotated[
+        Path | None,
+        typer.Option(
+            "--operator-keystore",
+            help="eth-account keyfile; password in $LORALEDGER_DA__OPERATOR_PASSWORD. "
+            "Without it a dev key is created in the data dir.",
+        ),
+    ] = None,
+    enable_faults: Annotated[bool, typer.Option("--enable-faults", help="Enable /admin/faults (tests only).")] = False,
+    kzg: Annotated[bool, typer.Option("--kzg/--no-kzg", help="Compute KZG commitments (off: benchmarks only).")] = True,
+    kzg_workers: Annotated[
+        int | None, typer.Option("--kzg-workers", help="KZG worker processes (default min(2, CPUs)).")
+    ] = None,
+) -> None:
+    """Run the DA server (OP Alt-DA API: POST /put, GET /get/0x<commitment>, GET /health)."""
+    if not 0 < port < 65536:
+        raise UsageError(f"--port must be 1..65535, got {port}")
+    if kzg_workers is not None and kzg_workers < 1:
+        raise UsageError(f"--kzg-workers must be >= 1, got {kzg_workers}")
+    if operator_keystore is not None and not operator_keystore.is_file():
+        raise UsageError(f"--operator-keystore {operator_keystore} is not a file; pass an eth-account keyfile")
+    try:
+        serve(
+            DAServerConfig(
+                data_dir=data_dir, host=host, port=port, operator_keystore=operator_keystore,
+                enable_faults=enable_faults, kzg=kzg, kzg_workers=kzg_workers,
+            )
+        )
+    except DAError as e:
+        raise UsageError(str(e)) from e
+
+
+@app.command("put")
+def put_command(
+    file: Annotated[Path, typer.Argument(help="Payload file ('-' for stdin).")],
+    url: Annotated[str, typer.Option("--url", help="DA server or eigenda-proxy URL.")] = DEFAULT_URL,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per HTTP attempt.")] = 120.0,
+) -> None:
+    """Store FILE on the DA layer and print its commitment as 0x hex."""
+    try:
+        payload = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read {file}: {e}") from e
+    try:
+        with DAClient(url, timeout=timeout) as client:
+            commitment = client.put(payload)
+    except DAError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+    typer.echo("0x" + commitment.hex())
+
+
+@app.command("get")
+def get_command(
+    commitment: Annotated[str, typer.Argument(help="Commitment as 0x hex (what `da put` printed).")],
+    url: Annotated[str, typer.Option("--url", help="DA server or eigenda-proxy URL.")] = DEFAULT_URL,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the payload here (default: stdout).")
+    ] = None,
+    expected_operator: Annotated[
+        str | None, typer.Option("--operator", help="Reject certificates not signed by this DA operator address.")
+    ] = None,
+    verify_kzg: Annotated[bool, typer.Option("--verify-kzg", help="Also recompute the KZG commitments.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per HTTP attempt.")] = 120.0,
+) -> None:
+    """Fetch the payload of COMMITMENT (verified against our certificate) to stdout or --output."""
+    try:
+        raw = parse_commitment_hex(commitment)
+    except DAError as e:
+        raise UsageError(str(e)) from e
+    try:
+        with DAClient(url, timeout=timeout, expected_operator=expected_operator, verify_kzg=verify_kzg) as client:
+            payload = client.get(raw)
+    except DAError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+    if output is None:
+        sys.stdout.buffer.write(payload)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(payload)
+        typer.echo(f"wrote {len(payload)} bytes to {output}", err=True)
