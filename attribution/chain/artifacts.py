@@ -145,28 +145,32 @@ def _newest_mtime(paths: Iterable[Path]) -> float:
     return max((p.stat().st_mtime for p in paths), default=0.0)
 
 
-def is_stale(out_dir: Path, sources: Sequence[Path], names: Iterable[str]) -> bool:
-    """True when an artifact of `names` is missing or older than the newest `.sol` under `sources`."""
-    store = ArtifactStore(out_dir)
+def is_stale(repo_root: Path, names: Iterable[str]) -> bool:
+    """True when an artifact of `names` is missing or a `.sol` under `contracts/src|interfaces` changed after the
+    last forge build (forge rewrites its cache file on every build, but only the artifacts that changed)."""
+    store = ArtifactStore(repo_root / "out")
     try:
         artifact_paths = [store.path_of(n) for n in names]
     except ArtifactError:
         return True
+    sources = [repo_root / "contracts" / "src", repo_root / "contracts" / "interfaces"]
     newest_source = _newest_mtime(p for src in sources if src.is_dir() for p in src.rglob("*.sol"))
-    return min(p.stat().st_mtime for p in artifact_paths) < newest_source
+    cache_file = repo_root / "cache" / "forge" / "solidity-files-cache.json"
+    built_at = cache_file.stat().st_mtime if cache_file.is_file() else min(p.stat().st_mtime for p in artifact_paths)
+    return built_at < newest_source
 
 
 def ensure_built(repo_root: Path = REPO_ROOT, names: Iterable[str] = CORE_CONTRACTS, timeout_s: float = 600) -> None:
-    """Run `forge build` when an artifact of `names` is missing or older than `contracts/src` (forge caches)."""
+    """`forge build contracts/src` when an artifact of `names` is missing or stale (forge caches; the forge tests
+    are not compiled, so a broken test file does not block deployment)."""
     names = list(names)
-    sources = [repo_root / "contracts" / "src", repo_root / "contracts" / "interfaces"]
-    if not is_stale(repo_root / "out", sources, names):
+    if not is_stale(repo_root, names):
         return
     forge = find_foundry_tool("forge", repo_root)
-    log.info("forge build (artifacts missing or stale)")
+    log.info("forge build contracts/src (artifacts missing or stale)")
     try:
-        proc = subprocess.run([str(forge), "build"], cwd=repo_root, capture_output=True, text=True, timeout=timeout_s,
-                              check=False)
+        proc = subprocess.run([str(forge), "build", "contracts/src"], cwd=repo_root, capture_output=True, text=True,
+                              timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as e:
         raise ArtifactError(f"forge build took longer than {timeout_s:.0f}s; run it by hand to see why") from e
     if proc.returncode != 0:

@@ -227,7 +227,7 @@ class ChainClient:
             raise ChainError(f"{artifact.name} has no creation code (interface or abstract contract)")
         registry().add_abi(artifact.abi)
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        data = factory.constructor(*args)._encode_data_in_transaction()
+        data = factory.constructor(*args).data_in_transaction
         receipt = self.send({"data": data}, account)
         address = receipt["contractAddress"]
         if address is None:

@@ -1,0 +1,446 @@
+"""The local devnet: a detached `anvil --network optimism` whose state survives restarts, an optional DA server,
+the contracts deployed once, a bonded node and demo assets.
+
+Files under the state dir (default `.devnet/`):
+    anvil-state.json   anvil's state (`--state`: loaded on start, dumped every second and on exit)
+    anvil.pid          {"pid", "argv", "startedAt"} of the running anvil; anvil.log its output
+    da.pid, da.log     the same for the DA server (when a DA command is given); da/ its data dir
+
+`up` is idempotent: with everything running and deployed it reports so and changes nothing. After `down` + `up`
+the chain state (contracts, batches) is loaded back from `anvil-state.json`, so nothing is redeployed.
+This module knows nothing about the node package: the caller passes the DA server command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attribution.chain.artifacts import REPO_ROOT, ArtifactStore, ensure_built, find_foundry_tool
+from attribution.chain.client import ChainClient
+from attribution.chain.deploy import (
+    DEFAULT_DEPLOYMENTS_DIR,
+    ONE_TOKEN,
+    DeployConfig,
+    Deployment,
+    bond_node,
+    deploy_all,
+    deployment_path,
+)
+from attribution.chain.errors import ChainError, DeploymentError, DevnetError
+from attribution.chain.keys import DEV_ROLE_INDEX, DEVNET_CHAIN_ID, dev_keys
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = REPO_ROOT / ".devnet"
+DEFAULT_DEMO_DIR = REPO_ROOT / ".demo"
+DEFAULT_ANVIL_PORT = 8545
+DEFAULT_DA_PORT = 3100
+
+#: devnet deployment parameters: short delays so demos and tests see them pass.
+DEVNET_DEPLOY_CONFIG = DeployConfig(min_bond=1_000 * ONE_TOKEN, unbonding_delay_s=3600, challenge_window_s=60)
+#: DevTokens minted to each operator account (node, poster, deployer) on first deployment.
+DEVNET_MINT = 1_000_000 * ONE_TOKEN
+
+# Children we started in this process, reaped on stop so they do not linger as zombies.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class DevnetConfig:
+    """Where the devnet lives and listens. `da_command(data_dir, host, port)` builds the DA server argv."""
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    host: str = "127.0.0.1"
+    anvil_port: int = DEFAULT_ANVIL_PORT
+    da_port: int = DEFAULT_DA_PORT
+    deployments_dir: Path = DEFAULT_DEPLOYMENTS_DIR
+    demo_dir: Path | None = DEFAULT_DEMO_DIR
+    repo_root: Path = REPO_ROOT
+    da_command: Callable[[Path, str, int], Sequence[str]] | None = None
+    deploy: DeployConfig = DEVNET_DEPLOY_CONFIG
+    start_timeout_s: float = 60.0
+
+    @property
+    def rpc_url(self) -> str:
+        """The anvil JSON-RPC URL."""
+        return f"http://{self.host}:{self.anvil_port}"
+
+    @property
+    def da_url(self) -> str:
+        """The DA server's base URL."""
+        return f"http://{self.host}:{self.da_port}"
+
+    @property
+    def state_file(self) -> Path:
+        """anvil's state file."""
+        return self.state_dir / "anvil-state.json"
+
+    @property
+    def da_data_dir(self) -> Path:
+        """The DA server's data dir."""
+        return self.state_dir / "da"
+
+
+@dataclass
+class ServiceStatus:
+    """One detached process of the devnet."""
+
+    name: str
+    running: bool
+    pid: int | None = None
+    url: str = ""
+    log_file: str = ""
+
+
+@dataclass
+class DevnetStatus:
+    """What `up`/`status` found or did."""
+
+    rpc_url: str
+    chain_id: int | None
+    block_number: int | None
+    services: list[ServiceStatus]
+    deployment: Deployment | None
+    deployment_file: Path
+    already_running: bool = False
+    started: list[str] = field(default_factory=list)
+    deployed: bool = False
+    demo_assets: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def running(self) -> bool:
+        """True when anvil runs."""
+        return any(s.name == "anvil" and s.running for s in self.services)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly summary (for `--json`)."""
+        return {
+            "rpcUrl": self.rpc_url, "chainId": self.chain_id, "blockNumber": self.block_number,
+            "running": self.running, "alreadyRunning": self.already_running, "started": self.started,
+            "deployed": self.deployed, "demoAssets": self.demo_assets, "warnings": self.warnings,
+            "deploymentFile": str(self.deployment_file),
+            "services": [vars(s) for s in self.services],
+            "contracts": self.deployment.addresses if self.deployment else {},
+            "roles": self.deployment.roles if self.deployment else {},
+            "devnet": self.deployment.devnet if self.deployment else {},
+        }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Processes
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _pid_file(config: DevnetConfig, name: str) -> Path:
+    return config.state_dir / f"{name}.pid"
+
+
+def _log_file(config: DevnetConfig, name: str) -> Path:
+    return config.state_dir / f"{name}.log"
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def _alive(pid: int, argv0: str) -> bool:
+    """The pid runs and is the program we started (guards against pid reuse)."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        # Our own child: trust Popen (right after fork /proc still shows python's argv, before exec).
+        if child.poll() is None:
+            return True
+        _CHILDREN.pop(pid, None)
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if _is_zombie(pid) or not cmdline or not cmdline[0]:
+        return False
+    return Path(cmdline[0].decode(errors="replace")).name == Path(argv0).name
+
+
+def _read_pid(config: DevnetConfig, name: str) -> dict[str, Any] | None:
+    path = _pid_file(config, name)
+    try:
+        info = json.loads(path.read_text())
+        int(info["pid"])
+        return dict(info)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _running_pid(config: DevnetConfig, name: str) -> int | None:
+    info = _read_pid(config, name)
+    if info is None:
+        return None
+    pid = int(info["pid"])
+    if _alive(pid, str(info.get("argv", [""])[0])):
+        return pid
+    _pid_file(config, name).unlink(missing_ok=True)  # stale
+    return None
+
+
+def _spawn(config: DevnetConfig, name: str, argv: Sequence[str]) -> int:
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    log_path = _log_file(config, name)
+    with open(log_path, "ab") as log_f:
+        # A new session: Ctrl-C in the terminal that ran `devnet up` must not stop the devnet.
+        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log_f, stderr=subprocess.STDOUT,
+                                cwd=config.repo_root, start_new_session=True)
+    _CHILDREN[proc.pid] = proc
+    info = {"pid": proc.pid, "argv": list(argv), "startedAt": dt.datetime.now(dt.UTC).isoformat()}
+    tmp = _pid_file(config, name).with_suffix(".pid.tmp")
+    tmp.write_text(json.dumps(info))
+    os.replace(tmp, _pid_file(config, name))
+    log.info("started %s (pid %d), log %s", name, proc.pid, log_path)
+    return proc.pid
+
+
+def _log_tail(config: DevnetConfig, name: str, n: int = 2000) -> str:
+    try:
+        return _log_file(config, name).read_text(errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
+def _wait_until(check: Callable[[], bool], pid: int, argv0: str, timeout_s: float, what: str,
+                config: DevnetConfig, name: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if not _alive(pid, argv0):
+            raise DevnetError(f"{what} exited during start-up; its log ({_log_file(config, name)}) ends with:\n"
+                              f"{_log_tail(config, name)}")
+        time.sleep(0.1)
+    raise DevnetError(f"{what} did not become ready within {timeout_s:.0f}s; see {_log_file(config, name)}")
+
+
+def _stop(config: DevnetConfig, name: str, timeout_s: float = 20.0) -> bool:
+    """SIGTERM (anvil then dumps its state), wait, SIGKILL as a last resort. True if something was stopped."""
+    info = _read_pid(config, name)
+    pid = _running_pid(config, name)
+    if pid is None or info is None:
+        _pid_file(config, name).unlink(missing_ok=True)
+        return False
+    argv0 = str(info["argv"][0])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(pid, argv0):
+        time.sleep(0.05)
+    if _alive(pid, argv0):
+        log.warning("%s (pid %d) ignored SIGTERM for %.0fs; killing it", name, pid, timeout_s)
+        os.kill(pid, signal.SIGKILL)
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            log.warning("%s (pid %d) not reaped", name, pid)
+    _pid_file(config, name).unlink(missing_ok=True)
+    log.info("stopped %s (pid %d)", name, pid)
+    return True
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as resp:  # noqa: S310 - local devnet URL
+            return 200 <= int(resp.status) < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _anvil_argv(config: DevnetConfig) -> list[str]:
+    anvil = find_foundry_tool("anvil", config.repo_root)
+    return [str(anvil), "--network", "optimism", "--host", config.host, "--port", str(config.anvil_port),
+            "--state", str(config.state_file), "--state-interval", "1", "--chain-id", str(DEVNET_CHAIN_ID)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Demo assets
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def register_demo_assets(deployment: Deployment, client: ChainClient, demo_dir: Path) -> int:
+    """Register the assets listed in `<demo_dir>/assets.json` that are not registered yet; returns how many.
+
+    Format: {"datasets": [{"datasetId", "contributors", "sharesBps", "uri"}], "baseModels": [{"modelId", "uri"}],
+    "adapters": [{"adapterId", "baseModelId", "datasetIds", "weightsBps", "pricePerMTokens", "uri"}]}
+    (ids as 0x hex). Signed by the deployer (dev account 0), who then owns them. Absent file: nothing to do.
+    """
+    manifest = demo_dir / "assets.json"
+    if not manifest.is_file():
+        return 0
+    try:
+        spec = json.loads(manifest.read_text())
+    except (OSError, ValueError) as e:
+        raise DevnetError(f"unreadable demo manifest {manifest}: {e}; fix or delete it") from e
+    assets = deployment.bind(client).assets
+    count = 0
+    for d in spec.get("datasets", []):
+        if not assets.dataset_exists(d["datasetId"]):
+            assets.register_dataset(d["datasetId"], d["contributors"], d["sharesBps"], d.get("uri", ""))
+            count += 1
+    for m in spec.get("baseModels", []):
+        if not assets.base_model_exists(m["modelId"]):
+            assets.register_base_model(m["modelId"], m.get("uri", ""))
+            count += 1
+    for a in spec.get("adapters", []):
+        if not assets.adapter_exists(a["adapterId"]):
+            assets.register_adapter(a["adapterId"], a["baseModelId"], a.get("datasetIds", []),
+                                    a.get("weightsBps", []), int(a.get("pricePerMTokens", 0)), a.get("uri", ""))
+            count += 1
+    return count
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# up / down / status
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _dev_client(config: DevnetConfig, role: str = "deployer") -> ChainClient:
+    from eth_account import Account
+
+    return ChainClient(config.rpc_url, Account.from_key(dev_keys()[DEV_ROLE_INDEX[role]]))
+
+
+def _existing_deployment(config: DevnetConfig, client: ChainClient, warnings: list[str]) -> Deployment | None:
+    path = deployment_path(DEVNET_CHAIN_ID, config.deployments_dir)
+    if not path.is_file():
+        return None
+    try:
+        deployment = Deployment.load(path)
+        warnings.extend(deployment.check(client))
+    except DeploymentError as e:
+        log.info("existing deployment unusable (%s); redeploying", e)
+        return None
+    return deployment
+
+
+def _deploy_devnet(config: DevnetConfig, client: ChainClient, say: Callable[[str], None]) -> Deployment:
+    from eth_account import Account
+
+    ensure_built(config.repo_root)
+    keys = dev_keys()
+    roles = {r: Account.from_key(keys[i]).address for r, i in DEV_ROLE_INDEX.items()}
+    cfg = dataclasses.replace(config.deploy, poster=roles["rewards_poster"], guardian=roles["guardian"],
+                              treasury=roles["treasury"], governance=roles["governance"])
+    deployment = deploy_all(client, cfg, ArtifactStore(config.repo_root / "out"), progress=say)
+    contracts = deployment.bind(client)
+    node = Account.from_key(keys[DEV_ROLE_INDEX["node"]])
+    say(f"minting DevTokens and bonding node {node.address}")
+    for who in (roles["rewards_poster"], roles["deployer"]):
+        contracts.token.mint(who, DEVNET_MINT)
+    bonded = bond_node(deployment, client, node, mint=DEVNET_MINT)
+    deployment.devnet = {"node": node.address, "bonded": str(bonded), "rpcUrl": config.rpc_url,
+                         "daUrl": config.da_url if config.da_command else ""}
+    deployment.save(deployment_path(DEVNET_CHAIN_ID, config.deployments_dir))
+    return deployment
+
+
+def up(config: DevnetConfig | None = None, progress: Callable[[str], None] | None = None) -> DevnetStatus:
+    """Start what is not running (anvil, DA), deploy unless a live deployment exists, register demo assets."""
+    config = config or DevnetConfig()
+    say = progress or (lambda _m: None)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    started: list[str] = []
+    warnings: list[str] = []
+    client = _dev_client(config)
+
+    anvil_pid = _running_pid(config, "anvil")
+    if anvil_pid is None:
+        if client.is_up():
+            raise DevnetError(f"something else already answers on {config.rpc_url}; stop it or pick another port "
+                              "(--port / LORALEDGER_DEVNET__ANVIL_PORT)")
+        argv = _anvil_argv(config)
+        say(f"starting anvil on {config.rpc_url} (state {config.state_file})")
+        pid = _spawn(config, "anvil", argv)
+        _wait_until(client.is_up, pid, argv[0], config.start_timeout_s, "anvil", config, "anvil")
+        started.append("anvil")
+    if client.chain_id != DEVNET_CHAIN_ID:
+        raise DevnetError(f"devnet RPC reports chain {client.chain_id}, expected {DEVNET_CHAIN_ID}")
+
+    if config.da_command is not None and _running_pid(config, "da") is None:
+        if _http_ok(f"{config.da_url}/health"):
+            raise DevnetError(f"something else already answers on {config.da_url}; stop it or pick another DA port")
+        argv = list(config.da_command(config.da_data_dir, config.host, config.da_port))
+        say(f"starting the DA server on {config.da_url} (data {config.da_data_dir})")
+        pid = _spawn(config, "da", argv)
+        _wait_until(lambda: _http_ok(f"{config.da_url}/health"), pid, argv[0], config.start_timeout_s, "DA server",
+                    config, "da")
+        started.append("da")
+
+    deployed = False
+    deployment = _existing_deployment(config, client, warnings)
+    if deployment is None:
+        deployment = _deploy_devnet(config, client, say)
+        deployed = True
+    demo = 0
+    if config.demo_dir is not None and config.demo_dir.is_dir():
+        demo = register_demo_assets(deployment, client, config.demo_dir)
+        if demo:
+            say(f"registered {demo} demo assets from {config.demo_dir}")
+    result = status(config)
+    result.already_running = not started and not deployed and demo == 0
+    result.started = started
+    result.deployed = deployed
+    result.demo_assets = demo
+    result.warnings.extend(warnings)
+    return result
+
+
+def down(config: DevnetConfig | None = None) -> list[str]:
+    """Stop the DA server and anvil (anvil writes its state on SIGTERM). Returns what was stopped."""
+    config = config or DevnetConfig()
+    stopped = []
+    for name in ("da", "anvil"):
+        if _stop(config, name):
+            stopped.append(name)
+    return stopped
+
+
+def status(config: DevnetConfig | None = None) -> DevnetStatus:
+    """What runs, on which chain and block, and the deployment if one is live."""
+    config = config or DevnetConfig()
+    services = []
+    anvil_pid = _running_pid(config, "anvil")
+    services.append(ServiceStatus("anvil", anvil_pid is not None, anvil_pid, config.rpc_url,
+                                  str(_log_file(config, "anvil"))))
+    if config.da_command is not None or _read_pid(config, "da") is not None:
+        da_pid = _running_pid(config, "da")
+        services.append(ServiceStatus("da", da_pid is not None, da_pid, config.da_url, str(_log_file(config, "da"))))
+    chain_id = block = None
+    deployment = None
+    warnings: list[str] = []
+    if anvil_pid is not None:
+        client = _dev_client(config)
+        try:
+            chain_id = client.chain_id
+            block = client.block_number()
+            deployment = _existing_deployment(config, client, warnings)
+        except ChainError as e:
+            warnings.append(f"anvil (pid {anvil_pid}) does not answer: {e}")
+    return DevnetStatus(rpc_url=config.rpc_url, chain_id=chain_id, block_number=block, services=services,
+                        deployment=deployment, deployment_file=deployment_path(DEVNET_CHAIN_ID,
+                                                                               config.deployments_dir),
+                        warnings=warnings)
