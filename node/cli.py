@@ -21,6 +21,8 @@ app = typer.Typer(
 _GROUPS: list[tuple[str, str]] = [
     ("bench", "bench"),
     ("da", "da"),
+    ("devnet", "devnet"),
+    ("contracts", "contracts"),
 ]
 
 

@@ -122,7 +122,7 @@ class UnknownRevert(ContractRevert):
 # Built-in mix-ins for generated classes, chosen from words in the Solidity name (first match wins).
 _MIXINS: tuple[tuple[tuple[str, ...], type[Exception]], ...] = (
     (("Unauthorized", "NotOwner", "NotAuthorized", "OnlyOwner", "NotNode", "NotPoster", "NotGuardian",
-      "NotGovernance", "InvalidOwner", "AccessControl", "Forbidden", "NotActive", "Inactive"), PermissionError),
+      "NotGovernance", "AccessControl", "Forbidden", "NotActive", "Inactive"), PermissionError),
     (("NotFound", "Unknown", "Missing", "DoesNotExist", "NotRegistered", "Nonexistent"), LookupError),
     (("Insufficient", "Invalid", "Mismatch", "Gap", "Zero", "Empty", "TooLarge", "TooMany", "TooSmall", "Exceeds",
       "Length", "Sum", "Bps"), ValueError),

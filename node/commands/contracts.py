@@ -1,0 +1,154 @@
+"""`loraledger contracts deploy|show|errors`: deploy to a real chain, inspect a deployment, list custom errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from attribution.chain.artifacts import CORE_CONTRACTS, ArtifactStore, ensure_built
+from attribution.chain.client import ChainClient
+from attribution.chain.deploy import DeployConfig, Deployment, deploy_all, deployment_path
+from attribution.chain.errors import ChainError, registry
+from attribution.chain.keys import ENV_KEYSTORE_PASSWORD, load_signer
+from node.errors import UsageError
+from node.settings import load_settings
+
+app = typer.Typer(help="Contracts: deploy all and wire roles, show a deployment, list custom errors.",
+                  no_args_is_help=True)
+
+ONE_TOKEN = 10**18
+
+
+def _address(value: str | None, flag: str) -> str | None:
+    from web3 import Web3
+
+    if value is None:
+        return None
+    if not Web3.is_address(value):
+        raise UsageError(f"{flag} {value!r} is not an address (0x + 40 hex digits)")
+    return Web3.to_checksum_address(value)
+
+
+@app.command("deploy")
+def deploy_command(
+    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: chain.rpc_url).")] = None,
+    keystore: Annotated[Path | None, typer.Option(
+        "--keystore", help=f"Deployer keyfile JSON; password from {ENV_KEYSTORE_PASSWORD} or a prompt. Without it: "
+                           "LORALEDGER_PRIVATE_KEY.")] = None,
+    chain_id: Annotated[int | None, typer.Option("--chain-id", help="Refuse to deploy unless the RPC serves this "
+                                                                   "chain.")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="Existing ERC-20 for stake and rewards (default: "
+                                                              "deploy a DevToken).")] = None,
+    governance: Annotated[str | None, typer.Option("--governance", help="Governance (default: deployer).")] = None,
+    poster: Annotated[str | None, typer.Option("--poster", help="Rewards poster (default: deployer).")] = None,
+    guardian: Annotated[str | None, typer.Option("--guardian", help="Rewards guardian (default: deployer).")] = None,
+    treasury: Annotated[str | None, typer.Option("--treasury", help="Treasury (default: deployer).")] = None,
+    min_bond: Annotated[float, typer.Option("--min-bond", help="Minimum node bond in whole tokens (18 dec).")] = 1000,
+    unbonding_delay: Annotated[int, typer.Option("--unbonding-delay", help="Seconds.")] = 7 * 24 * 3600,
+    challenge_window: Annotated[int, typer.Option("--challenge-window", help="Seconds.")] = 24 * 3600,
+    out: Annotated[Path | None, typer.Option("--out", help="Deployment file (default: "
+                                                           "deployments/<chainId>.json).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing live deployment file.")] = False,
+) -> None:
+    """Deploy every contract to a real chain, wire the roles and write deployments/<chainId>.json."""
+    settings = load_settings()
+    if keystore is not None and not keystore.is_file():
+        raise UsageError(f"--keystore {keystore} is not a file; pass an eth-account keyfile JSON")
+    if min_bond <= 0 or unbonding_delay < 0 or challenge_window < 0:
+        raise UsageError("--min-bond must be > 0, --unbonding-delay and --challenge-window >= 0")
+    config = DeployConfig(
+        token=_address(token, "--token"), governance=_address(governance, "--governance"),
+        poster=_address(poster, "--poster"), guardian=_address(guardian, "--guardian"),
+        treasury=_address(treasury, "--treasury"), min_bond=int(min_bond * ONE_TOKEN),
+        unbonding_delay_s=unbonding_delay, challenge_window_s=challenge_window,
+    )
+    client = ChainClient(rpc_url or settings.chain.rpc_url)
+    console = Console()
+    try:
+        actual = client.chain_id
+        expected = chain_id if chain_id is not None else settings.chain.chain_id
+        if expected is not None and expected != actual:
+            raise UsageError(f"the RPC serves chain {actual}, not {expected}; check --rpc-url")
+        keystore = keystore or settings.chain.keystore
+        password = None
+        if keystore is not None:
+            password = os.environ.get(ENV_KEYSTORE_PASSWORD) or (
+                settings.chain.keystore_password.get_secret_value() if settings.chain.keystore_password else None)
+            if password is None:
+                password = typer.prompt(f"password for {keystore}", hide_input=True)
+        private_key = settings.chain.private_key.get_secret_value() if settings.chain.private_key else None
+        client.account = load_signer(actual, keystore=keystore, password=password, private_key=private_key,
+                                     dev_index=0 if actual == 31337 else None)
+        path = out or settings.chain.deployment_file or deployment_path(actual, settings.chain.deployments_dir)
+        if path.is_file() and not force:
+            try:
+                Deployment.load(path).check(client)
+            except ChainError:
+                pass  # stale file (e.g. a reset devnet): overwrite it
+            else:
+                raise UsageError(f"{path} already describes a live deployment on chain {actual}; pass --force to "
+                                 "deploy again (or --out FILE)")
+        ensure_built()
+        deployment = deploy_all(client, config, ArtifactStore(), progress=lambda m: console.print(f"[dim]{m}[/]"))
+        deployment.save(path)
+    except ChainError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+    _print_deployment(deployment, path, console)
+
+
+def _print_deployment(deployment: Deployment, path: Path, console: Console) -> None:
+    table = Table(title=f"chain {deployment.chain_id}: {path} (deploy block {deployment.deploy_block})")
+    table.add_column("contract")
+    table.add_column("address")
+    table.add_column("ABI hash")
+    for name, entry in deployment.contracts.items():
+        table.add_row(name, entry["address"], (entry.get("abiHash") or "-")[:18])
+    for role, address in deployment.roles.items():
+        table.add_row(f"role: {role}", address, "")
+    console.print(table)
+
+
+@app.command("show")
+def show_command(
+    chain_id: Annotated[int, typer.Option("--chain-id", help="Which deployments/<chainId>.json.")] = 31337,
+    file: Annotated[Path | None, typer.Option("--file", help="A deployment file instead.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the file's JSON.")] = False,
+) -> None:
+    """Print a deployment file's addresses, roles and ABI hashes."""
+    settings = load_settings()
+    path = file or deployment_path(chain_id, settings.chain.deployments_dir)
+    try:
+        deployment = Deployment.load(path)
+    except ChainError as e:
+        raise UsageError(str(e)) from e
+    if as_json:
+        typer.echo(json.dumps(deployment.to_json(), indent=2))
+    else:
+        _print_deployment(deployment, path, Console())
+
+
+@app.command("errors")
+def errors_command() -> None:
+    """List every custom error of the deployed contracts with its selector and Python exception class."""
+    store = ArtifactStore()
+    try:
+        for name in CORE_CONTRACTS:
+            registry().add_abi(store.load(name).abi)
+    except ChainError as e:
+        raise UsageError(str(e)) from e
+    table = Table(title="custom errors")
+    for col in ("selector", "signature", "Python class"):
+        table.add_column(col)
+    classes = registry().classes()
+    for selector, signature in sorted(registry().signatures().items(), key=lambda kv: kv[1]):
+        cls = classes[signature.split("(")[0]]
+        bases = ", ".join(b.__name__ for b in cls.__bases__)
+        table.add_row("0x" + selector.hex(), signature, f"{cls.__name__}({bases})")
+    Console().print(table)

@@ -1,0 +1,137 @@
+"""`loraledger devnet up|down|status`: the local L2 (anvil --network optimism) + DA server + contracts.
+
+Thin wrappers over `attribution.devnet`; this module only adds settings, the DA server command line and tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from attribution.chain.errors import ChainError
+from attribution.chain.keys import DEV_ROLE_INDEX
+from attribution.devnet import DevnetConfig, DevnetStatus, down, status, up
+from node.errors import UsageError
+from node.settings import load_settings
+
+app = typer.Typer(help="Local devnet: anvil (OP-Stack mode, state kept in .devnet/), DA server, deployed contracts.",
+                  no_args_is_help=True)
+
+StateDirOpt = Annotated[Path | None, typer.Option("--state-dir", help="State dir (default: devnet.state_dir, "
+                                                                        ".devnet).")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="anvil port (default: devnet.anvil_port, 8545).")]
+DaPortOpt = Annotated[int | None, typer.Option("--da-port", help="DA server port (default: devnet.da_port, 3100).")]
+DeploymentsOpt = Annotated[Path | None, typer.Option("--deployments-dir", help="Where <chainId>.json is written "
+                                                                                "(default: deployments).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+NoDaOpt = Annotated[bool, typer.Option("--no-da", help="Do not start/stop the DA server.")]
+
+
+def da_server_argv(data_dir: Path, host: str, port: int) -> list[str]:
+    """The command line of `loraledger da serve` run with this interpreter (so the venv's packages are used)."""
+    return [sys.executable, "-c", "import sys; from node.cli import main; sys.argv[0] = 'loraledger'; main()",
+            "da", "serve", "--data-dir", str(data_dir), "--host", host, "--port", str(port)]
+
+
+def _config(state_dir: Path | None, port: int | None, da_port: int | None, deployments_dir: Path | None,
+            no_da: bool) -> DevnetConfig:
+    try:
+        settings = load_settings()
+    except ValueError as e:
+        raise UsageError(f"bad settings (loraledger.toml / LORALEDGER_* env): {e}") from e
+    dn = settings.devnet
+    for name, value in (("--port", port), ("--da-port", da_port)):
+        if value is not None and not 0 < value < 65536:
+            raise UsageError(f"{name} must be 1..65535, got {value}")
+    anvil_port = port if port is not None else dn.anvil_port
+    da = da_port if da_port is not None else dn.da_port
+    if anvil_port == da and not no_da:
+        raise UsageError(f"anvil and the DA server cannot share port {da}; pass a different --da-port")
+    return DevnetConfig(
+        state_dir=(state_dir or dn.state_dir).absolute(), host=dn.host, anvil_port=anvil_port, da_port=da,
+        deployments_dir=(deployments_dir or settings.chain.deployments_dir).absolute(),
+        demo_dir=dn.demo_dir.absolute(), da_command=None if (no_da or not dn.start_da) else da_server_argv,
+    )
+
+
+def _print(st: DevnetStatus, console: Console) -> None:
+    services = Table(title="devnet", show_header=True)
+    for col in ("service", "state", "URL", "pid", "log"):
+        services.add_column(col)
+    for s in st.services:
+        services.add_row(s.name, "[green]running[/]" if s.running else "[red]stopped[/]", s.url,
+                         str(s.pid or "-"), s.log_file)
+    console.print(services)
+    console.print(f"RPC URL  {st.rpc_url}    chain id  {st.chain_id if st.chain_id is not None else '-'}    "
+                  f"block  {st.block_number if st.block_number is not None else '-'}")
+    if st.deployment is not None:
+        contracts = Table(title=f"contracts ({st.deployment_file}, deploy block {st.deployment.deploy_block})")
+        contracts.add_column("contract")
+        contracts.add_column("address")
+        for name, address in st.deployment.addresses.items():
+            contracts.add_row(name, address)
+        console.print(contracts)
+        roles = Table(title="roles (anvil dev accounts, devnet only)")
+        roles.add_column("role")
+        roles.add_column("address")
+        roles.add_column("dev account")
+        for role, address in {**st.deployment.roles, "node": st.deployment.devnet.get("node", "")}.items():
+            roles.add_row(role, address, str(DEV_ROLE_INDEX.get("rewards_poster" if role == "poster" else role, "")))
+        console.print(roles)
+    for w in st.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+
+
+@app.command("up")
+def up_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: DaPortOpt = None,
+               deployments_dir: DeploymentsOpt = None, no_da: NoDaOpt = False, as_json: JsonOpt = False) -> None:
+    """Start anvil (and the DA server), deploy once, bond the dev node, register demo assets. Idempotent."""
+    config = _config(state_dir, port, da_port, deployments_dir, no_da)
+    console = Console(stderr=as_json)
+    try:
+        st = up(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"))
+    except ChainError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+    if as_json:
+        typer.echo(json.dumps(st.to_json(), indent=2))
+        return
+    if st.already_running:
+        console.print("[bold]devnet already running[/] - nothing changed")
+    else:
+        what = ", ".join(st.started) or "nothing"
+        console.print(f"[bold]devnet up[/]: started {what}; "
+                      f"{'deployed the contracts' if st.deployed else 'contracts already deployed (state reloaded)'}"
+                      + (f"; registered {st.demo_assets} demo assets" if st.demo_assets else ""))
+    _print(st, console)
+    console.print("stop it with [bold]loraledger devnet down[/] (or [bold]make devnet-down[/]); state stays in "
+                  f"{config.state_dir}")
+
+
+@app.command("down")
+def down_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: DaPortOpt = None,
+                 no_da: NoDaOpt = False) -> None:
+    """Stop the DA server and anvil (anvil writes its state first; `up` loads it back)."""
+    config = _config(state_dir, port, da_port, None, no_da)
+    stopped = down(config)
+    typer.echo(f"stopped {', '.join(stopped)}" if stopped else "devnet was not running")
+
+
+@app.command("status")
+def status_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: DaPortOpt = None,
+                   deployments_dir: DeploymentsOpt = None, as_json: JsonOpt = False) -> None:
+    """Show what runs, the chain, block and deployed addresses. Exit code 3 when anvil is not running."""
+    config = _config(state_dir, port, da_port, deployments_dir, False)
+    st = status(config)
+    if as_json:
+        typer.echo(json.dumps(st.to_json(), indent=2))
+    else:
+        _print(st, Console())
+    if not st.running:
+        raise typer.Exit(3)
