@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Fixture} from "./utils/Fixture.sol";
+import {StandardMerkle} from "./utils/StandardMerkle.sol";
+import {console} from "./utils/console.sol";
+import {AttributionLedger} from "../src/AttributionLedger.sol";
+import {IAttributionLedger} from "../interfaces/IAttributionLedger.sol";
+import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
+
+contract AttributionLedgerTest is Fixture {
+    /// @dev The storage slot of `_nodeStates` in AttributionLedger (`forge inspect AttributionLedger storage`).
+    uint256 private constant NODE_STATES_SLOT = 2;
+
+    function setUp() public override {
+        super.setUp();
+        _bond(nodeA, MIN_BOND);
+        _bond(nodeB, MIN_BOND);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                               CONSTRUCTOR
+    //////////////////////////////////////////////////////////////*/
+
+    function test_Constructor_SetsRegistry() public view {
+        vm.assertEq(address(ledger.registry()), address(nodes));
+        vm.assertEq(ledger.batchCount(), 0);
+        vm.assertEq(uint256(ledger.nextSeq(nodeA)), 0);
+    }
+
+    function test_RevertWhen_ConstructorZeroRegistry() public {
+        vm.expectRevert(IAttributionLedger.LedgerZeroAddress.selector);
+        new AttributionLedger(INodeRegistry(address(0)));
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                POSTBATCH
+    //////////////////////////////////////////////////////////////*/
+
+    function test_PostBatch_StoresBatch() public {
+        bytes memory c = _commitment(200, 1);
+        vm.warp(1_700_000_123);
+        vm.prank(nodeA);
+        uint256 id = ledger.postBatch(0, 10, bytes32(uint256(0xabc)), c);
+
+        vm.assertEq(id, 1, "batch ids start at 1");
+        IAttributionLedger.Batch memory b = ledger.batch(id);
+        vm.assertEq(b.root, bytes32(uint256(0xabc)));
+        vm.assertEq(b.daCommitmentHash, keccak256(c));
+        vm.assertEq(b.node, nodeA);
+        vm.assertEq(uint256(b.firstSeq), 0);
+        vm.assertEq(uint256(b.count), 10);
+        vm.assertEq(uint256(b.postedAt), 1_700_000_123);
+        vm.assertEq(uint256(ledger.nextSeq(nodeA)), 10);
+        vm.assertEq(ledger.batchCount(), 1);
+    }
+
+    function test_PostBatch_EmitsBatchPosted() public {
+        bytes memory c = _commitment(200, 2);
+        vm.expectEmit(address(ledger));
+        emit IAttributionLedger.BatchPosted(1, nodeA, bytes32(uint256(7)), 0, 3, c);
+        vm.prank(nodeA);
+        ledger.postBatch(0, 3, bytes32(uint256(7)), c);
+    }
+
+    function test_PostBatch_ContinuesFromNextSeq() public {
+        _post(nodeA, 0, 5, bytes32(uint256(1)));
+        uint256 id = _post(nodeA, 5, 7, bytes32(uint256(2)));
+        vm.assertEq(id, 2);
+        vm.assertEq(uint256(ledger.nextSeq(nodeA)), 12);
+        vm.assertEq(uint256(ledger.batch(2).firstSeq), 5);
+        vm.assertEq(ledger.batch(1).root, bytes32(uint256(1)), "earlier batch untouched");
+    }
+
+    function test_PostBatch_NodesHaveIndependentSeqs() public {
+        _post(nodeA, 0, 5, bytes32(uint256(1)));
+        uint256 idB = _post(nodeB, 0, 2, bytes32(uint256(2)));
+        uint256 idA = _post(nodeA, 5, 1, bytes32(uint256(3)));
+        vm.assertEq(ledger.batch(idB).node, nodeB);
+        vm.assertEq(ledger.batch(idA).node, nodeA);
+        vm.assertEq(uint256(ledger.nextSeq(nodeA)), 6);
+        vm.assertEq(uint256(ledger.nextSeq(nodeB)), 2);
+        vm.assertEq(ledger.batchCount(), 3);
+    }
+
+    function test_PostBatch_MaxCount() public {
+        _post(nodeA, 0, type(uint32).max, bytes32(uint256(1)));
+        vm.assertEq(uint256(ledger.nextSeq(nodeA)), type(uint32).max);
+    }
+
+    function test_RevertWhen_PostBatchNodeNotActive() public {
+        address stranger = makeAddr("stranger");
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerNodeNotActive.selector, stranger));
+        vm.prank(stranger);
+        ledger.postBatch(0, 1, bytes32(uint256(1)), hex"01");
+    }
+
+    function test_RevertWhen_PostBatchNodeUnbonded() public {
+        vm.prank(nodeA);
+        nodes.requestUnbond(1);
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerNodeNotActive.selector, nodeA));
+        vm.prank(nodeA);
+        ledger.postBatch(0, 1, bytes32(uint256(1)), hex"01");
+    }
+
+    function test_RevertWhen_PostBatchNodeSlashedBelowMinBond() public {
+        _post(nodeA, 0, 1, bytes32(uint256(1)));
+        vm.prank(governance);
+        nodes.slash(nodeA, 1, treasury);
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerNodeNotActive.selector, nodeA));
+        vm.prank(nodeA);
+        ledger.postBatch(1, 1, bytes32(uint256(1)), hex"01");
+    }
+
+    function test_RevertWhen_PostBatchZeroCount() public {
+        vm.expectRevert(IAttributionLedger.LedgerZeroCount.selector);
+        vm.prank(nodeA);
+        ledger.postBatch(0, 0, bytes32(uint256(1)), hex"01");
+    }
+
+    function test_RevertWhen_PostBatchZeroRoot() public {
+        vm.expectRevert(IAttributionLedger.LedgerZeroRoot.selector);
+        vm.prank(nodeA);
+        ledger.postBatch(0, 1, bytes32(0), hex"01");
+    }
+
+    function test_RevertWhen_PostBatchEmptyCommitment() public {
+        vm.expectRevert(IAttributionLedger.LedgerEmptyCommitment.selector);
+        vm.prank(nodeA);
+        ledger.postBatch(0, 1, bytes32(uint256(1)), "");
+    }
+
+    function test_RevertWhen_PostBatchSeqGap() public {
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerSeqGap.selector, uint64(0), uint64(1)));
+        vm.prank(nodeA);
+        ledger.postBatch(1, 1, bytes32(uint256(1)), hex"01");
+    }
+
+    function test_RevertWhen_PostBatchReplaysLandedBatch() public {
+        _post(nodeA, 0, 4, bytes32(uint256(1)));
+        // A node that crashed mid-post and retries the same batch learns it landed: exactly-once.
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerSeqGap.selector, uint64(4), uint64(0)));
+        vm.prank(nodeA);
+        ledger.postBatch(0, 4, bytes32(uint256(1)), hex"01");
+    }
+
+    function test_RevertWhen_PostBatchSeqOverflow() public {
+        uint64 nearMax = type(uint64).max - 5;
+        bytes32 slot = keccak256(abi.encode(nodeA, NODE_STATES_SLOT));
+        vm.store(address(ledger), slot, bytes32(uint256(nearMax)));
+        vm.assertEq(uint256(ledger.nextSeq(nodeA)), nearMax, "slot layout");
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerSeqOverflow.selector, nearMax, uint32(6)));
+        vm.prank(nodeA);
+        ledger.postBatch(nearMax, 6, bytes32(uint256(1)), hex"01");
+    }
+
+    function testFuzz_PostBatch_GapFree(uint32[8] memory counts, uint8 n) public {
+        n = uint8(bound(n, 1, 8));
+        uint64 expected;
+        for (uint256 i; i < n; ++i) {
+            uint32 count = uint32(bound(counts[i], 1, type(uint32).max));
+            uint256 id = _post(nodeA, expected, count, bytes32(i + 1));
+            IAttributionLedger.Batch memory b = ledger.batch(id);
+            vm.assertEq(uint256(b.firstSeq), expected);
+            vm.assertEq(uint256(b.count), count);
+            expected += count;
+        }
+        vm.assertEq(uint256(ledger.nextSeq(nodeA)), expected);
+        vm.assertEq(ledger.batchCount(), n);
+    }
+
+    function testFuzz_RevertWhen_PostBatchWrongFirstSeq(uint64 firstSeq) public {
+        _post(nodeA, 0, 3, bytes32(uint256(1)));
+        vm.assume(firstSeq != 3);
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerSeqGap.selector, uint64(3), firstSeq));
+        vm.prank(nodeA);
+        ledger.postBatch(firstSeq, 1, bytes32(uint256(1)), hex"01");
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                  VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    function test_RevertWhen_BatchUnknown() public {
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerUnknownBatch.selector, uint256(0)));
+        ledger.batch(0);
+        _post(nodeA, 0, 1, bytes32(uint256(1)));
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerUnknownBatch.selector, uint256(2)));
+        ledger.batch(2);
+    }
+
+    function test_RecordLeaf_IsStandardMerkleTreeLeaf() public view {
+        IAttributionLedger.Record memory r = _record(nodeA, 3, 2);
+        bytes32 expected = keccak256(
+            bytes.concat(
+                keccak256(
+                    abi.encode(
+                        r.chainId,
+                        r.ledger,
+                        r.node,
+                        r.seq,
+                        r.modelId,
+                        r.adapterId,
+                        r.datasetIds,
+                        r.weightsBps,
+                        r.promptTokens,
+                        r.completionTokens,
+                        r.timestamp,
+                        r.ioHash
+                    )
+                )
+            )
+        );
+        vm.assertEq(ledger.recordLeaf(r), expected);
+        // The struct-as-tuple encoding differs (leading offset word): make sure we are not using it.
+        vm.assertTrue(ledger.recordLeaf(r) != keccak256(bytes.concat(keccak256(abi.encode(r)))));
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                              VERIFYRECORD
+    //////////////////////////////////////////////////////////////*/
+
+    function test_VerifyRecord_AllRecordsOfBatch() public {
+        (IAttributionLedger.Record[] memory recs, bytes32[] memory tree) = _batchRecords(nodeA, 0, 5, 11);
+        uint256 id = _post(nodeA, 0, 5, tree[0]);
+        for (uint256 i; i < recs.length; ++i) {
+            bytes32[] memory proof = StandardMerkle.proof(tree, ledger.recordLeaf(recs[i]));
+            vm.assertTrue(ledger.verifyRecord(id, recs[i], proof), "record in batch");
+        }
+    }
+
+    function test_VerifyRecord_FalseForWrongDomainNodeOrSeq() public {
+        _post(nodeA, 0, 2, bytes32(uint256(1)));
+        (IAttributionLedger.Record[] memory recs, bytes32[] memory tree) = _batchRecords(nodeA, 2, 3, 12);
+        uint256 id = _post(nodeA, 2, 3, tree[0]);
+        IAttributionLedger.Record memory r = recs[1];
+        bytes32[] memory proof = StandardMerkle.proof(tree, ledger.recordLeaf(r));
+        vm.assertTrue(ledger.verifyRecord(id, r, proof));
+
+        // Each of these leaves the proof valid for the leaf of the *tampered* record only if the tree contained it;
+        // here the domain and range checks must reject before the proof is even consulted.
+        IAttributionLedger.Record memory t = _copy(r);
+        t.chainId = 1;
+        vm.assertFalse(ledger.verifyRecord(id, t, proof), "other chain");
+        t = _copy(r);
+        t.ledger = address(0xdead);
+        vm.assertFalse(ledger.verifyRecord(id, t, proof), "other ledger");
+        t = _copy(r);
+        t.node = nodeB;
+        vm.assertFalse(ledger.verifyRecord(id, t, proof), "other node");
+        t = _copy(r);
+        t.seq = 1;
+        vm.assertFalse(ledger.verifyRecord(id, t, proof), "seq below batch");
+        t = _copy(r);
+        t.seq = 5;
+        vm.assertFalse(ledger.verifyRecord(id, t, proof), "seq above batch");
+        t = _copy(r);
+        t.promptTokens += 1;
+        vm.assertFalse(ledger.verifyRecord(id, t, proof), "tampered field");
+        vm.assertFalse(ledger.verifyRecord(1, r, proof), "other batch");
+    }
+
+    function test_VerifyRecord_FalseForRangeValidRecordNotInTree() public {
+        (IAttributionLedger.Record[] memory recs, bytes32[] memory tree) = _batchRecords(nodeA, 0, 4, 13);
+        uint256 id = _post(nodeA, 0, 4, tree[0]);
+        IAttributionLedger.Record memory forged = _record(nodeA, 2, 999); // right domain and seq, never posted
+        bytes32[] memory proof = StandardMerkle.proof(tree, ledger.recordLeaf(recs[2]));
+        vm.assertFalse(ledger.verifyRecord(id, forged, proof));
+    }
+
+    function test_RevertWhen_VerifyRecordUnknownBatch() public {
+        IAttributionLedger.Record memory r = _record(nodeA, 0, 1);
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerUnknownBatch.selector, uint256(1)));
+        ledger.verifyRecord(1, r, new bytes32[](0));
+    }
+
+    /// @dev Differential: any record of a random batch verifies; flipping any one bit of its proof does not.
+    function testFuzz_VerifyRecord_ProofBitFlip(uint256 salt, uint8 count, uint256 pick, uint256 bit) public {
+        uint32 n = uint32(bound(count, 2, 24));
+        (IAttributionLedger.Record[] memory recs, bytes32[] memory tree) = _batchRecords(nodeA, 0, n, salt);
+        uint256 id = _post(nodeA, 0, n, tree[0]);
+        IAttributionLedger.Record memory r = recs[bound(pick, 0, n - 1)];
+        bytes32[] memory proof = StandardMerkle.proof(tree, ledger.recordLeaf(r));
+        vm.assertTrue(ledger.verifyRecord(id, r, proof));
+
+        bit = bound(bit, 0, proof.length * 256 - 1);
+        proof[bit / 256] ^= bytes32(uint256(1) << (bit % 256));
+        vm.assertFalse(ledger.verifyRecord(id, r, proof));
+    }
+
+    function testFuzz_VerifyRecord_IoHashBitFlip(uint256 salt, uint256 bit) public {
+        (IAttributionLedger.Record[] memory recs, bytes32[] memory tree) = _batchRecords(nodeA, 0, 6, salt);
+        uint256 id = _post(nodeA, 0, 6, tree[0]);
+        IAttributionLedger.Record memory r = recs[salt % 6];
+        bytes32[] memory proof = StandardMerkle.proof(tree, ledger.recordLeaf(r));
+        r.ioHash ^= bytes32(uint256(1) << bound(bit, 0, 255));
+        vm.assertFalse(ledger.verifyRecord(id, r, proof));
+    }
+
+    function _copy(IAttributionLedger.Record memory r) private pure returns (IAttributionLedger.Record memory c) {
+        c = IAttributionLedger.Record({
+            chainId: r.chainId,
+            ledger: r.ledger,
+            node: r.node,
+            seq: r.seq,
+            modelId: r.modelId,
+            adapterId: r.adapterId,
+            datasetIds: r.datasetIds,
+            weightsBps: r.weightsBps,
+            promptTokens: r.promptTokens,
+            completionTokens: r.completionTokens,
+            timestamp: r.timestamp,
+            ioHash: r.ioHash
+        });
+    }
+}
+
+/// @notice postBatch gas. Each test is its own transaction after setUp, so the slots it touches start cold, as in a
+/// real post. Measured around the external call (includes the cold call into the ledger, not the 21k intrinsic gas).
+contract AttributionLedgerGasTest is Fixture {
+    uint256 private constant POST_BATCH_GAS_LIMIT = 100_000;
+
+    function setUp() public override {
+        super.setUp();
+        _bond(nodeA, MIN_BOND);
+        _bond(nodeB, MIN_BOND);
+        _post(nodeA, 0, 100, bytes32(uint256(1))); // nodeA's first post: assigns its index, creates the counters
+    }
+
+    /// @dev The bound of issue 2: a steady-state post (the node posted before) with a 200-byte commitment costs at
+    /// most 100k gas.
+    function test_PostBatchGas() public {
+        uint256 used = _postGas(nodeA, 100);
+        vm.assertLe(used, POST_BATCH_GAS_LIMIT, "postBatch gas");
+    }
+
+    /// @dev A node's first post also writes its state and index entries (fresh slots): paid once per node.
+    function test_PostBatchGas_FirstPostOfNode() public {
+        uint256 used = _postGas(nodeB, 0);
+        vm.assertLe(used, 140_000, "first postBatch gas");
+    }
+
+    function _postGas(address node, uint64 firstSeq) private returns (uint256 used) {
+        bytes memory c = _commitment(200, 99);
+        bytes32 root = keccak256("root");
+        vm.prank(node);
+        uint256 before = gasleft();
+        ledger.postBatch(firstSeq, 10_000, root, c);
+        used = before - gasleft();
+        console.log("postBatch gas (200-byte commitment)", used);
+        vm.assertEq(uint256(ledger.nextSeq(node)), firstSeq + 10_000);
+    }
+}
