@@ -23,6 +23,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("da", "da"),
     ("devnet", "devnet"),
     ("contracts", "contracts"),
+    ("records", "records"),
 ]
 
 
