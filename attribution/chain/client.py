@@ -164,21 +164,29 @@ class ChainClient:
             except ContractLogicError as e:
                 raise revert_from(e) from e
             tx["gas"] = estimate * GAS_MARGIN_NUM // GAS_MARGIN_DEN
-        tx["nonce"] = self._next_nonce(acct.address)
-        signed = acct.sign_transaction(tx)
-        try:
-            tx_hash = self._rpc("eth_sendRawTransaction", lambda: self.w3.eth.send_raw_transaction(
-                signed.raw_transaction))
-        except ContractLogicError as e:
-            self.reset_nonce(acct.address)
-            raise revert_from(e) from e
-        except (Web3RPCError, ValueError) as e:
-            self.reset_nonce(acct.address)
-            raise ChainError(f"node rejected the transaction from {acct.address}: {e}") from e
-        except RpcUnavailable:
-            self.reset_nonce(acct.address)
-            raise
+        for attempt in (1, 2):
+            tx["nonce"] = self._next_nonce(acct.address)
+            raw = bytes(acct.sign_transaction(tx).raw_transaction)
+            try:
+                tx_hash = self._send_raw(raw)
+                break
+            except ContractLogicError as e:
+                self.reset_nonce(acct.address)
+                raise revert_from(e) from e
+            except (Web3RPCError, ValueError) as e:
+                self.reset_nonce(acct.address)
+                # Another client with the same key moved the nonce on: refetch it and try once more.
+                if attempt == 1 and "nonce" in str(e).lower():
+                    log.info("nonce of %s was stale; retrying with the chain's pending nonce", acct.address)
+                    continue
+                raise ChainError(f"node rejected the transaction from {acct.address}: {e}") from e
+            except RpcUnavailable:
+                self.reset_nonce(acct.address)
+                raise
         return self.wait(tx_hash.to_0x_hex(), tx)
+
+    def _send_raw(self, raw: bytes) -> Any:
+        return self._rpc("eth_sendRawTransaction", lambda: self.w3.eth.send_raw_transaction(raw))
 
     def wait(self, tx_hash: str, tx: Mapping[str, Any] | None = None) -> TxReceipt:
         """Wait for a receipt; for status 0 replay the call to recover and raise the revert reason."""

@@ -220,10 +220,20 @@ class AssetRegistry(BoundContract):
         return self._tx("registerDataset", _b32(dataset_id), [Web3.to_checksum_address(c) for c in contributors],
                         [int(s) for s in shares_bps], uri, account=account)
 
+    def update_dataset(self, dataset_id: bytes | str, contributors: Sequence[str], shares_bps: Sequence[int],
+                       uri: str = "", *, account: LocalAccount | None = None) -> TxResult:
+        """Owner only: replace a dataset's contributors, shares and uri."""
+        return self._tx("updateDataset", _b32(dataset_id), [Web3.to_checksum_address(c) for c in contributors],
+                        [int(s) for s in shares_bps], uri, account=account)
+
     def register_base_model(self, model_id: bytes | str, uri: str = "", *,
                             account: LocalAccount | None = None) -> TxResult:
         """Register a base model owned by the sender."""
         return self._tx("registerBaseModel", _b32(model_id), uri, account=account)
+
+    def update_base_model(self, model_id: bytes | str, uri: str, *, account: LocalAccount | None = None) -> TxResult:
+        """Owner only: change a base model's uri."""
+        return self._tx("updateBaseModel", _b32(model_id), uri, account=account)
 
     def register_adapter(self, adapter_id: bytes | str, base_model_id: bytes | str, dataset_ids: Sequence[bytes | str],
                          weights_bps: Sequence[int], price_per_m_tokens: int, uri: str = "", *,

@@ -19,6 +19,7 @@ from typing import Any
 import sha3
 from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
+from eth_utils import to_checksum_address
 
 from attribution.errors import AttributionError
 
@@ -155,9 +156,15 @@ def selector_of(signature: str) -> bytes:
     return sha3.keccak_256(signature.encode()).digest()[:4]
 
 
-def _normalize(value: Any) -> Any:
+def _normalize(typ: str, value: Any) -> Any:
+    """Addresses as EIP-55 checksum strings (eth_abi gives lowercase), arrays and tuples as lists."""
+    if typ.endswith("]"):
+        inner = typ[: typ.rindex("[")]
+        return [_normalize(inner, v) for v in value]
+    if typ == "address" and isinstance(value, str):
+        return to_checksum_address(value)
     if isinstance(value, tuple | list):
-        return [_normalize(v) for v in value]
+        return list(value)
     return value
 
 
@@ -246,7 +253,7 @@ class ErrorRegistry:
         except (DecodingError, ValueError, OverflowError) as e:
             return UnknownRevert(f"{spec.signature} with undecodable arguments (data 0x{raw.hex()}): {e}",
                                  selector=selector, signature=spec.signature, data=raw)
-        args = {n: _normalize(v) for n, v in zip(spec.arg_names, values, strict=True)}
+        args = {n: _normalize(t, v) for n, t, v in zip(spec.arg_names, spec.arg_types, values, strict=True)}
         cls = self._classes.get(spec.name) or _make_class(spec.name)
         shown = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
         return cls(f"{spec.name}({shown})", selector=selector, signature=spec.signature, args_by_name=args, data=raw)

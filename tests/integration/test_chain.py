@@ -1,0 +1,651 @@
+"""The chain layer against a real anvil: deploy, register assets, bond, post and read batches, verify records
+with real Merkle proofs, and decode every custom error the contracts can be made to raise."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from attribution.chain import errors as chain_errors
+from attribution.chain.artifacts import CORE_CONTRACTS, ArtifactStore, keccak
+from attribution.chain.client import ChainClient
+from attribution.chain.contracts import NodeRegistry, record_leaf_local
+from attribution.chain.deploy import Deployment
+from attribution.chain.errors import ContractRevert, DeploymentError, error_class
+from attribution.merkle import StandardMerkleTree, record_tree
+from attribution.records import Record
+from tests.fixtures.chain import AnvilNode, DeployedContracts
+
+ZERO = "0x" + "00" * 20
+ZERO32 = b"\x00" * 32
+COMMITMENT = b"\x01\x00\xd0" + b"cert"
+
+
+def rand32() -> bytes:
+    return os.urandom(32)
+
+
+def make_records(d: DeployedContracts, first_seq: int, n: int, adapter: bytes = ZERO32,
+                 datasets: tuple[bytes, ...] = (), weights: tuple[int, ...] = ()) -> list[Record]:
+    node = bytes.fromhex(d.node.address[2:])
+    ledger = bytes.fromhex(d.ledger.address[2:])
+    return [Record(d.chain_id, ledger, node, first_seq + i, b"\x07" * 32, adapter, datasets, weights, 10 + i, 20 + i,
+                   1_790_000_000 + i, rand32()) for i in range(n)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# deployment
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_deploy_wires_roles_and_bonds_node(deployment: DeployedContracts, forge_artifacts: ArtifactStore) -> None:
+    d = deployment
+    accounts = d.accounts
+    for name in CORE_CONTRACTS:
+        assert d.client.has_code(d.addresses[name]), name
+        assert d.deployment.contracts[name]["abiHash"] == forge_artifacts.load(name).abi_hash
+    assert d.ledger.registry() == d.nodes.address
+    assert d.nodes.stake_token() == d.token.address
+    assert d.nodes.governance() == d.deployer.address
+    assert d.rewards.token() == d.token.address
+    assert d.rewards.roles() == {"governance": accounts[0].address, "poster": accounts[2].address,
+                                 "guardian": accounts[3].address, "treasury": accounts[4].address}
+    assert d.rewards.shares() == (2000, 3000)
+    assert d.rewards.challenge_window() == 60
+    assert d.nodes.is_active(d.node.address)
+    assert d.nodes.node(d.node.address).bonded == d.nodes.min_bond() == 1000 * 10**18
+    assert not d.nodes.is_active(accounts[5].address)
+    assert d.deployment.deploy_block == min(e["block"] for e in d.deployment.contracts.values())
+
+
+def test_deployment_file_round_trip_and_checks(deployment: DeployedContracts, tmp_path: Any) -> None:
+    d = deployment
+    path = d.deployment.save(tmp_path / f"{d.chain_id}.json")
+    raw = json.loads(path.read_text())
+    assert raw["version"] == 1 and raw["chainId"] == d.chain_id
+    assert set(raw["contracts"]) == set(CORE_CONTRACTS)
+    assert raw["params"]["minBond"] == str(1000 * 10**18)  # big ints as strings
+    loaded = Deployment.load(path)
+    assert loaded.addresses == d.addresses and loaded.roles == d.deployment.roles
+    assert loaded.check(d.client) == []
+    # wrong chain and missing code are both fatal
+    raw["chainId"] = 10
+    wrong_chain = Deployment.from_json(raw)
+    with pytest.raises(DeploymentError, match="chain 10"):
+        wrong_chain.check(d.client)
+    raw["chainId"] = d.chain_id
+    raw["contracts"]["AttributionLedger"]["address"] = "0x" + "12" * 20
+    with pytest.raises(DeploymentError, match="no code"):
+        Deployment.from_json(raw).check(d.client)
+    with pytest.raises(DeploymentError, match="no deployment file"):
+        Deployment.load(tmp_path / "missing.json")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# assets, bonding, batches
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_register_dataset_model_adapter_and_read_back(deployment: DeployedContracts) -> None:
+    d = deployment
+    a5, a6 = d.accounts[5].address, d.accounts[6].address
+    ds1, ds2, model, adapter = rand32(), rand32(), rand32(), rand32()
+    d.assets.register_dataset(ds1, [a5, a6], [7000, 3000], "ipfs://ds1")
+    d.assets.register_dataset(ds2, [a6], [10000], "ipfs://ds2")
+    d.assets.register_base_model(model, "hf://tiny")
+    d.assets.register_adapter(adapter, model, [ds1, ds2], [2500, 7500], 1_000_000, "file://adapter")
+
+    ds = d.assets.dataset(ds1)
+    assert (ds.owner, ds.contributors, ds.shares_bps, ds.uri) == (d.node.address, (a5, a6), (7000, 3000), "ipfs://ds1")
+    assert d.assets.base_model(model).uri == "hf://tiny"
+    ad = d.assets.adapter(adapter)
+    assert ad.base_model_id == model and ad.dataset_ids == (ds1, ds2) and ad.weights_bps == (2500, 7500)
+    assert ad.price_per_m_tokens == 1_000_000 and ad.active and ad.owner == d.node.address
+    d.assets.set_adapter_active(adapter, False)
+    assert not d.assets.adapter(adapter).active
+    assert d.assets.adapter_exists(adapter) and not d.assets.adapter_exists(rand32())
+
+
+def test_second_node_bonds_and_becomes_active(deployment: DeployedContracts, chain_snapshot: AnvilNode) -> None:
+    d = deployment
+    op = d.accounts[7]
+    min_bond = d.nodes.min_bond()
+    d.token.mint(op.address, min_bond, account=d.deployer)
+    assert not d.nodes.is_active(op.address)
+    d.nodes.approve_and_bond(d.token, min_bond - 1, account=op)
+    assert not d.nodes.is_active(op.address)  # below the minimum
+    d.nodes.approve_and_bond(d.token, 1, account=op)
+    assert d.nodes.is_active(op.address)
+    assert d.token.balance_of(d.nodes.address) >= 2 * min_bond
+    d.nodes.request_unbond(1, account=op)
+    assert not d.nodes.is_active(op.address)  # stops being active at once
+
+
+def test_post_batch_read_back_and_verify_records(deployment: DeployedContracts) -> None:
+    d = deployment
+    first = d.ledger.next_seq(d.node.address)
+    count_before = d.ledger.batch_count()
+    records = make_records(d, first, 5)
+    tree = record_tree(records)
+    posted = d.ledger.post_batch(first, len(records), tree.root_bytes, COMMITMENT)
+    assert posted.batch_id == count_before + 1 == d.ledger.batch_count()
+    assert d.ledger.next_seq(d.node.address) == first + 5
+
+    b = d.ledger.batch(posted.batch_id)
+    assert (b.root, b.node, b.first_seq, b.count) == (tree.root_bytes, d.node.address, first, 5)
+    assert b.da_commitment_hash == keccak(COMMITMENT)
+    events = d.ledger.batch_posted_events(from_block=posted.tx.block_number, node=d.node.address)
+    assert [(e["batchId"], e["firstSeq"], e["count"], bytes(e["daCommitment"])) for e in events] == [
+        (posted.batch_id, first, 5, COMMITMENT)]
+
+    for i, rec in enumerate(records):
+        values = rec.abi_values()
+        assert d.ledger.record_leaf(values) == rec.leaf() == record_leaf_local(values)
+        proof = tree.get_proof_bytes(i)
+        assert d.ledger.verify_record(posted.batch_id, values, proof)
+    # a flipped bit in the record, the proof, or the wrong batch: not attributed
+    tampered = list(records[0].abi_values())
+    tampered[9] += 1  # completionTokens
+    assert not d.ledger.verify_record(posted.batch_id, tampered, tree.get_proof_bytes(0))
+    bad_proof = [bytes([p[0] ^ 1]) + p[1:] for p in tree.get_proof_bytes(0)]
+    assert not d.ledger.verify_record(posted.batch_id, records[0].abi_values(), bad_proof)
+
+
+def test_post_batch_rejects_gap_and_replay(deployment: DeployedContracts) -> None:
+    d = deployment
+    first = d.ledger.next_seq(d.node.address)
+    root = record_tree(make_records(d, first, 2)).root_bytes
+    d.ledger.post_batch(first, 2, root, COMMITMENT)
+    gap = error_class("LedgerSeqGap")
+    with pytest.raises(gap) as ei:
+        d.ledger.post_batch(first + 3, 1, root, COMMITMENT)
+    assert ei.value.args_by_name == {"expected": first + 2, "got": first + 3}
+    assert isinstance(ei.value, ValueError) and isinstance(ei.value, ContractRevert)
+    with pytest.raises(gap) as ei:  # exactly-once: the same batch again is a gap backwards
+        d.ledger.post_batch(first, 2, root, COMMITMENT)
+    assert ei.value.args_by_name == {"expected": first + 2, "got": first}
+    assert d.ledger.next_seq(d.node.address) == first + 2
+
+
+def test_post_batch_rejects_inactive_node(deployment: DeployedContracts) -> None:
+    d = deployment
+    stranger = d.accounts[8]
+    with pytest.raises(error_class("LedgerNodeNotActive")) as ei:
+        d.ledger.post_batch(0, 1, rand32(), COMMITMENT, account=stranger)
+    assert ei.value.args_by_name == {"node": stranger.address}
+    assert isinstance(ei.value, PermissionError)
+    assert d.ledger.next_seq(stranger.address) == 0
+
+
+def test_stale_nonce_from_another_client_is_recovered(deployment: DeployedContracts) -> None:
+    d = deployment
+    other = ChainClient(d.rpc_url, d.node)  # same key, its own nonce counter
+    d.assets.register_base_model(rand32(), "a")  # advances the shared client's counter
+    d.assets.register_base_model(rand32(), "b")
+    other_assets = type(d.assets)(other, d.assets.address, d.assets.abi)
+    other_assets.register_base_model(rand32(), "c")  # fresh counter: reads pending nonce
+    d.assets.register_base_model(rand32(), "d")  # shared counter is now stale: retried with the chain's nonce
+    assert d.client.w3.eth.get_transaction_count(d.node.address) >= 4
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# every custom error, decoded with its arguments
+# ----------------------------------------------------------------------------------------------------------------
+
+Trigger = Callable[[DeployedContracts, AnvilNode], tuple[Callable[[], Any], dict[str, Any]]]
+TRIGGERS: dict[str, Trigger] = {}
+
+#: errors no external call can produce, with the reason.
+UNTRIGGERABLE = {
+    "LedgerSeqOverflow": "the gap check runs first, and nextSeq near 2**64 needs ~2**32 posts",
+    "ERC20InvalidSender": "OZ ERC20 raises it only for transfers from address(0), impossible externally",
+    "ERC20InvalidApprover": "OZ ERC20 raises it only for approvals by address(0), impossible externally",
+}
+
+
+def trigger(name: str) -> Callable[[Trigger], Trigger]:
+    def register(fn: Trigger) -> Trigger:
+        TRIGGERS[name] = fn
+        return fn
+    return register
+
+
+def _advance(anvil: AnvilNode, seconds: int) -> None:
+    anvil.rpc("evm_increaseTime", seconds)
+    anvil.rpc("evm_mine")
+
+
+def _deploy(d: DeployedContracts, name: str, *args: Any) -> Callable[[], Any]:
+    artifact = ArtifactStore().load(name)
+    return lambda: d.client.deploy(artifact, *args, account=d.deployer)
+
+
+# -- AttributionLedger --
+
+
+@trigger("LedgerNodeNotActive")
+def _t_not_active(d: DeployedContracts, a: AnvilNode) -> Any:
+    x = d.accounts[9]
+    return lambda: d.ledger.post_batch(0, 1, rand32(), COMMITMENT, account=x), {"node": x.address}
+
+
+@trigger("LedgerSeqGap")
+def _t_gap(d: DeployedContracts, a: AnvilNode) -> Any:
+    n = d.ledger.next_seq(d.node.address)
+    return lambda: d.ledger.post_batch(n + 1, 1, rand32(), COMMITMENT), {"expected": n, "got": n + 1}
+
+
+@trigger("LedgerZeroCount")
+def _t_zero_count(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.ledger.post_batch(0, 0, rand32(), COMMITMENT), {}
+
+
+@trigger("LedgerZeroRoot")
+def _t_zero_root(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.ledger.post_batch(0, 1, ZERO32, COMMITMENT), {}
+
+
+@trigger("LedgerEmptyCommitment")
+def _t_empty_commitment(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.ledger.post_batch(0, 1, rand32(), b""), {}
+
+
+@trigger("LedgerUnknownBatch")
+def _t_unknown_batch(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.ledger.batch(10**6), {"batchId": 10**6}
+
+
+@trigger("LedgerZeroAddress")
+def _t_ledger_zero(d: DeployedContracts, a: AnvilNode) -> Any:
+    return _deploy(d, "AttributionLedger", ZERO), {}
+
+
+# -- AssetRegistry --
+
+
+@trigger("RegistryZeroId")
+def _t_zero_id(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.assets.register_dataset(ZERO32, [d.accounts[5].address], [10000]), {}
+
+
+@trigger("RegistryDatasetExists")
+def _t_ds_exists(d: DeployedContracts, a: AnvilNode) -> Any:
+    ds = rand32()
+    d.assets.register_dataset(ds, [d.accounts[5].address], [10000])
+    return lambda: d.assets.register_dataset(ds, [d.accounts[5].address], [10000]), {"datasetId": ds}
+
+
+@trigger("RegistryBaseModelExists")
+def _t_model_exists(d: DeployedContracts, a: AnvilNode) -> Any:
+    m = rand32()
+    d.assets.register_base_model(m, "")
+    return lambda: d.assets.register_base_model(m, ""), {"modelId": m}
+
+
+@trigger("RegistryAdapterExists")
+def _t_adapter_exists(d: DeployedContracts, a: AnvilNode) -> Any:
+    m, ad = rand32(), rand32()
+    d.assets.register_base_model(m, "")
+    d.assets.register_adapter(ad, m, [], [], 1)
+    return lambda: d.assets.register_adapter(ad, m, [], [], 1), {"adapterId": ad}
+
+
+@trigger("RegistryUnknownDataset")
+def _t_unknown_ds(d: DeployedContracts, a: AnvilNode) -> Any:
+    ds = rand32()
+    return lambda: d.assets.dataset(ds), {"datasetId": ds}
+
+
+@trigger("RegistryUnknownBaseModel")
+def _t_unknown_model(d: DeployedContracts, a: AnvilNode) -> Any:
+    m = rand32()
+    return lambda: d.assets.register_adapter(rand32(), m, [], [], 1), {"modelId": m}
+
+
+@trigger("RegistryUnknownAdapter")
+def _t_unknown_adapter(d: DeployedContracts, a: AnvilNode) -> Any:
+    ad = rand32()
+    return lambda: d.assets.adapter(ad), {"adapterId": ad}
+
+
+@trigger("RegistryNotOwner")
+def _t_not_owner(d: DeployedContracts, a: AnvilNode) -> Any:
+    ds, other = rand32(), d.accounts[6]
+    d.assets.register_dataset(ds, [d.accounts[5].address], [10000])
+    return (lambda: d.assets.update_dataset(ds, [other.address], [10000], account=other),
+            {"id": ds, "caller": other.address})
+
+
+@trigger("RegistryWeightsSum")
+def _t_weights_sum(d: DeployedContracts, a: AnvilNode) -> Any:
+    c = [d.accounts[5].address, d.accounts[6].address]
+    return lambda: d.assets.register_dataset(rand32(), c, [5000, 4000]), {"sum": 9000}
+
+
+@trigger("RegistryLengthMismatch")
+def _t_length(d: DeployedContracts, a: AnvilNode) -> Any:
+    c = [d.accounts[5].address, d.accounts[6].address]
+    return lambda: d.assets.register_dataset(rand32(), c, [10000]), {"idsLength": 2, "weightsLength": 1}
+
+
+@trigger("RegistryZeroWeight")
+def _t_zero_weight(d: DeployedContracts, a: AnvilNode) -> Any:
+    c = [d.accounts[5].address, d.accounts[6].address]
+    return lambda: d.assets.register_dataset(rand32(), c, [10000, 0]), {"index": 1}
+
+
+@trigger("RegistryZeroContributor")
+def _t_zero_contributor(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.assets.register_dataset(rand32(), [ZERO], [10000]), {"index": 0}
+
+
+@trigger("RegistryTooManyEntries")
+def _t_too_many(d: DeployedContracts, a: AnvilNode) -> Any:
+    c = [d.accounts[5].address] * 256
+    return lambda: d.assets.register_dataset(rand32(), c, [1] * 256), {"count": 256, "max": 255}
+
+
+# -- NodeRegistry --
+
+
+@trigger("NodeRegistryZeroAmount")
+def _t_nr_zero_amount(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.nodes.bond(0), {}
+
+
+@trigger("NodeRegistryZeroAddress")
+def _t_nr_zero_address(d: DeployedContracts, a: AnvilNode) -> Any:
+    return _deploy(d, "NodeRegistry", ZERO, 1, 0, d.deployer.address), {}
+
+
+@trigger("NodeRegistryZeroMinBond")
+def _t_nr_zero_min(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.nodes.set_min_bond(0, account=d.deployer), {}
+
+
+@trigger("NodeRegistryDelayTooLong")
+def _t_nr_delay(d: DeployedContracts, a: AnvilNode) -> Any:
+    year = 365 * 24 * 3600
+    return lambda: d.nodes.set_unbonding_delay(year + 1, account=d.deployer), {"delay": year + 1, "max": year}
+
+
+@trigger("NodeRegistryInsufficientBond")
+def _t_nr_insufficient(d: DeployedContracts, a: AnvilNode) -> Any:
+    bonded = d.nodes.node(d.node.address).bonded
+    return (lambda: d.nodes.request_unbond(bonded + 1),
+            {"node": d.node.address, "requested": bonded + 1, "bonded": bonded})
+
+
+@trigger("NodeRegistryNothingToWithdraw")
+def _t_nr_nothing(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.nodes.withdraw(), {"node": d.node.address}
+
+
+@trigger("NodeRegistryUnbondingNotElapsed")
+def _t_nr_not_elapsed(d: DeployedContracts, a: AnvilNode) -> Any:
+    d.nodes.request_unbond(1)
+    at = d.nodes.node(d.node.address).unbondable_at
+    return lambda: d.nodes.withdraw(), {"node": d.node.address, "unbondableAt": at}
+
+
+@trigger("NodeRegistrySlashExceedsStake")
+def _t_nr_slash(d: DeployedContracts, a: AnvilNode) -> Any:
+    stake = d.nodes.node(d.node.address).bonded
+    return (lambda: d.nodes.slash(d.node.address, stake + 1, d.deployer.address, account=d.deployer),
+            {"node": d.node.address, "amount": stake + 1, "stake": stake})
+
+
+@trigger("OwnableUnauthorizedAccount")
+def _t_unauthorized(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.nodes.set_min_bond(5), {"account": d.node.address}
+
+
+@trigger("GovernanceRenounceDisabled")
+def _t_renounce(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.client.call(d.nodes.fn("renounceOwnership"), sender=d.deployer.address), {}
+
+
+@trigger("OwnableInvalidOwner")
+def _t_invalid_owner(d: DeployedContracts, a: AnvilNode) -> Any:
+    return _deploy(d, "DevToken", "T", "T", ZERO), {"owner": ZERO}
+
+
+@trigger("SafeERC20FailedOperation")
+def _t_safe_erc20(d: DeployedContracts, a: AnvilNode) -> Any:
+    not_a_token = d.accounts[9].address  # an EOA: SafeERC20 refuses calls to addresses without code
+    address, _ = _deploy(d, "NodeRegistry", not_a_token, 1, 0, d.deployer.address)()
+    registry = NodeRegistry(d.client, address)
+    return lambda: registry.bond(1), {"token": not_a_token}
+
+
+# -- DevToken (OZ ERC20) --
+
+
+@trigger("ERC20InsufficientBalance")
+def _t_balance(d: DeployedContracts, a: AnvilNode) -> Any:
+    poor = d.accounts[9]
+    return (lambda: d.token.transfer(d.node.address, 5, account=poor),
+            {"sender": poor.address, "balance": 0, "needed": 5})
+
+
+@trigger("ERC20InsufficientAllowance")
+def _t_allowance(d: DeployedContracts, a: AnvilNode) -> Any:
+    x = d.accounts[9]
+    return lambda: d.nodes.bond(7, account=x), {"spender": d.nodes.address, "allowance": 0, "needed": 7}
+
+
+@trigger("ERC20InvalidReceiver")
+def _t_receiver(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.token.mint(ZERO, 1, account=d.deployer), {"receiver": ZERO}
+
+
+@trigger("ERC20InvalidSpender")
+def _t_spender(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.token.approve(ZERO, 1), {"spender": ZERO}
+
+
+# -- RewardDistributor --
+
+
+def _poster(d: DeployedContracts) -> Any:
+    return d.accounts[2]
+
+
+def _guardian(d: DeployedContracts) -> Any:
+    return d.accounts[3]
+
+
+def _fund(d: DeployedContracts, amount: int) -> None:
+    d.token.approve(d.rewards.address, amount)
+    d.rewards.fund(amount)
+
+
+@trigger("DistributorNotPoster")
+def _t_not_poster(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.rewards.propose_root(1, rand32(), 0), {"caller": d.node.address}
+
+
+@trigger("DistributorNotGuardian")
+def _t_not_guardian(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.rewards.veto_root(1), {"caller": d.node.address}
+
+
+@trigger("DistributorZeroAddress")
+def _t_dist_zero(d: DeployedContracts, a: AnvilNode) -> Any:
+    dep = d.deployer.address
+    return _deploy(d, "RewardDistributor", d.token.address, dep, ZERO, dep, dep, 60), {}
+
+
+@trigger("DistributorZeroAmount")
+def _t_dist_zero_amount(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.rewards.fund(0), {}
+
+
+@trigger("DistributorZeroRoot")
+def _t_dist_zero_root(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.rewards.propose_root(1, ZERO32, 0, account=_poster(d)), {}
+
+
+@trigger("DistributorEpochNotIncreasing")
+def _t_epoch(d: DeployedContracts, a: AnvilNode) -> Any:
+    latest = d.rewards.latest_epoch()
+    d.rewards.propose_root(latest + 1, rand32(), d.rewards.proposal(latest).total, account=_poster(d))
+    _advance(a, 61)
+    return (lambda: d.rewards.propose_root(latest + 1, rand32(), 0, account=_poster(d)),
+            {"epoch": latest + 1, "latest": latest + 1})
+
+
+@trigger("DistributorWindowOpen")
+def _t_window_open(d: DeployedContracts, a: AnvilNode) -> Any:
+    latest = d.rewards.latest_epoch()
+    d.rewards.propose_root(latest + 1, rand32(), d.rewards.proposal(latest).total, account=_poster(d))
+    at = d.rewards.proposal(latest + 1).claimable_at
+    return (lambda: d.rewards.propose_root(latest + 2, rand32(), 0, account=_poster(d)),
+            {"epoch": latest + 1, "claimableAt": at})
+
+
+@trigger("DistributorWindowClosed")
+def _t_window_closed(d: DeployedContracts, a: AnvilNode) -> Any:
+    latest = d.rewards.latest_epoch()
+    d.rewards.propose_root(latest + 1, rand32(), d.rewards.proposal(latest).total, account=_poster(d))
+    at = d.rewards.proposal(latest + 1).claimable_at
+    _advance(a, 61)
+    return lambda: d.rewards.veto_root(latest + 1, account=_guardian(d)), {"epoch": latest + 1, "claimableAt": at}
+
+
+@trigger("DistributorUnknownEpoch")
+def _t_unknown_epoch(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.rewards.veto_root(77, account=_guardian(d)), {"epoch": 77}
+
+
+@trigger("DistributorUnderfunded")
+def _t_underfunded(d: DeployedContracts, a: AnvilNode) -> Any:
+    funded = d.rewards.total_funded()
+    latest = d.rewards.latest_epoch()
+    return (lambda: d.rewards.propose_root(latest + 1, rand32(), funded + 1, account=_poster(d)),
+            {"total": funded + 1, "funded": funded})
+
+
+@trigger("DistributorTotalDecreased")
+def _t_total_decreased(d: DeployedContracts, a: AnvilNode) -> Any:
+    _fund(d, 100)
+    total = d.rewards.total_funded()
+    latest = d.rewards.latest_epoch()
+    d.rewards.propose_root(latest + 1, rand32(), total, account=_poster(d))
+    _advance(a, 61)
+    return (lambda: d.rewards.propose_root(latest + 2, rand32(), total - 1, account=_poster(d)),
+            {"total": total - 1, "previous": total})
+
+
+@trigger("DistributorSharesTooHigh")
+def _t_shares(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.rewards.set_shares(6000, 5000, account=d.deployer), {"sum": 11000}
+
+
+@trigger("DistributorWindowTooLong")
+def _t_window_long(d: DeployedContracts, a: AnvilNode) -> Any:
+    month = 30 * 24 * 3600
+    return lambda: d.rewards.set_challenge_window(month + 1, account=d.deployer), {"window": month + 1, "max": month}
+
+
+@trigger("DistributorNoRoot")
+def _t_no_root(d: DeployedContracts, a: AnvilNode) -> Any:
+    assert d.rewards.current_root() == ZERO32
+    return lambda: d.rewards.claim(d.node.address, 1, rand32(), []), {}
+
+
+def _claimable_tree(d: DeployedContracts, a: AnvilNode) -> tuple[StandardMerkleTree, list[list[Any]]]:
+    """Fund, propose a 2-account cumulative tree, wait out the window; returns (tree, values)."""
+    values = [[d.chain_id, d.rewards.address, d.accounts[5].address, d.token.address, 40],
+              [d.chain_id, d.rewards.address, d.accounts[6].address, d.token.address, 60]]
+    tree = StandardMerkleTree.of(values, ["uint256", "address", "address", "address", "uint256"])
+    _fund(d, 100)
+    latest = d.rewards.latest_epoch()
+    d.rewards.propose_root(latest + 1, tree.root_bytes, d.rewards.total_funded(), account=_poster(d))
+    _advance(a, 61)
+    assert d.rewards.current_root() == tree.root_bytes
+    return tree, values
+
+
+@trigger("DistributorRootMismatch")
+def _t_root_mismatch(d: DeployedContracts, a: AnvilNode) -> Any:
+    tree, values = _claimable_tree(d, a)
+    other = rand32()
+    return (lambda: d.rewards.claim(values[0][2], 40, other, tree.get_proof_bytes(0)),
+            {"expected": other, "current": tree.root_bytes})
+
+
+@trigger("DistributorInvalidProof")
+def _t_invalid_proof(d: DeployedContracts, a: AnvilNode) -> Any:
+    tree, values = _claimable_tree(d, a)
+    return (lambda: d.rewards.claim(values[0][2], 41, tree.root_bytes, tree.get_proof_bytes(0)),
+            {"account": values[0][2], "cumulativeAmount": 41})
+
+
+@trigger("DistributorNothingToClaim")
+def _t_nothing_to_claim(d: DeployedContracts, a: AnvilNode) -> Any:
+    tree, values = _claimable_tree(d, a)
+    account = values[1][2]
+    assert d.rewards.claim_leaf(account, 60) == bytes.fromhex(tree.leaf_hash(values[1])[2:])
+    before = d.token.balance_of(account)
+    d.rewards.claim(account, 60, tree.root_bytes, tree.get_proof_bytes(1))
+    assert d.token.balance_of(account) == before + 60 and d.rewards.claimed(account) == 60
+    return (lambda: d.rewards.claim(account, 60, tree.root_bytes, tree.get_proof_bytes(1)),
+            {"account": account, "cumulativeAmount": 60, "claimed": 60})
+
+
+def _abi_errors(store: ArtifactStore) -> set[str]:
+    return {e["name"] for name in CORE_CONTRACTS for e in store.load(name).errors()}
+
+
+def test_every_abi_error_has_a_trigger_or_a_reason(forge_artifacts: ArtifactStore) -> None:
+    names = _abi_errors(forge_artifacts)
+    missing = names - set(TRIGGERS) - set(UNTRIGGERABLE)
+    assert not missing, f"custom errors without a test trigger: {sorted(missing)}"
+    assert not set(TRIGGERS) & set(UNTRIGGERABLE)
+    for name in names:
+        cls = getattr(chain_errors, name)  # module __getattr__ gives the generated class
+        assert cls is error_class(name) and issubclass(cls, ContractRevert) and cls.__name__ == name
+
+
+@pytest.mark.parametrize("name", sorted(TRIGGERS))
+def test_custom_error_is_decoded(name: str, deployment: DeployedContracts, chain_snapshot: AnvilNode) -> None:
+    action, expected = TRIGGERS[name](deployment, chain_snapshot)
+    cls = error_class(name)
+    with pytest.raises(cls) as ei:
+        action()
+    exc = ei.value
+    assert type(exc) is cls and exc.error_name == name
+    assert exc.signature.startswith(name + "(") and exc.selector == chain_errors.selector_of(exc.signature)
+    for key, value in expected.items():
+        assert exc.args_by_name[key] == value, (key, exc.args_by_name)
+    assert name in str(exc)
+
+
+def test_reverted_transaction_is_decoded_from_the_receipt(deployment: DeployedContracts,
+                                                          chain_snapshot: AnvilNode) -> None:
+    """A tx that reverts on-chain (gas given, so no estimate) still raises the decoded error with its tx hash."""
+    d = deployment
+    n = d.ledger.next_seq(d.node.address)
+    with pytest.raises(error_class("LedgerSeqGap")) as ei:
+        d.client.transact(d.ledger.fn("postBatch", n + 9, 1, rand32(), COMMITMENT), gas=200_000)
+    assert ei.value.args_by_name == {"expected": n, "got": n + 9}
+    assert ei.value.tx_hash is not None
+    receipt = d.client.w3.eth.get_transaction_receipt(ei.value.tx_hash)  # type: ignore[arg-type]
+    assert receipt["status"] == 0
+
+
+def test_dev_key_is_refused_off_devnet(deployment: DeployedContracts) -> None:
+    from attribution.chain.errors import DevKeyRefused
+    from attribution.chain.keys import check_key_allowed, load_signer
+
+    with pytest.raises(DevKeyRefused, match="chain 10"):
+        check_key_allowed(Account.from_key(deployment.node_key), 10)
+    with pytest.raises(DevKeyRefused):
+        load_signer(8453, private_key=deployment.node_key)
+    assert load_signer(31337, private_key=deployment.node_key).address == deployment.node.address
