@@ -269,8 +269,8 @@ def _cat_bias(*mods: Any) -> torch.Tensor | None:
     bs = [_bias(m) for m in mods]
     if all(b is None for b in bs):
         return None
-    return torch.cat([b if b is not None else torch.zeros(m.weight.shape[0], dtype=m.weight.dtype,
-                                                            device=m.weight.device) for b, m in zip(bs, mods, strict=True)])
+    return torch.cat([b if b is not None else m.weight.new_zeros(m.weight.shape[0])
+                      for b, m in zip(bs, mods, strict=True)])
 
 
 class LlamaForward:
