@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+import {Fixture} from "./utils/Fixture.sol";
+import {StandardMerkle} from "./utils/StandardMerkle.sol";
+import {RewardDistributor} from "../src/RewardDistributor.sol";
+import {Governed} from "../src/utils/Governed.sol";
+import {IRewardDistributor} from "../interfaces/IRewardDistributor.sol";
+
+contract RewardDistributorTest is Fixture {
+    uint256 private constant POOL = 1_000_000e18;
+
+    function setUp() public override {
+        super.setUp();
+        token.mint(address(this), POOL);
+        token.approve(address(distributor), POOL);
+        distributor.fund(POOL);
+    }
+
+    // ---- helpers ----
+
+    /// @dev A tree over (alice, a), (bob, b), (treasury, 1): returns the tree.
+    function _tree(uint256 a, uint256 b) private view returns (bytes32[] memory) {
+        bytes32[] memory leaves = new bytes32[](3);
+        leaves[0] = distributor.claimLeaf(alice, a);
+        leaves[1] = distributor.claimLeaf(bob, b);
+        leaves[2] = distributor.claimLeaf(treasury, 1);
+        return StandardMerkle.build(leaves);
+    }
+
+    function _propose(uint64 epoch, bytes32 root, uint256 total) private {
+        vm.prank(poster);
+        distributor.proposeRoot(epoch, root, total, hex"010000d0");
+    }
+
+    /// @dev Propose the tree for (a, b) and let its window pass.
+    function _activate(uint64 epoch, uint256 a, uint256 b) private returns (bytes32[] memory tree) {
+        tree = _tree(a, b);
+        _propose(epoch, tree[0], a + b + 1);
+        vm.warp(block.timestamp + WINDOW);
+    }
+
+    function _claim(address account, uint256 amount, bytes32[] memory tree) private returns (uint256) {
+        bytes32[] memory proof = StandardMerkle.proof(tree, distributor.claimLeaf(account, amount));
+        return distributor.claim(account, amount, tree[0], proof);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                               CONSTRUCTOR
+    //////////////////////////////////////////////////////////////*/
+
+    function test_Constructor_SetsParameters() public view {
+        vm.assertEq(address(distributor.token()), address(token));
+        vm.assertEq(distributor.governance(), governance);
+        vm.assertEq(distributor.poster(), poster);
+        vm.assertEq(distributor.guardian(), guardian);
+        vm.assertEq(distributor.treasury(), treasury);
+        vm.assertEq(uint256(distributor.challengeWindow()), WINDOW);
+        vm.assertEq(uint256(distributor.nodeShareBps()), 2000);
+        vm.assertEq(uint256(distributor.adapterShareBps()), 3000);
+        vm.assertEq(distributor.currentRoot(), bytes32(0));
+        vm.assertEq(uint256(distributor.currentEpoch()), 0);
+        vm.assertEq(uint256(distributor.latestEpoch()), 0);
+    }
+
+    function test_RevertWhen_ConstructorZeroAddress() public {
+        vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
+        new RewardDistributor(IERC20(address(0)), governance, poster, guardian, treasury, WINDOW);
+        vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
+        new RewardDistributor(token, governance, address(0), guardian, treasury, WINDOW);
+        vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
+        new RewardDistributor(token, governance, poster, address(0), treasury, WINDOW);
+        vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
+        new RewardDistributor(token, governance, poster, guardian, address(0), WINDOW);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableInvalidOwner.selector, address(0)));
+        new RewardDistributor(token, address(0), poster, guardian, treasury, WINDOW);
+    }
+
+    function test_RevertWhen_ConstructorWindowTooLong() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(IRewardDistributor.DistributorWindowTooLong.selector, uint64(31 days), 30 days)
+        );
+        new RewardDistributor(token, governance, poster, guardian, treasury, 31 days);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 FUNDING
+    //////////////////////////////////////////////////////////////*/
+
+    function test_Fund_PullsTokens() public {
+        token.mint(alice, 50);
+        vm.startPrank(alice);
+        token.approve(address(distributor), 50);
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.Funded(alice, 50);
+        distributor.fund(50);
+        vm.stopPrank();
+        vm.assertEq(distributor.totalFunded(), POOL + 50);
+        vm.assertEq(token.balanceOf(address(distributor)), POOL + 50);
+    }
+
+    function test_Fund_PlainTransferCounts() public {
+        token.mint(alice, 7);
+        vm.prank(alice);
+        token.transfer(address(distributor), 7);
+        vm.assertEq(distributor.totalFunded(), POOL + 7);
+    }
+
+    function test_RevertWhen_FundZeroAmount() public {
+        vm.expectRevert(IRewardDistributor.DistributorZeroAmount.selector);
+        distributor.fund(0);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                  ROOTS
+    //////////////////////////////////////////////////////////////*/
+
+    function test_ProposeRoot_StoresAndBecomesClaimableAfterWindow() public {
+        bytes32 root = keccak256("r1");
+        bytes memory payload = hex"010000d0aabb";
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.RootProposed(1, root, 100, uint64(block.timestamp) + WINDOW, payload);
+        vm.prank(poster);
+        distributor.proposeRoot(1, root, 100, payload);
+
+        IRewardDistributor.Proposal memory p = distributor.proposal(1);
+        vm.assertEq(p.root, root);
+        vm.assertEq(p.total, 100);
+        vm.assertEq(p.payloadCommitmentHash, keccak256(payload));
+        vm.assertEq(uint256(p.proposedAt), block.timestamp);
+        vm.assertEq(uint256(p.claimableAt), block.timestamp + WINDOW);
+        vm.assertFalse(p.vetoed);
+        vm.assertEq(uint256(distributor.latestEpoch()), 1);
+
+        vm.warp(block.timestamp + WINDOW - 1);
+        vm.assertEq(distributor.currentRoot(), bytes32(0), "not during the window");
+        vm.warp(block.timestamp + 1);
+        vm.assertEq(distributor.currentRoot(), root, "claimable once the window passed");
+        vm.assertEq(uint256(distributor.currentEpoch()), 1);
+    }
+
+    function test_ProposeRoot_NewRootReplacesOnlyAfterItsWindow() public {
+        bytes32[] memory t1 = _activate(1, 10, 20);
+        bytes32 r2 = keccak256("r2");
+        _propose(2, r2, 100);
+        vm.assertEq(distributor.currentRoot(), t1[0], "old root still claimable during the new window");
+        vm.warp(block.timestamp + WINDOW);
+        vm.assertEq(distributor.currentRoot(), r2);
+        vm.assertEq(uint256(distributor.currentEpoch()), 2);
+    }
+
+    function test_ProposeRoot_ReproposeVetoedEpoch() public {
+        _propose(1, keccak256("bad"), 10);
+        vm.prank(guardian);
+        distributor.vetoRoot(1);
+        _propose(1, keccak256("good"), 10);
+        vm.warp(block.timestamp + WINDOW);
+        vm.assertEq(distributor.currentRoot(), keccak256("good"));
+    }
+
+    function test_RevertWhen_ProposeRootNotPoster() public {
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorNotPoster.selector, alice));
+        vm.prank(alice);
+        distributor.proposeRoot(1, keccak256("r"), 1, "");
+    }
+
+    function test_RevertWhen_ProposeRootZeroRoot() public {
+        vm.expectRevert(IRewardDistributor.DistributorZeroRoot.selector);
+        _propose(1, bytes32(0), 1);
+    }
+
+    function test_RevertWhen_ProposeRootEpochZero() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotIncreasing.selector, uint64(0), uint64(0))
+        );
+        _propose(0, keccak256("r"), 1);
+    }
+
+    function test_RevertWhen_ProposeRootEpochNotIncreasing() public {
+        _activate(5, 1, 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotIncreasing.selector, uint64(5), uint64(5))
+        );
+        _propose(5, keccak256("r"), 10);
+        vm.expectRevert(
+            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotIncreasing.selector, uint64(4), uint64(5))
+        );
+        _propose(4, keccak256("r"), 10);
+    }
+
+    function test_RevertWhen_ProposeRootBelowVetoedEpoch() public {
+        _propose(3, keccak256("bad"), 10);
+        vm.prank(guardian);
+        distributor.vetoRoot(3);
+        vm.expectRevert(
+            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotIncreasing.selector, uint64(2), uint64(3))
+        );
+        _propose(2, keccak256("r"), 10);
+    }
+
+    function test_RevertWhen_ProposeRootWindowOpen() public {
+        _propose(1, keccak256("r1"), 10);
+        uint64 at = uint64(block.timestamp) + WINDOW;
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorWindowOpen.selector, uint64(1), at));
+        _propose(2, keccak256("r2"), 10);
+    }
+
+    function test_RevertWhen_ProposeRootUnderfunded() public {
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorUnderfunded.selector, POOL + 1, POOL));
+        _propose(1, keccak256("r"), POOL + 1);
+    }
+
+    function test_RevertWhen_ProposeRootTotalDecreased() public {
+        _propose(1, keccak256("r1"), 100);
+        vm.warp(block.timestamp + WINDOW);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorTotalDecreased.selector, 99, 100));
+        _propose(2, keccak256("r2"), 99);
+    }
+
+    function test_VetoRoot_KeepsPreviousRoot() public {
+        bytes32[] memory t1 = _activate(1, 10, 20);
+        bytes32 bad = keccak256("bad");
+        _propose(2, bad, 100);
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.RootVetoed(2, bad);
+        vm.prank(guardian);
+        distributor.vetoRoot(2);
+        vm.assertTrue(distributor.proposal(2).vetoed);
+        vm.warp(block.timestamp + WINDOW);
+        vm.assertEq(distributor.currentRoot(), t1[0], "vetoed root never becomes current");
+        vm.assertEq(uint256(distributor.currentEpoch()), 1);
+        // The vetoed total does not bind the next proposal; the last claimable one does.
+        _propose(3, keccak256("r3"), 31);
+    }
+
+    function test_RevertWhen_VetoRootNotGuardian() public {
+        _propose(1, keccak256("r"), 1);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorNotGuardian.selector, poster));
+        vm.prank(poster);
+        distributor.vetoRoot(1);
+    }
+
+    function test_RevertWhen_VetoRootUnknownEpoch() public {
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorUnknownEpoch.selector, uint64(0)));
+        vm.prank(guardian);
+        distributor.vetoRoot(0);
+        _propose(1, keccak256("r"), 1);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorUnknownEpoch.selector, uint64(2)));
+        vm.prank(guardian);
+        distributor.vetoRoot(2);
+    }
+
+    function test_RevertWhen_VetoRootWindowClosed() public {
+        _propose(1, keccak256("r"), 1);
+        uint64 at = uint64(block.timestamp) + WINDOW;
+        vm.warp(at);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorWindowClosed.selector, uint64(1), at));
+        vm.prank(guardian);
+        distributor.vetoRoot(1);
+    }
+
+    function test_RevertWhen_VetoRootTwice() public {
+        _propose(1, keccak256("r"), 1);
+        vm.prank(guardian);
+        distributor.vetoRoot(1);
+        uint64 at = uint64(block.timestamp) + WINDOW;
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorWindowClosed.selector, uint64(1), at));
+        vm.prank(guardian);
+        distributor.vetoRoot(1);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 CLAIMS
+    //////////////////////////////////////////////////////////////*/
+
+    function test_Claim_PaysAccountAnyoneMayCall() public {
+        bytes32[] memory tree = _activate(1, 300, 500);
+        bytes32[] memory proof = StandardMerkle.proof(tree, distributor.claimLeaf(alice, 300));
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.Claimed(alice, 300, 300, tree[0]);
+        vm.prank(bob); // a relayer
+        uint256 paid = distributor.claim(alice, 300, tree[0], proof);
+        vm.assertEq(paid, 300);
+        vm.assertEq(token.balanceOf(alice), 300);
+        vm.assertEq(token.balanceOf(bob), 0);
+        vm.assertEq(distributor.claimed(alice), 300);
+        vm.assertEq(distributor.totalClaimed(), 300);
+        vm.assertEq(distributor.totalFunded(), POOL, "claims do not change what was funded");
+    }
+
+    function test_Claim_PaysDifferenceAcrossEpochs() public {
+        bytes32[] memory t1 = _activate(1, 300, 500);
+        _claim(alice, 300, t1);
+        bytes32[] memory t2 = _activate(2, 450, 900);
+        vm.assertEq(_claim(alice, 450, t2), 150);
+        vm.assertEq(_claim(bob, 900, t2), 900, "bob skipped epoch 1: gets everything at once");
+        vm.assertEq(token.balanceOf(alice), 450);
+        vm.assertEq(distributor.totalClaimed(), 1350);
+    }
+
+    function test_RevertWhen_ClaimNoRoot() public {
+        vm.expectRevert(IRewardDistributor.DistributorNoRoot.selector);
+        distributor.claim(alice, 1, bytes32(0), new bytes32[](0));
+    }
+
+    /// @dev The claimant named root r1; the poster's r2 became current meanwhile: the claim fails instead of being
+    /// checked against a root the claimant did not see.
+    function test_RevertWhen_ClaimRootMismatch() public {
+        bytes32[] memory t1 = _activate(1, 300, 500);
+        bytes32[] memory t2 = _activate(2, 301, 500);
+        bytes32[] memory proof = StandardMerkle.proof(t1, distributor.claimLeaf(alice, 300));
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorRootMismatch.selector, t1[0], t2[0]));
+        distributor.claim(alice, 300, t1[0], proof);
+    }
+
+    function test_RevertWhen_ClaimInvalidProof() public {
+        bytes32[] memory tree = _activate(1, 300, 500);
+        bytes32[] memory proof = StandardMerkle.proof(tree, distributor.claimLeaf(alice, 300));
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorInvalidProof.selector, alice, 301));
+        distributor.claim(alice, 301, tree[0], proof);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorInvalidProof.selector, bob, 300));
+        distributor.claim(bob, 300, tree[0], proof);
+    }
+
+    function test_RevertWhen_ClaimNothingToClaim() public {
+        bytes32[] memory tree = _activate(1, 300, 500);
+        _claim(alice, 300, tree);
+        bytes32[] memory proof = StandardMerkle.proof(tree, distributor.claimLeaf(alice, 300));
+        vm.expectRevert(
+            abi.encodeWithSelector(IRewardDistributor.DistributorNothingToClaim.selector, alice, 300, 300)
+        );
+        distributor.claim(alice, 300, tree[0], proof);
+    }
+
+    function test_RevertWhen_ClaimZeroAccount() public {
+        vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
+        distributor.claim(address(0), 1, bytes32(0), new bytes32[](0));
+    }
+
+    function test_ClaimLeaf_DomainSeparated() public {
+        bytes32 leaf = distributor.claimLeaf(alice, 5);
+        vm.assertEq(
+            leaf,
+            keccak256(
+                bytes.concat(keccak256(abi.encode(block.chainid, address(distributor), alice, address(token), 5)))
+            )
+        );
+        RewardDistributor other = new RewardDistributor(token, governance, poster, guardian, treasury, WINDOW);
+        vm.assertTrue(other.claimLeaf(alice, 5) != leaf, "other deployment");
+        vm.chainId(10);
+        vm.assertTrue(distributor.claimLeaf(alice, 5) != leaf, "other chain");
+    }
+
+    /// @dev Gas of a claim against a 3-leaf tree (reported by `forge snapshot` and -vv).
+    function test_ClaimGas() public {
+        bytes32[] memory tree = _activate(1, 300, 500);
+        bytes32[] memory proof = StandardMerkle.proof(tree, distributor.claimLeaf(alice, 300));
+        uint256 before = gasleft();
+        distributor.claim(alice, 300, tree[0], proof);
+        uint256 used = before - gasleft();
+        vm.assertLe(used, 100_000);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                               GOVERNANCE
+    //////////////////////////////////////////////////////////////*/
+
+    function test_SetShares() public {
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.SharesChanged(1000, 9000);
+        vm.prank(governance);
+        distributor.setShares(1000, 9000);
+        vm.assertEq(uint256(distributor.nodeShareBps()), 1000);
+        vm.assertEq(uint256(distributor.adapterShareBps()), 9000);
+    }
+
+    function test_RevertWhen_SetSharesTooHigh() public {
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorSharesTooHigh.selector, 10_001));
+        vm.prank(governance);
+        distributor.setShares(5001, 5000);
+    }
+
+    function test_RevertWhen_SetSharesNotGovernance() public {
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, poster));
+        vm.prank(poster);
+        distributor.setShares(0, 0);
+    }
+
+    function test_SetRoles() public {
+        vm.startPrank(governance);
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.PosterChanged(poster, alice);
+        distributor.setPoster(alice);
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.GuardianChanged(guardian, bob);
+        distributor.setGuardian(bob);
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.TreasuryChanged(treasury, alice);
+        distributor.setTreasury(alice);
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.ChallengeWindowChanged(WINDOW, 0);
+        distributor.setChallengeWindow(0);
+        vm.stopPrank();
+        vm.assertEq(distributor.poster(), alice);
+        vm.assertEq(distributor.guardian(), bob);
+        vm.assertEq(distributor.treasury(), alice);
+        vm.assertEq(uint256(distributor.challengeWindow()), 0);
+        // The new poster can propose; with a zero window the root is claimable at once.
+        vm.prank(alice);
+        distributor.proposeRoot(1, keccak256("r"), 1, "");
+        vm.assertEq(distributor.currentRoot(), keccak256("r"));
+    }
+
+    function test_RevertWhen_SetRolesZeroAddress() public {
+        vm.startPrank(governance);
+        vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
+        distributor.setPoster(address(0));
+        vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
+        distributor.setGuardian(address(0));
+        vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
+        distributor.setTreasury(address(0));
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_SetRolesNotGovernance() public {
+        vm.startPrank(alice);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, alice));
+        distributor.setPoster(alice);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, alice));
+        distributor.setGuardian(alice);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, alice));
+        distributor.setTreasury(alice);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, alice));
+        distributor.setChallengeWindow(1);
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_SetChallengeWindowTooLong() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(IRewardDistributor.DistributorWindowTooLong.selector, uint64(30 days + 1), 30 days)
+        );
+        vm.prank(governance);
+        distributor.setChallengeWindow(30 days + 1);
+    }
+
+    function test_RevertWhen_RenounceGovernance() public {
+        vm.expectRevert(Governed.GovernanceRenounceDisabled.selector);
+        vm.prank(governance);
+        distributor.renounceOwnership();
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                  FUZZ
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev Over growing cumulative amounts, an account receives exactly its last cumulative amount in total.
+    function testFuzz_Claim_CumulativeAcrossEpochs(uint96[4] memory increments, uint8 claimMask) public {
+        uint256 a;
+        uint256 paid;
+        for (uint64 e = 1; e <= 4; ++e) {
+            a += bound(increments[e - 1], 0, POOL / 8);
+            bytes32[] memory tree = _activate(e, a, 1);
+            if ((claimMask >> e) & 1 == 1 || e == 4) {
+                if (a > distributor.claimed(alice)) {
+                    paid += _claim(alice, a, tree);
+                } else {
+                    bytes32[] memory proof = StandardMerkle.proof(tree, distributor.claimLeaf(alice, a));
+                    vm.expectRevert(
+                        abi.encodeWithSelector(
+                            IRewardDistributor.DistributorNothingToClaim.selector, alice, a, distributor.claimed(alice)
+                        )
+                    );
+                    distributor.claim(alice, a, tree[0], proof);
+                }
+            }
+        }
+        vm.assertEq(paid, a);
+        vm.assertEq(token.balanceOf(alice), a);
+        vm.assertEq(distributor.claimed(alice), a);
+    }
+
+    /// @dev Flipping any one bit of a valid proof makes the claim fail with DistributorInvalidProof.
+    function testFuzz_RevertWhen_ClaimProofBitFlip(uint256 bit) public {
+        bytes32[] memory tree = _activate(1, 300, 500);
+        bytes32[] memory proof = StandardMerkle.proof(tree, distributor.claimLeaf(alice, 300));
+        bit = bound(bit, 0, proof.length * 256 - 1);
+        proof[bit / 256] ^= bytes32(uint256(1) << (bit % 256));
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorInvalidProof.selector, alice, 300));
+        distributor.claim(alice, 300, tree[0], proof);
+    }
+
+    function testFuzz_RevertWhen_ProposeRootUnderfunded(uint256 total) public {
+        total = bound(total, POOL + 1, type(uint256).max);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorUnderfunded.selector, total, POOL));
+        _propose(1, keccak256("r"), total);
+    }
+}
