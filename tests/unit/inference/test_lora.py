@@ -1,0 +1,77 @@
+"""Batched multi-adapter LoRA against a per-row reference: mixed ranks, mixed targets, base rows, prefill segments."""
+
+from __future__ import annotations
+
+import torch
+
+from inference.lora import LoraPool, Segment, bucket_rank
+
+SHAPES = {"q_proj": (32, 32), "v_proj": (32, 16), "down_proj": (48, 32)}
+LAYERS = 2
+
+
+def _adapter(seed: int, rank: int, targets: tuple[str, ...]) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    g = torch.Generator().manual_seed(seed)
+    a = {(li, m): torch.randn(rank, SHAPES[m][0], generator=g) for li in range(LAYERS) for m in targets}
+    b = {(li, m): torch.randn(SHAPES[m][1], rank, generator=g) for li in range(LAYERS) for m in targets}
+    return a, b
+
+
+def test_bucket_rank() -> None:
+    assert [bucket_rank(r) for r in (1, 4, 5, 8, 16, 17, 64)] == [4, 4, 8, 8, 16, 32, 64]
+
+
+def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments() -> None:
+    pool = LoraPool(SHAPES, LAYERS, initial_capacity=2)  # small capacity: allocation grows the stacks
+    specs = [(1, 8, ("q_proj", "v_proj"), 2.0), (2, 16, ("q_proj",), 0.5), (3, 5, ("v_proj", "down_proj"), 1.0),
+             (4, 64, ("q_proj", "v_proj", "down_proj"), 0.25), (5, 8, ("down_proj",), 3.0)]
+    adapters = []
+    for seed, rank, targets, scale in specs:
+        a, b = _adapter(seed, rank, targets)
+        adapters.append((pool.alloc(rank, a, b, scale, targets), a, b, scale))
+    # rows: a prefill segment of 5 tokens, single-token decode rows, and base rows that must stay untouched
+    layout = [(0, 5), (None, 3), (1, 1), (2, 1), (None, 1), (3, 4), (4, 1), (0, 1), (3, 1)]
+    segments, start = [], 0
+    owner: list[int | None] = []
+    for idx, n in layout:
+        if idx is not None:
+            segments.append(Segment(slot=adapters[idx][0], start=start, length=n))
+        owner += [idx] * n
+        start += n
+    routing = pool.routing(segments)
+    assert routing is not None and routing.lora_rows == sum(n for i, n in layout if i is not None)
+    x = {m: torch.randn(start, SHAPES[m][0]) for m in SHAPES}
+    for li in range(LAYERS):
+        for m, (_, fout) in SHAPES.items():
+            y0 = torch.randn(start, fout)
+            y = y0.clone()
+            pool.apply(routing, li, m, x[m], y)
+            for row, idx in enumerate(owner):
+                ref = y0[row].clone()
+                if idx is not None:
+                    _, a, b, scale = adapters[idx]
+                    if (li, m) in a:
+                        ref += scale * (x[m][row] @ a[(li, m)].T) @ b[(li, m)].T
+                torch.testing.assert_close(y[row], ref, rtol=1e-4, atol=1e-4)
+
+
+def test_no_routing_without_adapter_rows_and_padding_measured() -> None:
+    pool = LoraPool(SHAPES, LAYERS)
+    assert pool.routing([]) is None
+    assert pool.padding_bytes(8, ("q_proj",)) == 0 and pool.padding_bytes(16, ("q_proj",)) == 0
+    assert pool.padding_bytes(5, ("q_proj",)) == 3 * (32 + 32) * LAYERS * 4
+    assert pool.slot_nbytes(8, ("q_proj", "v_proj")) == 8 * (64 + 48) * LAYERS * 4
+
+
+def test_freed_slot_is_reused_and_rezeroed() -> None:
+    pool = LoraPool(SHAPES, LAYERS, initial_capacity=1)
+    a, b = _adapter(1, 8, ("q_proj", "v_proj"))
+    s1 = pool.alloc(8, a, b, 1.0, ("q_proj", "v_proj"))
+    pool.free(s1)
+    a2, b2 = _adapter(2, 8, ("q_proj",))
+    s2 = pool.alloc(8, a2, b2, 1.0, ("q_proj",))
+    assert s2 == s1
+    routing = pool.routing([Segment(slot=s2, start=0, length=1)])
+    y = torch.zeros(1, 16)
+    pool.apply(routing, 0, "v_proj", torch.randn(1, 32), y)
+    assert torch.count_nonzero(y) == 0  # the old adapter's v_proj weights are gone
