@@ -8,14 +8,18 @@ directories) and ``<dir>/manifest.json``; `synth_adapters` writes N random adapt
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
-import importlib.util
 import json
 import logging
 import os
 import pathlib
+import platform
+import shutil
 import sysconfig
-from collections.abc import Iterable, Sequence
+import types
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,10 +32,20 @@ from inference.adapters.weights import MODULE_ORDER, linear_shapes
 from inference.errors import InferenceError
 
 __all__ = [
+    "ADAPTER_MODULES",
+    "MANIFEST_NAME",
+    "PRESETS",
     "DemoError",
+    "DemoPreset",
     "build_llama",
+    "dataset_id",
+    "init_demo",
+    "load_config",
     "lora_config_dict",
+    "random_lora_tensors",
+    "read_manifest",
     "stdlib_docs",
+    "synth_adapters",
     "train_tokenizer",
     "write_adapter_dir",
     "write_random_adapter",
@@ -47,13 +61,19 @@ class DemoError(InferenceError):
 
 
 def _module_files(module: str) -> list[pathlib.Path]:
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        raise DemoError(f"stdlib module {module!r} not found in this Python: pick another module name")
-    if spec.submodule_search_locations:
-        root = pathlib.Path(next(iter(spec.submodule_search_locations)))
-        return sorted(p for p in root.rglob("*.py") if "test" not in p.parts)
-    return [pathlib.Path(spec.origin)]
+    """Source files of a pure-Python stdlib module or package, read from the install (frozen modules included)."""
+    root = pathlib.Path(sysconfig.get_paths()["stdlib"]) / pathlib.Path(*module.split("."))
+    if root.is_dir() and (root / "__init__.py").is_file():
+        return sorted(p for p in root.rglob("*.py") if not ({"test", "tests", "idle_test"} & set(p.parts)))
+    if root.with_suffix(".py").is_file():
+        return [root.with_suffix(".py")]
+    raise DemoError(f"stdlib module {module!r} has no Python source in {root.parent}: pick another module name")
+
+
+def _prose(doc: str) -> str:
+    """Reflow a docstring: paragraphs kept, lines inside a paragraph joined by single spaces."""
+    paragraphs = [" ".join(line.strip() for line in para.splitlines() if line.strip()) for para in doc.split("\n\n")]
+    return "\n".join(p for p in paragraphs if p)
 
 
 def stdlib_docs(module: str, *, max_chars: int | None = None) -> str:
@@ -68,7 +88,7 @@ def stdlib_docs(module: str, *, max_chars: int | None = None) -> str:
             if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
                 doc = ast.get_docstring(node)
                 if doc and len(doc) > 20:
-                    parts.append(doc.strip())
+                    parts.append(_prose(doc))
     text = "\n\n".join(parts)
     if not text:
         raise DemoError(f"stdlib module {module!r} has no docstrings to train on: pick another module")
@@ -195,3 +215,301 @@ def write_random_adapter(out_dir: str | os.PathLike[str], base_config: Any, *, s
 def dataset_id(text: str) -> bytes:
     """datasetId of a demo dataset: sha256 of its UTF-8 text."""
     return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+# ------------------------------------------------------------------------------------------------ demo init
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+MODEL_NAME = "demo-llama"
+
+# Texts the base model and tokenizer learn from (docstrings of these stdlib packages + Python's LICENSE.txt).
+BASE_MODULES: tuple[str, ...] = ("typing", "inspect", "pydoc", "pathlib", "functools", "dataclasses", "enum",
+                                 "contextlib", "shutil", "threading", "subprocess", "tarfile", "zipfile", "string")
+# One adapter per module, each trained on that package's docstrings only (so their outputs differ).
+ADAPTER_MODULES: tuple[str, ...] = ("json", "http", "email", "asyncio", "unittest", "argparse", "collections",
+                                    "logging", "xml", "urllib", "concurrent", "importlib", "multiprocessing",
+                                    "tkinter", "datetime", "decimal")
+
+
+@dataclass(frozen=True)
+class DemoPreset:
+    """Sizes and training budget of a demo build."""
+
+    vocab: int
+    hidden: int
+    layers: int
+    heads: int
+    intermediate: int
+    base_steps: int
+    adapter_steps: int
+    seq_len: int
+    batch: int
+    max_chars: int | None  # per text; None = all of it
+    base_lr: float = 3e-3
+    adapter_lr: float = 1e-2
+
+
+PRESETS: dict[str, DemoPreset] = {
+    # the demo the node serves: ~5M parameters, about a minute on 2 CPU cores
+    "demo": DemoPreset(vocab=4096, hidden=256, layers=4, heads=4, intermediate=688, base_steps=120,
+                       adapter_steps=24, seq_len=128, batch=8, max_chars=None),
+    # for tests: a few seconds
+    "tiny": DemoPreset(vocab=512, hidden=64, layers=2, heads=4, intermediate=128, base_steps=20,
+                       adapter_steps=12, seq_len=64, batch=4, max_chars=20_000),
+}
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _windows(ids: torch.Tensor, *, seq_len: int, batch: int, gen: torch.Generator) -> torch.Tensor:
+    """A batch of random token windows of length seq_len + 1 (inputs and shifted labels)."""
+    if len(ids) <= seq_len + 1:
+        reps = (seq_len + 2) // max(len(ids), 1) + 1
+        ids = ids.repeat(reps)
+    starts = torch.randint(0, len(ids) - seq_len - 1, (batch,), generator=gen)
+    return torch.stack([ids[s : s + seq_len + 1] for s in starts.tolist()])  # [batch, seq_len + 1]
+
+
+def _train(model: torch.nn.Module, ids: torch.Tensor, *, steps: int, lr: float, preset: DemoPreset, seed: int,
+           label: str, progress: ProgressFn | None) -> float:
+    """A few AdamW steps of next-token prediction on `ids`; returns the last loss."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    loss_value = float("nan")
+    for step in range(steps):
+        x = _windows(ids, seq_len=preset.seq_len, batch=preset.batch, gen=gen)
+        out = model(input_ids=x, labels=x)
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss_value = float(out.loss.detach())
+        if progress is not None:
+            progress(label, step + 1, steps)
+    model.eval()
+    return loss_value
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+def read_manifest(demo_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The demo manifest if `demo_dir` holds a complete demo (every file present, ids matching), else None."""
+    from inference.adapters.identity import adapter_id_of
+    from inference.model import compute_model_id
+
+    d = pathlib.Path(demo_dir)
+    try:
+        manifest = json.loads((d / MANIFEST_NAME).read_text(encoding="utf-8"))
+        if manifest.get("version") != MANIFEST_VERSION:
+            return None
+        model_dir = d / manifest["model"]["path"]
+        if _hex(compute_model_id(model_dir)) != manifest["model"]["model_id"]:
+            return None
+        for ad in manifest["adapters"]:
+            if _hex(adapter_id_of(d / ad["path"])) != ad["adapter_id"]:
+                return None
+    except (OSError, ValueError, KeyError, TypeError, InferenceError):
+        return None
+    return manifest
+
+
+def init_demo(
+    demo_dir: str | os.PathLike[str],
+    *,
+    n_adapters: int = 8,
+    force: bool = False,
+    preset: str = "demo",
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Build the demo base model, tokenizer and `n_adapters` trained adapters into `demo_dir`.
+
+    Returns ``(manifest, built)``; `built` is False when a complete demo was already there (and `force` is off).
+    The manifest is written last, atomically, so its presence means the demo is complete.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    from inference.adapters.identity import adapter_id_of
+    from inference.model import compute_model_id
+
+    if preset not in PRESETS:
+        raise DemoError(f"unknown preset {preset!r}: use one of {', '.join(PRESETS)}")
+    if not 1 <= n_adapters <= len(ADAPTER_MODULES):
+        raise DemoError(f"n_adapters={n_adapters} out of range: use 1..{len(ADAPTER_MODULES)} (one per stdlib "
+                        "text); for load tests use `loraledger demo synth`")
+    d = pathlib.Path(demo_dir)
+    if not force:
+        existing = read_manifest(d)
+        if existing is not None and len(existing["adapters"]) >= n_adapters and existing.get("preset") == preset:
+            logger.info("demo in %s is complete (manifest ids match); nothing to do (use --force to rebuild)", d)
+            return existing, False
+    p = PRESETS[preset]
+    d.mkdir(parents=True, exist_ok=True)
+    (d / MANIFEST_NAME).unlink(missing_ok=True)
+
+    base_texts = [stdlib_docs(m, max_chars=p.max_chars) for m in BASE_MODULES]
+    lic = python_license()
+    if lic:
+        base_texts.append(lic[: p.max_chars] if p.max_chars else lic)
+    adapter_texts = {m: stdlib_docs(m, max_chars=p.max_chars) for m in ADAPTER_MODULES[:n_adapters]}
+    tokenizer = train_tokenizer([*base_texts, *adapter_texts.values()], vocab_size=p.vocab)
+
+    torch.manual_seed(seed)
+    model = build_llama(tokenizer, hidden=p.hidden, layers=p.layers, heads=p.heads, intermediate=p.intermediate,
+                        seed=seed, max_positions=2048)
+    base_ids = torch.tensor(tokenizer("\n\n".join(base_texts))["input_ids"])
+    base_loss = _train(model, base_ids, steps=p.base_steps, lr=p.base_lr, preset=p, seed=seed, label="base",
+                       progress=progress)
+    model_dir = d / MODEL_NAME
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    model.save_pretrained(model_dir, safe_serialization=True)
+    tokenizer.save_pretrained(model_dir)
+    model_id = compute_model_id(model_dir)
+    logger.info("demo base %s model_id=%s loss=%.3f", MODEL_NAME, model_id.hex(), base_loss)
+
+    model.requires_grad_(False)
+    adapters_root = d / "adapters"
+    if adapters_root.exists():
+        shutil.rmtree(adapters_root)
+    entries: list[dict[str, Any]] = []
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    for i, (module, text) in enumerate(adapter_texts.items()):
+        rank = 8 if i % 2 == 0 else 16
+        name = f"{module}-docs"
+        cfg = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets, lora_dropout=0.0,
+                         task_type="CAUSAL_LM", base_model_name_or_path=MODEL_NAME)
+        torch.manual_seed(seed + 1 + i)
+        peft_model = get_peft_model(copy.deepcopy(model), cfg)
+        ids = torch.tensor(tokenizer(text)["input_ids"])
+        loss = _train(peft_model, ids, steps=p.adapter_steps, lr=p.adapter_lr, preset=p, seed=seed + 1 + i,
+                      label=name, progress=progress)
+        out = adapters_root / name
+        peft_model.save_pretrained(str(out), safe_serialization=True)
+        aid = adapter_id_of(out)
+        entries.append({
+            "name": name,
+            "path": f"adapters/{name}",
+            "adapter_id": _hex(aid),
+            "rank": rank,
+            "alpha": 2 * rank,
+            "targets": targets,
+            "dataset_id": _hex(dataset_id(text)),
+            "dataset_description": f"docstrings of the Python {platform.python_version()} standard library "
+                                   f"package `{module}` ({len(text)} characters)",
+            "train_steps": p.adapter_steps,
+            "final_loss": round(loss, 4),
+        })
+        logger.info("demo adapter %s adapter_id=%s rank=%d loss=%.3f", name, aid.hex(), rank, loss)
+
+    manifest: dict[str, Any] = {
+        "version": MANIFEST_VERSION,
+        "preset": preset,
+        "seed": seed,
+        "model": {
+            "name": MODEL_NAME,
+            "path": MODEL_NAME,
+            "model_id": _hex(model_id),
+            "architecture": "llama",
+            "hidden_size": p.hidden,
+            "num_hidden_layers": p.layers,
+            "num_attention_heads": p.heads,
+            "intermediate_size": p.intermediate,
+            "vocab_size": len(tokenizer),
+            "train_steps": p.base_steps,
+            "final_loss": round(base_loss, 4),
+            "dataset_id": _hex(dataset_id("\n\n".join(base_texts))),
+            "dataset_description": "docstrings of the Python standard library packages "
+                                   + ", ".join(BASE_MODULES) + " and Python's LICENSE.txt",
+        },
+        "adapters": entries,
+    }
+    _write_json_atomic(d / MANIFEST_NAME, manifest)
+    return manifest, True
+
+
+def _write_json_atomic(path: pathlib.Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(obj, indent=2) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------- demo synth
+
+
+def _synth_seed(seed: int, i: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8], "big") >> 1
+
+
+def load_config(model_dir: str | os.PathLike[str]) -> Any:
+    """The fields of a local model directory's config.json as attributes (what `linear_shapes` reads)."""
+    d = pathlib.Path(model_dir)
+    if not (d / "config.json").is_file():
+        raise DemoError(f"{d} has no config.json: pass a model directory (e.g. .demo/demo-llama after "
+                        "`loraledger demo init`)")
+    try:
+        raw = json.loads((d / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DemoError(f"{d}/config.json is unreadable ({e}): re-save the model") from e
+    # a plain namespace: enough for the shapes, and no transformers import (seconds) on the synth path
+    return types.SimpleNamespace(**raw)
+
+
+def synth_adapters(
+    out_dir: str | os.PathLike[str],
+    n: int,
+    base_config: Any,
+    *,
+    ranks: Sequence[int] = (16,),
+    targets: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"),
+    seed: int = 0,
+    prefix: str = "synth",
+    base: str = "",
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Write `n` synthetic adapters (seeded random A and B, peft layout) into `out_dir` for load tests.
+
+    `base_config` is the base's transformers config or its model directory.
+    Adapter i is ``<prefix>-<i:05d>`` with rank ``ranks[i % len(ranks)]``. Also writes ``out_dir/manifest.json``
+    (name, path, adapter_id, rank, targets, seed) and returns it. Hashes in memory: no file is read back.
+    """
+    from safetensors.torch import save as save_bytes
+
+    from inference.adapters.identity import adapter_id_from
+
+    if isinstance(base_config, str | os.PathLike):
+        base = base or pathlib.Path(base_config).name
+        base_config = load_config(base_config)
+    if n < 0 or not ranks or any(r <= 0 for r in ranks):
+        raise DemoError(f"bad synth arguments n={n} ranks={list(ranks)}: use n >= 0 and positive ranks")
+    unknown = [t for t in targets if t not in MODULE_ORDER]
+    if unknown:
+        raise DemoError(f"unknown target modules {unknown}: use some of {', '.join(MODULE_ORDER)}")
+    root = pathlib.Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i in range(n):
+        rank = int(ranks[i % len(ranks)])
+        s = _synth_seed(seed, i)
+        tensors = random_lora_tensors(base_config, seed=s, rank=rank, targets=targets)
+        cfg = lora_config_dict(rank=rank, alpha=2 * rank, targets=targets, base=base)
+        raw = save_bytes(tensors, metadata={"format": "pt"})
+        name = f"{prefix}-{i:05d}"
+        ad = root / name
+        ad.mkdir(exist_ok=True)
+        (ad / CONFIG_NAME).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (ad / WEIGHTS_NAME).write_bytes(raw)
+        entries.append({"name": name, "path": name, "adapter_id": _hex(adapter_id_from(cfg, raw)), "rank": rank,
+                        "targets": sorted(targets), "seed": s})
+        if progress is not None:
+            progress("synth", i + 1, n)
+    manifest = {"version": MANIFEST_VERSION, "synthetic": True, "seed": seed, "adapters": entries}
+    _write_json_atomic(root / MANIFEST_NAME, manifest)
+    return manifest

@@ -24,6 +24,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("devnet", "devnet"),
     ("contracts", "contracts"),
     ("records", "records"),
+    ("demo", "demo"),
 ]
 
 
