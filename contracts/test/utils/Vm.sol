@@ -42,6 +42,7 @@ interface Vm {
     function assertEq(bytes calldata left, bytes calldata right) external pure;
     function assertEq(string calldata left, string calldata right) external pure;
     function assertEq(bytes32[] calldata left, bytes32[] calldata right) external pure;
+    function assertEq(bytes32[] calldata left, bytes32[] calldata right, string calldata error) external pure;
     function assertEq(address[] calldata left, address[] calldata right) external pure;
     function assertEq(uint256[] calldata left, uint256[] calldata right) external pure;
     function assertLe(uint256 left, uint256 right) external pure;
@@ -55,6 +56,11 @@ interface Vm {
     function projectRoot() external view returns (string memory path);
     function exists(string calldata path) external view returns (bool result);
     function readFile(string calldata path) external view returns (string memory data);
+    function parseJson(string calldata json, string calldata key) external pure returns (bytes memory abiEncodedData);
+    function parseJsonAddressArray(string calldata json, string calldata key)
+        external
+        pure
+        returns (address[] memory);
     function parseJsonKeys(string calldata json, string calldata key) external pure returns (string[] memory keys);
     function parseJsonUint(string calldata json, string calldata key) external pure returns (uint256);
     function parseJsonUintArray(string calldata json, string calldata key) external pure returns (uint256[] memory);
