@@ -39,8 +39,9 @@ def da_server_argv(data_dir: Path, host: str, port: int) -> list[str]:
             "da", "serve", "--data-dir", str(data_dir), "--host", host, "--port", str(port)]
 
 
-def _config(state_dir: Path | None, port: int | None, da_port: int | None, deployments_dir: Path | None,
+def devnet_config(state_dir: Path | None, port: int | None, da_port: int | None, deployments_dir: Path | None,
             no_da: bool) -> DevnetConfig:
+    """The devnet config from settings (loraledger.toml / LORALEDGER_DEVNET__*) and CLI overrides; validated."""
     try:
         settings = load_settings()
     except ValueError as e:
@@ -92,7 +93,7 @@ def _print(st: DevnetStatus, console: Console) -> None:
 def up_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: DaPortOpt = None,
                deployments_dir: DeploymentsOpt = None, no_da: NoDaOpt = False, as_json: JsonOpt = False) -> None:
     """Start anvil (and the DA server), deploy once, bond the dev node, register demo assets. Idempotent."""
-    config = _config(state_dir, port, da_port, deployments_dir, no_da)
+    config = devnet_config(state_dir, port, da_port, deployments_dir, no_da)
     console = Console(stderr=as_json)
     try:
         st = up(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"))
@@ -118,7 +119,7 @@ def up_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: DaP
 def down_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: DaPortOpt = None,
                  no_da: NoDaOpt = False) -> None:
     """Stop the DA server and anvil (anvil writes its state first; `up` loads it back)."""
-    config = _config(state_dir, port, da_port, None, no_da)
+    config = devnet_config(state_dir, port, da_port, None, no_da)
     stopped = down(config)
     typer.echo(f"stopped {', '.join(stopped)}" if stopped else "devnet was not running")
 
@@ -127,7 +128,7 @@ def down_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: D
 def status_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: DaPortOpt = None,
                    deployments_dir: DeploymentsOpt = None, as_json: JsonOpt = False) -> None:
     """Show what runs, the chain, block and deployed addresses. Exit code 3 when anvil is not running."""
-    config = _config(state_dir, port, da_port, deployments_dir, False)
+    config = devnet_config(state_dir, port, da_port, deployments_dir, False)
     st = status(config)
     if as_json:
         typer.echo(json.dumps(st.to_json(), indent=2))

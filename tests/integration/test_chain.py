@@ -202,7 +202,6 @@ TRIGGERS: dict[str, Trigger] = {}
 
 #: errors no external call can produce, with the reason.
 UNTRIGGERABLE = {
-    "LedgerSeqOverflow": "the gap check runs first, and nextSeq near 2**64 needs ~2**32 posts",
     "ERC20InvalidSender": "OZ ERC20 raises it only for transfers from address(0), impossible externally",
     "ERC20InvalidApprover": "OZ ERC20 raises it only for approvals by address(0), impossible externally",
 }
@@ -253,6 +252,23 @@ def _t_zero_root(d: DeployedContracts, a: AnvilNode) -> Any:
 @trigger("LedgerEmptyCommitment")
 def _t_empty_commitment(d: DeployedContracts, a: AnvilNode) -> Any:
     return lambda: d.ledger.post_batch(0, 1, rand32(), b""), {}
+
+
+@trigger("LedgerSeqOverflow")
+def _t_seq_overflow(d: DeployedContracts, a: AnvilNode) -> Any:
+    """nextSeq near 2**64 would take ~2**32 posts: find the node's storage slot and set it (anvil_setStorageAt)."""
+    n = d.ledger.next_seq(d.node.address)
+    d.ledger.post_batch(n, 3, rand32(), COMMITMENT)
+    top = 2**64 - 2
+    for mapping_slot in range(16):
+        key = keccak(bytes(12) + bytes.fromhex(d.node.address[2:]) + mapping_slot.to_bytes(32, "big"))
+        word = int.from_bytes(d.client.w3.eth.get_storage_at(d.ledger.address, int.from_bytes(key, "big")), "big")
+        if word & (2**64 - 1) == n + 3:
+            new = (word >> 64 << 64) | top
+            a.rpc("anvil_setStorageAt", d.ledger.address, "0x" + key.hex(), "0x" + new.to_bytes(32, "big").hex())
+            break
+    assert d.ledger.next_seq(d.node.address) == top, "the ledger's nextSeq slot was not found"
+    return lambda: d.ledger.post_batch(top, 2, rand32(), COMMITMENT), {"firstSeq": top, "count": 2}
 
 
 @trigger("LedgerUnknownBatch")
