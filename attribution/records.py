@@ -15,6 +15,7 @@ records at once with numpy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ def to_checksum_address(address: bytes) -> str:
 
 
 def _as_bytes(value: Any, size: int, field: str) -> bytes:
+    if type(value) is bytes and len(value) == size:  # the common case, kept cheap
+        return value
     if isinstance(value, str):
         s = value[2:] if value[:2] in ("0x", "0X") else value
         try:
@@ -109,6 +112,8 @@ def _as_bytes(value: Any, size: int, field: str) -> bytes:
 
 
 def _as_uint(value: Any, bits_max: int, field: str) -> int:
+    if type(value) is int and 0 <= value <= bits_max:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise RecordValidationError(f"{field} must be an int, got {type(value).__name__}")
     if not 0 <= value <= bits_max:
@@ -295,13 +300,28 @@ class Record:
         )
 
 
+@functools.lru_cache(maxsize=4096)
+def _checked_profile_cached(model_id: Any, adapter_id: Any, dataset_ids: tuple[Any, ...],
+                            weights_bps: tuple[Any, ...]) -> Profile:
+    return Profile(model_id, adapter_id, dataset_ids, weights_bps)
+
+
+def _checked_profile(model_id: Any, adapter_id: Any, dataset_ids: tuple[Any, ...],
+                     weights_bps: tuple[Any, ...]) -> Profile:
+    """Validated profile; records share a few profiles, so the check is cached (errors are not)."""
+    try:
+        return _checked_profile_cached(model_id, adapter_id, dataset_ids, weights_bps)
+    except TypeError:  # unhashable input (e.g. a bytearray): validate without the cache
+        return Profile(model_id, adapter_id, dataset_ids, weights_bps)
+
+
 def _validate_into(r: Record | PendingRecord) -> None:
     """Normalise and check every field except seq (shared by Record and PendingRecord)."""
     s = object.__setattr__
     s(r, "chain_id", _as_uint(r.chain_id, _U64, "chainId"))
     s(r, "ledger", _as_bytes(r.ledger, 20, "ledger"))
     s(r, "node", _as_bytes(r.node, 20, "node"))
-    profile = Profile(r.model_id, r.adapter_id, tuple(r.dataset_ids), tuple(r.weights_bps))
+    profile = _checked_profile(r.model_id, r.adapter_id, tuple(r.dataset_ids), tuple(r.weights_bps))
     s(r, "model_id", profile.model_id)
     s(r, "adapter_id", profile.adapter_id)
     s(r, "dataset_ids", profile.dataset_ids)

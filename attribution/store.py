@@ -20,6 +20,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -47,7 +48,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BATCH_STATES = ("sealed", "dispersed", "posted", "final")
-_EST_ROW_BYTES = 320  # estimate of one record's share of the file (row + index), used for the disk bound
+_EST_ROW_BYTES = 128  # generous estimate of one record's share of the file (row + b-tree), for the disk bound
 _SCHEMA_VERSION = 1
 
 
@@ -119,7 +120,7 @@ class _Group:
     done: threading.Event = field(default_factory=threading.Event)
     first_seq: int = -1
     error: BaseException | None = None
-    async_waiters: dict[asyncio.AbstractEventLoop, asyncio.Future[int]] = field(default_factory=dict)
+    async_waiters: dict[asyncio.AbstractEventLoop, list[asyncio.Future[int]]] = field(default_factory=dict)
 
 
 def _s64(v: int) -> int:
@@ -131,8 +132,8 @@ def _u64(v: int) -> int:
     return v + (1 << 64) if v < 0 else v
 
 
-_COLUMNS = ("seq, chain_id, ledger, model_id, adapter_id, dataset_ids, weights_bps, prompt_tokens, "
-            "completion_tokens, timestamp, io_hash")
+_BODY = struct.Struct(">IIQ32s")  # promptTokens | completionTokens | timestamp | ioHash = 48 bytes
+_ContextKey = tuple[int, bytes, bytes, bytes, tuple[bytes, ...], tuple[int, ...]]
 
 
 class RecordStore:
@@ -162,8 +163,11 @@ class RecordStore:
         self._lock_fd: int | None = None
         self._mutex = threading.Lock()
         self._read_lock = threading.Lock()
+        self._ctx_lock = threading.Lock()
         self._wakeup = threading.Condition(self._mutex)
         self._current = _Group()
+        self._contexts: list[_ContextKey] = []  # ctx_id -> context
+        self._ctx_ids: dict[_ContextKey, int] = {}
         self._thread: threading.Thread | None = None
         if readonly:
             if not self.path.exists():
@@ -176,6 +180,7 @@ class RecordStore:
                 raise StoreError(f"store {self.path} belongs to node 0x{self.node.hex()}")
             self._next_seq = self._max_seq() + 1
             self._used = self._disk_usage()
+            self._load_contexts()
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._take_lock()
@@ -189,6 +194,7 @@ class RecordStore:
             raise
         self._next_seq = self._max_seq() + 1
         self._used = self._disk_usage()
+        self._load_contexts()
         self._thread = threading.Thread(target=self._committer, name=f"record-store-{self.path.name}", daemon=True)
         self._thread.start()
 
@@ -228,11 +234,14 @@ class RecordStore:
         c.execute("BEGIN IMMEDIATE")
         try:
             c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+            # a context is what many records share (chain, ledger, model, adapter, datasets, weights); a record
+            # row is its seq, its context and a fixed 48-byte body, so a group commit binds 3 values per record
             c.execute(
-                "CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, chain_id INTEGER NOT NULL, "
+                "CREATE TABLE IF NOT EXISTS contexts (ctx_id INTEGER PRIMARY KEY, chain_id INTEGER NOT NULL, "
                 "ledger BLOB NOT NULL, model_id BLOB NOT NULL, adapter_id BLOB NOT NULL, dataset_ids BLOB NOT NULL, "
-                "weights_bps BLOB NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, "
-                "timestamp INTEGER NOT NULL, io_hash BLOB NOT NULL)")
+                "weights_bps BLOB NOT NULL)")
+            c.execute("CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, ctx_id INTEGER NOT NULL, "
+                      "body BLOB NOT NULL)")
             c.execute(
                 "CREATE TABLE IF NOT EXISTS batches (batch_id INTEGER PRIMARY KEY AUTOINCREMENT, "
                 "first_seq INTEGER NOT NULL UNIQUE, count INTEGER NOT NULL CHECK (count > 0), "
@@ -284,7 +293,8 @@ class RecordStore:
         if pending.node != self.node:
             raise StoreError(f"record is for node 0x{pending.node.hex()} but this store is 0x{self.node.hex()}")
 
-    def _enqueue(self, records: Sequence[PendingRecord]) -> tuple[_Group, int]:
+    def _enqueue(self, records: Sequence[PendingRecord],
+                 loop: asyncio.AbstractEventLoop | None = None) -> tuple[_Group, int, asyncio.Future[int] | None]:
         if self.readonly:
             raise StoreReadOnlyError(f"{self.path} was opened read-only")
         for r in records:
@@ -303,9 +313,13 @@ class RecordStore:
                     "store.max_bytes, free disk, or let the batcher catch up and prune")
             index = len(group.records)
             group.records.extend(records)
+            fut = None
+            if loop is not None:  # one plain future per caller: cheap, and cancelling one leaves the others alone
+                fut = loop.create_future()
+                group.async_waiters.setdefault(loop, []).append(fut)
             if index == 0:
                 self._wakeup.notify()
-        return group, index
+        return group, index, fut
 
     @staticmethod
     def _result(group: _Group, index: int) -> int:
@@ -315,7 +329,7 @@ class RecordStore:
 
     def append(self, pending: PendingRecord) -> int:
         """Store one record durably; returns its seq once committed (blocks for the group's fsync)."""
-        group, index = self._enqueue((pending,))
+        group, index, _ = self._enqueue((pending,))
         group.done.wait()
         return self._result(group, index)
 
@@ -323,22 +337,16 @@ class RecordStore:
         """Store several records durably, in order, with consecutive seqs; returns them once committed."""
         if not pendings:
             return []
-        group, index = self._enqueue(pendings)
+        group, index, _ = self._enqueue(pendings)
         group.done.wait()
         first = self._result(group, index)
         return list(range(first, first + len(pendings)))
 
     async def append_async(self, pending: PendingRecord) -> int:
         """`append` for asyncio: awaits the group commit without blocking the event loop."""
-        loop = asyncio.get_running_loop()
-        group, index = self._enqueue((pending,))
-        with self._mutex:
-            fut = group.async_waiters.get(loop)
-            if fut is None:
-                fut = group.async_waiters[loop] = loop.create_future()
-                if group.done.is_set():  # the committer already resolved the others
-                    fut.set_result(group.first_seq)
-        await asyncio.shield(fut)
+        group, index, fut = self._enqueue((pending,), asyncio.get_running_loop())
+        assert fut is not None
+        await fut
         return self._result(group, index)
 
     def _committer(self) -> None:
@@ -354,17 +362,26 @@ class RecordStore:
 
     def _commit_group(self, group: _Group) -> None:
         first = self._next_seq
+        new_contexts: list[tuple[int, _ContextKey]] = []
         try:
-            rows = [
-                (first + i, _s64(r.chain_id), r.ledger, r.model_id, r.adapter_id, b"".join(r.dataset_ids),
-                 b"".join(w.to_bytes(2, "big") for w in r.weights_bps), r.prompt_tokens, r.completion_tokens,
-                 _s64(r.timestamp), r.io_hash)
-                for i, r in enumerate(group.records)
-            ]
+            ctx_ids = self._ctx_ids
+            pack = _BODY.pack
+            rows = []
+            for i, r in enumerate(group.records):
+                key = (r.chain_id, r.ledger, r.model_id, r.adapter_id, r.dataset_ids, r.weights_bps)
+                ctx = ctx_ids.get(key)
+                if ctx is None:
+                    ctx = ctx_ids[key] = len(self._contexts) + len(new_contexts)
+                    new_contexts.append((ctx, key))
+                rows.append((first + i, ctx, pack(r.prompt_tokens, r.completion_tokens, r.timestamp, r.io_hash)))
             c = self._write
             c.execute("BEGIN IMMEDIATE")
             try:
-                c.executemany(f"INSERT INTO records ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+                if new_contexts:
+                    c.executemany("INSERT INTO contexts VALUES (?,?,?,?,?,?,?)",
+                                  [(ctx, _s64(k[0]), k[1], k[2], k[3], b"".join(k[4]),
+                                    b"".join(w.to_bytes(2, "big") for w in k[5])) for ctx, k in new_contexts])
+                c.executemany("INSERT INTO records VALUES (?,?,?)", rows)
                 c.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
@@ -372,8 +389,14 @@ class RecordStore:
                 raise
         except Exception as e:  # every caller of the group learns it failed; none got a seq
             logger.exception("group commit of %d record(s) failed", len(group.records))
+            for _, key in new_contexts:
+                self._ctx_ids.pop(key, None)
             group.error = e
         else:
+            with self._ctx_lock:  # a reader may have loaded them already, right after the commit
+                for ctx, key in new_contexts:
+                    if ctx == len(self._contexts):
+                        self._contexts.append(key)
             self._next_seq = first + len(group.records)
             self.commits += 1
             self.appended += len(group.records)
@@ -382,9 +405,9 @@ class RecordStore:
         with self._mutex:
             group.done.set()
             waiters = list(group.async_waiters.items())
-        for loop, fut in waiters:
+        for loop, futs in waiters:
             with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
-                loop.call_soon_threadsafe(_resolve, fut, group)
+                loop.call_soon_threadsafe(_resolve, futs)
 
     # --- reads ---------------------------------------------------------------------------------------------
 
@@ -399,21 +422,37 @@ class RecordStore:
         """Bytes on disk (database + WAL) at the last commit; compared against `max_bytes`."""
         return self._used
 
+    def _load_contexts(self) -> None:
+        """Read contexts this process has not seen (all at open; later the ones a reader meets first)."""
+        with self._ctx_lock, self._read_lock:
+            rows = self._read.execute(
+                "SELECT ctx_id, chain_id, ledger, model_id, adapter_id, dataset_ids, weights_bps FROM contexts "
+                "WHERE ctx_id >= ? ORDER BY ctx_id", (len(self._contexts),)).fetchall()
+            for ctx, chain_id, ledger, model_id, adapter_id, ds, ws in rows:
+                if ctx != len(self._contexts):
+                    raise StoreError(f"{self.path}: context table is not dense at {ctx}; the file is damaged")
+                ds, ws = bytes(ds), bytes(ws)
+                key: _ContextKey = (
+                    _u64(chain_id), bytes(ledger), bytes(model_id), bytes(adapter_id),
+                    tuple(ds[i:i + 32] for i in range(0, len(ds), 32)),
+                    tuple(int.from_bytes(ws[i:i + 2], "big") for i in range(0, len(ws), 2)))
+                self._contexts.append(key)
+                self._ctx_ids[key] = ctx
+
     def _row_to_record(self, row: tuple[Any, ...]) -> Record:
-        seq, chain_id, ledger, model_id, adapter_id, ds, ws, pt, ct, ts, ioh = row
-        ds = bytes(ds)
-        ws = bytes(ws)
-        return Record(
-            chain_id=_u64(chain_id), ledger=bytes(ledger), node=self.node, seq=seq, model_id=bytes(model_id),
-            adapter_id=bytes(adapter_id), dataset_ids=tuple(ds[i:i + 32] for i in range(0, len(ds), 32)),
-            weights_bps=tuple(int.from_bytes(ws[i:i + 2], "big") for i in range(0, len(ws), 2)),
-            prompt_tokens=pt, completion_tokens=ct, timestamp=_u64(ts), io_hash=bytes(ioh),
-        )
+        seq, ctx, body = row
+        if ctx >= len(self._contexts):
+            self._load_contexts()
+        chain_id, ledger, model_id, adapter_id, ds, ws = self._contexts[ctx]
+        pt, ct, ts, ioh = _BODY.unpack(body)
+        return Record(chain_id=chain_id, ledger=ledger, node=self.node, seq=seq, model_id=model_id,
+                      adapter_id=adapter_id, dataset_ids=ds, weights_bps=ws, prompt_tokens=pt,
+                      completion_tokens=ct, timestamp=ts, io_hash=ioh)
 
     def get(self, seq: int) -> Record:
         """The record with this seq; `RecordNotFoundError` if none is stored."""
         with self._read_lock:
-            row = self._read.execute(f"SELECT {_COLUMNS} FROM records WHERE seq = ?", (seq,)).fetchone()
+            row = self._read.execute("SELECT seq, ctx_id, body FROM records WHERE seq = ?", (seq,)).fetchone()
         if row is None:
             raise RecordNotFoundError(f"no record with seq {seq}; this store holds seqs [0, {self.next_seq()})")
         return self._row_to_record(row)
@@ -422,7 +461,8 @@ class RecordStore:
         """Records with `start <= seq < end`, in seq order (only those stored)."""
         with self._read_lock:
             rows = self._read.execute(
-                f"SELECT {_COLUMNS} FROM records WHERE seq >= ? AND seq < ? ORDER BY seq", (start, end)).fetchall()
+                "SELECT seq, ctx_id, body FROM records WHERE seq >= ? AND seq < ? ORDER BY seq",
+                (start, end)).fetchall()
         return [self._row_to_record(r) for r in rows]
 
     def iter_range(self, start: int, end: int, chunk: int = 10_000) -> Iterator[Record]:
@@ -557,6 +597,7 @@ class RecordStore:
         self.close()
 
 
-def _resolve(fut: asyncio.Future[int], group: _Group) -> None:
-    if not fut.done():
-        fut.set_result(group.first_seq)
+def _resolve(futs: list[asyncio.Future[int]]) -> None:
+    for fut in futs:
+        if not fut.done():  # a cancelled caller's future is done already
+            fut.set_result(0)
