@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Literal
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -90,10 +91,12 @@ def account_from_keystore(path: Path | str, password: str) -> LocalAccount:
     return Account.from_key(key)
 
 
-def write_keystore(path: Path | str, private_key: str, password: str) -> Path:
-    """Encrypt a key into an eth-account keyfile JSON with mode 0600 (for operators and tests)."""
+def write_keystore(path: Path | str, private_key: str, password: str, *, kdf: Literal["scrypt", "pbkdf2"] = "scrypt",
+                   iterations: int | None = None) -> Path:
+    """Encrypt a key into an eth-account keyfile JSON with mode 0600 (scrypt by default; tests pass a cheap
+    `kdf="pbkdf2", iterations=...`)."""
     path = Path(path)
-    keyfile = Account.encrypt(account_from_key(private_key).key, password)
+    keyfile = Account.encrypt(account_from_key(private_key).key, password, kdf=kdf, iterations=iterations)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(keyfile, f)
