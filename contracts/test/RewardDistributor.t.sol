@@ -329,9 +329,7 @@ contract RewardDistributorTest is Fixture {
         bytes32[] memory tree = _activate(1, 300, 500);
         _claim(alice, 300, tree);
         bytes32[] memory proof = StandardMerkle.proof(tree, distributor.claimLeaf(alice, 300));
-        vm.expectRevert(
-            abi.encodeWithSelector(IRewardDistributor.DistributorNothingToClaim.selector, alice, 300, 300)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorNothingToClaim.selector, alice, 300, 300));
         distributor.claim(alice, 300, tree[0], proof);
     }
 

@@ -87,7 +87,11 @@ abstract contract Fixture is Test {
     // ---- records ----
 
     /// @dev A deterministic record of `node` with `seq` for this chain and ledger; provenance varies with `salt`.
-    function _record(address node, uint64 seq, uint256 salt) internal view returns (IAttributionLedger.Record memory r) {
+    function _record(address node, uint64 seq, uint256 salt)
+        internal
+        view
+        returns (IAttributionLedger.Record memory r)
+    {
         uint256 n = salt % 3; // 0, 1 or 2 datasets
         bytes32[] memory ids = new bytes32[](n);
         uint16[] memory w = new uint16[](n);

@@ -40,7 +40,9 @@ library StandardMerkle {
         }
         require(idx != type(uint256).max, "StandardMerkle: leaf not in tree");
         uint256 depth;
-        for (uint256 j = idx; j > 0; j = (j - 1) / 2) ++depth;
+        for (uint256 j = idx; j > 0; j = (j - 1) / 2) {
+            ++depth;
+        }
         p = new bytes32[](depth);
         uint256 k;
         for (uint256 j = idx; j > 0; j = (j - 1) / 2) {
