@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import logging
 import multiprocessing
 import os
@@ -27,9 +28,10 @@ logger = logging.getLogger(__name__)
 
 def trusted_setup_path() -> Path:
     """The EIP-4844 trusted setup file inside the installed eth-account (nothing is downloaded)."""
-    import eth_account
-
-    path = Path(eth_account.__file__).parent / "typed_transactions" / "blob_transactions" / "kzg_trusted_setup.txt"
+    spec = importlib.util.find_spec("eth_account")  # locate without importing it (workers stay light)
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("eth-account is not installed; it ships the KZG trusted setup")
+    path = Path(spec.origin).parent / "typed_transactions" / "blob_transactions" / "kzg_trusted_setup.txt"
     if not path.is_file():
         raise FileNotFoundError(f"KZG trusted setup not found at {path}; reinstall eth-account>=0.14")
     return path
@@ -71,17 +73,31 @@ def blob_proof_verifies(blob: bytes, commitment: bytes) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _exit_with_parent(parent_pid: int) -> None:
-    # a SIGKILLed server cannot shut its pool down; workers must not outlive it
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # a killed server its parent has not reaped yet is a zombie: gone for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _exit_with_server(server_pid: int) -> None:
+    # A SIGKILLed server cannot shut its pool down, and the forkserver stays up while any worker lives (workers
+    # hold its liveness pipe), so each worker watches the server itself and exits when it is gone.
     while True:
         time.sleep(0.25)
-        if os.getppid() != parent_pid:
+        if _process_gone(server_pid):
             os._exit(0)
 
 
-def _worker_init(parent_pid: int) -> None:
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
-    trusted_setup()
+def _worker_init(server_pid: int) -> None:
+    threading.Thread(target=_exit_with_server, args=(server_pid,), daemon=True, name="server-watch").start()
+    trusted_setup()  # already loaded by the forkserver preload, so workers share it copy-on-write
 
 
 def _worker_ready() -> int:
@@ -97,22 +113,36 @@ class KZGPool:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
-        # spawn: forking a process that already runs uvicorn's threads is unsafe
+        # forkserver, not fork: forking a process that already runs uvicorn's threads is unsafe. The forkserver
+        # loads the trusted setup once (preload) and workers fork from it, instead of each loading it (~2 s CPU).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["attribution.da._kzg_preload"])
         self._executor = ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_init,
-            initargs=(os.getpid(),),
+            max_workers=self.workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(),)
         )
+        self._ready: asyncio.Future[None] | None = None
+
+    def _launch(self) -> None:
+        # starting the forkserver blocks until its preload has loaded the trusted setup: keep that off the loop
+        futures = [self._executor.submit(_worker_ready) for _ in range(self.workers)]
+        for future in futures:
+            future.result()
+        logger.info("KZG pool ready with %d worker processes", self.workers)
+
+    @property
+    def ready(self) -> bool:
+        """True once every worker is up with the trusted setup loaded."""
+        return self._ready is not None and self._ready.done() and self._ready.exception() is None
 
     async def warm_up(self) -> None:
-        """Start every worker and load its trusted setup, so the first put does not pay for it."""
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self._executor, _worker_ready) for _ in range(self.workers)))
-        logger.info("KZG pool ready with %d worker processes", self.workers)
+        """Start the forkserver and every worker; commits wait for this, so the event loop never blocks on it."""
+        if self._ready is None:
+            self._ready = asyncio.ensure_future(asyncio.to_thread(self._launch))
+        await asyncio.shield(self._ready)
 
     async def commit(self, payload: bytes) -> list[bytes]:
         """KZG commitments of every chunk of `payload`, computed in parallel by the workers."""
+        await self.warm_up()
         loop = asyncio.get_running_loop()
         length = len(payload)
         view = memoryview(payload)

@@ -217,7 +217,7 @@ async def health(request: Request) -> Response:
             "status": "ok",
             "operator": state.operator.address,
             "kzg": state.pool is not None,
-            "kzg_ready": state.warm_task is not None and state.warm_task.done(),
+            "kzg_ready": state.pool is not None and state.pool.ready,
             "faults_enabled": state.config.enable_faults,
             "max_payload_bytes": state.config.max_payload_bytes,
         }
