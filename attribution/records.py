@@ -407,7 +407,7 @@ def record_leaves(records: Iterable[Record]) -> list[bytes]:
     if not recs:
         return []
     domain = operator.attrgetter("chain_id", "ledger", "node")
-    domains = {domain(r) for r in recs}
+    domains = set(map(domain, recs))
     if len(domains) > 1:
         out: list[bytes] = [b""] * len(recs)
         for d in domains:
