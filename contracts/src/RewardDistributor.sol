@@ -60,8 +60,7 @@ contract RewardDistributor is IRewardDistributor, Governed {
         uint64 challengeWindow_
     ) Governed(governance_) {
         if (
-            address(token_) == address(0) || poster_ == address(0) || guardian_ == address(0)
-                || treasury_ == address(0)
+            address(token_) == address(0) || poster_ == address(0) || guardian_ == address(0) || treasury_ == address(0)
         ) revert DistributorZeroAddress();
         if (challengeWindow_ > MAX_CHALLENGE_WINDOW) {
             revert DistributorWindowTooLong(challengeWindow_, MAX_CHALLENGE_WINDOW);
@@ -235,7 +234,9 @@ contract RewardDistributor is IRewardDistributor, Governed {
     /// @inheritdoc IRewardDistributor
     function claimLeaf(address account, uint256 cumulativeAmount) public view returns (bytes32) {
         return keccak256(
-            bytes.concat(keccak256(abi.encode(block.chainid, address(this), account, address(_token), cumulativeAmount)))
+            bytes.concat(
+                keccak256(abi.encode(block.chainid, address(this), account, address(_token), cumulativeAmount))
+            )
         );
     }
 

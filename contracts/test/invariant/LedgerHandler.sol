@@ -32,9 +32,9 @@ contract LedgerHandler {
         registry = new NodeRegistry(token, MIN_BOND, 1 days, address(this));
         ledger = new AttributionLedger(registry);
         actors = [address(0xA11CE), address(0xB0B), address(0xCA401)];
-        for (uint256 i; // the third starts inactive i < 2; ++i) {
-            _bond(actors[i], MIN_BOND);
-        }
+        // The first two start active, the third inactive.
+        _bond(actors[0], MIN_BOND);
+        _bond(actors[1], MIN_BOND);
     }
 
     // ---- actions ----
