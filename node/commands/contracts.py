@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,12 @@ from node.settings import load_settings
 
 app = typer.Typer(help="Contracts: deploy all and wire roles, show a deployment, list custom errors.",
                   no_args_is_help=True)
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A rich console; when piped, wide enough that addresses are never cut."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 200)
 
 ONE_TOKEN = 10**18
 
@@ -69,7 +76,7 @@ def deploy_command(
         unbonding_delay_s=unbonding_delay, challenge_window_s=challenge_window,
     )
     client = ChainClient(rpc_url or settings.chain.rpc_url)
-    console = Console()
+    console = make_console()
     try:
         actual = client.chain_id
         expected = chain_id if chain_id is not None else settings.chain.chain_id
@@ -131,7 +138,7 @@ def show_command(
     if as_json:
         typer.echo(json.dumps(deployment.to_json(), indent=2))
     else:
-        _print_deployment(deployment, path, Console())
+        _print_deployment(deployment, path, make_console())
 
 
 @app.command("errors")
@@ -151,4 +158,4 @@ def errors_command() -> None:
         cls = classes[signature.split("(")[0]]
         bases = ", ".join(b.__name__ for b in cls.__bases__)
         table.add_row("0x" + selector.hex(), signature, f"{cls.__name__}({bases})")
-    Console().print(table)
+    make_console().print(table)

@@ -23,6 +23,12 @@ from node.settings import load_settings
 app = typer.Typer(help="Local devnet: anvil (OP-Stack mode, state kept in .devnet/), DA server, deployed contracts.",
                   no_args_is_help=True)
 
+
+def make_console(stderr: bool = False) -> Console:
+    """A rich console; when piped, wide enough that addresses are never cut."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 200)
+
 StateDirOpt = Annotated[Path | None, typer.Option("--state-dir", help="State dir (default: devnet.state_dir, "
                                                                         ".devnet).")]
 PortOpt = Annotated[int | None, typer.Option("--port", help="anvil port (default: devnet.anvil_port, 8545).")]
@@ -94,7 +100,7 @@ def up_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: DaP
                deployments_dir: DeploymentsOpt = None, no_da: NoDaOpt = False, as_json: JsonOpt = False) -> None:
     """Start anvil (and the DA server), deploy once, bond the dev node, register demo assets. Idempotent."""
     config = devnet_config(state_dir, port, da_port, deployments_dir, no_da)
-    console = Console(stderr=as_json)
+    console = make_console(stderr=as_json)
     try:
         st = up(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"))
     except ChainError as e:
@@ -133,6 +139,6 @@ def status_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port:
     if as_json:
         typer.echo(json.dumps(st.to_json(), indent=2))
     else:
-        _print(st, Console())
+        _print(st, make_console())
     if not st.running:
         raise typer.Exit(3)
