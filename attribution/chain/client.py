@@ -222,9 +222,8 @@ class ChainClient:
             raise revert_from(e) from e
         except (requests.ConnectionError, requests.Timeout) as e:
             raise RpcUnavailable(f"RPC {self.rpc_url} unreachable; check the URL or run `loraledger devnet up`") from e
-        # build_transaction fills nonce/fees/gas from the node; we manage nonce and fees ourselves.
-        for key in ("nonce", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice"):
-            tx.pop(key, None)
+        # build_transaction filled fees and the gas estimate (reverts surfaced above); the nonce is ours.
+        tx.pop("nonce", None)
         if gas is None and "gas" in tx:
             tx["gas"] = int(tx["gas"]) * GAS_MARGIN_NUM // GAS_MARGIN_DEN
         return self.send(tx, acct)
