@@ -281,20 +281,54 @@ def _anvil_argv(config: DevnetConfig) -> list[str]:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def register_demo_assets(deployment: Deployment, client: ChainClient, demo_dir: Path) -> int:
-    """Register the assets listed in `<demo_dir>/assets.json` that are not registered yet; returns how many.
+#: Price of demo adapters: 1 DevToken per million tokens.
+DEMO_PRICE_PER_M_TOKENS = ONE_TOKEN
+#: Dev accounts that stand in for dataset contributors of the demo (5..9), so rewards land on distinct accounts.
+DEMO_CONTRIBUTOR_INDEXES = (5, 6, 7, 8, 9)
 
-    Format: {"datasets": [{"datasetId", "contributors", "sharesBps", "uri"}], "baseModels": [{"modelId", "uri"}],
+
+def demo_spec_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Turn the inference demo's `manifest.json` (version 1: `loraledger demo init`) into an assets spec: the base
+    model, one dataset per adapter (a dev account as its sole contributor) and the adapters at the demo price."""
+    from eth_account import Account
+
+    keys = dev_keys()
+    model = manifest["model"]
+    spec: dict[str, Any] = {
+        "baseModels": [{"modelId": model["model_id"], "uri": f"demo://{model.get('name', 'model')}"}],
+        "datasets": [], "adapters": [],
+    }
+    for i, adapter in enumerate(manifest.get("adapters", [])):
+        contributor = Account.from_key(keys[DEMO_CONTRIBUTOR_INDEXES[i % len(DEMO_CONTRIBUTOR_INDEXES)]]).address
+        dataset_id = adapter.get("dataset_id")
+        if dataset_id:
+            spec["datasets"].append({"datasetId": dataset_id, "contributors": [contributor], "sharesBps": [10000],
+                                     "uri": str(adapter.get("dataset_description", ""))[:200]})
+        spec["adapters"].append({
+            "adapterId": adapter["adapter_id"], "baseModelId": model["model_id"],
+            "datasetIds": [dataset_id] if dataset_id else [], "weightsBps": [10000] if dataset_id else [],
+            "pricePerMTokens": DEMO_PRICE_PER_M_TOKENS, "uri": f"demo://adapters/{adapter.get('name', i)}",
+        })
+    return spec
+
+
+def register_demo_assets(deployment: Deployment, client: ChainClient, demo_dir: Path) -> int:
+    """Register the demo's assets that are not registered yet (signed by the client's account); returns how many.
+
+    Reads `<demo_dir>/assets.json` if present, else the inference demo's `<demo_dir>/manifest.json`
+    (`demo_spec_from_manifest`); neither: nothing to do. `assets.json` format (ids as 0x hex):
+    {"datasets": [{"datasetId", "contributors", "sharesBps", "uri"}], "baseModels": [{"modelId", "uri"}],
     "adapters": [{"adapterId", "baseModelId", "datasetIds", "weightsBps", "pricePerMTokens", "uri"}]}
-    (ids as 0x hex). Signed by the deployer (dev account 0), who then owns them. Absent file: nothing to do.
     """
-    manifest = demo_dir / "assets.json"
-    if not manifest.is_file():
+    assets_file, manifest_file = demo_dir / "assets.json", demo_dir / "manifest.json"
+    source = assets_file if assets_file.is_file() else manifest_file if manifest_file.is_file() else None
+    if source is None:
         return 0
     try:
-        spec = json.loads(manifest.read_text())
-    except (OSError, ValueError) as e:
-        raise DevnetError(f"unreadable demo manifest {manifest}: {e}; fix or delete it") from e
+        raw = json.loads(source.read_text())
+        spec = raw if source == assets_file else demo_spec_from_manifest(raw)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DevnetError(f"unreadable demo file {source}: {e!r}; fix it or rerun `loraledger demo init`") from e
     assets = deployment.bind(client).assets
     count = 0
     for d in spec.get("datasets", []):
@@ -310,6 +344,7 @@ def register_demo_assets(deployment: Deployment, client: ChainClient, demo_dir: 
             assets.register_adapter(a["adapterId"], a["baseModelId"], a.get("datasetIds", []),
                                     a.get("weightsBps", []), int(a.get("pricePerMTokens", 0)), a.get("uri", ""))
             count += 1
+    log.info("registered %d demo assets from %s", count, source)
     return count
 
 

@@ -22,10 +22,10 @@ from attribution.chain.client import ChainClient
 from attribution.chain.deploy import Deployment
 from attribution.chain.errors import DevnetError
 from attribution.chain.keys import dev_keys
-from attribution.devnet import DevnetConfig, down, status, up
+from attribution.devnet import DevnetConfig, down, register_demo_assets, status, up
 from node.commands.devnet import da_server_argv, devnet_config
 from node.errors import UsageError
-from tests.fixtures.chain import AnvilNode, free_port
+from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 HAS_DA = (REPO / "node" / "commands" / "da.py").is_file()
@@ -161,3 +161,28 @@ def test_devnet_options_are_validated(tmp_path: Path) -> None:
     config = devnet_config(tmp_path, 9100, 9101, None, True)
     assert (config.anvil_port, config.da_port, config.da_command) == (9100, 9101, None)
     assert config.state_dir == tmp_path.absolute()
+
+
+def test_demo_manifest_of_the_inference_demo_is_registered_once(deployment: DeployedContracts,
+                                                                 tmp_path: Path) -> None:
+    """`.demo/manifest.json` as `loraledger demo init` writes it (version 1) becomes base model, datasets, adapters."""
+    ids = {k: "0x" + os.urandom(32).hex() for k in ("model", "a1", "a2", "d1", "d2")}
+    (tmp_path / "manifest.json").write_text(json.dumps({
+        "version": 1, "preset": "demo",
+        "model": {"name": "demo-llama", "path": "demo-llama", "model_id": ids["model"], "dataset_id": "0x" + "ee" * 32},
+        "adapters": [
+            {"name": "json-docs", "path": "adapters/json-docs", "adapter_id": ids["a1"], "dataset_id": ids["d1"],
+             "dataset_description": "docstrings of json"},
+            {"name": "csv-docs", "path": "adapters/csv-docs", "adapter_id": ids["a2"], "dataset_id": ids["d2"],
+             "dataset_description": "docstrings of csv"},
+        ]}))
+    client = ChainClient(deployment.rpc_url, deployment.deployer)
+    assert register_demo_assets(deployment.deployment, client, tmp_path) == 5
+    assert register_demo_assets(deployment.deployment, client, tmp_path) == 0  # idempotent
+    adapter = deployment.assets.adapter(ids["a2"])
+    assert adapter.base_model_id == bytes.fromhex(ids["model"][2:]) and adapter.weights_bps == (10000,)
+    assert adapter.dataset_ids == (bytes.fromhex(ids["d2"][2:]),) and adapter.uri == "demo://adapters/csv-docs"
+    assert adapter.price_per_m_tokens == 10**18 and adapter.owner == deployment.deployer.address
+    contributors = {deployment.assets.dataset(ids[d]).contributors for d in ("d1", "d2")}
+    assert contributors == {(deployment.accounts[5].address,), (deployment.accounts[6].address,)}
+    assert register_demo_assets(deployment.deployment, client, tmp_path / "nothing-here") == 0
