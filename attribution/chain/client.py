@@ -25,6 +25,7 @@ from attribution.chain.artifacts import Artifact
 from attribution.chain.errors import (
     ChainError,
     ContractRevert,
+    RpcError,
     RpcUnavailable,
     SignerError,
     TransactionFailed,
@@ -74,6 +75,8 @@ class ChainClient:
         except (requests.ConnectionError, requests.Timeout, OSError) as e:
             raise RpcUnavailable(f"{what}: RPC {self.rpc_url} unreachable ({type(e).__name__}); check the URL or run "
                                  "`loraledger devnet up`") from e
+        except Web3RPCError as e:
+            raise RpcError(f"{what}: the node answered with an error: {e}") from e
 
     @property
     def chain_id(self) -> int:
@@ -173,13 +176,13 @@ class ChainClient:
             except ContractLogicError as e:
                 self.reset_nonce(acct.address)
                 raise revert_from(e) from e
-            except (Web3RPCError, ValueError) as e:
+            except RpcError as e:
                 self.reset_nonce(acct.address)
                 # Another client with the same key moved the nonce on: refetch it and try once more.
                 if attempt == 1 and "nonce" in str(e).lower():
                     log.info("nonce of %s was stale; retrying with the chain's pending nonce", acct.address)
                     continue
-                raise ChainError(f"node rejected the transaction from {acct.address}: {e}") from e
+                raise RpcError(f"node rejected the transaction from {acct.address}: {e}") from e
             except RpcUnavailable:
                 self.reset_nonce(acct.address)
                 raise
@@ -222,6 +225,8 @@ class ChainClient:
             raise revert_from(e) from e
         except (requests.ConnectionError, requests.Timeout) as e:
             raise RpcUnavailable(f"RPC {self.rpc_url} unreachable; check the URL or run `loraledger devnet up`") from e
+        except Web3RPCError as e:
+            raise RpcError(f"preparing {fn.fn_name} from {acct.address}: the node answered with an error: {e}") from e
         # build_transaction filled fees and the gas estimate (reverts surfaced above); the nonce is ours.
         tx.pop("nonce", None)
         if gas is None and "gas" in tx:

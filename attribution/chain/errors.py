@@ -32,6 +32,10 @@ class ChainError(AttributionError):
     """Root of the chain layer's errors (RPC, artifacts, keys, reverts)."""
 
 
+class RpcError(ChainError):
+    """The node answered a JSON-RPC call with an error that is not a revert (bad nonce, no funds, bad params)."""
+
+
 class ArtifactError(ChainError, FileNotFoundError):
     """A forge artifact is missing or unreadable; run `forge build` (or `make build`)."""
 

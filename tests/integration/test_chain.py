@@ -665,3 +665,14 @@ def test_dev_key_is_refused_off_devnet(deployment: DeployedContracts) -> None:
     with pytest.raises(DevKeyRefused):
         load_signer(8453, private_key=deployment.node_key)
     assert load_signer(31337, private_key=deployment.node_key).address == deployment.node.address
+
+
+def test_non_revert_rpc_errors_are_chain_errors(deployment: DeployedContracts) -> None:
+    """A sender without ETH: the node refuses (not a revert) and we raise RpcError, not a web3 exception."""
+    from attribution.chain.errors import RpcError, RpcUnavailable
+
+    broke = Account.create()
+    with pytest.raises(RpcError, match="(?i)insufficient funds|funds"):
+        deployment.assets.register_base_model(rand32(), "x", account=broke)
+    with pytest.raises(RpcUnavailable, match="devnet up"):
+        ChainClient("http://127.0.0.1:1").block_number()
