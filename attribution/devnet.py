@@ -410,7 +410,14 @@ def up(config: DevnetConfig | None = None, progress: Callable[[str], None] | Non
         argv = _anvil_argv(config)
         say(f"starting anvil on {config.rpc_url} (state {config.state_file})")
         pid = _spawn(config, "anvil", argv)
-        _wait_until(client.is_up, pid, argv[0], config.start_timeout_s, "anvil", config, "anvil")
+        try:
+            _wait_until(client.is_up, pid, argv[0], config.start_timeout_s, "anvil", config, "anvil")
+        except DevnetError as e:
+            _pid_file(config, "anvil").unlink(missing_ok=True)
+            if "--state" in str(e) or "state" in _log_tail(config, "anvil", 500).lower():
+                raise DevnetError(f"{e}\nIf {config.state_file} is damaged, move it away and run `up` again (a fresh "
+                                  "chain is deployed).") from e
+            raise
         started.append("anvil")
     if client.chain_id != DEVNET_CHAIN_ID:
         raise DevnetError(f"devnet RPC reports chain {client.chain_id}, expected {DEVNET_CHAIN_ID}")

@@ -186,3 +186,14 @@ def test_demo_manifest_of_the_inference_demo_is_registered_once(deployment: Depl
     contributors = {deployment.assets.dataset(ids[d]).contributors for d in ("d1", "d2")}
     assert contributors == {(deployment.accounts[5].address,), (deployment.accounts[6].address,)}
     assert register_demo_assets(deployment.deployment, client, tmp_path / "nothing-here") == 0
+
+
+def test_damaged_state_file_is_reported_with_a_way_out(tmp_path: Path) -> None:
+    config = DevnetConfig(state_dir=tmp_path / "state", anvil_port=free_port(), deployments_dir=tmp_path / "dep",
+                          demo_dir=None)
+    config.state_dir.mkdir()
+    config.state_file.write_text('{"block": 12')  # what a torn write would leave
+    with pytest.raises(DevnetError, match="move it away") as ei:
+        up(config)
+    assert "failed to parse" in str(ei.value)  # anvil's own message is shown
+    assert not (config.state_dir / "anvil.pid").exists() and not status(config).running
