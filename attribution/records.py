@@ -417,8 +417,9 @@ def record_leaves(records: Iterable[Record]) -> list[bytes]:
         return out
     chain_id, ledger, node = next(iter(domains))
     keyf = operator.attrgetter("model_id", "adapter_id", "dataset_ids", "weights_bps")
-    table: dict[tuple[Any, ...], int] = {}
-    pidx = np.fromiter((table.setdefault(k, len(table)) for k in map(keyf, recs)), np.int64, len(recs))
+    keys = list(map(keyf, recs))
+    table = {k: i for i, k in enumerate(dict.fromkeys(keys))}  # profiles in order of first use
+    pidx = np.fromiter(map(table.__getitem__, keys), np.int64, len(recs))
     profiles = [Profile(*k) for k in table]
     return record_leaves_from_columns(
         chain_id, ledger, node, profiles,
