@@ -297,6 +297,18 @@ contract AttributionLedgerTest is Fixture {
         vm.assertFalse(ledger.verifyRecord(id, r, proof));
     }
 
+    /// @dev A record whose seq lies outside the batch's range never verifies, whatever the proof.
+    function testFuzz_VerifyRecord_SeqOutsideBatchFalse(uint64 seq, uint256 salt) public {
+        _post(nodeA, 0, 10, bytes32(uint256(1)));
+        (IAttributionLedger.Record[] memory recs, bytes32[] memory tree) = _batchRecords(nodeA, 10, 5, salt);
+        uint256 id = _post(nodeA, 10, 5, tree[0]);
+        vm.assume(seq < 10 || seq >= 15);
+        IAttributionLedger.Record memory r = recs[salt % 5];
+        bytes32[] memory proof = StandardMerkle.proof(tree, ledger.recordLeaf(r));
+        r.seq = seq;
+        vm.assertFalse(ledger.verifyRecord(id, r, proof));
+    }
+
     function _copy(IAttributionLedger.Record memory r) private pure returns (IAttributionLedger.Record memory c) {
         c = IAttributionLedger.Record({
             chainId: r.chainId,

@@ -307,6 +307,26 @@ contract NodeRegistryTest is Fixture {
                                   FUZZ
     //////////////////////////////////////////////////////////////*/
 
+    /// @dev Withdrawal succeeds exactly from `unbondableAt` on.
+    function testFuzz_Withdraw_OnlyAfterDelay(uint256 dt) public {
+        dt = bound(dt, 0, 2 * uint256(UNBONDING_DELAY));
+        _bond(nodeA, MIN_BOND);
+        vm.prank(nodeA);
+        nodes.requestUnbond(MIN_BOND);
+        uint64 at = uint64(block.timestamp) + UNBONDING_DELAY;
+        vm.warp(block.timestamp + dt);
+        if (block.timestamp < at) {
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    INodeRegistry.NodeRegistryUnbondingNotElapsed.selector, nodeA, at, uint64(block.timestamp)
+                )
+            );
+        }
+        vm.prank(nodeA);
+        nodes.withdraw();
+        vm.assertEq(token.balanceOf(nodeA), block.timestamp < at ? 0 : MIN_BOND);
+    }
+
     /// @dev isActive tracks bonded ≥ minBond, and the registry always holds exactly bonded + unbonding.
     function testFuzz_StakeAccounting(uint256 bondAmt, uint256 unbondAmt, uint256 slashAmt) public {
         bondAmt = bound(bondAmt, 1, 1e30);
