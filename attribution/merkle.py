@@ -196,6 +196,21 @@ def make_merkle_tree(leaves: Sequence[bytes]) -> list[bytes]:
     return tree
 
 
+def _sort_order(leaves: list[bytes]) -> list[int]:
+    """Stable order of 32-byte leaves by value (as OZ's sort). numpy sorts on the first 8 bytes (big-endian); if
+    any two leaves share them (duplicate values, or a 2^-64 coincidence) the exact Python sort decides instead."""
+    n = len(leaves)
+    if n < 1024:
+        return sorted(range(n), key=leaves.__getitem__)
+    prefix = np.frombuffer(b"".join(leaves), dtype=">u8").reshape(n, 4)[:, 0]
+    order = np.argsort(prefix, kind="stable")
+    ranked = prefix[order]
+    if bool(np.any(ranked[1:] == ranked[:-1])):
+        return sorted(range(n), key=leaves.__getitem__)
+    result: list[int] = order.tolist()
+    return result
+
+
 def _sibling(i: int) -> int:
     return i + 1 if i % 2 else i - 1
 
@@ -264,7 +279,7 @@ class StandardMerkleTree:
         """OZ `MerkleTreeImpl.prepare`: sort leaf hashes, build the tree, map value index -> tree index."""
         n = len(leaves)
         if sort_leaves:
-            order = sorted(range(n), key=leaves.__getitem__)
+            order = _sort_order(leaves)
             ordered = list(map(leaves.__getitem__, order))
         else:
             order = list(range(n))

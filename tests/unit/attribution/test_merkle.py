@@ -178,3 +178,13 @@ def test_errors() -> None:
     assert t.at(1) == ["2"] and t.at(5) is None
     assert list(t.entries()) == [(0, ["1"]), (1, ["2"])]
     assert t.render().startswith("0) " + t.root)
+
+
+def test_fast_leaf_sort_is_the_stable_byte_sort() -> None:
+    from attribution.merkle import _sort_order
+
+    rng = random.Random(3)
+    leaves = [rng.randbytes(32) for _ in range(3000)]
+    assert _sort_order(leaves) == sorted(range(3000), key=leaves.__getitem__)
+    same_prefix = [b"\x00" * 8 + rng.randbytes(24) for _ in range(1500)] + leaves[:10] + leaves[:10]  # ties, dups
+    assert _sort_order(same_prefix) == sorted(range(len(same_prefix)), key=same_prefix.__getitem__)
