@@ -387,7 +387,7 @@ def record_leaves_from_columns(
         buf[:, 344:352] = _be_words(np.asarray(timestamps)[rows], 8)
         buf[:, 352:384] = np.asarray(io_hashes)[rows]
         buf[:, 384:] = tail
-        raw = memoryview(buf.reshape(-1))  # keccak reads slices of the matrix in place, no per-record copy
+        raw = buf.reshape(-1).data  # keccak reads slices of the matrix in place, no per-record copy
         chunks = map(raw.__getitem__, map(slice, range(0, k * width, width), range(width, k * width + width, width)))
         inner = map(_digest, map(_keccak, chunks))
         group = list(map(_digest, map(_keccak, inner)))
