@@ -227,6 +227,7 @@ class RecordStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA journal_size_limit=67108864")  # truncate the WAL after checkpoints: it counts too
         return conn
 
     def _init_schema(self, node_address: bytes | str | None) -> None:
