@@ -391,6 +391,18 @@ class Ledger(BoundContract):
         return [{**dict(ev["args"]), "block_number": int(ev["blockNumber"]),
                  "tx_hash": ev["transactionHash"].to_0x_hex()} for ev in logs]
 
+    def batch_id_for(self, node: str, seq: int, from_block: int = 0) -> int | None:
+        """The id of the batch of `node` that covers `seq` (from `BatchPosted` events since `from_block`), or None.
+
+        For crash recovery: a node whose `next_seq` moved past its pending batch learns here which batch landed.
+        """
+        if seq >= self.next_seq(node):
+            return None
+        for ev in reversed(self.batch_posted_events(from_block=from_block, node=node)):
+            if int(ev["firstSeq"]) <= seq < int(ev["firstSeq"]) + int(ev["count"]):
+                return int(ev["batchId"])
+        return None
+
 
 class RewardDistributor(BoundContract):
     """Cumulative Merkle reward claims with a challenge window and a guardian veto."""

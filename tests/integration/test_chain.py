@@ -148,6 +148,10 @@ def test_post_batch_read_back_and_verify_records(deployment: DeployedContracts) 
         assert d.ledger.record_leaf(values) == rec.leaf() == record_leaf_local(values)
         proof = tree.get_proof_bytes(i)
         assert d.ledger.verify_record(posted.batch_id, values, proof)
+    # crash recovery: which batch covers a seq (None past nextSeq)
+    assert d.ledger.batch_id_for(d.node.address, first + 4) == posted.batch_id
+    assert d.ledger.batch_id_for(d.node.address, first + 5) is None
+    assert d.ledger.batch_id_for(d.accounts[9].address, 0) is None
     # a flipped bit in the record, the proof, or the wrong batch: not attributed
     tampered = list(records[0].abi_values())
     tampered[9] += 1  # completionTokens
