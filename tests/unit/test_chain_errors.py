@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 from eth_abi import encode
 from eth_account import Account
+from eth_utils import to_checksum_address
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from web3.exceptions import ContractCustomError
 
 from attribution.chain import errors as chain_errors
@@ -236,3 +239,20 @@ def test_deployment_file_parse_and_errors(tmp_path: Any) -> None:
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(DeploymentError, match="unreadable"):
         Deployment.load(tmp_path / "bad.json")
+
+
+@settings(max_examples=60, deadline=None)
+@given(expected=st.integers(0, 2**64 - 1), got=st.integers(0, 2**64 - 1), who=st.binary(min_size=20, max_size=20),
+       ids=st.lists(st.binary(min_size=32, max_size=32), max_size=4))
+def test_decoding_round_trips_any_arguments(expected: int, got: int, who: bytes, ids: list[bytes]) -> None:
+    reg = ErrorRegistry()
+    entry = {"type": "error", "name": "PropGap", "inputs": [
+        {"name": "expected", "type": "uint64"}, {"name": "got", "type": "uint64"},
+        {"name": "who", "type": "address"}, {"name": "ids", "type": "bytes32[]"}]}
+    reg.add_abi([entry])
+    data = selector_of(error_signature(entry)) + encode(["uint64", "uint64", "address", "bytes32[]"],
+                                                         [expected, got, who, ids])
+    exc = reg.decode(data)
+    assert type(exc) is reg.error_class("PropGap") and isinstance(exc, ValueError)
+    assert exc.args_by_name == {"expected": expected, "got": got, "who": to_checksum_address(who), "ids": ids}
+    assert type(reg.decode(data[:-1])) is UnknownRevert  # a truncated tail is never mis-decoded
