@@ -2,15 +2,14 @@
 
 Layout under the data dir::
 
-    blobs/<payload keccak hex>        the payload
-    blobs/<payload keccak hex>.cert   its certificate (ABI bytes); written last, so it marks the blob visible
+    blobs/<payload keccak hex>.blob   u32 big-endian certificate length ‖ certificate (ABI bytes) ‖ payload
     tmp/                              files being written; emptied on start
     sequence                          the next daSequence (decimal), replaced atomically
 
-Every file is written to `tmp/`, fsync'd, renamed into place, and the directory fsync'd before the put returns, so a
-crash at any moment leaves either the whole blob with its certificate or nothing visible. Blobs are keyed by the
-payload keccak, which the certificate carries: that is the index from commitment to blob, and it survives restarts.
-All methods block (disk I/O); the server calls them from threads.
+A blob file is written to `tmp/`, fsync'd, renamed into `blobs/`, and `blobs/` fsync'd before the put returns: one
+rename makes payload and certificate visible together, so a crash at any moment leaves the whole blob or nothing.
+Blobs are keyed by the payload keccak, which the certificate carries: that is the index from commitment to blob,
+and it survives restarts. All methods block (disk I/O); the server calls them from threads.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import os
 import threading
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 from attribution.da.errors import DAStorageError
 
@@ -35,15 +35,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, data: bytes, tmp_dir: Path) -> None:
-    """Write `data` to `path` atomically: temp file in `tmp_dir`, fsync, rename, fsync the target directory."""
+def write_durably(path: Path, parts: list[bytes], tmp_dir: Path) -> None:
+    """Write `parts` to `path` atomically: temp file in `tmp_dir`, fsync, rename, fsync the target directory."""
     tmp = tmp_dir / f"{path.name}.{uuid.uuid4().hex}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        for part in parts:
+            view = memoryview(part)
+            while view:
+                view = view[os.write(fd, view) :]
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -72,18 +72,14 @@ class BlobStore:
         self._next_sequence = self._read_sequence()
 
     def _recover(self) -> None:
-        """Drop what a crash left half-written: temp files, and payloads whose certificate never landed."""
+        """Drop what a crash left half-written: temp files (a blob is only visible once renamed into place)."""
         removed = 0
         for tmp in self.tmp_dir.iterdir():
             tmp.unlink(missing_ok=True)
             removed += 1
-        for path in self.blob_dir.iterdir():
-            if path.suffix == "" and not path.with_suffix(".cert").exists():
-                path.unlink(missing_ok=True)
-                removed += 1
         if removed:
-            logger.warning("removed %d partial file(s) left by an interrupted put", removed)
-            fsync_dir(self.blob_dir)
+            logger.warning("removed %d temp file(s) left by an interrupted put", removed)
+            fsync_dir(self.tmp_dir)
 
     def _read_sequence(self) -> int:
         try:
@@ -93,16 +89,15 @@ class BlobStore:
         except (OSError, ValueError) as e:
             raise DAStorageError(f"DA sequence file {self._sequence_path} is unreadable: {e}; restore it") from e
 
-    def _paths(self, payload_keccak: bytes) -> tuple[Path, Path]:
-        name = payload_keccak.hex()
-        return self.blob_dir / name, self.blob_dir / f"{name}.cert"
+    def _path(self, payload_keccak: bytes) -> Path:
+        return self.blob_dir / f"{payload_keccak.hex()}.blob"
 
     def allocate_sequence(self) -> int:
         """The next daSequence, persisted before it is returned so it is never handed out twice."""
         with self._lock:
             seq = self._next_sequence
             try:
-                write_durably(self._sequence_path, str(seq + 1).encode(), self.tmp_dir)
+                write_durably(self._sequence_path, [str(seq + 1).encode()], self.tmp_dir)
             except OSError as e:
                 raise DAStorageError(f"cannot persist the DA sequence: {e}; free disk space") from e
             self._next_sequence = seq + 1
@@ -110,29 +105,40 @@ class BlobStore:
 
     def find_certificate(self, payload_keccak: bytes) -> bytes | None:
         """The stored certificate for this payload keccak, or None when the payload is not stored."""
-        _, cert_path = self._paths(payload_keccak)
         try:
-            return cert_path.read_bytes()
+            with open(self._path(payload_keccak), "rb") as f:
+                return _read_exact(f, int.from_bytes(_read_exact(f, 4), "big"))
         except FileNotFoundError:
             return None
+        except (OSError, ValueError) as e:
+            raise DAStorageError(f"blob {payload_keccak.hex()} is unreadable: {e}") from e
 
-    def read_payload(self, payload_keccak: bytes) -> bytes:
-        """The stored payload; raise `DAStorageError` when its file is missing although its certificate exists."""
-        blob_path, _ = self._paths(payload_keccak)
+    def read(self, payload_keccak: bytes) -> tuple[bytes, bytes] | None:
+        """`(certificate, payload)` for this payload keccak, or None when it is not stored."""
         try:
-            return blob_path.read_bytes()
-        except OSError as e:
-            raise DAStorageError(f"payload {payload_keccak.hex()} is missing from {blob_path}: {e}") from e
+            with open(self._path(payload_keccak), "rb") as f:
+                certificate = _read_exact(f, int.from_bytes(_read_exact(f, 4), "big"))
+                return certificate, f.read()
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            raise DAStorageError(f"blob {payload_keccak.hex()} is unreadable: {e}") from e
 
     def write(self, payload_keccak: bytes, payload: bytes, certificate: bytes) -> None:
-        """Store payload then certificate, each durably; the blob becomes visible only once both are on disk."""
-        blob_path, cert_path = self._paths(payload_keccak)
+        """Store certificate and payload in one file, durably; visible only once complete."""
         try:
-            write_durably(blob_path, payload, self.tmp_dir)
-            write_durably(cert_path, certificate, self.tmp_dir)
+            write_durably(self._path(payload_keccak), [len(certificate).to_bytes(4, "big"), certificate, payload],
+                          self.tmp_dir)
         except OSError as e:
             raise DAStorageError(f"cannot store payload {payload_keccak.hex()}: {e}; free disk space") from e
 
     def count(self) -> int:
-        """Number of visible blobs."""
-        return sum(1 for p in self.blob_dir.iterdir() if p.suffix == ".cert")
+        """Number of stored blobs."""
+        return sum(1 for p in self.blob_dir.iterdir() if p.suffix == ".blob")
+
+
+def _read_exact(f: BinaryIO, n: int) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise ValueError(f"truncated blob file: wanted {n} bytes, got {len(data)}")
+    return data

@@ -12,6 +12,7 @@ import pytest
 
 from attribution.da.client import DAClient
 from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate, keccak256
+from attribution.da.storage import BlobStore
 from tests.fixtures.da import DAServerProcess
 
 
@@ -39,7 +40,7 @@ def _alive(pid: int) -> bool:
 
 
 def _payload_tmp_files(data_dir: Path) -> list[str]:
-    # payload temp files are named <keccak hex>.<uuid>.tmp; the daSequence one is sequence.<uuid>.tmp
+    # blob temp files are named <keccak hex>.blob.<uuid>.tmp; the daSequence one is sequence.<uuid>.tmp
     return [n for n in os.listdir(data_dir / "tmp") if len(n.split(".")[0]) == 64]
 
 
@@ -85,17 +86,17 @@ def test_sigkill_during_16_mib_put(da_server: DAServerProcess, da_client: DAClie
     assert list((da_server.data_dir / "tmp").iterdir()) == []
     for payload, commitment in earlier.items():
         assert da_client.get(commitment) == payload
-    big_cert = da_server.data_dir / "blobs" / f"{big_key}.cert"
+    store = BlobStore(da_server.data_dir)
+    stored_big = store.read(bytes.fromhex(big_key))
     if outcome.get("status") == 200:
-        # the put won the race and answered 200: then the blob must be complete
-        cert = Certificate.decode(big_cert.read_bytes())
-        assert da_client.get(cert.commitment()) == big
-    elif big_cert.exists():
-        # killed after the certificate landed but before the 200: the blob is complete, never partial
-        assert da_client.get(Certificate.decode(big_cert.read_bytes()).commitment()) == big
-    else:
-        assert not (da_server.data_dir / "blobs" / big_key).exists()
-    # every visible certificate serves its full payload (the client checks keccak and length)
-    for cert_path in (da_server.data_dir / "blobs").glob("*.cert"):
-        da_client.get(Certificate.decode(cert_path.read_bytes()).commitment())
+        assert stored_big is not None, "a put that answered 200 must be durable"
+    if stored_big is not None:
+        # killed after the rename but before the 200 (or it finished): the blob is complete, never partial
+        assert da_client.get(Certificate.decode(stored_big[0]).commitment()) == big
+    # every visible blob serves its full payload (the client checks keccak, length and signer)
+    assert store.count() == len(earlier) + (stored_big is not None)
+    for blob in (da_server.data_dir / "blobs").glob("*.blob"):
+        certificate = store.find_certificate(bytes.fromhex(blob.stem))
+        assert certificate is not None
+        da_client.get(Certificate.decode(certificate).commitment())
     assert da_client.get(da_client.put(b"after the crash")) == b"after the crash"

@@ -92,11 +92,13 @@ def test_4xx_is_not_retried(faulty: DAServerProcess, caplog: pytest.LogCaptureFi
 def test_tampered_blob_on_disk_is_detected(faulty: DAServerProcess) -> None:
     with DAClient(faulty.url, max_retries=0) as client:
         commitment = client.put(b"original payload")
-        blob = faulty.data_dir / "blobs" / parse_commitment(commitment).payload_keccak.hex()
-        blob.write_bytes(b"tampered payload")
+        blob = faulty.data_dir / "blobs" / f"{parse_commitment(commitment).payload_keccak.hex()}.blob"
+        stored = blob.read_bytes()
+        header = stored[: len(stored) - len(b"original payload")]  # u32 length ‖ certificate
+        blob.write_bytes(header + b"tampered payload")
         with pytest.raises(DAPayloadMismatch, match="keccak"):
             client.get(commitment)
-        blob.write_bytes(b"short")
+        blob.write_bytes(header + b"short")
         with pytest.raises(DAPayloadMismatch, match="bytes"):
             client.get(commitment)
 
