@@ -119,7 +119,7 @@ def encode_batch(chain_id: int, ledger: bytes, node: bytes, first_seq: int, reco
     """
     if not records:
         raise PayloadError("a batch payload needs at least one record")
-    table: dict[Profile, int] = {}
+    table: dict[tuple[bytes, bytes, tuple[bytes, ...], tuple[int, ...]], int] = {}
     slots = np.zeros(len(records), _SLOT_DTYPE)
     pidx = np.empty(len(records), np.int64)
     for i, r in enumerate(records):
@@ -127,8 +127,8 @@ def encode_batch(chain_id: int, ledger: bytes, node: bytes, first_seq: int, reco
             raise PayloadError(f"record {i} has seq {r.seq}, expected {first_seq + i}: batches are gap-free")
         if r.chain_id != chain_id or r.ledger != ledger or r.node != node:
             raise PayloadError(f"record seq {r.seq} belongs to another chain, ledger or node than the batch")
-        pidx[i] = table.setdefault(r.profile, len(table))
-    profiles = b"".join(_encode_profile(p) for p in table)
+        pidx[i] = table.setdefault((r.model_id, r.adapter_id, r.dataset_ids, r.weights_bps), len(table))
+    profiles = b"".join(_encode_profile(Profile(*key)) for key in table)
     size = HEADER_BYTES + len(profiles) + RECORD_SLOT_BYTES * len(records)
     if size > MAX_PAYLOAD_BYTES:
         raise PayloadTooLargeError(f"payload would be {size} bytes, max {MAX_PAYLOAD_BYTES}; use at most "
