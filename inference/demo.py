@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import hashlib
 import json
 import logging
@@ -76,6 +77,7 @@ def _prose(doc: str) -> str:
     return "\n".join(p for p in paragraphs if p)
 
 
+@functools.lru_cache(maxsize=64)
 def stdlib_docs(module: str, *, max_chars: int | None = None) -> str:
     """The docstrings (module, classes, functions) of a stdlib module or package, joined by blank lines."""
     parts: list[str] = []
@@ -254,9 +256,12 @@ PRESETS: dict[str, DemoPreset] = {
     # the demo the node serves: ~5M parameters, about a minute on 2 CPU cores
     "demo": DemoPreset(vocab=4096, hidden=256, layers=4, heads=4, intermediate=688, base_steps=120,
                        adapter_steps=24, seq_len=128, batch=8, max_chars=None),
-    # for tests: a few seconds
-    "tiny": DemoPreset(vocab=512, hidden=64, layers=2, heads=4, intermediate=128, base_steps=20,
-                       adapter_steps=12, seq_len=64, batch=4, max_chars=20_000),
+    # for tests: seconds; trained hard enough that the 8 adapters' greedy outputs differ
+    "tiny": DemoPreset(vocab=512, hidden=64, layers=2, heads=4, intermediate=128, base_steps=40,
+                       adapter_steps=20, seq_len=64, batch=8, max_chars=20_000, base_lr=1e-2, adapter_lr=5e-2),
+    # for plumbing tests (idempotency, CLI): a fraction of a second, outputs meaningless
+    "smoke": DemoPreset(vocab=300, hidden=32, layers=1, heads=2, intermediate=64, base_steps=2, adapter_steps=2,
+                        seq_len=32, batch=2, max_chars=5_000),
 }
 
 ProgressFn = Callable[[str, int, int], None]
@@ -324,18 +329,15 @@ def init_demo(
     force: bool = False,
     preset: str = "demo",
     seed: int = 0,
+    threads: int | None = None,
     progress: ProgressFn | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Build the demo base model, tokenizer and `n_adapters` trained adapters into `demo_dir`.
 
     Returns ``(manifest, built)``; `built` is False when a complete demo was already there (and `force` is off).
-    The manifest is written last, atomically, so its presence means the demo is complete.
+    The manifest is written last, atomically, so its presence means the demo is complete. `threads` sets torch's
+    intra-op threads while building (restored afterwards); 1 is much faster on a machine whose cores are busy.
     """
-    from peft import LoraConfig, get_peft_model
-
-    from inference.adapters.identity import adapter_id_of
-    from inference.model import compute_model_id
-
     if preset not in PRESETS:
         raise DemoError(f"unknown preset {preset!r}: use one of {', '.join(PRESETS)}")
     if not 1 <= n_adapters <= len(ADAPTER_MODULES):
@@ -347,7 +349,24 @@ def init_demo(
         if existing is not None and len(existing["adapters"]) >= n_adapters and existing.get("preset") == preset:
             logger.info("demo in %s is complete (manifest ids match); nothing to do (use --force to rebuild)", d)
             return existing, False
-    p = PRESETS[preset]
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(max(1, threads))
+    try:
+        manifest = _build_demo(d, PRESETS[preset], preset=preset, n_adapters=n_adapters, seed=seed,
+                               progress=progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return manifest, True
+
+
+def _build_demo(d: pathlib.Path, p: DemoPreset, *, preset: str, n_adapters: int, seed: int,
+                progress: ProgressFn | None) -> dict[str, Any]:
+    from peft import LoraConfig, get_peft_model
+
+    from inference.adapters.identity import adapter_id_of
+    from inference.model import compute_model_id
+
     d.mkdir(parents=True, exist_ok=True)
     (d / MANIFEST_NAME).unlink(missing_ok=True)
 
@@ -429,7 +448,7 @@ def init_demo(
         "adapters": entries,
     }
     _write_json_atomic(d / MANIFEST_NAME, manifest)
-    return manifest, True
+    return manifest
 
 
 def _write_json_atomic(path: pathlib.Path, obj: Any) -> None:
@@ -484,14 +503,14 @@ def synth_adapters(
 
     from inference.adapters.identity import adapter_id_from
 
-    if isinstance(base_config, str | os.PathLike):
-        base = base or pathlib.Path(base_config).name
-        base_config = load_config(base_config)
     if n < 0 or not ranks or any(r <= 0 for r in ranks):
         raise DemoError(f"bad synth arguments n={n} ranks={list(ranks)}: use n >= 0 and positive ranks")
     unknown = [t for t in targets if t not in MODULE_ORDER]
-    if unknown:
+    if unknown or not targets:
         raise DemoError(f"unknown target modules {unknown}: use some of {', '.join(MODULE_ORDER)}")
+    if isinstance(base_config, str | os.PathLike):
+        base = base or pathlib.Path(base_config).name
+        base_config = load_config(base_config)
     root = pathlib.Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     entries = []

@@ -59,8 +59,10 @@ def init(
     dir: Annotated[pathlib.Path, typer.Option("--dir", help="Where to write the demo assets.")] = DEFAULT_DIR,
     adapters: Annotated[int, typer.Option("--adapters", help="Trained adapters (1..16, one stdlib text each).")] = 8,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if a complete demo is already there.")] = False,
-    preset: Annotated[str, typer.Option("--preset", help="Size preset: 'demo' (served) or 'tiny' (tests).")] = "demo",
+    preset: Annotated[str, typer.Option("--preset", help="'demo' (served), 'tiny' or 'smoke' (tests).")] = "demo",
     seed: Annotated[int, typer.Option("--seed", help="Seed for initialisation and training batches.")] = 0,
+    threads: Annotated[int | None, typer.Option("--threads", help="torch threads while training (default: "
+                                                                  "torch's; 1 is faster on a busy machine).")] = None,
 ) -> None:
     """Build the demo base model, its tokenizer and trained adapters, and write manifest.json (idempotent)."""
     from inference.demo import ADAPTER_MODULES, PRESETS, DemoError, init_demo
@@ -68,12 +70,14 @@ def init(
     if not 1 <= adapters <= len(ADAPTER_MODULES):
         raise UsageError(f"--adapters {adapters} out of range: use 1..{len(ADAPTER_MODULES)}; for many adapters "
                          "use `loraledger demo synth`")
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads {threads} must be >= 1")
     if preset not in PRESETS:
         raise UsageError(f"--preset {preset!r} unknown: use one of {', '.join(PRESETS)}")
     try:
         with _progress() as progress:
             manifest, built = init_demo(dir, n_adapters=adapters, force=force, preset=preset, seed=seed,
-                                        progress=progress)
+                                        threads=threads, progress=progress)
     except DemoError as e:
         raise UsageError(str(e)) from e
     table = Table(title=f"demo assets in {dir} ({'built' if built else 'already complete, nothing done'})")
