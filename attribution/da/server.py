@@ -99,8 +99,7 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         if int(declared) <= _DRAIN_LIMIT:
-            async for _ in request.stream():
-                pass
+            await _discard_body(request)
         return None
     chunks: list[bytes] = []
     size = 0
@@ -115,6 +114,15 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return None if size > limit else b"".join(chunks)
 
 
+async def _discard_body(request: Request) -> None:
+    """Read and drop the body (bounded), so the client gets our answer instead of a reset mid-upload."""
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > _DRAIN_LIMIT:
+            return
+
+
 async def _fault_latency(state: _State) -> None:
     if state.faults.latency_ms > 0:
         await asyncio.sleep(state.faults.latency_ms / 1000)
@@ -123,15 +131,14 @@ async def _fault_latency(state: _State) -> None:
 async def put(request: Request) -> Response:
     """Store a payload; answer with the raw commitment bytes."""
     state: _State = request.app.state.da
-    await _fault_latency(state)
     faults = state.faults
     if faults.put_503:
         if faults.put_503 > 0:
             faults.put_503 -= 1
-        async for _ in request.stream():
-            pass
+        await _discard_body(request)
         return _error(503, "fault_injected", "put refused by an injected fault; retry later", {"Retry-After": "0"})
     if state.inflight_puts >= state.config.max_inflight_puts:
+        await _discard_body(request)
         return _error(
             503,
             "busy",
@@ -140,6 +147,7 @@ async def put(request: Request) -> Response:
         )
     state.inflight_puts += 1
     try:
+        await _fault_latency(state)  # inside the in-flight window: a slow DA also fills the put slots
         payload = await _read_body(request, state.config.max_payload_bytes)
         if payload is None:
             return _too_large(state.config.max_payload_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,12 @@ from attribution.da.codec import parse_commitment_hex
 from attribution.da.errors import DAError
 from attribution.da.server import DEFAULT_PORT, DAServerConfig, serve
 from node.errors import UsageError
+
+
+def _quiet_http_logs() -> None:
+    # httpx logs every request URL at INFO; a commitment in a URL is kilobytes of hex
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
 
 app = typer.Typer(help="Data-availability layer: the Alt-DA server and put/get for operators.", no_args_is_help=True)
 
@@ -61,6 +68,7 @@ def put_command(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per HTTP attempt.")] = 120.0,
 ) -> None:
     """Store FILE on the DA layer and print its commitment as 0x hex."""
+    _quiet_http_logs()
     try:
         payload = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except OSError as e:
@@ -88,6 +96,7 @@ def get_command(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per HTTP attempt.")] = 120.0,
 ) -> None:
     """Fetch the payload of COMMITMENT (verified against our certificate) to stdout or --output."""
+    _quiet_http_logs()
     try:
         raw = parse_commitment_hex(commitment)
     except DAError as e:

@@ -138,3 +138,21 @@ def test_faults_route_validates_input(faulty: DAServerProcess) -> None:
     assert httpx.post(f"{faulty.url}/admin/faults", json={"latency_ms": -1}).status_code == 400
     assert httpx.post(f"{faulty.url}/admin/faults", json={"bogus": 1}).status_code == 400
     assert httpx.get(f"{faulty.url}/admin/faults").json() == {"put_503": 0, "get_404": False, "latency_ms": 0}
+
+
+def test_busy_server_answers_503_beyond_the_put_slots(faulty: DAServerProcess) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    faulty.set_faults(latency_ms=3000)  # holds each put in its slot; the server allows 4 at once
+
+    def put(i: int) -> str:
+        with DAClient(faulty.url, max_retries=0) as client:
+            try:
+                client.put(f"slot {i}".encode())
+                return "ok"
+            except DAUnavailable as e:
+                return "busy" if "in flight" in str(e) else str(e)
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        outcomes = sorted(pool.map(put, range(5)))
+    assert outcomes == ["busy", "ok", "ok", "ok", "ok"]
