@@ -61,14 +61,24 @@ class DevnetSettings(BaseModel):
     demo_dir: Path = Field(Path(".demo"), description="Demo assets (assets.json) registered on `up` if present.")
 
 
+class StoreSettings(BaseModel):
+    """The durable attribution record log (SQLite, WAL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path = Field(Path(".loraledger/records.db"), description="SQLite file of the record log.")
+    max_bytes: int = Field(8 * 2**30, gt=0, description="Disk bound: past it new records are refused, loudly.")
+
+
 class Settings(BaseSettings):
-    """All settings. Sections: `chain`, `devnet`; other parts add theirs here."""
+    """All settings. Sections: `chain`, `devnet`, `store`; other parts add theirs here."""
 
     model_config = SettingsConfigDict(env_prefix="LORALEDGER_", env_nested_delimiter="__", extra="ignore",
                                       toml_file=DEFAULT_TOML)
 
     chain: ChainSettings = Field(default_factory=ChainSettings)  # type: ignore[arg-type]
     devnet: DevnetSettings = Field(default_factory=DevnetSettings)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +10,16 @@ import typer
 
 from attribution.store import RecordNotFoundError, RecordStore, StoreError
 from node.errors import UsageError
+from node.settings import load_settings
 
 app = typer.Typer(help="Inspect the node's attribution records (durable log).", no_args_is_help=True)
 
-DEFAULT_DB = ".loraledger/records.db"
-_DB_HELP = f"Record store path (default: $LORALEDGER_STORE__PATH or {DEFAULT_DB})."
+_DB_HELP = "Record store path (default: settings `store.path`: $LORALEDGER_STORE__PATH, loraledger.toml, " \
+    "or .loraledger/records.db)."
 
 
 def _db_path(db: str | None) -> Path:
-    return Path(db or os.environ.get("LORALEDGER_STORE__PATH") or DEFAULT_DB)
+    return Path(db) if db else load_settings().store.path
 
 
 def _open(db: str | None) -> RecordStore:
