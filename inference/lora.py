@@ -2,17 +2,20 @@
 
 Math, per target linear ``y = x @ W.T`` of a row whose adapter sits in slot ``s``::
 
-    y += ((x @ A[s].T) @ (scale[s] * B[s]).T)
+    y += (x @ A[s].T) @ (scale[s] * B[s]).T
 
-The pool keeps one preallocated stack per rank bucket and per (layer, module): ``A [capacity, r, in]`` and
-``B [capacity, out, r]`` with the adapter's scaling folded into B at load time. Ranks are rounded up to a power of
-two (min 4): ranks 8/16/64 pay no padding, other ranks pay the measured `padding_bytes`. A step's routing is built
-once (`LoraPool.routing`) and then every layer and module reuses it: per bucket present in the batch, one gather of
-the rows' A/B (`index_select` over slots), two `torch.bmm` and one `index_add_` — no Python loop over adapters, and
-rows without an adapter are never gathered (a batch of base-only rows has no routing at all).
+The pool keeps one preallocated stack per rank bucket and per (layer, module): ``A.T [capacity, in, r]`` and
+``B.T [capacity, r, out]``, the adapter's scaling folded into B at load time. Ranks are rounded up to a power of two
+(min 4): ranks 8/16/64 pay no padding, other ranks pay the measured `padding_bytes`.
 
-Rows are "segments": a decode row is a segment of one token, a prefill row a segment of its prompt tokens. Segments
-are padded to the longest one in their bucket for the bmm (padding rows are computed and dropped, never added).
+A step's routing is built once (`LoraPool.routing`): per bucket present in the batch, the LoRA rows sorted by slot.
+Every layer and module then reuses it: one gather of the rows, two matmuls straight over the pool stacks (no per-row
+weight copies) and one scatter-add back. The two matmuls are either a slot-major `torch.bmm` (rows padded to the
+busiest slot's count; decode steps, where each slot has a row or two) or the segment matmul `torch._grouped_mm`
+(SGMV, Punica-style; no padding; prefill and skewed popularity). No Python loop over adapters, and rows without an
+adapter are never touched (a batch of base-only rows has no routing at all).
+
+Rows are given as "segments": a decode row is a segment of one token, a prefill row a segment of its prompt tokens.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = ["LoraPool", "LoraRouting", "PoolSlot", "Segment", "UnsupportedTargetM
 logger = logging.getLogger(__name__)
 
 MIN_BUCKET = 4
+PADDED_ROWS_PER_SLOT = 25  # slot-major bmm while its padding stays under this many rows per slot (see routing)
 
 
 class UnsupportedTargetModule(InferenceError, ValueError):
@@ -63,11 +67,12 @@ class Segment:
 @dataclass
 class _Group:
     bucket: int
-    slots: torch.Tensor  # [S] long: slot index per segment
-    gather: torch.Tensor  # [S * T] long: flat row of x for every padded position (padding repeats a valid row)
-    seg_len: int  # T
-    valid: torch.Tensor | None  # [n_valid] long positions in the padded [S * T] that are real rows; None: all
-    dest: torch.Tensor  # [n_valid] long: flat row of y each real position adds into
+    n_groups: int  # G: slots 0..G-1 of the bucket's stacks take part (the highest slot used this step + 1)
+    rows: torch.Tensor  # [n] long: rows of x using this bucket, sorted by slot
+    offs: torch.Tensor | None  # [G] int32 end offsets of each slot's rows: segment matmul mode
+    per_slot: int  # m: padded rows per slot (slot-major bmm mode)
+    gidx: torch.Tensor | None  # [G * m] long: row of x for each padded position (padding repeats a real row)
+    pos: torch.Tensor | None  # [n] long: padded position of each sorted row
 
 
 @dataclass
@@ -76,14 +81,15 @@ class LoraRouting:
 
     groups: list[_Group] = field(default_factory=list)
     lora_rows: int = 0
+    padded_rows: int = 0  # rows computed and dropped by the slot-major bmm (the padding cost, measured)
 
 
 @dataclass
 class _Bucket:
     rank: int
     capacity: int
-    a: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # [capacity, r, in]
-    b: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # [capacity, out, r]
+    a: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # [capacity, in, r] (A transposed)
+    b: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # [capacity, r, out] (B transposed)
     free: list[int] = field(default_factory=list)
     used: int = 0
 
@@ -107,6 +113,7 @@ class LoraPool:
         self.initial_capacity = initial_capacity
         self._buckets: dict[int, _Bucket] = {}
         self.modules_present: set[str] = set()
+        self.grouped = _grouped_mm_works(self.device, dtype)  # segment matmuls available (else slot-major bmm only)
 
     # ---------------------------------------------------------------- sizes
 
@@ -154,12 +161,23 @@ class LoraPool:
             if key in a:
                 ta[idx].zero_()
                 tb[idx].zero_()
-                ta[idx, :rank].copy_(a[key])
-                tb[idx, :, :rank].copy_(b[key] * scaling)
+                ta[idx, :, :rank].copy_(a[key].T)
+                tb[idx, :rank].copy_((b[key] * scaling).T)
             else:
                 ta[idx].zero_()
                 tb[idx].zero_()
         return PoolSlot(bucket=r, index=idx)
+
+    def reserve(self, rank: int, target_modules: tuple[str, ...], capacity: int) -> None:
+        """Preallocate a bucket's stacks for `capacity` adapters (startup), so that no step pays for growth."""
+        bk = self._buckets.get(bucket_rank(rank))
+        if bk is None:
+            bk = self._buckets[bucket_rank(rank)] = _Bucket(rank=bucket_rank(rank), capacity=0)
+        if bk.capacity < capacity:
+            self._grow(bk, capacity)
+        for m in target_modules:
+            if (0, m) not in bk.a:
+                self._add_module(bk, m)
 
     def free(self, slot: PoolSlot) -> None:
         """Return a slot to its bucket (weights stay until overwritten; nothing routes to a free slot)."""
@@ -187,13 +205,18 @@ class LoraPool:
         for layer in range(self.n_layers):
             if (layer, module) in bk.a:
                 continue
-            bk.a[(layer, module)] = torch.zeros((bk.capacity, bk.rank, fin), device=self.device, dtype=self.dtype)
-            bk.b[(layer, module)] = torch.zeros((bk.capacity, fout, bk.rank), device=self.device, dtype=self.dtype)
+            bk.a[(layer, module)] = torch.zeros((bk.capacity, fin, bk.rank), device=self.device, dtype=self.dtype)
+            bk.b[(layer, module)] = torch.zeros((bk.capacity, bk.rank, fout), device=self.device, dtype=self.dtype)
 
     # ---------------------------------------------------------------- per step
 
     def routing(self, segments: list[Segment]) -> LoraRouting | None:
-        """Group this step's LoRA segments by bucket into index tensors; None when no row uses an adapter."""
+        """Sort this step's LoRA rows by (bucket, slot) into index tensors; None when no row uses an adapter.
+
+        Per bucket it picks the cheaper kernel: a slot-major `bmm` straight over the pool stacks when padding every
+        slot to its busiest slot's row count adds at most `PADDED_ROWS_PER_SLOT` rows per slot (decode steps), else
+        the segment matmul `_grouped_mm` (prefill, skewed popularity), which has no padding but a per-slot cost.
+        """
         if not segments:
             return None
         by_bucket: dict[int, list[Segment]] = {}
@@ -202,24 +225,33 @@ class LoraPool:
         out = LoraRouting()
         dev = self.device
         for r, segs in by_bucket.items():
-            t = max(s.length for s in segs)
-            slots = torch.tensor([s.slot.index for s in segs], dtype=torch.long)
-            if t == 1:
-                gather = torch.tensor([s.start for s in segs], dtype=torch.long)
-                out.groups.append(_Group(bucket=r, slots=slots.to(dev), gather=gather.to(dev), seg_len=1,
-                                         valid=None, dest=gather.to(dev)))
+            segs.sort(key=lambda s: s.slot.index)
+            n_groups = segs[-1].slot.index + 1
+            slot_idx = torch.tensor([s.slot.index for s in segs], dtype=torch.long)
+            lens = torch.tensor([s.length for s in segs], dtype=torch.long)
+            counts = torch.zeros(n_groups, dtype=torch.long).index_add_(0, slot_idx, lens)
+            if all(s.length == 1 for s in segs):
+                rows = torch.tensor([s.start for s in segs], dtype=torch.long)
             else:
-                # positions inside each padded segment; padding re-reads the segment's first row and is dropped
-                offs = torch.arange(t)
-                lens = torch.tensor([s.length for s in segs])
-                starts = torch.tensor([s.start for s in segs])
-                mask = offs[None, :] < lens[:, None]  # [S, T]
-                gather = torch.where(mask, starts[:, None] + offs[None, :], starts[:, None]).reshape(-1)
-                valid = mask.reshape(-1).nonzero().squeeze(1)
-                dest = gather.index_select(0, valid)
-                out.groups.append(_Group(bucket=r, slots=slots.to(dev), gather=gather.to(dev), seg_len=t,
-                                         valid=valid.to(dev), dest=dest.to(dev)))
-            out.lora_rows += sum(s.length for s in segs)
+                rows = torch.cat([torch.arange(s.start, s.start + s.length) for s in segs])
+            n = rows.shape[0]
+            per_slot = int(counts.max())
+            # cost model measured on CPU (hidden 512, r 16): a segment matmul pays ~5 us per slot, the slot-major
+            # bmm ~0.2 us per padded row, so padding up to ~25 rows per slot is still cheaper
+            if self.grouped and n_groups * per_slot - n > PADDED_ROWS_PER_SLOT * n_groups:
+                out.groups.append(_Group(bucket=r, n_groups=n_groups, rows=rows.to(dev),
+                                         offs=torch.cumsum(counts, 0).to(torch.int32).to(dev), per_slot=0,
+                                         gidx=None, pos=None))
+            else:
+                slot_of_row = torch.repeat_interleave(slot_idx, lens)  # [n], sorted
+                first = torch.cumsum(counts, 0) - counts  # [G] first sorted row of each slot
+                pos = slot_of_row * per_slot + (torch.arange(n) - first[slot_of_row])  # [n]
+                gidx = torch.full((n_groups * per_slot,), int(rows[0]), dtype=torch.long)
+                gidx[pos] = rows
+                out.groups.append(_Group(bucket=r, n_groups=n_groups, rows=rows.to(dev), offs=None,
+                                         per_slot=per_slot, gidx=gidx.to(dev), pos=pos.to(dev)))
+                out.padded_rows += n_groups * per_slot - n
+            out.lora_rows += n
         return out
 
     def apply(self, routing: LoraRouting | None, layer: int, module: str, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -228,15 +260,32 @@ class LoraPool:
             return
         for g in routing.groups:
             bk = self._buckets[g.bucket]
-            a = bk.a.get((layer, module))
+            a = bk.a.get((layer, module))  # [cap, in, r]
             if a is None:
                 continue
-            n_seg = g.slots.shape[0]
-            a_g = a.index_select(0, g.slots)  # [S, r, in]
-            b_g = bk.b[(layer, module)].index_select(0, g.slots)  # [S, out, r]
-            xs = x.index_select(0, g.gather).view(n_seg, g.seg_len, x.shape[1])  # [S, T, in]
-            t = torch.bmm(xs, a_g.transpose(1, 2))  # [S, T, r]
-            u = torch.bmm(t, b_g.transpose(1, 2)).view(n_seg * g.seg_len, -1)  # [S*T, out]
-            if g.valid is not None:
-                u = u.index_select(0, g.valid)
-            y.index_add_(0, g.dest, u.to(y.dtype))
+            a = a[:g.n_groups]
+            b = bk.b[(layer, module)][:g.n_groups]  # [G, r, out]
+            if g.offs is not None:
+                xs = x.index_select(0, g.rows)  # [n, in]
+                t = torch._grouped_mm(xs, a, offs=g.offs)  # [n, r]
+                u = torch._grouped_mm(t, b, offs=g.offs)  # [n, out]
+            else:
+                assert g.gidx is not None and g.pos is not None
+                xs = x.index_select(0, g.gidx).view(g.n_groups, g.per_slot, x.shape[1])  # [G, m, in]
+                t = torch.bmm(xs, a)  # [G, m, r]
+                u = torch.bmm(t, b).view(g.n_groups * g.per_slot, -1).index_select(0, g.pos)  # [n, out]
+            # rows are unique within a step, so an accumulating index_put is a scatter-add (faster than index_add_)
+            y.index_put_((g.rows,), u.to(y.dtype), accumulate=True)
+
+
+def _grouped_mm_works(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether `torch._grouped_mm` (private API, torch pinned in pyproject) runs for this device and dtype."""
+    if not hasattr(torch, "_grouped_mm"):
+        return False
+    try:
+        x = torch.ones(3, 16, device=device, dtype=dtype)
+        w = torch.ones(2, 16, 8, device=device, dtype=dtype)
+        y = torch._grouped_mm(x, w, offs=torch.tensor([1, 3], device=device, dtype=torch.int32))
+        return bool(torch.allclose(y.float(), torch.full((3, 8), 16.0, device=device)))
+    except (RuntimeError, NotImplementedError, TypeError):
+        return False

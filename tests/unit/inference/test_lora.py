@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from inference.lora import LoraPool, Segment, bucket_rank
@@ -21,16 +22,19 @@ def test_bucket_rank() -> None:
     assert [bucket_rank(r) for r in (1, 4, 5, 8, 16, 17, 64)] == [4, 4, 8, 8, 16, 32, 64]
 
 
-def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments() -> None:
+@pytest.mark.parametrize("grouped", [True, False], ids=["grouped_mm_allowed", "slot_major_bmm_only"])
+def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments(grouped: bool) -> None:
     pool = LoraPool(SHAPES, LAYERS, initial_capacity=2)  # small capacity: allocation grows the stacks
+    assert pool.grouped  # torch 2.13 on CPU has the segment matmul
+    pool.grouped = grouped
     specs = [(1, 8, ("q_proj", "v_proj"), 2.0), (2, 16, ("q_proj",), 0.5), (3, 5, ("v_proj", "down_proj"), 1.0),
              (4, 64, ("q_proj", "v_proj", "down_proj"), 0.25), (5, 8, ("down_proj",), 3.0)]
     adapters = []
     for seed, rank, targets, scale in specs:
         a, b = _adapter(seed, rank, targets)
         adapters.append((pool.alloc(rank, a, b, scale, targets), a, b, scale))
-    # rows: a prefill segment of 5 tokens, single-token decode rows, and base rows that must stay untouched
-    layout = [(0, 5), (None, 3), (1, 1), (2, 1), (None, 1), (3, 4), (4, 1), (0, 1), (3, 1)]
+    # rows: a prefill segment of 60 tokens, single-token decode rows, and base rows that must stay untouched
+    layout = [(0, 60), (None, 3), (1, 1), (2, 1), (None, 1), (3, 4), (4, 1), (0, 1), (3, 1)]
     segments, start = [], 0
     owner: list[int | None] = []
     for idx, n in layout:
@@ -40,6 +44,8 @@ def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments() -> None
         start += n
     routing = pool.routing(segments)
     assert routing is not None and routing.lora_rows == sum(n for i, n in layout if i is not None)
+    # the prefill segments make the slot-major padding too costly: the grouped kernel is used when available
+    assert (routing.padded_rows == 0) == grouped
     x = {m: torch.randn(start, SHAPES[m][0]) for m in SHAPES}
     for li in range(LAYERS):
         for m, (_, fout) in SHAPES.items():
@@ -53,6 +59,19 @@ def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments() -> None
                     if (li, m) in a:
                         ref += scale * (x[m][row] @ a[(li, m)].T) @ b[(li, m)].T
                 torch.testing.assert_close(y[row], ref, rtol=1e-4, atol=1e-4)
+
+
+def test_decode_routing_uses_slot_major_bmm_and_measures_padding() -> None:
+    pool = LoraPool(SHAPES, LAYERS)
+    slots = [pool.alloc(8, *_adapter(i, 8, ("q_proj",)), 1.0, ("q_proj",)) for i in range(3)]
+    # slot 0: 2 rows, slot 1: none, slot 2: 1 row -> G=3 slots x m=2 rows = 6 computed for 3 real rows
+    segs = [Segment(slot=slots[0], start=0, length=1), Segment(slot=slots[2], start=1, length=1),
+            Segment(slot=slots[0], start=3, length=1)]
+    routing = pool.routing(segs)
+    assert routing is not None and routing.lora_rows == 3 and routing.padded_rows == 3
+    x, y = torch.randn(4, 32), torch.zeros(4, 32)
+    pool.apply(routing, 1, "q_proj", x, y)
+    assert torch.count_nonzero(y[2]) == 0 and torch.count_nonzero(y[0]) > 0
 
 
 def test_no_routing_without_adapter_rows_and_padding_measured() -> None:
