@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -140,18 +140,25 @@ class KZGPool:
             self._ready = asyncio.ensure_future(asyncio.to_thread(self._launch))
         await asyncio.shield(self._ready)
 
-    async def commit(self, payload: bytes) -> list[bytes]:
-        """KZG commitments of every chunk of `payload`, computed in parallel by the workers."""
-        await self.warm_up()
-        loop = asyncio.get_running_loop()
+    def _submit_all(self, payload: bytes) -> list[Future[bytes]]:
+        # slicing 16 MiB into chunks copies it; done in a thread so the event loop keeps serving reads
         length = len(payload)
         view = memoryview(payload)
         futures = []
         for i in range(chunk_count(length)):
             start, end = chunk_span(length, i)
-            part = bytes(view[start:end])
-            futures.append(loop.run_in_executor(self._executor, _worker_commit_chunk, part, i, length))
-        return list(await asyncio.gather(*futures))
+            futures.append(self._executor.submit(_worker_commit_chunk, bytes(view[start:end]), i, length))
+        return futures
+
+    async def commit(self, payload: bytes) -> list[bytes]:
+        """KZG commitments of every chunk of `payload`, computed in parallel by the workers."""
+        await self.warm_up()
+        futures = await asyncio.to_thread(self._submit_all, payload)
+        try:
+            return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in futures)))
+        finally:
+            for future in futures:
+                future.cancel()  # a failed chunk or a cancelled put must not leave work queued
 
     def shutdown(self) -> None:
         """Stop the worker processes (pending work is cancelled)."""

@@ -111,7 +111,9 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
                 return None
             continue
         chunks.append(chunk)
-    return None if size > limit else b"".join(chunks)
+    if size > limit:
+        return None
+    return chunks[0] if len(chunks) == 1 else await asyncio.to_thread(b"".join, chunks)
 
 
 async def _discard_body(request: Request) -> None:
