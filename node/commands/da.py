@@ -21,6 +21,13 @@ def _quiet_http_logs() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+def _check_client_options(timeout: float, retries: int) -> None:
+    if timeout <= 0:
+        raise UsageError(f"--timeout must be > 0 seconds, got {timeout}")
+    if retries < 0:
+        raise UsageError(f"--retries must be >= 0, got {retries}")
+
+
 app = typer.Typer(help="Data-availability layer: the Alt-DA server and put/get for operators.", no_args_is_help=True)
 
 
@@ -66,15 +73,17 @@ def put_command(
     file: Annotated[Path, typer.Argument(help="Payload file ('-' for stdin).")],
     url: Annotated[str, typer.Option("--url", help="DA server or eigenda-proxy URL.")] = DEFAULT_URL,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per HTTP attempt.")] = 120.0,
+    retries: Annotated[int, typer.Option("--retries", help="Retries on 5xx/connection errors (backoff).")] = 5,
 ) -> None:
     """Store FILE on the DA layer and print its commitment as 0x hex."""
     _quiet_http_logs()
+    _check_client_options(timeout, retries)
     try:
         payload = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except OSError as e:
         raise UsageError(f"cannot read {file}: {e}") from e
     try:
-        with DAClient(url, timeout=timeout) as client:
+        with DAClient(url, timeout=timeout, max_retries=retries) as client:
             commitment = client.put(payload)
     except DAError as e:
         typer.echo(f"error: {e}", err=True)
@@ -94,15 +103,19 @@ def get_command(
     ] = None,
     verify_kzg: Annotated[bool, typer.Option("--verify-kzg", help="Also recompute the KZG commitments.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per HTTP attempt.")] = 120.0,
+    retries: Annotated[int, typer.Option("--retries", help="Retries on 5xx/connection errors (backoff).")] = 5,
 ) -> None:
     """Fetch the payload of COMMITMENT (verified against our certificate) to stdout or --output."""
     _quiet_http_logs()
+    _check_client_options(timeout, retries)
     try:
         raw = parse_commitment_hex(commitment)
     except DAError as e:
         raise UsageError(str(e)) from e
     try:
-        with DAClient(url, timeout=timeout, expected_operator=expected_operator, verify_kzg=verify_kzg) as client:
+        with DAClient(
+            url, timeout=timeout, max_retries=retries, expected_operator=expected_operator, verify_kzg=verify_kzg
+        ) as client:
             payload = client.get(raw)
     except DAError as e:
         typer.echo(f"error: {e}", err=True)

@@ -16,9 +16,11 @@ from tests.fixtures.da import DAServerFactory, DAServerProcess, free_port
 
 
 @pytest.fixture(scope="module")
-def faulty(da_server_factory: DAServerFactory) -> DAServerProcess:
+def faulty(da_server_factory: DAServerFactory) -> Iterator[DAServerProcess]:
     """A server with faults enabled (KZG off: these tests are about the HTTP behaviour)."""
-    return da_server_factory.start(enable_faults=True, kzg=False)
+    server = da_server_factory.start(enable_faults=True, kzg=False)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

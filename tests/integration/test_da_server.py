@@ -34,9 +34,11 @@ def _payload(size: int, seed: int = 0) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def server(da_server_factory: DAServerFactory) -> DAServerProcess:
-    """One server for the module (starting one costs a few seconds of KZG setup)."""
-    return da_server_factory.start(wait_kzg=True)
+def server(da_server_factory: DAServerFactory) -> Iterator[DAServerProcess]:
+    """One server for the module (starting one costs a few seconds of KZG setup); stopped after the module."""
+    server = da_server_factory.start(wait_kzg=True)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +127,7 @@ def test_admin_faults_are_off_by_default(server: DAServerProcess) -> None:
 def test_blobs_survive_restart_and_sequence_continues(da_server_factory: DAServerFactory) -> None:
     # KZG off to keep this one quick: the SIGKILL tests restart a KZG server
     server = da_server_factory.start(kzg=False)
-    with DAClient(server.url, max_retries=2, backoff=0.05, expected_operator=server.operator_address) as client:
+    with server, DAClient(server.url, max_retries=2, backoff=0.05, expected_operator=server.operator_address) as client:
         payloads = [_payload(n, seed=n) for n in (10, 5000, 200_000)]
         commitments = [client.put(p) for p in payloads]
         sequences = [parse_commitment(c).da_sequence for c in commitments]
