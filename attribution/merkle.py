@@ -8,22 +8,27 @@
 
 Values are given as OZ takes them: ints (or decimal strings) for uints, 0x-hex strings or bytes for addresses and
 bytesN, lists for arrays. The general case encodes leaves with eth_abi; `record_tree` is the fast path for
-attribution records (hand-rolled fixed-layout encoding, C keccak, tree levels built with `map` over lists of
-32-byte `bytes`, proofs by index arithmetic).
+attribution records (hand-rolled fixed-layout encoding, batch C keccak).
+
+Internally the tree is one flat buffer of 32-byte nodes (`MerkleNodes`), sorting, building, proving and
+validating run in the C extension `attribution._keccak` when it is built (one call each, GIL released), and
+`all_proofs()` returns every proof as one buffer (`AllProofs`). Without the extension the same bytes come from
+numpy and safe-pysha3.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, overload
 
 import eth_abi
 import numpy as np
 import sha3
 
+from attribution import records as _records
 from attribution.errors import AttributionError
-from attribution.records import RECORD_TYPES, Record, keccak256, record_leaves, to_checksum_address
+from attribution.records import RECORD_TYPES, Record, RecordColumns, keccak256, to_checksum_address
 
 __all__ = [
     "MerkleTreeError",
@@ -36,6 +41,8 @@ __all__ = [
     "process_multi_proof",
     "make_merkle_tree",
     "record_tree",
+    "MerkleNodes",
+    "AllProofs",
 ]
 
 _keccak = sha3.keccak_256
@@ -178,6 +185,9 @@ def make_merkle_tree(leaves: Sequence[bytes]) -> list[bytes]:
     for leaf in leaves:
         if len(leaf) != 32:
             raise MerkleTreeError("Merkle tree nodes must be 32 bytes")
+    native = _records.native_kernels()
+    if native is not None:
+        return list(MerkleNodes(native.build_tree(b"".join(leaves), False)[0]))
     tree: list[bytes] = [b""] * (n - 1)
     tree.extend(reversed(leaves))
     last_internal = n - 2
@@ -202,6 +212,10 @@ def _sort_order(leaves: list[bytes]) -> list[int]:
     n = len(leaves)
     if n < 1024:
         return sorted(range(n), key=leaves.__getitem__)
+    native = _records.native_kernels()
+    if native is not None:
+        native_order: list[int] = np.frombuffer(native.sort_order(b"".join(leaves)), np.int64).tolist()
+        return native_order
     prefix = np.frombuffer(b"".join(leaves), dtype=">u8").reshape(n, 4)[:, 0]
     order = np.argsort(prefix, kind="stable")
     ranked = prefix[order]
@@ -213,6 +227,108 @@ def _sort_order(leaves: list[bytes]) -> list[int]:
 
 def _sibling(i: int) -> int:
     return i + 1 if i % 2 else i - 1
+
+
+def _heap_depths(idx: np.ndarray) -> np.ndarray:
+    """floor(log2(i + 1)) of int64 tree indices: a leaf's proof length."""
+    depth = np.floor(np.log2(idx + 1)).astype(np.int64)
+    # float log2 is exact for these sizes except right at powers of two; fix up with integer checks
+    depth -= ((1 << depth) - 1 > idx).astype(np.int64)
+    depth += ((1 << (depth + 1)) - 1 <= idx).astype(np.int64)
+    return depth
+
+
+class MerkleNodes(Sequence[bytes]):
+    """The OZ tree array as one buffer of 32-byte nodes; `nodes[i]` is node i (`bytes`), `buffer` all of them.
+
+    A million-leaf tree is two million nodes: one 64 MB buffer instead of two million `bytes` objects.
+    """
+
+    __slots__ = ("buffer", "_n")
+
+    def __init__(self, buffer: bytes) -> None:
+        if len(buffer) % 32:
+            raise MerkleTreeError(f"a node buffer holds whole 32-byte nodes, got {len(buffer)} bytes")
+        self.buffer = buffer
+        self._n = len(buffer) // 32
+
+    @classmethod
+    def of(cls, nodes: Sequence[bytes]) -> MerkleNodes:
+        """From a list of 32-byte nodes; raises `InvalidMerkleTreeError` if one is not 32 bytes."""
+        if isinstance(nodes, MerkleNodes):
+            return nodes
+        if any(len(h) != 32 for h in nodes):
+            raise InvalidMerkleTreeError("Merkle tree is invalid")
+        return cls(b"".join(nodes))
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[bytes]: ...
+
+    def __getitem__(self, i: int | slice) -> bytes | list[bytes]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._n))]
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(f"node {i} out of range for a tree of {self._n} nodes")
+        return self.buffer[32 * i: 32 * i + 32]
+
+    def __iter__(self) -> Iterator[bytes]:
+        b = self.buffer
+        return map(b.__getitem__, map(slice, range(0, len(b), 32), range(32, len(b) + 32, 32)))
+
+
+class AllProofs(Sequence[tuple[bytes, ...]]):
+    """Every value's proof, in value order, as one buffer: proof i is the 32-byte nodes
+    `nodes[32 * offsets[i]: 32 * offsets[i + 1]]` (leaf to root), `offsets` int64 of length n + 1.
+
+    Indexing gives a tuple of 32-byte `bytes` (made on access); `proof(i)` a list, `hex(i)` 0x-hex as `get_proof`.
+    Write `nodes` and `offsets` to serve proofs from disk without rebuilding the tree.
+    """
+
+    __slots__ = ("nodes", "offsets", "_offsets")
+
+    def __init__(self, nodes: bytes, offsets: np.ndarray) -> None:
+        self.nodes = nodes
+        self.offsets = offsets
+        self._offsets = np.ascontiguousarray(offsets, np.int64).data.cast("B").cast("q")
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[bytes, ...]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[tuple[bytes, ...]]: ...
+
+    def __getitem__(self, i: int | slice) -> tuple[bytes, ...] | list[tuple[bytes, ...]]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        return tuple(self.proof(i))
+
+    def proof(self, i: int) -> list[bytes]:
+        """Proof of value i as 32-byte nodes (what `get_proof_bytes(i)` returns)."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"value {i} out of range for {n} proofs")
+        i %= n
+        a, b = 32 * self._offsets[i], 32 * self._offsets[i + 1]
+        nodes = self.nodes
+        return list(map(nodes.__getitem__, map(slice, range(a, b, 32), range(a + 32, b + 32, 32))))
+
+    def hex(self, i: int) -> list[str]:
+        """Proof of value i as 0x-hex strings (what `get_proof(i)` returns)."""
+        return [_hex(p) for p in self.proof(i)]
+
+    def __iter__(self) -> Iterator[tuple[bytes, ...]]:
+        return map(self.__getitem__, range(len(self)))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -244,14 +360,14 @@ class StandardMerkleTree:
 
     def __init__(
         self,
-        tree: list[bytes],
+        tree: Sequence[bytes],
         values: Sequence[Any],
         tree_indices: Sequence[int],
         leaf_encoding: Sequence[str],
         leaf_hash: Callable[[Any], bytes] | None = None,
         to_oz_value: Callable[[Any], Any] | None = None,
     ) -> None:
-        self._tree = tree
+        self._tree = MerkleNodes.of(tree)
         self._values = values
         self._tree_indices = tree_indices
         self.leaf_encoding = list(leaf_encoding)
@@ -275,8 +391,20 @@ class StandardMerkleTree:
         return cls(tree, vals, indices, types)
 
     @staticmethod
-    def _prepare(leaves: list[bytes], sort_leaves: bool) -> tuple[list[bytes], list[int]]:
-        """OZ `MerkleTreeImpl.prepare`: sort leaf hashes, build the tree, map value index -> tree index."""
+    def _prepare(leaves: Sequence[bytes] | bytes, sort_leaves: bool) -> tuple[MerkleNodes, Sequence[int]]:
+        """OZ `MerkleTreeImpl.prepare`: sort leaf hashes, build the tree, map value index -> tree index.
+
+        `leaves` is a list of 32-byte hashes or all of them joined."""
+        native = _records.native_kernels()
+        if native is not None:
+            buf = leaves if isinstance(leaves, bytes) else b"".join(MerkleNodes.of(leaves))
+            if not buf or len(buf) % 32:
+                raise MerkleTreeError("Expected non-zero number of 32-byte leaves")
+            tree, indices = native.build_tree(buf, sort_leaves)
+            return MerkleNodes(tree), memoryview(indices).cast("q")  # indexing gives Python ints
+        if isinstance(leaves, bytes):
+            leaves = list(MerkleNodes(leaves))
+        leaves = list(leaves)
         n = len(leaves)
         if sort_leaves:
             order = _sort_order(leaves)
@@ -287,7 +415,7 @@ class StandardMerkleTree:
         tree = make_merkle_tree(ordered)
         idx = np.empty(n, np.int64)
         idx[np.asarray(order, np.int64)] = np.arange(2 * n - 2, n - 2, -1, dtype=np.int64)
-        return tree, idx.tolist()
+        return MerkleNodes.of(tree), idx.tolist()
 
     @classmethod
     def load(cls, data: dict[str, Any] | str) -> StandardMerkleTree:
@@ -385,33 +513,29 @@ class StandardMerkleTree:
         """OZ `getProof`: the proof for a value given by index or by value, as 0x-hex strings."""
         return [_hex(p) for p in self.get_proof_bytes(leaf)]
 
-    def all_proofs(self) -> list[tuple[bytes, ...]]:
-        """Proofs of every value, in value order, as tuples of 32-byte nodes (index arithmetic in numpy).
-
-        Leaves sit at most at two heap depths; within a depth every proof has the same length, so the sibling
-        indices of all leaves are computed one proof position at a time and gathered with `map`.
-        """
-        n = len(self._values)
-        idx = np.asarray(self._tree_indices, np.int64)
-        depth = np.floor(np.log2(idx + 1)).astype(np.int64)
-        # float log2 is exact for these sizes except right at powers of two; fix up with integer checks
-        depth -= ((1 << depth) - 1 > idx).astype(np.int64)
-        depth += ((1 << (depth + 1)) - 1 <= idx).astype(np.int64)
-        out: list[tuple[bytes, ...]] = [()] * n
-        get = self._tree.__getitem__
-        for d in np.unique(depth).tolist():
-            pos = np.flatnonzero(depth == d)
-            cur = idx[pos]
-            cols = []
-            for _ in range(d):
-                sib = cur + 1 - 2 * ((cur + 1) % 2)  # odd -> i + 1, even -> i - 1
-                cols.append(list(map(get, sib.tolist())))
-                cur = (cur - 1) // 2
-            proofs: list[tuple[bytes, ...]] = list(zip(*cols, strict=True)) if cols else [()] * len(pos)
-            if len(pos) == n:
-                return proofs
-            list(map(out.__setitem__, pos.tolist(), proofs))  # scatter into value order without a Python loop
-        return out
+    def all_proofs(self) -> AllProofs:
+        """Proofs of every value, in value order, as one buffer (`AllProofs`; `proofs[i]` is a tuple of 32-byte
+        nodes equal to `get_proof_bytes(i)`). One C call; without the extension, numpy gathers position by
+        position (a leaf's proof length is its heap depth, so all proofs share positions 0..depth-1)."""
+        indices = self._tree_indices
+        native = _records.native_kernels()
+        if native is not None:
+            idx_buf = indices if isinstance(indices, memoryview) else np.asarray(indices, np.int64)
+            nodes, offsets = native.all_proofs(self._tree.buffer, idx_buf)
+            return AllProofs(nodes, np.frombuffer(offsets, np.int64))
+        idx = np.asarray(indices, np.int64)
+        depth = _heap_depths(idx)
+        offsets = np.zeros(len(idx) + 1, np.int64)
+        np.cumsum(depth, out=offsets[1:])
+        tree = np.frombuffer(self._tree.buffer, np.uint8).reshape(-1, 32)
+        flat = np.empty((int(offsets[-1]), 32), np.uint8)
+        cur = idx.copy()
+        for k in range(int(depth.max()) if len(depth) else 0):
+            live = np.flatnonzero(depth > k)
+            c = cur[live]
+            flat[offsets[live] + k] = tree[c + 1 - 2 * ((c + 1) % 2)]  # odd -> i + 1, even -> i - 1
+            cur[live] = (c - 1) // 2
+        return AllProofs(flat.tobytes(), offsets)
 
     def get_multi_proof(self, leaves: Sequence[int | Any]) -> dict[str, Any]:
         """OZ `getMultiProof`: `{"leaves": [values], "proof": [hex], "proofFlags": [bool]}`."""
@@ -484,8 +608,16 @@ class StandardMerkleTree:
                 raise InvalidMerkleTreeError(f"treeIndex {self._tree_indices[i]} out of range")
             self._validate_value_at(i)
         t = self._tree
-        if not t or any(len(h) != 32 for h in t):
+        if not t:
             raise InvalidMerkleTreeError("Merkle tree is invalid")
+        if len(t) % 2 == 0:  # some node would have a left child only
+            raise InvalidMerkleTreeError("Merkle tree is invalid")
+        native = _records.native_kernels()
+        if native is not None:
+            bad = native.check_tree(t.buffer)
+            if bad >= 0:
+                raise InvalidMerkleTreeError(f"Merkle tree is invalid at node {bad}")
+            return
         for i in range(len(t)):
             left, right = 2 * i + 1, 2 * i + 2
             if right >= len(t):
@@ -519,15 +651,33 @@ def _record_leaf_hash(value: Any) -> bytes:
     return Record.from_abi_values(value).leaf()
 
 
-def record_tree(records: Sequence[Record], leaves: list[bytes] | None = None) -> StandardMerkleTree:
+def record_tree(records: Sequence[Record] | RecordColumns, leaves: Sequence[bytes] | bytes | None = None
+                ) -> StandardMerkleTree:
     """The StandardMerkleTree over attribution records (types `RECORD_TYPES`), built on the fast path.
 
-    Values are the `Record` objects themselves; `get_proof` also takes a `Record` (or its 12 values) to look up,
-    and `dump()` writes them as OZ values. Pass `leaves` if already computed (e.g. from a decoded payload).
+    `records` is a list of `Record`s or a `RecordColumns` (the hot path: no per-record Python object; its values
+    become `Record`s only when asked for). `get_proof` also takes a `Record` (or its 12 values) to look up, and
+    `dump()` writes the values as OZ values. Pass `leaves` (a list of 32-byte hashes or all of them joined) if
+    already computed, e.g. from a decoded payload.
     """
-    if not records:
+    if len(records) == 0:
         raise MerkleTreeError("Expected non-zero number of leaves")
-    hashes = leaves if leaves is not None else record_leaves(records)
+    if leaves is None:
+        columns = records if isinstance(records, RecordColumns) else _columns(records)
+        hashes: Sequence[bytes] | bytes = columns.leaf_bytes() if columns is not None else _records.record_leaves(
+            records)
+    else:
+        hashes = leaves
+    if len(hashes) != len(records) * (32 if isinstance(hashes, bytes) else 1):
+        raise MerkleTreeError(f"{len(records)} records but leaves for a different number")
     tree, indices = StandardMerkleTree._prepare(hashes, True)
     return StandardMerkleTree(tree, records, indices, RECORD_TYPES, leaf_hash=_record_leaf_hash,
                               to_oz_value=Record.oz_values)
+
+
+def _columns(records: Sequence[Record]) -> RecordColumns | None:
+    """Columns of records of one (chainId, ledger, node), or None when they mix domains."""
+    try:
+        return RecordColumns.from_records(records)
+    except _records.RecordValidationError:  # Records are valid, so this is "several domains": leaves per domain
+        return None

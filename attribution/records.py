@@ -8,8 +8,10 @@ A record is one finished request. Its leaf is the OpenZeppelin StandardMerkleTre
 
 Inside Python every address is held as 20 raw bytes and every bytes32 as 32 raw bytes; constructors also accept
 0x-hex strings and normalise them. The ABI encoding is hand-rolled for the fixed layout (12 head words, then the two
-dynamic arrays), which is what makes building a tree over a million records fast; `record_leaves` does it for many
-records at once with numpy.
+dynamic arrays), which is what makes building a tree over a million records fast. `RecordColumns` holds many
+records as numpy columns (the form the store and the payload decoder have) and hashes all their leaves in one call
+to the C extension `attribution._keccak` (several messages side by side, GIL released); without the extension the
+same bytes come from numpy + safe-pysha3.
 """
 
 from __future__ import annotations
@@ -17,14 +19,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import sha3
 
 from attribution.errors import AttributionError
+
+try:  # built by `pip install -e .` when a C compiler is present (optional extension)
+    import attribution._keccak as _native
+except ImportError:  # pragma: no cover - depends on the build; the numpy + safe-pysha3 path gives the same bytes
+    _native = None  # type: ignore[assignment]
 
 __all__ = [
     "RECORD_TYPES",
@@ -40,6 +47,8 @@ __all__ = [
     "to_checksum_address",
     "record_leaves",
     "record_leaves_from_columns",
+    "RecordColumns",
+    "native_kernels",
 ]
 
 RECORD_TYPES: list[str] = [
@@ -336,10 +345,195 @@ def _validate_into(r: Record | PendingRecord) -> None:
 # Bulk leaves: the fast path for trees over many records
 # --------------------------------------------------------------------------------------------------------------
 
+def native_kernels() -> Any:
+    """The C extension `attribution._keccak`, or None when it was not built (then the numpy path is used)."""
+    return _native
+
+
 def _be_words(values: np.ndarray, nbytes: int) -> np.ndarray:
     """[m] unsigned ints -> [m, nbytes] big-endian bytes."""
     dtype = {4: ">u4", 8: ">u8"}[nbytes]
     return values.astype(dtype).view(np.uint8).reshape(-1, nbytes)
+
+
+def _uint_column(values: Any, dtype: type[np.unsignedinteger[Any]], field: str) -> np.ndarray:
+    """A C-contiguous native-endian column of `dtype`; refuses negative or too large values instead of wrapping."""
+    arr = np.asarray(values)
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "ui"):
+        raise RecordValidationError(f"{field} must be a 1-D array of unsigned integers, got {arr.dtype}{arr.shape}")
+    if arr.size and arr.dtype.kind == "i" and int(arr.min()) < 0:
+        raise RecordValidationError(f"{field} holds a negative value ({int(arr.min())})")
+    if arr.size and int(arr.max()) > int(np.iinfo(dtype).max):
+        raise RecordValidationError(f"{field} holds {int(arr.max())}, above the {np.dtype(dtype).name} maximum")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+@dataclass(frozen=True, eq=False)
+class RecordColumns(Sequence[Record]):
+    """Many records of one (chainId, ledger, node) as columns: the hot-path form of a batch.
+
+    `profiles` are the distinct (model, adapter, datasets, weights) contexts and `profile_idx[i]` picks record i's.
+    Columns are numpy arrays of length m (`io_hashes` is [m, 32] uint8); they are converted to native-endian
+    contiguous arrays of the documented dtypes and range-checked. Indexing builds a `Record` on demand, so a
+    `RecordColumns` can stand in for a list of records (e.g. as the values of `record_tree`) without a million
+    Python objects. `leaf_bytes()` hashes every leaf in one C call.
+    """
+
+    chain_id: int
+    ledger: bytes
+    node: bytes
+    profiles: tuple[Profile, ...]
+    seqs: np.ndarray  # [m] uint64
+    profile_idx: np.ndarray  # [m] int64, index into profiles
+    prompt_tokens: np.ndarray  # [m] uint32
+    completion_tokens: np.ndarray  # [m] uint32
+    timestamps: np.ndarray  # [m] uint64
+    io_hashes: np.ndarray  # [m, 32] uint8
+
+    def __post_init__(self) -> None:
+        s = object.__setattr__
+        s(self, "chain_id", _as_uint(self.chain_id, _U64, "chainId"))
+        s(self, "ledger", _as_bytes(self.ledger, 20, "ledger"))
+        s(self, "node", _as_bytes(self.node, 20, "node"))
+        profiles = tuple(self.profiles)
+        if not all(isinstance(p, Profile) for p in profiles):
+            raise RecordValidationError("profiles must be Profile objects")
+        s(self, "profiles", profiles)
+        s(self, "seqs", _uint_column(self.seqs, np.uint64, "seqs"))
+        m = len(self.seqs)
+        s(self, "prompt_tokens", _uint_column(self.prompt_tokens, np.uint32, "promptTokens"))
+        s(self, "completion_tokens", _uint_column(self.completion_tokens, np.uint32, "completionTokens"))
+        s(self, "timestamps", _uint_column(self.timestamps, np.uint64, "timestamps"))
+        pidx = _uint_column(self.profile_idx, np.uint64, "profile_idx")
+        if pidx.size and int(pidx.max()) >= len(profiles):
+            raise RecordValidationError(
+                f"profile_idx holds {int(pidx.max())} but there are {len(profiles)} profiles")
+        s(self, "profile_idx", pidx.astype(np.int64))
+        io = np.ascontiguousarray(self.io_hashes, dtype=np.uint8)
+        if io.size == 0 and m == 0:
+            io = io.reshape(0, 32)
+        if io.shape != (m, 32):
+            raise RecordValidationError(f"io_hashes must be [{m}, 32] bytes, got shape {io.shape}")
+        s(self, "io_hashes", io)
+        lengths = {len(self.prompt_tokens), len(self.completion_tokens), len(self.timestamps), len(pidx), m}
+        if len(lengths) != 1:
+            raise RecordValidationError(f"record columns differ in length: {sorted(lengths)}")
+
+    @classmethod
+    def from_records(cls, records: Iterable[Record]) -> RecordColumns:
+        """Columns of records that share chainId, ledger and node (profiles in order of first use)."""
+        recs = list(records)
+        if not recs:
+            raise RecordValidationError("no records to put in columns")
+        domain = operator.attrgetter("chain_id", "ledger", "node")
+        domains = set(map(domain, recs))
+        if len(domains) > 1:
+            raise RecordValidationError(
+                f"records span {len(domains)} (chainId, ledger, node) domains; columns hold one")
+        chain_id, ledger, node = next(iter(domains))
+        keyf = operator.attrgetter("model_id", "adapter_id", "dataset_ids", "weights_bps")
+        keys = list(map(keyf, recs))
+        table = {k: i for i, k in enumerate(dict.fromkeys(keys))}  # profiles in order of first use
+        m = len(recs)
+        return cls(
+            chain_id, ledger, node, tuple(Profile(*k) for k in table),
+            seqs=np.fromiter(map(operator.attrgetter("seq"), recs), np.uint64, m),
+            profile_idx=np.fromiter(map(table.__getitem__, keys), np.int64, m),
+            prompt_tokens=np.fromiter(map(operator.attrgetter("prompt_tokens"), recs), np.uint32, m),
+            completion_tokens=np.fromiter(map(operator.attrgetter("completion_tokens"), recs), np.uint32, m),
+            timestamps=np.fromiter(map(operator.attrgetter("timestamp"), recs), np.uint64, m),
+            io_hashes=np.frombuffer(b"".join(map(operator.attrgetter("io_hash"), recs)), np.uint8).reshape(-1, 32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    @overload
+    def __getitem__(self, i: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Record]: ...
+
+    def __getitem__(self, i: int | slice) -> Record | list[Record]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        m = len(self)
+        if not -m <= i < m:
+            raise IndexError(f"record index {i} out of range for {m} records")
+        i %= m
+        p = self.profiles[int(self.profile_idx[i])]
+        return Record(
+            chain_id=self.chain_id, ledger=self.ledger, node=self.node, seq=int(self.seqs[i]),
+            model_id=p.model_id, adapter_id=p.adapter_id, dataset_ids=p.dataset_ids, weights_bps=p.weights_bps,
+            prompt_tokens=int(self.prompt_tokens[i]), completion_tokens=int(self.completion_tokens[i]),
+            timestamp=int(self.timestamps[i]), io_hash=self.io_hashes[i].tobytes(),
+        )
+
+    def __iter__(self) -> Iterator[Record]:
+        return map(self.__getitem__, range(len(self)))
+
+    def leaf_bytes(self) -> bytes:
+        """Every record's StandardMerkleTree leaf, in record order, joined (32 bytes each)."""
+        if len(self) == 0:
+            return b""
+        if _native is not None:
+            head = self.chain_id.to_bytes(32, "big") + ZERO32[:12] + self.ledger + ZERO32[:12] + self.node
+            blobs = [p.abi_middle() + p.abi_tail() for p in self.profiles]
+            offsets = np.zeros(len(blobs) + 1, np.int64)
+            np.cumsum([len(b) for b in blobs], out=offsets[1:])
+            leaves: bytes = _native.record_leaves(
+                head, b"".join(blobs), offsets, self.profile_idx, self.seqs, self.prompt_tokens,
+                self.completion_tokens, self.timestamps, self.io_hashes)
+            return leaves
+        return b"".join(self._leaves_numpy())
+
+    def leaves(self) -> list[bytes]:
+        """Every record's leaf, in record order (same as `[r.leaf() for r in self]`)."""
+        if _native is None:
+            return self._leaves_numpy()
+        buf = self.leaf_bytes()
+        return list(map(buf.__getitem__, map(slice, range(0, len(buf), 32), range(32, len(buf) + 32, 32))))
+
+    def _leaves_numpy(self) -> list[bytes]:
+        """Fallback without the C extension: each profile's preimages laid out in one [k, L] byte matrix (constant
+        parts broadcast) and hashed with safe-pysha3's C keccak via `map` (no per-record Python frame)."""
+        m = len(self)
+        leaves: list[bytes] = [b""] * m
+        if m == 0:
+            return leaves
+        prefix = np.frombuffer(
+            self.chain_id.to_bytes(32, "big") + ZERO32[:12] + self.ledger + ZERO32[:12] + self.node, np.uint8)
+        order = np.argsort(self.profile_idx, kind="stable")
+        sorted_idx = self.profile_idx[order]
+        bounds = np.flatnonzero(np.diff(sorted_idx)) + 1
+        starts = np.concatenate(([0], bounds))
+        ends = np.concatenate((bounds, [m]))
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            rows = order[start:end]
+            p = self.profiles[int(sorted_idx[start])]
+            mid = np.frombuffer(p.abi_middle(), np.uint8)
+            tail = np.frombuffer(p.abi_tail(), np.uint8)
+            width = _HEAD_BYTES + len(tail)
+            k = len(rows)
+            buf = np.zeros((k, width), np.uint8)
+            buf[:, 0:96] = prefix
+            buf[:, 120:128] = _be_words(self.seqs[rows], 8)
+            buf[:, 128:256] = mid
+            buf[:, 284:288] = _be_words(self.prompt_tokens[rows], 4)
+            buf[:, 316:320] = _be_words(self.completion_tokens[rows], 4)
+            buf[:, 344:352] = _be_words(self.timestamps[rows], 8)
+            buf[:, 352:384] = self.io_hashes[rows]
+            buf[:, 384:] = tail
+            raw = buf.reshape(-1).data  # keccak reads slices of the matrix in place, no per-record copy
+            chunks = map(raw.__getitem__,
+                         map(slice, range(0, k * width, width), range(width, k * width + width, width)))
+            inner = map(_digest, map(_keccak, chunks))
+            group = list(map(_digest, map(_keccak, inner)))
+            if k == m:  # one profile: the stable argsort is the identity, so `group` is already in record order
+                return group
+            for pos, leaf in zip(rows.tolist(), group, strict=True):
+                leaves[pos] = leaf
+        return leaves
 
 
 def record_leaves_from_columns(
@@ -354,52 +548,15 @@ def record_leaves_from_columns(
     timestamps: np.ndarray,
     io_hashes: np.ndarray,
 ) -> list[bytes]:
-    """Leaves of many records given as columns (numpy arrays of length m; `io_hashes` is [m, 32] uint8).
-
-    Records sharing a profile have the same ABI layout, so each profile's preimages are laid out in one
-    [k, L] byte matrix (constant parts broadcast) and hashed with C keccak via `map` (no per-record Python frame).
-    Returns the leaves in record order.
-    """
-    m = len(seqs)
-    leaves: list[bytes] = [b""] * m
-    prefix = np.frombuffer(chain_id.to_bytes(32, "big") + ZERO32[:12] + ledger + ZERO32[:12] + node, np.uint8)
-    profile_idx = np.asarray(profile_idx)
-    if m == 0:
-        return leaves
-    order = np.argsort(profile_idx, kind="stable")
-    sorted_idx = profile_idx[order]
-    bounds = np.flatnonzero(np.diff(sorted_idx)) + 1
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [m]))
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        rows = order[start:end]
-        p = profiles[int(sorted_idx[start])]
-        mid = np.frombuffer(p.abi_middle(), np.uint8)
-        tail = np.frombuffer(p.abi_tail(), np.uint8)
-        width = _HEAD_BYTES + len(tail)
-        k = len(rows)
-        buf = np.zeros((k, width), np.uint8)
-        buf[:, 0:96] = prefix
-        buf[:, 120:128] = _be_words(np.asarray(seqs)[rows], 8)
-        buf[:, 128:256] = mid
-        buf[:, 284:288] = _be_words(np.asarray(prompt_tokens)[rows], 4)
-        buf[:, 316:320] = _be_words(np.asarray(completion_tokens)[rows], 4)
-        buf[:, 344:352] = _be_words(np.asarray(timestamps)[rows], 8)
-        buf[:, 352:384] = np.asarray(io_hashes)[rows]
-        buf[:, 384:] = tail
-        raw = buf.reshape(-1).data  # keccak reads slices of the matrix in place, no per-record copy
-        chunks = map(raw.__getitem__, map(slice, range(0, k * width, width), range(width, k * width + width, width)))
-        inner = map(_digest, map(_keccak, chunks))
-        group = list(map(_digest, map(_keccak, inner)))
-        if k == m:  # one profile: the stable argsort is the identity, so `group` is already in record order
-            return group
-        for pos, leaf in zip(rows.tolist(), group, strict=True):
-            leaves[pos] = leaf
-    return leaves
+    """Leaves of many records given as columns (numpy arrays of length m; `io_hashes` is [m, 32] uint8), in record
+    order. Same as `RecordColumns(...).leaves()`; use `RecordColumns.leaf_bytes()` to skip the list."""
+    cols = RecordColumns(chain_id, ledger, node, tuple(profiles), seqs, profile_idx, prompt_tokens,
+                         completion_tokens, timestamps, io_hashes)
+    return cols.leaves()
 
 
 def record_leaves(records: Iterable[Record]) -> list[bytes]:
-    """Leaves of many records at once (same result as `[r.leaf() for r in records]`, several times faster).
+    """Leaves of many records at once (same result as `[r.leaf() for r in records]`, many times faster).
 
     Records may mix chains, ledgers and nodes; each (chainId, ledger, node) group goes through the column path.
     """
@@ -415,18 +572,4 @@ def record_leaves(records: Iterable[Record]) -> list[bytes]:
             for i, leaf in zip(pos, record_leaves([recs[i] for i in pos]), strict=True):
                 out[i] = leaf
         return out
-    chain_id, ledger, node = next(iter(domains))
-    keyf = operator.attrgetter("model_id", "adapter_id", "dataset_ids", "weights_bps")
-    keys = list(map(keyf, recs))
-    table = {k: i for i, k in enumerate(dict.fromkeys(keys))}  # profiles in order of first use
-    pidx = np.fromiter(map(table.__getitem__, keys), np.int64, len(recs))
-    profiles = [Profile(*k) for k in table]
-    return record_leaves_from_columns(
-        chain_id, ledger, node, profiles,
-        seqs=np.fromiter(map(operator.attrgetter("seq"), recs), np.uint64, len(recs)),
-        profile_idx=pidx,
-        prompt_tokens=np.fromiter(map(operator.attrgetter("prompt_tokens"), recs), np.uint32, len(recs)),
-        completion_tokens=np.fromiter(map(operator.attrgetter("completion_tokens"), recs), np.uint32, len(recs)),
-        timestamps=np.fromiter(map(operator.attrgetter("timestamp"), recs), np.uint64, len(recs)),
-        io_hashes=np.frombuffer(b"".join(map(operator.attrgetter("io_hash"), recs)), np.uint8).reshape(-1, 32),
-    )
+    return RecordColumns.from_records(recs).leaves()
