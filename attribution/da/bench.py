@@ -124,8 +124,12 @@ def _get_latency_ms(server: DAServerProcess, duration_s: float | None, during_pu
     return result
 
 
-def _kzg_threads_vs_processes(blobs: int) -> dict[str, float]:
-    """Blobs/s committed by 1 thread, 2 threads and 2 processes: shows why the server uses processes."""
+def _kzg_threads_vs_processes(blobs: int, rounds: int) -> dict[str, float]:
+    """Blobs/s committed by 1 thread, 2 threads and 2 processes: shows why the server uses processes.
+
+    The variants alternate for `rounds` rounds and each keeps its best round, so load from other programs on a
+    shared machine penalises them alike.
+    """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -133,23 +137,22 @@ def _kzg_threads_vs_processes(blobs: int) -> dict[str, float]:
 
     blob_list = encode_payload(os.urandom(blobs * 4095 * 31))[:blobs]
     kzg.trusted_setup()
-    results: dict[str, float] = {}
-    started = time.perf_counter()
-    for blob in blob_list:
-        kzg.commit_blob(blob)
-    results["kzg_blobs_s_1_thread"] = blobs / (time.perf_counter() - started)
-    with ThreadPoolExecutor(max_workers=2) as threads:
+    best = {"kzg_blobs_s_1_thread": 0.0, "kzg_blobs_s_2_threads": 0.0, "kzg_blobs_s_2_processes": 0.0}
+
+    def timed(key: str, commit_all: Any) -> None:
         started = time.perf_counter()
-        list(threads.map(kzg.commit_blob, blob_list))
-        results["kzg_blobs_s_2_threads"] = blobs / (time.perf_counter() - started)
+        commit_all()
+        best[key] = max(best[key], blobs / (time.perf_counter() - started))
+
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["attribution.da._kzg_preload"])
-    with ProcessPoolExecutor(max_workers=2, mp_context=context) as processes:
-        list(processes.map(kzg.commit_blob, blob_list[:2]))  # warm both workers
-        started = time.perf_counter()
-        list(processes.map(kzg.commit_blob, blob_list))
-        results["kzg_blobs_s_2_processes"] = blobs / (time.perf_counter() - started)
-    return results
+    with ThreadPoolExecutor(max_workers=2) as threads, ProcessPoolExecutor(2, mp_context=context) as processes:
+        list(processes.map(kzg.commit_blob, blob_list[:2]))  # start both workers
+        for _ in range(rounds):
+            timed("kzg_blobs_s_1_thread", lambda: [kzg.commit_blob(b) for b in blob_list])
+            timed("kzg_blobs_s_2_threads", lambda: list(threads.map(kzg.commit_blob, blob_list)))
+            timed("kzg_blobs_s_2_processes", lambda: list(processes.map(kzg.commit_blob, blob_list)))
+    return best
 
 
 def run(quick: bool, console: Console | None = None) -> dict[str, Any]:
@@ -188,7 +191,7 @@ def run(quick: bool, console: Console | None = None) -> dict[str, Any]:
             idle = _get_latency_ms(with_kzg, duration_s=1.0 if quick else 3.0, during_put=False)
             busy = _get_latency_ms(with_kzg, duration_s=None, during_put=True)
             phase("GET latency idle and during a 16 MiB put")
-        results["kzg_pool"] = _kzg_threads_vs_processes(16 if quick else 32)
+        results["kzg_pool"] = _kzg_threads_vs_processes(8 if quick else 16, rounds=2 if quick else 4)
         phase("KZG threads vs processes")
     big = results["sizes"]["16MiB"]
     results.update(
@@ -236,7 +239,7 @@ def _print(results: dict[str, Any], console: Console) -> None:
                     str(results["get_samples_during_put"]))
     console.print(latency)
     pool = results["kzg_pool"]
-    kzg_table = Table(title="KZG blob commitments/s (ckzg holds the GIL: threads do not scale, processes do)")
+    kzg_table = Table(title="KZG blob commitments/s, best round (ckzg holds the GIL: threads do not scale)")
     for column in ("1 thread", "2 threads", "2 processes"):
         kzg_table.add_column(column, justify="right")
     kzg_table.add_row(f"{pool['kzg_blobs_s_1_thread']:.1f}", f"{pool['kzg_blobs_s_2_threads']:.1f}",
