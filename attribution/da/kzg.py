@@ -160,6 +160,11 @@ class KZGPool:
             for future in futures:
                 future.cancel()  # a failed chunk or a cancelled put must not leave work queued
 
+    @property
+    def broken(self) -> bool:
+        """True once a worker died abruptly: the pool refuses work and must be replaced."""
+        return bool(getattr(self._executor, "_broken", False))
+
     def shutdown(self) -> None:
         """Stop the worker processes (pending work is cancelled)."""
         self._executor.shutdown(wait=True, cancel_futures=True)

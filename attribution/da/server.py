@@ -16,8 +16,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,9 +159,25 @@ async def put(request: Request) -> Response:
     except DAStorageError as e:
         logger.error("put failed: %s", e)
         return _error(503, "storage_failed", f"{e}", {"Retry-After": "5"})
+    except BrokenProcessPool:
+        # a KZG worker died (e.g. the OOM killer): replace the pool; the client retries this put
+        logger.error("KZG worker pool broke; starting a new one")
+        _replace_pool(state)
+        return _error(
+            503, "kzg_workers_restarting", "KZG workers died and are being restarted; retry", {"Retry-After": "1"}
+        )
     finally:
         state.inflight_puts -= 1
     return Response(commitment, media_type=OCTET_STREAM)
+
+
+def _replace_pool(state: _State) -> None:
+    broken = state.pool
+    if broken is None or not broken.broken:
+        return  # another put already replaced it
+    state.pool = KZGPool(state.config.kzg_workers)
+    state.warm_task = asyncio.create_task(state.pool.warm_up())
+    threading.Thread(target=broken.shutdown, name="kzg-pool-shutdown", daemon=True).start()
 
 
 async def _store(state: _State, payload: bytes) -> bytes:

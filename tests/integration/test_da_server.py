@@ -161,3 +161,25 @@ def test_cli_put_and_get(server: DAServerProcess, tmp_path: Path) -> None:
     assert "no payload" in missing.output
     bad = runner.invoke(app, ["get", "0xzz", "--url", server.url])
     assert isinstance(bad.exception, UsageError)  # main() turns it into exit code 2
+
+
+def test_dead_kzg_worker_is_replaced_and_put_retried(
+    server: DAServerProcess, client: DAClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    from pathlib import Path as P
+
+    caplog.set_level(logging.WARNING, logger="attribution.da.client")
+
+    def children(pid: int) -> list[int]:
+        return [int(c) for t in P(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
+
+    forkserver = next(p for p in children(server.pid) if b"forkserver" in P(f"/proc/{p}/cmdline").read_bytes())
+    workers = children(forkserver)
+    assert workers
+    os.kill(workers[0], 9)  # what the OOM killer would do
+    payload = _payload(200_000, seed=42)
+    commitment = client.put(payload)  # first attempt answers 503 (pool broken), a retry succeeds on a new pool
+    assert client.get(commitment) == payload
+    assert any("503" in r.getMessage() and "KZG workers" in r.getMessage() for r in caplog.records)
+    assert httpx.get(f"{server.url}/health").json()["kzg_ready"]
