@@ -73,6 +73,16 @@ def test_round_trip_16_mib_and_one_more_byte_refused(client: DAClient, server: D
     assert raw.status_code == 413
     assert "16 MiB" in raw.json()["error"]["message"]
 
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the limit is enforced while streaming
+        view = memoryview(payload)
+        for start in range(0, len(payload), MiB):
+            yield bytes(view[start : start + MiB])
+        yield b"\x00"
+
+    streamed = httpx.post(f"{server.url}/put", content=chunked(), timeout=60)
+    assert "content-length" not in streamed.request.headers
+    assert streamed.status_code == 413
+
 
 def test_kzg_commitments_in_certificate_verify_against_encoded_chunks(client: DAClient) -> None:
     payload = _payload(4095 * 31 + 5000, seed=99)  # crosses the one-blob boundary

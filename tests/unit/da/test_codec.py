@@ -75,6 +75,16 @@ def test_chunks_encode_independently() -> None:
         encode_chunk(payload[:10], 0, length)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=MAX_PAYLOAD_BYTES))
+def test_chunk_spans_tile_the_payload(length: int) -> None:
+    spans = [chunk_span(length, i) for i in range(chunk_count(length))]
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+    # every chunk but the last is full: 4095 units in chunk 0 (header first), 4096 after
+    assert all(end - start == (4095 if i == 0 else 4096) * 31 for i, (start, end) in enumerate(spans[:-1]))
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.binary(max_size=5000))
 def test_round_trip_property(payload: bytes) -> None:
