@@ -32,8 +32,11 @@ class DAServerProcess:
     """
 
     def __init__(self, data_dir: Path, *, enable_faults: bool = False, kzg: bool = True,
-                 kzg_workers: int | None = None, port: int | None = None) -> None:
+                 kzg_workers: int | None = None, port: int | None = None, operator_keystore: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.operator_keystore = operator_keystore
+        self.env = env
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.enable_faults = enable_faults
@@ -60,9 +63,12 @@ class DAServerProcess:
             args.append("--no-kzg")
         if self.kzg_workers is not None:
             args += ["--kzg-workers", str(self.kzg_workers)]
+        if self.operator_keystore is not None:
+            args += ["--operator-keystore", str(self.operator_keystore)]
+        env = {**os.environ, **self.env} if self.env else None
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate, keccak256, parse_commitment, parse_commitment_hex
-from attribution.da.errors import DACommitmentInvalid, DAStorageError
+from attribution.da.errors import DACommitmentInvalid, DAError, DAStorageError
 from attribution.da.kzg import KZGPool
 from attribution.da.operator import load_operator, sign_certificate
 from attribution.da.storage import BlobStore
@@ -344,12 +344,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m attribution.da.server`."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(
-        DAServerConfig(
-            data_dir=args.data_dir, host=args.host, port=args.port, operator_keystore=args.operator_keystore,
-            enable_faults=args.enable_faults, kzg=args.kzg, kzg_workers=args.kzg_workers,
+    try:
+        serve(
+            DAServerConfig(
+                data_dir=args.data_dir, host=args.host, port=args.port, operator_keystore=args.operator_keystore,
+                enable_faults=args.enable_faults, kzg=args.kzg, kzg_workers=args.kzg_workers,
+            )
         )
-    )
+    except DAError as e:
+        logger.error("%s", e)
+        return 2
     return 0
 
 

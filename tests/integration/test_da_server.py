@@ -193,3 +193,26 @@ def test_dead_kzg_worker_is_replaced_and_put_retried(
     assert client.get(commitment) == payload
     assert any("503" in r.getMessage() and "KZG workers" in r.getMessage() for r in caplog.records)
     assert httpx.get(f"{server.url}/health").json()["kzg_ready"]
+
+
+def test_operator_key_from_keystore(tmp_path: Path) -> None:
+    import json
+
+    from eth_account import Account
+
+    from attribution.da.operator import DEV_KEY_FILE, PASSWORD_ENV
+    from attribution.da.process import DAServerProcess as Proc
+
+    operator = Account.create()
+    keystore = tmp_path / "operator.json"
+    keystore.write_text(json.dumps(Account.encrypt(operator.key, "pw", kdf="pbkdf2", iterations=2)))
+    data_dir = tmp_path / "da"
+    with Proc(data_dir, kzg=False, operator_keystore=keystore, env={PASSWORD_ENV: "pw"}) as server:
+        assert server.operator_address == operator.address
+        with DAClient(server.url, expected_operator=operator.address) as client:
+            assert client.get(client.put(b"signed by the keystore key")) == b"signed by the keystore key"
+    assert not (data_dir / DEV_KEY_FILE).exists()
+    wrong = Proc(data_dir, kzg=False, operator_keystore=keystore, env={PASSWORD_ENV: "nope"})
+    with pytest.raises(RuntimeError, match="decrypt"):
+        wrong.start(timeout=30)
+    wrong.stop()
