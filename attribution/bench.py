@@ -5,8 +5,10 @@ ratios). `loraledger bench attribution [--quick] [--json PATH]` or `python scrip
 
 - appends/s: `RecordStore.append_async` from many concurrent tasks (group commit, fsync'd WAL transactions)
   vs one fsync'd transaction per record (plain sqlite3, same row).
-- tree: leaves (fixed-layout ABI + C keccak), StandardMerkleTree build and every record's proof vs eth_abi +
-  eth_hash per leaf and a per-node Python loop (measured on a subset and extrapolated linearly, as the table says).
+- tree: from record columns (what the store and the payload decoder hold), leaves + StandardMerkleTree build +
+  every record's proof in the C extension `attribution._keccak` vs eth_abi + eth_hash per leaf and a per-node
+  Python loop (measured on a subset and extrapolated linearly, as the table says); also the same tree without the
+  extension (numpy + safe-pysha3) and from a list of `Record` objects, and the floor set by the keccak calls alone.
 - payload: LLB2 bytes per record at 10,000 records over 8 adapters vs JSON lines and per-record `abi.encode`.
 """
 
@@ -23,9 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from attribution import records as records_module
 from attribution.merkle import record_tree
 from attribution.payload import decode_batch, encode_batch
-from attribution.records import RECORD_TYPES, PendingRecord, Profile, Record, record_leaves
+from attribution.records import RECORD_TYPES, PendingRecord, Profile, Record, RecordColumns
 from attribution.store import RecordStore
 
 CHAIN_ID = 31337
@@ -109,20 +112,57 @@ def bench_appends_naive(n: int, tmp: Path) -> float:
 # tree
 # --------------------------------------------------------------------------------------------------------------
 
-def bench_tree(records: list[Record]) -> dict[str, float]:
-    """Leaves, tree build and all proofs on the fast path; returns the phase times."""
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    leaves = record_leaves(records)
-    t1, c1 = time.perf_counter(), time.process_time()
-    tree = record_tree(records, leaves)
-    t2, c2 = time.perf_counter(), time.process_time()
+class _Lap:
+    """Wall and process-CPU seconds since the last lap."""
+
+    def __init__(self) -> None:
+        self.t, self.c = time.perf_counter(), time.process_time()
+
+    def __call__(self) -> tuple[float, float]:
+        t, c = time.perf_counter(), time.process_time()
+        wall, cpu = t - self.t, c - self.c
+        self.t, self.c = t, c
+        return wall, cpu
+
+
+def bench_tree(columns: RecordColumns) -> dict[str, Any]:
+    """Leaves, tree build and all proofs from record columns (C extension if built); returns the phase times."""
+    lap = _Lap()
+    leaves = columns.leaf_bytes()
+    leaves_s, leaves_cpu = lap()
+    tree = record_tree(columns, leaves)
+    build_s, build_cpu = lap()
     proofs = tree.all_proofs()
-    t3, c3 = time.perf_counter(), time.process_time()
-    assert len(proofs) == len(records)
-    assert tree.verify(len(records) // 2, list(proofs[len(records) // 2]))
-    return {"leaves_s": t1 - t0, "build_s": t2 - t1, "proofs_s": t3 - t2, "total_s": t3 - t0, "cpu_s": c3 - c0,
-            "leaves_cpu_s": c1 - c0, "build_cpu_s": c2 - c1, "proofs_cpu_s": c3 - c2}
+    proofs_s, proofs_cpu = lap()
+    n = len(columns)
+    assert len(proofs) == n
+    assert tree.verify(columns[n // 2], proofs.proof(n // 2))
+    return {"leaves_s": leaves_s, "build_s": build_s, "proofs_s": proofs_s, "total_s": leaves_s + build_s + proofs_s,
+            "cpu_s": leaves_cpu + build_cpu + proofs_cpu, "leaves_cpu_s": leaves_cpu, "build_cpu_s": build_cpu,
+            "proofs_cpu_s": proofs_cpu, "root": tree.root, "proof_bytes": len(proofs.nodes)}
+
+
+def bench_tree_fallback(columns: RecordColumns) -> tuple[float, float, str]:
+    """The same tree and proofs without the C extension (numpy + safe-pysha3): wall, CPU seconds and root."""
+    saved = records_module._native
+    records_module._native = None  # type: ignore[assignment]
+    try:
+        lap = _Lap()
+        tree = record_tree(columns)
+        tree.all_proofs()
+        wall, cpu = lap()
+        return wall, cpu, tree.root
+    finally:
+        records_module._native = saved
+
+
+def bench_tree_from_records(records: list[Record]) -> tuple[float, float, str]:
+    """`record_tree(list of Record)` + all proofs: the columns are first pulled out of the objects in Python."""
+    lap = _Lap()
+    tree = record_tree(records)
+    tree.all_proofs()
+    wall, cpu = lap()
+    return wall, cpu, tree.root
 
 
 def naive_tree_and_proofs(records: list[Record]) -> tuple[bytes, list[list[bytes]]]:
@@ -157,18 +197,36 @@ def bench_tree_naive(records: list[Record]) -> tuple[float, float]:
     return time.perf_counter() - t, time.process_time() - c
 
 
-def bench_keccak_floor(n: int) -> float:
-    """CPU seconds that C keccak alone needs for n records' leaves and tree nodes (same sizes, via map)."""
+def bench_keccak_floor(columns: RecordColumns) -> tuple[float, float | None]:
+    """CPU seconds that the keccak calls alone need for these records' leaves and tree nodes (same message sizes,
+    scaled from an even sample of up to 50,000 records): one safe-pysha3 call per hash via `map`, and the C
+    extension's batch kernel (None if not built)."""
     import sha3
 
-    k, digest = sha3.keccak_256, sha3.keccak_256.digest
-    preimage = make_records(1, seed=5)[0].abi_encode()
-    pre = [preimage] * min(n, 100_000)
-    pair = [b"\x01" * 64] * min(n, 100_000)
+    n = len(columns)
+    k = min(n, 50_000)
+    sample = [columns[i] for i in range(0, n, max(1, n // k))][:k]
+    preimages = [r.abi_encode() for r in sample]
+    pair = [b"\x01" * 64] * len(sample)
+    keccak, digest = sha3.keccak_256, sha3.keccak_256.digest
     c = time.process_time()
-    list(map(digest, map(k, map(digest, map(k, pre)))))
-    list(map(digest, map(k, pair)))
-    return (time.process_time() - c) * n / len(pre)
+    list(map(digest, map(keccak, map(digest, map(keccak, preimages)))))
+    list(map(digest, map(keccak, pair)))
+    pysha3 = (time.process_time() - c) * n / len(sample)
+    native = records_module.native_kernels()
+    if native is None:
+        return pysha3, None
+    by_size: dict[int, list[bytes]] = {}
+    for p in preimages:
+        by_size.setdefault(len(p), []).append(p)
+    joined = [(size, b"".join(ps)) for size, ps in by_size.items()]
+    inner, pairs = bytes(32 * len(sample)), bytes(64 * len(sample))
+    c = time.process_time()
+    for size, buf in joined:
+        native.hash_rows(buf, size)
+    native.hash_rows(inner, 32)
+    native.hash_rows(pairs, 64)
+    return pysha3, (time.process_time() - c) * n / len(sample)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -221,14 +279,25 @@ def main(argv: list[str]) -> int:
 
     console.log(f"tree: generating {tree_n} records")
     records = make_records(tree_n, seed=4)
-    console.log("tree: fast path")
-    tree = bench_tree(records)
+    lap = _Lap()
+    columns = RecordColumns.from_records(records)
+    columns_s, columns_cpu = lap()
+    native = records_module.native_kernels()
+    lanes = native.lanes() if native is not None else 0
+    console.log(f"tree: from columns ({f'C extension, {lanes} lanes' if native else 'no C extension'})")
+    tree = bench_tree(columns)
+    console.log("tree: same without the C extension (numpy + safe-pysha3)")
+    fallback_s, fallback_cpu, fallback_root = bench_tree_fallback(columns)
+    assert fallback_root == tree["root"], "the C path and the fallback disagree"
+    console.log("tree: from a list of Record objects")
+    records_s, records_cpu, records_root = bench_tree_from_records(records)
+    assert records_root == tree["root"]
     console.log(f"tree: naive baseline on {naive_tree_n} records")
     naive_sub, naive_sub_cpu = bench_tree_naive(records[:naive_tree_n])
     naive_tree = naive_sub * tree_n / naive_tree_n
     naive_tree_cpu = naive_sub_cpu * tree_n / naive_tree_n
-    keccak_floor = bench_keccak_floor(tree_n)
-    del records
+    keccak_floor, keccak_floor_c = bench_keccak_floor(columns)
+    del records, columns
     console.log("payload: 10,000 records over 8 adapters")
     payload = bench_payload(10_000)
 
@@ -243,17 +312,24 @@ def main(argv: list[str]) -> int:
                   f"{naive_appends:,.0f}", f"{appends['appends_per_s'] / naive_appends:.1f}x", ">= 100,000")
     table.add_row(f"  appends per CPU-second ({appends['records']:,} appends, {appends['commits']} commits)",
                   f"{appends['appends_per_cpu_s']:,.0f}", "", "", "")
-    table.add_row(f"tree build + all proofs, {tree_n:,} records (s){extrap}", f"{tree['total_s']:.2f}",
+    table.add_row(f"tree build + all proofs, {tree_n:,} records, from columns (s){extrap}", f"{tree['total_s']:.2f}",
                   f"{naive_tree:.2f}", f"{naive_tree / tree['total_s']:.1f}x", "<= 3 s at 1M")
     table.add_row("  same, CPU seconds of this process (the machine is shared)", f"{tree['cpu_s']:.2f}",
-                  f"{naive_tree_cpu:.2f}", f"{naive_tree_cpu / tree['cpu_s']:.1f}x", "")
-    table.add_row("  floor: the C keccak calls alone, same sizes (CPU s)", f"{keccak_floor:.2f}", "", "", "")
-    table.add_row("  of which leaves: ABI + 2 keccak per record (wall / CPU s)",
+                  f"{naive_tree_cpu:.2f}", f"{naive_tree_cpu / tree['cpu_s']:.1f}x", "<= 3 s at 1M")
+    table.add_row(f"  of which leaves: ABI + 2 keccak per record ({lanes} lanes) (wall / CPU s)",
                   f"{tree['leaves_s']:.2f} / {tree['leaves_cpu_s']:.2f}", "", "", "")
     table.add_row("  of which sort + internal nodes (wall / CPU s)",
                   f"{tree['build_s']:.2f} / {tree['build_cpu_s']:.2f}", "", "", "")
-    table.add_row("  of which all proofs (wall / CPU s)", f"{tree['proofs_s']:.2f} / {tree['proofs_cpu_s']:.2f}",
+    table.add_row(f"  of which all proofs, {tree['proof_bytes'] / 1e6:,.0f} MB (wall / CPU s)",
+                  f"{tree['proofs_s']:.2f} / {tree['proofs_cpu_s']:.2f}", "", "", "")
+    table.add_row("  without the C extension: numpy + safe-pysha3 (CPU s)", f"{tree['cpu_s']:.2f}",
+                  f"{fallback_cpu:.2f}", f"{fallback_cpu / tree['cpu_s']:.1f}x", "")
+    table.add_row("  from a list of Record objects, columns pulled out in Python (CPU s)", f"{records_cpu:.2f}",
                   "", "", "")
+    table.add_row("    (of which Record objects -> columns, CPU s)", f"{columns_cpu:.2f}", "", "", "")
+    floor_c = f"{keccak_floor_c:.2f}" if keccak_floor_c is not None else "n/a"
+    table.add_row("  floor: the keccak calls alone, same sizes (CPU s): C batch kernel vs safe-pysha3 per call",
+                  floor_c, f"{keccak_floor:.2f}", "", "")
     table.add_row("payload bytes/record, 10k records / 8 adapters (vs JSON lines)",
                   f"{payload['payload_bytes_per_record']:.2f}", f"{payload['json_bytes_per_record']:.0f}",
                   f"{payload['json_bytes_per_record'] / payload['payload_bytes_per_record']:.1f}x", "<= 64")
@@ -280,6 +356,15 @@ def main(argv: list[str]) -> int:
         "tree_nodes_cpu_s": tree["build_cpu_s"],
         "tree_proofs_cpu_s": tree["proofs_cpu_s"],
         "tree_keccak_floor_s": keccak_floor,
+        "tree_keccak_floor_c_s": keccak_floor_c,
+        "tree_lanes": lanes,
+        "tree_proof_bytes": tree["proof_bytes"],
+        "tree_fallback_s": fallback_s,
+        "tree_fallback_cpu_s": fallback_cpu,
+        "tree_from_records_s": records_s,
+        "tree_from_records_cpu_s": records_cpu,
+        "tree_columns_from_records_s": columns_s,
+        "tree_columns_from_records_cpu_s": columns_cpu,
         "payload_bytes_per_record": payload["payload_bytes_per_record"],
         "payload_json_bytes_per_record": payload["json_bytes_per_record"],
         "payload_abi_bytes_per_record": payload["abi_bytes_per_record"],
