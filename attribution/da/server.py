@@ -254,6 +254,7 @@ async def health(request: Request) -> Response:
             "kzg_ready": state.pool is not None and state.pool.ready,
             "faults_enabled": state.config.enable_faults,
             "max_payload_bytes": state.config.max_payload_bytes,
+            "inflight_puts": state.inflight_puts,
         }
     )
 
