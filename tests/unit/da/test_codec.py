@@ -178,3 +178,27 @@ def test_parse_commitment_hex() -> None:
     for bad in ("0x", "", "0xzz", "0x123"):
         with pytest.raises(DACommitmentInvalid):
             parse_commitment_hex(bad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    length=st.integers(min_value=0, max_value=MAX_PAYLOAD_BYTES),
+    seq=st.integers(min_value=0, max_value=2**64 - 1),
+    stored_at=st.integers(min_value=0, max_value=2**64 - 1),
+    seed=st.binary(min_size=1, max_size=8),
+    signed=st.booleans(),
+)
+def test_certificate_round_trip_property(length: int, seq: int, stored_at: int, seed: bytes, signed: bool) -> None:
+    cert = Certificate(
+        payload_keccak=codec.keccak256(seed),
+        payload_length=length,
+        kzg_commitments=tuple(codec.keccak256(seed + bytes([i % 256])) + bytes(16) for i in range(chunk_count(length))),
+        da_sequence=seq,
+        stored_at=stored_at,
+        operator_signature=(bytes(64) + b"\x1c") if signed else b"",
+    )
+    assert parse_commitment(cert.commitment()) == cert
+    # flipping any byte of the fixed-size head either fails to decode or decodes to a different certificate
+    raw = bytearray(cert.commitment())
+    raw[3 + 32 + 5] ^= 0x01  # inside payloadKeccak
+    assert parse_commitment(bytes(raw)) != cert
