@@ -525,13 +525,16 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     ap.add_argument("--models", default=None, help="comma list of small,medium (default: small; full adds medium)")
-    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads (default 1 on CPU: stable ratios on a shared machine; 0 = torch's "
+                         "choice)")
     ap.add_argument("--workdir", default=None, help="keep the synthetic adapters here (default: a temp dir)")
     ap.add_argument("--requests", type=int, default=None, help="override the number of requests (debugging)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads if args.threads is not None else (1 if args.device == "cpu" else 0)
+    if threads:
+        torch.set_num_threads(threads)
     dtype = getattr(torch, args.dtype)
     models = args.models.split(",") if args.models else (["small"] if args.quick else ["small", "medium"])
     for m in models:

@@ -20,6 +20,7 @@ Rows are given as "segments": a decode row is a segment of one token, a prefill 
 
 from __future__ import annotations
 
+import heapq
 import logging
 from dataclasses import dataclass, field
 
@@ -153,7 +154,7 @@ class LoraPool:
         for m in target_modules:
             if m not in self.modules_present or (0, m) not in bk.a:
                 self._add_module(bk, m)
-        idx = bk.free.pop()
+        idx = heapq.heappop(bk.free)  # lowest free slot: keeps the slots a step touches (0..G-1) compact
         bk.used += 1
         for (layer, m), ta in bk.a.items():
             tb = bk.b[(layer, m)]
@@ -182,7 +183,7 @@ class LoraPool:
     def free(self, slot: PoolSlot) -> None:
         """Return a slot to its bucket (weights stay until overwritten; nothing routes to a free slot)."""
         bk = self._buckets[slot.bucket]
-        bk.free.append(slot.index)
+        heapq.heappush(bk.free, slot.index)
         bk.used -= 1
 
     def _grow(self, bk: _Bucket, capacity: int) -> None:
@@ -195,7 +196,8 @@ class LoraPool:
             nb = torch.zeros((capacity, *tb.shape[1:]), device=self.device, dtype=self.dtype)
             nb[:old].copy_(tb)
             bk.b[key] = nb
-        bk.free.extend(range(capacity - 1, old - 1, -1))
+        for i in range(old, capacity):
+            heapq.heappush(bk.free, i)
         bk.capacity = capacity
         logger.debug("lora pool bucket r=%d grown to %d slots", bk.rank, capacity)
 

@@ -395,8 +395,12 @@ class AdapterCache:
         try:
             w: LoraWeights | None = self._loader(e.path)
             err: BaseException | None = None
-        except (AdapterError, OSError) as exc:
+        except AdapterError as exc:
             w, err = None, exc
+            logger.warning("adapter 0x%s failed to load: %s", e.adapter_id.hex(), exc)
+        except Exception as exc:  # never let the loader thread die: the error belongs to this adapter's requests
+            w, err = None, AdapterError(f"adapter {e.name} failed to load from {e.path}: {exc}", adapter=e.name)
+            err.__cause__ = exc
             logger.warning("adapter 0x%s failed to load: %s", e.adapter_id.hex(), exc)
         with self._lock:
             e.loading = False

@@ -7,6 +7,7 @@ import pathlib
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -258,3 +259,37 @@ def test_hot_add_and_remove_under_load(base: BaseModel, adapters: list[pathlib.P
             assert cache.stats()["device_bytes"] == dev and cache.stats()["host_bytes"] == host
         finally:
             eng.stop()
+
+
+def test_loader_crash_fails_only_that_adapter(base: BaseModel, adapters: list[pathlib.Path]) -> None:
+    """A loader fault the real files cannot produce on demand (e.g. an I/O error mid-read) becomes an AdapterError."""
+    from inference.adapters.errors import AdapterError
+
+    def loader(p: pathlib.Path) -> Any:
+        if p == adapters[1]:
+            raise RuntimeError("disk went away")
+        return load_adapter(p, base.config)
+
+    with _cache(base, loader=loader) as cache:
+        good = cache.add(adapters[0], validate=False)
+        bad = cache.add(adapters[1], validate=False)
+        eng = Engine(base, cache, EngineConfig(max_batch=4, max_seq_len=64))
+        hb = eng.submit(GenerationRequest(prompt="json", adapter=bad, max_tokens=3))
+        hg = eng.submit(GenerationRequest(prompt="json", adapter=good, max_tokens=3))
+        eng.run_until_idle(timeout=60)
+        with pytest.raises(AdapterError, match="disk went away"):
+            hb.result()
+        assert hg.result().usage.completion_tokens == 3
+
+
+def test_device_full_of_busy_adapters_requests_wait_then_run(base: BaseModel, adapters: list[pathlib.Path],
+                                                             sizes: tuple[int, int]) -> None:
+    _, dev = sizes
+    with _cache(base, CacheBudgets(device_bytes=dev)) as cache:
+        ids = [cache.add(p) for p in adapters[:3]]
+        eng = Engine(base, cache, EngineConfig(max_batch=8, max_seq_len=64))
+        hs = [eng.submit(GenerationRequest(prompt="json", adapter=i, max_tokens=4, ignore_eos=True)) for i in ids]
+        eng.run_until_idle(timeout=60)
+        assert [h.result().usage.completion_tokens for h in hs] == [4, 4, 4]
+        assert eng.decode_rows_total == eng.decode_steps  # one adapter on the device at a time: one row per step
+        assert cache.device_used == dev
