@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import pathlib
 import platform
@@ -255,10 +256,10 @@ class DemoPreset:
 PRESETS: dict[str, DemoPreset] = {
     # the demo the node serves: ~5M parameters, about a minute on 2 CPU cores
     "demo": DemoPreset(vocab=4096, hidden=256, layers=4, heads=4, intermediate=688, base_steps=120,
-                       adapter_steps=24, seq_len=128, batch=8, max_chars=None),
+                       adapter_steps=32, seq_len=128, batch=8, max_chars=None, base_lr=3e-3, adapter_lr=1e-2),
     # for tests: seconds; trained hard enough that the 8 adapters' greedy outputs differ
-    "tiny": DemoPreset(vocab=512, hidden=64, layers=2, heads=4, intermediate=128, base_steps=40,
-                       adapter_steps=20, seq_len=64, batch=8, max_chars=20_000, base_lr=1e-2, adapter_lr=5e-2),
+    "tiny": DemoPreset(vocab=512, hidden=64, layers=2, heads=4, intermediate=128, base_steps=150,
+                       adapter_steps=60, seq_len=64, batch=8, max_chars=20_000, base_lr=1e-2, adapter_lr=2e-2),
     # for plumbing tests (idempotency, CLI): a fraction of a second, outputs meaningless
     "smoke": DemoPreset(vocab=300, hidden=32, layers=1, heads=2, intermediate=64, base_steps=2, adapter_steps=2,
                         seq_len=32, batch=2, max_chars=5_000),
@@ -277,24 +278,44 @@ def _windows(ids: torch.Tensor, *, seq_len: int, batch: int, gen: torch.Generato
 
 
 def _train(model: torch.nn.Module, ids: torch.Tensor, *, steps: int, lr: float, preset: DemoPreset, seed: int,
-           label: str, progress: ProgressFn | None) -> float:
-    """A few AdamW steps of next-token prediction on `ids`; returns the last loss."""
+           label: str, progress: ProgressFn | None) -> tuple[float, float]:
+    """A few AdamW steps of next-token prediction on `ids`; returns the loss on fixed windows before and after."""
+    before = _eval_loss(model, ids, preset)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    warmup = max(1, steps // 10)
+    # linear warmup, then cosine decay to 10%: lets a high peak rate converge in few steps
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warmup if s < warmup else 0.1 + 0.45 * (1 + math.cos(math.pi * (s - warmup) /
+                                                                                         max(1, steps - warmup))))
     gen = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
     model.train()
-    loss_value = float("nan")
     for step in range(steps):
         x = _windows(ids, seq_len=preset.seq_len, batch=preset.batch, gen=gen)
         out = model(input_ids=x, labels=x)
         out.loss.backward()
         opt.step()
+        sched.step()
         opt.zero_grad(set_to_none=True)
-        loss_value = float(out.loss.detach())
+        losses.append(float(out.loss.detach()))
         if progress is not None:
             progress(label, step + 1, steps)
     model.eval()
-    return loss_value
+    logger.debug("%s: %d steps, train loss %s", label, steps, [round(x, 3) for x in losses])
+    return before, _eval_loss(model, ids, preset)
+
+
+def _eval_loss(model: torch.nn.Module, ids: torch.Tensor, preset: DemoPreset, batches: int = 4) -> float:
+    """Mean next-token loss over fixed (seeded) windows of `ids`: the same windows before and after training."""
+    gen = torch.Generator().manual_seed(12345)
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for _ in range(batches):
+            x = _windows(ids, seq_len=preset.seq_len, batch=preset.batch, gen=gen)
+            total += float(model(input_ids=x, labels=x).loss)
+    return total / batches
 
 
 def _hex(b: bytes) -> str:
@@ -381,7 +402,7 @@ def _build_demo(d: pathlib.Path, p: DemoPreset, *, preset: str, n_adapters: int,
     model = build_llama(tokenizer, hidden=p.hidden, layers=p.layers, heads=p.heads, intermediate=p.intermediate,
                         seed=seed, max_positions=2048)
     base_ids = torch.tensor(tokenizer("\n\n".join(base_texts))["input_ids"])
-    base_loss = _train(model, base_ids, steps=p.base_steps, lr=p.base_lr, preset=p, seed=seed, label="base",
+    base_loss0, base_loss = _train(model, base_ids, steps=p.base_steps, lr=p.base_lr, preset=p, seed=seed, label="base",
                        progress=progress)
     model_dir = d / MODEL_NAME
     if model_dir.exists():
@@ -389,9 +410,10 @@ def _build_demo(d: pathlib.Path, p: DemoPreset, *, preset: str, n_adapters: int,
     model.save_pretrained(model_dir, safe_serialization=True)
     tokenizer.save_pretrained(model_dir)
     model_id = compute_model_id(model_dir)
-    logger.info("demo base %s model_id=%s loss=%.3f", MODEL_NAME, model_id.hex(), base_loss)
+    logger.info("demo base %s model_id=%s loss %.3f -> %.3f", MODEL_NAME, model_id.hex(), base_loss0, base_loss)
 
     model.requires_grad_(False)
+    model.name_or_path = MODEL_NAME  # peft copies it into base_model_name_or_path (not a machine-specific path)
     adapters_root = d / "adapters"
     if adapters_root.exists():
         shutil.rmtree(adapters_root)
@@ -405,7 +427,7 @@ def _build_demo(d: pathlib.Path, p: DemoPreset, *, preset: str, n_adapters: int,
         torch.manual_seed(seed + 1 + i)
         peft_model = get_peft_model(copy.deepcopy(model), cfg)
         ids = torch.tensor(tokenizer(text)["input_ids"])
-        loss = _train(peft_model, ids, steps=p.adapter_steps, lr=p.adapter_lr, preset=p, seed=seed + 1 + i,
+        loss0, loss = _train(peft_model, ids, steps=p.adapter_steps, lr=p.adapter_lr, preset=p, seed=seed + 1 + i,
                       label=name, progress=progress)
         out = adapters_root / name
         peft_model.save_pretrained(str(out), safe_serialization=True)
@@ -421,9 +443,10 @@ def _build_demo(d: pathlib.Path, p: DemoPreset, *, preset: str, n_adapters: int,
             "dataset_description": f"docstrings of the Python {platform.python_version()} standard library "
                                    f"package `{module}` ({len(text)} characters)",
             "train_steps": p.adapter_steps,
-            "final_loss": round(loss, 4),
+            "loss_before": round(loss0, 4),
+            "loss_after": round(loss, 4),
         })
-        logger.info("demo adapter %s adapter_id=%s rank=%d loss=%.3f", name, aid.hex(), rank, loss)
+        logger.info("demo adapter %s adapter_id=%s rank=%d loss %.3f -> %.3f", name, aid.hex(), rank, loss0, loss)
 
     manifest: dict[str, Any] = {
         "version": MANIFEST_VERSION,
@@ -440,7 +463,8 @@ def _build_demo(d: pathlib.Path, p: DemoPreset, *, preset: str, n_adapters: int,
             "intermediate_size": p.intermediate,
             "vocab_size": len(tokenizer),
             "train_steps": p.base_steps,
-            "final_loss": round(base_loss, 4),
+            "loss_before": round(base_loss0, 4),
+            "loss_after": round(base_loss, 4),
             "dataset_id": _hex(dataset_id("\n\n".join(base_texts))),
             "dataset_description": "docstrings of the Python standard library packages "
                                    + ", ".join(BASE_MODULES) + " and Python's LICENSE.txt",

@@ -76,12 +76,17 @@ def test_manifest(tiny_demo: tuple[pathlib.Path, dict]) -> None:
     assert [a["name"] for a in ads] == [f"{m}-docs" for m in ADAPTER_MODULES[:8]]
     assert [a["rank"] for a in ads] == [8, 16] * 4
     assert len({a["dataset_id"] for a in ads}) == 8
+    # real training: the loss on fixed windows of each text went down
+    assert model["loss_after"] < model["loss_before"]
+    assert all(a["loss_after"] < a["loss_before"] for a in ads), [(a["loss_before"], a["loss_after"]) for a in ads]
     for a, module in zip(ads, ADAPTER_MODULES, strict=False):
         assert a["adapter_id"] == "0x" + adapter_id_of(d / a["path"]).hex()
         text = stdlib_docs(module, max_chars=PRESETS["tiny"].max_chars)
         assert a["dataset_id"] == "0x" + hashlib.sha256(text.encode()).hexdigest()
         assert a["targets"] == ["q_proj", "k_proj", "v_proj", "o_proj"]
         assert module in a["dataset_description"]
+        cfg = json.loads((d / a["path"] / "adapter_config.json").read_text())
+        assert cfg["base_model_name_or_path"] == "demo-llama"  # no machine path: ids do not depend on where
     assert read_manifest(d) == manifest
 
 
