@@ -74,6 +74,11 @@ class Result:
     def add(self, key: str, label: str, tok_s: float | None, note: str = "") -> None:
         self.rows[key] = {"label": label, "tok_s": tok_s, "note": note}
 
+    def best(self, key: str, tok_s: float) -> None:
+        """Keep the faster of two measurements of a row."""
+        row = self.rows[key]
+        row["tok_s"] = max(row["tok_s"] or 0.0, tok_s)
+
     def tok(self, key: str) -> float | None:
         row = self.rows.get(key)
         return None if row is None else row["tok_s"]
@@ -362,16 +367,20 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
     step("warm-up")
     run_ours(base, work[:4], [None] * 4, dtype=dtype)
 
+    # the rows the targets compare (base, 32 adapters, transformers static) run twice, interleaved with the others,
+    # and keep their best: co-tenants on a shared machine only ever slow a run down
     step("ours: base only")
     r = run_ours(base, work, [None] * n_req, dtype=dtype)
-    res.add("base", "ours, base only", r["tok_s"], f"{n_req} req, mean batch {r['mean_batch']:.1f}")
+    res.add("base", "ours, base only", r["tok_s"], f"{n_req} req, mean batch {r['mean_batch']:.1f}, best of 2")
     mean_batch = r["mean_batch"]
     for k in (1, 8, 32, 256):
         step(f"ours: {k} adapters")
         paths: list[pathlib.Path | None] = [fac.path("u", i % k, 16) for i in range(n_req)]
         r = run_ours(base, work, paths, dtype=dtype)
         res.add(f"mixed_{k}", f"ours, {k} adapters (r16)", r["tok_s"],
-                f"{r['distinct_adapters']} distinct used, mean batch {r['mean_batch']:.1f}")
+                f"{r['distinct_adapters']} distinct used, mean batch {r['mean_batch']:.1f}"
+                + (", best of 2" if k == 32 else ""))
+    paths32: list[pathlib.Path | None] = [fac.path("u", i % 32, 16) for i in range(n_req)]
     step("ours: 32 adapters, ranks 8/16/64")
     ranks = (8, 16, 64)
     paths = [fac.path(f"m{ranks[i % 32 % 3]}_", i % 32, ranks[i % 32 % 3]) for i in range(n_req)]
@@ -405,7 +414,11 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
     sub = work[:n_base_subset]
     step(f"transformers generate, static batches of 32 ({len(sub)} req)")
     res.add("hf_static", "transformers generate, static 32 (base)", run_hf_static(model, sub),
-            f"{len(sub)} req")
+            f"{len(sub)} req, best of 2")
+    step("second runs: ours base, ours 32 adapters, transformers static")
+    res.best("base", run_ours(base, work, [None] * n_req, dtype=dtype)["tok_s"])
+    res.best("mixed_32", run_ours(base, work, paths32, dtype=dtype)["tok_s"])
+    res.best("hf_static", run_hf_static(model, sub))
     step(f"transformers continuous batching ({len(sub)} req)")
     try:
         res.add("hf_cb", "transformers generate_batch (base)", run_hf_cb(model, sub), f"{len(sub)} req")

@@ -484,6 +484,8 @@ class Engine:
         """Queue a request; raises RequestInvalid/RequestTooLong, AdapterNotFound, or EngineOverloaded."""
         if self._stopping:
             raise EngineStopped("the engine is stopped: start it before submitting")
+        if req.stop and not self.config.detokenize:
+            raise RequestInvalid("stop strings need text: this engine runs with detokenize=False")
         if req.max_tokens < 1:
             raise RequestInvalid(f"max_tokens must be >= 1, got {req.max_tokens}")
         if req.prompt_ids is not None:
