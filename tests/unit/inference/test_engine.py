@@ -187,3 +187,13 @@ def test_invalid_requests(engine: Engine) -> None:
     with pytest.raises(SamplingParamsInvalid):
         SamplingParams(top_p=0.0)
     assert engine.queued == 0
+
+
+def test_stop_strings_refused_without_detokenizer(base: BaseModel) -> None:
+    eng = Engine(base, None, EngineConfig(max_batch=2, max_seq_len=64, detokenize=False))
+    with pytest.raises(RequestInvalid):
+        eng.submit(GenerationRequest(prompt=PROMPT, stop=("x",)))
+    h = eng.submit(GenerationRequest(prompt=PROMPT, max_tokens=3, ignore_eos=True))
+    eng.run_until_idle(timeout=30)
+    c = h.result()
+    assert len(c.token_ids) == 3 and c.text == ""  # token ids only: the bench's mode
