@@ -61,8 +61,8 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if a complete demo is already there.")] = False,
     preset: Annotated[str, typer.Option("--preset", help="'demo' (served), 'tiny' or 'smoke' (tests).")] = "demo",
     seed: Annotated[int, typer.Option("--seed", help="Seed for initialisation and training batches.")] = 0,
-    threads: Annotated[int | None, typer.Option("--threads", help="torch threads while training (default: "
-                                                                  "torch's; 1 is faster on a busy machine).")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="torch threads while training (1: steady on a busy "
+                                                           "machine; 2+ faster only on idle cores).")] = 1,
 ) -> None:
     """Build the demo base model, its tokenizer and trained adapters, and write manifest.json (idempotent)."""
     from inference.demo import ADAPTER_MODULES, PRESETS, DemoError, init_demo
@@ -70,7 +70,7 @@ def init(
     if not 1 <= adapters <= len(ADAPTER_MODULES):
         raise UsageError(f"--adapters {adapters} out of range: use 1..{len(ADAPTER_MODULES)}; for many adapters "
                          "use `loraledger demo synth`")
-    if threads is not None and threads < 1:
+    if threads < 1:
         raise UsageError(f"--threads {threads} must be >= 1")
     if preset not in PRESETS:
         raise UsageError(f"--preset {preset!r} unknown: use one of {', '.join(PRESETS)}")

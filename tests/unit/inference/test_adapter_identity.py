@@ -118,3 +118,9 @@ def test_model_id_needs_safetensors(tmp_path: pathlib.Path) -> None:
     (tmp_path / "pytorch_model.bin").write_bytes(b"x")
     with pytest.raises(ModelWeightsMissing, match="pytorch_model.bin"):
         compute_model_id(tmp_path)
+
+
+def test_fixture_adapters_do_not_depend_on_the_tmp_path(tmp_path: pathlib.Path,
+                                                        make_adapter: Callable[..., pathlib.Path]) -> None:
+    cfg = json.loads((make_adapter(tmp_path / "p", seed=1) / "adapter_config.json").read_text())
+    assert cfg["base_model_name_or_path"] == "tiny-llama"
