@@ -347,9 +347,7 @@ class LlamaForward:
             h = _rms_norm(x, w.ln1, self.eps)
             qkv = F.linear(h, w.wqkv, w.bqkv)  # [N, (H + 2 Hkv) D]
             if routing is not None and lora is not None:
-                lora.apply(routing, li, "q_proj", h, qkv[:, :qs])
-                lora.apply(routing, li, "k_proj", h, qkv[:, qs:qs + kvs])
-                lora.apply(routing, li, "v_proj", h, qkv[:, qs + kvs:])
+                lora.apply(routing, li, "qkv", h, qkv)
             q = qkv[:, :qs].view(n, self.n_heads, self.head_dim)  # [N, H, D]
             k = qkv[:, qs:qs + kvs].view(n, self.n_kv, self.head_dim)  # [N, Hkv, D]
             v = qkv[:, qs + kvs:].view(n, self.n_kv, self.head_dim)
@@ -361,17 +359,16 @@ class LlamaForward:
             o = attend(li, q, k, v)  # [N, H D]
             y = F.linear(o, w.wo, w.bo)  # [N, hidden]
             if routing is not None and lora is not None:
-                lora.apply(routing, li, "o_proj", o, y)
+                lora.apply(routing, li, "o", o, y)
             x = x + y
             h = _rms_norm(x, w.ln2, self.eps)
             gu = F.linear(h, w.wgu, w.bgu)  # [N, 2 I]
             if routing is not None and lora is not None:
-                lora.apply(routing, li, "gate_proj", h, gu[:, :self.inter])
-                lora.apply(routing, li, "up_proj", h, gu[:, self.inter:])
+                lora.apply(routing, li, "gate_up", h, gu)
             m = self.act(gu[:, :self.inter]) * gu[:, self.inter:]  # [N, I]
             y = F.linear(m, w.wdown, w.bdown)
             if routing is not None and lora is not None:
-                lora.apply(routing, li, "down_proj", m, y)
+                lora.apply(routing, li, "down", m, y)
             x = x + y
         return _rms_norm(x, self.norm, self.eps)
 

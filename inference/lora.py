@@ -4,13 +4,16 @@ Math, per target linear ``y = x @ W.T`` of a row whose adapter sits in slot ``s`
 
     y += (x @ A[s].T) @ (scale[s] * B[s]).T
 
-The pool keeps one preallocated stack per rank bucket and per (layer, module): ``A.T [capacity, in, r]`` and
-``B.T [capacity, r, out]``, the adapter's scaling folded into B at load time. Ranks are rounded up to a power of two
-(min 4): ranks 8/16/64 pay no padding, other ranks pay the measured `padding_bytes`.
+The pool keeps preallocated stacks per rank bucket: per (layer, group of linears sharing an input: qkv, o, gate_up,
+down) ``A.T [capacity, in, k r]`` (the group's k modules' A concatenated, so one shrink matmul serves q, k and v) and
+per (layer, module) ``B.T [capacity, r, out]``, the adapter's scaling folded into B at load time. Ranks are rounded up
+to a power of two (min 4): ranks 8/16/64 pay no rank padding; untargeted modules of a touched group hold zeros. Both
+are reported by `padding_bytes`.
 
 A step's routing is built once (`LoraPool.routing`): per bucket present in the batch, the LoRA rows sorted by slot.
-Every layer and module then reuses it: one gather of the rows, two matmuls straight over the pool stacks (no per-row
-weight copies) and one scatter-add back. The two matmuls are either a slot-major `torch.bmm` (rows padded to the
+Every layer and group then reuses it: one gather of the rows, one shrink matmul and one expand per module straight
+over the pool stacks (no per-row weight copies), and one scatter-add of the concatenated deltas into the fused output.
+The matmuls are either a slot-major `torch.bmm` (rows padded to the
 busiest slot's count; decode steps, where each slot has a row or two) or the segment matmul `torch._grouped_mm`
 (SGMV, Punica-style; no padding; prefill and skewed popularity). No Python loop over adapters, and rows without an
 adapter are never touched (a batch of base-only rows has no routing at all).
@@ -33,7 +36,15 @@ __all__ = ["LoraPool", "LoraRouting", "PoolSlot", "Segment", "UnsupportedTargetM
 logger = logging.getLogger(__name__)
 
 MIN_BUCKET = 4
-PADDED_ROWS_PER_SLOT = 25  # slot-major bmm while its padding stays under this many rows per slot (see routing)
+PADDED_ROWS_PER_SLOT = 25
+# Linear layers that read the same input and write one fused output in the engine's forward: their LoRA shrinks run
+# as one matmul over the concatenated A (and their expands write one concatenated delta).
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("qkv", ("q_proj", "k_proj", "v_proj")),
+    ("o", ("o_proj",)),
+    ("gate_up", ("gate_proj", "up_proj")),
+    ("down", ("down_proj",)),
+)  # slot-major bmm while its padding stays under this many rows per slot (see routing)
 
 
 class UnsupportedTargetModule(InferenceError, ValueError):
@@ -89,8 +100,8 @@ class LoraRouting:
 class _Bucket:
     rank: int
     capacity: int
-    a: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # [capacity, in, r] (A transposed)
-    b: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # [capacity, r, out] (B transposed)
+    a: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # (layer, group): [cap, in, k r] (A.T)
+    b: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # (layer, module): [cap, r, out] (B.T)
     free: list[int] = field(default_factory=list)
     used: int = 0
 
@@ -113,19 +124,29 @@ class LoraPool:
         self.dtype = dtype
         self.initial_capacity = initial_capacity
         self._buckets: dict[int, _Bucket] = {}
-        self.modules_present: set[str] = set()
+        self.groups: dict[str, tuple[str, ...]] = {}  # group -> its modules that this model has, in output order
+        self.group_of: dict[str, str] = {}
+        for g, mods in GROUPS:
+            present = tuple(m for m in mods if m in self.shapes)
+            if present:
+                self.groups[g] = present
+                self.group_of.update(dict.fromkeys(present, g))
+        self.groups_present: set[str] = set()
         self.grouped = _grouped_mm_works(self.device, dtype)  # segment matmuls available (else slot-major bmm only)
 
     # ---------------------------------------------------------------- sizes
 
     def slot_nbytes(self, rank: int, target_modules: tuple[str, ...]) -> int:
-        """Bytes one adapter occupies in the pool: bucket rank x (in + out) per targeted module and layer."""
+        """Bytes one adapter occupies in the pool: bucket rank x (in + out) for every module of each group it
+        touches (a q,v adapter also holds zero k_proj weights in its qkv group), per layer."""
         r = bucket_rank(rank)
         esize = torch.empty((), dtype=self.dtype).element_size()
-        return sum(r * (self.shapes[m][0] + self.shapes[m][1]) for m in target_modules) * self.n_layers * esize
+        mods = [m for g in {self.group_of[t] for t in target_modules if t in self.group_of} for m in self.groups[g]]
+        return sum(r * (self.shapes[m][0] + self.shapes[m][1]) for m in mods) * self.n_layers * esize
 
     def padding_bytes(self, rank: int, target_modules: tuple[str, ...]) -> int:
-        """Bytes of zero padding an adapter of `rank` carries in the pool (0 for power-of-two ranks >= 4)."""
+        """Bytes of zeros an adapter carries in the pool: rank rounded up to its bucket (0 for 8/16/64) plus the
+        untargeted modules of the groups it touches."""
         esize = torch.empty((), dtype=self.dtype).element_size()
         exact = sum(rank * (self.shapes[m][0] + self.shapes[m][1]) for m in target_modules) * self.n_layers * esize
         return self.slot_nbytes(rank, target_modules) - exact
@@ -151,22 +172,19 @@ class LoraPool:
             bk = self._buckets[r] = _Bucket(rank=r, capacity=0)
         if not bk.free:
             self._grow(bk, max(self.initial_capacity, 2 * bk.capacity))
-        for m in target_modules:
-            if m not in self.modules_present or (0, m) not in bk.a:
-                self._add_module(bk, m)
+        for g in {self.group_of[m] for m in target_modules}:
+            if (0, g) not in bk.a:
+                self._add_group(bk, g)
         idx = heapq.heappop(bk.free)  # lowest free slot: keeps the slots a step touches (0..G-1) compact
         bk.used += 1
-        for (layer, m), ta in bk.a.items():
-            tb = bk.b[(layer, m)]
-            key = (layer, m)
-            if key in a:
-                ta[idx].zero_()
+        for (layer, g), ta in bk.a.items():
+            ta[idx].zero_()
+            for j, m in enumerate(self.groups[g]):
+                tb = bk.b[(layer, m)]
                 tb[idx].zero_()
-                ta[idx, :, :rank].copy_(a[key].T)
-                tb[idx, :rank].copy_((b[key] * scaling).T)
-            else:
-                ta[idx].zero_()
-                tb[idx].zero_()
+                if (layer, m) in a:
+                    ta[idx, :, j * r:j * r + rank].copy_(a[(layer, m)].T)
+                    tb[idx, :rank].copy_((b[(layer, m)] * scaling).T)
         return PoolSlot(bucket=r, index=idx)
 
     def reserve(self, rank: int, target_modules: tuple[str, ...], capacity: int) -> None:
@@ -176,9 +194,9 @@ class LoraPool:
             bk = self._buckets[bucket_rank(rank)] = _Bucket(rank=bucket_rank(rank), capacity=0)
         if bk.capacity < capacity:
             self._grow(bk, capacity)
-        for m in target_modules:
-            if (0, m) not in bk.a:
-                self._add_module(bk, m)
+        for g in {self.group_of[m] for m in target_modules}:
+            if (0, g) not in bk.a:
+                self._add_group(bk, g)
 
     def free(self, slot: PoolSlot) -> None:
         """Return a slot to its bucket (weights stay until overwritten; nothing routes to a free slot)."""
@@ -188,27 +206,26 @@ class LoraPool:
 
     def _grow(self, bk: _Bucket, capacity: int) -> None:
         old = bk.capacity
-        for key, t in list(bk.a.items()):
-            na = torch.zeros((capacity, *t.shape[1:]), device=self.device, dtype=self.dtype)
-            na[:old].copy_(t)
-            bk.a[key] = na
-            tb = bk.b[key]
-            nb = torch.zeros((capacity, *tb.shape[1:]), device=self.device, dtype=self.dtype)
-            nb[:old].copy_(tb)
-            bk.b[key] = nb
+        for d in (bk.a, bk.b):
+            for key, t in list(d.items()):
+                nt = torch.zeros((capacity, *t.shape[1:]), device=self.device, dtype=self.dtype)
+                nt[:old].copy_(t)
+                d[key] = nt
         for i in range(old, capacity):
             heapq.heappush(bk.free, i)
         bk.capacity = capacity
         logger.debug("lora pool bucket r=%d grown to %d slots", bk.rank, capacity)
 
-    def _add_module(self, bk: _Bucket, module: str) -> None:
-        self.modules_present.add(module)
-        fin, fout = self.shapes[module]
+    def _add_group(self, bk: _Bucket, group: str) -> None:
+        self.groups_present.add(group)
+        mods = self.groups[group]
+        fin = self.shapes[mods[0]][0]
         for layer in range(self.n_layers):
-            if (layer, module) in bk.a:
-                continue
-            bk.a[(layer, module)] = torch.zeros((bk.capacity, fin, bk.rank), device=self.device, dtype=self.dtype)
-            bk.b[(layer, module)] = torch.zeros((bk.capacity, bk.rank, fout), device=self.device, dtype=self.dtype)
+            bk.a[(layer, group)] = torch.zeros((bk.capacity, fin, len(mods) * bk.rank), device=self.device,
+                                               dtype=self.dtype)
+            for m in mods:
+                bk.b[(layer, m)] = torch.zeros((bk.capacity, bk.rank, self.shapes[m][1]), device=self.device,
+                                               dtype=self.dtype)
 
     # ---------------------------------------------------------------- per step
 
@@ -256,26 +273,33 @@ class LoraPool:
             out.lora_rows += n
         return out
 
-    def apply(self, routing: LoraRouting | None, layer: int, module: str, x: torch.Tensor, y: torch.Tensor) -> None:
-        """``y[rows] += lora(x[rows])`` for every routed row; x [N, in], y [N, out] (a view is fine)."""
-        if routing is None or module not in self.modules_present:
+    def apply(self, routing: LoraRouting | None, layer: int, group: str, x: torch.Tensor, y: torch.Tensor) -> None:
+        """``y[rows] += lora(x[rows])`` for every routed row and every module of `group` (see `GROUPS`).
+
+        x [N, in] is the group's shared input, y [N, sum of its modules' out] its fused output (a view is fine)."""
+        if routing is None or group not in self.groups_present:
             return
         for g in routing.groups:
             bk = self._buckets[g.bucket]
-            a = bk.a.get((layer, module))  # [cap, in, r]
+            a = bk.a.get((layer, group))  # [cap, in, k r]
             if a is None:
                 continue
+            r = bk.rank
             a = a[:g.n_groups]
-            b = bk.b[(layer, module)][:g.n_groups]  # [G, r, out]
+            bs = [bk.b[(layer, m)][:g.n_groups] for m in self.groups[group]]  # each [G, r, out_m]
             if g.offs is not None:
                 xs = x.index_select(0, g.rows)  # [n, in]
-                t = torch._grouped_mm(xs, a, offs=g.offs)  # [n, r]
-                u = torch._grouped_mm(t, b, offs=g.offs)  # [n, out]
+                t = torch._grouped_mm(xs, a, offs=g.offs)  # [n, k r]
+                us = [torch._grouped_mm(t[:, j * r:(j + 1) * r].contiguous(), b, offs=g.offs)
+                      for j, b in enumerate(bs)]  # each [n, out_m]
+                u = us[0] if len(us) == 1 else torch.cat(us, dim=-1)
             else:
                 assert g.gidx is not None and g.pos is not None
                 xs = x.index_select(0, g.gidx).view(g.n_groups, g.per_slot, x.shape[1])  # [G, m, in]
-                t = torch.bmm(xs, a)  # [G, m, r]
-                u = torch.bmm(t, b).view(g.n_groups * g.per_slot, -1).index_select(0, g.pos)  # [n, out]
+                t = torch.bmm(xs, a)  # [G, m, k r]
+                us = [torch.bmm(t[:, :, j * r:(j + 1) * r], b) for j, b in enumerate(bs)]  # each [G, m, out_m]
+                u = (us[0] if len(us) == 1 else torch.cat(us, dim=-1))
+                u = u.view(g.n_groups * g.per_slot, -1).index_select(0, g.pos)  # [n, sum out]
             # rows are unique within a step, so an accumulating index_put is a scatter-add (faster than index_add_)
             y.index_put_((g.rows,), u.to(y.dtype), accumulate=True)
 

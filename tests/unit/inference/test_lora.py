@@ -7,7 +7,7 @@ import torch
 
 from inference.lora import LoraPool, Segment, bucket_rank
 
-SHAPES = {"q_proj": (32, 32), "v_proj": (32, 16), "down_proj": (48, 32)}
+SHAPES = {"q_proj": (32, 32), "k_proj": (32, 8), "v_proj": (32, 16), "down_proj": (48, 32)}
 LAYERS = 2
 
 
@@ -46,18 +46,23 @@ def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments(grouped: 
     assert routing is not None and routing.lora_rows == sum(n for i, n in layout if i is not None)
     # the prefill segments make the slot-major padding too costly: the grouped kernel is used when available
     assert (routing.padded_rows == 0) == grouped
-    x = {m: torch.randn(start, SHAPES[m][0]) for m in SHAPES}
+    assert pool.groups == {"qkv": ("q_proj", "k_proj", "v_proj"), "down": ("down_proj",)}
     for li in range(LAYERS):
-        for m, (_, fout) in SHAPES.items():
-            y0 = torch.randn(start, fout)
+        for group, mods in pool.groups.items():
+            x = torch.randn(start, SHAPES[mods[0]][0])
+            widths = [SHAPES[m][1] for m in mods]
+            y0 = torch.randn(start, sum(widths))  # the fused output of the group (e.g. [q | k | v])
             y = y0.clone()
-            pool.apply(routing, li, m, x[m], y)
+            pool.apply(routing, li, group, x, y)
             for row, idx in enumerate(owner):
                 ref = y0[row].clone()
                 if idx is not None:
                     _, a, b, scale = adapters[idx]
-                    if (li, m) in a:
-                        ref += scale * (x[m][row] @ a[(li, m)].T) @ b[(li, m)].T
+                    col = 0
+                    for m, w in zip(mods, widths, strict=True):
+                        if (li, m) in a:
+                            ref[col:col + w] += scale * (x[row] @ a[(li, m)].T) @ b[(li, m)].T
+                        col += w
                 torch.testing.assert_close(y[row], ref, rtol=1e-4, atol=1e-4)
 
 
@@ -69,17 +74,20 @@ def test_decode_routing_uses_slot_major_bmm_and_measures_padding() -> None:
             Segment(slot=slots[0], start=3, length=1)]
     routing = pool.routing(segs)
     assert routing is not None and routing.lora_rows == 3 and routing.padded_rows == 3
-    x, y = torch.randn(4, 32), torch.zeros(4, 32)
-    pool.apply(routing, 1, "q_proj", x, y)
+    x, y = torch.randn(4, 32), torch.zeros(4, 32 + 8 + 16)
+    pool.apply(routing, 1, "qkv", x, y)
+    assert torch.count_nonzero(y[:, 32:]) == 0  # k and v are not targeted: zero deltas there
     assert torch.count_nonzero(y[2]) == 0 and torch.count_nonzero(y[0]) > 0
 
 
 def test_no_routing_without_adapter_rows_and_padding_measured() -> None:
     pool = LoraPool(SHAPES, LAYERS)
     assert pool.routing([]) is None
-    assert pool.padding_bytes(8, ("q_proj",)) == 0 and pool.padding_bytes(16, ("q_proj",)) == 0
-    assert pool.padding_bytes(5, ("q_proj",)) == 3 * (32 + 32) * LAYERS * 4
-    assert pool.slot_nbytes(8, ("q_proj", "v_proj")) == 8 * (64 + 48) * LAYERS * 4
+    qkv = (32 + 32) + (32 + 8) + (32 + 16)  # in + out of q, k, v
+    assert pool.padding_bytes(8, ("q_proj", "k_proj", "v_proj")) == 0
+    assert pool.slot_nbytes(8, ("q_proj", "v_proj")) == 8 * qkv * LAYERS * 4  # k's zeros are in the slot too
+    assert pool.padding_bytes(8, ("q_proj", "v_proj")) == 8 * (32 + 8) * LAYERS * 4
+    assert pool.padding_bytes(5, ("q_proj", "k_proj", "v_proj")) == 3 * qkv * LAYERS * 4
 
 
 def test_freed_slot_is_reused_and_rezeroed() -> None:
@@ -91,6 +99,7 @@ def test_freed_slot_is_reused_and_rezeroed() -> None:
     s2 = pool.alloc(8, a2, b2, 1.0, ("q_proj",))
     assert s2 == s1
     routing = pool.routing([Segment(slot=s2, start=0, length=1)])
-    y = torch.zeros(1, 16)
-    pool.apply(routing, 0, "v_proj", torch.randn(1, 32), y)
-    assert torch.count_nonzero(y) == 0  # the old adapter's v_proj weights are gone
+    y = torch.zeros(1, 32 + 8 + 16)
+    pool.apply(routing, 0, "qkv", torch.randn(1, 32), y)
+    assert torch.count_nonzero(y[:, :32]) > 0
+    assert torch.count_nonzero(y[:, 32:]) == 0  # the old adapter's v_proj weights are gone
