@@ -35,7 +35,8 @@ setup: $(PY_STAMP) $(NPM_STAMP) $(FORGE_STAMP) ## create the venv, install npm t
 
 build: $(FORGE_STAMP) ## compile the contracts
 
-run: setup ## bring the local devnet up (L2 + DA + contracts + demo assets) and serve
+run: setup ## build the demo assets, bring the local devnet up (L2 + DA + contracts + demo assets registered)
+	$(VENV)/bin/loraledger demo init
 	$(VENV)/bin/loraledger devnet up
 
 lint: $(PY_STAMP) ## ruff + mypy
