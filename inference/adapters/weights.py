@@ -54,6 +54,7 @@ MODULE_ORDER: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_p
 _PARENT = {"q_proj": "self_attn", "k_proj": "self_attn", "v_proj": "self_attn", "o_proj": "self_attn",
            "gate_proj": "mlp", "up_proj": "mlp", "down_proj": "mlp"}
 _EMBEDDING_MODULES = ("embed_tokens", "lm_head")
+_PEFT_DEFAULT_ALPHA = 8  # LoraConfig.lora_alpha's default: what peft uses when the config omits it
 
 # peft's saved key layout for a Llama-family CausalLM (the adapter name is stripped on save).
 _KEY = re.compile(r"^base_model\.model\.model\.layers\.(\d+)\.(\w+)\.(\w+)\.lora_([AB])\.weight$")
@@ -174,7 +175,7 @@ def _check_config(cfg: dict[str, Any], where: str, max_rank: int) -> tuple[int, 
     r = cfg.get("r")
     if not isinstance(r, int) or isinstance(r, bool) or r <= 0:
         raise AdapterConfigInvalid(f"{where}: r={r!r} must be a positive integer (the LoRA rank)", adapter=where)
-    alpha = cfg.get("lora_alpha", r)
+    alpha = cfg.get("lora_alpha", _PEFT_DEFAULT_ALPHA)
     if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not math.isfinite(alpha) or alpha <= 0:
         raise AdapterConfigInvalid(f"{where}: lora_alpha={alpha!r} must be a positive finite number", adapter=where)
     _features_refused(cfg, where)

@@ -80,3 +80,16 @@ def test_dtype_device_and_to(tmp_path: pathlib.Path, make_adapter, base_config: 
     assert all(t.dtype == torch.float16 for t in moved.b.values())
     assert moved.adapter_id == w32.adapter_id
     assert w32.to("cpu") is w32
+
+
+def test_missing_alpha_uses_peft_default(tmp_path: pathlib.Path, make_adapter,
+                                         base_config: transformers.PretrainedConfig) -> None:
+    import json
+
+    from peft import LoraConfig
+
+    d = make_adapter(tmp_path / "na", seed=1, rank=4, alpha=16)
+    cfg = json.loads((d / "adapter_config.json").read_text())
+    del cfg["lora_alpha"]
+    (d / "adapter_config.json").write_text(json.dumps(cfg))
+    assert load_adapter(d, base_config).scaling == pytest.approx(LoraConfig().lora_alpha / 4)
