@@ -207,6 +207,13 @@ def _warn_base_mismatch(cfg: dict[str, Any], base_config: Any, where: str) -> No
                        where, pathlib.PurePath(str(want)).name, pathlib.PurePath(str(have)).name)
 
 
+def _check_size(size: int, max_bytes: int, wp: pathlib.Path, where: str) -> None:
+    if size > max_bytes:
+        raise AdapterTooLarge(f"{where}: {wp.name} is {size} bytes, over this node's limit of {max_bytes} bytes: "
+                              "use a smaller rank or fewer target modules, or raise the node's max adapter bytes",
+                              nbytes=size, max_bytes=max_bytes, adapter=where)
+
+
 def load_adapter(
     path: str | os.PathLike[str],
     base_config: Any,
@@ -231,12 +238,9 @@ def load_adapter(
     _warn_base_mismatch(cfg, base_config, where)
 
     wp = weights_path(d)
-    size = wp.stat().st_size
-    if size > max_bytes:
-        raise AdapterTooLarge(f"{where}: {wp.name} is {size} bytes, over this node's limit of {max_bytes} bytes: "
-                              "use a smaller rank or fewer target modules, or raise the node's max adapter bytes",
-                              nbytes=size, max_bytes=max_bytes, adapter=where)
+    _check_size(wp.stat().st_size, max_bytes, wp, where)
     raw = wp.read_bytes()
+    _check_size(len(raw), max_bytes, wp, where)  # the file may have been replaced since stat()
     h = hashlib.sha256(canonical_json(cfg))
     h.update(raw)
     adapter_id = h.digest()
@@ -269,7 +273,7 @@ def load_adapter(
         if layer >= n_layers:
             raise AdapterTargetModuleUnknown(
                 f"{where}: tensor {key} targets layer {layer} but the base model has {n_layers} layers "
-                "(0..{}): use an adapter trained for this base".format(n_layers - 1), adapter=where)
+                f"(0..{n_layers - 1}): use an adapter trained for this base", adapter=where)
         if not t.is_floating_point():
             raise AdapterWeightsInvalid(f"{where}: tensor {key} has dtype {t.dtype}, expected floating point: "
                                         "re-save the adapter in float32/bfloat16/float16", adapter=where)
