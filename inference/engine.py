@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -521,7 +521,7 @@ class Engine:
             raise EngineOverloaded(self.config.max_queue, retry)
         return seq.handle
 
-    async def generate(self, req: GenerationRequest) -> AsyncIterator[StreamEvent]:
+    async def generate(self, req: GenerationRequest) -> AsyncGenerator[StreamEvent, None]:
         """Submit and stream: yields one event per token, the last with the `completion`. Closing it cancels."""
         handle = self.submit(req, loop=asyncio.get_running_loop())
         try:
