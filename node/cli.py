@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import typer
 
 from node.errors import UsageError
+
+# Nothing is ever downloaded at run time: keep huggingface_hub (read by transformers/peft on import) offline.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 app = typer.Typer(
     name="loraledger",
