@@ -4,8 +4,9 @@ Models are built from random init (no download), adapters are written synthetica
 workload is fixed by a seed. Every baseline is measured in the same run on the same machine, and throughput counts
 only the requested completion tokens (EOS ignored, forced lengths). Rows:
 
-- roofline: the workload's weight matmuls alone (decode GEMMs at our measured mean running batch, prefill GEMMs
-  in 1024-token chunks): the useful tokens/s if nothing but those matmuls cost time;
+- roofline: the workload's weight matmuls alone at the engine's actual shapes (every decode step's GEMMs at its own
+  running batch size, every prefill forward's GEMMs at its packed token count, as recorded by the 32-adapter run):
+  the useful tokens/s if nothing but those matmuls cost time;
 - ours: base only; 1, 8, 32, 256 distinct rank-16 adapters (uniform); 32 adapters of mixed ranks 8/16/64;
   1,000 adapters with Zipf(1.0) popularity, a host budget of 64 adapters, starting cold on disk;
 - transformers `generate`, static batches of 32 (base); transformers continuous batching (`generate_batch`'s
@@ -173,6 +174,7 @@ def run_ours(base: _Base, work: list[Work], adapters: list[pathlib.Path | None],
         tokens = sum(c.usage.completion_tokens for c in done)
         assert tokens == sum(w.out for w in work), "every request must produce exactly its forced length"
         return {"tok_s": tokens / wall, "wall_s": wall, "mean_batch": eng.decode_rows_total / max(1, eng.decode_steps),
+                "decode_batches": dict(eng.decode_batches), "prefill_shapes": list(eng.prefill_shapes),
                 "distinct_adapters": len(names), "tiers": _count(c.usage.cache_tier for c in done),
                 "evictions": dict(cache.evictions), "stats": cache.stats()}
     finally:
@@ -233,16 +235,24 @@ def cold_loads(base: _Base, paths: list[pathlib.Path], *, dtype: torch.dtype) ->
         cache.close()
 
 
-def roofline(base: _Base, work: list[Work], batch: int, prefill_chunk: int, reps: int = 3) -> float:
-    """Tokens/s if the workload cost only its weight matmuls: every prompt token through the layer GEMMs in chunks of
-    `prefill_chunk` tokens, every completion token through the layer GEMMs + lm_head at `batch` rows per step."""
+def roofline(base: _Base, work: list[Work], decode_batches: dict[int, int], prefill_shapes: list[tuple[int, int]],
+             reps: int = 3) -> float:
+    """Tokens/s if the workload cost only its weight matmuls, at the engine's actual shapes (same run, same threads):
+    every decode step's layer GEMMs + lm_head at that step's running rows (`decode_batches`: rows -> steps), every
+    prefill forward's layer GEMMs at its packed token count plus lm_head on its rows' last tokens (`prefill_shapes`).
+    The numerator is the same requested completion tokens that the engine rows count."""
     from inference.engine import LlamaForward
 
     fwd = LlamaForward(base.model, 8)
     dev, dt = fwd.device, fwd.dtype
     layer_w = [w for lw in fwd.layers for w in (lw.wqkv, lw.wo, lw.wgu, lw.wdown)]
+    memo: dict[tuple[int, bool], float] = {}
 
-    def gemm_s(rows: int, weights: list[torch.Tensor]) -> float:
+    def gemm_s(rows: int, head: bool) -> float:
+        """Best of `reps` for the layer GEMMs (head=False) or lm_head alone (head=True) at `rows` rows."""
+        if (rows, head) in memo:
+            return memo[(rows, head)]
+        weights = [fwd.lm_head] if head else layer_w
         xs = {w.shape[1]: torch.randn(rows, w.shape[1], device=dev, dtype=dt) for w in weights}
         best = float("inf")
         with torch.inference_mode():
@@ -253,12 +263,12 @@ def roofline(base: _Base, work: list[Work], batch: int, prefill_chunk: int, reps
                     F.linear(xs[w.shape[1]], w)
                 _sync(dev)
                 best = min(best, time.perf_counter() - t0)
+        memo[(rows, head)] = best
         return best
 
-    decode_s = gemm_s(batch, layer_w + [fwd.lm_head]) / batch  # per completion token
-    prefill_s = gemm_s(prefill_chunk, layer_w) / prefill_chunk  # per prompt token
-    out_tokens = sum(w.out for w in work)
-    return out_tokens / (out_tokens * decode_s + sum(len(w.prompt) for w in work) * prefill_s)
+    decode_s = sum(steps * (gemm_s(b, False) + gemm_s(b, True)) for b, steps in decode_batches.items())
+    prefill_s = sum(gemm_s(n, False) + gemm_s(rows, True) for n, rows in prefill_shapes)
+    return sum(w.out for w in work) / (decode_s + prefill_s)
 
 
 def _sync(dev: torch.device) -> None:
@@ -372,7 +382,6 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
     step("ours: base only")
     r = run_ours(base, work, [None] * n_req, dtype=dtype)
     res.add("base", "ours, base only", r["tok_s"], f"{n_req} req, mean batch {r['mean_batch']:.1f}, best of 2")
-    mean_batch = r["mean_batch"]
     for k in (1, 8, 32, 256):
         step(f"ours: {k} adapters")
         paths: list[pathlib.Path | None] = [fac.path("u", i % k, 16) for i in range(n_req)]
@@ -380,6 +389,8 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
         res.add(f"mixed_{k}", f"ours, {k} adapters (r16)", r["tok_s"],
                 f"{r['distinct_adapters']} distinct used, mean batch {r['mean_batch']:.1f}"
                 + (", best of 2" if k == 32 else ""))
+        if k == 32:
+            shapes32 = r  # the roofline uses the 32-adapter row's own step shapes
     paths32: list[pathlib.Path | None] = [fac.path("u", i % 32, 16) for i in range(n_req)]
     step("ours: 32 adapters, ranks 8/16/64")
     ranks = (8, 16, 64)
@@ -397,8 +408,10 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
     res.extra["zipf_distinct"] = r["distinct_adapters"]
 
     step("roofline")
-    res.add("roofline", "GEMM roofline (matmuls alone)", roofline(base, work, max(1, round(mean_batch)), 1024),
-            f"decode GEMMs at batch {round(mean_batch)} (our mean), prefill GEMMs in 1024-token chunks")
+    res.add("roofline", "GEMM roofline (matmuls alone)",
+            roofline(base, work, shapes32["decode_batches"], shapes32["prefill_shapes"]),
+            f"the 32-adapter run's {sum(shapes32['decode_batches'].values())} decode steps at their own batch sizes "
+            f"(mean {shapes32['mean_batch']:.1f}) + its {len(shapes32['prefill_shapes'])} prefill forwards")
 
     step("online TTFT (Poisson at 80% capacity)")
     cap_rps = len(work) / (sum(w.out for w in work) / (res.tok("mixed_32") or 1.0))

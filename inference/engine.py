@@ -273,6 +273,29 @@ def _cat_bias(*mods: Any) -> torch.Tensor | None:
                       for b, m in zip(bs, mods, strict=True)])
 
 
+DECODE_CHUNK_OVERHEAD_KEYS = 128  # one extra attention call (~20 µs on CPU) in row-keys read (~0.2 µs each, fp32)
+
+
+def decode_chunks(pos: list[int]) -> list[tuple[int, int, int]]:
+    """Split decode rows 0..B-1 (row i's new token at `pos[i]`) into contiguous ``(lo, hi, keys)`` chunks.
+
+    Each chunk attends over keys ``0..keys-1`` (its longest row), so short rows stop paying for the batch's
+    longest one. Tries equal chunks of B, 32, 16, 8 and 4 rows and keeps the cheapest by key reads plus the fixed
+    per-call overhead `DECODE_CHUNK_OVERHEAD_KEYS` (the engine places each prefill wave longest-first, so rows of
+    similar length are neighbours)."""
+    b = len(pos)
+    best: list[tuple[int, int, int]] = [(0, b, max(pos) + 1)] if pos else []
+    best_cost = b * (max(pos) + 1) if pos else 0
+    for size in (32, 16, 8, 4):
+        if size >= b:
+            continue
+        chunks = [(lo, min(b, lo + size), max(pos[lo:lo + size]) + 1) for lo in range(0, b, size)]
+        cost = sum((hi - lo) * n + DECODE_CHUNK_OVERHEAD_KEYS for lo, hi, n in chunks)
+        if cost < best_cost:
+            best, best_cost = chunks, cost
+    return best
+
+
 class LlamaForward:
     """Minimal Llama-family forward over a transformers model's weights, for ragged batches and batched LoRA."""
 
@@ -378,20 +401,34 @@ class LlamaForward:
 
     # -------------------------------------------------------------- attention for the two step kinds
 
-    def decode_attend(self, kv: KVCache, rows: torch.Tensor, pos: torch.Tensor, length: int
+    def decode_attend(self, kv: KVCache, rows: torch.Tensor, pos: torch.Tensor, length: int,
+                      pos_list: list[int] | None = None
                       ) -> Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
-        """Attention for B decode rows (rows 0..B-1, one new token each at `pos`), keys 0..length-1."""
+        """Attention for B decode rows (rows 0..B-1, one new token each at `pos`), keys 0..length-1.
+
+        Decode attention is memory-bound on the K/V reads, so with `pos_list` (the rows' positions as a Python list)
+        the batch is split into contiguous row chunks that each read keys only up to their own longest row
+        (`decode_chunks`); without it, one call over all rows up to `length`."""
         b = rows.shape[0]
         mask = (torch.arange(length, device=pos.device)[None, :] <= pos[:, None])[:, None, None, :]  # [B,1,1,L]
+        chunks = decode_chunks(pos_list) if pos_list is not None else [(0, b, length)]
+        gqa = self.n_kv != self.n_heads
 
         def attend(li: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             kv.k[li][rows, :, pos] = k  # k: [B, Hkv, D]
             kv.v[li][rows, :, pos] = v
-            keys = kv.k[li, :b, :, :length]  # [B, Hkv, L, D]
-            vals = kv.v[li, :b, :, :length]
-            o = F.scaled_dot_product_attention(q[:, :, None, :], keys, vals, attn_mask=mask,
-                                               enable_gqa=self.n_kv != self.n_heads)  # [B, H, 1, D]
-            return o.reshape(b, self.q_size)
+            q4 = q[:, :, None, :]
+            if len(chunks) == 1:
+                _, _, n = chunks[0]
+                o = F.scaled_dot_product_attention(q4, kv.k[li, :b, :, :n], kv.v[li, :b, :, :n],
+                                                   attn_mask=mask[..., :n], enable_gqa=gqa)  # [B, H, 1, D]
+                return o.reshape(b, self.q_size)
+            out = q.new_empty(b, self.n_heads, 1, self.head_dim)
+            for lo, hi, n in chunks:
+                out[lo:hi] = F.scaled_dot_product_attention(
+                    q4[lo:hi], kv.k[li, lo:hi, :, :n], kv.v[li, lo:hi, :, :n], attn_mask=mask[lo:hi, ..., :n],
+                    enable_gqa=gqa)
+            return out.reshape(b, self.q_size)
 
         return attend
 
@@ -472,6 +509,8 @@ class Engine:
         self.steps = 0
         self.decode_rows_total = 0  # sum over decode steps of running rows (mean batch = this / decode_steps)
         self.decode_steps = 0
+        self.decode_batches: dict[int, int] = {}  # running rows -> decode steps at that batch size (the roofline's)
+        self.prefill_shapes: list[tuple[int, int]] = []  # (packed prompt tokens, rows) of every prefill forward
         if cache is not None:
             cache.set_ready_callback(self._notify)
 
@@ -655,10 +694,13 @@ class Engine:
     def _prefill(self, seqs: list[_Seq]) -> None:
         dev = self.device
         first = len(self._running)
+        # longest prompt first: rows of similar length sit next to each other, so decode attention chunks stay tight
+        seqs = sorted(seqs, key=lambda s: len(s.prompt), reverse=True)
         for i, s in enumerate(seqs):
             s.row = first + i
         self._running.extend(seqs)
         lens = [len(s.prompt) for s in seqs]
+        self.prefill_shapes.append((sum(lens), len(seqs)))
         t_max = max(lens)
         tokens = torch.tensor([t for s in seqs for t in s.prompt], dtype=torch.long, device=dev)
         local = torch.repeat_interleave(torch.arange(len(seqs)), torch.tensor(lens))  # [N]
@@ -689,11 +731,12 @@ class Engine:
         rows = torch.arange(b, device=dev)
         lora = self.cache.pool if self.cache is not None else None
         routing = lora.routing(self._segments(seqs, [1] * b)) if lora is not None else None
-        attend = self.fwd.decode_attend(self.kv, rows, pos, max(pos_list) + 1)
+        attend = self.fwd.decode_attend(self.kv, rows, pos, max(pos_list) + 1, pos_list)
         h = self.fwd.forward(tokens, pos, self.kv, attend, lora, routing)  # [B, hidden]
         nxt = sample(self.fwd.logits(h), [s.req.sampling for s in seqs], [s.generator for s in seqs]).tolist()
         self.decode_steps += 1
         self.decode_rows_total += b
+        self.decode_batches[b] = self.decode_batches.get(b, 0) + 1
         for s, t in zip(seqs, nxt, strict=True):
             s.length += 1
             self._append(s, t)
