@@ -43,8 +43,9 @@ lint: $(PY_STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check node inference attribution tests scripts
 	$(VENV)/bin/mypy
 
-forge-test: $(FORGE_STAMP) ## Foundry unit, fuzz and invariant tests
+forge-test: $(FORGE_STAMP) ## Foundry unit, fuzz and invariant tests; gas must match .gas-snapshot
 	forge test
+	forge snapshot --check --no-match-test 'testFuzz|invariant'
 
 pytest: setup ## Python unit and integration tests
 	$(PY) -m pytest -q tests
