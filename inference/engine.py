@@ -371,14 +371,16 @@ class LlamaForward:
             qkv = F.linear(h, w.wqkv, w.bqkv)  # [N, (H + 2 Hkv) D]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "qkv", h, qkv)
-            q = qkv[:, :qs].view(n, self.n_heads, self.head_dim)  # [N, H, D]
-            k = qkv[:, qs:qs + kvs].view(n, self.n_kv, self.head_dim)  # [N, Hkv, D]
             v = qkv[:, qs + kvs:].view(n, self.n_kv, self.head_dim)
             if w.q_norm is not None and w.k_norm is not None:
-                q = _rms_norm(q, w.q_norm, self.eps)
-                k = _rms_norm(k, w.k_norm, self.eps)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+                q = _rms_norm(qkv[:, :qs].view(n, self.n_heads, self.head_dim), w.q_norm, self.eps)
+                k = _rms_norm(qkv[:, qs:qs + kvs].view(n, self.n_kv, self.head_dim), w.k_norm, self.eps)
+                q = q * cos + _rotate_half(q) * sin
+                k = k * cos + _rotate_half(k) * sin
+            else:  # RoPE on q and k heads together: the same elementwise math in half the ops
+                qk = qkv[:, :qs + kvs].view(n, self.n_heads + self.n_kv, self.head_dim)  # [N, H + Hkv, D]
+                qk = qk * cos + _rotate_half(qk) * sin
+                q, k = qk[:, :self.n_heads], qk[:, self.n_heads:]
             o = attend(li, q, k, v)  # [N, H D]
             y = F.linear(o, w.wo, w.bo)  # [N, hidden]
             if routing is not None and lora is not None:

@@ -298,8 +298,11 @@ class LoraPool:
                 xs = x.index_select(0, g.gidx).view(g.n_groups, g.per_slot, x.shape[1])  # [G, m, in]
                 t = torch.bmm(xs, a)  # [G, m, k r]
                 us = [torch.bmm(t[:, :, j * r:(j + 1) * r], b) for j, b in enumerate(bs)]  # each [G, m, out_m]
-                u = (us[0] if len(us) == 1 else torch.cat(us, dim=-1))
-                u = u.view(g.n_groups * g.per_slot, -1).index_select(0, g.pos)  # [n, sum out]
+                u = (us[0] if len(us) == 1 else torch.cat(us, dim=-1)).view(g.n_groups * g.per_slot, -1)
+                if g.n_groups * g.per_slot == g.rows.shape[0]:  # no padding: gidx is the rows' order itself
+                    y.index_put_((g.gidx,), u.to(y.dtype), accumulate=True)
+                    continue
+                u = u.index_select(0, g.pos)  # [n, sum out]
             # rows are unique within a step, so an accumulating index_put is a scatter-add (faster than index_add_)
             y.index_put_((g.rows,), u.to(y.dtype), accumulate=True)
 
