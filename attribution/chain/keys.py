@@ -76,8 +76,9 @@ def account_from_key(private_key: str) -> LocalAccount:
         raise SignerError("the private key is not 32 bytes of hex; check the value (it is not shown here)") from e
 
 
-def account_from_keystore(path: Path | str, password: str) -> LocalAccount:
-    """Decrypt an eth-account keyfile JSON (`Account.encrypt` / geth format)."""
+def account_from_keystore(path: Path | str, password: str, *,
+                          password_env: str = ENV_KEYSTORE_PASSWORD) -> LocalAccount:
+    """Decrypt an eth-account keyfile JSON (`Account.encrypt` / geth format); errors name `password_env`."""
     path = Path(path)
     try:
         keyfile = json.loads(path.read_text())
@@ -87,7 +88,7 @@ def account_from_keystore(path: Path | str, password: str) -> LocalAccount:
         key = Account.decrypt(keyfile, password)
     except (ValueError, KeyError, TypeError) as e:
         raise SignerError(f"cannot decrypt keystore {path}: wrong password or not a keyfile (set "
-                          f"{ENV_KEYSTORE_PASSWORD} to the right password)") from e
+                          f"{password_env} to the right password)") from e
     return Account.from_key(key)
 
 

@@ -6,7 +6,6 @@ Certificates are signed as a raw secp256k1 signature over `Certificate.signing_d
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -17,6 +16,8 @@ from eth_keys import keys
 from eth_keys.exceptions import BadSignature, ValidationError
 from eth_typing import Hash32
 
+from attribution.chain.errors import SignerError
+from attribution.chain.keys import account_from_keystore
 from attribution.da.codec import Certificate
 from attribution.da.errors import DAOperatorKeyError, DAPayloadMismatch
 
@@ -42,14 +43,9 @@ def _load_keystore(keystore: Path) -> LocalAccount:
     if password is None:
         raise DAOperatorKeyError(f"set {PASSWORD_ENV} to the password of the operator keystore {keystore}")
     try:
-        keyfile = json.loads(keystore.read_text())
-    except (OSError, ValueError) as e:
-        raise DAOperatorKeyError(f"cannot read operator keystore {keystore}: {e}; pass an eth-account keyfile") from e
-    try:
-        private_key = Account.decrypt(keyfile, password)
-    except ValueError as e:
-        raise DAOperatorKeyError(f"cannot decrypt operator keystore {keystore}: wrong {PASSWORD_ENV}?") from e
-    account: LocalAccount = Account.from_key(private_key)
+        account = account_from_keystore(keystore, password, password_env=PASSWORD_ENV)
+    except SignerError as e:
+        raise DAOperatorKeyError(f"DA operator {e}") from e
     logger.info("DA operator %s loaded from keystore", account.address)
     return account
 
