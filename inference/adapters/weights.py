@@ -123,6 +123,27 @@ def parse_lora_key(key: str) -> tuple[int, str, str] | None:
     return int(m.group(1)), m.group(3), m.group(4)
 
 
+# peft config settings this engine refuses, checked in this order when set (truthy and not "none"):
+# (config keys, the first naming the feature), what (may show the `value`), how to fix.
+_REFUSED_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("use_dora",), "DoRA (use_dora=true)", "retrain as plain LoRA (use_dora=false)"),
+    (("bias",), "bias={value!r}", "retrain with bias='none' (base biases must stay frozen)"),
+    (("lora_bias",), "a bias on lora_B (lora_bias=true)", "retrain with lora_bias=false"),
+    (("modules_to_save",), "modules_to_save={value!r} (fully trained extra modules)",
+     "retrain without modules_to_save; only low-rank deltas are served"),
+    (("rank_pattern", "alpha_pattern"), "per-module ranks or alphas (rank_pattern/alpha_pattern)",
+     "retrain with one r and lora_alpha for every module"),
+    (("fan_in_fan_out",), "fan_in_fan_out=true (Conv1D-style weights)", "use a Llama-family base"),
+    (("layer_replication",), "layer_replication", "retrain without layer replication"),
+    (("target_parameters",), "target_parameters (LoRA on raw parameters)", "target nn.Linear modules only"),
+    (("trainable_token_indices",), "trainable_token_indices (trained embedding rows)",
+     "retrain without trainable tokens"),
+    (("use_qalora",), "QALoRA (use_qalora=true)", "retrain as plain LoRA"),
+    (("alora_invocation_tokens",), "activated LoRA (alora_invocation_tokens)", "retrain as plain LoRA"),
+    (("use_bdlora",), "block-diagonal LoRA (use_bdlora=true)", "retrain as plain LoRA"),
+)
+
+
 def _features_refused(cfg: dict[str, Any], where: str) -> None:
     """Raise `AdapterUnsupportedFeature` for the first peft feature in `cfg` this engine does not serve."""
 
@@ -130,34 +151,11 @@ def _features_refused(cfg: dict[str, Any], where: str) -> None:
         raise AdapterUnsupportedFeature(f"{where}: {what} is not supported by this engine; {fix}",
                                         feature=feature, adapter=where)
 
-    if cfg.get("use_dora"):
-        refuse("use_dora", "DoRA (use_dora=true)", "retrain as plain LoRA (use_dora=false)")
-    bias = cfg.get("bias", "none")
-    if bias not in (None, "none"):
-        refuse("bias", f"bias={bias!r}", "retrain with bias='none' (base biases must stay frozen)")
-    if cfg.get("lora_bias"):
-        refuse("lora_bias", "a bias on lora_B (lora_bias=true)", "retrain with lora_bias=false")
-    if cfg.get("modules_to_save"):
-        refuse("modules_to_save", f"modules_to_save={cfg['modules_to_save']!r} (fully trained extra modules)",
-               "retrain without modules_to_save; only low-rank deltas are served")
-    if cfg.get("rank_pattern") or cfg.get("alpha_pattern"):
-        refuse("rank_pattern", "per-module ranks or alphas (rank_pattern/alpha_pattern)",
-               "retrain with one r and lora_alpha for every module")
-    if cfg.get("fan_in_fan_out"):
-        refuse("fan_in_fan_out", "fan_in_fan_out=true (Conv1D-style weights)", "use a Llama-family base")
-    if cfg.get("layer_replication"):
-        refuse("layer_replication", "layer_replication", "retrain without layer replication")
-    if cfg.get("target_parameters"):
-        refuse("target_parameters", "target_parameters (LoRA on raw parameters)", "target nn.Linear modules only")
-    if cfg.get("trainable_token_indices"):
-        refuse("trainable_token_indices", "trainable_token_indices (trained embedding rows)",
-               "retrain without trainable tokens")
-    if cfg.get("use_qalora"):
-        refuse("use_qalora", "QALoRA (use_qalora=true)", "retrain as plain LoRA")
-    if cfg.get("alora_invocation_tokens"):
-        refuse("alora_invocation_tokens", "activated LoRA (alora_invocation_tokens)", "retrain as plain LoRA")
-    if cfg.get("use_bdlora"):
-        refuse("use_bdlora", "block-diagonal LoRA (use_bdlora=true)", "retrain as plain LoRA")
+    for keys, what, fix in _REFUSED_FLAGS:
+        for key in keys:
+            value = cfg.get(key)
+            if value and value != "none":
+                refuse(keys[0], what.format(value=value), fix)
     targets = cfg.get("target_modules")
     names = [targets] if isinstance(targets, str) else list(targets or [])
     for t in names:
