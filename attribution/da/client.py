@@ -118,8 +118,8 @@ class _Verifier:
                 raise DAPayloadMismatch("KZG commitments in the certificate do not match the payload's chunks")
 
 
-class DAClient:
-    """Synchronous Alt-DA client with retries and certificate verification."""
+class _ClientConfig:
+    """What both clients share: the base URL, the retry policy, the certificate verifier and the timeout."""
 
     def __init__(
         self,
@@ -133,9 +133,22 @@ class DAClient:
         max_backoff: float = 10.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         self.retry = RetryPolicy(max_retries=max_retries, backoff=backoff, max_backoff=max_backoff)
         self._verifier = _Verifier(expected_operator, verify_kzg)
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self._open()
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+
+class DAClient(_ClientConfig):
+    """Synchronous Alt-DA client with retries and certificate verification."""
+
+    _http: httpx.Client
+
+    def _open(self) -> None:
+        self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout)
 
     def __enter__(self) -> DAClient:
         return self
@@ -198,24 +211,13 @@ class DAClient:
         return body
 
 
-class AsyncDAClient:
+class AsyncDAClient(_ClientConfig):
     """Asynchronous twin of `DAClient` (same retries and verification, over `httpx.AsyncClient`)."""
 
-    def __init__(
-        self,
-        base_url: str = DEFAULT_URL,
-        timeout: float = 60.0,
-        max_retries: int = 5,
-        backoff: float = 0.2,
-        *,
-        expected_operator: str | None = None,
-        verify_kzg: bool = False,
-        max_backoff: float = 10.0,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.retry = RetryPolicy(max_retries=max_retries, backoff=backoff, max_backoff=max_backoff)
-        self._verifier = _Verifier(expected_operator, verify_kzg)
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+    _http: httpx.AsyncClient
+
+    def _open(self) -> None:
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout)
 
     async def __aenter__(self) -> AsyncDAClient:
         return self
