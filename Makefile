@@ -18,7 +18,7 @@ SOL_SOURCES := $(shell find contracts -name '*.sol' 2>/dev/null)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(PY_STAMP): pyproject.toml constraints.txt setup.py attribution/_keccak.c
+$(PY_STAMP): pyproject.toml constraints.txt setup.py attribution/_keccak.c inference/_kernels.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@mkdir -p $(@D) && touch $@

@@ -34,6 +34,11 @@ from inference.kv import KVCache
 from inference.lora import LoraPool, LoraRouting, PoolSlot, Segment
 from inference.sampling import SamplingParams, make_generator, sample
 
+try:  # built by `pip install -e .` when a C compiler is present (optional extension, see inference/_kernels.c)
+    import inference._kernels as _kernels
+except ImportError:  # pragma: no cover - depends on the build; SDPA gives the same results, slower
+    _kernels = None
+
 __all__ = [
     "ZERO_ID",
     "Completion",
@@ -227,6 +232,7 @@ class EngineConfig:
     max_seq_len: int = 512
     prefill_token_budget: int = 1024
     detokenize: bool = True
+    native_attention: bool = True  # decode attention in the fused C kernel when it applies (CPU, fp32, AVX-512)
 
 
 # ===================================================================================================== FORWARD
@@ -308,6 +314,7 @@ class LlamaForward:
         self.inter = int(cfg.intermediate_size)
         self.eps = float(cfg.rms_norm_eps)
         self.act = ACT2FN[cfg.hidden_act]
+        self.act_name = str(cfg.hidden_act)
         self.n_layers = int(cfg.num_hidden_layers)
         self.vocab = int(cfg.vocab_size)
         inner = model.model
@@ -342,6 +349,7 @@ class LlamaForward:
             self.cos = (emb.cos() * scaling).to(self.dtype)
             self.sin = (emb.sin() * scaling).to(self.dtype)
         self.max_len = max_len
+        self.use_native = True  # decode attention in inference/_kernels.c where it applies (see native_attention_ok)
         self.q_size = self.n_heads * self.head_dim
         self.kv_size = self.n_kv * self.head_dim
 
@@ -356,11 +364,15 @@ class LlamaForward:
         tokens: torch.Tensor,  # [N] long
         positions: torch.Tensor,  # [N] long
         kv: KVCache,
-        attend: Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+        attend: _DecodeAttention | _PrefillAttention | Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor],
+                                                                 torch.Tensor],
         lora: LoraPool | None,
         routing: LoraRouting | None,
     ) -> torch.Tensor:
         """Hidden states [N, hidden] after the final norm; `attend(layer, q, k, v)` stores K/V and attends."""
+        fused = getattr(attend, "fused", None)
+        if fused is not None and self.native_elementwise:
+            return self._forward_native(tokens, fused, lora, routing)
         x = self.embed.index_select(0, tokens)  # [N, hidden]
         cos = self.cos.index_select(0, positions)[:, None, :]  # [N, 1, D]
         sin = self.sin.index_select(0, positions)[:, None, :]
@@ -371,17 +383,20 @@ class LlamaForward:
             qkv = F.linear(h, w.wqkv, w.bqkv)  # [N, (H + 2 Hkv) D]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "qkv", h, qkv)
-            v = qkv[:, qs + kvs:].view(n, self.n_kv, self.head_dim)
-            if w.q_norm is not None and w.k_norm is not None:
-                q = _rms_norm(qkv[:, :qs].view(n, self.n_heads, self.head_dim), w.q_norm, self.eps)
-                k = _rms_norm(qkv[:, qs:qs + kvs].view(n, self.n_kv, self.head_dim), w.k_norm, self.eps)
-                q = q * cos + _rotate_half(q) * sin
-                k = k * cos + _rotate_half(k) * sin
-            else:  # RoPE on q and k heads together: the same elementwise math in half the ops
-                qk = qkv[:, :qs + kvs].view(n, self.n_heads + self.n_kv, self.head_dim)  # [N, H + Hkv, D]
-                qk = qk * cos + _rotate_half(qk) * sin
-                q, k = qk[:, :self.n_heads], qk[:, self.n_heads:]
-            o = attend(li, q, k, v)  # [N, H D]
+            if fused is not None and w.q_norm is None:  # RoPE + K/V write + attention in one native call
+                o = fused(li, qkv)
+            else:
+                v = qkv[:, qs + kvs:].view(n, self.n_kv, self.head_dim)
+                if w.q_norm is not None and w.k_norm is not None:
+                    q = _rms_norm(qkv[:, :qs].view(n, self.n_heads, self.head_dim), w.q_norm, self.eps)
+                    k = _rms_norm(qkv[:, qs:qs + kvs].view(n, self.n_kv, self.head_dim), w.k_norm, self.eps)
+                    q = q * cos + _rotate_half(q) * sin
+                    k = k * cos + _rotate_half(k) * sin
+                else:  # RoPE on q and k heads together: the same elementwise math in half the ops
+                    qk = qkv[:, :qs + kvs].view(n, self.n_heads + self.n_kv, self.head_dim)  # [N, H + Hkv, D]
+                    qk = qk * cos + _rotate_half(qk) * sin
+                    q, k = qk[:, :self.n_heads], qk[:, self.n_heads:]
+                o = attend(li, q, k, v)  # [N, H D]
             y = F.linear(o, w.wo, w.bo)  # [N, hidden]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "o", o, y)
@@ -391,11 +406,53 @@ class LlamaForward:
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "gate_up", h, gu)
             m = self.act(gu[:, :self.inter]) * gu[:, self.inter:]  # [N, I]
-            y = F.linear(m, w.wdown, w.bdown)
-            if routing is not None and lora is not None:
-                lora.apply(routing, li, "down", m, y)
-            x = x + y
+            x = x + self._down(li, w, m, lora, routing)
         return _rms_norm(x, self.norm, self.eps)
+
+    @property
+    def native_elementwise(self) -> bool:
+        """Whether the whole layer runs the native path: fused attention plus the native residual-add + RMSNorm and
+        SiLU-gate kernels (Llama layers: no q/k norms, SiLU MLP)."""
+        return (self.native_attention_ok and self.act_name == "silu"
+                and all(w.q_norm is None for w in self.layers))
+
+    def _forward_native(self, tokens: torch.Tensor, fused: Callable[[int, torch.Tensor], torch.Tensor],
+                        lora: LoraPool | None, routing: LoraRouting | None) -> torch.Tensor:
+        """The CPU fp32 forward with the native kernels: one call each for residual add + RMSNorm, attention (RoPE,
+        K/V write, attention) and SiLU(gate) * up; the weight matmuls and LoRA are the same as `forward`'s."""
+        assert _kernels is not None
+        x = self.embed.index_select(0, tokens)  # [N, hidden], the residual stream (updated in place)
+        n, d = x.shape
+        h = torch.empty_like(x)
+        m = x.new_empty(n, self.inter)
+        y: torch.Tensor | None = None
+        for li, w in enumerate(self.layers):
+            _kernels.add_rmsnorm(x.data_ptr(), 0 if y is None else y.data_ptr(), w.ln1.data_ptr(), h.data_ptr(), n,
+                                 d, self.eps)
+            qkv = F.linear(h, w.wqkv, w.bqkv)  # [N, (H + 2 Hkv) D]
+            if routing is not None and lora is not None:
+                lora.apply(routing, li, "qkv", h, qkv)
+            o = fused(li, qkv)
+            y = F.linear(o, w.wo, w.bo)  # [N, hidden]
+            if routing is not None and lora is not None:
+                lora.apply(routing, li, "o", o, y)
+            _kernels.add_rmsnorm(x.data_ptr(), y.data_ptr(), w.ln2.data_ptr(), h.data_ptr(), n, d, self.eps)
+            gu = F.linear(h, w.wgu, w.bgu)  # [N, 2 I]
+            if routing is not None and lora is not None:
+                lora.apply(routing, li, "gate_up", h, gu)
+            _kernels.silu_mul(gu.data_ptr(), m.data_ptr(), n, self.inter)
+            y = self._down(li, w, m, lora, routing)
+        out = torch.empty_like(x)
+        _kernels.add_rmsnorm(x.data_ptr(), 0 if y is None else y.data_ptr(), self.norm.data_ptr(), out.data_ptr(), n,
+                             d, self.eps)
+        return out
+
+    def _down(self, li: int, w: _LayerWeights, m: torch.Tensor, lora: LoraPool | None,
+              routing: LoraRouting | None) -> torch.Tensor:
+        y = F.linear(m, w.wdown, w.bdown)
+        if routing is not None and lora is not None:
+            lora.apply(routing, li, "down", m, y)
+        return y
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """[N, vocab] logits (fp32) of the given final hidden rows."""
@@ -403,56 +460,122 @@ class LlamaForward:
 
     # -------------------------------------------------------------- attention for the two step kinds
 
+    @property
+    def native_attention_ok(self) -> bool:
+        """Whether decode and prefill attention run in the fused native kernel (`inference/_kernels.c`: CPU, fp32, AVX-512)."""
+        return (self.use_native and _kernels is not None and self.device.type == "cpu"
+                and self.dtype == torch.float32 and bool(_kernels.simd(self.head_dim)))
+
     def decode_attend(self, kv: KVCache, rows: torch.Tensor, pos: torch.Tensor, length: int,
-                      pos_list: list[int] | None = None
-                      ) -> Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+                      pos_list: list[int] | None = None) -> _DecodeAttention:
         """Attention for B decode rows (rows 0..B-1, one new token each at `pos`), keys 0..length-1.
 
-        Decode attention is memory-bound on the K/V reads, so with `pos_list` (the rows' positions as a Python list)
-        the batch is split into contiguous row chunks that each read keys only up to their own longest row
-        (`decode_chunks`); without it, one call over all rows up to `length`."""
-        b = rows.shape[0]
-        mask = (torch.arange(length, device=pos.device)[None, :] <= pos[:, None])[:, None, None, :]  # [B,1,1,L]
-        chunks = decode_chunks(pos_list) if pos_list is not None else [(0, b, length)]
-        gqa = self.n_kv != self.n_heads
-
-        def attend(li: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-            kv.k[li][rows, :, pos] = k  # k: [B, Hkv, D]
-            kv.v[li][rows, :, pos] = v
-            q4 = q[:, :, None, :]
-            if len(chunks) == 1:
-                _, _, n = chunks[0]
-                o = F.scaled_dot_product_attention(q4, kv.k[li, :b, :, :n], kv.v[li, :b, :, :n],
-                                                   attn_mask=mask[..., :n], enable_gqa=gqa)  # [B, H, 1, D]
-                return o.reshape(b, self.q_size)
-            out = q.new_empty(b, self.n_heads, 1, self.head_dim)
-            for lo, hi, n in chunks:
-                out[lo:hi] = F.scaled_dot_product_attention(
-                    q4[lo:hi], kv.k[li, lo:hi, :, :n], kv.v[li, lo:hi, :, :n], attn_mask=mask[lo:hi, ..., :n],
-                    enable_gqa=gqa)
-            return out.reshape(b, self.q_size)
-
-        return attend
+        Decode attention is memory-bound on the K/V reads. With the native kernel each row reads exactly its own
+        ``pos + 1`` keys and RoPE + the K/V write run in the same pass (`_DecodeAttention.fused`); otherwise, with
+        `pos_list` (the rows' positions as a Python list) the batch is split into contiguous row chunks that each
+        read keys only up to their own longest row (`decode_chunks`) for SDPA; without it, one call over all rows."""
+        return _DecodeAttention(self, kv, rows, pos, length, pos_list)
 
     def prefill_attend(self, kv: KVCache, first_row: int, n_rows: int, seg_len: int, row_tok: torch.Tensor,
-                       pos_tok: torch.Tensor, flat_pos: torch.Tensor
-                       ) -> Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
-        """Causal attention for `n_rows` new prompts packed in N tokens (rows first_row.., padded to seg_len)."""
-        def attend(li: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-            kv.k[li][row_tok, :, pos_tok] = k  # [N, Hkv, D]
-            kv.v[li][row_tok, :, pos_tok] = v
-            qp = q.new_zeros(n_rows * seg_len, self.n_heads, self.head_dim)
-            qp.index_copy_(0, flat_pos, q)
-            qp = qp.view(n_rows, seg_len, self.n_heads, self.head_dim).transpose(1, 2)  # [P, H, T, D]
-            keys = kv.k[li, first_row:first_row + n_rows, :, :seg_len]  # [P, Hkv, T, D]
-            vals = kv.v[li, first_row:first_row + n_rows, :, :seg_len]
-            # padding sits after each prompt, so causality alone keeps real queries off padded keys
-            o = F.scaled_dot_product_attention(qp, keys, vals, is_causal=True,
-                                               enable_gqa=self.n_kv != self.n_heads)  # [P, H, T, D]
-            o = o.transpose(1, 2).reshape(n_rows * seg_len, self.q_size)
-            return o.index_select(0, flat_pos)  # [N, H D]
+                       pos_tok: torch.Tensor, flat_pos: torch.Tensor) -> _PrefillAttention:
+        """Causal attention for `n_rows` new prompts packed in N tokens (rows first_row.., padded to seg_len for
+        SDPA; the native kernel reads each token's exact prefix)."""
+        return _PrefillAttention(self, kv, first_row, n_rows, seg_len, row_tok, pos_tok, flat_pos)
 
-        return attend
+
+class _PrefillAttention:
+    """Prefill attention of one packed wave: `__call__(layer, q, k, v)` (SDPA over the padded block) and, when the
+    native kernel applies, `fused(layer, qkv)` (RoPE, K/V write and each token's causal attention in one call)."""
+
+    def __init__(self, fwd: LlamaForward, kv: KVCache, first_row: int, n_rows: int, seg_len: int,
+                 row_tok: torch.Tensor, pos_tok: torch.Tensor, flat_pos: torch.Tensor) -> None:
+        self.fwd, self.kv, self.first_row, self.n_rows, self.seg_len = fwd, kv, first_row, n_rows, seg_len
+        self.row_tok, self.pos_tok, self.flat_pos = row_tok, pos_tok, flat_pos
+        self.fused: Callable[[int, torch.Tensor], torch.Tensor] | None = None
+        if (fwd.native_attention_ok and kv.k.is_contiguous() and row_tok.dtype == torch.long
+                and pos_tok.dtype == torch.long and seg_len <= kv.max_len):
+            self.row_tok, self.pos_tok = row_tok.contiguous(), pos_tok.contiguous()
+            self.fused = self._native
+
+    def _native(self, li: int, qkv: torch.Tensor) -> torch.Tensor:
+        return _native_attention(self.fwd, self.kv, li, qkv, self.pos_tok, self.row_tok)
+
+    def __call__(self, li: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        f, kv, p, t = self.fwd, self.kv, self.n_rows, self.seg_len
+        kv.k[li][self.row_tok, :, self.pos_tok] = k  # [N, Hkv, D]
+        kv.v[li][self.row_tok, :, self.pos_tok] = v
+        qp = q.new_zeros(p * t, f.n_heads, f.head_dim)
+        qp.index_copy_(0, self.flat_pos, q)
+        qp = qp.view(p, t, f.n_heads, f.head_dim).transpose(1, 2)  # [P, H, T, D]
+        keys = kv.k[li, self.first_row:self.first_row + p, :, :t]  # [P, Hkv, T, D]
+        vals = kv.v[li, self.first_row:self.first_row + p, :, :t]
+        # padding sits after each prompt, so causality alone keeps real queries off padded keys
+        o = F.scaled_dot_product_attention(qp, keys, vals, is_causal=True,
+                                           enable_gqa=f.n_kv != f.n_heads)  # [P, H, T, D]
+        o = o.transpose(1, 2).reshape(p * t, f.q_size)
+        return o.index_select(0, self.flat_pos)  # [N, H D]
+
+
+def _native_attention(f: LlamaForward, kv: KVCache, li: int, qkv: torch.Tensor, pos: torch.Tensor,
+                      rows: torch.Tensor | None) -> torch.Tensor:
+    """RoPE + K/V write + causal attention of N entries (decode rows, or packed prefill tokens in row/position order)
+    in one call of the native kernel; qkv [N, (H + 2 Hkv) D] is the raw fused projection. Returns [N, H D]."""
+    assert _kernels is not None and qkv.is_contiguous() and qkv.dtype == torch.float32
+    n = qkv.shape[0]
+    out = qkv.new_empty(n, f.n_heads, f.head_dim)
+    esz = qkv.element_size()
+    q = qkv.data_ptr()
+    stride = qkv.stride(0)
+    _kernels.decode(q, q + f.q_size * esz, q + (f.q_size + f.kv_size) * esz, stride, stride, stride,
+                     kv.k[li].data_ptr(), kv.v[li].data_ptr(), kv.max_len, f.cos.data_ptr(), f.sin.data_ptr(),
+                     pos.data_ptr(), 0 if rows is None else rows.data_ptr(), out.data_ptr(), 0, n, f.n_heads, f.n_kv,
+                     f.head_dim, 1, 1.0 / math.sqrt(f.head_dim))
+    return out.view(n, f.q_size)
+
+
+class _DecodeAttention:
+    """Decode attention of one step: `__call__(layer, q, k, v)` (rotated q/k, SDPA) and, when the native kernel
+    applies, `fused(layer, qkv)` (the raw fused qkv projection: RoPE, K/V write and attention in one call)."""
+
+    def __init__(self, fwd: LlamaForward, kv: KVCache, rows: torch.Tensor, pos: torch.Tensor, length: int,
+                 pos_list: list[int] | None) -> None:
+        self.fwd, self.kv, self.rows, self.pos, self.length = fwd, kv, rows, pos, length
+        self.b = rows.shape[0]
+        self._mask: torch.Tensor | None = None
+        self.fused: Callable[[int, torch.Tensor], torch.Tensor] | None = None
+        if fwd.native_attention_ok and kv.k.is_contiguous() and pos.dtype == torch.long and length <= kv.max_len:
+            self.pos = pos.contiguous()
+            self.fused = self._native
+            self.chunks: list[tuple[int, int, int]] = []  # unused: every row reads exactly its own keys
+        else:
+            self.chunks = decode_chunks(pos_list) if pos_list is not None else [(0, self.b, length)]
+
+    def _native(self, li: int, qkv: torch.Tensor) -> torch.Tensor:
+        return _native_attention(self.fwd, self.kv, li, qkv, self.pos, None)
+
+    def __call__(self, li: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        f, kv, b = self.fwd, self.kv, self.b
+        if not self.chunks:  # a model layer the fused path does not cover (q/k norms): SDPA over all rows
+            self.chunks = [(0, b, self.length)]
+        if self._mask is None:
+            self._mask = (torch.arange(self.length, device=self.pos.device)[None, :]
+                          <= self.pos[:, None])[:, None, None, :]  # [B,1,1,L]
+        mask = self._mask
+        kv.k[li][self.rows, :, self.pos] = k  # k: [B, Hkv, D]
+        kv.v[li][self.rows, :, self.pos] = v
+        q4 = q[:, :, None, :]
+        gqa = f.n_kv != f.n_heads
+        if len(self.chunks) == 1:
+            _, _, n = self.chunks[0]
+            o = F.scaled_dot_product_attention(q4, kv.k[li, :b, :, :n], kv.v[li, :b, :, :n],
+                                               attn_mask=mask[..., :n], enable_gqa=gqa)  # [B, H, 1, D]
+            return o.reshape(b, f.q_size)
+        out = q.new_empty(b, f.n_heads, 1, f.head_dim)
+        for lo, hi, n in self.chunks:
+            out[lo:hi] = F.scaled_dot_product_attention(
+                q4[lo:hi], kv.k[li, lo:hi, :, :n], kv.v[li, lo:hi, :, :n], attn_mask=mask[lo:hi, ..., :n],
+                enable_gqa=gqa)
+        return out.reshape(b, f.q_size)
 
 
 # ===================================================================================================== ENGINE
@@ -493,6 +616,7 @@ class Engine:
         self.model_id: bytes = base.model_id
         self.tokenizer = base.tokenizer
         self.fwd = LlamaForward(base.model, self.config.max_seq_len)
+        self.fwd.use_native = self.config.native_attention
         self.cache = cache
         self.device = self.fwd.device
         self.kv = KVCache(self.fwd.n_layers, self.config.max_batch, self.fwd.n_kv, self.config.max_seq_len,

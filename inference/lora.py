@@ -31,12 +31,18 @@ import torch
 
 from inference.errors import InferenceError
 
+try:  # built by `pip install -e .` when a C compiler is present (optional extension, see inference/_kernels.c)
+    import inference._kernels as _kernels
+except ImportError:  # pragma: no cover - depends on the build; the torch path gives the same results, slower
+    _kernels = None
+
 __all__ = ["LoraPool", "LoraRouting", "PoolSlot", "Segment", "UnsupportedTargetModule", "bucket_rank"]
 
 logger = logging.getLogger(__name__)
 
 MIN_BUCKET = 4
 PADDED_ROWS_PER_SLOT = 25
+NATIVE_MAX_ROWS_PER_SLOT = 100000  # mean rows per slot up to which the native kernel beats bmm / _grouped_mm (measured)
 # Linear layers that read the same input and write one fused output in the engine's forward: their LoRA shrinks run
 # as one matmul over the concatenated A (and their expands write one concatenated delta).
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -85,6 +91,7 @@ class _Group:
     per_slot: int  # m: padded rows per slot (slot-major bmm mode)
     gidx: torch.Tensor | None  # [G * m] long: row of x for each padded position (padding repeats a real row)
     pos: torch.Tensor | None  # [n] long: padded position of each sorted row
+    slots: torch.Tensor | None = None  # [n] long: slot of each sorted row (native kernel mode, CPU fp32)
 
 
 @dataclass
@@ -133,6 +140,8 @@ class LoraPool:
                 self.group_of.update(dict.fromkeys(present, g))
         self.groups_present: set[str] = set()
         self.grouped = _grouped_mm_works(self.device, dtype)  # segment matmuls available (else slot-major bmm only)
+        # the native kernel (inference/_kernels.c) for steps whose slots hold few rows (decode): CPU fp32 only
+        self.native = _kernels is not None and self.device.type == "cpu" and dtype == torch.float32
 
     # ---------------------------------------------------------------- sizes
 
@@ -255,6 +264,12 @@ class LoraPool:
                 rows = torch.cat([torch.arange(s.start, s.start + s.length) for s in segs])
             n = rows.shape[0]
             per_slot = int(counts.max())
+            if self.native and n <= NATIVE_MAX_ROWS_PER_SLOT * n_groups:
+                # the native kernel reads each slot's A and B once and adds straight into the rows: no padding
+                out.groups.append(_Group(bucket=r, n_groups=n_groups, rows=rows, offs=None, per_slot=0, gidx=None,
+                                         pos=None, slots=torch.repeat_interleave(slot_idx, lens)))
+                out.lora_rows += n
+                continue
             # cost model measured on CPU (hidden 512, r 16): a segment matmul pays ~5 us per slot, the slot-major
             # bmm ~0.2 us per padded row, so padding up to ~25 rows per slot is still cheaper
             if self.grouped and n_groups * per_slot - n > PADDED_ROWS_PER_SLOT * n_groups:
@@ -287,6 +302,9 @@ class LoraPool:
             r = bk.rank
             a = a[:g.n_groups]
             bs = [bk.b[(layer, m)][:g.n_groups] for m in self.groups[group]]  # each [G, r, out_m]
+            if g.slots is not None:
+                _native_lora(x, y, g.rows, g.slots, a, bs, r)
+                continue
             if g.offs is not None:
                 xs = x.index_select(0, g.rows)  # [n, in]
                 t = torch._grouped_mm(xs, a, offs=g.offs)  # [n, k r]
@@ -305,6 +323,17 @@ class LoraPool:
                 u = u.index_select(0, g.pos)  # [n, sum out]
             # rows are unique within a step, so an accumulating index_put is a scatter-add (faster than index_add_)
             y.index_put_((g.rows,), u.to(y.dtype), accumulate=True)
+
+
+def _native_lora(x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, slots: torch.Tensor, a: torch.Tensor,
+                 bs: list[torch.Tensor], r: int) -> None:
+    """``y[rows] += lora(x[rows])`` in one call of the native kernel (rows sorted by slot; CPU fp32)."""
+    assert _kernels is not None and x.stride(1) == 1 and y.stride(1) == 1 and a.is_contiguous()
+    k = len(bs)
+    ptrs = [b.data_ptr() for b in bs] + [0] * (4 - k)
+    outs = [b.shape[2] for b in bs] + [0] * (4 - k)
+    _kernels.lora(x.data_ptr(), x.stride(0), x.shape[1], y.data_ptr(), y.stride(0), rows.data_ptr(), slots.data_ptr(),
+                  rows.shape[0], a.data_ptr(), a.shape[2], r, k, *ptrs, *outs)
 
 
 def _grouped_mm_works(device: torch.device, dtype: torch.dtype) -> bool:

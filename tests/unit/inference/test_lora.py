@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from inference import lora as lora_mod
 from inference.lora import LoraPool, Segment, bucket_rank
+
+NATIVE = lora_mod._kernels is not None
 
 SHAPES = {"q_proj": (32, 32), "k_proj": (32, 8), "v_proj": (32, 16), "down_proj": (48, 32)}
 LAYERS = 2
@@ -22,11 +25,17 @@ def test_bucket_rank() -> None:
     assert [bucket_rank(r) for r in (1, 4, 5, 8, 16, 17, 64)] == [4, 4, 8, 8, 16, 32, 64]
 
 
-@pytest.mark.parametrize("grouped", [True, False], ids=["grouped_mm_allowed", "slot_major_bmm_only"])
-def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments(grouped: bool) -> None:
+@pytest.mark.parametrize("mode", ["native", "grouped", "bmm"],
+                         ids=["native_kernel", "grouped_mm_allowed", "slot_major_bmm_only"])
+def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments(mode: str) -> None:
+    if mode == "native" and not NATIVE:
+        pytest.skip("inference._kernels was not built (no C compiler)")
     pool = LoraPool(SHAPES, LAYERS, initial_capacity=2)  # small capacity: allocation grows the stacks
     assert pool.grouped  # torch 2.13 on CPU has the segment matmul
-    pool.grouped = grouped
+    assert pool.native == NATIVE  # CPU fp32: the native kernel is the default where it was built
+    pool.native = mode == "native"
+    pool.grouped = mode == "grouped"
+    grouped = mode != "bmm"
     specs = [(1, 8, ("q_proj", "v_proj"), 2.0), (2, 16, ("q_proj",), 0.5), (3, 5, ("v_proj", "down_proj"), 1.0),
              (4, 64, ("q_proj", "v_proj", "down_proj"), 0.25), (5, 8, ("down_proj",), 3.0)]
     adapters = []
@@ -44,8 +53,10 @@ def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments(grouped: 
         start += n
     routing = pool.routing(segments)
     assert routing is not None and routing.lora_rows == sum(n for i, n in layout if i is not None)
-    # the prefill segments make the slot-major padding too costly: the grouped kernel is used when available
+    # the prefill segments make the slot-major padding too costly: the grouped kernel is used when available; the
+    # native kernel reads each slot's rows directly (no padding either)
     assert (routing.padded_rows == 0) == grouped
+    assert all((g.slots is not None) == (mode == "native") for g in routing.groups)
     assert pool.groups == {"qkv": ("q_proj", "k_proj", "v_proj"), "down": ("down_proj",)}
     for li in range(LAYERS):
         for group, mods in pool.groups.items():
@@ -68,6 +79,7 @@ def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments(grouped: 
 
 def test_decode_routing_uses_slot_major_bmm_and_measures_padding() -> None:
     pool = LoraPool(SHAPES, LAYERS)
+    pool.native = False  # the torch path (what CUDA and non-fp32 pools run)
     slots = [pool.alloc(8, *_adapter(i, 8, ("q_proj",)), 1.0, ("q_proj",)) for i in range(3)]
     # slot 0: 2 rows, slot 1: none, slot 2: 1 row -> G=3 slots x m=2 rows = 6 computed for 3 real rows
     segs = [Segment(slot=slots[0], start=0, length=1), Segment(slot=slots[2], start=1, length=1),

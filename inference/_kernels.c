@@ -1,0 +1,718 @@
+/*
+ * inference/_kernels.c -- the engine's native CPU kernels (fp32), each one call per layer for the whole batch:
+ *
+ * (1) `decode`: fused attention -- RoPE + K/V cache write + attention over each row's exact length.
+ * (2) `lora`: batched multi-adapter LoRA for one layer and group of linears -- y[rows] += (x[rows] A[s]) B[s] for
+ *     the rows of every slot s, reading each slot's A and B once (no gathered copies, no padded rows, no scatter).
+ *
+ * Why: decode attention is memory-bound on the K/V reads. torch's SDPA over a batch reads every row up to the
+ * batch's (or a row chunk's) longest row; here each row reads exactly its own `pos + 1` keys and values, once per
+ * KV head (GQA query heads of a group share the read), and RoPE, the cache write and the softmax run in the same
+ * pass, so the step also saves the separate RoPE/index_put/mask ops. fp32 only (the CPU serving dtype); the engine
+ * falls back to SDPA for other dtypes, CUDA, or when this extension was not built.
+ *
+ * Layout (what the engine passes): entry b (a decode row, or one packed prefill token) has q at q + b*q_stride
+ * (H heads x D) and its new k/v at k + b*k_stride, v + b*v_stride (Hkv x D), cache row row[b] and position pos[b];
+ * the layer's cache kc/vc [rows, Hkv, max_len, D] contiguous; cos/sin [max_len, D]; out [N, H, D] contiguous.
+ * Entries lo..hi-1 are processed in order, each writing its K/V then attending over positions 0..pos[b] of its
+ * row: packed prompts (a row's tokens in position order) get causal prefill attention from the same loop.
+ *
+ * RoPE is q*cos + rotate_half(q)*sin (rotate_half(x) = cat(-x[D/2:], x[:D/2])), transformers' formula. The exp is a
+ * Cephes-style polynomial (max rel. error ~2e-7), written so GCC vectorizes it; SIMD versions are chosen at load
+ * time (target_clones), so the build needs no -march flag.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+#define LANES 16
+
+static inline float dot(const float *restrict a, const float *restrict b, int d_len)
+{
+    float acc[LANES] = {0};
+    int d = 0;
+    for (; d + LANES <= d_len; d += LANES)
+        for (int i = 0; i < LANES; i++)
+            acc[i] += a[d + i] * b[d + i];
+    float s = 0.0f;
+    for (int i = 0; i < LANES; i++)
+        s += acc[i];
+    for (; d < d_len; d++)
+        s += a[d] * b[d];
+    return s;
+}
+
+/* x[i] = exp(x[i] - m) for i < n; returns the sum. */
+static inline float exp_sub_sum(float *restrict x, int n, float m)
+{
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        float v = x[i] - m;
+        v = v < -87.0f ? -87.0f : v;
+        float fn = __builtin_floorf(v * 1.44269504088896341f + 0.5f);
+        float r = v - fn * 0.693359375f;
+        r = r + fn * 2.12194440e-4f;
+        float p = 1.9875691500e-4f;
+        p = p * r + 1.3981999507e-3f;
+        p = p * r + 8.3334519073e-3f;
+        p = p * r + 4.1665795894e-2f;
+        p = p * r + 1.6666665459e-1f;
+        p = p * r + 5.0000001201e-1f;
+        p = p * r * r + r + 1.0f;
+        union { int32_t i; float f; } u;
+        u.i = ((int32_t)fn + 127) << 23;
+        float e = p * u.f;
+        x[i] = e;
+        sum += e;
+    }
+    return sum;
+}
+
+static inline void rope(float *restrict dst, const float *restrict src, const float *restrict c,
+                        const float *restrict s, int d_len)
+{
+    int h = d_len / 2;
+    for (int d = 0; d < h; d++)
+        dst[d] = src[d] * c[d] + (-src[d + h]) * s[d];
+    for (int d = h; d < d_len; d++)
+        dst[d] = src[d] * c[d] + src[d - h] * s[d];
+}
+
+typedef struct {
+    const float *q, *k, *v;
+    int64_t q_stride, k_stride, v_stride;
+    float *kc, *vc;
+    int64_t max_len;
+    const float *cos, *sin;
+    const int64_t *pos;
+    const int64_t *row; /* cache row of each entry (NULL: entry b is row b) */
+    float *out;
+    int lo, hi, n_heads, n_kv, head_dim, do_rope;
+    float scale;
+} attn_args;
+
+/* returns 0, or -1 when scratch memory could not be allocated */
+CLONES static int decode_rows(const attn_args *a)
+{
+    const int D = a->head_dim, H = a->n_heads, Hkv = a->n_kv, gs = H / Hkv;
+    const int64_t L = a->max_len;
+    float *scores = malloc(sizeof(float) * (size_t)gs * (size_t)L);
+    float *qr = malloc(sizeof(float) * (size_t)gs * (size_t)D);
+    float *acc = malloc(sizeof(float) * (size_t)gs * (size_t)D);
+    if (!scores || !qr || !acc) {
+        free(scores); free(qr); free(acc);
+        return -1;
+    }
+    for (int b = a->lo; b < a->hi; b++) {
+        const int64_t p = a->pos[b];
+        const int n = (int)(p + 1);
+        const float *c = a->cos + p * D, *s = a->sin + p * D;
+        for (int g = 0; g < Hkv; g++) {
+            const int64_t r = a->row ? a->row[b] : b;
+            float *K = a->kc + (r * Hkv + g) * L * D;
+            float *V = a->vc + (r * Hkv + g) * L * D;
+            const float *knew = a->k + b * a->k_stride + (int64_t)g * D;
+            const float *vnew = a->v + b * a->v_stride + (int64_t)g * D;
+            if (a->do_rope)
+                rope(K + p * D, knew, c, s, D);
+            else
+                memcpy(K + p * D, knew, sizeof(float) * D);
+            memcpy(V + p * D, vnew, sizeof(float) * D);
+            for (int j = 0; j < gs; j++) {
+                const float *qh = a->q + b * a->q_stride + (int64_t)(g * gs + j) * D;
+                if (a->do_rope)
+                    rope(qr + j * D, qh, c, s, D);
+                else
+                    memcpy(qr + j * D, qh, sizeof(float) * D);
+            }
+            for (int t = 0; t < n; t++) {
+                const float *kt = K + (int64_t)t * D;
+                for (int j = 0; j < gs; j++)
+                    scores[(int64_t)j * L + t] = dot(qr + j * D, kt, D) * a->scale;
+            }
+            float inv[64];
+            float *invp = gs <= 64 ? inv : malloc(sizeof(float) * gs);
+            if (!invp) {
+                free(scores); free(qr); free(acc);
+                return -1;
+            }
+            for (int j = 0; j < gs; j++) {
+                float *sj = scores + (int64_t)j * L;
+                float m = sj[0];
+                for (int t = 1; t < n; t++)
+                    m = sj[t] > m ? sj[t] : m;
+                invp[j] = 1.0f / exp_sub_sum(sj, n, m);
+            }
+            memset(acc, 0, sizeof(float) * (size_t)gs * D);
+            for (int t = 0; t < n; t++) {
+                const float *vt = V + (int64_t)t * D;
+                for (int j = 0; j < gs; j++) {
+                    const float w = scores[(int64_t)j * L + t];
+                    float *aj = acc + j * D;
+                    for (int d = 0; d < D; d++)
+                        aj[d] += w * vt[d];
+                }
+            }
+            for (int j = 0; j < gs; j++) {
+                float *o = a->out + ((int64_t)b * H + g * gs + j) * D;
+                for (int d = 0; d < D; d++)
+                    o[d] = acc[j * D + d] * invp[j];
+            }
+            if (invp != inv)
+                free(invp);
+        }
+    }
+    free(scores); free(qr); free(acc);
+    return 0;
+}
+
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX512_PATH 1
+
+#define AVX512 __attribute__((target("avx512f")))
+#ifndef PREFETCH_KEYS
+#define PREFETCH_KEYS 64
+#endif
+
+AVX512 static inline __m512 exp512(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    __m512 fn = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
+                                     _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fmadd_ps(fn, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, fn);
+}
+
+/* one (row, kv head): K/V blocks of n keys, gs query heads already rotated in qr; writes gs output heads */
+AVX512 static void head_avx512(const float *restrict K, const float *restrict V, int n, const float *restrict qr,
+                               int gs, int D, float scale, float *restrict scores, float *restrict out)
+{
+    const int nc = D / 16;
+    for (int j = 0; j < gs; j++) {
+        const float *q = qr + j * D;
+        __m512 qv[16];
+        for (int c = 0; c < nc; c++)
+            qv[c] = _mm512_loadu_ps(q + 16 * c);
+        /* scores, four keys at a time for instruction-level parallelism */
+        int t = 0;
+        for (; t + 4 <= n; t += 4) {
+            const float *k0 = K + (int64_t)t * D;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int c = 0; c < nc; c++) {
+                a0 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 16 * c), a0);
+                a1 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + D + 16 * c), a1);
+                a2 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 2 * D + 16 * c), a2);
+                a3 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 3 * D + 16 * c), a3);
+            }
+            scores[t] = _mm512_reduce_add_ps(a0) * scale;
+            scores[t + 1] = _mm512_reduce_add_ps(a1) * scale;
+            scores[t + 2] = _mm512_reduce_add_ps(a2) * scale;
+            scores[t + 3] = _mm512_reduce_add_ps(a3) * scale;
+        }
+        for (; t < n; t++) {
+            __m512 a0 = _mm512_setzero_ps();
+            for (int c = 0; c < nc; c++)
+                a0 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(K + (int64_t)t * D + 16 * c), a0);
+            scores[t] = _mm512_reduce_add_ps(a0) * scale;
+        }
+        /* softmax */
+        __m512 mv = _mm512_set1_ps(-3.0e38f);
+        for (t = 0; t < n; t += 16) {
+            __mmask16 mk = n - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - t)) - 1u);
+            mv = _mm512_mask_max_ps(mv, mk, mv, _mm512_maskz_loadu_ps(mk, scores + t));
+        }
+        const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
+        __m512 sv = _mm512_setzero_ps();
+        for (t = 0; t < n; t += 16) {
+            __mmask16 mk = n - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - t)) - 1u);
+            __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, scores + t), m));
+            _mm512_mask_storeu_ps(scores + t, mk, e);
+            sv = _mm512_mask_add_ps(sv, mk, sv, e);
+        }
+        const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sv));
+        /* weighted values, four 16-float columns per pass */
+        for (int c = 0; c < nc; c += 4) {
+            const int w = nc - c < 4 ? nc - c : 4;
+            __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+            const float *vc = V + 16 * c;
+            if (w == 4) {
+                for (t = 0; t < n; t++) {
+                    const __m512 pw = _mm512_set1_ps(scores[t]);
+                    const float *vt = vc + (int64_t)t * D;
+                    o0 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt), o0);
+                    o1 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt + 16), o1);
+                    o2 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt + 32), o2);
+                    o3 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt + 48), o3);
+                }
+            } else {
+                for (t = 0; t < n; t++) {
+                    const __m512 pw = _mm512_set1_ps(scores[t]);
+                    const float *vt = vc + (int64_t)t * D;
+                    o0 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt), o0);
+                    if (w > 1) o1 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt + 16), o1);
+                    if (w > 2) o2 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt + 32), o2);
+                }
+            }
+            float *oj = out + j * D + 16 * c;
+            _mm512_storeu_ps(oj, _mm512_mul_ps(o0, inv));
+            if (w > 1) _mm512_storeu_ps(oj + 16, _mm512_mul_ps(o1, inv));
+            if (w > 2) _mm512_storeu_ps(oj + 32, _mm512_mul_ps(o2, inv));
+            if (w > 3) _mm512_storeu_ps(oj + 48, _mm512_mul_ps(o3, inv));
+        }
+    }
+}
+
+static int decode_rows_avx512(const attn_args *a)
+{
+    const int D = a->head_dim, H = a->n_heads, Hkv = a->n_kv, gs = H / Hkv;
+    const int64_t L = a->max_len;
+    float *scores = malloc(sizeof(float) * (size_t)(L + 16));
+    float *qr = malloc(sizeof(float) * (size_t)gs * (size_t)D);
+    if (!scores || !qr) {
+        free(scores); free(qr);
+        return -1;
+    }
+    for (int b = a->lo; b < a->hi; b++) {
+        const int64_t p = a->pos[b];
+        const float *c = a->cos + p * D, *s = a->sin + p * D;
+        for (int g = 0; g < Hkv; g++) {
+            const int64_t r = a->row ? a->row[b] : b;
+            float *K = a->kc + (r * Hkv + g) * L * D;
+            float *V = a->vc + (r * Hkv + g) * L * D;
+            const float *knew = a->k + b * a->k_stride + (int64_t)g * D;
+            if (a->do_rope)
+                rope(K + p * D, knew, c, s, D);
+            else
+                memcpy(K + p * D, knew, sizeof(float) * D);
+            memcpy(V + p * D, a->v + b * a->v_stride + (int64_t)g * D, sizeof(float) * D);
+            for (int j = 0; j < gs; j++) {
+                const float *qh = a->q + b * a->q_stride + (int64_t)(g * gs + j) * D;
+                if (a->do_rope)
+                    rope(qr + j * D, qh, c, s, D);
+                else
+                    memcpy(qr + j * D, qh, sizeof(float) * D);
+            }
+            {   /* start pulling the next head's first keys and values while this one computes: each (row, head)
+                 * block is a new memory stream that the hardware prefetcher would only pick up after a few misses */
+                const int nb = g + 1 < Hkv ? b : b + 1, ng = g + 1 < Hkv ? g + 1 : 0;
+                if (nb < a->hi) {
+                    const int64_t nr = a->row ? a->row[nb] : nb;
+                    const int64_t nn = a->pos[nb] + 1;
+                    const char *nk = (const char *)(a->kc + (nr * Hkv + ng) * L * D);
+                    const char *nv = (const char *)(a->vc + (nr * Hkv + ng) * L * D);
+                    const int64_t bytes = (nn < PREFETCH_KEYS ? nn : PREFETCH_KEYS) * D * (int64_t)sizeof(float);
+                    for (int64_t o = 0; o < bytes; o += 64) {
+                        _mm_prefetch(nk + o, _MM_HINT_T0);
+                        _mm_prefetch(nv + o, _MM_HINT_T0);
+                    }
+                }
+            }
+            head_avx512(K, V, (int)(p + 1), qr, gs, D, a->scale, scores, a->out + ((int64_t)b * H + g * gs) * D);
+        }
+    }
+    free(scores); free(qr);
+    return 0;
+}
+
+static int use_avx512(int D) { return D % 16 == 0 && D <= 256 && __builtin_cpu_supports("avx512f"); }
+#else
+static int use_avx512(int D) { (void)D; return 0; }
+static int decode_rows_avx512(const attn_args *a) { (void)a; return -1; }
+#endif
+
+static PyObject *py_decode(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long q, k, v, kc, vc, cs, sn, pos, row, out;
+    long long qs, ks, vs, max_len;
+    int lo, hi, h, hkv, d, do_rope;
+    float scale;
+    if (!PyArg_ParseTuple(args, "KKKLLLKKLKKKKKiiiiiif", &q, &k, &v, &qs, &ks, &vs, &kc, &vc, &max_len, &cs, &sn,
+                          &pos, &row, &out, &lo, &hi, &h, &hkv, &d, &do_rope, &scale))
+        return NULL;
+    if (hkv <= 0 || h % hkv != 0 || d <= 0 || lo < 0 || hi < lo || max_len <= 0 || (do_rope && d % 2)) {
+        PyErr_SetString(PyExc_ValueError, "decode: bad shape arguments");
+        return NULL;
+    }
+    attn_args a = {
+        .q = (const float *)(uintptr_t)q, .k = (const float *)(uintptr_t)k, .v = (const float *)(uintptr_t)v,
+        .q_stride = qs, .k_stride = ks, .v_stride = vs,
+        .kc = (float *)(uintptr_t)kc, .vc = (float *)(uintptr_t)vc, .max_len = max_len,
+        .cos = (const float *)(uintptr_t)cs, .sin = (const float *)(uintptr_t)sn, .pos = (const int64_t *)(uintptr_t)pos,
+        .row = (const int64_t *)(uintptr_t)row, .out = (float *)(uintptr_t)out, .lo = lo, .hi = hi, .n_heads = h, .n_kv = hkv, .head_dim = d,
+        .do_rope = do_rope, .scale = scale,
+    };
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = use_avx512(d) ? decode_rows_avx512(&a) : decode_rows(&a);
+    Py_END_ALLOW_THREADS
+    if (rc != 0)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* (2) batched LoRA                                                                                           */
+/* ---------------------------------------------------------------------------------------------------------- */
+
+#define LORA_ROWS 4 /* rows of one slot computed together: each loaded A row serves up to 4 rows */
+
+typedef struct {
+    const float *x;
+    int64_t x_stride, in;
+    float *y;
+    int64_t y_stride;
+    const int64_t *rows, *slots; /* n rows sorted by slot, and the slot of each */
+    int64_t n;
+    const float *a; /* [cap, in, kr] (A transposed, the group's k modules side by side) */
+    int64_t kr, r;
+    int k;
+    const float *b[4]; /* per module: [cap, r, out_j] (B transposed, scaling folded in) */
+    int64_t out[4], off[4];
+} lora_args;
+
+CLONES static int lora_rows(const lora_args *a)
+{
+    int64_t max_out = 0;
+    for (int j = 0; j < a->k; j++)
+        max_out = a->out[j] > max_out ? a->out[j] : max_out;
+    float *t = malloc(sizeof(float) * (size_t)(LORA_ROWS * a->kr));
+    float *d = malloc(sizeof(float) * (size_t)max_out);
+    if (!t || !d) {
+        free(t); free(d);
+        return -1;
+    }
+    const int64_t in = a->in, kr = a->kr, r = a->r;
+    int64_t i0 = 0;
+    while (i0 < a->n) {
+        const int64_t s = a->slots[i0];
+        int64_t m = 1;
+        while (i0 + m < a->n && m < LORA_ROWS && a->slots[i0 + m] == s)
+            m++;
+        const float *A = a->a + s * in * kr;
+        const float *x[LORA_ROWS];
+        for (int64_t c = 0; c < m; c++)
+            x[c] = a->x + a->rows[i0 + c] * a->x_stride;
+        memset(t, 0, sizeof(float) * (size_t)(m * kr));
+        for (int64_t i = 0; i < in; i++) {
+            const float *ai = A + i * kr;
+            for (int64_t c = 0; c < m; c++) {
+                const float xi = x[c][i];
+                float *tc = t + c * kr;
+                for (int64_t q = 0; q < kr; q++)
+                    tc[q] += xi * ai[q];
+            }
+        }
+        for (int j = 0; j < a->k; j++) {
+            const int64_t out = a->out[j];
+            const float *B = a->b[j] + s * r * out;
+            for (int64_t c = 0; c < m; c++) {
+                const float *tc = t + c * kr + j * r;
+                memset(d, 0, sizeof(float) * (size_t)out);
+                for (int64_t q = 0; q < r; q++) {
+                    const float w = tc[q];
+                    const float *bq = B + q * out;
+                    for (int64_t o = 0; o < out; o++)
+                        d[o] += w * bq[o];
+                }
+                float *y = a->y + a->rows[i0 + c] * a->y_stride + a->off[j];
+                for (int64_t o = 0; o < out; o++)
+                    y[o] += d[o];
+            }
+        }
+        i0 += m;
+    }
+    free(t); free(d);
+    return 0;
+}
+
+#ifdef HAVE_AVX512_PATH
+static inline __mmask16 tail_mask(int64_t rem) { return rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1u); }
+
+/* up to 4 rows of one slot: t = x A (shrink, [4, kr]), then y[:, off_j..] += t_j B_j (expand), 16 columns at a
+ * time with 4 row accumulators each (rows beyond m repeat row 0 and are not stored) */
+AVX512 static void lora_slot_avx512(const lora_args *a, const float *const *x, float *const *y, int64_t m,
+                                    const float *A, int64_t s, float *t)
+{
+    const int64_t in = a->in, kr = a->kr, r = a->r;
+    for (int64_t q0 = 0; q0 < kr; q0 += 16) {
+        const __mmask16 mk = tail_mask(kr - q0);
+        __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+        const float *ap = A + q0;
+        for (int64_t i = 0; i < in; i++, ap += kr) {
+            const __m512 av = _mm512_maskz_loadu_ps(mk, ap);
+            c0 = _mm512_fmadd_ps(_mm512_set1_ps(x[0][i]), av, c0);
+            c1 = _mm512_fmadd_ps(_mm512_set1_ps(x[1][i]), av, c1);
+            c2 = _mm512_fmadd_ps(_mm512_set1_ps(x[2][i]), av, c2);
+            c3 = _mm512_fmadd_ps(_mm512_set1_ps(x[3][i]), av, c3);
+        }
+        _mm512_mask_storeu_ps(t + q0, mk, c0);
+        _mm512_mask_storeu_ps(t + kr + q0, mk, c1);
+        _mm512_mask_storeu_ps(t + 2 * kr + q0, mk, c2);
+        _mm512_mask_storeu_ps(t + 3 * kr + q0, mk, c3);
+    }
+    for (int j = 0; j < a->k; j++) {
+        const int64_t out = a->out[j];
+        const float *B = a->b[j] + s * r * out;
+        const float *t0 = t + j * r, *t1 = t0 + kr, *t2 = t1 + kr, *t3 = t2 + kr;
+        for (int64_t o0 = 0; o0 < out; o0 += 16) {
+            const __mmask16 mk = tail_mask(out - o0);
+            __m512 d0 = _mm512_setzero_ps(), d1 = d0, d2 = d0, d3 = d0;
+            const float *bp = B + o0;
+            for (int64_t q = 0; q < r; q++, bp += out) {
+                const __m512 bv = _mm512_maskz_loadu_ps(mk, bp);
+                d0 = _mm512_fmadd_ps(_mm512_set1_ps(t0[q]), bv, d0);
+                d1 = _mm512_fmadd_ps(_mm512_set1_ps(t1[q]), bv, d1);
+                d2 = _mm512_fmadd_ps(_mm512_set1_ps(t2[q]), bv, d2);
+                d3 = _mm512_fmadd_ps(_mm512_set1_ps(t3[q]), bv, d3);
+            }
+            const __m512 dd[4] = {d0, d1, d2, d3};
+            for (int64_t c = 0; c < m; c++) {
+                float *yp = y[c] + a->off[j] + o0;
+                _mm512_mask_storeu_ps(yp, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yp), dd[c]));
+            }
+        }
+    }
+}
+
+
+AVX512 static void add_rmsnorm_avx512(float *x, const float *res, const float *w, float *out, int64_t n, int64_t d,
+                                      float eps)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float *xi = x + i * d;
+        __m512 ss = _mm512_setzero_ps();
+        for (int64_t j = 0; j < d; j += 16) {
+            const __mmask16 mk = tail_mask(d - j);
+            __m512 v = _mm512_maskz_loadu_ps(mk, xi + j);
+            if (res) {
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk, res + i * d + j));
+                _mm512_mask_storeu_ps(xi + j, mk, v);
+            }
+            ss = _mm512_fmadd_ps(v, v, ss);
+        }
+        const __m512 r = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(ss) / (float)d + eps));
+        for (int64_t j = 0; j < d; j += 16) {
+            const __mmask16 mk = tail_mask(d - j);
+            const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, xi + j), r);
+            _mm512_mask_storeu_ps(out + i * d + j, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, w + j), v));
+        }
+    }
+}
+
+AVX512 static void silu_mul_avx512(const float *gu, float *out, int64_t n, int64_t inter)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int64_t i = 0; i < n; i++) {
+        const float *g = gu + i * 2 * inter, *u = g + inter;
+        float *o = out + i * inter;
+        for (int64_t j = 0; j < inter; j += 16) {
+            const __mmask16 mk = tail_mask(inter - j);
+            const __m512 gv = _mm512_maskz_loadu_ps(mk, g + j);
+            const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), gv));
+            const __m512 sv = _mm512_div_ps(gv, _mm512_add_ps(one, e));
+            _mm512_mask_storeu_ps(o + j, mk, _mm512_mul_ps(sv, _mm512_maskz_loadu_ps(mk, u + j)));
+        }
+    }
+}
+
+static int lora_rows_avx512(const lora_args *a)
+{
+    float *t = malloc(sizeof(float) * (size_t)(LORA_ROWS * a->kr));
+    if (!t)
+        return -1;
+    int64_t i0 = 0;
+    while (i0 < a->n) {
+        const int64_t s = a->slots[i0];
+        int64_t m = 1;
+        while (i0 + m < a->n && m < LORA_ROWS && a->slots[i0 + m] == s)
+            m++;
+        const float *x[LORA_ROWS];
+        float *y[LORA_ROWS];
+        for (int64_t c = 0; c < LORA_ROWS; c++) {
+            const int64_t row = a->rows[i0 + (c < m ? c : 0)];
+            x[c] = a->x + row * a->x_stride;
+            y[c] = a->y + row * a->y_stride;
+        }
+        lora_slot_avx512(a, x, y, m, a->a + s * a->in * a->kr, s, t);
+        i0 += m;
+    }
+    free(t);
+    return 0;
+}
+#endif
+
+static PyObject *py_lora(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long x, y, rows, slots, a, b0, b1, b2, b3;
+    long long xs, in, ys, n, kr, r, o0, o1, o2, o3;
+    int k;
+    if (!PyArg_ParseTuple(args, "KLLKLKKLKLLiKKKKLLLL", &x, &xs, &in, &y, &ys, &rows, &slots, &n, &a, &kr, &r, &k,
+                          &b0, &b1, &b2, &b3, &o0, &o1, &o2, &o3))
+        return NULL;
+    if (k < 1 || k > 4 || r <= 0 || kr != k * r || in <= 0 || n < 0) {
+        PyErr_SetString(PyExc_ValueError, "lora: bad shape arguments");
+        return NULL;
+    }
+    lora_args la = {
+        .x = (const float *)(uintptr_t)x, .x_stride = xs, .in = in, .y = (float *)(uintptr_t)y, .y_stride = ys,
+        .rows = (const int64_t *)(uintptr_t)rows, .slots = (const int64_t *)(uintptr_t)slots, .n = n,
+        .a = (const float *)(uintptr_t)a, .kr = kr, .r = r, .k = k,
+        .b = {(const float *)(uintptr_t)b0, (const float *)(uintptr_t)b1, (const float *)(uintptr_t)b2,
+              (const float *)(uintptr_t)b3},
+        .out = {o0, o1, o2, o3},
+    };
+    int64_t off = 0;
+    for (int j = 0; j < k; j++) {
+        if (la.out[j] <= 0) {
+            PyErr_SetString(PyExc_ValueError, "lora: bad module width");
+            return NULL;
+        }
+        la.off[j] = off;
+        off += la.out[j];
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+#ifdef HAVE_AVX512_PATH
+    rc = __builtin_cpu_supports("avx512f") ? lora_rows_avx512(&la) : lora_rows(&la);
+#else
+    rc = lora_rows(&la);
+#endif
+    Py_END_ALLOW_THREADS
+    if (rc != 0)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* (3) elementwise: residual add + RMSNorm, SiLU(gate) * up                                                    */
+/* ---------------------------------------------------------------------------------------------------------- */
+
+/* x[i] += res[i] (when res), then out[i] = w * (x[i] * rsqrt(mean(x[i]^2) + eps)) -- LlamaRMSNorm's op order */
+static void add_rmsnorm_rows(float *x, const float *res, const float *w, float *out, int64_t n, int64_t d, float eps)
+{
+#ifdef HAVE_AVX512_PATH
+    if (__builtin_cpu_supports("avx512f")) {
+        add_rmsnorm_avx512(x, res, w, out, n, d, eps);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        float *xi = x + i * d;
+        if (res)
+            for (int64_t j = 0; j < d; j++)
+                xi[j] += res[i * d + j];
+        float ss = 0.0f;
+        for (int64_t j = 0; j < d; j++)
+            ss += xi[j] * xi[j];
+        const float r = 1.0f / sqrtf(ss / (float)d + eps);
+        for (int64_t j = 0; j < d; j++)
+            out[i * d + j] = w[j] * (xi[j] * r);
+    }
+}
+
+static void silu_mul_rows(const float *gu, float *out, int64_t n, int64_t inter)
+{
+#ifdef HAVE_AVX512_PATH
+    if (__builtin_cpu_supports("avx512f")) {
+        silu_mul_avx512(gu, out, n, inter);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < inter; j++) {
+            const float g = gu[i * 2 * inter + j];
+            out[i * inter + j] = g / (1.0f + expf(-g)) * gu[i * 2 * inter + inter + j];
+        }
+}
+
+static PyObject *py_add_rmsnorm(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long x, res, w, out;
+    long long n, d;
+    float eps;
+    if (!PyArg_ParseTuple(args, "KKKKLLf", &x, &res, &w, &out, &n, &d, &eps))
+        return NULL;
+    if (n < 0 || d <= 0) {
+        PyErr_SetString(PyExc_ValueError, "add_rmsnorm: bad shape arguments");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    add_rmsnorm_rows((float *)(uintptr_t)x, (const float *)(uintptr_t)res, (const float *)(uintptr_t)w,
+                     (float *)(uintptr_t)out, n, d, eps);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_silu_mul(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long gu, out;
+    long long n, inter;
+    if (!PyArg_ParseTuple(args, "KKLL", &gu, &out, &n, &inter))
+        return NULL;
+    if (n < 0 || inter <= 0) {
+        PyErr_SetString(PyExc_ValueError, "silu_mul: bad shape arguments");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    silu_mul_rows((const float *)(uintptr_t)gu, (float *)(uintptr_t)out, n, inter);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_simd(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int d;
+    if (!PyArg_ParseTuple(args, "i", &d))
+        return NULL;
+    return PyBool_FromLong(use_avx512(d));
+}
+
+static PyMethodDef methods[] = {
+    {"add_rmsnorm", py_add_rmsnorm, METH_VARARGS,
+     "add_rmsnorm(x, res, w, out, n, d, eps): x += res (res=0: skip) then out = RMSNorm(x) * w, rows of d floats."},
+    {"silu_mul", py_silu_mul, METH_VARARGS,
+     "silu_mul(gu, out, n, inter): out[n, inter] = silu(gu[:, :inter]) * gu[:, inter:] (gu [n, 2 inter])."},
+    {"lora", py_lora, METH_VARARGS,
+     "lora(x, x_stride, in, y, y_stride, rows, slots, n, a, kr, r, k, b0, b1, b2, b3, out0, out1, out2, out3): "
+     "y[rows[i], off_j:off_j+out_j] += (x[rows[i]] @ a[slots[i]])[j r:(j+1) r] @ b_j[slots[i]] for the n rows "
+     "(sorted by slot) and the k modules (pointers as ints, strides in floats, rows/slots int64). Releases the GIL."},
+    {"simd", py_simd, METH_VARARGS, "simd(head_dim): whether decode runs the AVX-512 path for this head size."},
+    {"decode", py_decode, METH_VARARGS,
+     "decode(q, k, v, q_stride, k_stride, v_stride, kc, vc, max_len, cos, sin, pos, row, out, lo, hi, n_heads, "
+     "n_kv, head_dim, rope, scale): fused RoPE + K/V write + exact-length causal attention for entries lo..hi-1 "
+     "(entry b: cache row row[b] (row=0: b), position pos[b]; entries of one row in increasing position order, so "
+     "packed prefill tokens work too). Pointers as ints, strides in floats, pos/row int64. Releases the GIL."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "inference._kernels",
+                                    "Fused CPU decode attention (see inference/_kernels.c).", -1, methods};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
