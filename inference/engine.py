@@ -462,7 +462,8 @@ class LlamaForward:
 
     @property
     def native_attention_ok(self) -> bool:
-        """Whether decode and prefill attention run in the fused native kernel (`inference/_kernels.c`: CPU, fp32, AVX-512)."""
+        """Whether decode and prefill attention run in the fused native kernel (`inference/_kernels.c`): CPU, fp32,
+        AVX-512, head size a multiple of 16."""
         return (self.use_native and _kernels is not None and self.device.type == "cpu"
                 and self.dtype == torch.float32 and bool(_kernels.simd(self.head_dim)))
 
