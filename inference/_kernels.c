@@ -99,6 +99,7 @@ typedef struct {
     float *out;
     int lo, hi, n_heads, n_kv, head_dim, do_rope;
     float scale;
+    int kv_half; /* the cache holds fp16 K/V (AVX-512 path only); else fp32 */
 } attn_args;
 
 /* returns 0, or -1 when scratch memory could not be allocated */
@@ -204,107 +205,130 @@ AVX512 static inline __m512 exp512(__m512 x)
 }
 
 /* one (row, kv head): K/V blocks of n keys, gs query heads already rotated in qr; writes gs output heads */
-AVX512 static void head_avx512(const float *restrict K, const float *restrict V, int n, const float *restrict qr,
-                               int gs, int D, float scale, float *restrict scores, float *restrict out)
+#define DEFINE_HEAD(NAME, KT, LOAD)  \
+AVX512 static void NAME(const KT *restrict K, const KT *restrict V, int n, const float *restrict qr,                   \
+                               int gs, int D, float scale, float *restrict scores, float *restrict out)                \
+{                                                                                                                      \
+    const int nc = D / 16;                                                                                             \
+    for (int j = 0; j < gs; j++) {                                                                                     \
+        const float *q = qr + j * D;                                                                                   \
+        __m512 qv[16];                                                                                                 \
+        for (int c = 0; c < nc; c++)                                                                                   \
+            qv[c] = _mm512_loadu_ps(q + 16 * c);                                                                       \
+        /* scores, four keys at a time for instruction-level parallelism */                                            \
+        int t = 0;                                                                                                     \
+        for (; t + 4 <= n; t += 4) {                                                                                   \
+            const KT *k0 = K + (int64_t)t * D;                                                                         \
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                                \
+            for (int c = 0; c < nc; c++) {                                                                             \
+                a0 = _mm512_fmadd_ps(qv[c], LOAD(k0 + 16 * c), a0);                                                    \
+                a1 = _mm512_fmadd_ps(qv[c], LOAD(k0 + D + 16 * c), a1);                                                \
+                a2 = _mm512_fmadd_ps(qv[c], LOAD(k0 + 2 * D + 16 * c), a2);                                            \
+                a3 = _mm512_fmadd_ps(qv[c], LOAD(k0 + 3 * D + 16 * c), a3);                                            \
+            }                                                                                                          \
+            scores[t] = _mm512_reduce_add_ps(a0) * scale;                                                              \
+            scores[t + 1] = _mm512_reduce_add_ps(a1) * scale;                                                          \
+            scores[t + 2] = _mm512_reduce_add_ps(a2) * scale;                                                          \
+            scores[t + 3] = _mm512_reduce_add_ps(a3) * scale;                                                          \
+        }                                                                                                              \
+        for (; t < n; t++) {                                                                                           \
+            __m512 a0 = _mm512_setzero_ps();                                                                           \
+            for (int c = 0; c < nc; c++)                                                                               \
+                a0 = _mm512_fmadd_ps(qv[c], LOAD(K + (int64_t)t * D + 16 * c), a0);                                    \
+            scores[t] = _mm512_reduce_add_ps(a0) * scale;                                                              \
+        }                                                                                                              \
+        /* softmax */                                                                                                  \
+        __m512 mv = _mm512_set1_ps(-3.0e38f);                                                                          \
+        for (t = 0; t < n; t += 16) {                                                                                  \
+            __mmask16 mk = n - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - t)) - 1u);                        \
+            mv = _mm512_mask_max_ps(mv, mk, mv, _mm512_maskz_loadu_ps(mk, scores + t));                                \
+        }                                                                                                              \
+        const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mv));                                                     \
+        __m512 sv = _mm512_setzero_ps();                                                                               \
+        for (t = 0; t < n; t += 16) {                                                                                  \
+            __mmask16 mk = n - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - t)) - 1u);                        \
+            __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, scores + t), m));                                \
+            _mm512_mask_storeu_ps(scores + t, mk, e);                                                                  \
+            sv = _mm512_mask_add_ps(sv, mk, sv, e);                                                                    \
+        }                                                                                                              \
+        const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sv));                                            \
+        /* weighted values, four 16-float columns per pass */                                                          \
+        for (int c = 0; c < nc; c += 4) {                                                                              \
+            const int w = nc - c < 4 ? nc - c : 4;                                                                     \
+            __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;                                                \
+            const KT *vc = V + 16 * c;                                                                                 \
+            if (w == 4) {                                                                                              \
+                for (t = 0; t < n; t++) {                                                                              \
+                    const __m512 pw = _mm512_set1_ps(scores[t]);                                                       \
+                    const KT *vt = vc + (int64_t)t * D;                                                                \
+                    o0 = _mm512_fmadd_ps(pw, LOAD(vt), o0);                                                            \
+                    o1 = _mm512_fmadd_ps(pw, LOAD(vt + 16), o1);                                                       \
+                    o2 = _mm512_fmadd_ps(pw, LOAD(vt + 32), o2);                                                       \
+                    o3 = _mm512_fmadd_ps(pw, LOAD(vt + 48), o3);                                                       \
+                }                                                                                                      \
+            } else {                                                                                                   \
+                for (t = 0; t < n; t++) {                                                                              \
+                    const __m512 pw = _mm512_set1_ps(scores[t]);                                                       \
+                    const KT *vt = vc + (int64_t)t * D;                                                                \
+                    o0 = _mm512_fmadd_ps(pw, LOAD(vt), o0);                                                            \
+                    if (w > 1) o1 = _mm512_fmadd_ps(pw, LOAD(vt + 16), o1);                                            \
+                    if (w > 2) o2 = _mm512_fmadd_ps(pw, LOAD(vt + 32), o2);                                            \
+                }                                                                                                      \
+            }                                                                                                          \
+            float *oj = out + j * D + 16 * c;                                                                          \
+            _mm512_storeu_ps(oj, _mm512_mul_ps(o0, inv));                                                              \
+            if (w > 1) _mm512_storeu_ps(oj + 16, _mm512_mul_ps(o1, inv));                                              \
+            if (w > 2) _mm512_storeu_ps(oj + 32, _mm512_mul_ps(o2, inv));                                              \
+            if (w > 3) _mm512_storeu_ps(oj + 48, _mm512_mul_ps(o3, inv));                                              \
+        }                                                                                                              \
+    }                                                                                                                  \
+}
+
+AVX512 static inline __m512 load_f32(const float *p) { return _mm512_loadu_ps(p); }
+AVX512 static inline __m512 load_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+DEFINE_HEAD(head_f32, float, load_f32)
+DEFINE_HEAD(head_f16, uint16_t, load_f16)
+
+/* store D floats as fp16 (round to nearest even) */
+AVX512 static void store_f16(uint16_t *dst, const float *src, int D)
 {
-    const int nc = D / 16;
-    for (int j = 0; j < gs; j++) {
-        const float *q = qr + j * D;
-        __m512 qv[16];
-        for (int c = 0; c < nc; c++)
-            qv[c] = _mm512_loadu_ps(q + 16 * c);
-        /* scores, four keys at a time for instruction-level parallelism */
-        int t = 0;
-        for (; t + 4 <= n; t += 4) {
-            const float *k0 = K + (int64_t)t * D;
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (int c = 0; c < nc; c++) {
-                a0 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 16 * c), a0);
-                a1 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + D + 16 * c), a1);
-                a2 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 2 * D + 16 * c), a2);
-                a3 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(k0 + 3 * D + 16 * c), a3);
-            }
-            scores[t] = _mm512_reduce_add_ps(a0) * scale;
-            scores[t + 1] = _mm512_reduce_add_ps(a1) * scale;
-            scores[t + 2] = _mm512_reduce_add_ps(a2) * scale;
-            scores[t + 3] = _mm512_reduce_add_ps(a3) * scale;
-        }
-        for (; t < n; t++) {
-            __m512 a0 = _mm512_setzero_ps();
-            for (int c = 0; c < nc; c++)
-                a0 = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(K + (int64_t)t * D + 16 * c), a0);
-            scores[t] = _mm512_reduce_add_ps(a0) * scale;
-        }
-        /* softmax */
-        __m512 mv = _mm512_set1_ps(-3.0e38f);
-        for (t = 0; t < n; t += 16) {
-            __mmask16 mk = n - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - t)) - 1u);
-            mv = _mm512_mask_max_ps(mv, mk, mv, _mm512_maskz_loadu_ps(mk, scores + t));
-        }
-        const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
-        __m512 sv = _mm512_setzero_ps();
-        for (t = 0; t < n; t += 16) {
-            __mmask16 mk = n - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - t)) - 1u);
-            __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, scores + t), m));
-            _mm512_mask_storeu_ps(scores + t, mk, e);
-            sv = _mm512_mask_add_ps(sv, mk, sv, e);
-        }
-        const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sv));
-        /* weighted values, four 16-float columns per pass */
-        for (int c = 0; c < nc; c += 4) {
-            const int w = nc - c < 4 ? nc - c : 4;
-            __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
-            const float *vc = V + 16 * c;
-            if (w == 4) {
-                for (t = 0; t < n; t++) {
-                    const __m512 pw = _mm512_set1_ps(scores[t]);
-                    const float *vt = vc + (int64_t)t * D;
-                    o0 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt), o0);
-                    o1 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt + 16), o1);
-                    o2 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt + 32), o2);
-                    o3 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt + 48), o3);
-                }
-            } else {
-                for (t = 0; t < n; t++) {
-                    const __m512 pw = _mm512_set1_ps(scores[t]);
-                    const float *vt = vc + (int64_t)t * D;
-                    o0 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt), o0);
-                    if (w > 1) o1 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt + 16), o1);
-                    if (w > 2) o2 = _mm512_fmadd_ps(pw, _mm512_loadu_ps(vt + 32), o2);
-                }
-            }
-            float *oj = out + j * D + 16 * c;
-            _mm512_storeu_ps(oj, _mm512_mul_ps(o0, inv));
-            if (w > 1) _mm512_storeu_ps(oj + 16, _mm512_mul_ps(o1, inv));
-            if (w > 2) _mm512_storeu_ps(oj + 32, _mm512_mul_ps(o2, inv));
-            if (w > 3) _mm512_storeu_ps(oj + 48, _mm512_mul_ps(o3, inv));
-        }
-    }
+    for (int d = 0; d < D; d += 16)
+        _mm256_storeu_si256((__m256i *)(dst + d), _mm512_cvtps_ph(_mm512_loadu_ps(src + d), _MM_FROUND_TO_NEAREST_INT));
 }
 
 static int decode_rows_avx512(const attn_args *a)
 {
     const int D = a->head_dim, H = a->n_heads, Hkv = a->n_kv, gs = H / Hkv;
     const int64_t L = a->max_len;
+    const int64_t esz = a->kv_half ? 2 : 4; /* bytes per cached K/V element */
     float *scores = malloc(sizeof(float) * (size_t)(L + 16));
     float *qr = malloc(sizeof(float) * (size_t)gs * (size_t)D);
-    if (!scores || !qr) {
-        free(scores); free(qr);
+    float *kr = malloc(sizeof(float) * (size_t)D);
+    if (!scores || !qr || !kr) {
+        free(scores); free(qr); free(kr);
         return -1;
     }
+    char *kbase = (char *)a->kc, *vbase = (char *)a->vc;
     for (int b = a->lo; b < a->hi; b++) {
         const int64_t p = a->pos[b];
         const float *c = a->cos + p * D, *s = a->sin + p * D;
         for (int g = 0; g < Hkv; g++) {
             const int64_t r = a->row ? a->row[b] : b;
-            float *K = a->kc + (r * Hkv + g) * L * D;
-            float *V = a->vc + (r * Hkv + g) * L * D;
+            char *K = kbase + (r * Hkv + g) * L * D * esz;
+            char *V = vbase + (r * Hkv + g) * L * D * esz;
             const float *knew = a->k + b * a->k_stride + (int64_t)g * D;
+            const float *vnew = a->v + b * a->v_stride + (int64_t)g * D;
             if (a->do_rope)
-                rope(K + p * D, knew, c, s, D);
+                rope(kr, knew, c, s, D);
             else
-                memcpy(K + p * D, knew, sizeof(float) * D);
-            memcpy(V + p * D, a->v + b * a->v_stride + (int64_t)g * D, sizeof(float) * D);
+                memcpy(kr, knew, sizeof(float) * D);
+            if (a->kv_half) {
+                store_f16((uint16_t *)(K + p * D * esz), kr, D);
+                store_f16((uint16_t *)(V + p * D * esz), vnew, D);
+            } else {
+                memcpy(K + p * D * esz, kr, sizeof(float) * D);
+                memcpy(V + p * D * esz, vnew, sizeof(float) * D);
+            }
             for (int j = 0; j < gs; j++) {
                 const float *qh = a->q + b * a->q_stride + (int64_t)(g * gs + j) * D;
                 if (a->do_rope)
@@ -318,19 +342,23 @@ static int decode_rows_avx512(const attn_args *a)
                 if (nb < a->hi) {
                     const int64_t nr = a->row ? a->row[nb] : nb;
                     const int64_t nn = a->pos[nb] + 1;
-                    const char *nk = (const char *)(a->kc + (nr * Hkv + ng) * L * D);
-                    const char *nv = (const char *)(a->vc + (nr * Hkv + ng) * L * D);
-                    const int64_t bytes = (nn < PREFETCH_KEYS ? nn : PREFETCH_KEYS) * D * (int64_t)sizeof(float);
+                    const char *nk = kbase + (nr * Hkv + ng) * L * D * esz;
+                    const char *nv = vbase + (nr * Hkv + ng) * L * D * esz;
+                    const int64_t bytes = (nn < PREFETCH_KEYS ? nn : PREFETCH_KEYS) * D * esz;
                     for (int64_t o = 0; o < bytes; o += 64) {
                         _mm_prefetch(nk + o, _MM_HINT_T0);
                         _mm_prefetch(nv + o, _MM_HINT_T0);
                     }
                 }
             }
-            head_avx512(K, V, (int)(p + 1), qr, gs, D, a->scale, scores, a->out + ((int64_t)b * H + g * gs) * D);
+            float *o = a->out + ((int64_t)b * H + g * gs) * D;
+            if (a->kv_half)
+                head_f16((const uint16_t *)K, (const uint16_t *)V, (int)(p + 1), qr, gs, D, a->scale, scores, o);
+            else
+                head_f32((const float *)K, (const float *)V, (int)(p + 1), qr, gs, D, a->scale, scores, o);
         }
     }
-    free(scores); free(qr);
+    free(scores); free(qr); free(kr);
     return 0;
 }
 
@@ -345,11 +373,15 @@ static PyObject *py_decode(PyObject *self, PyObject *args)
     (void)self;
     unsigned long long q, k, v, kc, vc, cs, sn, pos, row, out;
     long long qs, ks, vs, max_len;
-    int lo, hi, h, hkv, d, do_rope;
+    int lo, hi, h, hkv, d, do_rope, kv_half = 0;
     float scale;
-    if (!PyArg_ParseTuple(args, "KKKLLLKKLKKKKKiiiiiif", &q, &k, &v, &qs, &ks, &vs, &kc, &vc, &max_len, &cs, &sn,
-                          &pos, &row, &out, &lo, &hi, &h, &hkv, &d, &do_rope, &scale))
+    if (!PyArg_ParseTuple(args, "KKKLLLKKLKKKKKiiiiiif|p", &q, &k, &v, &qs, &ks, &vs, &kc, &vc, &max_len, &cs, &sn,
+                          &pos, &row, &out, &lo, &hi, &h, &hkv, &d, &do_rope, &scale, &kv_half))
         return NULL;
+    if (kv_half && !use_avx512(d)) {
+        PyErr_SetString(PyExc_ValueError, "decode: an fp16 K/V cache needs the AVX-512 path (head_dim % 16 == 0)");
+        return NULL;
+    }
     if (hkv <= 0 || h % hkv != 0 || d <= 0 || lo < 0 || hi < lo || max_len <= 0 || (do_rope && d % 2)) {
         PyErr_SetString(PyExc_ValueError, "decode: bad shape arguments");
         return NULL;
@@ -360,7 +392,7 @@ static PyObject *py_decode(PyObject *self, PyObject *args)
         .kc = (float *)(uintptr_t)kc, .vc = (float *)(uintptr_t)vc, .max_len = max_len,
         .cos = (const float *)(uintptr_t)cs, .sin = (const float *)(uintptr_t)sn, .pos = (const int64_t *)(uintptr_t)pos,
         .row = (const int64_t *)(uintptr_t)row, .out = (float *)(uintptr_t)out, .lo = lo, .hi = hi, .n_heads = h, .n_kv = hkv, .head_dim = d,
-        .do_rope = do_rope, .scale = scale,
+        .do_rope = do_rope, .scale = scale, .kv_half = kv_half,
     };
     int rc;
     Py_BEGIN_ALLOW_THREADS
@@ -385,11 +417,12 @@ typedef struct {
     int64_t y_stride;
     const int64_t *rows, *slots; /* n rows sorted by slot, and the slot of each */
     int64_t n;
-    const float *a; /* [cap, in, kr] (A transposed, the group's k modules side by side) */
+    const float *a; /* [cap, in, kr] (A transposed, the group's k modules side by side); uint16_t when half */
     int64_t kr, r;
     int k;
     const float *b[4]; /* per module: [cap, r, out_j] (B transposed, scaling folded in) */
     int64_t out[4], off[4];
+    int half; /* A and B stacks hold fp16 (AVX-512 path only); x, y and the math stay fp32 */
 } lora_args;
 
 CLONES static int lora_rows(const lora_args *a)
@@ -450,52 +483,60 @@ CLONES static int lora_rows(const lora_args *a)
 #ifdef HAVE_AVX512_PATH
 static inline __mmask16 tail_mask(int64_t rem) { return rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1u); }
 
+#define AVX512BW __attribute__((target("avx512f,avx512bw,avx512vl")))
 /* up to 4 rows of one slot: t = x A (shrink, [4, kr]), then y[:, off_j..] += t_j B_j (expand), 16 columns at a
  * time with 4 row accumulators each (rows beyond m repeat row 0 and are not stored) */
-AVX512 static void lora_slot_avx512(const lora_args *a, const float *const *x, float *const *y, int64_t m,
-                                    const float *A, int64_t s, float *t)
-{
-    const int64_t in = a->in, kr = a->kr, r = a->r;
-    for (int64_t q0 = 0; q0 < kr; q0 += 16) {
-        const __mmask16 mk = tail_mask(kr - q0);
-        __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-        const float *ap = A + q0;
-        for (int64_t i = 0; i < in; i++, ap += kr) {
-            const __m512 av = _mm512_maskz_loadu_ps(mk, ap);
-            c0 = _mm512_fmadd_ps(_mm512_set1_ps(x[0][i]), av, c0);
-            c1 = _mm512_fmadd_ps(_mm512_set1_ps(x[1][i]), av, c1);
-            c2 = _mm512_fmadd_ps(_mm512_set1_ps(x[2][i]), av, c2);
-            c3 = _mm512_fmadd_ps(_mm512_set1_ps(x[3][i]), av, c3);
-        }
-        _mm512_mask_storeu_ps(t + q0, mk, c0);
-        _mm512_mask_storeu_ps(t + kr + q0, mk, c1);
-        _mm512_mask_storeu_ps(t + 2 * kr + q0, mk, c2);
-        _mm512_mask_storeu_ps(t + 3 * kr + q0, mk, c3);
-    }
-    for (int j = 0; j < a->k; j++) {
-        const int64_t out = a->out[j];
-        const float *B = a->b[j] + s * r * out;
-        const float *t0 = t + j * r, *t1 = t0 + kr, *t2 = t1 + kr, *t3 = t2 + kr;
-        for (int64_t o0 = 0; o0 < out; o0 += 16) {
-            const __mmask16 mk = tail_mask(out - o0);
-            __m512 d0 = _mm512_setzero_ps(), d1 = d0, d2 = d0, d3 = d0;
-            const float *bp = B + o0;
-            for (int64_t q = 0; q < r; q++, bp += out) {
-                const __m512 bv = _mm512_maskz_loadu_ps(mk, bp);
-                d0 = _mm512_fmadd_ps(_mm512_set1_ps(t0[q]), bv, d0);
-                d1 = _mm512_fmadd_ps(_mm512_set1_ps(t1[q]), bv, d1);
-                d2 = _mm512_fmadd_ps(_mm512_set1_ps(t2[q]), bv, d2);
-                d3 = _mm512_fmadd_ps(_mm512_set1_ps(t3[q]), bv, d3);
-            }
-            const __m512 dd[4] = {d0, d1, d2, d3};
-            for (int64_t c = 0; c < m; c++) {
-                float *yp = y[c] + a->off[j] + o0;
-                _mm512_mask_storeu_ps(yp, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yp), dd[c]));
-            }
-        }
-    }
+#define DEFINE_LORA_SLOT(NAME, WT, MLOAD) \
+AVX512BW static void NAME(const lora_args *a, const float *const *x, float *const *y, int64_t m, const WT *A, int64_t s, float *t) \
+{                                                                                                                      \
+    const int64_t in = a->in, kr = a->kr, r = a->r;                                                                    \
+    for (int64_t q0 = 0; q0 < kr; q0 += 16) {                                                                          \
+        const __mmask16 mk = tail_mask(kr - q0);                                                                       \
+        __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;                                                    \
+        const WT *ap = A + q0;                                                                                         \
+        for (int64_t i = 0; i < in; i++, ap += kr) {                                                                   \
+            const __m512 av = MLOAD(mk, ap);                                                                           \
+            c0 = _mm512_fmadd_ps(_mm512_set1_ps(x[0][i]), av, c0);                                                     \
+            c1 = _mm512_fmadd_ps(_mm512_set1_ps(x[1][i]), av, c1);                                                     \
+            c2 = _mm512_fmadd_ps(_mm512_set1_ps(x[2][i]), av, c2);                                                     \
+            c3 = _mm512_fmadd_ps(_mm512_set1_ps(x[3][i]), av, c3);                                                     \
+        }                                                                                                              \
+        _mm512_mask_storeu_ps(t + q0, mk, c0);                                                                         \
+        _mm512_mask_storeu_ps(t + kr + q0, mk, c1);                                                                    \
+        _mm512_mask_storeu_ps(t + 2 * kr + q0, mk, c2);                                                                \
+        _mm512_mask_storeu_ps(t + 3 * kr + q0, mk, c3);                                                                \
+    }                                                                                                                  \
+    for (int j = 0; j < a->k; j++) {                                                                                   \
+        const int64_t out = a->out[j];                                                                                 \
+        const WT *B = (const WT *)a->b[j] + s * r * out;                                                               \
+        const float *t0 = t + j * r, *t1 = t0 + kr, *t2 = t1 + kr, *t3 = t2 + kr;                                      \
+        for (int64_t o0 = 0; o0 < out; o0 += 16) {                                                                     \
+            const __mmask16 mk = tail_mask(out - o0);                                                                  \
+            __m512 d0 = _mm512_setzero_ps(), d1 = d0, d2 = d0, d3 = d0;                                                \
+            const WT *bp = B + o0;                                                                                     \
+            for (int64_t q = 0; q < r; q++, bp += out) {                                                               \
+                const __m512 bv = MLOAD(mk, bp);                                                                       \
+                d0 = _mm512_fmadd_ps(_mm512_set1_ps(t0[q]), bv, d0);                                                   \
+                d1 = _mm512_fmadd_ps(_mm512_set1_ps(t1[q]), bv, d1);                                                   \
+                d2 = _mm512_fmadd_ps(_mm512_set1_ps(t2[q]), bv, d2);                                                   \
+                d3 = _mm512_fmadd_ps(_mm512_set1_ps(t3[q]), bv, d3);                                                   \
+            }                                                                                                          \
+            const __m512 dd[4] = {d0, d1, d2, d3};                                                                     \
+            for (int64_t c = 0; c < m; c++) {                                                                          \
+                float *yp = y[c] + a->off[j] + o0;                                                                     \
+                _mm512_mask_storeu_ps(yp, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yp), dd[c]));                    \
+            }                                                                                                          \
+        }                                                                                                              \
+    }                                                                                                                  \
 }
 
+AVX512BW static inline __m512 mload_f32(__mmask16 mk, const float *p) { return _mm512_maskz_loadu_ps(mk, p); }
+AVX512BW static inline __m512 mload_f16(__mmask16 mk, const uint16_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, p));
+}
+DEFINE_LORA_SLOT(lora_slot_f32, float, mload_f32)
+DEFINE_LORA_SLOT(lora_slot_f16, uint16_t, mload_f16)
 
 AVX512 static void add_rmsnorm_avx512(float *x, const float *res, const float *w, float *out, int64_t n, int64_t d,
                                       float eps)
@@ -537,6 +578,11 @@ AVX512 static void silu_mul_avx512(const float *gu, float *out, int64_t n, int64
     }
 }
 
+static int lora_simd(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+}
+
 static int lora_rows_avx512(const lora_args *a)
 {
     float *t = malloc(sizeof(float) * (size_t)(LORA_ROWS * a->kr));
@@ -555,7 +601,10 @@ static int lora_rows_avx512(const lora_args *a)
             x[c] = a->x + row * a->x_stride;
             y[c] = a->y + row * a->y_stride;
         }
-        lora_slot_avx512(a, x, y, m, a->a + s * a->in * a->kr, s, t);
+        if (a->half)
+            lora_slot_f16(a, x, y, m, (const uint16_t *)a->a + s * a->in * a->kr, s, t);
+        else
+            lora_slot_f32(a, x, y, m, a->a + s * a->in * a->kr, s, t);
         i0 += m;
     }
     free(t);
@@ -568,10 +617,19 @@ static PyObject *py_lora(PyObject *self, PyObject *args)
     (void)self;
     unsigned long long x, y, rows, slots, a, b0, b1, b2, b3;
     long long xs, in, ys, n, kr, r, o0, o1, o2, o3;
-    int k;
-    if (!PyArg_ParseTuple(args, "KLLKLKKLKLLiKKKKLLLL", &x, &xs, &in, &y, &ys, &rows, &slots, &n, &a, &kr, &r, &k,
-                          &b0, &b1, &b2, &b3, &o0, &o1, &o2, &o3))
+    int k, half = 0;
+    if (!PyArg_ParseTuple(args, "KLLKLKKLKLLiKKKKLLLL|p", &x, &xs, &in, &y, &ys, &rows, &slots, &n, &a, &kr, &r, &k,
+                          &b0, &b1, &b2, &b3, &o0, &o1, &o2, &o3, &half))
         return NULL;
+#ifdef HAVE_AVX512_PATH
+    const int simd = lora_simd();
+#else
+    const int simd = 0;
+#endif
+    if (half && !simd) {
+        PyErr_SetString(PyExc_ValueError, "lora: fp16 weight stacks need the AVX-512 path");
+        return NULL;
+    }
     if (k < 1 || k > 4 || r <= 0 || kr != k * r || in <= 0 || n < 0) {
         PyErr_SetString(PyExc_ValueError, "lora: bad shape arguments");
         return NULL;
@@ -582,7 +640,7 @@ static PyObject *py_lora(PyObject *self, PyObject *args)
         .a = (const float *)(uintptr_t)a, .kr = kr, .r = r, .k = k,
         .b = {(const float *)(uintptr_t)b0, (const float *)(uintptr_t)b1, (const float *)(uintptr_t)b2,
               (const float *)(uintptr_t)b3},
-        .out = {o0, o1, o2, o3},
+        .out = {o0, o1, o2, o3}, .half = half,
     };
     int64_t off = 0;
     for (int j = 0; j < k; j++) {
@@ -596,7 +654,7 @@ static PyObject *py_lora(PyObject *self, PyObject *args)
     int rc;
     Py_BEGIN_ALLOW_THREADS
 #ifdef HAVE_AVX512_PATH
-    rc = __builtin_cpu_supports("avx512f") ? lora_rows_avx512(&la) : lora_rows(&la);
+    rc = lora_simd() ? lora_rows_avx512(&la) : lora_rows(&la);
 #else
     rc = lora_rows(&la);
 #endif
@@ -685,6 +743,17 @@ static PyObject *py_silu_mul(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_lora_half(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+#ifdef HAVE_AVX512_PATH
+    return PyBool_FromLong(lora_simd());
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 static PyObject *py_simd(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -695,6 +764,7 @@ static PyObject *py_simd(PyObject *self, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
+    {"lora_half", py_lora_half, METH_NOARGS, "lora_half(): whether `lora` can read fp16 weight stacks (AVX-512)."},
     {"add_rmsnorm", py_add_rmsnorm, METH_VARARGS,
      "add_rmsnorm(x, res, w, out, n, d, eps): x += res (res=0: skip) then out = RMSNorm(x) * w, rows of d floats."},
     {"silu_mul", py_silu_mul, METH_VARARGS,
@@ -702,13 +772,14 @@ static PyMethodDef methods[] = {
     {"lora", py_lora, METH_VARARGS,
      "lora(x, x_stride, in, y, y_stride, rows, slots, n, a, kr, r, k, b0, b1, b2, b3, out0, out1, out2, out3): "
      "y[rows[i], off_j:off_j+out_j] += (x[rows[i]] @ a[slots[i]])[j r:(j+1) r] @ b_j[slots[i]] for the n rows "
-     "(sorted by slot) and the k modules (pointers as ints, strides in floats, rows/slots int64). Releases the GIL."},
+     "(sorted by slot) and the k modules (pointers as ints, strides in floats, rows/slots int64); half=True: the A/B "
+     "stacks hold fp16 (AVX-512 only). Releases the GIL."},
     {"simd", py_simd, METH_VARARGS, "simd(head_dim): whether decode runs the AVX-512 path for this head size."},
     {"decode", py_decode, METH_VARARGS,
      "decode(q, k, v, q_stride, k_stride, v_stride, kc, vc, max_len, cos, sin, pos, row, out, lo, hi, n_heads, "
-     "n_kv, head_dim, rope, scale): fused RoPE + K/V write + exact-length causal attention for entries lo..hi-1 "
+     "n_kv, head_dim, rope, scale, kv_half=False): fused RoPE + K/V write + exact-length causal attention for entries lo..hi-1 "
      "(entry b: cache row row[b] (row=0: b), position pos[b]; entries of one row in increasing position order, so "
-     "packed prefill tokens work too). Pointers as ints, strides in floats, pos/row int64. Releases the GIL."},
+     "packed prefill tokens work too); kv_half: the cache holds fp16 (AVX-512 only). Pointers as ints, strides in floats, pos/row int64. Releases the GIL."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -233,6 +233,8 @@ class EngineConfig:
     prefill_token_budget: int = 1024
     detokenize: bool = True
     native_attention: bool = True  # decode attention in the fused C kernel when it applies (CPU, fp32, AVX-512)
+    kv_dtype: str | None = None  # K/V cache storage: None = the model's dtype; "float16" halves the cache bytes that
+    # decode attention reads (native CPU kernel only; attention still computes in fp32, greedy output may differ)
 
 
 # ===================================================================================================== FORWARD
@@ -530,7 +532,7 @@ def _native_attention(f: LlamaForward, kv: KVCache, li: int, qkv: torch.Tensor, 
     _kernels.decode(q, q + f.q_size * esz, q + (f.q_size + f.kv_size) * esz, stride, stride, stride,
                      kv.k[li].data_ptr(), kv.v[li].data_ptr(), kv.max_len, f.cos.data_ptr(), f.sin.data_ptr(),
                      pos.data_ptr(), 0 if rows is None else rows.data_ptr(), out.data_ptr(), 0, n, f.n_heads, f.n_kv,
-                     f.head_dim, 1, 1.0 / math.sqrt(f.head_dim))
+                     f.head_dim, 1, 1.0 / math.sqrt(f.head_dim), kv.k.dtype == torch.float16)
     return out.view(n, f.q_size)
 
 
@@ -620,8 +622,17 @@ class Engine:
         self.fwd.use_native = self.config.native_attention
         self.cache = cache
         self.device = self.fwd.device
+        kv_dtype = self.fwd.dtype
+        if self.config.kv_dtype is not None:
+            if self.config.kv_dtype not in ("float16", "float32", "bfloat16"):
+                raise ValueError(f"kv_dtype must be float16, bfloat16 or float32, got {self.config.kv_dtype!r}")
+            kv_dtype = getattr(torch, self.config.kv_dtype)
+            if kv_dtype != self.fwd.dtype and not (kv_dtype == torch.float16 and self.fwd.native_elementwise):
+                raise ValueError(f"kv_dtype {self.config.kv_dtype} with a {self.fwd.dtype} model needs the native CPU "
+                                 "kernel (fp32 model on CPU with AVX-512, inference._kernels built, Llama layers): "
+                                 "drop kv_dtype to store K/V in the model's dtype")
         self.kv = KVCache(self.fwd.n_layers, self.config.max_batch, self.fwd.n_kv, self.config.max_seq_len,
-                          self.fwd.head_dim, device=self.device, dtype=self.fwd.dtype)
+                          self.fwd.head_dim, device=self.device, dtype=kv_dtype)
         eos = getattr(base.model.generation_config, "eos_token_id", None)
         if eos is None:
             eos = getattr(base.tokenizer, "eos_token_id", None)

@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 MIN_BUCKET = 4
 PADDED_ROWS_PER_SLOT = 25
-NATIVE_MAX_ROWS_PER_SLOT = 100000  # mean rows per slot up to which the native kernel beats bmm / _grouped_mm (measured)
 # Linear layers that read the same input and write one fused output in the engine's forward: their LoRA shrinks run
 # as one matmul over the concatenated A (and their expands write one concatenated delta).
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -124,11 +123,13 @@ class LoraPool:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
         initial_capacity: int = 8,
+        storage_dtype: torch.dtype | None = None,
     ) -> None:
         self.shapes = dict(shapes)  # module -> (in_features, out_features)
         self.n_layers = n_layers
         self.device = torch.device(device)
-        self.dtype = dtype
+        self.dtype = dtype  # compute dtype (the model's)
+        self.storage_dtype = storage_dtype or dtype  # dtype of the weight stacks (float16 halves the bytes read)
         self.initial_capacity = initial_capacity
         self._buckets: dict[int, _Bucket] = {}
         self.groups: dict[str, tuple[str, ...]] = {}  # group -> its modules that this model has, in output order
@@ -140,8 +141,12 @@ class LoraPool:
                 self.group_of.update(dict.fromkeys(present, g))
         self.groups_present: set[str] = set()
         self.grouped = _grouped_mm_works(self.device, dtype)  # segment matmuls available (else slot-major bmm only)
-        # the native kernel (inference/_kernels.c) for steps whose slots hold few rows (decode): CPU fp32 only
+        # the native kernel (inference/_kernels.c) for every step: CPU fp32 only
         self.native = _kernels is not None and self.device.type == "cpu" and dtype == torch.float32
+        if self.storage_dtype != dtype and not (self.native and self.storage_dtype == torch.float16
+                                                and _kernels is not None and _kernels.lora_half()):
+            raise ValueError(f"LoRA weights stored as {self.storage_dtype} with a {dtype} model need the native CPU "
+                             "kernel (fp32 on CPU with AVX-512, inference._kernels built): drop the storage dtype")
 
     # ---------------------------------------------------------------- sizes
 
@@ -149,14 +154,14 @@ class LoraPool:
         """Bytes one adapter occupies in the pool: bucket rank x (in + out) for every module of each group it
         touches (a q,v adapter also holds zero k_proj weights in its qkv group), per layer."""
         r = bucket_rank(rank)
-        esize = torch.empty((), dtype=self.dtype).element_size()
+        esize = torch.empty((), dtype=self.storage_dtype).element_size()
         mods = [m for g in {self.group_of[t] for t in target_modules if t in self.group_of} for m in self.groups[g]]
         return sum(r * (self.shapes[m][0] + self.shapes[m][1]) for m in mods) * self.n_layers * esize
 
     def padding_bytes(self, rank: int, target_modules: tuple[str, ...]) -> int:
         """Bytes of zeros an adapter carries in the pool: rank rounded up to its bucket (0 for 8/16/64) plus the
         untargeted modules of the groups it touches."""
-        esize = torch.empty((), dtype=self.dtype).element_size()
+        esize = torch.empty((), dtype=self.storage_dtype).element_size()
         exact = sum(rank * (self.shapes[m][0] + self.shapes[m][1]) for m in target_modules) * self.n_layers * esize
         return self.slot_nbytes(rank, target_modules) - exact
 
@@ -217,7 +222,7 @@ class LoraPool:
         old = bk.capacity
         for d in (bk.a, bk.b):
             for key, t in list(d.items()):
-                nt = torch.zeros((capacity, *t.shape[1:]), device=self.device, dtype=self.dtype)
+                nt = torch.zeros((capacity, *t.shape[1:]), device=self.device, dtype=self.storage_dtype)
                 nt[:old].copy_(t)
                 d[key] = nt
         for i in range(old, capacity):
@@ -231,10 +236,10 @@ class LoraPool:
         fin = self.shapes[mods[0]][0]
         for layer in range(self.n_layers):
             bk.a[(layer, group)] = torch.zeros((bk.capacity, fin, len(mods) * bk.rank), device=self.device,
-                                               dtype=self.dtype)
+                                               dtype=self.storage_dtype)
             for m in mods:
                 bk.b[(layer, m)] = torch.zeros((bk.capacity, bk.rank, self.shapes[m][1]), device=self.device,
-                                               dtype=self.dtype)
+                                               dtype=self.storage_dtype)
 
     # ---------------------------------------------------------------- per step
 
@@ -264,7 +269,7 @@ class LoraPool:
                 rows = torch.cat([torch.arange(s.start, s.start + s.length) for s in segs])
             n = rows.shape[0]
             per_slot = int(counts.max())
-            if self.native and n <= NATIVE_MAX_ROWS_PER_SLOT * n_groups:
+            if self.native:
                 # the native kernel reads each slot's A and B once and adds straight into the rows: no padding
                 out.groups.append(_Group(bucket=r, n_groups=n_groups, rows=rows, offs=None, per_slot=0, gidx=None,
                                          pos=None, slots=torch.repeat_interleave(slot_idx, lens)))
@@ -333,7 +338,7 @@ def _native_lora(x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, slots: to
     ptrs = [b.data_ptr() for b in bs] + [0] * (4 - k)
     outs = [b.shape[2] for b in bs] + [0] * (4 - k)
     _kernels.lora(x.data_ptr(), x.stride(0), x.shape[1], y.data_ptr(), y.stride(0), rows.data_ptr(), slots.data_ptr(),
-                  rows.shape[0], a.data_ptr(), a.shape[2], r, k, *ptrs, *outs)
+                  rows.shape[0], a.data_ptr(), a.shape[2], r, k, *ptrs, *outs, a.dtype == torch.float16)
 
 
 def _grouped_mm_works(device: torch.device, dtype: torch.dtype) -> bool:

@@ -454,3 +454,55 @@ def test_engine_native_and_torch_paths_give_identical_tokens(
     assert all(native_calls.get(f, 0) > 0 for f in ("decode", "lora", "add_rmsnorm", "silu_mul")), native_calls
     assert sum(len(t) for t in torch_tokens) > 2 * len(jobs)  # real decode steps, not just one token each
     assert native_tokens == torch_tokens
+
+
+# ----------------------------------------------------------------------------- fp16 storage (K/V cache, LoRA stacks)
+
+
+def test_lora_pool_fp16_storage_halves_bytes_and_stays_close() -> None:
+    from inference.lora import LoraPool, Segment
+
+    if not _kernels.lora_half():
+        pytest.skip("no AVX-512BW/VL: fp16 LoRA stacks are refused on this CPU")
+    shapes = {"q_proj": (64, 64), "k_proj": (64, 24), "v_proj": (64, 24), "o_proj": (64, 64)}
+    g = torch.Generator().manual_seed(3)
+    a = {(0, m): torch.randn(8, shapes[m][0], generator=g) for m in shapes}
+    b = {(0, m): torch.randn(shapes[m][1], 8, generator=g) for m in shapes}
+    pools = [LoraPool(shapes, 1), LoraPool(shapes, 1, storage_dtype=torch.float16)]
+    assert pools[1].slot_nbytes(8, tuple(shapes)) * 2 == pools[0].slot_nbytes(8, tuple(shapes))
+    x = torch.randn(5, 64, generator=g)
+    outs = []
+    for pool in pools:
+        slot = pool.alloc(8, a, b, 0.5, tuple(shapes))
+        routing = pool.routing([Segment(slot=slot, start=1, length=3)])
+        y = torch.zeros(5, 64 + 24 + 24)
+        pool.apply(routing, 0, "qkv", x, y)
+        outs.append(y)
+    assert pools[1].allocated_bytes * 2 == pools[0].allocated_bytes
+    assert torch.count_nonzero(outs[1][[0, 4]]) == 0 and torch.count_nonzero(outs[1][1:4]) > 0
+    torch.testing.assert_close(outs[1], outs[0], rtol=2e-3, atol=2e-2)  # fp16 weights, fp32 math
+    with pytest.raises(ValueError, match="native CPU kernel"):
+        LoraPool(shapes, 1, dtype=torch.float64, storage_dtype=torch.float16)
+
+
+def test_engine_fp16_kv_cache(tiny_base_dir: pathlib.Path) -> None:
+    from inference.engine import Engine, EngineConfig, GenerationRequest
+    from inference.model import load_base_model
+
+    base = load_base_model(tiny_base_dir)
+    if not _kernels.simd(base.config.hidden_size // base.config.num_attention_heads):
+        pytest.skip("no AVX-512 decode path on this CPU: fp16 K/V is refused")
+    with pytest.raises(ValueError, match="kv_dtype"):
+        Engine(base, None, EngineConfig(max_seq_len=64, kv_dtype="int8"))
+    with pytest.raises(ValueError, match="native CPU kernel"):
+        Engine(base, None, EngineConfig(max_seq_len=64, kv_dtype="float16", native_attention=False))
+    tokens = []
+    for kv_dtype in (None, "float16"):
+        eng = Engine(base, None, EngineConfig(max_batch=4, max_seq_len=64, kv_dtype=kv_dtype))
+        assert eng.kv.k.dtype == (torch.float16 if kv_dtype else torch.float32)
+        h = eng.submit(GenerationRequest(prompt="def dumps(obj, *, skipkeys=False):", max_tokens=12, ignore_eos=True))
+        eng.run_until_idle(timeout=60)
+        tokens.append(h.result().token_ids)
+        assert torch.count_nonzero(eng.kv.k) > 0  # the cache really was written in its dtype
+    assert len(tokens[0]) == len(tokens[1]) == 12
+    assert tokens[1][:4] == tokens[0][:4]  # half-precision K/V: the first greedy tokens agree
