@@ -481,50 +481,129 @@ CLONES static int lora_rows(const lora_args *a)
 }
 
 #ifdef HAVE_AVX512_PATH
-static inline __mmask16 tail_mask(int64_t rem) { return rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1u); }
+static inline __mmask16 tail_mask(int64_t rem)
+{
+    return rem <= 0 ? (__mmask16)0 : rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1u);
+}
 
 #define AVX512BW __attribute__((target("avx512f,avx512bw,avx512vl")))
-/* up to 4 rows of one slot: t = x A (shrink, [4, kr]), then y[:, off_j..] += t_j B_j (expand), 16 columns at a
- * time with 4 row accumulators each (rows beyond m repeat row 0 and are not stored) */
+/* up to 4 rows of one slot (see the comments inside); WT is the stacks' element type, MLOAD its masked load as fp32 */
 #define DEFINE_LORA_SLOT(NAME, WT, MLOAD) \
-AVX512BW static void NAME(const lora_args *a, const float *const *x, float *const *y, int64_t m, const WT *A, int64_t s, float *t) \
+AVX512BW static void NAME(const lora_args *a, const float *const *x, float *const *y, int64_t m, const WT *A,          \
+                          int64_t s, float *t, float *dbuf)                                                            \
 {                                                                                                                      \
     const int64_t in = a->in, kr = a->kr, r = a->r;                                                                    \
-    for (int64_t q0 = 0; q0 < kr; q0 += 16) {                                                                          \
-        const __mmask16 mk = tail_mask(kr - q0);                                                                       \
-        __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;                                                    \
+    /* shrink t[4, kr] = x A: one sequential pass over A per 64 columns, 4 rows x up to 4 column blocks held in        \
+     * registers (rows beyond m repeat row 0 and are never stored to y) */                                             \
+    for (int64_t q0 = 0; q0 < kr; q0 += 64) {                                                                          \
+        const int64_t w = kr - q0;                                                                                     \
+        const __mmask16 k0 = tail_mask(w), k1 = tail_mask(w - 16), k2 = tail_mask(w - 32), k3 = tail_mask(w - 48);     \
+        const __m512 z = _mm512_setzero_ps();                                                                          \
+        __m512 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z;                                 \
+        __m512 c20 = z, c21 = z, c22 = z, c23 = z, c30 = z, c31 = z, c32 = z, c33 = z;                                 \
         const WT *ap = A + q0;                                                                                         \
-        for (int64_t i = 0; i < in; i++, ap += kr) {                                                                   \
-            const __m512 av = MLOAD(mk, ap);                                                                           \
-            c0 = _mm512_fmadd_ps(_mm512_set1_ps(x[0][i]), av, c0);                                                     \
-            c1 = _mm512_fmadd_ps(_mm512_set1_ps(x[1][i]), av, c1);                                                     \
-            c2 = _mm512_fmadd_ps(_mm512_set1_ps(x[2][i]), av, c2);                                                     \
-            c3 = _mm512_fmadd_ps(_mm512_set1_ps(x[3][i]), av, c3);                                                     \
+        if (w > 32) {                                                                                                  \
+            for (int64_t i = 0; i < in; i++, ap += kr) {                                                               \
+                const __m512 a0 = MLOAD(k0, ap), a1 = MLOAD(k1, ap + 16), a2 = MLOAD(k2, ap + 32);                     \
+                const __m512 a3 = MLOAD(k3, ap + 48);                                                                  \
+                const __m512 x0 = _mm512_set1_ps(x[0][i]), x1 = _mm512_set1_ps(x[1][i]);                               \
+                const __m512 x2 = _mm512_set1_ps(x[2][i]), x3 = _mm512_set1_ps(x[3][i]);                               \
+                c00 = _mm512_fmadd_ps(x0, a0, c00); c01 = _mm512_fmadd_ps(x0, a1, c01);                                \
+                c02 = _mm512_fmadd_ps(x0, a2, c02); c03 = _mm512_fmadd_ps(x0, a3, c03);                                \
+                c10 = _mm512_fmadd_ps(x1, a0, c10); c11 = _mm512_fmadd_ps(x1, a1, c11);                                \
+                c12 = _mm512_fmadd_ps(x1, a2, c12); c13 = _mm512_fmadd_ps(x1, a3, c13);                                \
+                c20 = _mm512_fmadd_ps(x2, a0, c20); c21 = _mm512_fmadd_ps(x2, a1, c21);                                \
+                c22 = _mm512_fmadd_ps(x2, a2, c22); c23 = _mm512_fmadd_ps(x2, a3, c23);                                \
+                c30 = _mm512_fmadd_ps(x3, a0, c30); c31 = _mm512_fmadd_ps(x3, a1, c31);                                \
+                c32 = _mm512_fmadd_ps(x3, a2, c32); c33 = _mm512_fmadd_ps(x3, a3, c33);                                \
+            }                                                                                                          \
+        } else if (w > 16) {                                                                                           \
+            for (int64_t i = 0; i < in; i++, ap += kr) {                                                               \
+                const __m512 a0 = MLOAD(k0, ap), a1 = MLOAD(k1, ap + 16);                                              \
+                const __m512 x0 = _mm512_set1_ps(x[0][i]), x1 = _mm512_set1_ps(x[1][i]);                               \
+                const __m512 x2 = _mm512_set1_ps(x[2][i]), x3 = _mm512_set1_ps(x[3][i]);                               \
+                c00 = _mm512_fmadd_ps(x0, a0, c00); c01 = _mm512_fmadd_ps(x0, a1, c01);                                \
+                c10 = _mm512_fmadd_ps(x1, a0, c10); c11 = _mm512_fmadd_ps(x1, a1, c11);                                \
+                c20 = _mm512_fmadd_ps(x2, a0, c20); c21 = _mm512_fmadd_ps(x2, a1, c21);                                \
+                c30 = _mm512_fmadd_ps(x3, a0, c30); c31 = _mm512_fmadd_ps(x3, a1, c31);                                \
+            }                                                                                                          \
+        } else {                                                                                                       \
+            for (int64_t i = 0; i < in; i++, ap += kr) {                                                               \
+                const __m512 a0 = MLOAD(k0, ap);                                                                       \
+                c00 = _mm512_fmadd_ps(_mm512_set1_ps(x[0][i]), a0, c00);                                               \
+                c10 = _mm512_fmadd_ps(_mm512_set1_ps(x[1][i]), a0, c10);                                               \
+                c20 = _mm512_fmadd_ps(_mm512_set1_ps(x[2][i]), a0, c20);                                               \
+                c30 = _mm512_fmadd_ps(_mm512_set1_ps(x[3][i]), a0, c30);                                               \
+            }                                                                                                          \
         }                                                                                                              \
-        _mm512_mask_storeu_ps(t + q0, mk, c0);                                                                         \
-        _mm512_mask_storeu_ps(t + kr + q0, mk, c1);                                                                    \
-        _mm512_mask_storeu_ps(t + 2 * kr + q0, mk, c2);                                                                \
-        _mm512_mask_storeu_ps(t + 3 * kr + q0, mk, c3);                                                                \
+        const __m512 cs[4][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},                     \
+                                 {c30, c31, c32, c33}};                                                                \
+        const __mmask16 ks[4] = {k0, k1, k2, k3};                                                                      \
+        for (int c = 0; c < 4; c++)                                                                                    \
+            for (int b = 0; b < 4; b++)                                                                                \
+                _mm512_mask_storeu_ps(t + c * kr + q0 + 16 * b, ks[b], cs[c][b]);                                      \
     }                                                                                                                  \
+    if (m > 2) { /* prefill-like: 4 rows share every loaded B vector, accumulators in registers */                     \
+        for (int j = 0; j < a->k; j++) {                                                                               \
+            const int64_t out = a->out[j];                                                                             \
+            const WT *B = (const WT *)a->b[j] + s * r * out;                                                           \
+            const float *t0 = t + j * r, *t1 = t0 + kr, *t2 = t1 + kr, *t3 = t2 + kr;                                  \
+            for (int64_t o0 = 0; o0 < out; o0 += 16) {                                                                 \
+                const __mmask16 mk = tail_mask(out - o0);                                                              \
+                __m512 d0 = _mm512_setzero_ps(), d1 = d0, d2 = d0, d3 = d0;                                            \
+                const WT *bp = B + o0;                                                                                 \
+                for (int64_t q = 0; q < r; q++, bp += out) {                                                           \
+                    const __m512 bv = MLOAD(mk, bp);                                                                   \
+                    d0 = _mm512_fmadd_ps(_mm512_set1_ps(t0[q]), bv, d0);                                               \
+                    d1 = _mm512_fmadd_ps(_mm512_set1_ps(t1[q]), bv, d1);                                               \
+                    d2 = _mm512_fmadd_ps(_mm512_set1_ps(t2[q]), bv, d2);                                               \
+                    d3 = _mm512_fmadd_ps(_mm512_set1_ps(t3[q]), bv, d3);                                               \
+                }                                                                                                      \
+                const __m512 dd[4] = {d0, d1, d2, d3};                                                                 \
+                for (int64_t c = 0; c < m; c++) {                                                                      \
+                    float *yp = y[c] + a->off[j] + o0;                                                                 \
+                    _mm512_mask_storeu_ps(yp, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yp), dd[c]));                \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        return;                                                                                                        \
+    }                                                                                                                  \
+    /* decode-like (1-2 rows): B_j read once, row after row (one sequential stream); the m            \
+     * partial outputs accumulate in dbuf (L1), then are added to y */                                                 \
     for (int j = 0; j < a->k; j++) {                                                                                   \
         const int64_t out = a->out[j];                                                                                 \
         const WT *B = (const WT *)a->b[j] + s * r * out;                                                               \
-        const float *t0 = t + j * r, *t1 = t0 + kr, *t2 = t1 + kr, *t3 = t2 + kr;                                      \
-        for (int64_t o0 = 0; o0 < out; o0 += 16) {                                                                     \
-            const __mmask16 mk = tail_mask(out - o0);                                                                  \
-            __m512 d0 = _mm512_setzero_ps(), d1 = d0, d2 = d0, d3 = d0;                                                \
-            const WT *bp = B + o0;                                                                                     \
-            for (int64_t q = 0; q < r; q++, bp += out) {                                                               \
-                const __m512 bv = MLOAD(mk, bp);                                                                       \
-                d0 = _mm512_fmadd_ps(_mm512_set1_ps(t0[q]), bv, d0);                                                   \
-                d1 = _mm512_fmadd_ps(_mm512_set1_ps(t1[q]), bv, d1);                                                   \
-                d2 = _mm512_fmadd_ps(_mm512_set1_ps(t2[q]), bv, d2);                                                   \
-                d3 = _mm512_fmadd_ps(_mm512_set1_ps(t3[q]), bv, d3);                                                   \
+        memset(dbuf, 0, sizeof(float) * (size_t)(m * out));                                                            \
+        for (int64_t q = 0; q < r; q++) {                                                                              \
+            const WT *bq = B + q * out;                                                                                \
+            const __m512 w0 = _mm512_set1_ps(t[j * r + q]), w1 = _mm512_set1_ps(t[kr + j * r + q]);                    \
+            const __m512 w2 = _mm512_set1_ps(t[2 * kr + j * r + q]), w3 = _mm512_set1_ps(t[3 * kr + j * r + q]);       \
+            for (int64_t o0 = 0; o0 < out; o0 += 16) {                                                                 \
+                const __mmask16 mk = tail_mask(out - o0);                                                              \
+                const __m512 bv = MLOAD(mk, bq + o0);                                                                  \
+                float *d = dbuf + o0;                                                                                  \
+                _mm512_mask_storeu_ps(d, mk, _mm512_fmadd_ps(w0, bv, _mm512_maskz_loadu_ps(mk, d)));                   \
+                if (m > 1) {                                                                                           \
+                    d += out;                                                                                          \
+                    _mm512_mask_storeu_ps(d, mk, _mm512_fmadd_ps(w1, bv, _mm512_maskz_loadu_ps(mk, d)));               \
+                }                                                                                                      \
+                if (m > 2) {                                                                                           \
+                    d += out;                                                                                          \
+                    _mm512_mask_storeu_ps(d, mk, _mm512_fmadd_ps(w2, bv, _mm512_maskz_loadu_ps(mk, d)));               \
+                }                                                                                                      \
+                if (m > 3) {                                                                                           \
+                    d += out;                                                                                          \
+                    _mm512_mask_storeu_ps(d, mk, _mm512_fmadd_ps(w3, bv, _mm512_maskz_loadu_ps(mk, d)));               \
+                }                                                                                                      \
             }                                                                                                          \
-            const __m512 dd[4] = {d0, d1, d2, d3};                                                                     \
-            for (int64_t c = 0; c < m; c++) {                                                                          \
-                float *yp = y[c] + a->off[j] + o0;                                                                     \
-                _mm512_mask_storeu_ps(yp, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yp), dd[c]));                    \
+        }                                                                                                              \
+        for (int64_t c = 0; c < m; c++) {                                                                              \
+            float *yp = y[c] + a->off[j];                                                                              \
+            const float *d = dbuf + c * out;                                                                           \
+            for (int64_t o0 = 0; o0 < out; o0 += 16) {                                                                 \
+                const __mmask16 mk = tail_mask(out - o0);                                                              \
+                _mm512_mask_storeu_ps(yp + o0, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yp + o0),                   \
+                                                                 _mm512_maskz_loadu_ps(mk, d + o0)));                  \
             }                                                                                                          \
         }                                                                                                              \
     }                                                                                                                  \
@@ -585,9 +664,15 @@ static int lora_simd(void)
 
 static int lora_rows_avx512(const lora_args *a)
 {
-    float *t = malloc(sizeof(float) * (size_t)(LORA_ROWS * a->kr));
-    if (!t)
+    int64_t max_out = 0;
+    for (int j = 0; j < a->k; j++)
+        max_out = a->out[j] > max_out ? a->out[j] : max_out;
+    float *t = malloc(sizeof(float) * (size_t)(LORA_ROWS * a->kr + 64));
+    float *dbuf = malloc(sizeof(float) * (size_t)(LORA_ROWS * max_out + 16));
+    if (!t || !dbuf) {
+        free(t); free(dbuf);
         return -1;
+    }
     int64_t i0 = 0;
     while (i0 < a->n) {
         const int64_t s = a->slots[i0];
@@ -602,12 +687,12 @@ static int lora_rows_avx512(const lora_args *a)
             y[c] = a->y + row * a->y_stride;
         }
         if (a->half)
-            lora_slot_f16(a, x, y, m, (const uint16_t *)a->a + s * a->in * a->kr, s, t);
+            lora_slot_f16(a, x, y, m, (const uint16_t *)a->a + s * a->in * a->kr, s, t, dbuf);
         else
-            lora_slot_f32(a, x, y, m, a->a + s * a->in * a->kr, s, t);
+            lora_slot_f32(a, x, y, m, a->a + s * a->in * a->kr, s, t, dbuf);
         i0 += m;
     }
-    free(t);
+    free(t); free(dbuf);
     return 0;
 }
 #endif
