@@ -409,6 +409,12 @@ static PyObject *py_decode(PyObject *self, PyObject *args)
 /* ---------------------------------------------------------------------------------------------------------- */
 
 #define LORA_ROWS 4 /* rows of one slot computed together: each loaded A row serves up to 4 rows */
+#ifndef LORA_PF_ROWS
+#define LORA_PF_ROWS 16
+#endif
+#ifndef LORA_PF_B
+#define LORA_PF_B 2
+#endif
 
 typedef struct {
     const float *x;
@@ -504,6 +510,8 @@ AVX512BW static void NAME(const lora_args *a, const float *const *x, float *cons
         const WT *ap = A + q0;                                                                                         \
         if (w > 32) {                                                                                                  \
             for (int64_t i = 0; i < in; i++, ap += kr) {                                                               \
+                for (int64_t o = 0; o < w * (int64_t)sizeof(WT) && w <= 64; o += 64)                                  \
+                    _mm_prefetch((const char *)(ap + LORA_PF_ROWS * kr) + o, _MM_HINT_T0);                             \
                 const __m512 a0 = MLOAD(k0, ap), a1 = MLOAD(k1, ap + 16), a2 = MLOAD(k2, ap + 32);                     \
                 const __m512 a3 = MLOAD(k3, ap + 48);                                                                  \
                 const __m512 x0 = _mm512_set1_ps(x[0][i]), x1 = _mm512_set1_ps(x[1][i]);                               \
@@ -576,6 +584,8 @@ AVX512BW static void NAME(const lora_args *a, const float *const *x, float *cons
         memset(dbuf, 0, sizeof(float) * (size_t)(m * out));                                                            \
         for (int64_t q = 0; q < r; q++) {                                                                              \
             const WT *bq = B + q * out;                                                                                \
+            for (int64_t o = 0; o < out * (int64_t)sizeof(WT); o += 64)                                                \
+                _mm_prefetch((const char *)(bq + LORA_PF_B * out) + o, _MM_HINT_T0);                                   \
             const __m512 w0 = _mm512_set1_ps(t[j * r + q]), w1 = _mm512_set1_ps(t[kr + j * r + q]);                    \
             const __m512 w2 = _mm512_set1_ps(t[2 * kr + j * r + q]), w3 = _mm512_set1_ps(t[3 * kr + j * r + q]);       \
             for (int64_t o0 = 0; o0 < out; o0 += 16) {                                                                 \

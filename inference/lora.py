@@ -91,6 +91,7 @@ class _Group:
     gidx: torch.Tensor | None  # [G * m] long: row of x for each padded position (padding repeats a real row)
     pos: torch.Tensor | None  # [n] long: padded position of each sorted row
     slots: torch.Tensor | None = None  # [n] long: slot of each sorted row (native kernel mode, CPU fp32)
+    native: tuple[int, int, int] | None = None  # (rows pointer, slots pointer, n): the native kernel's row arguments
 
 
 @dataclass
@@ -110,6 +111,9 @@ class _Bucket:
     b: dict[tuple[int, str], torch.Tensor] = field(default_factory=dict)  # (layer, module): [cap, r, out] (B.T)
     free: list[int] = field(default_factory=list)
     used: int = 0
+    # (layer, group) -> the native kernel's weight arguments (A pointer, k r, rank, k, B pointers, widths, fp16);
+    # rebuilt lazily after the stacks are reallocated (_grow, _add_group)
+    native_args: dict[tuple[int, str], tuple[int, ...]] = field(default_factory=dict)
 
 
 class LoraPool:
@@ -192,13 +196,17 @@ class LoraPool:
         idx = heapq.heappop(bk.free)  # lowest free slot: keeps the slots a step touches (0..G-1) compact
         bk.used += 1
         for (layer, g), ta in bk.a.items():
-            ta[idx].zero_()
             for j, m in enumerate(self.groups[g]):
                 tb = bk.b[(layer, m)]
-                tb[idx].zero_()
-                if (layer, m) in a:
-                    ta[idx, :, j * r:j * r + rank].copy_(a[(layer, m)].T)
-                    tb[idx, :rank].copy_((b[(layer, m)] * scaling).T)
+                if (layer, m) not in a:  # untargeted module of the slot: zeros (the slot may hold a previous adapter)
+                    ta[idx, :, j * r:(j + 1) * r].zero_()
+                    tb[idx].zero_()
+                    continue
+                ta[idx, :, j * r:j * r + rank].copy_(a[(layer, m)].T)
+                tb[idx, :rank].copy_((b[(layer, m)] * scaling).T)
+                if rank < r:  # rank padding up to the bucket
+                    ta[idx, :, j * r + rank:(j + 1) * r].zero_()
+                    tb[idx, rank:].zero_()
         return PoolSlot(bucket=r, index=idx)
 
     def reserve(self, rank: int, target_modules: tuple[str, ...], capacity: int) -> None:
@@ -219,6 +227,7 @@ class LoraPool:
         bk.used -= 1
 
     def _grow(self, bk: _Bucket, capacity: int) -> None:
+        bk.native_args.clear()
         old = bk.capacity
         for d in (bk.a, bk.b):
             for key, t in list(d.items()):
@@ -231,6 +240,7 @@ class LoraPool:
         logger.debug("lora pool bucket r=%d grown to %d slots", bk.rank, capacity)
 
     def _add_group(self, bk: _Bucket, group: str) -> None:
+        bk.native_args.clear()
         self.groups_present.add(group)
         mods = self.groups[group]
         fin = self.shapes[mods[0]][0]
@@ -271,8 +281,9 @@ class LoraPool:
             per_slot = int(counts.max())
             if self.native:
                 # the native kernel reads each slot's A and B once and adds straight into the rows: no padding
+                slots = torch.repeat_interleave(slot_idx, lens)
                 out.groups.append(_Group(bucket=r, n_groups=n_groups, rows=rows, offs=None, per_slot=0, gidx=None,
-                                         pos=None, slots=torch.repeat_interleave(slot_idx, lens)))
+                                         pos=None, slots=slots, native=(rows.data_ptr(), slots.data_ptr(), n)))
                 out.lora_rows += n
                 continue
             # cost model measured on CPU (hidden 512, r 16): a segment matmul pays ~5 us per slot, the slot-major
@@ -293,6 +304,16 @@ class LoraPool:
             out.lora_rows += n
         return out
 
+    def _native_weight_args(self, bk: _Bucket, layer: int, group: str) -> tuple[int, ...]:
+        """The native kernel's weight arguments for one (layer, group): pointers into the whole stacks."""
+        a = bk.a[(layer, group)]
+        bs = [bk.b[(layer, m)] for m in self.groups[group]]
+        k = len(bs)
+        ptrs = [b.data_ptr() for b in bs] + [0] * (4 - k)
+        outs = [b.shape[2] for b in bs] + [0] * (4 - k)
+        assert a.is_contiguous() and all(b.is_contiguous() for b in bs)
+        return (a.data_ptr(), a.shape[2], bk.rank, k, *ptrs, *outs, int(a.dtype == torch.float16))
+
     def apply(self, routing: LoraRouting | None, layer: int, group: str, x: torch.Tensor, y: torch.Tensor) -> None:
         """``y[rows] += lora(x[rows])`` for every routed row and every module of `group` (see `GROUPS`).
 
@@ -301,15 +322,21 @@ class LoraPool:
             return
         for g in routing.groups:
             bk = self._buckets[g.bucket]
+            if g.native is not None:  # the native kernel over the whole stacks (slots index them directly)
+                args = bk.native_args.get((layer, group))
+                if args is None:
+                    if (layer, group) not in bk.a:
+                        continue
+                    args = bk.native_args[(layer, group)] = self._native_weight_args(bk, layer, group)
+                assert _kernels is not None and x.stride(1) == 1 and y.stride(1) == 1
+                _kernels.lora(x.data_ptr(), x.stride(0), x.shape[1], y.data_ptr(), y.stride(0), *g.native, *args)
+                continue
             a = bk.a.get((layer, group))  # [cap, in, k r]
             if a is None:
                 continue
             r = bk.rank
             a = a[:g.n_groups]
             bs = [bk.b[(layer, m)][:g.n_groups] for m in self.groups[group]]  # each [G, r, out_m]
-            if g.slots is not None:
-                _native_lora(x, y, g.rows, g.slots, a, bs, r)
-                continue
             if g.offs is not None:
                 xs = x.index_select(0, g.rows)  # [n, in]
                 t = torch._grouped_mm(xs, a, offs=g.offs)  # [n, k r]
@@ -328,17 +355,6 @@ class LoraPool:
                 u = u.index_select(0, g.pos)  # [n, sum out]
             # rows are unique within a step, so an accumulating index_put is a scatter-add (faster than index_add_)
             y.index_put_((g.rows,), u.to(y.dtype), accumulate=True)
-
-
-def _native_lora(x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor, slots: torch.Tensor, a: torch.Tensor,
-                 bs: list[torch.Tensor], r: int) -> None:
-    """``y[rows] += lora(x[rows])`` in one call of the native kernel (rows sorted by slot; CPU fp32)."""
-    assert _kernels is not None and x.stride(1) == 1 and y.stride(1) == 1 and a.is_contiguous()
-    k = len(bs)
-    ptrs = [b.data_ptr() for b in bs] + [0] * (4 - k)
-    outs = [b.shape[2] for b in bs] + [0] * (4 - k)
-    _kernels.lora(x.data_ptr(), x.stride(0), x.shape[1], y.data_ptr(), y.stride(0), rows.data_ptr(), slots.data_ptr(),
-                  rows.shape[0], a.data_ptr(), a.shape[2], r, k, *ptrs, *outs, a.dtype == torch.float16)
 
 
 def _grouped_mm_works(device: torch.device, dtype: torch.dtype) -> bool:

@@ -293,8 +293,11 @@ def load_adapter(
                                         "diverged in training, use an earlier checkpoint", adapter=where)
 
     dev = torch.device(device)
-    a = {k: v.to(device=dev, dtype=dtype).contiguous() for k, v in a.items()}
-    b = {k: v.to(device=dev, dtype=dtype).contiguous() for k, v in b.items()}
+    # stored transposed (A as [in, rank], B as [rank, out], exposed as the usual [rank, in] / [out, rank] views): the
+    # layout of the engine's LoRA pool, so moving an adapter to the device tier is a plain copy; the transposes run
+    # here, on the loader thread, not on the engine thread at admission
+    a = {k: v.to(device=dev, dtype=dtype).T.contiguous().T for k, v in a.items()}
+    b = {k: v.to(device=dev, dtype=dtype).T.contiguous().T for k, v in b.items()}
     present = {m for _, m in a}
     weights = LoraWeights(
         adapter_id=adapter_id,

@@ -267,28 +267,34 @@ def test_lora_no_rows_is_a_no_op() -> None:
     assert torch.equal(y, y0)
 
 
-def test_native_lora_wrapper_matches_reference() -> None:
-    """inference.lora._native_lora (the pool's call site) on a strided fused output."""
-    from inference.lora import _native_lora
+def test_pool_native_path_matches_reference_on_strided_output() -> None:
+    """LoraPool.apply's native call site (cached stack pointers) on a strided fused output, after the stacks grew."""
+    from inference.lora import LoraPool, Segment
 
     torch.manual_seed(11)
-    r, fin, outs = 8, 32, (32, 8, 16)
-    a = torch.randn(3, fin, 3 * r)
-    bs = [torch.randn(3, r, o) for o in outs]
-    x = torch.randn(10, fin)
-    y_wide = torch.randn(10, sum(outs) + 4)
-    y = y_wide[:, :sum(outs)]
-    y0 = y.clone()
-    rows, slots = torch.tensor([6, 1, 9, 2, 0, 4, 3]), torch.tensor([0, 0, 1, 1, 1, 1, 2])
-    _native_lora(x, y, rows, slots, a, bs, r)
-    for i in range(10):
-        if i in rows.tolist():
-            s = int(slots[rows.tolist().index(i)])
-            t = x[i] @ a[s]
-            ref = y0[i] + torch.cat([t[j * r:(j + 1) * r] @ bs[j][s] for j in range(3)])
-            torch.testing.assert_close(y[i], ref, atol=ATOL, rtol=1e-5)
-        else:
-            assert torch.equal(y[i], y0[i])
+    shapes = {"q_proj": (32, 32), "k_proj": (32, 8), "v_proj": (32, 16)}
+    pool = LoraPool(shapes, 1, initial_capacity=1)
+    assert pool.native
+    adapters = []
+    for _ in range(3):  # the third alloc grows the stacks: cached pointers must follow
+        a = {(0, m): torch.randn(8, 32) for m in shapes}
+        b = {(0, m): torch.randn(shapes[m][1], 8) for m in shapes}
+        adapters.append((pool.alloc(8, a, b, 0.5, tuple(shapes)), a, b))
+        x = torch.randn(10, 32)
+        y_wide = torch.randn(10, 56 + 4)
+        y = y_wide[:, :56]
+        y0, tail = y.clone(), y_wide[:, 56:].clone()
+        rows = {6: 0, 1: 0, 9: len(adapters) - 1, 2: len(adapters) - 1}
+        routing = pool.routing([Segment(slot=adapters[i][0], start=row, length=1) for row, i in rows.items()])
+        pool.apply(routing, 0, "qkv", x, y)
+        for row in range(10):
+            if row not in rows:
+                assert torch.equal(y[row], y0[row])
+                continue
+            _, a, b = adapters[rows[row]]
+            ref = y0[row] + torch.cat([0.5 * (x[row] @ a[(0, m)].T) @ b[(0, m)].T for m in shapes])
+            torch.testing.assert_close(y[row], ref, atol=ATOL, rtol=1e-5)
+        assert torch.equal(y_wide[:, 56:], tail)  # columns beyond the fused output are never written
 
 
 # ----------------------------------------------------------------------------------------------------- elementwise
