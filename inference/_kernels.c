@@ -535,14 +535,29 @@ AVX512BW static void NAME(const lora_args *a, const float *const *x, float *cons
                 c20 = _mm512_fmadd_ps(x2, a0, c20); c21 = _mm512_fmadd_ps(x2, a1, c21);                                \
                 c30 = _mm512_fmadd_ps(x3, a0, c30); c31 = _mm512_fmadd_ps(x3, a1, c31);                                \
             }                                                                                                          \
-        } else {                                                                                                       \
-            for (int64_t i = 0; i < in; i++, ap += kr) {                                                               \
+        } else { /* one column block: two independent chains over i (even / odd rows of A) */                          \
+            int64_t i = 0;                                                                                             \
+            for (; i + 1 < in; i += 2, ap += 2 * kr) {                                                                 \
+                const __m512 a0 = MLOAD(k0, ap), a1 = MLOAD(k0, ap + kr);                                              \
+                c00 = _mm512_fmadd_ps(_mm512_set1_ps(x[0][i]), a0, c00);                                               \
+                c10 = _mm512_fmadd_ps(_mm512_set1_ps(x[1][i]), a0, c10);                                               \
+                c20 = _mm512_fmadd_ps(_mm512_set1_ps(x[2][i]), a0, c20);                                               \
+                c30 = _mm512_fmadd_ps(_mm512_set1_ps(x[3][i]), a0, c30);                                               \
+                c01 = _mm512_fmadd_ps(_mm512_set1_ps(x[0][i + 1]), a1, c01);                                           \
+                c11 = _mm512_fmadd_ps(_mm512_set1_ps(x[1][i + 1]), a1, c11);                                           \
+                c21 = _mm512_fmadd_ps(_mm512_set1_ps(x[2][i + 1]), a1, c21);                                           \
+                c31 = _mm512_fmadd_ps(_mm512_set1_ps(x[3][i + 1]), a1, c31);                                           \
+            }                                                                                                          \
+            for (; i < in; i++, ap += kr) {                                                                            \
                 const __m512 a0 = MLOAD(k0, ap);                                                                       \
                 c00 = _mm512_fmadd_ps(_mm512_set1_ps(x[0][i]), a0, c00);                                               \
                 c10 = _mm512_fmadd_ps(_mm512_set1_ps(x[1][i]), a0, c10);                                               \
                 c20 = _mm512_fmadd_ps(_mm512_set1_ps(x[2][i]), a0, c20);                                               \
                 c30 = _mm512_fmadd_ps(_mm512_set1_ps(x[3][i]), a0, c30);                                               \
             }                                                                                                          \
+            c00 = _mm512_add_ps(c00, c01); c10 = _mm512_add_ps(c10, c11);                                              \
+            c20 = _mm512_add_ps(c20, c21); c30 = _mm512_add_ps(c30, c31);                                              \
+            c01 = c11 = c21 = c31 = z;                                                                                 \
         }                                                                                                              \
         const __m512 cs[4][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},                     \
                                  {c30, c31, c32, c33}};                                                                \
@@ -551,26 +566,29 @@ AVX512BW static void NAME(const lora_args *a, const float *const *x, float *cons
             for (int b = 0; b < 4; b++)                                                                                \
                 _mm512_mask_storeu_ps(t + c * kr + q0 + 16 * b, ks[b], cs[c][b]);                                      \
     }                                                                                                                  \
-    if (m > 2) { /* prefill-like: 4 rows share every loaded B vector, accumulators in registers */                     \
+    if (m > 2) { /* prefill-like: 4 rows share every loaded B vector; 2 column blocks x 4 rows in registers */         \
         for (int j = 0; j < a->k; j++) {                                                                               \
             const int64_t out = a->out[j];                                                                             \
             const WT *B = (const WT *)a->b[j] + s * r * out;                                                           \
             const float *t0 = t + j * r, *t1 = t0 + kr, *t2 = t1 + kr, *t3 = t2 + kr;                                  \
-            for (int64_t o0 = 0; o0 < out; o0 += 16) {                                                                 \
-                const __mmask16 mk = tail_mask(out - o0);                                                              \
-                __m512 d0 = _mm512_setzero_ps(), d1 = d0, d2 = d0, d3 = d0;                                            \
+            for (int64_t o0 = 0; o0 < out; o0 += 32) {                                                                 \
+                const __mmask16 mk = tail_mask(out - o0), mk2 = tail_mask(out - o0 - 16);                              \
+                __m512 d0 = _mm512_setzero_ps(), d1 = d0, d2 = d0, d3 = d0, e0 = d0, e1 = d0, e2 = d0, e3 = d0;        \
                 const WT *bp = B + o0;                                                                                 \
                 for (int64_t q = 0; q < r; q++, bp += out) {                                                           \
-                    const __m512 bv = MLOAD(mk, bp);                                                                   \
-                    d0 = _mm512_fmadd_ps(_mm512_set1_ps(t0[q]), bv, d0);                                               \
-                    d1 = _mm512_fmadd_ps(_mm512_set1_ps(t1[q]), bv, d1);                                               \
-                    d2 = _mm512_fmadd_ps(_mm512_set1_ps(t2[q]), bv, d2);                                               \
-                    d3 = _mm512_fmadd_ps(_mm512_set1_ps(t3[q]), bv, d3);                                               \
+                    const __m512 bv = MLOAD(mk, bp), bw = MLOAD(mk2, bp + 16);                                         \
+                    const __m512 w0 = _mm512_set1_ps(t0[q]), w1 = _mm512_set1_ps(t1[q]);                               \
+                    const __m512 w2 = _mm512_set1_ps(t2[q]), w3 = _mm512_set1_ps(t3[q]);                               \
+                    d0 = _mm512_fmadd_ps(w0, bv, d0); e0 = _mm512_fmadd_ps(w0, bw, e0);                                \
+                    d1 = _mm512_fmadd_ps(w1, bv, d1); e1 = _mm512_fmadd_ps(w1, bw, e1);                                \
+                    d2 = _mm512_fmadd_ps(w2, bv, d2); e2 = _mm512_fmadd_ps(w2, bw, e2);                                \
+                    d3 = _mm512_fmadd_ps(w3, bv, d3); e3 = _mm512_fmadd_ps(w3, bw, e3);                                \
                 }                                                                                                      \
-                const __m512 dd[4] = {d0, d1, d2, d3};                                                                 \
+                const __m512 dd[4] = {d0, d1, d2, d3}, ee[4] = {e0, e1, e2, e3};                                       \
                 for (int64_t c = 0; c < m; c++) {                                                                      \
                     float *yp = y[c] + a->off[j] + o0;                                                                 \
                     _mm512_mask_storeu_ps(yp, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yp), dd[c]));                \
+                    _mm512_mask_storeu_ps(yp + 16, mk2, _mm512_add_ps(_mm512_maskz_loadu_ps(mk2, yp + 16), ee[c]));    \
                 }                                                                                                      \
             }                                                                                                          \
         }                                                                                                              \

@@ -215,14 +215,16 @@ def test_packed_prefill_equals_causal_attention_per_prompt(h: int, hkv: int, d: 
 # ----------------------------------------------------------------------------------------------------- lora
 
 
-LORA_CASES = [(1, 4, (24,)), (1, 16, (40,)), (3, 4, (24, 8, 40)), (3, 16, (24, 8, 40)), (2, 16, (72, 8))]
+LORA_CASES = [(1, 4, (24,)), (1, 16, (40,)), (3, 4, (24, 8, 40)), (3, 16, (24, 8, 40)), (2, 16, (72, 8)),
+              (3, 32, (24, 8, 40)), (1, 64, (16,))]
 
 
+@pytest.mark.parametrize("fin", [36, 37], ids=["in36", "in37-odd"])
 @pytest.mark.parametrize("k,r,outs", LORA_CASES,
                          ids=[f"k{k}-r{r}-out{'-'.join(map(str, o))}" for k, r, o in LORA_CASES])
-def test_lora_matches_per_row_reference(k: int, r: int, outs: tuple[int, ...]) -> None:
+def test_lora_matches_per_row_reference(k: int, r: int, outs: tuple[int, ...], fin: int) -> None:
     torch.manual_seed(3000 + 10 * k + r)
-    cap, fin, n_total = 6, 36, 40
+    cap, n_total = 6, 40
     width = sum(outs)
     a = torch.randn(cap, fin, k * r)  # [cap, in, k r]: the k modules' A side by side
     bs = [torch.randn(cap, r, o) for o in outs]  # per module [cap, r, out_j]
@@ -251,7 +253,8 @@ def test_lora_matches_per_row_reference(k: int, r: int, outs: tuple[int, ...]) -
         expected[row, 7:7 + width] += delta.float()
     routed = torch.zeros(n_total, dtype=torch.bool)
     routed[rows] = True
-    torch.testing.assert_close(y_wide[routed], expected[routed], atol=ATOL, rtol=1e-5)
+    # fp32 sums of up to in x r products of N(0, 1) values against a float64 reference: scale the tolerance with r
+    torch.testing.assert_close(y_wide[routed], expected[routed], atol=ATOL * max(1, r // 8), rtol=1e-5)
     assert torch.equal(y_wide[~routed], y_before[~routed])  # unrouted rows untouched
     assert torch.equal(y_wide[:, :7], y_before[:, :7]) and torch.equal(y_wide[:, 7 + width:], y_before[:, 7 + width:])
     assert not torch.equal(y_wide[routed], y_before[routed])  # the update did happen
