@@ -1,81 +1,59 @@
 /*
- * inference/_kernels.c -- the engine's native CPU kernels (fp32), each one call per layer for the whole batch:
+ * inference/_kernels.c -- the engine's native CPU kernels (fp32 math, AVX-512), each one call per layer for the
+ * whole batch, the GIL released:
  *
  * (1) `decode`: fused attention -- RoPE + K/V cache write + attention over each row's exact length.
  * (2) `lora`: batched multi-adapter LoRA for one layer and group of linears -- y[rows] += (x[rows] A[s]) B[s] for
  *     the rows of every slot s, reading each slot's A and B once (no gathered copies, no padded rows, no scatter).
+ * (3) `add_rmsnorm`, `silu_mul`: the elementwise rest of a Llama layer.
  *
- * Why: decode attention is memory-bound on the K/V reads. torch's SDPA over a batch reads every row up to the
+ * Why: decode on CPU is memory-bound outside the weight GEMMs. torch's SDPA over a batch reads every row up to the
  * batch's (or a row chunk's) longest row; here each row reads exactly its own `pos + 1` keys and values, once per
  * KV head (GQA query heads of a group share the read), and RoPE, the cache write and the softmax run in the same
- * pass, so the step also saves the separate RoPE/index_put/mask ops. fp32 only (the CPU serving dtype); the engine
- * falls back to SDPA for other dtypes, CUDA, or when this extension was not built.
+ * pass. The LoRA kernel streams each slot's weights once. Everything else saves the dozens of small torch ops per
+ * layer. The K/V cache and the LoRA stacks may be stored as fp16 (converted on load, math in fp32).
  *
- * Layout (what the engine passes): entry b (a decode row, or one packed prefill token) has q at q + b*q_stride
- * (H heads x D) and its new k/v at k + b*k_stride, v + b*v_stride (Hkv x D), cache row row[b] and position pos[b];
- * the layer's cache kc/vc [rows, Hkv, max_len, D] contiguous; cos/sin [max_len, D]; out [N, H, D] contiguous.
- * Entries lo..hi-1 are processed in order, each writing its K/V then attending over positions 0..pos[b] of its
- * row: packed prompts (a row's tokens in position order) get causal prefill attention from the same loop.
+ * Only an AVX-512 (F, BW, VL) x86-64 CPU runs these kernels: `available()` and `simd(head_dim)` tell, and every
+ * entry point raises ValueError elsewhere. The engine checks first and otherwise runs the same math in torch (the
+ * portable path: other CPUs, CUDA, other dtypes, or no C compiler at install time). The AVX-512 code is compiled
+ * with function target attributes, so the build needs no -march flag.
  *
- * RoPE is q*cos + rotate_half(q)*sin (rotate_half(x) = cat(-x[D/2:], x[:D/2])), transformers' formula. The exp is a
- * Cephes-style polynomial (max rel. error ~2e-7), written so GCC vectorizes it; SIMD versions are chosen at load
- * time (target_clones), so the build needs no -march flag.
+ * Attention layout (what the engine passes): entry b (a decode row, or one packed prefill token) has q at
+ * q + b*q_stride (H heads x D) and its new k/v at k + b*k_stride, v + b*v_stride (Hkv x D), cache row row[b] and
+ * position pos[b]; the layer's cache kc/vc [rows, Hkv, max_len, D] contiguous; cos/sin [max_len, D]; out [N, H, D]
+ * contiguous. Entries lo..hi-1 are processed in order, each writing its K/V then attending over positions
+ * 0..pos[b] of its row: packed prompts (a row's tokens in position order) get causal prefill attention from the
+ * same loop. RoPE is q*cos + rotate_half(q)*sin (rotate_half(x) = cat(-x[D/2:], x[:D/2])), transformers' formula.
+ * The exp is a Cephes-style polynomial (max rel. error ~2e-7).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <math.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(LORALEDGER_NO_SIMD)
+#define HAVE_AVX512_PATH 1
 #endif
 
-#define LANES 16
-
-static inline float dot(const float *restrict a, const float *restrict b, int d_len)
+/* whether this CPU runs the kernels (AVX-512 F + BW + VL) */
+static int simd_ok(void)
 {
-    float acc[LANES] = {0};
-    int d = 0;
-    for (; d + LANES <= d_len; d += LANES)
-        for (int i = 0; i < LANES; i++)
-            acc[i] += a[d + i] * b[d + i];
-    float s = 0.0f;
-    for (int i = 0; i < LANES; i++)
-        s += acc[i];
-    for (; d < d_len; d++)
-        s += a[d] * b[d];
-    return s;
+#ifdef HAVE_AVX512_PATH
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
 }
 
-/* x[i] = exp(x[i] - m) for i < n; returns the sum. */
-static inline float exp_sub_sum(float *restrict x, int n, float m)
+static int simd_head(int D) { return D % 16 == 0 && D <= 256 && simd_ok(); }
+
+static PyObject *no_simd(const char *what)
 {
-    float sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        float v = x[i] - m;
-        v = v < -87.0f ? -87.0f : v;
-        float fn = __builtin_floorf(v * 1.44269504088896341f + 0.5f);
-        float r = v - fn * 0.693359375f;
-        r = r + fn * 2.12194440e-4f;
-        float p = 1.9875691500e-4f;
-        p = p * r + 1.3981999507e-3f;
-        p = p * r + 8.3334519073e-3f;
-        p = p * r + 4.1665795894e-2f;
-        p = p * r + 1.6666665459e-1f;
-        p = p * r + 5.0000001201e-1f;
-        p = p * r * r + r + 1.0f;
-        union { int32_t i; float f; } u;
-        u.i = ((int32_t)fn + 127) << 23;
-        float e = p * u.f;
-        x[i] = e;
-        sum += e;
-    }
-    return sum;
+    PyErr_Format(PyExc_ValueError, "%s: this CPU has no AVX-512 (F, BW, VL): use the torch path", what);
+    return NULL;
 }
 
 static inline void rope(float *restrict dst, const float *restrict src, const float *restrict c,
@@ -99,88 +77,26 @@ typedef struct {
     float *out;
     int lo, hi, n_heads, n_kv, head_dim, do_rope;
     float scale;
-    int kv_half; /* the cache holds fp16 K/V (AVX-512 path only); else fp32 */
+    int kv_half; /* the cache holds fp16 K/V; else fp32 */
 } attn_args;
 
-/* returns 0, or -1 when scratch memory could not be allocated */
-CLONES static int decode_rows(const attn_args *a)
-{
-    const int D = a->head_dim, H = a->n_heads, Hkv = a->n_kv, gs = H / Hkv;
-    const int64_t L = a->max_len;
-    float *scores = malloc(sizeof(float) * (size_t)gs * (size_t)L);
-    float *qr = malloc(sizeof(float) * (size_t)gs * (size_t)D);
-    float *acc = malloc(sizeof(float) * (size_t)gs * (size_t)D);
-    if (!scores || !qr || !acc) {
-        free(scores); free(qr); free(acc);
-        return -1;
-    }
-    for (int b = a->lo; b < a->hi; b++) {
-        const int64_t p = a->pos[b];
-        const int n = (int)(p + 1);
-        const float *c = a->cos + p * D, *s = a->sin + p * D;
-        for (int g = 0; g < Hkv; g++) {
-            const int64_t r = a->row ? a->row[b] : b;
-            float *K = a->kc + (r * Hkv + g) * L * D;
-            float *V = a->vc + (r * Hkv + g) * L * D;
-            const float *knew = a->k + b * a->k_stride + (int64_t)g * D;
-            const float *vnew = a->v + b * a->v_stride + (int64_t)g * D;
-            if (a->do_rope)
-                rope(K + p * D, knew, c, s, D);
-            else
-                memcpy(K + p * D, knew, sizeof(float) * D);
-            memcpy(V + p * D, vnew, sizeof(float) * D);
-            for (int j = 0; j < gs; j++) {
-                const float *qh = a->q + b * a->q_stride + (int64_t)(g * gs + j) * D;
-                if (a->do_rope)
-                    rope(qr + j * D, qh, c, s, D);
-                else
-                    memcpy(qr + j * D, qh, sizeof(float) * D);
-            }
-            for (int t = 0; t < n; t++) {
-                const float *kt = K + (int64_t)t * D;
-                for (int j = 0; j < gs; j++)
-                    scores[(int64_t)j * L + t] = dot(qr + j * D, kt, D) * a->scale;
-            }
-            float inv[64];
-            float *invp = gs <= 64 ? inv : malloc(sizeof(float) * gs);
-            if (!invp) {
-                free(scores); free(qr); free(acc);
-                return -1;
-            }
-            for (int j = 0; j < gs; j++) {
-                float *sj = scores + (int64_t)j * L;
-                float m = sj[0];
-                for (int t = 1; t < n; t++)
-                    m = sj[t] > m ? sj[t] : m;
-                invp[j] = 1.0f / exp_sub_sum(sj, n, m);
-            }
-            memset(acc, 0, sizeof(float) * (size_t)gs * D);
-            for (int t = 0; t < n; t++) {
-                const float *vt = V + (int64_t)t * D;
-                for (int j = 0; j < gs; j++) {
-                    const float w = scores[(int64_t)j * L + t];
-                    float *aj = acc + j * D;
-                    for (int d = 0; d < D; d++)
-                        aj[d] += w * vt[d];
-                }
-            }
-            for (int j = 0; j < gs; j++) {
-                float *o = a->out + ((int64_t)b * H + g * gs + j) * D;
-                for (int d = 0; d < D; d++)
-                    o[d] = acc[j * D + d] * invp[j];
-            }
-            if (invp != inv)
-                free(invp);
-        }
-    }
-    free(scores); free(qr); free(acc);
-    return 0;
-}
+typedef struct {
+    const float *x;
+    int64_t x_stride, in;
+    float *y;
+    int64_t y_stride;
+    const int64_t *rows, *slots; /* n rows sorted by slot, and the slot of each */
+    int64_t n;
+    const float *a; /* [cap, in, kr] (A transposed, the group's k modules side by side); uint16_t when half */
+    int64_t kr, r;
+    int k;
+    const float *b[4]; /* per module: [cap, r, out_j] (B transposed, scaling folded in) */
+    int64_t out[4], off[4];
+    int half; /* A and B stacks hold fp16; x, y and the math stay fp32 */
+} lora_args;
 
-
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef HAVE_AVX512_PATH
 #include <immintrin.h>
-#define HAVE_AVX512_PATH 1
 
 #define AVX512 __attribute__((target("avx512f")))
 #ifndef PREFETCH_KEYS
@@ -362,48 +278,6 @@ static int decode_rows_avx512(const attn_args *a)
     return 0;
 }
 
-static int use_avx512(int D) { return D % 16 == 0 && D <= 256 && __builtin_cpu_supports("avx512f"); }
-#else
-static int use_avx512(int D) { (void)D; return 0; }
-static int decode_rows_avx512(const attn_args *a) { (void)a; return -1; }
-#endif
-
-static PyObject *py_decode(PyObject *self, PyObject *args)
-{
-    (void)self;
-    unsigned long long q, k, v, kc, vc, cs, sn, pos, row, out;
-    long long qs, ks, vs, max_len;
-    int lo, hi, h, hkv, d, do_rope, kv_half = 0;
-    float scale;
-    if (!PyArg_ParseTuple(args, "KKKLLLKKLKKKKKiiiiiif|p", &q, &k, &v, &qs, &ks, &vs, &kc, &vc, &max_len, &cs, &sn,
-                          &pos, &row, &out, &lo, &hi, &h, &hkv, &d, &do_rope, &scale, &kv_half))
-        return NULL;
-    if (kv_half && !use_avx512(d)) {
-        PyErr_SetString(PyExc_ValueError, "decode: an fp16 K/V cache needs the AVX-512 path (head_dim % 16 == 0)");
-        return NULL;
-    }
-    if (hkv <= 0 || h % hkv != 0 || d <= 0 || lo < 0 || hi < lo || max_len <= 0 || (do_rope && d % 2)) {
-        PyErr_SetString(PyExc_ValueError, "decode: bad shape arguments");
-        return NULL;
-    }
-    attn_args a = {
-        .q = (const float *)(uintptr_t)q, .k = (const float *)(uintptr_t)k, .v = (const float *)(uintptr_t)v,
-        .q_stride = qs, .k_stride = ks, .v_stride = vs,
-        .kc = (float *)(uintptr_t)kc, .vc = (float *)(uintptr_t)vc, .max_len = max_len,
-        .cos = (const float *)(uintptr_t)cs, .sin = (const float *)(uintptr_t)sn, .pos = (const int64_t *)(uintptr_t)pos,
-        .row = (const int64_t *)(uintptr_t)row, .out = (float *)(uintptr_t)out, .lo = lo, .hi = hi, .n_heads = h, .n_kv = hkv, .head_dim = d,
-        .do_rope = do_rope, .scale = scale, .kv_half = kv_half,
-    };
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = use_avx512(d) ? decode_rows_avx512(&a) : decode_rows(&a);
-    Py_END_ALLOW_THREADS
-    if (rc != 0)
-        return PyErr_NoMemory();
-    Py_RETURN_NONE;
-}
-
-
 /* ---------------------------------------------------------------------------------------------------------- */
 /* (2) batched LoRA                                                                                           */
 /* ---------------------------------------------------------------------------------------------------------- */
@@ -416,77 +290,7 @@ static PyObject *py_decode(PyObject *self, PyObject *args)
 #define LORA_PF_B 2
 #endif
 
-typedef struct {
-    const float *x;
-    int64_t x_stride, in;
-    float *y;
-    int64_t y_stride;
-    const int64_t *rows, *slots; /* n rows sorted by slot, and the slot of each */
-    int64_t n;
-    const float *a; /* [cap, in, kr] (A transposed, the group's k modules side by side); uint16_t when half */
-    int64_t kr, r;
-    int k;
-    const float *b[4]; /* per module: [cap, r, out_j] (B transposed, scaling folded in) */
-    int64_t out[4], off[4];
-    int half; /* A and B stacks hold fp16 (AVX-512 path only); x, y and the math stay fp32 */
-} lora_args;
 
-CLONES static int lora_rows(const lora_args *a)
-{
-    int64_t max_out = 0;
-    for (int j = 0; j < a->k; j++)
-        max_out = a->out[j] > max_out ? a->out[j] : max_out;
-    float *t = malloc(sizeof(float) * (size_t)(LORA_ROWS * a->kr));
-    float *d = malloc(sizeof(float) * (size_t)max_out);
-    if (!t || !d) {
-        free(t); free(d);
-        return -1;
-    }
-    const int64_t in = a->in, kr = a->kr, r = a->r;
-    int64_t i0 = 0;
-    while (i0 < a->n) {
-        const int64_t s = a->slots[i0];
-        int64_t m = 1;
-        while (i0 + m < a->n && m < LORA_ROWS && a->slots[i0 + m] == s)
-            m++;
-        const float *A = a->a + s * in * kr;
-        const float *x[LORA_ROWS];
-        for (int64_t c = 0; c < m; c++)
-            x[c] = a->x + a->rows[i0 + c] * a->x_stride;
-        memset(t, 0, sizeof(float) * (size_t)(m * kr));
-        for (int64_t i = 0; i < in; i++) {
-            const float *ai = A + i * kr;
-            for (int64_t c = 0; c < m; c++) {
-                const float xi = x[c][i];
-                float *tc = t + c * kr;
-                for (int64_t q = 0; q < kr; q++)
-                    tc[q] += xi * ai[q];
-            }
-        }
-        for (int j = 0; j < a->k; j++) {
-            const int64_t out = a->out[j];
-            const float *B = a->b[j] + s * r * out;
-            for (int64_t c = 0; c < m; c++) {
-                const float *tc = t + c * kr + j * r;
-                memset(d, 0, sizeof(float) * (size_t)out);
-                for (int64_t q = 0; q < r; q++) {
-                    const float w = tc[q];
-                    const float *bq = B + q * out;
-                    for (int64_t o = 0; o < out; o++)
-                        d[o] += w * bq[o];
-                }
-                float *y = a->y + a->rows[i0 + c] * a->y_stride + a->off[j];
-                for (int64_t o = 0; o < out; o++)
-                    y[o] += d[o];
-            }
-        }
-        i0 += m;
-    }
-    free(t); free(d);
-    return 0;
-}
-
-#ifdef HAVE_AVX512_PATH
 static inline __mmask16 tail_mask(int64_t rem)
 {
     return rem <= 0 ? (__mmask16)0 : rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1u);
@@ -685,10 +489,6 @@ AVX512 static void silu_mul_avx512(const float *gu, float *out, int64_t n, int64
     }
 }
 
-static int lora_simd(void)
-{
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-}
 
 static int lora_rows_avx512(const lora_args *a)
 {
@@ -723,7 +523,46 @@ static int lora_rows_avx512(const lora_args *a)
     free(t); free(dbuf);
     return 0;
 }
+#endif /* HAVE_AVX512_PATH */
+
+static PyObject *py_decode(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long q, k, v, kc, vc, cs, sn, pos, row, out;
+    long long qs, ks, vs, max_len;
+    int lo, hi, h, hkv, d, do_rope, kv_half = 0;
+    float scale;
+    if (!PyArg_ParseTuple(args, "KKKLLLKKLKKKKKiiiiiif|p", &q, &k, &v, &qs, &ks, &vs, &kc, &vc, &max_len, &cs, &sn,
+                          &pos, &row, &out, &lo, &hi, &h, &hkv, &d, &do_rope, &scale, &kv_half))
+        return NULL;
+    if (!simd_head(d))
+        return no_simd("decode (or head_dim is not a multiple of 16 up to 256)");
+    if (hkv <= 0 || h % hkv != 0 || d <= 0 || lo < 0 || hi < lo || max_len <= 0 || (do_rope && d % 2)) {
+        PyErr_SetString(PyExc_ValueError, "decode: bad shape arguments");
+        return NULL;
+    }
+    attn_args a = {
+        .q = (const float *)(uintptr_t)q, .k = (const float *)(uintptr_t)k, .v = (const float *)(uintptr_t)v,
+        .q_stride = qs, .k_stride = ks, .v_stride = vs,
+        .kc = (float *)(uintptr_t)kc, .vc = (float *)(uintptr_t)vc, .max_len = max_len,
+        .cos = (const float *)(uintptr_t)cs, .sin = (const float *)(uintptr_t)sn, .pos = (const int64_t *)(uintptr_t)pos,
+        .row = (const int64_t *)(uintptr_t)row, .out = (float *)(uintptr_t)out, .lo = lo, .hi = hi, .n_heads = h, .n_kv = hkv, .head_dim = d,
+        .do_rope = do_rope, .scale = scale, .kv_half = kv_half,
+    };
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+#ifdef HAVE_AVX512_PATH
+    rc = decode_rows_avx512(&a);
+#else
+    (void)a;
+    rc = -1;
 #endif
+    Py_END_ALLOW_THREADS
+    if (rc != 0)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 
 static PyObject *py_lora(PyObject *self, PyObject *args)
 {
@@ -734,15 +573,8 @@ static PyObject *py_lora(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "KLLKLKKLKLLiKKKKLLLL|p", &x, &xs, &in, &y, &ys, &rows, &slots, &n, &a, &kr, &r, &k,
                           &b0, &b1, &b2, &b3, &o0, &o1, &o2, &o3, &half))
         return NULL;
-#ifdef HAVE_AVX512_PATH
-    const int simd = lora_simd();
-#else
-    const int simd = 0;
-#endif
-    if (half && !simd) {
-        PyErr_SetString(PyExc_ValueError, "lora: fp16 weight stacks need the AVX-512 path");
-        return NULL;
-    }
+    if (!simd_ok())
+        return no_simd("lora");
     if (k < 1 || k > 4 || r <= 0 || kr != k * r || in <= 0 || n < 0) {
         PyErr_SetString(PyExc_ValueError, "lora: bad shape arguments");
         return NULL;
@@ -767,9 +599,10 @@ static PyObject *py_lora(PyObject *self, PyObject *args)
     int rc;
     Py_BEGIN_ALLOW_THREADS
 #ifdef HAVE_AVX512_PATH
-    rc = lora_simd() ? lora_rows_avx512(&la) : lora_rows(&la);
+    rc = lora_rows_avx512(&la);
 #else
-    rc = lora_rows(&la);
+    (void)la;
+    rc = -1;
 #endif
     Py_END_ALLOW_THREADS
     if (rc != 0)
@@ -781,44 +614,6 @@ static PyObject *py_lora(PyObject *self, PyObject *args)
 /* ---------------------------------------------------------------------------------------------------------- */
 /* (3) elementwise: residual add + RMSNorm, SiLU(gate) * up                                                    */
 /* ---------------------------------------------------------------------------------------------------------- */
-
-/* x[i] += res[i] (when res), then out[i] = w * (x[i] * rsqrt(mean(x[i]^2) + eps)) -- LlamaRMSNorm's op order */
-static void add_rmsnorm_rows(float *x, const float *res, const float *w, float *out, int64_t n, int64_t d, float eps)
-{
-#ifdef HAVE_AVX512_PATH
-    if (__builtin_cpu_supports("avx512f")) {
-        add_rmsnorm_avx512(x, res, w, out, n, d, eps);
-        return;
-    }
-#endif
-    for (int64_t i = 0; i < n; i++) {
-        float *xi = x + i * d;
-        if (res)
-            for (int64_t j = 0; j < d; j++)
-                xi[j] += res[i * d + j];
-        float ss = 0.0f;
-        for (int64_t j = 0; j < d; j++)
-            ss += xi[j] * xi[j];
-        const float r = 1.0f / sqrtf(ss / (float)d + eps);
-        for (int64_t j = 0; j < d; j++)
-            out[i * d + j] = w[j] * (xi[j] * r);
-    }
-}
-
-static void silu_mul_rows(const float *gu, float *out, int64_t n, int64_t inter)
-{
-#ifdef HAVE_AVX512_PATH
-    if (__builtin_cpu_supports("avx512f")) {
-        silu_mul_avx512(gu, out, n, inter);
-        return;
-    }
-#endif
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < inter; j++) {
-            const float g = gu[i * 2 * inter + j];
-            out[i * inter + j] = g / (1.0f + expf(-g)) * gu[i * 2 * inter + inter + j];
-        }
-}
 
 static PyObject *py_add_rmsnorm(PyObject *self, PyObject *args)
 {
@@ -832,10 +627,14 @@ static PyObject *py_add_rmsnorm(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "add_rmsnorm: bad shape arguments");
         return NULL;
     }
+    if (!simd_ok())
+        return no_simd("add_rmsnorm");
+#ifdef HAVE_AVX512_PATH
     Py_BEGIN_ALLOW_THREADS
-    add_rmsnorm_rows((float *)(uintptr_t)x, (const float *)(uintptr_t)res, (const float *)(uintptr_t)w,
-                     (float *)(uintptr_t)out, n, d, eps);
+    add_rmsnorm_avx512((float *)(uintptr_t)x, (const float *)(uintptr_t)res, (const float *)(uintptr_t)w,
+                       (float *)(uintptr_t)out, n, d, eps);
     Py_END_ALLOW_THREADS
+#endif
     Py_RETURN_NONE;
 }
 
@@ -850,21 +649,21 @@ static PyObject *py_silu_mul(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "silu_mul: bad shape arguments");
         return NULL;
     }
+    if (!simd_ok())
+        return no_simd("silu_mul");
+#ifdef HAVE_AVX512_PATH
     Py_BEGIN_ALLOW_THREADS
-    silu_mul_rows((const float *)(uintptr_t)gu, (float *)(uintptr_t)out, n, inter);
+    silu_mul_avx512((const float *)(uintptr_t)gu, (float *)(uintptr_t)out, n, inter);
     Py_END_ALLOW_THREADS
+#endif
     Py_RETURN_NONE;
 }
 
-static PyObject *py_lora_half(PyObject *self, PyObject *args)
+static PyObject *py_available(PyObject *self, PyObject *args)
 {
     (void)self;
     (void)args;
-#ifdef HAVE_AVX512_PATH
-    return PyBool_FromLong(lora_simd());
-#else
-    Py_RETURN_FALSE;
-#endif
+    return PyBool_FromLong(simd_ok());
 }
 
 static PyObject *py_simd(PyObject *self, PyObject *args)
@@ -873,11 +672,12 @@ static PyObject *py_simd(PyObject *self, PyObject *args)
     int d;
     if (!PyArg_ParseTuple(args, "i", &d))
         return NULL;
-    return PyBool_FromLong(use_avx512(d));
+    return PyBool_FromLong(simd_head(d));
 }
 
 static PyMethodDef methods[] = {
-    {"lora_half", py_lora_half, METH_NOARGS, "lora_half(): whether `lora` can read fp16 weight stacks (AVX-512)."},
+    {"available", py_available, METH_NOARGS,
+     "available(): whether this CPU runs the kernels (AVX-512 F, BW, VL); elsewhere every entry point raises."},
     {"add_rmsnorm", py_add_rmsnorm, METH_VARARGS,
      "add_rmsnorm(x, res, w, out, n, d, eps): x += res (res=0: skip) then out = RMSNorm(x) * w, rows of d floats."},
     {"silu_mul", py_silu_mul, METH_VARARGS,
@@ -886,17 +686,17 @@ static PyMethodDef methods[] = {
      "lora(x, x_stride, in, y, y_stride, rows, slots, n, a, kr, r, k, b0, b1, b2, b3, out0, out1, out2, out3): "
      "y[rows[i], off_j:off_j+out_j] += (x[rows[i]] @ a[slots[i]])[j r:(j+1) r] @ b_j[slots[i]] for the n rows "
      "(sorted by slot) and the k modules (pointers as ints, strides in floats, rows/slots int64); half=True: the A/B "
-     "stacks hold fp16 (AVX-512 only). Releases the GIL."},
-    {"simd", py_simd, METH_VARARGS, "simd(head_dim): whether decode runs the AVX-512 path for this head size."},
+     "stacks hold fp16. Releases the GIL."},
+    {"simd", py_simd, METH_VARARGS, "simd(head_dim): whether `decode` runs for this head size (available() and head_dim % 16 == 0, <= 256)."},
     {"decode", py_decode, METH_VARARGS,
      "decode(q, k, v, q_stride, k_stride, v_stride, kc, vc, max_len, cos, sin, pos, row, out, lo, hi, n_heads, "
      "n_kv, head_dim, rope, scale, kv_half=False): fused RoPE + K/V write + exact-length causal attention for entries lo..hi-1 "
      "(entry b: cache row row[b] (row=0: b), position pos[b]; entries of one row in increasing position order, so "
-     "packed prefill tokens work too); kv_half: the cache holds fp16 (AVX-512 only). Pointers as ints, strides in floats, pos/row int64. Releases the GIL."},
+     "packed prefill tokens work too); kv_half: the cache holds fp16. Pointers as ints, strides in floats, pos/row int64. Releases the GIL."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "inference._kernels",
-                                    "Fused CPU decode attention (see inference/_kernels.c).", -1, methods};
+                                    "The engine's native CPU kernels (see inference/_kernels.c).", -1, methods};
 
 PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }

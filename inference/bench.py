@@ -192,7 +192,7 @@ def _half_storage_ok(base: _Base, dtype: torch.dtype) -> bool:
     from inference import engine as engine_mod
 
     k = engine_mod._kernels
-    return (k is not None and base.model.device.type == "cpu" and dtype == torch.float32 and bool(k.lora_half())
+    return (k is not None and base.model.device.type == "cpu" and dtype == torch.float32 and bool(k.available())
             and bool(k.simd(base.model.config.hidden_size // base.model.config.num_attention_heads)))
 
 
