@@ -42,7 +42,8 @@
 static int simd_ok(void)
 {
 #ifdef HAVE_AVX512_PATH
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+           && __builtin_cpu_supports("avx512vl");
 #else
     return 0;
 #endif
@@ -201,7 +202,10 @@ AVX512 static void NAME(const KT *restrict K, const KT *restrict V, int n, const
 }
 
 AVX512 static inline __m512 load_f32(const float *p) { return _mm512_loadu_ps(p); }
-AVX512 static inline __m512 load_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+AVX512 static inline __m512 load_f16(const uint16_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
 DEFINE_HEAD(head_f32, float, load_f32)
 DEFINE_HEAD(head_f16, uint16_t, load_f16)
 
@@ -525,6 +529,26 @@ static int lora_rows_avx512(const lora_args *a)
 }
 #endif /* HAVE_AVX512_PATH */
 
+#ifdef HAVE_AVX512_PATH
+static int decode_fn(const void *a) { return decode_rows_avx512(a); }
+static int lora_fn(const void *a) { return lora_rows_avx512(a); }
+#else
+static int decode_fn(const void *a) { (void)a; return -1; }
+static int lora_fn(const void *a) { (void)a; return -1; }
+#endif
+
+/* fn(args) with the GIL released; a non-zero return means scratch memory could not be allocated */
+static PyObject *run_nogil(int (*fn)(const void *), const void *args)
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = fn(args);
+    Py_END_ALLOW_THREADS
+    if (rc != 0)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_decode(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -545,22 +569,12 @@ static PyObject *py_decode(PyObject *self, PyObject *args)
         .q = (const float *)(uintptr_t)q, .k = (const float *)(uintptr_t)k, .v = (const float *)(uintptr_t)v,
         .q_stride = qs, .k_stride = ks, .v_stride = vs,
         .kc = (float *)(uintptr_t)kc, .vc = (float *)(uintptr_t)vc, .max_len = max_len,
-        .cos = (const float *)(uintptr_t)cs, .sin = (const float *)(uintptr_t)sn, .pos = (const int64_t *)(uintptr_t)pos,
-        .row = (const int64_t *)(uintptr_t)row, .out = (float *)(uintptr_t)out, .lo = lo, .hi = hi, .n_heads = h, .n_kv = hkv, .head_dim = d,
-        .do_rope = do_rope, .scale = scale, .kv_half = kv_half,
+        .cos = (const float *)(uintptr_t)cs, .sin = (const float *)(uintptr_t)sn,
+        .pos = (const int64_t *)(uintptr_t)pos, .row = (const int64_t *)(uintptr_t)row, .out = (float *)(uintptr_t)out,
+        .lo = lo, .hi = hi, .n_heads = h, .n_kv = hkv, .head_dim = d, .do_rope = do_rope, .scale = scale,
+        .kv_half = kv_half,
     };
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-#ifdef HAVE_AVX512_PATH
-    rc = decode_rows_avx512(&a);
-#else
-    (void)a;
-    rc = -1;
-#endif
-    Py_END_ALLOW_THREADS
-    if (rc != 0)
-        return PyErr_NoMemory();
-    Py_RETURN_NONE;
+    return run_nogil(decode_fn, &a);
 }
 
 
@@ -596,18 +610,7 @@ static PyObject *py_lora(PyObject *self, PyObject *args)
         la.off[j] = off;
         off += la.out[j];
     }
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-#ifdef HAVE_AVX512_PATH
-    rc = lora_rows_avx512(&la);
-#else
-    (void)la;
-    rc = -1;
-#endif
-    Py_END_ALLOW_THREADS
-    if (rc != 0)
-        return PyErr_NoMemory();
-    Py_RETURN_NONE;
+    return run_nogil(lora_fn, &la);
 }
 
 
@@ -687,12 +690,14 @@ static PyMethodDef methods[] = {
      "y[rows[i], off_j:off_j+out_j] += (x[rows[i]] @ a[slots[i]])[j r:(j+1) r] @ b_j[slots[i]] for the n rows "
      "(sorted by slot) and the k modules (pointers as ints, strides in floats, rows/slots int64); half=True: the A/B "
      "stacks hold fp16. Releases the GIL."},
-    {"simd", py_simd, METH_VARARGS, "simd(head_dim): whether `decode` runs for this head size (available() and head_dim % 16 == 0, <= 256)."},
+    {"simd", py_simd, METH_VARARGS,
+     "simd(head_dim): whether `decode` runs for this head size (available(), head_dim % 16 == 0, <= 256)."},
     {"decode", py_decode, METH_VARARGS,
      "decode(q, k, v, q_stride, k_stride, v_stride, kc, vc, max_len, cos, sin, pos, row, out, lo, hi, n_heads, "
-     "n_kv, head_dim, rope, scale, kv_half=False): fused RoPE + K/V write + exact-length causal attention for entries lo..hi-1 "
-     "(entry b: cache row row[b] (row=0: b), position pos[b]; entries of one row in increasing position order, so "
-     "packed prefill tokens work too); kv_half: the cache holds fp16. Pointers as ints, strides in floats, pos/row int64. Releases the GIL."},
+     "n_kv, head_dim, rope, scale, kv_half=False): fused RoPE + K/V write + exact-length causal attention for "
+     "entries lo..hi-1 (entry b: cache row row[b] (row=0: b), position pos[b]; entries of one row in increasing "
+     "position order, so packed prefill tokens work too); kv_half: the cache holds fp16. Pointers as ints, strides "
+     "in floats, pos/row int64. Releases the GIL."},
     {NULL, NULL, 0, NULL},
 };
 
