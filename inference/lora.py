@@ -148,8 +148,7 @@ class LoraPool:
         # the native kernel (inference/_kernels.c) for every step: CPU fp32 with AVX-512 only
         self.native = (_kernels is not None and self.device.type == "cpu" and dtype == torch.float32
                        and _kernels.available())
-        if self.storage_dtype != dtype and not (self.native and self.storage_dtype == torch.float16
-                                                and _kernels is not None and _kernels.available()):
+        if self.storage_dtype != dtype and not (self.native and self.storage_dtype == torch.float16):
             raise ValueError(f"LoRA weights stored as {self.storage_dtype} with a {dtype} model need the native CPU "
                              "kernel (fp32 on CPU with AVX-512, inference._kernels built): drop the storage dtype")
 
