@@ -1,8 +1,9 @@
 """Per-row KV cache for the continuous-batching engine: one preallocated tensor per K and V for all layers.
 
-Layout ``[layers, rows, kv_heads, max_len, head_dim]``. The engine keeps the running batch compact (rows
-``0..B-1``), so a decode step attends over the view ``k[layer, :B, :, :L]`` without any gather; a finished row is
-filled by moving the last row into it (`move_row`, one copy of that row's prefix across all layers).
+Layout ``[layers, rows, kv_heads, max_len, head_dim]``, in the model's dtype or fp16 (`EngineConfig.kv_dtype`). The
+engine keeps the running batch compact (rows ``0..B-1``): the native CPU kernel reads each row's own prefix, the torch
+path attends over the view ``k[layer, :B, :, :L]`` without any gather. A finished row is filled by moving the last
+row into it (`move_row`, one copy of that row's prefix across all layers).
 """
 
 from __future__ import annotations
