@@ -126,8 +126,9 @@ interface IAttributionLedger {
     /// `(16 MiB − 93-byte header) / 62 bytes per record slot` = 270598.
     function MAX_BATCH_RECORDS() external view returns (uint32);
 
-    /// @notice The longest DA commitment accepted (24576 bytes). Our largest real one, the certificate of a 16 MiB
-    /// payload (133 KZG commitments of 48 bytes, one per 4096-element chunk, ABI-encoded), is 17411 bytes.
+    /// @notice The longest DA commitment accepted (24576 bytes). Our DA server's commitment is 387 bytes at any payload
+    /// size (certificate v2); certificate v1, which listed one 48-byte KZG commitment per 4096-element chunk, made
+    /// 17411 bytes for a 16 MiB payload. The bound keeps room for a drop-in eigenda-proxy's larger certificates.
     function MAX_COMMITMENT_BYTES() external view returns (uint256);
 
     /// @notice The NodeRegistry that decides which nodes may post.

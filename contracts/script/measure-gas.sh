@@ -42,9 +42,11 @@ R1=0x$(python3 -c 'print("11"*32)')
 POST1=$(gas "$K1" "$LEDGER" "postBatch(uint64,uint32,bytes32,bytes)" 0 10000 "$R1" "$C200")
 POST2=$(gas "$K1" "$LEDGER" "postBatch(uint64,uint32,bytes32,bytes)" 10000 10000 "$R1" "$C200")
 
-# The largest real commitment: the certificate of a full 16 MiB payload is 17411 bytes (docs/contracts.md).
-C17K=0x0100d0$(python3 -c 'print("ab"*17408)')
-POSTMAX=$(gas "$K1" "$LEDGER" "postBatch(uint64,uint32,bytes32,bytes)" 20000 270598 "$R1" "$C17K")
+# Our DA commitment is 387 bytes at any payload size (cert v2); the bound is 24576 bytes (docs/contracts.md).
+C387=0x0100d0$(python3 -c 'print("ab"*384)')
+CMAX=0x0100d0$(python3 -c 'print("ab"*24573)')
+POST387=$(gas "$K1" "$LEDGER" "postBatch(uint64,uint32,bytes32,bytes)" 20000 270598 "$R1" "$C387")
+POSTMAX=$(gas "$K1" "$LEDGER" "postBatch(uint64,uint32,bytes32,bytes)" 290598 1 "$R1" "$CMAX")
 
 # Ids are namespaced by the registrant: datasetId = keccak256(abi.encode(owner, datasetKey)), same for adapters.
 DK=0x$(python3 -c 'print("d1"*32)'); M1=0x$(python3 -c 'print("e1"*32)'); CH=0x$(python3 -c 'print("ad"*32)')
@@ -76,7 +78,8 @@ cat <<TABLE
 | NodeRegistry.bond (first bond) | $BOND |
 | AttributionLedger.postBatch, 200-byte commitment, node's first post on a fresh ledger | $POST1 |
 | AttributionLedger.postBatch, 200-byte commitment, steady state | $POST2 |
-| AttributionLedger.postBatch, 17,411-byte commitment (16 MiB payload's cert), 270,598 records | $POSTMAX |
+| AttributionLedger.postBatch, 387-byte commitment (our cert v2, any payload size), MAX_BATCH_RECORDS | $POST387 |
+| AttributionLedger.postBatch, 24,576-byte commitment (MAX_COMMITMENT_BYTES) | $POSTMAX |
 | AssetRegistry.registerDataset (2 contributors) | $DS |
 | AssetRegistry.registerBaseModel | $BM |
 | AssetRegistry.registerAdapter (1 dataset) | $AR |

@@ -22,8 +22,9 @@ contract AttributionLedger is IAttributionLedger {
     uint32 public constant MAX_BATCH_RECORDS = 270_598;
 
     /// @inheritdoc IAttributionLedger
-    /// @dev 24 KiB: 1.41 × the 17411-byte commitment of a 16 MiB payload (docs/contracts.md has the arithmetic),
-    /// room for a larger signature or cert fields without letting a node store megabytes of junk per batch.
+    /// @dev 24 KiB: 1.41 × the 17411-byte v1 certificate of a 16 MiB payload, 63 × our 387-byte v2 certificate
+    /// (docs/contracts.md has the arithmetic): room for a real eigenda-proxy's certificate, whose BLS non-signer data
+    /// grows with the operator set, without letting a node store megabytes of junk per batch.
     uint256 public constant MAX_COMMITMENT_BYTES = 24 * 1024;
 
     /*//////////////////////////////////////////////////////////////

@@ -108,16 +108,19 @@ contract AttributionLedgerTest is Fixture {
         ledger.postBatch(0, type(uint32).max, bytes32(uint256(1)), hex"01");
     }
 
-    /// @dev L6: the commitment of a full 16 MiB payload (17411 bytes) fits; one byte over the bound does not.
+    /// @dev L6: our commitment (387 bytes, cert v2), the v1 cert of a full 16 MiB payload (17411 bytes) and the
+    /// bound itself fit; one byte over the bound does not.
     function test_RevertWhen_PostBatchCommitmentTooLong() public {
         _post(nodeA, 0, 1, bytes32(uint256(1))); // first post pays for the node index
         vm.prank(nodeA);
-        ledger.postBatch(1, 1, bytes32(uint256(1)), _commitment(17_411, 1));
+        ledger.postBatch(1, 1, bytes32(uint256(1)), _commitment(387, 1));
         vm.prank(nodeA);
-        ledger.postBatch(2, 1, bytes32(uint256(1)), _commitment(24_576, 2));
+        ledger.postBatch(2, 1, bytes32(uint256(1)), _commitment(17_411, 1));
+        vm.prank(nodeA);
+        ledger.postBatch(3, 1, bytes32(uint256(1)), _commitment(24_576, 2));
         vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerCommitmentTooLong.selector, 24_577, 24_576));
         vm.prank(nodeA);
-        ledger.postBatch(3, 1, bytes32(uint256(1)), _commitment(24_577, 3));
+        ledger.postBatch(4, 1, bytes32(uint256(1)), _commitment(24_577, 3));
     }
 
     function testFuzz_RevertWhen_PostBatchOversized(uint32 count, uint256 length) public {
