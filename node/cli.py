@@ -29,6 +29,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("contracts", "contracts"),
     ("records", "records"),
     ("demo", "demo"),
+    ("verify", "verify"),
 ]
 
 
