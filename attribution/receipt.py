@@ -28,6 +28,7 @@ __all__ = [
     "canonical_json",
     "prompt_bytes",
     "receipt_message",
+    "ReceiptSigner",
     "sign_receipt",
     "recover_receipt_signer",
 ]
@@ -126,3 +127,18 @@ def _addr(value: bytes | str, field: str) -> bytes:
     if len(b) != 20:
         raise ReceiptError(f"{field} must be a 20-byte address, got {len(b)} bytes")
     return b
+
+
+class ReceiptSigner:
+    """Signs receipts with the node's account for one (chain, ledger): what the node holds while serving."""
+
+    def __init__(self, account: Any, chain_id: int, ledger: bytes) -> None:
+        self._account = account
+        self.chain_id = chain_id
+        self.ledger = _addr(ledger, "ledger")
+        self.node = _addr(str(account.address), "node")
+
+    def sign(self, seq: int, leaf: bytes) -> bytes:
+        """The 65-byte signature over `Receipt(chainId, ledger, node, seq, leaf)`."""
+        signed = self._account.sign_message(receipt_message(self.chain_id, self.ledger, self.node, seq, leaf))
+        return bytes(signed.signature)

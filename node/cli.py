@@ -30,6 +30,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("records", "records"),
     ("demo", "demo"),
     ("verify", "verify"),
+    ("node", "node"),
 ]
 
 
