@@ -166,12 +166,28 @@ class Settings(BaseSettings):
 
 
 def load_settings(toml_file: Path | str | None = None, **overrides: Any) -> Settings:
-    """Build `Settings` from `toml_file` (default `./loraledger.toml`, optional), the environment and overrides."""
-    if toml_file is None:
-        return Settings(**overrides)
-    path = Path(toml_file)
+    """Build `Settings` from `toml_file` (default `./loraledger.toml`, optional), the environment and overrides.
 
-    class _FromFile(Settings):
-        model_config = SettingsConfigDict(toml_file=path)
+    A bad value raises `UsageError` naming the setting (`chain.rpc_url: Input should be a valid string`)."""
+    import tomllib
 
-    return _FromFile(**overrides)
+    from pydantic import ValidationError
+
+    from node.errors import UsageError
+
+    try:
+        if toml_file is None:
+            return Settings(**overrides)
+        path = Path(toml_file)
+
+        class _FromFile(Settings):
+            model_config = SettingsConfigDict(toml_file=path)
+
+        return _FromFile(**overrides)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise UsageError(f"settings: {where}: {first['msg']} (check loraledger.toml and LORALEDGER_* "
+                         "variables)") from e
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"loraledger.toml is not valid TOML: {e}") from e

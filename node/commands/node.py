@@ -82,10 +82,17 @@ def run(
     adapters = services.catalogue.entries()
     typer.echo(f"loraledger node: serving {services.model_name} + {len(adapters)} adapters on {base_url}\n"
                f"try:\n{examples(base_url, services.model_name, adapters[0].name if adapters else None)}", err=True)
-    server = uvicorn.Server(uvicorn.Config(app_, host=settings.node.host, port=settings.node.port, log_config=None,
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            # the graceful shutdown is the whole answer to SIGTERM/Ctrl-C: exit 0 instead of re-raising the signal
+            self._captured_signals.clear()
+
+    server = _Server(uvicorn.Config(app_, host=settings.node.host, port=settings.node.port, log_config=None,
                                            timeout_graceful_shutdown=int(settings.node.shutdown_deadline_s) or None,
                                            access_log=False))
     server.run()
+    typer.echo("loraledger node: stopped (in-flight answers finished and recorded, record store flushed)", err=True)
 
 
 @app.command("hash-key")
