@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-dir", type=pathlib.Path, help="Base model dir (default: a tiny random Llama).")
     ap.add_argument("--adapter-dir", type=pathlib.Path, help="An adapter for that model (alternates with base).")
     args = ap.parse_args(argv)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
     if args.concurrency < 1 or args.max_tokens < 1:
         ap.error("--concurrency and --max-tokens must be >= 1")
     requests = args.requests or (160 if args.quick else 400)
