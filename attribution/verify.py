@@ -141,6 +141,7 @@ class BatchCheck:
     rebuilt_root: bytes | None = None
     block_number: int | None = None
     decoded: DecodedBatch | None = field(default=None, compare=False, repr=False)
+    tree: StandardMerkleTree | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -182,10 +183,10 @@ def check_payload(event: BatchEvent, chain_id: int, ledger: str, payload: bytes 
     `stored` is the ledger's `batch(id)`; when given, the event's commitment must hash to the stored one and the
     event's root, node, firstSeq and count must equal the stored ones.
     """
-    def verdict(v: Verdict, detail: str, rebuilt: bytes | None = None, decoded: DecodedBatch | None = None
-                ) -> BatchCheck:
+    def verdict(v: Verdict, detail: str, rebuilt: bytes | None = None, decoded: DecodedBatch | None = None,
+                tree: StandardMerkleTree | None = None) -> BatchCheck:
         return BatchCheck(event.batch_id, event.node, event.first_seq, event.count, event.root, v, detail, rebuilt,
-                          event.block_number, decoded if keep_decoded else None)
+                          event.block_number, decoded if keep_decoded else None, tree if keep_decoded else None)
 
     if stored is not None:
         if keccak256(event.da_commitment) != stored.da_commitment_hash:
@@ -210,13 +211,14 @@ def check_payload(event: BatchEvent, chain_id: int, ledger: str, payload: bytes 
     if diffs:
         return verdict(Verdict.HEADER_MISMATCH, "payload header vs batch: " + "; ".join(diffs), decoded=decoded)
     try:
-        rebuilt = _tree(decoded).root_bytes
+        tree = _tree(decoded)
     except AttributionError as e:  # a profile the record rules refuse: the payload cannot stand for records
         return verdict(Verdict.MALFORMED, f"records cannot be rebuilt: {e}")
+    rebuilt = tree.root_bytes
     if rebuilt != event.root:
         return verdict(Verdict.ROOT_MISMATCH, f"rebuilt root 0x{rebuilt.hex()} != posted 0x{event.root.hex()}",
-                       rebuilt, decoded)
-    return verdict(Verdict.OK, f"{decoded.count} records rebuild the posted root", rebuilt, decoded)
+                       rebuilt, decoded, tree)
+    return verdict(Verdict.OK, f"{decoded.count} records rebuild the posted root", rebuilt, decoded, tree)
 
 
 def _show(v: Any) -> str:
@@ -360,7 +362,7 @@ class Verifier:
         if check.decoded is None or check.verdict in (Verdict.MALFORMED, Verdict.HEADER_MISMATCH):
             return RecordCheck(check, None, [], None)
         cols = columns_of(check.decoded)
-        tree = record_tree(cols, leaves=cols.leaf_bytes())
+        tree = check.tree or record_tree(cols, leaves=cols.leaf_bytes())
         index = seq - check.first_seq
         record = cols[index]
         proof = tree.get_proof_bytes(index)

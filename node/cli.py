@@ -31,6 +31,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("demo", "demo"),
     ("verify", "verify"),
     ("node", "node"),
+    ("indexer", "indexer"),
 ]
 
 
