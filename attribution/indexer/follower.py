@@ -26,6 +26,7 @@ from web3 import Web3
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import AssetRegistry, Ledger
 from attribution.chain.errors import ChainError
+from attribution.chain.logs import get_logs
 from attribution.da.client import DAClient
 from attribution.errors import AttributionError
 from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records, registry_events
@@ -167,7 +168,7 @@ class Indexer:
         except _Reorged as e:
             log.warning("reorg while reading: %s; rolling back next round", e)
         except ChainError as e:
-            raise IndexerError(f"RPC {self.chain.rpc_url}: {e}") from e
+            raise IndexerError(f"RPC {self.chain.safe_url}: {e}") from e
         stats.cursor = self.cursor()
         if verify:
             done, recs = self.verify_pending()
@@ -227,10 +228,7 @@ class Indexer:
 
     def _index_page(self, start: int, end: int) -> int:
         addresses = [self.ledger.address] + ([self.registry.address] if self.registry else [])
-        try:
-            logs = self.chain.w3.eth.get_logs({"address": addresses, "fromBlock": start, "toBlock": end})
-        except Exception as e:  # noqa: BLE001 - requests/RPC errors of several kinds
-            raise IndexerError(f"eth_getLogs {start}..{end} failed: {e}; check the RPC or lower --page-blocks") from e
+        logs = get_logs(self.chain, address=addresses, from_block=start, to_block=end)
         numbers = sorted({int(lg["blockNumber"]) for lg in logs} | {end})
         headers: dict[int, Any] = {}
         for n in numbers:

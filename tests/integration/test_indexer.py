@@ -9,11 +9,13 @@ reorgs the chain under it (`anvil_reorg`), and its database must equal a fresh r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,9 +25,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from fastapi.testclient import TestClient
 
 from attribution.chain.client import ChainClient
+from attribution.client import LedgerClient
 from attribution.da.client import DAClient
 from attribution.indexer.api import create_app
 from attribution.indexer.db import head_revision, open_engine
@@ -34,7 +38,7 @@ from attribution.indexer.schema import batches, metadata, profile_datasets, prof
 from attribution.merkle import record_tree
 from attribution.payload import encode_batch
 from attribution.records import Record, keccak256
-from attribution.verify import Verdict, Verifier
+from attribution.verify import RecordNotPostedError, Verdict, Verifier
 from tests.fixtures.batches import (
     ADAPTER_ID,
     CONTRIBUTOR_SHARES,
@@ -214,12 +218,38 @@ def test_indexer_verifies_every_batch_and_serves_queries(
     assert reg["adapters"]["0x" + ADAPTER_ID.hex()]["active"] is True
     assert client.get("/v1/registry", params={"at": 1}).json()["datasets"] == {}
 
+    # the SDK gets the record from the indexer over HTTP and checks it against the chain, not the indexer
+    with _http_server(create_app(idx.engine)) as url, LedgerClient(
+            d.rpc_url, da_url=da.url, ledger=d.ledger.address, indexer_url=url) as sdk:
+        rp = sdk.record(one.seq, node=s.a.address)
+        assert rp.record == one and rp.source == "indexer"
+        assert sdk.verify_offchain(rp) and sdk.verify_onchain(rp)
+        with pytest.raises(RecordNotPostedError):
+            sdk.record(99999, node=s.b.address)
+
     # errors: 400 naming the parameter, 404 for what is not indexed
     r = client.get("/v1/records", params={"adapter": "0x12"})
     assert r.status_code == 400 and "adapter" in r.json()["error"]["message"]
     assert client.get(f"/v1/records/{s.b.address}/99999").status_code == 404
     assert client.get("/v1/usage/planet").status_code == 400
     idx.engine.dispose()
+
+
+@contextlib.contextmanager
+def _http_server(app: Any) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free port in a thread."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def _serve(d: DeployedContracts, url: str, da_url: str, dep: Path, port: int) -> subprocess.Popen[bytes]:
