@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +114,7 @@ class Indexer:
         self.verifier = Verifier(self.ledger, da, from_block=deploy_block, page_blocks=page_blocks)
         self._batch_topic = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,bytes)")
         self._registry_events: dict[bytes, Any] = {}
+        self._analyzed = -1e9
         if self.registry is not None:
             for item in self.registry.abi:
                 if item.get("type") == "event":
@@ -173,6 +175,11 @@ class Indexer:
         if verify:
             done, recs = self.verify_pending()
             stats.batches_verified, stats.records_indexed = done, recs
+            if recs and self.engine.dialect.name == "postgresql" and time.monotonic() - self._analyzed > 30:
+                # fresh statistics keep the planner on the (profile_id, timestamp) index while the table grows
+                with self.engine.begin() as conn:
+                    conn.execute(sa.text("ANALYZE records"))
+                self._analyzed = time.monotonic()
         with self.engine.connect() as conn:
             stats.pending = int(conn.execute(sa.select(sa.func.count()).select_from(batches)
                                              .where(batches.c.verdict.is_(None))).scalar() or 0)

@@ -151,12 +151,14 @@ class Reader:
         q = sa.select(*self._RECORD_COLS).join(batches, batches.c.batch_id == records.c.batch_id)
         if node is not None:
             q = q.where(records.c.node == parse_bytes(node, 20, "node"))
+        # profiles are few: resolve them first, so the planner sees plain ids and uses (profile_id, timestamp)
         if adapter is not None:
-            ids = sa.select(profiles.c.profile_id).where(profiles.c.adapter_id == parse_bytes(adapter, 32, "adapter"))
+            ids = list(conn.execute(sa.select(profiles.c.profile_id).where(
+                profiles.c.adapter_id == parse_bytes(adapter, 32, "adapter"))).scalars())
             q = q.where(records.c.profile_id.in_(ids))
         if dataset is not None:
-            ids = sa.select(profile_datasets.c.profile_id).where(
-                profile_datasets.c.dataset_id == parse_bytes(dataset, 32, "dataset"))
+            ids = list(conn.execute(sa.select(profile_datasets.c.profile_id).where(
+                profile_datasets.c.dataset_id == parse_bytes(dataset, 32, "dataset"))).scalars())
             q = q.where(records.c.profile_id.in_(ids))
         if from_ts is not None:
             q = q.where(records.c.timestamp >= from_ts)
