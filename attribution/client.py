@@ -56,9 +56,11 @@ class RecordProof:
     def from_json(cls, obj: dict[str, Any], source: str) -> RecordProof:
         """From the indexer's or the node's record JSON (`record`, `batchId`/`batch_id`, `proof`)."""
         try:
-            batch_id = obj.get("batchId", obj.get("batch_id"))
+            # the indexer says `batchId`; the node nests its batch, whose own `batch_id` is node-local: only the
+            # on-chain id counts
+            batch_id = obj.get("batchId")
             if batch_id is None and isinstance(obj.get("batch"), dict):
-                batch_id = obj["batch"].get("onchainBatchId", obj["batch"].get("batchId"))
+                batch_id = obj["batch"].get("onchain_batch_id", obj["batch"].get("onchainBatchId"))
             if batch_id is None or obj.get("proof") is None:
                 raise RecordNotPostedError(f"{source} has no posted batch and proof for this record yet "
                                            f"(status {obj.get('status', 'unknown')})")
