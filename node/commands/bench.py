@@ -20,6 +20,7 @@ BENCHES: dict[str, str] = {
     "serving": "inference.bench",
     "node": "node.bench",
     "indexer": "attribution.indexer.bench",
+    "rewards": "attribution.rewards_bench",
 }
 
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
@@ -60,6 +61,12 @@ def node(ctx: typer.Context) -> None:
 def indexer(ctx: typer.Context) -> None:
     """Indexer catch-up records verified/s (SQLite, PostgreSQL) and query p50/p99 (pass --help for options)."""
     _run("indexer", list(ctx.args))
+
+
+@app.command("rewards", context_settings=_PASSTHROUGH)
+def rewards(ctx: typer.Context) -> None:
+    """Reward rule over 1,000,000 records (target <= 30 s), reward tree and every proof (pass --help)."""
+    _run("rewards", list(ctx.args))
 
 
 @app.command("all")
