@@ -29,6 +29,18 @@ def _check_url(url: str) -> None:
         raise UsageError(f"--url {url!r} is not an http(s) URL; pass e.g. {DEFAULT_URL}")
 
 
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise UsageError(f"cannot listen on {host}:{port} ({e.strerror}): stop what uses it or pass another "
+                             "--port") from e
+
+
 def _check_client_options(timeout: float, retries: int, url: str | None = None) -> None:
     if url is not None:
         _check_url(url)
@@ -67,6 +79,7 @@ def serve_command(
         raise UsageError(f"--kzg-workers must be >= 1, got {kzg_workers}")
     if operator_keystore is not None and not operator_keystore.is_file():
         raise UsageError(f"--operator-keystore {operator_keystore} is not a file; pass an eth-account keyfile")
+    _check_port_free(host, port)  # before anything is written to the data dir (the dev key)
     try:
         serve(
             DAServerConfig(

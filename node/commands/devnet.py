@@ -101,9 +101,12 @@ def up_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: DaP
     """Start anvil (and the DA server), deploy once, bond the dev node, register demo assets. Idempotent."""
     config = devnet_config(state_dir, port, da_port, deployments_dir, no_da)
     console = make_console(stderr=as_json)
+    was_running = status(config).running
     try:
         st = up(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"))
-    except ChainError as e:
+    except (ChainError, OSError) as e:
+        if not was_running:  # do not leave behind the anvil (and DA server) this failed call started
+            down(config)
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
     if as_json:
@@ -136,8 +139,15 @@ def status_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port:
     """Show what runs, the chain, block and deployed addresses. Exit code 3 when anvil is not running."""
     config = devnet_config(state_dir, port, da_port, deployments_dir, False)
     st = status(config)
+    if st.running and st.chain_id is None:  # our anvil's pid is alive, but nothing answers on this port
+        for svc in st.services:
+            if svc.name == "anvil":
+                svc.running = False
     if as_json:
-        typer.echo(json.dumps(st.to_json(), indent=2))
+        out = st.to_json()
+        out["deployed"] = st.deployment is not None  # status: is a deployment live (`up`: deployed by this call)
+        out["running"] = st.running
+        typer.echo(json.dumps(out, indent=2))
     else:
         _print(st, make_console())
     if not st.running:
