@@ -9,11 +9,12 @@ from typing import Annotated
 
 import typer
 
-from attribution.da.client import DEFAULT_URL, DAClient
-from attribution.da.codec import parse_commitment_hex
-from attribution.da.errors import DAError
-from attribution.da.server import DEFAULT_PORT, DAServerConfig, serve
 from node.errors import UsageError
+
+# attribution.da (eth-account, ckzg) is imported inside the commands: `--help` and argument errors stay fast.
+# These equal attribution.da.client.DEFAULT_URL / attribution.da.server.DEFAULT_PORT (a unit test checks).
+DEFAULT_URL = "http://127.0.0.1:3100"
+DEFAULT_PORT = 3100
 
 
 def _quiet_http_logs() -> None:
@@ -80,6 +81,9 @@ def serve_command(
     if operator_keystore is not None and not operator_keystore.is_file():
         raise UsageError(f"--operator-keystore {operator_keystore} is not a file; pass an eth-account keyfile")
     _check_port_free(host, port)  # before anything is written to the data dir (the dev key)
+    from attribution.da.errors import DAError
+    from attribution.da.server import DAServerConfig, serve
+
     try:
         serve(
             DAServerConfig(
@@ -105,6 +109,9 @@ def put_command(
         payload = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except OSError as e:
         raise UsageError(f"cannot read {file}: {e}") from e
+    from attribution.da.client import DAClient
+    from attribution.da.errors import DAError
+
     try:
         with DAClient(url, timeout=timeout, max_retries=retries) as client:
             commitment = client.put(payload)
@@ -131,6 +138,15 @@ def get_command(
     """Fetch the payload of COMMITMENT (verified against our certificate) to stdout or --output."""
     _quiet_http_logs()
     _check_client_options(timeout, retries, url)
+    body = commitment[2:] if commitment[:2] in ("0x", "0X") else commitment
+    try:
+        bytes.fromhex(body)
+    except ValueError as e:
+        raise UsageError("commitment is not hex; pass the 0x-prefixed hex that `da put` printed") from e
+    from attribution.da.client import DAClient
+    from attribution.da.codec import parse_commitment_hex
+    from attribution.da.errors import DAError
+
     try:
         raw = parse_commitment_hex(commitment)
     except DAError as e:
