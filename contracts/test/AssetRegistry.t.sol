@@ -377,6 +377,7 @@ contract AssetRegistryTest is Fixture {
         uint256 sum;
         for (uint256 i; i < n; ++i) {
             shares[i] = uint16(bound(raw[i], 1, 2000));
+            // forge-lint: disable-next-line(unsafe-typecast) -- small test index or value bounded above
             contributors[i] = address(uint160(i + 1));
             sum += shares[i];
         }
@@ -384,6 +385,7 @@ contract AssetRegistryTest is Fixture {
             // Put the remainder on the last share (kept non-zero and within uint16).
             uint256 rest = sum - shares[n - 1];
             vm.assume(rest < 10_000);
+            // forge-lint: disable-next-line(unsafe-typecast) -- small test index or value bounded above
             shares[n - 1] = uint16(10_000 - rest);
             sum = 10_000;
         }

@@ -60,6 +60,7 @@ contract GoldenVectorsTest is Fixture {
             r.chainId = 31_337;
             r.ledger = ledgerAt;
             r.node = node;
+            // forge-lint: disable-next-line(unsafe-typecast) -- small test index or value bounded above
             r.seq = uint64(7 + i);
             r.modelId = bytes32(uint256(0x11));
             r.adapterId = i == 0 ? bytes32(0) : bytes32(uint256(0x22));
@@ -71,8 +72,11 @@ contract GoldenVectorsTest is Fixture {
                 r.weightsBps[0] = 6000;
                 r.weightsBps[1] = 4000;
             }
+            // forge-lint: disable-next-line(unsafe-typecast) -- small test index or value bounded above
             r.promptTokens = uint32(10 + i);
+            // forge-lint: disable-next-line(unsafe-typecast) -- small test index or value bounded above
             r.completionTokens = uint32(20 + i);
+            // forge-lint: disable-next-line(unsafe-typecast) -- small test index or value bounded above
             r.timestamp = uint64(1_700_000_000 + i);
             r.ioHash = bytes32(uint256(0x55 + i));
             ours[i] = ledger.recordLeaf(r);
@@ -112,6 +116,7 @@ contract GoldenVectorsTest is Fixture {
             if (recs[i].seq < firstSeq) firstSeq = recs[i].seq;
         }
         vm.prank(node);
+        // forge-lint: disable-next-line(unsafe-typecast) -- small test index or value bounded above
         uint256 id = golden.postBatch(firstSeq, uint32(n), root, hex"010000d0");
 
         for (uint256 i; i < n; ++i) {

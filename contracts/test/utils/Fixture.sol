@@ -113,6 +113,7 @@ abstract contract Fixture is Test {
             adapterId: n == 0 ? bytes32(0) : keccak256(abi.encode("adapter", salt)),
             datasetIds: ids,
             weightsBps: w,
+            // forge-lint: disable-next-line(unsafe-typecast) -- small test index or value bounded above
             promptTokens: uint32(salt % 4096),
             completionTokens: uint32((salt >> 16) % 4096),
             timestamp: uint64(block.timestamp),
@@ -129,6 +130,7 @@ abstract contract Fixture is Test {
         recs = new IAttributionLedger.Record[](count);
         bytes32[] memory leaves = new bytes32[](count);
         for (uint256 i; i < count; ++i) {
+            // forge-lint: disable-next-line(unsafe-typecast) -- small test index or value bounded above
             recs[i] = _record(node, firstSeq + uint64(i), uint256(keccak256(abi.encode(salt, i))));
             leaves[i] = ledger.recordLeaf(recs[i]);
         }
