@@ -63,10 +63,13 @@ def serve_command(
         Path | None,
         typer.Option(
             "--operator-keystore",
-            help="eth-account keyfile; password in $LORALEDGER_DA__OPERATOR_PASSWORD. "
-            "Without it a dev key is created in the data dir.",
+            help="eth-account keyfile; password in $LORALEDGER_DA__OPERATOR_PASSWORD. Required unless --dev.",
         ),
     ] = None,
+    dev: Annotated[bool, typer.Option("--dev", help="Local devnet: without a keystore, create/reuse a dev "
+                                      "operator key in the data dir.")] = False,
+    body_timeout: Annotated[float, typer.Option("--body-timeout", help="Seconds a put's whole body may take "
+                                                "to arrive.")] = 60.0,
     enable_faults: Annotated[bool, typer.Option("--enable-faults", help="Enable /admin/faults (tests only).")] = False,
     kzg: Annotated[bool, typer.Option("--kzg/--no-kzg", help="Compute KZG commitments (off: benchmarks only).")] = True,
     kzg_workers: Annotated[
@@ -78,6 +81,11 @@ def serve_command(
         raise UsageError(f"--port must be 1..65535, got {port}")
     if kzg_workers is not None and kzg_workers < 1:
         raise UsageError(f"--kzg-workers must be >= 1, got {kzg_workers}")
+    if body_timeout <= 0:
+        raise UsageError(f"--body-timeout must be > 0, got {body_timeout}")
+    if operator_keystore is None and not dev:
+        raise UsageError("no --operator-keystore: outside a local devnet the DA server needs a real operator key "
+                         "(password in $LORALEDGER_DA__OPERATOR_PASSWORD); pass --dev for a local devnet")
     if operator_keystore is not None and not operator_keystore.is_file():
         raise UsageError(f"--operator-keystore {operator_keystore} is not a file; pass an eth-account keyfile")
     _check_port_free(host, port)  # before anything is written to the data dir (the dev key)
@@ -88,7 +96,8 @@ def serve_command(
         serve(
             DAServerConfig(
                 data_dir=data_dir, host=host, port=port, operator_keystore=operator_keystore,
-                enable_faults=enable_faults, kzg=kzg, kzg_workers=kzg_workers,
+                enable_faults=enable_faults, kzg=kzg, kzg_workers=kzg_workers, dev=dev,
+                body_timeout_s=body_timeout,
             )
         )
     except DAError as e:

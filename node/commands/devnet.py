@@ -42,7 +42,7 @@ NoDaOpt = Annotated[bool, typer.Option("--no-da", help="Do not start/stop the DA
 def da_server_argv(data_dir: Path, host: str, port: int) -> list[str]:
     """The command line of `loraledger da serve` run with this interpreter (so the venv's packages are used)."""
     return [sys.executable, "-c", "import sys; from node.cli import main; sys.argv[0] = 'loraledger'; main()",
-            "da", "serve", "--data-dir", str(data_dir), "--host", host, "--port", str(port)]
+            "da", "serve", "--data-dir", str(data_dir), "--host", host, "--port", str(port), "--dev"]
 
 
 def devnet_config(state_dir: Path | None, port: int | None, da_port: int | None, deployments_dir: Path | None,
