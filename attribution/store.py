@@ -106,7 +106,7 @@ class BatchError(StoreError, ValueError):
 
 class BatchStateError(BatchError):
     """A batch state change that is not allowed (states move forward: sealed, dispersed, submitted, posted, final;
-    only a reorg sends a `submitted` or `posted` batch back to `dispersed`)."""
+    only a reorg sends a batch back to `dispersed`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -784,7 +784,8 @@ class RecordStore:
         produced. Hashes and roots are bytes (not 0x-hex); `info` is merged into the stored JSON.
 
         `reorg=True` sends a `submitted`/`posted` batch back to `dispersed` (its tx fields are cleared): the
-        batcher does this when the transaction's receipt vanished before `final`.
+        batcher does this when the transaction's receipt vanished (before `final`; a `final` batch only when
+        a reorg deeper than the confirmation depth dropped it).
         """
         _check_int(batch_id, "batch_id")
         if not isinstance(state, str) or state not in BATCH_STATES:
@@ -805,9 +806,9 @@ class RecordStore:
                 raise StoreTypeError(f"info must be JSON-serialisable: {e}") from e
         current = self.get_batch(batch_id)
         if reorg:
-            if state != "dispersed" or current.state not in ("submitted", "posted"):
-                raise BatchStateError(f"batch {batch_id} is {current.state}; a reorg only sends a submitted or "
-                                      "posted batch back to dispersed")
+            if state != "dispersed" or current.state not in ("submitted", "posted", "final"):
+                raise BatchStateError(f"batch {batch_id} is {current.state}; a reorg only sends a submitted, "
+                                      "posted (or, past the confirmation depth, final) batch back to dispersed")
         elif BATCH_STATES.index(state) < BATCH_STATES.index(current.state):
             raise BatchStateError(f"batch {batch_id} is {current.state}; cannot go back to {state}")
         if info is not None:
@@ -852,6 +853,29 @@ class RecordStore:
         """The first seq not in any batch (where the next batch starts)."""
         last = self.last_batch()
         return 0 if last is None else last.end_seq
+
+    def unseal_from(self, batch_id: int) -> int:
+        """Delete batch `batch_id` and every later batch, all of which must still be `sealed` (nothing of them left
+        this store): the batcher re-splits a payload the DA refused for size. Returns how many were deleted."""
+        _check_int(batch_id, "batch_id")
+        first = self.get_batch(batch_id).first_seq
+        later = self._batch_query("WHERE first_seq >= ?", (first,))
+        moved = [b for b in later if b.state != "sealed"]
+        if moved:
+            raise BatchStateError(f"batch {moved[0].batch_id} is {moved[0].state}; only sealed batches can be "
+                                  "re-split")
+        c = self._batch_write()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("DELETE FROM batch_payloads WHERE batch_id IN (SELECT batch_id FROM batches WHERE first_seq "
+                      ">= ?)", (first,))
+            c.execute("DELETE FROM batches WHERE first_seq >= ?", (first,))
+            c.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                c.execute("ROLLBACK")
+            raise
+        return len(later)
 
     # --- retention -----------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # A group's module is imported only when that group runs (or its help is shown): `loraledger --help` and argument
 # errors do not pay for web3, torch or ckzg.
 _GROUPS: dict[str, tuple[str, str]] = {
+    "batcher": ("batcher", "The batcher: sealed records to DA and the L2 ledger, exactly once."),
     "bench": ("bench", "Benchmarks: each prints a table and writes JSON (baselines measured in the same run)."),
     "contracts": ("contracts", "Contracts: deploy all and wire roles, show a deployment, list custom errors."),
     "da": ("da", "Data-availability layer: the Alt-DA server and put/get for operators."),

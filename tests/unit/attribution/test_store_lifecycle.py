@@ -117,9 +117,11 @@ def test_submitted_state_and_reorg_back_to_dispersed(store: RecordStore) -> None
     b = store.set_batch_state(b.batch_id, "dispersed", reorg=True)
     assert (b.state, b.tx_hash, b.nonce, b.onchain_batch_id, b.commitment) == (
         "dispersed", None, None, None, b"\x01\x00\xd0")
-    store.set_batch_state(b.batch_id, "final")
+    b = store.set_batch_state(b.batch_id, "final")
     with pytest.raises(BatchStateError, match="reorg only"):
-        store.set_batch_state(b.batch_id, "dispersed", reorg=True)
+        store.set_batch_state(b.batch_id, "sealed", reorg=True)
+    with pytest.raises(BatchStateError, match="cannot go back"):
+        store.set_batch_state(b.batch_id, "posted")
     assert store.batch_counts() == {"sealed": 0, "dispersed": 0, "submitted": 0, "posted": 0, "final": 1}
 
 
@@ -215,3 +217,16 @@ def test_columns_refuse_two_deployments_and_domain_end_finds_the_cut(store: Reco
     assert store.domain_end(0, 4) == 2 and store.domain_end(2, 4) == 3 and store.domain_end(3, 4) == 4
 
 
+
+
+def test_unseal_from_only_touches_sealed_batches(store: RecordStore) -> None:
+    store.append_many([pending() for _ in range(6)])
+    b1 = store.create_batch(0, 2, root=b"\x01" * 32, payload=b"a")
+    b2 = store.create_batch(2, 2, root=b"\x01" * 32, payload=b"b")
+    store.create_batch(4, 2, root=b"\x01" * 32, payload=b"c")
+    store.set_batch_state(b1.batch_id, "dispersed")
+    with pytest.raises(BatchStateError, match="only sealed"):
+        store.unseal_from(b1.batch_id)
+    assert store.unseal_from(b2.batch_id) == 2
+    assert [b.batch_id for b in store.batches()] == [b1.batch_id] and store.unbatched_start() == 2
+    assert store.batch_payload(b1.batch_id) == b"a"
