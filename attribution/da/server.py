@@ -275,8 +275,9 @@ async def get(request: Request) -> Response:
             release()
             logger.error("stored payload %s fails its certificate (keccak or length); refusing to serve it",
                          certificate.payload_keccak.hex())
-            return _error(500, "payload_corrupt", "the stored payload does not match its certificate (disk "
-                          "corruption); the operator must restore it from a replica")
+            # not available here: a 404 (the client's DANotFound), never the damaged bytes
+            return _error(404, "payload_corrupt", "the stored payload does not match its certificate (disk "
+                          "corruption), so this server cannot serve it; the operator must restore it from a replica")
     except DAStorageError as e:
         release()
         logger.error("get failed: %s", e)

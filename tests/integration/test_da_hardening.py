@@ -99,7 +99,7 @@ def test_get_refuses_a_payload_damaged_on_disk(server: DAServerProcess) -> None:
     raw[-10] ^= 0xFF  # a bit flip in the payload part, as a failing disk would leave it
     blob.write_bytes(bytes(raw))
     r = httpx.get(f"{server.url}/get/0x{commitment.hex()}", timeout=30)
-    assert r.status_code == 500 and r.json()["error"]["code"] == "payload_corrupt"
+    assert r.status_code == 404 and r.json()["error"]["code"] == "payload_corrupt"
 
 
 def test_refuses_to_start_without_a_keystore_outside_the_devnet(tmp_path: Path) -> None:
