@@ -103,3 +103,14 @@ def test_lazy_constants_match_the_libraries() -> None:
     assert (da.DEFAULT_URL, da.DEFAULT_PORT) == (DEFAULT_URL, DEFAULT_PORT)
     assert contracts.ENV_KEYSTORE_PASSWORD == ENV_KEYSTORE_PASSWORD
     assert (demo.N_ADAPTER_TEXTS, demo.PRESET_NAMES) == (len(ADAPTER_MODULES), tuple(PRESETS))
+
+
+def test_json_log_lines() -> None:
+    import json
+    import logging
+
+    from node.commands.node import _JsonFormatter
+
+    record = logging.LogRecord("node.services", logging.INFO, __file__, 1, "served seq=%d", (7,), None)
+    line = json.loads(_JsonFormatter().format(record))
+    assert line["msg"] == "served seq=7" and line["level"] == "INFO" and line["logger"] == "node.services"
