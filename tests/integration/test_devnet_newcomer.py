@@ -47,6 +47,6 @@ def test_da_serve_on_a_busy_port_writes_no_key(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         data = tmp_path / "da"
-        result = CliRunner().invoke(app, ["da", "serve", "--data-dir", str(data), "--port", str(port)])
+        result = CliRunner().invoke(app, ["da", "serve", "--data-dir", str(data), "--port", str(port), "--dev"])
     assert isinstance(result.exception, UsageError) and "cannot listen" in str(result.exception)
     assert not data.exists() or not any(data.iterdir())
