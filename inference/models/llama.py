@@ -1,5 +1,8 @@
 """The Llama-family forward (Llama, Mistral, Qwen2, Qwen3) over a transformers model's weights.
 
+Other architectures are refused (`check_architecture`), as is a sliding window shorter than the engine's
+max_seq_len (`SlidingWindowUnsupported`).
+
 A small gpt-fast style loop for ragged batches: fused q/k/v and gate/up matmuls, RoPE from the model's own rotary
 embedding, RMSNorm with transformers' op order, optional q/k/v biases (Qwen2) and q/k RMSNorm (Qwen3), and the
 batched LoRA of `inference.lora` applied inside each linear layer. Attention (and where its K/V live) is
@@ -20,8 +23,41 @@ from inference import kernels
 from inference.attention import DecodeAttention, PrefillAttention
 from inference.kv import KVCache
 from inference.lora import LoraPool, LoraRouting
+from inference.model import SUPPORTED_MODEL_TYPES, ModelArchitectureUnsupported
 
-__all__ = ["LlamaForward"]
+__all__ = ["LlamaForward", "SlidingWindowUnsupported", "check_architecture"]
+
+
+class SlidingWindowUnsupported(ModelArchitectureUnsupported):
+    """The model attends within a sliding window shorter than the engine's max_seq_len; this forward attends over
+    the whole prefix, so it refuses rather than silently differ: set max_seq_len to at most the window."""
+
+
+def sliding_window(cfg: Any) -> int | None:
+    """The attention window of a config, or None when every layer attends to the whole prefix.
+
+    Mistral: `sliding_window` (None in later releases). Qwen2/Qwen3: only with `use_sliding_window`, which
+    transformers records as "sliding_attention" entries in `layer_types` (it sets `sliding_window` None otherwise)."""
+    window = getattr(cfg, "sliding_window", None)
+    layer_types = getattr(cfg, "layer_types", None)
+    if layer_types is not None and "sliding_attention" not in layer_types:
+        return None
+    return int(window) if window is not None else None
+
+
+def check_architecture(cfg: Any, max_len: int) -> None:
+    """Refuse what this forward does not compute exactly like transformers: another model type, or a sliding
+    window shorter than `max_len` (below it, every position's window holds its whole prefix)."""
+    model_type = getattr(cfg, "model_type", None)
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ModelArchitectureUnsupported(
+            f"model_type {model_type!r} is not supported by the engine (supported: "
+            f"{', '.join(sorted(SUPPORTED_MODEL_TYPES))}): serve a model of one of these families")
+    window = sliding_window(cfg)
+    if window is not None and max_len > window:
+        raise SlidingWindowUnsupported(
+            f"this {model_type} model attends within a sliding window of {window} tokens, which the engine does not "
+            f"implement, and max_seq_len {max_len} would let tokens attend beyond it: set max_seq_len <= {window}")
 
 
 def _rms_norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
@@ -100,6 +136,7 @@ class LlamaForward:
 
     def __init__(self, model: Any, max_len: int) -> None:
         cfg = model.config
+        check_architecture(cfg, max_len)
         self.hidden = int(cfg.hidden_size)
         self.n_heads = int(cfg.num_attention_heads)
         self.n_kv = int(getattr(cfg, "num_key_value_heads", None) or self.n_heads)
