@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import requests
@@ -19,7 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
-from web3.types import TxParams, TxReceipt
+from web3.types import LogReceipt, TxParams, TxReceipt
 
 from attribution.chain.artifacts import Artifact
 from attribution.chain.errors import (
@@ -32,6 +32,8 @@ from attribution.chain.errors import (
     UnknownRevert,
     registry,
 )
+from attribution.chain.logs import DEFAULT_LOG_BLOCK_RANGE, TopicFilter, iter_logs
+from attribution.chain.redact import register_url, scrub
 
 log = logging.getLogger(__name__)
 
@@ -53,30 +55,55 @@ def revert_from(exc: ContractLogicError) -> ContractRevert:
     return UnknownRevert(f"execution reverted ({message})")
 
 
+def transport_error(what: str, safe_url: str, e: Exception) -> ChainError:
+    """Map a requests/OS error to `RpcUnavailable` (down, overloaded: retry later) or `RpcError` (refused).
+
+    The message names the endpoint only by its redacted URL, and the caller raises it `from None`: requests'
+    own messages carry the full URL (with any API key in it) and must not reach a traceback.
+    """
+    if isinstance(e, requests.HTTPError) and e.response is not None:
+        code = int(e.response.status_code)
+        if code == 429 or code >= 500:
+            return RpcUnavailable(f"{what}: RPC {safe_url} answered HTTP {code} (overloaded or down); retry later")
+        return RpcError(f"{what}: RPC {safe_url} answered HTTP {code}; check the URL and its API key")
+    return RpcUnavailable(f"{what}: RPC {safe_url} unreachable ({type(e).__name__}); check the URL or run "
+                          "`loraledger devnet up`")
+
+
 class ChainClient:
-    """One RPC endpoint plus an optional default signer."""
+    """One RPC endpoint plus an optional default signer.
+
+    `rpc_url` may carry a provider key: it is kept for connecting only; errors, logs and `repr` use `safe_url`.
+    """
 
     def __init__(self, rpc_url: str, account: LocalAccount | None = None, *, timeout_s: float = 30.0,
-                 receipt_timeout_s: float = 120.0, poll_s: float = 0.05) -> None:
+                 receipt_timeout_s: float = 120.0, poll_s: float = 0.05,
+                 log_block_range: int = DEFAULT_LOG_BLOCK_RANGE) -> None:
         self.rpc_url = rpc_url
+        self.safe_url = register_url(rpc_url)
         self.account = account
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
         self.receipt_timeout_s = receipt_timeout_s
         self.poll_s = poll_s
+        #: largest `eth_getLogs` page in blocks; lowered when the provider refuses a range (`logs.iter_logs`).
+        self.log_block_range = log_block_range
         self._chain_id: int | None = None
         self._nonces: dict[str, int] = {}
         self._nonce_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        signer = self.account.address if self.account is not None else None
+        return f"ChainClient({self.safe_url!r}, signer={signer})"
 
     # -- connection -------------------------------------------------------------------------------------------
 
     def _rpc(self, what: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
-        except (requests.ConnectionError, requests.Timeout, OSError) as e:
-            raise RpcUnavailable(f"{what}: RPC {self.rpc_url} unreachable ({type(e).__name__}); check the URL or run "
-                                 "`loraledger devnet up`") from e
+        except (requests.RequestException, OSError) as e:  # requests' messages hold the full URL: `from None`
+            raise transport_error(what, self.safe_url, e) from None
         except Web3RPCError as e:
-            raise RpcError(f"{what}: the node answered with an error: {e}") from e
+            raise RpcError(scrub(f"{what}: the node answered with an error: {e}")) from e
 
     @property
     def chain_id(self) -> int:
@@ -100,6 +127,12 @@ class ChainClient:
     def has_code(self, address: str) -> bool:
         """True when `address` holds contract code."""
         return len(self._rpc("eth_getCode", lambda: self.w3.eth.get_code(Web3.to_checksum_address(address)))) > 0
+
+    def get_logs(self, *, address: str | Sequence[str], from_block: int, to_block: int | str = "latest",
+                 topics: Sequence[TopicFilter] = (), reverse: bool = False) -> list[LogReceipt]:
+        """`eth_getLogs` paged over block ranges (`logs.iter_logs`): start at the deployment block, never 0."""
+        return list(iter_logs(self, address=address, from_block=from_block, to_block=to_block, topics=topics,
+                              reverse=reverse))
 
     def contract(self, address: str, abi: list[dict[str, Any]]) -> Contract:
         """A web3 contract object bound to this client's connection."""
@@ -182,7 +215,7 @@ class ChainClient:
                 if attempt == 1 and "nonce" in str(e).lower():
                     log.info("nonce of %s was stale; retrying with the chain's pending nonce", acct.address)
                     continue
-                raise RpcError(f"node rejected the transaction from {acct.address}: {e}") from e
+                raise RpcError(scrub(f"node rejected the transaction from {acct.address}: {e}")) from e
             except RpcUnavailable:
                 self.reset_nonce(acct.address)
                 raise
@@ -210,6 +243,8 @@ class ChainClient:
             except ContractLogicError as e:
                 err = revert_from(e)
                 err.tx_hash = tx_hash  # type: ignore[attr-defined]
+            except (requests.RequestException, OSError, Web3RPCError):
+                pass  # the replay only improves the message; the failure itself is known
         raise err
 
     def transact(self, fn: ContractFunction, *, account: LocalAccount | None = None, value: int = 0,
@@ -223,10 +258,11 @@ class ChainClient:
             tx: dict[str, Any] = dict(fn.build_transaction(cast(TxParams, params)))
         except ContractLogicError as e:
             raise revert_from(e) from e
-        except (requests.ConnectionError, requests.Timeout) as e:
-            raise RpcUnavailable(f"RPC {self.rpc_url} unreachable; check the URL or run `loraledger devnet up`") from e
+        except (requests.RequestException, OSError) as e:
+            raise transport_error(f"preparing {fn.fn_name}", self.safe_url, e) from None
         except Web3RPCError as e:
-            raise RpcError(f"preparing {fn.fn_name} from {acct.address}: the node answered with an error: {e}") from e
+            raise RpcError(scrub(f"preparing {fn.fn_name} from {acct.address}: the node answered with an error: "
+                                 f"{e}")) from e
         # build_transaction filled fees and the gas estimate (reverts surfaced above); the nonce is ours.
         tx.pop("nonce", None)
         if gas is None and "gas" in tx:

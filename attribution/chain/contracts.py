@@ -7,12 +7,13 @@ Reverts raise the decoded custom error, e.g. `errors.error_class("LedgerSeqGap")
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -21,6 +22,7 @@ from web3.types import TxReceipt
 from attribution.chain.artifacts import ArtifactStore, keccak
 from attribution.chain.client import ChainClient
 from attribution.chain.errors import ChainError, registry
+from attribution.chain.logs import iter_logs
 
 #: ABI types of the attribution record (v1), DESIGN.md field order.
 RECORD_TYPES: tuple[str, ...] = ("uint256", "address", "address", "uint64", "bytes32", "bytes32", "bytes32[]",
@@ -144,21 +146,55 @@ class Proposal:
     vetoed: bool
 
 
+@dataclass(frozen=True)
+class EventLog:
+    """A decoded contract event with where it happened (`args` keyed by the Solidity parameter names)."""
+
+    name: str
+    args: dict[str, Any]
+    block_number: int
+    log_index: int
+    tx_hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """`args` plus `block_number`, `log_index`, `tx_hash` (the shape of the older `*_events` helpers)."""
+        return {**self.args, "block_number": self.block_number, "log_index": self.log_index, "tx_hash": self.tx_hash}
+
+
+def _topic_value(abi_type: str, value: Any) -> bytes:
+    """An indexed argument as its 32-byte topic (static types only: dynamic ones are stored hashed)."""
+    if abi_type == "address":
+        value = Web3.to_checksum_address(value)
+    elif abi_type == "bytes32":
+        value = _b32(value)
+    elif abi_type in ("string", "bytes") or abi_type.endswith("]") or abi_type.startswith("tuple"):
+        raise ValueError(f"cannot filter on indexed {abi_type} (stored as a hash); filter after decoding instead")
+    return abi_encode([abi_type], [value])
+
+
 class BoundContract:
-    """Base of the wrappers: a client, an address, an ABI (errors registered for decoding)."""
+    """Base of the wrappers: a client, an address, an ABI (errors registered for decoding).
+
+    `deploy_block` (set by `Deployment.bind`) is where event scans start by default; without it `events()` needs
+    an explicit `from_block` (a scan from block 0 is refused by real RPCs and slow everywhere).
+    """
 
     #: forge artifact whose ABI the wrapper uses.
     artifact_name: str = ""
 
     def __init__(self, client: ChainClient, address: str, abi: list[dict[str, Any]] | None = None,
-                 store: ArtifactStore | None = None) -> None:
+                 store: ArtifactStore | None = None, deploy_block: int | None = None) -> None:
         if abi is None:
             abi = (store or ArtifactStore()).load(self.artifact_name).abi
         registry().add_abi(abi)
         self.client = client
         self.address = Web3.to_checksum_address(address)
         self.abi = abi
+        self.deploy_block = deploy_block
         self.contract: Contract = client.contract(self.address, abi)
+        self._event_abis: dict[str, dict[str, Any]] = {e["name"]: e for e in abi if e.get("type") == "event"}
+        self._event_by_topic: dict[bytes, str] = {
+            bytes(event_abi_to_log_topic(e)): n for n, e in self._event_abis.items()}  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.address})"
@@ -176,7 +212,63 @@ class BoundContract:
     def with_account(self, account: LocalAccount) -> BoundContract:
         """The same contract, sending from `account` (a new client sharing nothing but the RPC URL)."""
         client = ChainClient(self.client.rpc_url, account)
-        return type(self)(client, self.address, self.abi)
+        return type(self)(client, self.address, self.abi, deploy_block=self.deploy_block)
+
+    def _start_block(self, from_block: int | None) -> int:
+        if from_block is not None:
+            return int(from_block)
+        if self.deploy_block is None:
+            raise ValueError(f"{type(self).__name__}.events needs from_block (the deployment block): bind the wrapper "
+                             "with Deployment.bind or pass from_block")
+        return self.deploy_block
+
+    def decode_log(self, entry: Any) -> EventLog | None:
+        """Decode one raw log of this contract (None for a log of another event signature or address)."""
+        topics = entry["topics"]
+        if not topics or Web3.to_checksum_address(entry["address"]) != self.address:
+            return None
+        name = self._event_by_topic.get(bytes(topics[0]))
+        if name is None:
+            return None
+        ev = self.contract.events[name]().process_log(entry)
+        return EventLog(name=name, args=dict(ev["args"]), block_number=int(ev["blockNumber"]),
+                        log_index=int(ev["logIndex"]), tx_hash=ev["transactionHash"].to_0x_hex())
+
+    def events(self, names: str | Sequence[str] | None = None, *, from_block: int | None = None,
+               to_block: int | str = "latest", reverse: bool = False, **indexed: Any) -> Iterator[EventLog]:
+        """Decoded events in chain order (newest first with `reverse`), read with the paged `eth_getLogs`.
+
+        `names`: one event, several, or None for all of this contract's events. `indexed` filters one event's
+        indexed arguments by value (`node=addr`; a list means any of them). `from_block` defaults to the
+        deployment block.
+        """
+        wanted = [names] if isinstance(names, str) else list(names) if names is not None else list(self._event_abis)
+        unknown = [n for n in wanted if n not in self._event_abis]
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no event {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(self._event_abis))}")
+        topics: list[Any] = [[k for k, n in self._event_by_topic.items() if n in wanted]]
+        if indexed:
+            if len(wanted) != 1:
+                raise ValueError("indexed-argument filters need exactly one event name")
+            inputs = [i for i in self._event_abis[wanted[0]]["inputs"] if i.get("indexed")]
+            known = {i["name"] for i in inputs}
+            if set(indexed) - known:
+                raise ValueError(f"{wanted[0]} has no indexed argument {', '.join(sorted(set(indexed) - known))}; "
+                                 f"indexed: {', '.join(sorted(known)) or 'none'}")
+            for i in inputs:
+                value = indexed.get(i["name"])
+                if value is None:
+                    topics.append(None)
+                elif isinstance(value, list | tuple):
+                    topics.append([_topic_value(i["type"], v) for v in value])
+                else:
+                    topics.append(_topic_value(i["type"], value))
+        for entry in iter_logs(self.client, address=self.address, from_block=self._start_block(from_block),
+                               to_block=to_block, topics=topics, reverse=reverse):
+            decoded = self.decode_log(entry)
+            if decoded is not None:
+                yield decoded
 
 
 class Token(BoundContract):
@@ -382,25 +474,28 @@ class Ledger(BoundContract):
         """Whether batch `batch_id` attributes the record with this proof."""
         return bool(self._call("verifyRecord", int(batch_id), record_tuple(record_values), [_b32(p) for p in proof]))
 
-    def batch_posted_events(self, from_block: int = 0, to_block: int | str = "latest",
+    def batch_posted_events(self, from_block: int | None = None, to_block: int | str = "latest",
                             node: str | None = None) -> list[dict[str, Any]]:
-        """`BatchPosted` events in a block range (optionally of one node) as plain dicts."""
-        argument_filters = {"node": Web3.to_checksum_address(node)} if node else None
-        logs = self.contract.events.BatchPosted().get_logs(from_block=from_block, to_block=to_block,
-                                                            argument_filters=argument_filters)
-        return [{**dict(ev["args"]), "block_number": int(ev["blockNumber"]),
-                 "tx_hash": ev["transactionHash"].to_0x_hex()} for ev in logs]
+        """`BatchPosted` events in a block range (optionally of one node) as plain dicts (paged `eth_getLogs`;
+        `from_block` defaults to the deployment block)."""
+        filters: dict[str, Any] = {"node": node} if node else {}
+        return [ev.as_dict() for ev in self.events("BatchPosted", from_block=from_block, to_block=to_block,
+                                                   **filters)]
 
-    def batch_id_for(self, node: str, seq: int, from_block: int = 0) -> int | None:
-        """The id of the batch of `node` that covers `seq` (from `BatchPosted` events since `from_block`), or None.
+    def batch_id_for(self, node: str, seq: int, from_block: int | None = None) -> int | None:
+        """The id of the batch of `node` that covers `seq`, or None when `seq` is not posted yet.
 
         For crash recovery: a node whose `next_seq` moved past its pending batch learns here which batch landed.
+        Reads `BatchPosted` newest first, so a recent batch is found without scanning the whole history.
         """
         if seq >= self.next_seq(node):
             return None
-        for ev in reversed(self.batch_posted_events(from_block=from_block, node=node)):
-            if int(ev["firstSeq"]) <= seq < int(ev["firstSeq"]) + int(ev["count"]):
-                return int(ev["batchId"])
+        for ev in self.events("BatchPosted", from_block=from_block, reverse=True, node=node):
+            first, count = int(ev.args["firstSeq"]), int(ev.args["count"])
+            if first <= seq < first + count:
+                return int(ev.args["batchId"])
+            if first + count <= seq:
+                return None  # batches are gap-free and in order: older ones end even earlier
         return None
 
 

@@ -164,12 +164,13 @@ class Deployment:
     def bind(self, client: ChainClient, store: ArtifactStore | None = None) -> Contracts:
         """Typed wrappers for every contract, on `client`."""
         store = store or ArtifactStore()
+        start = self.deploy_block
         return Contracts(
-            token=Token(client, self.address(self.token_name), store.load("DevToken").abi),
-            assets=AssetRegistry(client, self.address("AssetRegistry"), store=store),
-            nodes=NodeRegistry(client, self.address("NodeRegistry"), store=store),
-            ledger=Ledger(client, self.address("AttributionLedger"), store=store),
-            rewards=RewardDistributor(client, self.address("RewardDistributor"), store=store),
+            token=Token(client, self.address(self.token_name), store.load("DevToken").abi, deploy_block=start),
+            assets=AssetRegistry(client, self.address("AssetRegistry"), store=store, deploy_block=start),
+            nodes=NodeRegistry(client, self.address("NodeRegistry"), store=store, deploy_block=start),
+            ledger=Ledger(client, self.address("AttributionLedger"), store=store, deploy_block=start),
+            rewards=RewardDistributor(client, self.address("RewardDistributor"), store=store, deploy_block=start),
         )
 
     def check(self, client: ChainClient, store: ArtifactStore | None = None) -> list[str]:

@@ -9,11 +9,12 @@ from typing import Annotated
 
 import typer
 
-from attribution.da.client import DEFAULT_URL, DAClient
-from attribution.da.codec import parse_commitment_hex
-from attribution.da.errors import DAError
-from attribution.da.server import DEFAULT_PORT, DAServerConfig, serve
 from node.errors import UsageError
+
+# attribution.da (eth-account, ckzg) is imported inside the commands: `--help` and argument errors stay fast.
+# These equal attribution.da.client.DEFAULT_URL / attribution.da.server.DEFAULT_PORT (a unit test checks).
+DEFAULT_URL = "http://127.0.0.1:3100"
+DEFAULT_PORT = 3100
 
 
 def _quiet_http_logs() -> None:
@@ -21,7 +22,29 @@ def _quiet_http_logs() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _check_client_options(timeout: float, retries: int) -> None:
+def _check_url(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--url {url!r} is not an http(s) URL; pass e.g. {DEFAULT_URL}")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise UsageError(f"cannot listen on {host}:{port} ({e.strerror}): stop what uses it or pass another "
+                             "--port") from e
+
+
+def _check_client_options(timeout: float, retries: int, url: str | None = None) -> None:
+    if url is not None:
+        _check_url(url)
     if timeout <= 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {timeout}")
     if retries < 0:
@@ -40,10 +63,13 @@ def serve_command(
         Path | None,
         typer.Option(
             "--operator-keystore",
-            help="eth-account keyfile; password in $LORALEDGER_DA__OPERATOR_PASSWORD. "
-            "Without it a dev key is created in the data dir.",
+            help="eth-account keyfile; password in $LORALEDGER_DA__OPERATOR_PASSWORD. Required unless --dev.",
         ),
     ] = None,
+    dev: Annotated[bool, typer.Option("--dev", help="Local devnet: without a keystore, create/reuse a dev "
+                                      "operator key in the data dir.")] = False,
+    body_timeout: Annotated[float, typer.Option("--body-timeout", help="Seconds a put's whole body may take "
+                                                "to arrive.")] = 60.0,
     enable_faults: Annotated[bool, typer.Option("--enable-faults", help="Enable /admin/faults (tests only).")] = False,
     kzg: Annotated[bool, typer.Option("--kzg/--no-kzg", help="Compute KZG commitments (off: benchmarks only).")] = True,
     kzg_workers: Annotated[
@@ -55,13 +81,23 @@ def serve_command(
         raise UsageError(f"--port must be 1..65535, got {port}")
     if kzg_workers is not None and kzg_workers < 1:
         raise UsageError(f"--kzg-workers must be >= 1, got {kzg_workers}")
+    if body_timeout <= 0:
+        raise UsageError(f"--body-timeout must be > 0, got {body_timeout}")
+    if operator_keystore is None and not dev:
+        raise UsageError("no --operator-keystore: outside a local devnet the DA server needs a real operator key "
+                         "(password in $LORALEDGER_DA__OPERATOR_PASSWORD); pass --dev for a local devnet")
     if operator_keystore is not None and not operator_keystore.is_file():
         raise UsageError(f"--operator-keystore {operator_keystore} is not a file; pass an eth-account keyfile")
+    _check_port_free(host, port)  # before anything is written to the data dir (the dev key)
+    from attribution.da.errors import DAError
+    from attribution.da.server import DAServerConfig, serve
+
     try:
         serve(
             DAServerConfig(
                 data_dir=data_dir, host=host, port=port, operator_keystore=operator_keystore,
-                enable_faults=enable_faults, kzg=kzg, kzg_workers=kzg_workers,
+                enable_faults=enable_faults, kzg=kzg, kzg_workers=kzg_workers, dev=dev,
+                body_timeout_s=body_timeout,
             )
         )
     except DAError as e:
@@ -77,11 +113,14 @@ def put_command(
 ) -> None:
     """Store FILE on the DA layer and print its commitment as 0x hex."""
     _quiet_http_logs()
-    _check_client_options(timeout, retries)
+    _check_client_options(timeout, retries, url)
     try:
         payload = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except OSError as e:
         raise UsageError(f"cannot read {file}: {e}") from e
+    from attribution.da.client import DAClient
+    from attribution.da.errors import DAError
+
     try:
         with DAClient(url, timeout=timeout, max_retries=retries) as client:
             commitment = client.put(payload)
@@ -107,11 +146,31 @@ def get_command(
 ) -> None:
     """Fetch the payload of COMMITMENT (verified against our certificate) to stdout or --output."""
     _quiet_http_logs()
-    _check_client_options(timeout, retries)
+    _check_client_options(timeout, retries, url)
+    body = commitment[2:] if commitment[:2] in ("0x", "0X") else commitment
+    try:
+        bytes.fromhex(body)
+    except ValueError as e:
+        raise UsageError("commitment is not hex; pass the 0x-prefixed hex that `da put` printed") from e
+    from attribution.da.client import DAClient
+    from attribution.da.codec import parse_commitment_hex
+    from attribution.da.errors import DAError
+
     try:
         raw = parse_commitment_hex(commitment)
     except DAError as e:
         raise UsageError(str(e)) from e
+    if raw[0] not in (0x00, 0x01) or len(raw) < 3:  # OP Alt-DA: 0x00 keccak or 0x01 generic commitment
+        raise UsageError(f"{commitment[:20]!r} is not an Alt-DA commitment (it starts with 0x00 or 0x01); pass "
+                         "the 0x-prefixed hex that `da put` printed")
+    if expected_operator is not None:
+        body = expected_operator.removeprefix("0x").removeprefix("0X")
+        if len(body) != 40 or any(c not in "0123456789abcdefABCDEF" for c in body):
+            raise UsageError(f"--operator {expected_operator!r} is not an address; pass 0x + 40 hex digits")
+    if output is not None and not output.parent.is_dir():
+        raise UsageError(f"--output {output}: directory {output.parent} does not exist; create it first")
+    if output is not None and output.is_dir():
+        raise UsageError(f"--output {output} is a directory; pass a file path")
     try:
         with DAClient(
             url, timeout=timeout, max_retries=retries, expected_operator=expected_operator, verify_kzg=verify_kzg
@@ -124,5 +183,8 @@ def get_command(
         sys.stdout.buffer.write(payload)
         sys.stdout.buffer.flush()
     else:
-        output.write_bytes(payload)
+        try:
+            output.write_bytes(payload)
+        except OSError as e:
+            raise UsageError(f"cannot write --output {output}: {e.strerror}") from e
         typer.echo(f"wrote {len(payload)} bytes to {output}", err=True)

@@ -1,0 +1,170 @@
+"""`loraledger verify batch ID | record NODE SEQ | node ADDRESS | answer FILE`: check posted batches from the chain
+and DA alone (attribution/verify.py). Exit code 0 when everything verifies, 1 on any failing verdict (or a record
+not yet posted), 2 on bad input (one `error:` line)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from attribution.answer import AnswerError, load_answer, verify_answer
+from attribution.chain.client import ChainClient
+from attribution.chain.contracts import Ledger
+from attribution.chain.deploy import Deployment
+from attribution.chain.errors import ChainError
+from attribution.da.client import DEFAULT_URL, DAClient
+from attribution.verify import DEFAULT_PAGE_BLOCKS, BatchCheck, RecordNotPostedError, Verifier, VerifyError
+from node.errors import UsageError
+from node.settings import load_settings
+
+app = typer.Typer(help="Verify posted batches, records, nodes and saved answers from the chain and DA alone.",
+                  no_args_is_help=True)
+
+RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: settings chain.rpc_url).")]
+DaOpt = Annotated[str, typer.Option("--da-url", envvar="LORALEDGER_DA_URL", help="DA server / eigenda-proxy URL.")]
+LedgerOpt = Annotated[str | None, typer.Option(
+    "--ledger", help="AttributionLedger address (default: from deployments/<chainId>.json).")]
+FromOpt = Annotated[int | None, typer.Option(
+    "--from-block", help="First block to read events from (default: the deployment's deployBlock, else 0).")]
+PageOpt = Annotated[int, typer.Option("--page-blocks", min=1, help="Blocks per eth_getLogs request.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _console() -> Console:
+    return Console(width=200, soft_wrap=True)
+
+
+def make_verifier(rpc_url: str | None, da_url: str, ledger: str | None, from_block: int | None,
+                  page_blocks: int = DEFAULT_PAGE_BLOCKS) -> Verifier:
+    """A `Verifier` from CLI options, falling back to settings and the deployment file."""
+    from web3 import Web3
+
+    settings = load_settings()
+    client = ChainClient(rpc_url or settings.chain.rpc_url)
+    try:
+        chain_id = client.chain_id
+    except ChainError as e:
+        raise UsageError(str(e)) from e
+    deploy_block = 0
+    if ledger is None:
+        path = settings.chain.deployment_path(chain_id)
+        try:
+            deployment = Deployment.load(path)
+            ledger = deployment.address("AttributionLedger")
+        except ChainError as e:
+            raise UsageError(f"no ledger address: pass --ledger or deploy first ({e})") from e
+        deploy_block = deployment.deploy_block
+    elif not Web3.is_address(ledger):
+        raise UsageError(f"--ledger {ledger!r} is not an address (0x + 40 hex digits)")
+    da = DAClient(da_url, timeout=60.0, max_retries=3, backoff=0.2)
+    return Verifier(Ledger(client, ledger), da, from_block=deploy_block if from_block is None else from_block,
+                    page_blocks=page_blocks)
+
+
+def _address(value: str) -> str:
+    from web3 import Web3
+
+    if not Web3.is_address(value):
+        raise UsageError(f"{value!r} is not an address (0x + 40 hex digits)")
+    return str(Web3.to_checksum_address(value))
+
+
+def _table(checks: list[BatchCheck], title: str) -> Table:
+    table = Table(title=title)
+    for col in ("batch", "node", "seqs", "verdict", "detail"):
+        table.add_column(col, overflow="fold")
+    for c in checks:
+        style = "green" if c.ok else "red"
+        table.add_row(str(c.batch_id), c.node, f"{c.first_seq}..{c.first_seq + c.count - 1}",
+                      f"[{style}]{c.verdict.value}[/{style}]", c.detail)
+    return table
+
+
+def _emit(data: dict[str, Any], as_json: bool, render: Any) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        render()
+
+
+def _run(fn: Any) -> Any:
+    try:
+        return fn()
+    except (VerifyError, ChainError) as e:
+        if isinstance(e, RecordNotPostedError):
+            typer.echo(f"pending: {e}", err=True)
+            raise typer.Exit(1) from e
+        raise UsageError(str(e)) from e
+
+
+@app.command("batch")
+def batch_command(batch_id: Annotated[int, typer.Argument(min=1, help="The batch id.")], rpc_url: RpcOpt = None,
+                  da_url: DaOpt = DEFAULT_URL, ledger: LedgerOpt = None, from_block: FromOpt = None,
+                  page_blocks: PageOpt = DEFAULT_PAGE_BLOCKS, as_json: JsonOpt = False) -> None:
+    """Verify one batch: DA payload, header and rebuilt root against the chain."""
+    v = make_verifier(rpc_url, da_url, ledger, from_block, page_blocks)
+    check: BatchCheck = _run(lambda: v.verify_batch(batch_id))
+    _emit(check.to_json(), as_json, lambda: _console().print(_table([check], f"batch {batch_id}")))
+    raise typer.Exit(0 if check.ok else 1)
+
+
+@app.command("node")
+def node_command(address: Annotated[str, typer.Argument(help="The node's address.")], rpc_url: RpcOpt = None,
+                 da_url: DaOpt = DEFAULT_URL, ledger: LedgerOpt = None, from_block: FromOpt = None,
+                 page_blocks: PageOpt = DEFAULT_PAGE_BLOCKS, as_json: JsonOpt = False) -> None:
+    """Verify every batch of one node and that its seqs on-chain are gap-free."""
+    node = _address(address)
+    v = make_verifier(rpc_url, da_url, ledger, from_block, page_blocks)
+    report = _run(lambda: v.verify_node(node))
+
+    def render() -> None:
+        console = _console()
+        console.print(_table(report.checks, f"node {node}: {len(report.checks)} batches, nextSeq {report.next_seq}"))
+        for gap in report.gaps:
+            console.print(f"[red]gap:[/red] {gap}")
+        bad = sum(not c.ok for c in report.checks)
+        console.print("all ok" if report.ok else f"[red]{bad} failing batches, {len(report.gaps)} gaps[/red]")
+
+    _emit(report.to_json(), as_json, render)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("record")
+def record_command(node: Annotated[str, typer.Argument(help="The node's address.")],
+                   seq: Annotated[int, typer.Argument(min=0, help="The record's seq.")], rpc_url: RpcOpt = None,
+                   da_url: DaOpt = DEFAULT_URL, ledger: LedgerOpt = None, from_block: FromOpt = None,
+                   page_blocks: PageOpt = DEFAULT_PAGE_BLOCKS, as_json: JsonOpt = False) -> None:
+    """Open one record from its batch's DA payload, print it with its proof and `verifyRecord`'s answer."""
+    address = _address(node)
+    v = make_verifier(rpc_url, da_url, ledger, from_block, page_blocks)
+    result = _run(lambda: v.verify_record(address, seq))
+
+    def render() -> None:
+        console = _console()
+        console.print(_table([result.batch], f"record {seq} of {address}"))
+        console.print_json(json.dumps(result.to_json()))
+
+    _emit(result.to_json(), as_json, render)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command("answer")
+def answer_command(file: Annotated[Path, typer.Argument(help="Saved answer JSON: the node's response with its "
+                                                             "`attribution`, and the prompt or messages.")],
+                   rpc_url: RpcOpt = None, da_url: DaOpt = DEFAULT_URL, ledger: LedgerOpt = None,
+                   from_block: FromOpt = None, page_blocks: PageOpt = DEFAULT_PAGE_BLOCKS,
+                   as_json: JsonOpt = False) -> None:
+    """Check a saved answer step by step: ioHash, leaf, receipt signer, batch on-chain, DA payload, verifyRecord."""
+    try:
+        answer = load_answer(file)
+    except AnswerError as e:
+        raise UsageError(f"{file}: {e}") from e
+    v = make_verifier(rpc_url, da_url, ledger, from_block, page_blocks)
+    report = _run(lambda: verify_answer(answer, v))
+    _emit(report.to_json(), as_json, lambda: typer.echo(report.text()))
+    raise typer.Exit(0 if report.ok else 1)
