@@ -459,8 +459,6 @@ contract AssetRegistry is IAssetRegistry, Governed {
     //////////////////////////////////////////////////////////////*/
 
     function _now() private view returns (uint64) {
-        // casting to 'uint64' is safe: block timestamps fit in 64 bits for the next 500 billion years
-        // forge-lint: disable-next-line(unsafe-typecast)
         return uint64(block.timestamp);
     }
 

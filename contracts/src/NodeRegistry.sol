@@ -83,8 +83,6 @@ contract NodeRegistry is INodeRegistry, Governed, ReentrancyGuardTransient {
             n.bonded = bonded - amount;
         }
         uint256 unbonding = n.unbonding + amount;
-        // casting to 'uint64' is safe: block timestamps fit in 64 bits for the next 500 billion years
-        // forge-lint: disable-next-line(unsafe-typecast)
         uint64 unbondableAt = uint64(block.timestamp) + _unbondingDelay;
         n.unbonding = unbonding;
         n.unbondableAt = unbondableAt;
@@ -98,8 +96,6 @@ contract NodeRegistry is INodeRegistry, Governed, ReentrancyGuardTransient {
         if (amount == 0) revert NodeRegistryNothingToWithdraw(msg.sender);
         uint64 unbondableAt = n.unbondableAt;
         if (block.timestamp < unbondableAt) {
-            // casting to 'uint64' is safe: block timestamps fit in 64 bits for the next 500 billion years
-            // forge-lint: disable-next-line(unsafe-typecast)
             revert NodeRegistryUnbondingNotElapsed(msg.sender, unbondableAt, uint64(block.timestamp));
         }
         n.unbonding = 0;
