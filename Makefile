@@ -13,7 +13,7 @@ NPM_STAMP := node_modules/.installed
 FORGE_STAMP := out/.built
 SOL_SOURCES := $(shell find contracts -name '*.sol' 2>/dev/null)
 
-.PHONY: help setup run test lint typecheck forge-test pytest build bench clean devnet-down
+.PHONY: help setup run test lint typecheck forge-test pytest pytest-portable build bench clean devnet-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,7 +50,15 @@ forge-test: $(FORGE_STAMP) ## Foundry unit, fuzz and invariant tests; gas must m
 pytest: setup ## Python unit and integration tests
 	$(PY) -m pytest -q tests
 
-test: setup lint forge-test pytest ## everything: ruff, mypy, forge test, pytest
+# Where the native kernels ran in `pytest`, run the inference tests again on the portable torch path (what GPUs and
+# CPUs without AVX-512 use); elsewhere `pytest` already ran the torch path.
+pytest-portable: setup ## the inference tests again with LORALEDGER_KERNELS=torch, where the native kernels run
+	@if [ "$$($(PY) -c 'from inference import kernels; print(kernels.selected())')" = native ]; then \
+		echo "LORALEDGER_KERNELS=torch $(PY) -m pytest -q tests/unit/inference tests/integration/test_engine_differential.py"; \
+		LORALEDGER_KERNELS=torch $(PY) -m pytest -q tests/unit/inference tests/integration/test_engine_differential.py; \
+	else echo "pytest-portable: the native kernels did not run here, pytest already tested the torch path"; fi
+
+test: setup lint forge-test pytest pytest-portable ## everything: ruff, mypy, forge test, pytest (both kernel paths)
 
 bench: setup ## all benchmarks, quick mode
 	$(VENV)/bin/loraledger bench all --quick

@@ -189,10 +189,10 @@ def run_ours(base: _Base, work: list[Work], adapters: list[pathlib.Path | None],
 
 def _half_storage_ok(base: _Base, dtype: torch.dtype) -> bool:
     """Whether the fp16-storage variant can run here (native CPU kernels, fp32 model, AVX-512)."""
-    from inference import engine as engine_mod
+    from inference import kernels
 
-    k = engine_mod._kernels
-    return (k is not None and base.model.device.type == "cpu" and dtype == torch.float32 and bool(k.available())
+    k = kernels.ext
+    return (k is not None and base.model.device.type == "cpu" and dtype == torch.float32 and kernels.native_enabled()
             and bool(k.simd(base.model.config.hidden_size // base.model.config.num_attention_heads)))
 
 

@@ -29,12 +29,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from inference import kernels
 from inference.errors import InferenceError
-
-try:  # built by `pip install -e .` when a C compiler is present (optional extension, see inference/_kernels.c)
-    import inference._kernels as _kernels
-except ImportError:  # pragma: no cover - depends on the build; the torch path gives the same results, slower
-    _kernels = None
 
 __all__ = ["LoraPool", "LoraRouting", "PoolSlot", "Segment", "UnsupportedTargetModule", "bucket_rank"]
 
@@ -145,9 +141,8 @@ class LoraPool:
                 self.group_of.update(dict.fromkeys(present, g))
         self.groups_present: set[str] = set()
         self.grouped = _grouped_mm_works(self.device, dtype)  # segment matmuls available (else slot-major bmm only)
-        # the native kernel (inference/_kernels.c) for every step: CPU fp32 with AVX-512 only
-        self.native = (_kernels is not None and self.device.type == "cpu" and dtype == torch.float32
-                       and _kernels.available())
+        # the native kernel (inference/_kernels.c) for every step: CPU fp32, where LORALEDGER_KERNELS selects it
+        self.native = kernels.native_enabled() and self.device.type == "cpu" and dtype == torch.float32
         if self.storage_dtype != dtype and not (self.native and self.storage_dtype == torch.float16):
             raise ValueError(f"LoRA weights stored as {self.storage_dtype} with a {dtype} model need the native CPU "
                              "kernel (fp32 on CPU with AVX-512, inference._kernels built): drop the storage dtype")
@@ -328,8 +323,9 @@ class LoraPool:
                     if (layer, group) not in bk.a:
                         continue
                     args = bk.native_args[(layer, group)] = self._native_weight_args(bk, layer, group)
-                assert _kernels is not None and x.stride(1) == 1 and y.stride(1) == 1
-                _kernels.lora(x.data_ptr(), x.stride(0), x.shape[1], y.data_ptr(), y.stride(0), *g.native, *args)
+                ext = kernels.ext
+                assert ext is not None and x.stride(1) == 1 and y.stride(1) == 1
+                ext.lora(x.data_ptr(), x.stride(0), x.shape[1], y.data_ptr(), y.stride(0), *g.native, *args)
                 continue
             a = bk.a.get((layer, group))  # [cap, in, k r]
             if a is None:

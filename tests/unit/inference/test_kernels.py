@@ -8,8 +8,8 @@
 - the engine: greedy tokens with the native kernels == the torch path, on a mixed adapter + base batch;
 - bad shape arguments raise ValueError.
 
-The whole module is skipped when the extension was not built or this CPU has no AVX-512 (the engine then runs the
-torch path).
+The whole module is skipped, with the reason, when the extension was not built or this CPU has no AVX-512 (the engine
+then runs the torch path), and under LORALEDGER_KERNELS=torch (the run that tests the portable path).
 """
 
 from __future__ import annotations
@@ -23,10 +23,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-_kernels: Any = pytest.importorskip("inference._kernels", reason="inference._kernels was not built (no C compiler)")
-if not _kernels.available():
-    pytest.skip("this CPU has no AVX-512 (F, BW, VL): the kernels refuse to run and the engine uses torch",
+from inference import kernels as kernels_mod
+
+_native_ok, _why_not = kernels_mod.native_status()
+if not _native_ok:
+    pytest.skip(f"native kernels cannot run here: {_why_not} (the engine uses the torch path)",
                 allow_module_level=True)
+if kernels_mod.mode() == "torch":
+    pytest.skip(f"{kernels_mod.ENV}=torch: this run tests the portable path only", allow_module_level=True)
+_kernels: Any = kernels_mod.ext
 
 ATOL = 1e-5
 
@@ -62,7 +67,7 @@ def _qkv(n: int, h: int, hkv: int, d: int, pad: int, q_scale: float = 1.0) -> to
 def _call_decode(qkv: torch.Tensor, h: int, hkv: int, d: int, kc: torch.Tensor, vc: torch.Tensor, cos: torch.Tensor,
                  sin: torch.Tensor, pos: torch.Tensor, row: torch.Tensor | None, out: torch.Tensor,
                  lo: int = 0, hi: int | None = None, rope: bool = True) -> None:
-    """`_kernels.decode` the way engine._native_attention calls it (q, k, v inside one fused qkv row)."""
+    """`_kernels.decode` the way attention.native_attention calls it (q, k, v inside one fused qkv row)."""
     assert qkv.stride(1) == 1 and kc.is_contiguous() and vc.is_contiguous() and out.is_contiguous()
     assert pos.dtype == torch.long and pos.is_contiguous()
     esz = qkv.element_size()
@@ -396,7 +401,7 @@ def test_bad_arguments_raise_value_error() -> None:
 
 
 class _Counting:
-    """Stands in for the `_kernels` module inside engine/lora and counts the calls of each entry point."""
+    """Stands in for `inference.kernels.ext` (the extension module) and counts the calls of each entry point."""
 
     def __init__(self, mod: Any) -> None:
         self._mod = mod
@@ -423,8 +428,6 @@ def kernel_adapters(tmp_path_factory: pytest.TempPathFactory, make_adapter: Any)
 
 def test_engine_native_and_torch_paths_give_identical_tokens(
         tiny_base_dir: pathlib.Path, kernel_adapters: list[pathlib.Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    from inference import engine as engine_mod
-    from inference import lora as lora_mod
     from inference.adapters.cache import AdapterCache
     from inference.adapters.weights import linear_shapes
     from inference.engine import Engine, EngineConfig, GenerationRequest
@@ -436,8 +439,7 @@ def test_engine_native_and_torch_paths_give_identical_tokens(
     if not _kernels.simd(head_dim):
         pytest.skip(f"no AVX-512 decode path for head_dim {head_dim} on this CPU: the engine runs torch")
     counter = _Counting(_kernels)
-    monkeypatch.setattr(engine_mod, "_kernels", counter)
-    monkeypatch.setattr(lora_mod, "_kernels", counter)
+    monkeypatch.setattr(kernels_mod, "ext", counter)  # every native call in the package goes through kernels.ext
     prompts = ["Decode a JSON document", "def dumps(obj, *, skipkeys=False):", "indent",
                "If ensure_ascii is false, these characters will be output as-is."]
     jobs: list[tuple[str | None, str]] = [(a.name, prompts[i % len(prompts)]) for i, a in enumerate(kernel_adapters)]

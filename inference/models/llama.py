@@ -1,0 +1,250 @@
+"""The Llama-family forward (Llama, Mistral, Qwen2, Qwen3) over a transformers model's weights.
+
+A small gpt-fast style loop for ragged batches: fused q/k/v and gate/up matmuls, RoPE from the model's own rotary
+embedding, RMSNorm with transformers' op order, optional q/k/v biases (Qwen2) and q/k RMSNorm (Qwen3), and the
+batched LoRA of `inference.lora` applied inside each linear layer. Attention (and where its K/V live) is
+`inference.attention`'s; the scheduler that drives this forward is `inference.engine`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from transformers.activations import ACT2FN
+
+from inference import kernels
+from inference.attention import DecodeAttention, PrefillAttention
+from inference.kv import KVCache
+from inference.lora import LoraPool, LoraRouting
+
+__all__ = ["LlamaForward"]
+
+
+def _rms_norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
+    # same op order as transformers' LlamaRMSNorm (fp32 statistics), so greedy tokens match it exactly
+    xf = x.float()
+    xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    return w * xf.to(x.dtype)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+@dataclass
+class _LayerWeights:
+    wqkv: torch.Tensor  # [(H + 2 Hkv) D, hidden]
+    bqkv: torch.Tensor | None
+    wo: torch.Tensor  # [hidden, H D]
+    bo: torch.Tensor | None
+    wgu: torch.Tensor  # [2 I, hidden]
+    bgu: torch.Tensor | None
+    wdown: torch.Tensor  # [hidden, I]
+    bdown: torch.Tensor | None
+    ln1: torch.Tensor
+    ln2: torch.Tensor
+    q_norm: torch.Tensor | None
+    k_norm: torch.Tensor | None
+
+
+def _bias(mod: Any) -> torch.Tensor | None:
+    b = getattr(mod, "bias", None)
+    return b.detach() if b is not None else None
+
+
+def _cat_bias(*mods: Any) -> torch.Tensor | None:
+    bs = [_bias(m) for m in mods]
+    if all(b is None for b in bs):
+        return None
+    return torch.cat([b if b is not None else m.weight.new_zeros(m.weight.shape[0])
+                      for b, m in zip(bs, mods, strict=True)])
+
+
+class LlamaForward:
+    """Minimal Llama-family forward over a transformers model's weights, for ragged batches and batched LoRA."""
+
+    def __init__(self, model: Any, max_len: int) -> None:
+        cfg = model.config
+        self.hidden = int(cfg.hidden_size)
+        self.n_heads = int(cfg.num_attention_heads)
+        self.n_kv = int(getattr(cfg, "num_key_value_heads", None) or self.n_heads)
+        self.head_dim = int(getattr(cfg, "head_dim", None) or self.hidden // self.n_heads)
+        self.inter = int(cfg.intermediate_size)
+        self.eps = float(cfg.rms_norm_eps)
+        self.act = ACT2FN[cfg.hidden_act]
+        self.act_name = str(cfg.hidden_act)
+        self.n_layers = int(cfg.num_hidden_layers)
+        self.vocab = int(cfg.vocab_size)
+        inner = model.model
+        self.embed = inner.embed_tokens.weight.detach()  # [vocab, hidden]
+        self.norm = inner.norm.weight.detach()
+        self.lm_head = model.lm_head.weight.detach()  # [vocab, hidden]
+        self.device = self.embed.device
+        self.dtype = self.embed.dtype
+        self.layers: list[_LayerWeights] = []
+        with torch.no_grad():
+            for layer in inner.layers:
+                at, mlp = layer.self_attn, layer.mlp
+                qn = getattr(at, "q_norm", None)
+                kn = getattr(at, "k_norm", None)
+                self.layers.append(_LayerWeights(
+                    wqkv=torch.cat([at.q_proj.weight, at.k_proj.weight, at.v_proj.weight]).detach().contiguous(),
+                    bqkv=_cat_bias(at.q_proj, at.k_proj, at.v_proj),
+                    wo=at.o_proj.weight.detach(), bo=_bias(at.o_proj),
+                    wgu=torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach().contiguous(),
+                    bgu=_cat_bias(mlp.gate_proj, mlp.up_proj),
+                    wdown=mlp.down_proj.weight.detach(), bdown=_bias(mlp.down_proj),
+                    ln1=layer.input_layernorm.weight.detach(), ln2=layer.post_attention_layernorm.weight.detach(),
+                    q_norm=qn.weight.detach() if qn is not None else None,
+                    k_norm=kn.weight.detach() if kn is not None else None,
+                ))
+            rot = inner.rotary_emb
+            inv_freq = rot.inv_freq.float().to(self.device)  # [D/2]
+            pos = torch.arange(max_len, device=self.device, dtype=torch.float32)
+            freqs = pos[:, None] * inv_freq[None, :]  # [L, D/2]
+            emb = torch.cat((freqs, freqs), dim=-1)  # [L, D]
+            scaling = float(getattr(rot, "attention_scaling", 1.0))
+            self.cos = (emb.cos() * scaling).to(self.dtype)
+            self.sin = (emb.sin() * scaling).to(self.dtype)
+        self.max_len = max_len
+        # the machine-level choice (LORALEDGER_KERNELS); an engine may still turn it off (native_attention=False)
+        self.use_native = kernels.native_enabled()
+        self.q_size = self.n_heads * self.head_dim
+        self.kv_size = self.n_kv * self.head_dim
+
+    def matmul_shapes(self) -> list[tuple[int, int]]:
+        """(in, out) of every weight matmul of one token's forward, in order (the roofline's GEMMs)."""
+        per_layer = [(self.hidden, self.q_size + 2 * self.kv_size), (self.q_size, self.hidden),
+                     (self.hidden, 2 * self.inter), (self.inter, self.hidden)]
+        return per_layer * self.n_layers + [(self.hidden, self.vocab)]
+
+    def forward(
+        self,
+        tokens: torch.Tensor,  # [N] long
+        positions: torch.Tensor,  # [N] long
+        kv: KVCache,
+        attend: DecodeAttention | PrefillAttention | Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor],
+                                                               torch.Tensor],
+        lora: LoraPool | None,
+        routing: LoraRouting | None,
+    ) -> torch.Tensor:
+        """Hidden states [N, hidden] after the final norm; `attend(layer, q, k, v)` stores K/V and attends."""
+        fused = getattr(attend, "fused", None)
+        if fused is not None and self.native_elementwise:
+            return self._forward_native(tokens, fused, lora, routing)
+        x = self.embed.index_select(0, tokens)  # [N, hidden]
+        cos = self.cos.index_select(0, positions)[:, None, :]  # [N, 1, D]
+        sin = self.sin.index_select(0, positions)[:, None, :]
+        n = x.shape[0]
+        qs, kvs = self.q_size, self.kv_size
+        for li, w in enumerate(self.layers):
+            h = _rms_norm(x, w.ln1, self.eps)
+            qkv = F.linear(h, w.wqkv, w.bqkv)  # [N, (H + 2 Hkv) D]
+            if routing is not None and lora is not None:
+                lora.apply(routing, li, "qkv", h, qkv)
+            if fused is not None and w.q_norm is None:  # RoPE + K/V write + attention in one native call
+                o = fused(li, qkv)
+            else:
+                v = qkv[:, qs + kvs:].view(n, self.n_kv, self.head_dim)
+                if w.q_norm is not None and w.k_norm is not None:
+                    q = _rms_norm(qkv[:, :qs].view(n, self.n_heads, self.head_dim), w.q_norm, self.eps)
+                    k = _rms_norm(qkv[:, qs:qs + kvs].view(n, self.n_kv, self.head_dim), w.k_norm, self.eps)
+                    q = q * cos + _rotate_half(q) * sin
+                    k = k * cos + _rotate_half(k) * sin
+                else:  # RoPE on q and k heads together: the same elementwise math in half the ops
+                    qk = qkv[:, :qs + kvs].view(n, self.n_heads + self.n_kv, self.head_dim)  # [N, H + Hkv, D]
+                    qk = qk * cos + _rotate_half(qk) * sin
+                    q, k = qk[:, :self.n_heads], qk[:, self.n_heads:]
+                o = attend(li, q, k, v)  # [N, H D]
+            y = F.linear(o, w.wo, w.bo)  # [N, hidden]
+            if routing is not None and lora is not None:
+                lora.apply(routing, li, "o", o, y)
+            x = x + y
+            h = _rms_norm(x, w.ln2, self.eps)
+            gu = F.linear(h, w.wgu, w.bgu)  # [N, 2 I]
+            if routing is not None and lora is not None:
+                lora.apply(routing, li, "gate_up", h, gu)
+            m = self.act(gu[:, :self.inter]) * gu[:, self.inter:]  # [N, I]
+            x = x + self._down(li, w, m, lora, routing)
+        return _rms_norm(x, self.norm, self.eps)
+
+    @property
+    def native_elementwise(self) -> bool:
+        """Whether the whole layer runs the native path: fused attention plus the native residual-add + RMSNorm and
+        SiLU-gate kernels (Llama layers: no q/k norms, SiLU MLP)."""
+        return (self.native_attention_ok and self.act_name == "silu"
+                and all(w.q_norm is None for w in self.layers))
+
+    def _forward_native(self, tokens: torch.Tensor, fused: Callable[[int, torch.Tensor], torch.Tensor],
+                        lora: LoraPool | None, routing: LoraRouting | None) -> torch.Tensor:
+        """The CPU fp32 forward with the native kernels: one call each for residual add + RMSNorm, attention (RoPE,
+        K/V write, attention) and SiLU(gate) * up; the weight matmuls and LoRA are the same as `forward`'s."""
+        ext = kernels.ext
+        assert ext is not None
+        x = self.embed.index_select(0, tokens)  # [N, hidden], the residual stream (updated in place)
+        n, d = x.shape
+        h = torch.empty_like(x)
+        m = x.new_empty(n, self.inter)
+        y: torch.Tensor | None = None
+        for li, w in enumerate(self.layers):
+            ext.add_rmsnorm(x.data_ptr(), 0 if y is None else y.data_ptr(), w.ln1.data_ptr(), h.data_ptr(), n, d,
+                            self.eps)
+            qkv = F.linear(h, w.wqkv, w.bqkv)  # [N, (H + 2 Hkv) D]
+            if routing is not None and lora is not None:
+                lora.apply(routing, li, "qkv", h, qkv)
+            o = fused(li, qkv)
+            y = F.linear(o, w.wo, w.bo)  # [N, hidden]
+            if routing is not None and lora is not None:
+                lora.apply(routing, li, "o", o, y)
+            ext.add_rmsnorm(x.data_ptr(), y.data_ptr(), w.ln2.data_ptr(), h.data_ptr(), n, d, self.eps)
+            gu = F.linear(h, w.wgu, w.bgu)  # [N, 2 I]
+            if routing is not None and lora is not None:
+                lora.apply(routing, li, "gate_up", h, gu)
+            ext.silu_mul(gu.data_ptr(), m.data_ptr(), n, self.inter)
+            y = self._down(li, w, m, lora, routing)
+        out = torch.empty_like(x)
+        ext.add_rmsnorm(x.data_ptr(), 0 if y is None else y.data_ptr(), self.norm.data_ptr(), out.data_ptr(), n,
+                        d, self.eps)
+        return out
+
+    def _down(self, li: int, w: _LayerWeights, m: torch.Tensor, lora: LoraPool | None,
+              routing: LoraRouting | None) -> torch.Tensor:
+        y = F.linear(m, w.wdown, w.bdown)
+        if routing is not None and lora is not None:
+            lora.apply(routing, li, "down", m, y)
+        return y
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """[N, vocab] logits (fp32) of the given final hidden rows."""
+        return F.linear(h, self.lm_head).float()
+
+    # -------------------------------------------------------------- attention for the two step kinds
+
+    @property
+    def native_attention_ok(self) -> bool:
+        """Whether decode and prefill attention run in the fused native kernel (`inference/_kernels.c`): CPU, fp32,
+        AVX-512, head size a multiple of 16."""
+        ext = kernels.ext
+        return (self.use_native and ext is not None and self.device.type == "cpu"
+                and self.dtype == torch.float32 and bool(ext.simd(self.head_dim)))
+
+    def decode_attend(self, kv: KVCache, rows: torch.Tensor, pos: torch.Tensor, length: int,
+                      pos_list: list[int] | None = None) -> DecodeAttention:
+        """Attention for B decode rows (rows 0..B-1, one new token each at `pos`), keys 0..length-1.
+
+        Decode attention is memory-bound on the K/V reads. With the native kernel each row reads exactly its own
+        ``pos + 1`` keys and RoPE + the K/V write run in the same pass (`DecodeAttention.fused`); otherwise, with
+        `pos_list` (the rows' positions as a Python list) the batch is split into contiguous row chunks that each
+        read keys only up to their own longest row (`decode_chunks`) for SDPA; without it, one call over all rows."""
+        return DecodeAttention(self, kv, rows, pos, length, pos_list)
+
+    def prefill_attend(self, kv: KVCache, first_row: int, n_rows: int, seg_len: int, row_tok: torch.Tensor,
+                       pos_tok: torch.Tensor, flat_pos: torch.Tensor) -> PrefillAttention:
+        """Causal attention for `n_rows` new prompts packed in N tokens (rows first_row.., padded to seg_len for
+        SDPA; the native kernel reads each token's exact prefix)."""
+        return PrefillAttention(self, kv, first_row, n_rows, seg_len, row_tok, pos_tok, flat_pos)
