@@ -35,9 +35,8 @@ setup: $(PY_STAMP) $(NPM_STAMP) $(FORGE_STAMP) ## create the venv, install npm t
 
 build: $(FORGE_STAMP) ## compile the contracts
 
-run: setup ## build the demo assets, bring the local devnet up (L2 + DA + contracts + demo assets registered)
-	$(VENV)/bin/loraledger demo init
-	$(VENV)/bin/loraledger devnet up
+run: setup ## demo assets, the local devnet (L2 + DA + contracts + demo assets), then the node on 127.0.0.1:8000
+	@scripts/run.sh
 
 lint: $(PY_STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check node inference attribution tests scripts

@@ -19,7 +19,7 @@ from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 
 from attribution.errors import AttributionError
-from attribution.records import Record, to_checksum_address
+from attribution.records import Record, keccak256, to_checksum_address
 
 __all__ = [
     "RECEIPT_DOMAIN_NAME",
@@ -28,6 +28,7 @@ __all__ = [
     "canonical_json",
     "prompt_bytes",
     "receipt_message",
+    "ReceiptSigner",
     "sign_receipt",
     "recover_receipt_signer",
 ]
@@ -126,3 +127,38 @@ def _addr(value: bytes | str, field: str) -> bytes:
     if len(b) != 20:
         raise ReceiptError(f"{field} must be a 20-byte address, got {len(b)} bytes")
     return b
+
+
+_DOMAIN_TYPEHASH = keccak256(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+_RECEIPT_TYPEHASH = keccak256(b"Receipt(uint256 chainId,address ledger,address node,uint64 seq,bytes32 leaf)")
+
+
+class ReceiptSigner:
+    """Signs receipts with the node's account for one (chain, ledger): what the node holds while serving.
+
+    The hot path builds the EIP-712 digest by hand over the fixed layout (the domain separator computed once)
+    instead of eth-account's general typed-data encoder, about ten times faster; tests check it signs exactly
+    what `sign_receipt` signs."""
+
+    def __init__(self, account: Any, chain_id: int, ledger: bytes) -> None:
+        self._account = account
+        self.chain_id = chain_id
+        self.ledger = _addr(ledger, "ledger")
+        self.node = _addr(str(account.address), "node")
+        self._domain = keccak256(_DOMAIN_TYPEHASH + keccak256(RECEIPT_DOMAIN_NAME.encode())
+                                 + keccak256(RECEIPT_DOMAIN_VERSION.encode()) + int(chain_id).to_bytes(32, "big")
+                                 + bytes(12) + self.ledger)
+        self._head = _RECEIPT_TYPEHASH + int(chain_id).to_bytes(32, "big") + bytes(12) + self.ledger + bytes(12) \
+            + self.node
+
+    def digest(self, seq: int, leaf: bytes) -> bytes:
+        """`keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(Receipt))`."""
+        if len(leaf) != 32:
+            raise ReceiptError(f"leaf must be 32 bytes, got {len(leaf)}")
+        if not 0 <= seq < 2**64:
+            raise ReceiptError(f"seq must fit uint64, got {seq}")
+        return keccak256(b"\x19\x01" + self._domain + keccak256(self._head + seq.to_bytes(32, "big") + leaf))
+
+    def sign(self, seq: int, leaf: bytes) -> bytes:
+        """The 65-byte signature over `Receipt(chainId, ledger, node, seq, leaf)`."""
+        return bytes(self._account.unsafe_sign_hash(self.digest(seq, leaf)).signature)

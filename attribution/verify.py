@@ -23,6 +23,7 @@ from web3 import Web3
 
 from attribution.chain.contracts import Batch, Ledger
 from attribution.chain.errors import ChainError
+from attribution.chain.logs import DEFAULT_LOG_BLOCK_RANGE, iter_logs
 from attribution.da.client import DAClient
 from attribution.da.errors import DAError, DANotFound, DAPayloadMismatch
 from attribution.errors import AttributionError
@@ -48,8 +49,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Blocks per `eth_getLogs` request: public RPCs cap ranges (often 10k blocks or 10k logs).
-DEFAULT_PAGE_BLOCKS = 5_000
+#: Blocks per `eth_getLogs` request at most (the chain layer halves a page the provider refuses).
+DEFAULT_PAGE_BLOCKS = DEFAULT_LOG_BLOCK_RANGE
+_BATCH_POSTED_TOPIC = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,bytes)")
 
 
 class Verdict(enum.StrEnum):
@@ -100,31 +102,25 @@ class BatchEvent:
 
 
 def batch_events(ledger: Ledger, from_block: int, to_block: int | None = None, *, node: str | None = None,
-                 batch_id: int | None = None, page_blocks: int = DEFAULT_PAGE_BLOCKS) -> Iterator[BatchEvent]:
-    """`BatchPosted` events in `[from_block, to_block]` (default: latest), read in pages of `page_blocks` blocks.
-
-    Optionally only one node's (indexed topic) or one batch id's. Events come in chain order.
-    """
-    if page_blocks < 1:
-        raise VerifyError(f"page_blocks must be >= 1, got {page_blocks}")
-    last = ledger.client.block_number() if to_block is None else to_block
-    filters: dict[str, Any] = {}
-    if node is not None:
-        filters["node"] = Web3.to_checksum_address(node)
-    if batch_id is not None:
-        filters["batchId"] = int(batch_id)
+                 batch_id: int | None = None, page_blocks: int | None = None,
+                 reverse: bool = False) -> Iterator[BatchEvent]:
+    """`BatchPosted` events in `[from_block, to_block]` (default: latest) in chain order (newest first with
+    `reverse`), read with the chain layer's paged `eth_getLogs` (`page_blocks` caps a page; the provider's own
+    limits halve it). Optionally only one node's or one batch id's (indexed topics)."""
+    if page_blocks is not None:
+        if page_blocks < 1:
+            raise VerifyError(f"page_blocks must be >= 1, got {page_blocks}")
+        ledger.client.log_block_range = min(ledger.client.log_block_range, page_blocks)
     event = ledger.contract.events.BatchPosted()
-    start = max(0, from_block)
-    while start <= last:
-        end = min(last, start + page_blocks - 1)
-        try:
-            logs = event.get_logs(from_block=start, to_block=end, argument_filters=filters or None)
-        except Exception as e:  # web3 raises requests/RPC errors of several kinds here
-            raise VerifyError(f"eth_getLogs {start}..{end} on {ledger.client.rpc_url} failed: {e}; check the RPC "
-                              "(or lower --page-blocks if it caps ranges)") from e
-        for ev in sorted(logs, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"]))):
-            yield BatchEvent.from_log(ev)
-        start = end + 1
+    topics: list[bytes | None] = [_BATCH_POSTED_TOPIC,
+                                  None if batch_id is None else int(batch_id).to_bytes(32, "big"),
+                                  None if node is None else bytes(12) + bytes.fromhex(node[2:])]
+    try:
+        for lg in iter_logs(ledger.client, address=ledger.address, from_block=max(0, from_block),
+                            to_block="latest" if to_block is None else to_block, topics=topics, reverse=reverse):
+            yield BatchEvent.from_log(event.process_log(lg))
+    except ChainError as e:
+        raise VerifyError(f"reading BatchPosted events: {e}") from e
 
 
 @dataclass(frozen=True)
@@ -141,6 +137,7 @@ class BatchCheck:
     rebuilt_root: bytes | None = None
     block_number: int | None = None
     decoded: DecodedBatch | None = field(default=None, compare=False, repr=False)
+    tree: StandardMerkleTree | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -182,10 +179,10 @@ def check_payload(event: BatchEvent, chain_id: int, ledger: str, payload: bytes 
     `stored` is the ledger's `batch(id)`; when given, the event's commitment must hash to the stored one and the
     event's root, node, firstSeq and count must equal the stored ones.
     """
-    def verdict(v: Verdict, detail: str, rebuilt: bytes | None = None, decoded: DecodedBatch | None = None
-                ) -> BatchCheck:
+    def verdict(v: Verdict, detail: str, rebuilt: bytes | None = None, decoded: DecodedBatch | None = None,
+                tree: StandardMerkleTree | None = None) -> BatchCheck:
         return BatchCheck(event.batch_id, event.node, event.first_seq, event.count, event.root, v, detail, rebuilt,
-                          event.block_number, decoded if keep_decoded else None)
+                          event.block_number, decoded if keep_decoded else None, tree if keep_decoded else None)
 
     if stored is not None:
         if keccak256(event.da_commitment) != stored.da_commitment_hash:
@@ -210,13 +207,14 @@ def check_payload(event: BatchEvent, chain_id: int, ledger: str, payload: bytes 
     if diffs:
         return verdict(Verdict.HEADER_MISMATCH, "payload header vs batch: " + "; ".join(diffs), decoded=decoded)
     try:
-        rebuilt = _tree(decoded).root_bytes
+        tree = _tree(decoded)
     except AttributionError as e:  # a profile the record rules refuse: the payload cannot stand for records
         return verdict(Verdict.MALFORMED, f"records cannot be rebuilt: {e}")
+    rebuilt = tree.root_bytes
     if rebuilt != event.root:
         return verdict(Verdict.ROOT_MISMATCH, f"rebuilt root 0x{rebuilt.hex()} != posted 0x{event.root.hex()}",
-                       rebuilt, decoded)
-    return verdict(Verdict.OK, f"{decoded.count} records rebuild the posted root", rebuilt, decoded)
+                       rebuilt, decoded, tree)
+    return verdict(Verdict.OK, f"{decoded.count} records rebuild the posted root", rebuilt, decoded, tree)
 
 
 def _show(v: Any) -> str:
@@ -342,8 +340,9 @@ class Verifier:
         return NodeReport(node, checks, next_seq, gaps)
 
     def find_batch(self, node: str, seq: int) -> BatchEvent:
-        """The event of the batch of `node` that covers `seq`."""
-        for ev in self.events(node=node):
+        """The event of the batch of `node` that covers `seq` (newest first: recent records are found fast)."""
+        for ev in batch_events(self.ledger, self.from_block, node=Web3.to_checksum_address(node),
+                               page_blocks=self.page_blocks, reverse=True):
             if ev.first_seq <= seq < ev.first_seq + ev.count:
                 return ev
         raise RecordNotPostedError(f"seq {seq} of node {node} is in no posted batch yet (ledger nextSeq "
@@ -360,7 +359,7 @@ class Verifier:
         if check.decoded is None or check.verdict in (Verdict.MALFORMED, Verdict.HEADER_MISMATCH):
             return RecordCheck(check, None, [], None)
         cols = columns_of(check.decoded)
-        tree = record_tree(cols, leaves=cols.leaf_bytes())
+        tree = check.tree or record_tree(cols, leaves=cols.leaf_bytes())
         index = seq - check.first_seq
         record = cols[index]
         proof = tree.get_proof_bytes(index)

@@ -22,6 +22,7 @@ __all__ = [
     "EngineStopped",
     "GenerationRequest",
     "RequestHandle",
+    "RequestFailed",
     "RequestInvalid",
     "RequestTooLong",
     "StreamEvent",
@@ -53,6 +54,17 @@ class RequestTooLong(RequestInvalid):
 
 class EngineStopped(InferenceError, RuntimeError):
     """The engine was stopped (or failed) before this request finished: resubmit it to a running engine."""
+
+
+class RequestFailed(InferenceError, RuntimeError):
+    """This request's own computation raised inside a step (the cause is chained); the other requests went on."""
+
+    def __init__(self, request_id: str, adapter_id: bytes, cause: BaseException) -> None:
+        self.request_id = request_id
+        self.adapter_id = adapter_id
+        what = "the base model" if adapter_id == ZERO_ID else f"adapter 0x{adapter_id.hex()}"
+        super().__init__(f"request {request_id} failed in the engine ({type(cause).__name__}: {cause}); the other "
+                         f"requests were not affected: retry it, and if it keeps failing check {what}")
 
 
 # ===================================================================================================== API TYPES

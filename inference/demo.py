@@ -104,6 +104,12 @@ def python_license() -> str:
     return p.read_text(encoding="utf-8", errors="replace") if p.is_file() else ""
 
 
+# The chat template of the demo tokenizer, also the node's documented default for tokenizers without one:
+# one `<|role|>` line per message, then `<|assistant|>` for the answer to follow.
+CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+                 "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> transformers.PreTrainedTokenizerFast:
     """Train a byte-level BPE tokenizer (deterministic for the same texts) with <s>, </s>, <pad> special tokens.
 
@@ -117,8 +123,10 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> transformers.PreTr
     tok.train_from_iterator(list(texts), trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, tok.token_to_id(BOS))])
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD,
                                                 padding_side="left")
+    fast.chat_template = CHAT_TEMPLATE  # saved in tokenizer_config.json; the node renders chat requests with it
+    return fast
 
 
 def build_llama(

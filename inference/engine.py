@@ -33,6 +33,7 @@ from inference.api import (
     EngineOverloaded,
     EngineStopped,
     GenerationRequest,
+    RequestFailed,
     RequestHandle,
     RequestInvalid,
     RequestTooLong,
@@ -55,6 +56,7 @@ __all__ = [
     "EngineStopped",
     "GenerationRequest",
     "LlamaForward",
+    "RequestFailed",
     "RequestHandle",
     "RequestInvalid",
     "RequestTooLong",
@@ -261,8 +263,8 @@ class Engine:
                     return
             try:
                 progressed = self.step()
-            except Exception as e:  # a failed step fails its rows, the engine keeps serving
-                logger.exception("engine step failed")
+            except Exception as e:  # forward faults are contained per row (_contained); this is outside them
+                logger.exception("engine step failed outside any row's forward: failing every request")
                 self._fail_all(e)
                 continue
             if not progressed:
@@ -286,12 +288,73 @@ class Engine:
         self.steps += 1
         admitted = self._admit()
         if admitted:
-            self._prefill(admitted)
+            # longest prompt first: rows of similar length sit next to each other, so decode attention chunks stay
+            # tight
+            self._contained(sorted(admitted, key=lambda s: len(s.prompt), reverse=True), self._prefill,
+                            self._prefilled)
             self._reap()
         if self._running:
-            self._decode()
+            self._contained(list(self._running), self._decode, self._decoded)
             self._reap()
         return bool(admitted) or bool(self._running)
+
+    # ---------------------------------------------------------------- fault containment
+
+    def _contained(self, seqs: list[_Seq], forward: Callable[[list[_Seq]], list[int]],
+                   commit: Callable[[_Seq, int], None]) -> None:
+        """Run one forward over `seqs` and commit each row's next token, so that a fault fails only its own rows.
+
+        If the forward raises, each half of the rows is retried alone, down to the single rows that still fail:
+        those fail with `RequestFailed`, every other row gets the token it would have got (a row's math does not
+        depend on the other rows; a retry rewrites the same K/V positions). A fault in one row's commit
+        (detokenizer, stop strings) fails that row only. A fault that every row hits fails every row, each after
+        its own attempt, and the engine goes on with the queue."""
+        try:
+            nxt = forward(seqs)
+        except Exception as e:
+            if len(seqs) == 1:
+                logger.exception("request %s failed in the engine step", seqs[0].handle.request_id)
+                self._fail_row(seqs[0], e)
+                return
+            logger.warning("engine step over %d rows failed (%s: %s): retrying each half alone", len(seqs),
+                           type(e).__name__, e)
+            mid = len(seqs) // 2
+            self._contained(seqs[:mid], forward, commit)
+            self._contained(seqs[mid:], forward, commit)
+            return
+        for s, t in zip(seqs, nxt, strict=True):
+            try:
+                commit(s, t)
+            except Exception as e:
+                logger.exception("request %s failed after its step", s.handle.request_id)
+                self._fail_row(s, e)
+
+    def _fail_row(self, s: _Seq, cause: Exception) -> None:
+        """Fail one request with `RequestFailed`: a running row leaves at the next reap, a row whose prefill never
+        completed (it is not in the running batch) gives back its adapter now."""
+        s.error = RequestFailed(s.handle.request_id, s.adapter_id, cause)
+        s.error.__cause__ = cause
+        s.finish = "error"
+        if 0 <= s.row < len(self._running) and self._running[s.row] is s:
+            return
+        s.row = -1
+        if s.adapter_id != ZERO_ID and self.cache is not None:
+            if s.slot is not None:
+                self.cache.deactivate(s.adapter_id)
+            self.cache.release(s.adapter_id)
+        s.handle._push(StreamEvent(error=s.error))
+
+    def _to_front(self, seqs: list[_Seq]) -> None:
+        """Make `seqs` the running rows 0..len(seqs)-1 (decode runs on a prefix of the compact batch): a retry after
+        a fault only, it copies the K/V of every running row."""
+        if all(s.row == i for i, s in enumerate(seqs)):
+            return
+        chosen = {id(s) for s in seqs}
+        order = seqs + [s for s in self._running if id(s) not in chosen]
+        self.kv.permute_rows([s.row for s in order])
+        for i, s in enumerate(order):
+            s.row = i
+        self._running = order
 
     def _admit(self) -> list[_Seq]:
         free = self.config.max_batch - len(self._running)
@@ -339,39 +402,46 @@ class Engine:
             start += n
         return segs
 
-    def _prefill(self, seqs: list[_Seq]) -> None:
+    def _prefill(self, seqs: list[_Seq]) -> list[int]:
+        """One packed forward over new prompts, placed as rows after the running ones; their first tokens."""
         dev = self.device
         first = len(self._running)
-        # longest prompt first: rows of similar length sit next to each other, so decode attention chunks stay tight
-        seqs = sorted(seqs, key=lambda s: len(s.prompt), reverse=True)
         for i, s in enumerate(seqs):
             s.row = first + i
         self._running.extend(seqs)
-        lens = [len(s.prompt) for s in seqs]
-        self.prefill_shapes.append((sum(lens), len(seqs)))
-        t_max = max(lens)
-        tokens = torch.tensor([t for s in seqs for t in s.prompt], dtype=torch.long, device=dev)
-        local = torch.repeat_interleave(torch.arange(len(seqs)), torch.tensor(lens))  # [N]
-        pos = torch.cat([torch.arange(n) for n in lens])  # [N]
-        row_tok = (local + first).to(dev)
-        flat_pos = (local * t_max + pos).to(dev)
-        pos = pos.to(dev)
-        lora = self.cache.pool if self.cache is not None else None
-        routing = lora.routing(self._segments(seqs, lens)) if lora is not None else None
-        attend = self.fwd.prefill_attend(self.kv, first, len(seqs), t_max, row_tok, pos, flat_pos)
-        h = self.fwd.forward(tokens, pos, self.kv, attend, lora, routing)  # [N, hidden]
-        last = torch.tensor(list(itertools.accumulate(lens)), device=dev) - 1
-        nxt = sample(self.fwd.logits(h.index_select(0, last)), [s.req.sampling for s in seqs],
-                     [s.generator for s in seqs]).tolist()
-        now = time.perf_counter()
-        for s, n, t in zip(seqs, lens, nxt, strict=True):
-            s.length = n
-            s.t_first = now
-            self._append(s, t)
+        try:
+            lens = [len(s.prompt) for s in seqs]
+            self.prefill_shapes.append((sum(lens), len(seqs)))
+            t_max = max(lens)
+            tokens = torch.tensor([t for s in seqs for t in s.prompt], dtype=torch.long, device=dev)
+            local = torch.repeat_interleave(torch.arange(len(seqs)), torch.tensor(lens))  # [N]
+            pos = torch.cat([torch.arange(n) for n in lens])  # [N]
+            row_tok = (local + first).to(dev)
+            flat_pos = (local * t_max + pos).to(dev)
+            pos = pos.to(dev)
+            lora = self.cache.pool if self.cache is not None else None
+            routing = lora.routing(self._segments(seqs, lens)) if lora is not None else None
+            attend = self.fwd.prefill_attend(self.kv, first, len(seqs), t_max, row_tok, pos, flat_pos)
+            h = self.fwd.forward(tokens, pos, self.kv, attend, lora, routing)  # [N, hidden]
+            last = torch.tensor(list(itertools.accumulate(lens)), device=dev) - 1
+            nxt: list[int] = sample(self.fwd.logits(h.index_select(0, last)), [s.req.sampling for s in seqs],
+                                    [s.generator for s in seqs]).tolist()
+        except Exception:  # the rows were never admitted to the batch: `_contained` retries or fails them
+            del self._running[first:]
+            for s in seqs:
+                s.row = -1
+            raise
+        return nxt
 
-    def _decode(self) -> None:
+    def _prefilled(self, s: _Seq, token: int) -> None:
+        s.length = len(s.prompt)
+        s.t_first = time.perf_counter()
+        self._append(s, token)
+
+    def _decode(self, seqs: list[_Seq]) -> list[int]:
+        """One forward over running rows (all of them, or a subset on a retry): their next tokens."""
+        self._to_front(seqs)
         dev = self.device
-        seqs = self._running
         b = len(seqs)
         tokens = torch.tensor([s.generated[-1] for s in seqs], dtype=torch.long, device=dev)
         pos_list = [s.length for s in seqs]
@@ -381,13 +451,16 @@ class Engine:
         routing = lora.routing(self._segments(seqs, [1] * b)) if lora is not None else None
         attend = self.fwd.decode_attend(self.kv, rows, pos, max(pos_list) + 1, pos_list)
         h = self.fwd.forward(tokens, pos, self.kv, attend, lora, routing)  # [B, hidden]
-        nxt = sample(self.fwd.logits(h), [s.req.sampling for s in seqs], [s.generator for s in seqs]).tolist()
+        nxt: list[int] = sample(self.fwd.logits(h), [s.req.sampling for s in seqs],
+                                [s.generator for s in seqs]).tolist()
         self.decode_steps += 1
         self.decode_rows_total += b
         self.decode_batches[b] = self.decode_batches.get(b, 0) + 1
-        for s, t in zip(seqs, nxt, strict=True):
-            s.length += 1
-            self._append(s, t)
+        return nxt
+
+    def _decoded(self, s: _Seq, token: int) -> None:
+        s.length += 1
+        self._append(s, token)
 
     # ---------------------------------------------------------------- tokens, stop, finish
 
@@ -459,6 +532,9 @@ class Engine:
                 self.cache.deactivate(s.adapter_id)
             self.cache.release(s.adapter_id, tokens=len(s.prompt) + len(s.generated))
         self._req_s_ema = 0.9 * self._req_s_ema + 0.1 * (now - s.t_submit)
+        if s.error is not None:
+            s.handle._push(StreamEvent(error=s.error))
+            return
         assert s.finish is not None
         completion = Completion(request_id=s.handle.request_id, text=s.text, token_ids=list(s.generated),
                                 finish_reason=s.finish, usage=self._usage(s, now))

@@ -36,3 +36,10 @@ class KVCache:
             return
         self.k[:, dst, :, :length].copy_(self.k[:, src, :, :length])
         self.v[:, dst, :, :length].copy_(self.v[:, src, :, :length])
+
+    def permute_rows(self, order: list[int]) -> None:
+        """Rows ``0..len(order)-1`` take the contents of rows ``order[0], order[1], ...`` (all layers, positions)."""
+        idx = torch.tensor(order, dtype=torch.long, device=self.k.device)
+        n = len(order)
+        self.k[:, :n] = self.k.index_select(1, idx)
+        self.v[:, :n] = self.v.index_select(1, idx)

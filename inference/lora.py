@@ -197,8 +197,12 @@ class LoraPool:
                     ta[idx, :, j * r:(j + 1) * r].zero_()
                     tb[idx].zero_()
                     continue
-                ta[idx, :, j * r:j * r + rank].copy_(a[(layer, m)].T)
-                tb[idx, :rank].copy_((b[(layer, m)] * scaling).T)
+                ta[idx, :, j * r:j * r + rank].copy_(a[(layer, m)].T, non_blocking=True)
+                src = b[(layer, m)]
+                if self.device.type == "cpu" or src.dtype != self.storage_dtype:
+                    tb[idx, :rank].copy_((src * scaling).T)
+                else:  # keep the source (pinned host memory) as it is: an asynchronous copy, scaled on the device
+                    tb[idx, :rank].copy_(src.T, non_blocking=True).mul_(scaling)
                 if rank < r:  # rank padding up to the bucket
                     ta[idx, :, j * r + rank:(j + 1) * r].zero_()
                     tb[idx, rank:].zero_()

@@ -7,7 +7,6 @@ files directly in the model directory; config and tokenizer files are not part o
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import pathlib
@@ -18,6 +17,7 @@ import torch
 import transformers
 
 from inference.errors import InferenceError
+from inference.model_id import model_id_of_files
 
 __all__ = [
     "SUPPORTED_MODEL_TYPES",
@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 # Decoder-only families whose layers name their projections like Llama (q/k/v/o_proj, gate/up/down_proj),
 # which is what the adapter validation and the batched LoRA math rely on.
 SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset({"llama", "mistral", "qwen2", "qwen3"})
-_CHUNK = 1 << 20
 
 
 class ModelError(InferenceError):
@@ -97,16 +96,13 @@ def weight_files(path: str | os.PathLike[str]) -> list[pathlib.Path]:
     return files
 
 
-def compute_model_id(path: str | os.PathLike[str]) -> bytes:
-    """The 32-byte modelId of a model directory: sha256 over sorted ``name || 0x00 || sha256(file)``."""
-    outer = hashlib.sha256()
-    for f in weight_files(path):
-        inner = hashlib.sha256()
-        with open(f, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                inner.update(chunk)
-        outer.update(f.name.encode() + b"\x00" + inner.digest())
-    return outer.digest()
+def compute_model_id(path: str | os.PathLike[str], *, cache: bool = True) -> bytes:
+    """The 32-byte modelId of a model directory: sha256 over sorted ``name || 0x00 || sha256(file)``.
+
+    Each file's digest is cached per user, keyed by its path, size, mtime, ctime and inode, so an unchanged model
+    is not re-hashed on every start (`inference.model_id`); `cache=False` hashes every byte.
+    """
+    return model_id_of_files(weight_files(path), cache=cache)
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:

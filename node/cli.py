@@ -32,6 +32,8 @@ _GROUPS: list[tuple[str, str]] = [
     ("records", "records"),
     ("demo", "demo"),
     ("verify", "verify"),
+    ("node", "node"),
+    ("indexer", "indexer"),
 ]
 
 

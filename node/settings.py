@@ -70,8 +70,77 @@ class StoreSettings(BaseModel):
     max_bytes: int = Field(8 * 2**30, gt=0, description="Disk bound: past it new records are refused, loudly.")
 
 
+class NodeSettings(BaseModel):
+    """The HTTP server: address, keys (stored as sha256 hashes), limits, timeouts, shutdown, logs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Listen address.")
+    port: int = Field(8000, ge=0, le=65535, description="Listen port (0: pick a free one).")
+    public_url: str | None = Field(None, description="Base URL clients reach the node at (for status_url); "
+                                   "default: the request's own base URL.")
+    api_key_hashes: list[str] = Field(default_factory=list, description="sha256 hex of each accepted API key "
+                                      "(`loraledger node hash-key KEY`); empty: the inference routes are open.")
+    admin_key_hash: str | None = Field(None, description="sha256 hex of the admin key for /v1/adapters; unset: "
+                                       "admin routes are refused (403).")
+    max_body_bytes: int = Field(1 << 20, gt=0, description="Largest request body; beyond it 413.")
+    max_prompt_chars: int = Field(32_768, gt=0, description="Largest prompt (or all messages) in characters; 400.")
+    request_timeout_s: float = Field(120.0, gt=0, description="A request still generating after this is cut "
+                                     "(finish_reason \"length\"); its tokens are attributed.")
+    requests_per_minute: int = Field(600, gt=0, description="Per API key (or per client address when open).")
+    tokens_per_minute: int = Field(200_000, gt=0, description="Per API key: prompt tokens + max_tokens.")
+    shutdown_deadline_s: float = Field(30.0, ge=0, description="On SIGTERM/Ctrl-C: how long in-flight requests "
+                                       "may finish before they are cut (their tokens are still attributed).")
+    json_logs: bool = Field(False, description="Log one JSON object per line.")
+    attribution: bool = Field(True, description="Record and sign every answer (off only for benchmarks).")
+    node_dev_index: int = Field(1, ge=0, le=9, description="On the devnet (chain 31337) only, without a "
+                                "keystore: which anvil dev account is the node (1 = the bonded devnet node).")
+
+    @model_validator(mode="after")
+    def _hashes_are_sha256(self) -> NodeSettings:
+        for h in [*self.api_key_hashes, *([self.admin_key_hash] if self.admin_key_hash else [])]:
+            if len(h) != 64 or any(c not in "0123456789abcdef" for c in h.lower()):
+                raise ValueError("api_key_hashes / admin_key_hash hold sha256 hex digests (64 hex chars), never "
+                                 "keys: use `loraledger node hash-key KEY`")
+        return self
+
+
+class EngineSettings(BaseModel):
+    """The base model and the engine's limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_dir: Path = Field(Path(".demo/demo-llama"), description="Local Hugging Face model directory.")
+    model_name: str | None = Field(None, description="The `model` name clients use for the base model "
+                                   "(default: the directory name).")
+    device: str = Field("cpu", description="cpu or cuda[:N].")
+    dtype: str = Field("float32", pattern="^(float32|float16|bfloat16)$")
+    max_batch: int = Field(32, gt=0, description="Rows decoded together.")
+    max_queue: int = Field(256, ge=1, description="Requests waiting for a row; beyond it 429 with Retry-After.")
+    max_seq_len: int = Field(512, gt=1, description="Prompt + completion tokens per request.")
+    default_max_tokens: int = Field(64, gt=0, description="max_tokens when a request gives none.")
+
+
+class AdaptersSettings(BaseModel):
+    """Which adapters the node serves and how it checks them against the AssetRegistry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dirs: list[Path] = Field(default_factory=list, description="Adapter directories served at start (name = "
+                             "directory name).")
+    manifest: Path | None = Field(Path(".demo/manifest.json"), description="A demo manifest whose adapters are "
+                                  "served too (skipped when the file is absent).")
+    allowed_roots: list[Path] = Field(default_factory=list, description="POST /v1/adapters accepts directories "
+                                      "under these roots only (default: the parents of `dirs` and the manifest).")
+    require_registered: bool = Field(True, description="Refuse adapters the AssetRegistry does not list (active, "
+                                     "same contentHash). Off only without a chain (benchmarks).")
+    refresh_s: float = Field(30.0, gt=0, description="How often registry entries are re-read.")
+    host_bytes: int | None = Field(None, gt=0, description="Host-tier byte budget (None: unlimited).")
+    device_bytes: int | None = Field(None, gt=0, description="Device-tier byte budget (None: unlimited).")
+
+
 class Settings(BaseSettings):
-    """All settings. Sections: `chain`, `devnet`, `store`; other parts add theirs here."""
+    """All settings. Sections: `chain`, `devnet`, `store`, `node`, `engine`, `adapters`."""
 
     model_config = SettingsConfigDict(env_prefix="LORALEDGER_", env_nested_delimiter="__", extra="ignore",
                                       toml_file=DEFAULT_TOML)
@@ -79,6 +148,9 @@ class Settings(BaseSettings):
     chain: ChainSettings = Field(default_factory=ChainSettings)  # type: ignore[arg-type]
     devnet: DevnetSettings = Field(default_factory=DevnetSettings)  # type: ignore[arg-type]
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    node: NodeSettings = Field(default_factory=NodeSettings)  # type: ignore[arg-type]
+    engine: EngineSettings = Field(default_factory=EngineSettings)  # type: ignore[arg-type]
+    adapters: AdaptersSettings = Field(default_factory=AdaptersSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(
@@ -94,12 +166,28 @@ class Settings(BaseSettings):
 
 
 def load_settings(toml_file: Path | str | None = None, **overrides: Any) -> Settings:
-    """Build `Settings` from `toml_file` (default `./loraledger.toml`, optional), the environment and overrides."""
-    if toml_file is None:
-        return Settings(**overrides)
-    path = Path(toml_file)
+    """Build `Settings` from `toml_file` (default `./loraledger.toml`, optional), the environment and overrides.
 
-    class _FromFile(Settings):
-        model_config = SettingsConfigDict(toml_file=path)
+    A bad value raises `UsageError` naming the setting (`chain.rpc_url: Input should be a valid string`)."""
+    import tomllib
 
-    return _FromFile(**overrides)
+    from pydantic import ValidationError
+
+    from node.errors import UsageError
+
+    try:
+        if toml_file is None:
+            return Settings(**overrides)
+        path = Path(toml_file)
+
+        class _FromFile(Settings):
+            model_config = SettingsConfigDict(toml_file=path)
+
+        return _FromFile(**overrides)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise UsageError(f"settings: {where}: {first['msg']} (check loraledger.toml and LORALEDGER_* "
+                         "variables)") from e
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"loraledger.toml is not valid TOML: {e}") from e

@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.chain",
     "tests.fixtures.da",
     "tests.fixtures.models",
+    "tests.fixtures.postgres",
 ]

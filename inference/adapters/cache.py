@@ -3,20 +3,30 @@
 - Budgets are exact byte budgets per tier (plus optional adapter counts, like vLLM's `max_loras`/`max_cpu_loras`):
   the sum of resident adapters' bytes never exceeds a tier's budget. Device bytes are an adapter's pool footprint
   (`LoraPool.slot_nbytes`, rank rounded to its bucket), host bytes its `LoraWeights.nbytes`, disk bytes its files.
+  Every loaded copy on the host counts, including one that only waits to be copied to the device.
 - Eviction is LRU per tier; pinned adapters are never evicted; an adapter used by a running row (`activate`) is
-  never evicted from the device.
+  never evicted from the device, and one whose requests wait for the device keeps its host copy. A load that finds
+  no host room waits (its requests with it) until room can be made, like a device full of busy adapters.
 - `acquire` (at submit) counts a reference and prefetches: a loader thread moves disk -> host while the engine keeps
   computing; `activate` (engine thread, at admission) moves host -> device, evicting idle device adapters.
+- Loads belong to an entry, not to an adapter id: each load carries a token of the entry it was started for, and
+  its result is dropped when that entry was removed (or re-added as a new entry) or another load superseded it.
+  One load at a time per entry: `pin`/`preload` wait for a load in flight instead of starting a second one.
+- Load errors: an adapter's named content errors (`inference.adapters.errors`) stay until remove + add; transient
+  ones (`OSError`, `MemoryError`) are retried with backoff, then fail the waiting requests with `AdapterLoadFailed`,
+  and the next request tries again. The loader thread survives any exception and reports it on the adapter.
 - Hot add/remove: `add` validates (the named errors of `inference.adapters.errors`) before anything changes;
   `remove` hides the adapter at once and frees it when its last in-flight request releases it.
+- With a CUDA pool the host tier holds pinned (page-locked) tensors, so host -> device copies run asynchronously.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import os
 import pathlib
-import queue
 import threading
 import time
 from collections import OrderedDict
@@ -24,15 +34,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from inference.adapters.errors import AdapterError, AdapterNotFound
 from inference.adapters.identity import adapter_id_of, parse_id
 from inference.adapters.weights import DEFAULT_MAX_BYTES, DEFAULT_MAX_RANK, LoraWeights, load_adapter
 from inference.lora import LoraPool, PoolSlot
 
 __all__ = [
+    "DEFAULT_RETRY_DELAYS",
     "AdapterBudgetExceeded",
     "AdapterCache",
     "AdapterInfo",
+    "AdapterLoadFailed",
     "AdapterNameTaken",
     "CacheBudgets",
     "TIERS",
@@ -41,6 +55,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 TIERS = ("device", "host", "disk")
+# seconds to wait before each retry of a load that failed with a transient error (then the requests fail)
+DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.05, 0.2, 1.0)
+_TRANSIENT = (OSError, MemoryError)  # OSError covers TimeoutError, ConnectionError, a vanished network mount
+_gens = itertools.count(1)
 
 
 class AdapterBudgetExceeded(AdapterError, ValueError):
@@ -49,6 +67,11 @@ class AdapterBudgetExceeded(AdapterError, ValueError):
 
 class AdapterNameTaken(AdapterError, ValueError):
     """Another adapter already uses that name: remove it first or pick another name."""
+
+
+class AdapterLoadFailed(AdapterError):
+    """Loading failed for a reason other than the adapter's content (an I/O error that outlasted the retries, an
+    unexpected fault): its waiting requests fail, the next request for it tries again."""
 
 
 @dataclass(frozen=True)
@@ -79,21 +102,29 @@ class AdapterInfo:
     hits: int
     tokens: int
     load_ms: float | None  # last disk -> host load
-    device_ms: float | None  # last host -> device copy
+    device_ms: float | None  # last host -> device copy (enqueue time for an asynchronous copy)
+    loading: bool = False  # a disk -> host load is queued or running
+    load_error: str | None = None  # why the last load failed (named error class: message), None if it did not
 
 
 class _Entry:
+    """One registration of an adapter. A remove + add of the same content makes a new entry (a new `gen`)."""
+
     def __init__(self, adapter_id: bytes, name: str, path: pathlib.Path, disk_bytes: int) -> None:
         self.adapter_id = adapter_id
+        self.gen = next(_gens)
         self.name = name
         self.path = path
         self.disk_bytes = disk_bytes
         self.host: LoraWeights | None = None
-        self.staged: LoraWeights | None = None  # loaded but not admitted to the host tier (all of it pinned)
         self.slot: PoolSlot | None = None
         self.device_bytes = 0
-        self.loading = False
-        self.load_error: BaseException | None = None
+        self.load: str | None = None  # None | "queued" | "running"
+        self.load_token = 0  # bumped by every claim: a job or waiter holding an older token is stale
+        self.attempts = 0  # transient failures of the current load so far
+        self.load_error: AdapterError | None = None
+        self.error_sticky = False  # content or budget error: refused until remove + add
+        self.room_for: int | None = None  # host bytes a finished load found no room for: it waits for room
         self.refs = 0
         self.active = 0
         self.pinned = False
@@ -130,24 +161,33 @@ class AdapterCache:
         max_rank: int = DEFAULT_MAX_RANK,
         max_bytes: int = DEFAULT_MAX_BYTES,
         prefetch: bool = True,
+        retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         self.base_config = base_config
         self.pool = pool
         self.budgets = budgets or CacheBudgets()
         self._loader = loader or (lambda p: load_adapter(p, base_config, max_rank=max_rank, max_bytes=max_bytes,
                                                          dtype=pool.dtype, device="cpu"))
+        # page-locked host copies let the pool's host -> device copies run without blocking; only CUDA has them
+        self.pin_host_memory = torch.device(pool.device).type == "cuda"
+        self.retry_delays = tuple(retry_delays)
         self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)  # signalled when a load finishes or a job is queued
         self._entries: dict[bytes, _Entry] = {}
         self._names: dict[str, bytes] = {}
-        self._host_lru: OrderedDict[bytes, None] = OrderedDict()
-        self._device_lru: OrderedDict[bytes, None] = OrderedDict()
+        self._host_lru: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._device_lru: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._room_waiters: set[_Entry] = set()
         self.host_used = 0
         self.device_used = 0
         self.disk_used = 0
         self.evictions = {"device": 0, "host": 0}
+        self.loader_faults = 0  # exceptions the loader thread caught outside the loader itself (bugs, reported)
         self._ready: Callable[[], None] = lambda: None
         self._prefetch = prefetch
-        self._jobs: queue.SimpleQueue[_Entry | None] = queue.SimpleQueue()
+        self._pending: list[tuple[float, int, _Entry, int]] = []  # (due, seq, entry, token): a min-heap of jobs
+        self._seq = itertools.count()
+        self._stopping = False
         self._thread: threading.Thread | None = None
 
     # ---------------------------------------------------------------- lifecycle
@@ -157,11 +197,19 @@ class AdapterCache:
         self._ready = fn
 
     def close(self) -> None:
-        """Stop the loader thread (pending loads are dropped)."""
-        if self._thread is not None:
-            self._jobs.put(None)
-            self._thread.join(10)
-            self._thread = None
+        """Stop the loader thread (pending loads are dropped; a later request queues its load again)."""
+        with self._cond:
+            thread, self._thread = self._thread, None
+            self._stopping = True
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join(10)
+        with self._cond:
+            for _, _, e, token in self._pending:
+                if e.load == "queued" and e.load_token == token:
+                    e.load = None
+            self._pending.clear()
+            self._stopping = False
 
     def __enter__(self) -> AdapterCache:
         return self
@@ -179,20 +227,32 @@ class AdapterCache:
         p = pathlib.Path(path)
         adapter_id = adapter_id_of(p)
         name = name or p.name
-        weights = self._loader(p) if validate else None  # raises the named validation errors; nothing changed yet
-        with self._lock:
+        weights = self._host_form(self._loader(p)) if validate else None  # the named errors; nothing changed yet
+        b = self.budgets
+        if weights is not None and ((b.host_bytes is not None and weights.nbytes > b.host_bytes)
+                                    or b.max_host_adapters == 0):
+            raise AdapterBudgetExceeded(f"adapter {p} needs {weights.nbytes} host bytes, more than the whole host "
+                                        f"budget ({b.host_bytes} bytes, {b.max_host_adapters} adapters): raise it "
+                                        "or use a smaller rank", adapter=str(p))
+        with self._cond:
             e = self._entries.get(adapter_id)
-            if e is not None and not e.removing:
-                return adapter_id
-            if e is not None:  # re-added while its removal waits for in-flight requests: take it back
-                e.removing = False
-                self._names[e.name] = adapter_id
+            if e is not None:
+                if e.removing:  # re-added while its removal waits for in-flight requests: take it back
+                    if name in self._names:
+                        raise AdapterNameTaken(f"adapter name {name!r} is already used by "
+                                               f"0x{self._names[name].hex()}: remove that adapter or add this one "
+                                               "under another name", adapter=name)
+                    e.removing = False
+                    e.name = name
+                    self._names[name] = adapter_id
+                if weights is not None and e.load_error is not None:
+                    e.load_error, e.error_sticky = None, False  # it loads now: whatever failed before is gone
                 return adapter_id
             if name in self._names:
                 raise AdapterNameTaken(f"adapter name {name!r} is already used by 0x{self._names[name].hex()}: "
                                        "remove that adapter or add this one under another name", adapter=name)
             disk = _dir_bytes(p)
-            cap = self.budgets.disk_bytes
+            cap = b.disk_bytes
             if cap is not None and self.disk_used + disk > cap:
                 raise AdapterBudgetExceeded(f"adding {p} ({disk} bytes) would exceed the disk budget "
                                             f"({self.disk_used}/{cap} bytes used): remove adapters or raise the "
@@ -203,13 +263,13 @@ class AdapterCache:
             self.disk_used += disk
             if weights is not None:
                 e.rank = weights.rank
-                self._insert_host(e, weights)
+                self._insert_host(e, weights)  # no room (all pinned or busy): it stays on disk until requested
         logger.info("adapter added: 0x%s (%s)", adapter_id.hex(), name)
         return adapter_id
 
     def remove(self, name_or_id: str | bytes) -> bool:
         """Hide the adapter from new requests; free it now (True) or when its in-flight requests finish (False)."""
-        with self._lock:
+        with self._cond:
             e = self._lookup(name_or_id)
             e.removing = True
             self._names.pop(e.name, None)
@@ -220,13 +280,15 @@ class AdapterCache:
         return False
 
     def _drop(self, e: _Entry) -> None:
-        if e.slot is not None:
-            self._evict_device(e)
-        if e.host is not None:
-            self._evict_host(e)
-        e.staged = None
-        self.disk_used -= e.disk_bytes
-        del self._entries[e.adapter_id]
+        self._evict_device(e)
+        self._evict_host(e)
+        if self._entries.get(e.adapter_id) is e:
+            self.disk_used -= e.disk_bytes
+            del self._entries[e.adapter_id]
+        self._room_waiters.discard(e)
+        e.load, e.load_token = None, e.load_token + 1  # a queued job or running load of it is now stale
+        self._cond.notify_all()  # a pin/preload waiting on its load sees it gone
+        self._kick_room_waiters()
         logger.info("adapter removed: 0x%s", e.adapter_id.hex())
 
     # ---------------------------------------------------------------- lookup
@@ -242,6 +304,9 @@ class AdapterCache:
             raise AdapterNotFound(f"no adapter {shown!r} on this node: add it first (POST /v1/adapters) or check "
                                   "the name", adapter=shown)
         return e
+
+    def _live(self, e: _Entry) -> bool:
+        return self._entries.get(e.adapter_id) is e
 
     def resolve(self, name_or_id: str | bytes) -> bytes:
         """The adapter id of a name, hex id or raw id; raises AdapterNotFound."""
@@ -263,7 +328,7 @@ class AdapterCache:
             return self._lookup(name_or_id).tier
 
     def info(self, name_or_id: str | bytes) -> AdapterInfo:
-        """The adapter's tier, sizes, pin, references, hits, tokens and load times."""
+        """The adapter's tier, sizes, pin, references, hits, tokens, load times and last load error."""
         with self._lock:
             return self._info(self._lookup(name_or_id))
 
@@ -273,173 +338,360 @@ class AdapterCache:
             return [self._info(e) for e in self._entries.values() if not e.removing]
 
     def _info(self, e: _Entry) -> AdapterInfo:
+        err = e.load_error
         return AdapterInfo(adapter_id=e.adapter_id, name=e.name, tier=e.tier, path=e.path, rank=e.rank,
                            host_bytes=e.host.nbytes if e.host is not None else 0, device_bytes=e.device_bytes,
                            disk_bytes=e.disk_bytes, pinned=e.pinned, refs=e.refs, hits=e.hits, tokens=e.tokens,
-                           load_ms=e.load_ms, device_ms=e.device_ms)
+                           load_ms=e.load_ms, device_ms=e.device_ms, loading=e.load is not None,
+                           load_error=f"{type(err).__name__}: {err}" if err is not None else None)
 
     # ---------------------------------------------------------------- pin
 
     def pin(self, name_or_id: str | bytes) -> None:
-        """Never evict this adapter from the tiers it reaches; loads it to host now if it is on disk."""
+        """Never evict this adapter from the tiers it reaches; loads it to host now if it is on disk (waiting for a
+        load already in flight rather than starting a second one)."""
         with self._lock:
             e = self._lookup(name_or_id)
-            e.pinned = True
-            need_load = e.host is None and e.slot is None
-        if need_load:
-            self._load(e)
+            was, e.pinned = e.pinned, True
+        try:
+            w = self._load_sync(e)
+            with self._lock:
+                if w is not None and e.host is None and e.slot is None:
+                    raise AdapterBudgetExceeded(f"no host room to pin {e.name}: the host budget is held by pinned "
+                                                "adapters or ones waiting for the device; unpin some or raise the "
+                                                "host budget", adapter=e.name)
+        except BaseException:
+            with self._lock:
+                e.pinned = was
+            raise
 
     def unpin(self, name_or_id: str | bytes) -> None:
         """Make the adapter evictable again."""
         with self._lock:
             self._lookup(name_or_id).pinned = False
+            self._kick_room_waiters()
 
     # ---------------------------------------------------------------- requests (engine side)
 
     def acquire(self, name_or_id: str | bytes) -> tuple[bytes, str]:
         """A request will use this adapter: count a reference, prefetch it; returns (adapter_id, tier now)."""
-        with self._lock:
+        with self._cond:
             e = self._lookup(name_or_id)
             e.refs += 1
             e.hits += 1
+            if e.load_error is not None and not e.error_sticky:
+                e.load_error = None  # the last load failed for a passing reason: this request tries again
             tier = e.tier
             if e.host is not None:
                 self._host_lru.move_to_end(e.adapter_id)
-            if tier == "disk" and e.staged is None and not e.loading and self._prefetch:
-                self._enqueue(e)
+            if tier == "disk" and self._prefetch:
+                self._maybe_enqueue(e)
         return e.adapter_id, tier
 
     def release(self, adapter_id: bytes, tokens: int = 0) -> None:
         """The request finished (or never ran); a pending removal completes with the last release."""
-        with self._lock:
+        with self._cond:
             e = self._entries.get(adapter_id)
-            if e is None:
+            if e is None or e.refs <= 0:
+                if e is not None:
+                    logger.warning("adapter 0x%s released more often than acquired: ignored", adapter_id.hex())
                 return
             e.refs -= 1
             e.tokens += tokens
             if e.removing and e.refs == 0 and e.active == 0:
                 self._drop(e)
+            elif e.refs == 0:
+                self._kick_room_waiters()  # its host copy became evictable
 
     def activate(self, adapter_id: bytes) -> PoolSlot | None:
         """Make the adapter device-resident for a running row; None while it loads or the device is full of busy
         adapters (the request keeps waiting). Raises the adapter's load error if loading failed."""
-        with self._lock:
-            e = self._entries[adapter_id]
-            if e.load_error is not None:
-                raise e.load_error
-            if e.slot is None:
-                w = e.host or e.staged
-                if w is None:
-                    if not e.loading:
-                        if self._prefetch:
-                            self._enqueue(e)
-                        else:
-                            self._load_locked(e)
-                            w = e.host or e.staged
-                    if w is None:
-                        return None
-                if not self._make_device_room(e, w):
-                    return None
-                t0 = time.perf_counter()
-                e.slot = self.pool.alloc(w.rank, w.a, w.b, w.scaling, w.target_modules)
-                e.device_ms = (time.perf_counter() - t0) * 1e3
-                e.device_bytes = self.pool.slot_nbytes(w.rank, w.target_modules)
-                self.device_used += e.device_bytes
-                self._device_lru[e.adapter_id] = None
-                e.staged = None
-            e.active += 1
-            self._device_lru.move_to_end(e.adapter_id)
-            return e.slot
+        w: LoraWeights | None = None
+        if not self._prefetch:  # load on this thread (outside the lock: other threads keep using the cache)
+            with self._lock:
+                e = self._entry(adapter_id)
+                need = e.slot is None and e.host is None and e.load_error is None
+            if need:
+                w = self._load_sync(e)
+        with self._cond:
+            return self._activate(self._entry(adapter_id), w)
+
+    def _entry(self, adapter_id: bytes) -> _Entry:
+        e = self._entries.get(adapter_id)
+        if e is None:
+            raise AdapterNotFound(f"adapter 0x{adapter_id.hex()} was removed from this node: add it again",
+                                  adapter="0x" + adapter_id.hex())
+        return e
+
+    def _activate(self, e: _Entry, loaded: LoraWeights | None) -> PoolSlot | None:
+        if e.load_error is not None:
+            raise e.load_error
+        if e.slot is None:
+            w = e.host or loaded
+            if w is None:
+                if self._prefetch:
+                    self._maybe_enqueue(e)
+                return None
+            if not self._make_device_room(e, w):
+                return None
+            t0 = time.perf_counter()
+            e.slot = self.pool.alloc(w.rank, w.a, w.b, w.scaling, w.target_modules)
+            e.device_ms = (time.perf_counter() - t0) * 1e3
+            e.device_bytes = self.pool.slot_nbytes(w.rank, w.target_modules)
+            self.device_used += e.device_bytes
+            self._device_lru[e.adapter_id] = e
+            self._kick_room_waiters()  # its host copy became evictable
+        e.active += 1
+        self._device_lru.move_to_end(e.adapter_id)
+        return e.slot
 
     def deactivate(self, adapter_id: bytes) -> None:
         """A running row using this adapter left the batch."""
         with self._lock:
             e = self._entries.get(adapter_id)
-            if e is not None:
+            if e is not None and e.active > 0:
                 e.active -= 1
 
     def preload(self, name_or_id: str | bytes, *, device: bool = False) -> float:
-        """Load now on the calling thread (disk -> host, and -> device if asked); returns the milliseconds taken."""
+        """Load now on the calling thread (disk -> host, and -> device if asked); returns the milliseconds taken.
+
+        Waits for a load of it already in flight instead of starting a second one. With `device`, the copy to the
+        device has completed when this returns."""
         t0 = time.perf_counter()
         with self._lock:
             e = self._lookup(name_or_id)
-            if e.host is None and e.slot is None and e.staged is None:
-                self._load_locked(e)
-            if device:
-                slot = self.activate(e.adapter_id)
-                if slot is None:
-                    raise AdapterBudgetExceeded(f"no room on the device for {e.name}: every resident adapter is busy "
-                                                "or pinned", adapter=e.name)
-                e.active -= 1
+        while True:
+            w = self._load_sync(e)
+            with self._cond:
+                if w is None and e.host is None and e.slot is None:
+                    continue  # evicted again between the load and here
+                if device:
+                    slot = self._activate(e, w)
+                    if slot is None:
+                        raise AdapterBudgetExceeded(f"no room on the device for {e.name}: every resident adapter is "
+                                                    "busy or pinned", adapter=e.name)
+                    e.active -= 1
+                elif w is not None and e.host is None:
+                    raise AdapterBudgetExceeded(f"no host room for {e.name}: the host budget is held by pinned "
+                                                "adapters or ones waiting for the device", adapter=e.name)
+                break
+        if device and self.pool.device.type != "cpu":
+            torch.accelerator.synchronize(self.pool.device)  # the pool's copies may be asynchronous
         return (time.perf_counter() - t0) * 1e3
 
     # ---------------------------------------------------------------- loading
 
-    def _enqueue(self, e: _Entry) -> None:
-        e.loading = True
-        if self._thread is None:
+    def _host_form(self, w: LoraWeights) -> LoraWeights:
+        return w.pinned() if self.pin_host_memory else w
+
+    def _maybe_enqueue(self, e: _Entry) -> None:
+        """Queue a background load of `e` unless one is queued or running, it failed, or no host room can be made."""
+        if e.load is not None or e.load_error is not None or e.host is not None or e.slot is not None:
+            return
+        if e.room_for is not None and not self._host_room_possible(e, e.room_for):
+            self._room_waiters.add(e)
+            return
+        self._enqueue(e)
+
+    def _enqueue(self, e: _Entry, delay: float = 0.0) -> None:
+        self._room_waiters.discard(e)
+        e.load = "queued"
+        e.load_token += 1
+        heapq.heappush(self._pending, (time.monotonic() + delay, next(self._seq), e, e.load_token))
+        if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._worker, name="adapter-loader", daemon=True)
             self._thread.start()
-        self._jobs.put(e)
+        self._cond.notify_all()
+
+    def _next_job(self) -> tuple[_Entry, int] | None:
+        """The next due job (lock held); None when the cache closes."""
+        while not self._stopping:
+            now = time.monotonic()
+            if self._pending and self._pending[0][0] <= now:
+                _, _, e, token = heapq.heappop(self._pending)
+                return e, token
+            self._cond.wait(self._pending[0][0] - now if self._pending else None)
+        return None
 
     def _worker(self) -> None:
         while True:
-            e = self._jobs.get()
-            if e is None:
+            with self._cond:
+                job = self._next_job()
+            if job is None:
                 return
-            self._load(e)
-            self._ready()
+            e, token = job
+            try:
+                if not self._run_job(e, token):
+                    continue
+            except Exception as exc:  # a fault outside the loader (a bug): report it on the adapter, keep serving
+                self.loader_faults += 1
+                logger.exception("adapter loader fault while loading 0x%s", e.adapter_id.hex())
+                with self._cond:
+                    if self._live(e) and e.load_token == token:
+                        failed = AdapterLoadFailed(f"adapter {e.name} could not be loaded ({type(exc).__name__}: "
+                                                   f"{exc}): an internal fault, logged; the next request for it "
+                                                   "tries again", adapter=e.name)
+                        failed.__cause__ = exc
+                        e.load, e.load_error, e.error_sticky, e.attempts = None, failed, False, 0
+                        self._cond.notify_all()
+            try:
+                self._ready()
+            except Exception:
+                logger.exception("adapter cache ready callback failed")
 
-    def _load(self, e: _Entry) -> None:
+    def _run_job(self, e: _Entry, token: int) -> bool:
+        """Run one queued load; False if it was stale or must wait for host room (nothing changed)."""
+        with self._cond:
+            # stale: the entry was removed or replaced, or a pin/preload claimed its load (a newer token)
+            if not (self._live(e) and e.load == "queued" and e.load_token == token):
+                return False
+            if e.room_for is not None and not self._host_room_possible(e, e.room_for):
+                e.load = None
+                self._room_waiters.add(e)
+                return False
+            e.load = "running"
         t0 = time.perf_counter()
-        try:
-            w: LoraWeights | None = self._loader(e.path)
-            err: BaseException | None = None
-        except AdapterError as exc:
-            w, err = None, exc
-            logger.warning("adapter 0x%s failed to load: %s", e.adapter_id.hex(), exc)
-        except Exception as exc:  # never let the loader thread die: the error belongs to this adapter's requests
-            w, err = None, AdapterError(f"adapter {e.name} failed to load from {e.path}: {exc}", adapter=e.name)
-            err.__cause__ = exc
-            logger.warning("adapter 0x%s failed to load: %s", e.adapter_id.hex(), exc)
-        with self._lock:
-            e.loading = False
-            if err is not None:
-                e.load_error = err
-            elif w is not None and e.adapter_id in self._entries and e.host is None and e.slot is None:
-                e.load_ms = (time.perf_counter() - t0) * 1e3
-                e.rank = w.rank
-                self._insert_host(e, w)
+        w, err = self._call_loader(e)
+        with self._cond:
+            self._finish_load(e, token, w, err, t0, retry=True)
+        return True
 
-    def _load_locked(self, e: _Entry) -> None:
-        # synchronous load while holding the lock (no prefetch thread, or an explicit preload)
-        e.loading = True
-        self._load(e)
+    def _call_loader(self, e: _Entry) -> tuple[LoraWeights | None, BaseException | None]:
+        try:
+            return self._host_form(self._loader(e.path)), None
+        except Exception as exc:  # classified by _finish_load: the error belongs to this adapter's requests
+            return None, exc
+
+    def _finish_load(self, e: _Entry, token: int, w: LoraWeights | None, err: BaseException | None, t0: float,
+                     *, retry: bool) -> AdapterError | None:
+        """Apply a finished load (lock held). Returns the error the adapter's requests now fail with, if any."""
+        if not (self._live(e) and e.load == "running" and e.load_token == token):
+            logger.debug("stale load of 0x%s dropped (entry removed, replaced or superseded)", e.adapter_id.hex())
+            return None
+        e.load = None
+        self._cond.notify_all()
+        if err is None and w is not None:
+            e.attempts = 0
+            e.load_ms = (time.perf_counter() - t0) * 1e3
+            e.rank = w.rank
+            if e.host is None and e.slot is None and not self._insert_host(e, w):
+                if e.load_error is None:  # not refused for good: wait for room (and load again then)
+                    e.room_for = w.nbytes
+                    self._room_waiters.add(e)
+            return e.load_error
+        if isinstance(err, AdapterError):  # the content is bad (or too big): refused until remove + add
+            e.attempts = 0
+            e.load_error, e.error_sticky = err, True
+            logger.warning("adapter 0x%s refused: %s", e.adapter_id.hex(), err)
+            return err
+        if retry and isinstance(err, _TRANSIENT) and e.attempts < len(self.retry_delays):
+            delay = self.retry_delays[e.attempts]
+            e.attempts += 1
+            logger.warning("adapter 0x%s load failed (%s: %s), retry %d in %.2fs", e.adapter_id.hex(),
+                           type(err).__name__, err, e.attempts, delay)
+            self._enqueue(e, delay)
+            return None
+        tries = e.attempts + 1
+        e.attempts = 0
+        failed = AdapterLoadFailed(f"adapter {e.name} could not be loaded from {e.path} after {tries} attempt(s) "
+                                   f"({type(err).__name__}: {err}): check the files and the disk; the next request "
+                                   "for it tries again", adapter=e.name)
+        failed.__cause__ = err
+        e.load_error, e.error_sticky = failed, False
+        logger.warning("adapter 0x%s failed to load: %s", e.adapter_id.hex(), failed)
+        return failed
+
+    def _load_sync(self, e: _Entry) -> LoraWeights | None:
+        """Load `e` on the calling thread (which must not hold the lock); returns the weights it loaded, or None
+        when they were already resident (perhaps loaded by a load in flight, which this waits for)."""
+        with self._cond:
+            while True:
+                if not self._live(e):
+                    raise AdapterNotFound(f"adapter {e.name} was removed while loading: add it again",
+                                          adapter=e.name)
+                if e.host is not None or e.slot is not None:
+                    return None
+                if e.load_error is not None and e.error_sticky:
+                    raise e.load_error
+                if e.load != "running":
+                    break
+                self._cond.wait()
+            self._room_waiters.discard(e)
+            e.load, e.load_error = "running", None  # claims a queued job too: its token becomes stale
+            e.load_token += 1
+            token = e.load_token
+        t0 = time.perf_counter()
+        for attempt in range(len(self.retry_delays) + 1):
+            w, err = self._call_loader(e)
+            if not (isinstance(err, _TRANSIENT) and attempt < len(self.retry_delays)):
+                break
+            time.sleep(self.retry_delays[attempt])
+        with self._cond:
+            e.attempts = attempt
+            failed = self._finish_load(e, token, w, err, t0, retry=False)
+            if not self._live(e):
+                raise AdapterNotFound(f"adapter {e.name} was removed while loading: add it again", adapter=e.name)
+        if failed is not None:
+            raise failed
+        return w
 
     # ---------------------------------------------------------------- tier accounting
 
-    def _insert_host(self, e: _Entry, w: LoraWeights) -> None:
+    def _host_evictable(self, v: _Entry, e: _Entry) -> bool:
+        # pinned stays; so does a copy that requests wait to move to the device (else loads could evict each other)
+        return v is not e and not v.pinned and not (v.refs > 0 and v.slot is None)
+
+    def _host_room_possible(self, e: _Entry, nbytes: int) -> bool:
+        """Whether evicting every evictable host adapter would make room for `nbytes` more (lock held)."""
         b = self.budgets
-        if b.host_bytes is not None and w.nbytes > b.host_bytes:
-            e.staged = w
-            return
+        free = [v for v in self._host_lru.values() if self._host_evictable(v, e)]
+        if b.host_bytes is not None and self.host_used - sum(v.host.nbytes for v in free if v.host) + nbytes > \
+                b.host_bytes:
+            return False
+        return b.max_host_adapters is None or len(self._host_lru) - len(free) < b.max_host_adapters
+
+    def _insert_host(self, e: _Entry, w: LoraWeights) -> bool:
+        """Put loaded weights in the host tier, evicting LRU; False when they cannot fit now (or ever: then the
+        adapter's error is set)."""
+        b = self.budgets
+        if (b.host_bytes is not None and w.nbytes > b.host_bytes) or b.max_host_adapters == 0:
+            e.load_error = AdapterBudgetExceeded(
+                f"adapter {e.name} needs {w.nbytes} host bytes, more than the whole host budget ({b.host_bytes} bytes, "
+                f"{b.max_host_adapters} adapters): raise it or use a smaller rank", adapter=e.name)
+            e.error_sticky = True
+            return False
+        if not self._host_room_possible(e, w.nbytes):
+            return False
         while ((b.host_bytes is not None and self.host_used + w.nbytes > b.host_bytes)
                or (b.max_host_adapters is not None and len(self._host_lru) >= b.max_host_adapters)):
-            victim = next((self._entries[a] for a in self._host_lru if not self._entries[a].pinned), None)
-            if victim is None:  # all pinned: keep the weights staged for the device only
-                e.staged = w
-                return
+            victim = next(v for v in self._host_lru.values() if self._host_evictable(v, e))
             self._evict_host(victim)
+            self.evictions["host"] += 1
         e.host = w
+        e.room_for = None
+        self._room_waiters.discard(e)
         self.host_used += w.nbytes
-        self._host_lru[e.adapter_id] = None
+        self._host_lru[e.adapter_id] = e
+        return True
 
     def _evict_host(self, e: _Entry) -> None:
-        assert e.host is not None
+        if e.host is None:
+            return
         self.host_used -= e.host.nbytes
         e.host = None
-        self._host_lru.pop(e.adapter_id, None)
-        self.evictions["host"] += 1
+        if self._host_lru.get(e.adapter_id) is e:
+            del self._host_lru[e.adapter_id]
+
+    def _kick_room_waiters(self) -> None:
+        """Queue the loads that waited for host room, now that room may have been freed (lock held)."""
+        if not self._room_waiters or not self._prefetch:
+            return
+        for e in list(self._room_waiters):
+            if not self._live(e) or e.refs == 0:
+                self._room_waiters.discard(e)
+                e.room_for = None  # a later request loads it afresh
+            elif e.room_for is None or self._host_room_possible(e, e.room_for):
+                self._enqueue(e)
 
     def _make_device_room(self, e: _Entry, w: LoraWeights) -> bool:
         need = self.pool.slot_nbytes(w.rank, w.target_modules)
@@ -447,29 +699,32 @@ class AdapterCache:
         if b.device_bytes is not None and need > b.device_bytes:
             err = AdapterBudgetExceeded(f"adapter {e.name} needs {need} device bytes, more than the whole device "
                                         f"budget ({b.device_bytes}): raise it or use a smaller rank", adapter=e.name)
-            e.load_error = err
+            e.load_error, e.error_sticky = err, True
             raise err
         while ((b.device_bytes is not None and self.device_used + need > b.device_bytes)
                or (b.max_device_adapters is not None and len(self._device_lru) >= b.max_device_adapters)):
-            victim = next((self._entries[a] for a in self._device_lru
-                           if not self._entries[a].pinned and self._entries[a].active == 0), None)
+            victim = next((v for v in self._device_lru.values() if not v.pinned and v.active == 0), None)
             if victim is None:
                 return False
             self._evict_device(victim)
+            self.evictions["device"] += 1
         return True
 
     def _evict_device(self, e: _Entry) -> None:
-        assert e.slot is not None
+        if e.slot is None:
+            return
         self.pool.free(e.slot)
         e.slot = None
         self.device_used -= e.device_bytes
         e.device_bytes = 0
-        self._device_lru.pop(e.adapter_id, None)
-        self.evictions["device"] += 1
+        if self._device_lru.get(e.adapter_id) is e:
+            del self._device_lru[e.adapter_id]
 
     def stats(self) -> dict[str, int]:
         """Bytes and adapter counts per tier."""
         with self._lock:
             return {"device_bytes": self.device_used, "host_bytes": self.host_used, "disk_bytes": self.disk_used,
                     "device_adapters": len(self._device_lru), "host_adapters": len(self._host_lru),
-                    "adapters": sum(1 for e in self._entries.values() if not e.removing)}
+                    "adapters": sum(1 for e in self._entries.values() if not e.removing),
+                    "loading": sum(1 for e in self._entries.values() if e.load is not None),
+                    "waiting_for_host_room": len(self._room_waiters)}

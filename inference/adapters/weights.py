@@ -83,6 +83,13 @@ class LoraWeights:
         b = {k: v.to(device=dev, dtype=dtype) for k, v in self.b.items()}
         return dataclasses.replace(self, a=a, b=b, nbytes=_nbytes(a, b))
 
+    def pinned(self) -> LoraWeights:
+        """A copy in page-locked host memory, so that copies to a CUDA device can run asynchronously
+        (``non_blocking=True``). Only for CPU tensors on a machine with CUDA; strides are kept."""
+        a = {k: v.pin_memory() for k, v in self.a.items()}
+        b = {k: v.pin_memory() for k, v in self.b.items()}
+        return dataclasses.replace(self, a=a, b=b)
+
     @property
     def layers(self) -> tuple[int, ...]:
         """Sorted indices of the layers this adapter touches."""

@@ -18,6 +18,8 @@ BENCHES: dict[str, str] = {
     "attribution": "attribution.bench",
     "da": "attribution.da.bench",
     "serving": "inference.bench",
+    "node": "node.bench",
+    "indexer": "attribution.indexer.bench",
 }
 
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
@@ -46,6 +48,18 @@ def da(ctx: typer.Context) -> None:
 def serving(ctx: typer.Context) -> None:
     """Multi-adapter serving tokens/s, TTFT, cold loads, against transformers and peft (pass --help)."""
     _run("serving", list(ctx.args))
+
+
+@app.command("node", context_settings=_PASSTHROUGH)
+def node(ctx: typer.Context) -> None:
+    """HTTP serving req/s and p50/p99 with attribution on vs off, same run (pass --help for options)."""
+    _run("node", list(ctx.args))
+
+
+@app.command("indexer", context_settings=_PASSTHROUGH)
+def indexer(ctx: typer.Context) -> None:
+    """Indexer catch-up records verified/s (SQLite, PostgreSQL) and query p50/p99 (pass --help for options)."""
+    _run("indexer", list(ctx.args))
 
 
 @app.command("all")

@@ -21,7 +21,17 @@ def _quiet_http_logs() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _check_client_options(timeout: float, retries: int) -> None:
+def _check_url(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--url {url!r} is not an http(s) URL; pass e.g. {DEFAULT_URL}")
+
+
+def _check_client_options(timeout: float, retries: int, url: str | None = None) -> None:
+    if url is not None:
+        _check_url(url)
     if timeout <= 0:
         raise UsageError(f"--timeout must be > 0 seconds, got {timeout}")
     if retries < 0:
@@ -77,7 +87,7 @@ def put_command(
 ) -> None:
     """Store FILE on the DA layer and print its commitment as 0x hex."""
     _quiet_http_logs()
-    _check_client_options(timeout, retries)
+    _check_client_options(timeout, retries, url)
     try:
         payload = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except OSError as e:
@@ -107,11 +117,22 @@ def get_command(
 ) -> None:
     """Fetch the payload of COMMITMENT (verified against our certificate) to stdout or --output."""
     _quiet_http_logs()
-    _check_client_options(timeout, retries)
+    _check_client_options(timeout, retries, url)
     try:
         raw = parse_commitment_hex(commitment)
     except DAError as e:
         raise UsageError(str(e)) from e
+    if raw[0] not in (0x00, 0x01) or len(raw) < 3:  # OP Alt-DA: 0x00 keccak or 0x01 generic commitment
+        raise UsageError(f"{commitment[:20]!r} is not an Alt-DA commitment (it starts with 0x00 or 0x01); pass "
+                         "the 0x-prefixed hex that `da put` printed")
+    if expected_operator is not None:
+        body = expected_operator.removeprefix("0x").removeprefix("0X")
+        if len(body) != 40 or any(c not in "0123456789abcdefABCDEF" for c in body):
+            raise UsageError(f"--operator {expected_operator!r} is not an address; pass 0x + 40 hex digits")
+    if output is not None and not output.parent.is_dir():
+        raise UsageError(f"--output {output}: directory {output.parent} does not exist; create it first")
+    if output is not None and output.is_dir():
+        raise UsageError(f"--output {output} is a directory; pass a file path")
     try:
         with DAClient(
             url, timeout=timeout, max_retries=retries, expected_operator=expected_operator, verify_kzg=verify_kzg
@@ -124,5 +145,8 @@ def get_command(
         sys.stdout.buffer.write(payload)
         sys.stdout.buffer.flush()
     else:
-        output.write_bytes(payload)
+        try:
+            output.write_bytes(payload)
+        except OSError as e:
+            raise UsageError(f"cannot write --output {output}: {e.strerror}") from e
         typer.echo(f"wrote {len(payload)} bytes to {output}", err=True)

@@ -54,6 +54,11 @@ def _parse_ranks(ranks: str | None, rank: int) -> list[int]:
     return out
 
 
+def _check_dir(d: pathlib.Path) -> None:
+    if d.exists() and not d.is_dir():
+        raise UsageError(f"--dir {d} exists and is not a directory; pass a new or existing directory")
+
+
 @app.command("init")
 def init(
     dir: Annotated[pathlib.Path, typer.Option("--dir", help="Where to write the demo assets.")] = DEFAULT_DIR,
@@ -65,6 +70,7 @@ def init(
                                                            "machine; 2+ faster only on idle cores).")] = 1,
 ) -> None:
     """Build the demo base model, its tokenizer and trained adapters, and write manifest.json (idempotent)."""
+    _check_dir(dir)
     from inference.demo import ADAPTER_MODULES, PRESETS, DemoError, init_demo
 
     if not 1 <= adapters <= len(ADAPTER_MODULES):
@@ -102,6 +108,9 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same adapters and ids.")] = 0,
 ) -> None:
     """Write N random (seeded) peft adapters for load tests, plus a manifest.json with their ids."""
+    _check_dir(dir)
+    if n < 0:
+        raise UsageError(f"--n {n} must be >= 0")
     from inference.demo import DemoError, synth_adapters
     from inference.errors import InferenceError
 

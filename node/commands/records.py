@@ -23,11 +23,15 @@ def _db_path(db: str | None) -> Path:
 
 
 def _open(db: str | None) -> RecordStore:
+    import sqlite3
+
     path = _db_path(db)
+    if path.is_dir():
+        raise UsageError(f"--db {path} is a directory; pass the record store file (e.g. .loraledger/records.db)")
     try:
         return RecordStore(path, readonly=True)
-    except StoreError as e:
-        raise UsageError(f"cannot open record store {path}: {e}") from e
+    except (StoreError, sqlite3.Error) as e:
+        raise UsageError(f"cannot open record store {path}: {e}; pass the node's records.db") from e
 
 
 def _hex(b: bytes | None) -> str | None:

@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 
 from attribution.answer import load_answer, verify_answer
+from attribution.client import LedgerClient, RecordNotFinal, RecordProof
 from attribution.da.client import DAClient
 from attribution.payload import encode_batch
 from attribution.records import keccak256
 from attribution.verify import RecordNotPostedError, Verdict, Verifier
 from tests.fixtures.batches import NodeAccount, make_answer, make_records, node_account, publish, publish_next
-from tests.fixtures.chain import DeployedContracts
+from tests.fixtures.chain import AnvilNode, DeployedContracts
 from tests.fixtures.da import DAServerFactory, DAServerProcess
 
 CLI = [str(Path(sys.executable).parent / "loraledger"), "verify"]
@@ -190,3 +191,32 @@ def test_saved_answer_verifies_step_by_step(
     assert "VERIFIED" in ok.stdout and "verifyRecord" in ok.stdout
     bad = subprocess.run([*CLI, "answer", str(bad_file), *opts], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "FAIL" in bad.stdout
+
+
+def test_sdk_gets_checks_and_waits(
+        deployment: DeployedContracts, nodes: tuple[NodeAccount, NodeAccount], da_client: DAClient,
+        anvil: AnvilNode, tmp_path: Path) -> None:
+    d = deployment
+    a, _ = nodes
+    saved, record = make_answer(d, a, a.ledger.next_seq(a.address), prompt="hi", text="hello")
+    with LedgerClient(d.rpc_url, da_url=da_client.base_url, ledger=d.ledger.address,
+                      from_block=d.deployment.deploy_block) as client:
+        with pytest.raises(RecordNotFinal):
+            client.wait_final(a.address, record.seq, confirmations=1, timeout_s=0.3, poll_s=0.1)
+        published = publish(d, a, da_client, [record, *make_records(d, a.address, record.seq + 1, 2, seed=40)])
+        with pytest.raises(RecordNotFinal):  # posted, but not 3 blocks deep yet
+            client.wait_final(a.address, record.seq, confirmations=3, timeout_s=0.3, poll_s=0.1)
+        anvil.rpc("anvil_mine", 2)
+        final = client.wait_final(a.address, record.seq, confirmations=3, timeout_s=30, poll_s=0.1)
+        assert final.record == record and final.batch_id == published.batch_id
+        rp = client.record(record.seq, node=a.address)
+        assert rp == final
+        assert client.verify_offchain(rp) and client.verify_onchain(rp)
+        flipped = RecordProof(rp.record, rp.batch_id, (bytes(32),) + rp.proof[1:], "test")
+        assert not client.verify_offchain(flipped) and not client.verify_onchain(flipped)
+        other = RecordProof(published.records[1], rp.batch_id, rp.proof, "test")
+        assert not client.verify_offchain(other) and not client.verify_onchain(other)
+        path = tmp_path / "answer.json"
+        path.write_text(json.dumps(saved))
+        assert client.verify_answer(str(path)).ok
+        assert client.verify_answer(saved).ok

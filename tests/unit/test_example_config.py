@@ -18,3 +18,9 @@ def test_example_config_loads_every_section() -> None:
 def test_environment_overrides_the_file(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("LORALEDGER_STORE__MAX_BYTES", "1024")
     assert load_settings(EXAMPLE).store.max_bytes == 1024
+
+
+def test_example_config_node_sections() -> None:
+    settings = load_settings(EXAMPLE)
+    assert (settings.node.port, settings.engine.max_queue, settings.adapters.require_registered) == (8000, 256, True)
+    assert settings.engine.model_dir == Path(".demo/demo-llama")

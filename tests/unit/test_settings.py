@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from attribution.chain.keys import dev_keys
+from node.errors import UsageError
 from node.settings import load_settings
 
 
@@ -37,7 +37,7 @@ def test_toml_then_env_then_arguments(tmp_path: Path, monkeypatch: pytest.Monkey
     assert load_settings(toml).devnet.anvil_port == 9001
     (tmp_path / "loraledger.toml").write_text('[devnet]\nda_port = 4000\n')
     assert load_settings().devnet.da_port == 4000  # ./loraledger.toml by default
-    with pytest.raises(ValidationError):
+    with pytest.raises(UsageError):
         load_settings(toml, devnet={"anvil_port": 0})
 
 
@@ -48,7 +48,7 @@ def test_private_key_is_secret_and_dev_keys_are_refused_off_devnet(monkeypatch: 
     monkeypatch.setenv("LORALEDGER_CHAIN__CHAIN_ID", "31337")
     assert load_settings().chain.chain_id == 31337
     monkeypatch.setenv("LORALEDGER_CHAIN__CHAIN_ID", "10")
-    with pytest.raises(ValidationError, match="public dev keys"):
+    with pytest.raises(UsageError, match="public dev keys"):
         load_settings()
     monkeypatch.setenv("LORALEDGER_CHAIN__PRIVATE_KEY", "0x" + "77" * 32)
     assert load_settings().chain.chain_id == 10

@@ -38,3 +38,30 @@ def test_chat_prompt_bytes_are_canonical_json() -> None:
         prompt_bytes(prompt="a", messages=[])
     with pytest.raises(ReceiptError):
         canonical_json({"x": float("nan")})
+
+
+def test_receipt_signer_matches_sign_receipt() -> None:
+    from attribution.receipt import ReceiptSigner
+
+    acct = Account.create()
+    rec = dataclasses.replace(random_records(1, seed=5)[0], node=bytes.fromhex(acct.address[2:]))
+    signer = ReceiptSigner(acct, rec.chain_id, rec.ledger)
+    assert signer.node == rec.node
+    sig = signer.sign(rec.seq, rec.leaf())
+    assert sig == sign_receipt(rec, acct.key)  # RFC 6979: deterministic signatures
+    assert recover_receipt_signer(rec.chain_id, rec.ledger, rec.node, rec.seq, rec.leaf(), sig) == acct.address
+
+
+def test_receipt_signer_digest_is_the_eip712_digest() -> None:
+    from eth_account.messages import _hash_eip191_message
+
+    from attribution.receipt import ReceiptSigner, receipt_message
+
+    acct = Account.create()
+    rec = dataclasses.replace(random_records(1, seed=9)[0], node=bytes.fromhex(acct.address[2:]))
+    signer = ReceiptSigner(acct, rec.chain_id, rec.ledger)
+    for seq in (0, rec.seq, 2**64 - 1):
+        expected = _hash_eip191_message(receipt_message(rec.chain_id, rec.ledger, rec.node, seq, rec.leaf()))
+        assert signer.digest(seq, rec.leaf()) == expected
+    with pytest.raises(ReceiptError):
+        signer.digest(2**64, rec.leaf())

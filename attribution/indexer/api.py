@@ -1,0 +1,133 @@
+"""The indexer's query API (FastAPI; OpenAPI docs at `/docs`). One router per resource; errors are JSON
+`{"error": {"code", "message"}}` with 400 for a bad parameter and 404 for what is not indexed.
+
+    GET /v1/status                                   cursor, record count, verdict totals
+    GET /v1/records/{node}/{seq}                     one record with its proof
+    GET /v1/records?node=&adapter=&dataset=&from_ts=&to_ts=&limit=&offset=     records with proofs
+    GET /v1/batches?node=&verdict=&limit=&offset=    batches with verdicts ("pending" = not verified yet)
+    GET /v1/batches/{batch_id}
+    GET /v1/usage/{by}?epoch_blocks=&at=             by = adapter | dataset | contributor | node | epoch
+    GET /v1/registry?at=UNIX_SECONDS                 registry state in effect at a time
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Connection, Engine
+
+from attribution.indexer.follower import Indexer
+from attribution.indexer.queries import NotFound, QueryError, Reader
+
+__all__ = ["create_app"]
+
+
+def _conn(request: Request) -> Iterator[Connection]:
+    engine: Engine = request.app.state.engine
+    with engine.connect() as conn:
+        yield conn
+
+
+def _reader(request: Request) -> Reader:
+    reader: Reader = request.app.state.reader
+    return reader
+
+
+Conn = Annotated[Connection, Depends(_conn)]
+Read = Annotated[Reader, Depends(_reader)]
+
+status_router = APIRouter(prefix="/v1", tags=["status"])
+records_router = APIRouter(prefix="/v1/records", tags=["records"])
+batches_router = APIRouter(prefix="/v1/batches", tags=["batches"])
+usage_router = APIRouter(prefix="/v1/usage", tags=["usage"])
+registry_router = APIRouter(prefix="/v1/registry", tags=["registry"])
+
+
+@status_router.get("/status")
+def status(conn: Conn, reader: Read) -> dict[str, Any]:
+    """Where the indexer stands: cursor block, records indexed, batches per verdict."""
+    return reader.status(conn)
+
+
+@records_router.get("/{node}/{seq}")
+def get_record(node: str, seq: int, conn: Conn, reader: Read) -> dict[str, Any]:
+    """Record `seq` of `node`, its batch, verdict and Merkle proof (null unless the batch verified ok)."""
+    return reader.record(conn, node, seq)
+
+
+@records_router.get("")
+def list_records(conn: Conn, reader: Read, node: str | None = None, adapter: str | None = None,
+                 dataset: str | None = None, from_ts: int | None = None, to_ts: int | None = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """Records by node, adapter id, dataset id and/or time range [from_ts, to_ts), each with its proof."""
+    items = reader.records(conn, node=node, adapter=adapter, dataset=dataset, from_ts=from_ts, to_ts=to_ts,
+                           limit=limit, offset=offset)
+    return {"records": items, "limit": limit, "offset": offset}
+
+
+@batches_router.get("")
+def list_batches(conn: Conn, reader: Read, node: str | None = None, verdict: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """Batches with their verdicts."""
+    return {"batches": reader.batches(conn, node=node, verdict=verdict, limit=limit, offset=offset)}
+
+
+@batches_router.get("/{batch_id}")
+def get_batch(batch_id: int, conn: Conn, reader: Read) -> dict[str, Any]:
+    """One batch with its verdict."""
+    return reader.batch(conn, batch_id)
+
+
+@usage_router.get("/{by}")
+def usage(by: str, conn: Conn, reader: Read, epoch_blocks: Annotated[int, Query(ge=1)] = 1000,
+          at: int | None = None) -> dict[str, Any]:
+    """Usage aggregates by adapter, dataset, contributor, node or epoch; batches not verified `ok` are excluded."""
+    return {"by": by, "usage": reader.usage(conn, by, epoch_blocks=epoch_blocks, at=at)}
+
+
+@registry_router.get("")
+def registry(conn: Conn, reader: Read, at: int | None = None) -> dict[str, Any]:
+    """Datasets, base models and adapters in effect at unix time `at` (default: latest indexed)."""
+    return reader.registry_state(conn, at)
+
+
+def create_app(engine: Engine, indexer: Indexer | None = None, *, poll_s: float = 1.0) -> FastAPI:
+    """The query API on `engine`; with `indexer`, its follow loop runs in a thread for the app's lifetime."""
+    stop = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        thread = None
+        if indexer is not None:
+            thread = threading.Thread(target=indexer.run, args=(stop, poll_s), name="indexer-follow", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=30)
+
+    app = FastAPI(title="loraledger indexer", version="1", lifespan=lifespan,
+                  description="Attribution records, batches with verdicts, usage and registry state, verified "
+                              "from the chain and DA.")
+    app.state.engine = engine
+    app.state.reader = Reader()
+
+    def handler(code: int, name: str) -> Callable[[Request, Exception], Any]:
+        async def handle(_request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"error": {"code": name, "message": str(exc)}}, status_code=code)
+        return handle
+
+    app.add_exception_handler(NotFound, handler(404, "not_found"))
+    app.add_exception_handler(QueryError, handler(400, "bad_request"))
+    for router in (status_router, records_router, batches_router, usage_router, registry_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,372 @@
+"""Following the chain: events of the ledger and the asset registry into the database, reorg-safe, then every new
+batch verified against DA.
+
+Reorgs, as Ponder handles them: only blocks `confirmations` deep are indexed; the hash of every indexed block that
+held an event, and of every page end, is stored. Before each round the highest stored block is compared with the
+chain; when its hash changed, stored blocks are walked down until one still matches (the common ancestor: block
+hashes chain, so everything below it is unchanged), every row above it is deleted in one transaction and indexing
+resumes from there. A page is written in one transaction together with the cursor, so a kill at any moment
+resumes cleanly. Verification writes each batch's verdict and records in one transaction; a batch whose DA read
+failed keeps verdict NULL and is retried next round.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from web3 import Web3
+
+from attribution.chain.client import ChainClient
+from attribution.chain.contracts import AssetRegistry, Ledger
+from attribution.chain.errors import ChainError
+from attribution.chain.logs import get_logs
+from attribution.da.client import DAClient
+from attribution.errors import AttributionError
+from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records, registry_events
+from attribution.records import Profile, keccak256
+from attribution.verify import BatchCheck, BatchEvent, Verdict, Verifier, VerifyError, check_payload
+
+__all__ = ["IndexerError", "SyncStats", "Indexer", "profile_id_of"]
+
+log = logging.getLogger(__name__)
+
+_I64 = 2**63 - 1
+
+
+class IndexerError(AttributionError):
+    """The indexer cannot go on (database of another deployment, RPC down); the message says what to do."""
+
+
+class _Reorged(Exception):
+    """A block changed under a page being read; the round stops and the next one rolls back."""
+
+
+@dataclass
+class SyncStats:
+    """What one round did."""
+
+    head: int = 0
+    cursor: int = 0
+    events: int = 0
+    batches_verified: int = 0
+    records_indexed: int = 0
+    rolled_back_to: int | None = None
+    pending: int = 0
+
+
+def profile_id_of(p: Profile) -> int:
+    """A 63-bit id derived from the profile's content (the same in every index of the same chain)."""
+    body = p.model_id + p.adapter_id + bytes([len(p.dataset_ids)]) + b"".join(
+        d + w.to_bytes(2, "big") for d, w in zip(p.dataset_ids, p.weights_bps, strict=True))
+    return int.from_bytes(keccak256(body)[:8], "big") >> 1
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return "0x" + v.hex()
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int) and abs(v) > 2**53:
+        return str(v)  # JSON readers lose precision past 2**53
+    return v
+
+
+def _canonical_type(inp: dict[str, Any]) -> str:
+    t = str(inp["type"])
+    if t.startswith("tuple"):
+        return "(" + ",".join(_canonical_type(c) for c in inp["components"]) + ")" + t[5:]
+    return t
+
+
+def _i64(value: int, what: str) -> int:
+    if not 0 <= value <= _I64:
+        raise IndexerError(f"{what} = {value} does not fit the index's BIGINT columns (max 2**63 - 1)")
+    return value
+
+
+class Indexer:
+    """Indexes one deployment (ledger + asset registry) into `engine`."""
+
+    def __init__(self, engine: Engine, chain: ChainClient, ledger: str, da: DAClient, *, registry: str | None,
+                 deploy_block: int, confirmations: int = 2, page_blocks: int = 2_000) -> None:
+        if confirmations < 0 or page_blocks < 1:
+            raise IndexerError("confirmations must be >= 0 and page_blocks >= 1")
+        self.engine = engine
+        self.chain = chain
+        self.ledger = Ledger(chain, ledger)
+        self.registry = AssetRegistry(chain, registry) if registry else None
+        self.da = da
+        self.deploy_block = deploy_block
+        self.confirmations = confirmations
+        self.page_blocks = page_blocks
+        self.verifier = Verifier(self.ledger, da, from_block=deploy_block, page_blocks=page_blocks)
+        self._batch_topic = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,bytes)")
+        self._registry_events: dict[bytes, Any] = {}
+        self._analyzed = -1e9
+        if self.registry is not None:
+            for item in self.registry.abi:
+                if item.get("type") == "event":
+                    sig = f"{item['name']}({','.join(_canonical_type(i) for i in item['inputs'])})"
+                    self._registry_events[keccak256(sig.encode())] = getattr(self.registry.contract.events,
+                                                                             item["name"])()
+        self._init_meta()
+
+    # -- meta ---------------------------------------------------------------------------------------------
+
+    def _init_meta(self) -> None:
+        want = {"chain_id": str(self.chain.chain_id), "ledger": self.ledger.address,
+                "registry": self.registry.address if self.registry else "", "deploy_block": str(self.deploy_block)}
+        with self.engine.begin() as conn:
+            have = {str(k): str(v) for k, v in conn.execute(sa.select(meta.c.key, meta.c.value))}
+            for key, value in want.items():
+                if key in have and have[key] != value:
+                    raise IndexerError(f"this database indexes {key} {have[key]}, not {value}; use another "
+                                       "database (--db) per deployment")
+                if key not in have:
+                    conn.execute(sa.insert(meta).values(key=key, value=value))
+
+    def cursor(self, conn: Connection | None = None) -> int:
+        """The last block fully indexed (deploy block - 1 before the first page)."""
+        def read(c: Connection) -> int:
+            v = c.execute(sa.select(meta.c.value).where(meta.c.key == "cursor")).scalar()
+            return self.deploy_block - 1 if v is None else int(v)
+        if conn is not None:
+            return read(conn)
+        with self.engine.connect() as c:
+            return read(c)
+
+    def _set_cursor(self, conn: Connection, value: int) -> None:
+        if conn.execute(sa.update(meta).where(meta.c.key == "cursor").values(value=str(value))).rowcount == 0:
+            conn.execute(sa.insert(meta).values(key="cursor", value=str(value)))
+
+    # -- one round ----------------------------------------------------------------------------------------
+
+    def sync_once(self, *, verify: bool = True, max_pages: int | None = None) -> SyncStats:
+        """Roll back a reorg if any, index confirmed blocks page by page, then verify new batches."""
+        stats = SyncStats()
+        try:
+            stats.head = self.chain.block_number()
+            stats.rolled_back_to = self._check_reorg()
+            target = stats.head - self.confirmations
+            cursor = self.cursor()
+            pages = 0
+            while cursor < target and (max_pages is None or pages < max_pages):
+                end = min(target, cursor + self.page_blocks)
+                stats.events += self._index_page(cursor + 1, end)
+                cursor = end
+                pages += 1
+        except _Reorged as e:
+            log.warning("reorg while reading: %s; rolling back next round", e)
+        except ChainError as e:
+            raise IndexerError(f"RPC {self.chain.safe_url}: {e}") from e
+        stats.cursor = self.cursor()
+        if verify:
+            done, recs = self.verify_pending()
+            stats.batches_verified, stats.records_indexed = done, recs
+            if recs and self.engine.dialect.name == "postgresql" and time.monotonic() - self._analyzed > 30:
+                # fresh statistics keep the planner on the (profile_id, timestamp) index while the table grows
+                with self.engine.begin() as conn:
+                    conn.execute(sa.text("ANALYZE records"))
+                self._analyzed = time.monotonic()
+        with self.engine.connect() as conn:
+            stats.pending = int(conn.execute(sa.select(sa.func.count()).select_from(batches)
+                                             .where(batches.c.verdict.is_(None))).scalar() or 0)
+        return stats
+
+    def _block(self, number: int) -> Any:
+        try:
+            return self.chain.w3.eth.get_block(number)
+        except Exception:  # noqa: BLE001 - web3 raises BlockNotFound or RPC errors: treat as "not there"
+            return None
+
+    def _check_reorg(self) -> int | None:
+        """Roll back to the common ancestor when the highest stored block changed; returns it (None: no reorg)."""
+        with self.engine.connect() as conn:
+            top = conn.execute(sa.select(blocks.c.number, blocks.c.hash).order_by(blocks.c.number.desc())
+                               .limit(1)).first()
+        if top is None:
+            return None
+        blk = self._block(int(top.number))
+        if blk is not None and bytes(blk["hash"]) == bytes(top.hash):
+            return None
+        ancestor = self.deploy_block - 1
+        offset = 0
+        found = False
+        while not found:
+            with self.engine.connect() as conn:
+                rows = conn.execute(sa.select(blocks.c.number, blocks.c.hash).order_by(blocks.c.number.desc())
+                                    .offset(offset).limit(256)).all()
+            if not rows:
+                break
+            for row in rows:
+                b = self._block(int(row.number))
+                if b is not None and bytes(b["hash"]) == bytes(row.hash):
+                    ancestor, found = int(row.number), True
+                    break
+            offset += len(rows)
+        self.rollback(ancestor)
+        log.warning("reorg: block %d changed; rolled back to common ancestor %d", int(top.number), ancestor)
+        return ancestor
+
+    def rollback(self, ancestor: int) -> None:
+        """Delete everything above block `ancestor` and set the cursor there, in one transaction."""
+        with self.engine.begin() as conn:
+            gone = sa.select(batches.c.batch_id).where(batches.c.block_number > ancestor)
+            conn.execute(sa.delete(records).where(records.c.batch_id.in_(gone)))
+            conn.execute(sa.delete(batches).where(batches.c.block_number > ancestor))
+            conn.execute(sa.delete(registry_events).where(registry_events.c.block_number > ancestor))
+            conn.execute(sa.delete(blocks).where(blocks.c.number > ancestor))
+            used = sa.select(records.c.profile_id).distinct()
+            conn.execute(sa.delete(profile_datasets).where(profile_datasets.c.profile_id.not_in(used)))
+            conn.execute(sa.delete(profiles).where(profiles.c.profile_id.not_in(used)))
+            self._set_cursor(conn, min(ancestor, self.cursor(conn)))
+
+    def _index_page(self, start: int, end: int) -> int:
+        addresses = [self.ledger.address] + ([self.registry.address] if self.registry else [])
+        logs = get_logs(self.chain, address=addresses, from_block=start, to_block=end)
+        numbers = sorted({int(lg["blockNumber"]) for lg in logs} | {end})
+        headers: dict[int, Any] = {}
+        for n in numbers:
+            b = self._block(n)
+            if b is None:
+                raise _Reorged(f"block {n} vanished")
+            headers[n] = b
+        batch_rows, registry_rows = [], []
+        for lg in sorted(logs, key=lambda x: (int(x["blockNumber"]), int(x["logIndex"]))):
+            n = int(lg["blockNumber"])
+            if bytes(lg["blockHash"]) != bytes(headers[n]["hash"]):
+                raise _Reorged(f"block {n} changed between eth_getLogs and eth_getBlockByNumber")
+            ts = int(headers[n]["timestamp"])
+            topic = bytes(lg["topics"][0]) if lg["topics"] else b""
+            if Web3.to_checksum_address(lg["address"]) == self.ledger.address and topic == self._batch_topic:
+                ev = BatchEvent.from_log(self.ledger.contract.events.BatchPosted().process_log(lg))
+                batch_rows.append({
+                    "batch_id": _i64(ev.batch_id, "batchId"), "node": bytes.fromhex(ev.node[2:]), "root": ev.root,
+                    "first_seq": _i64(ev.first_seq, "firstSeq"), "count": ev.count,
+                    "da_commitment": ev.da_commitment, "posted_at": ts, "block_number": n,
+                    "block_hash": ev.block_hash, "tx_hash": bytes.fromhex(ev.tx_hash[2:]), "log_index": ev.log_index,
+                    "verdict": None, "detail": None, "rebuilt_root": None, "tree": None})
+            elif topic in self._registry_events:
+                decoded = self._registry_events[topic].process_log(lg)
+                registry_rows.append({"block_number": n, "log_index": int(lg["logIndex"]),
+                                      "block_hash": bytes(lg["blockHash"]), "block_timestamp": ts,
+                                      "event": decoded["event"],
+                                      "args": json.dumps(_jsonable(dict(decoded["args"])), sort_keys=True)})
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(blocks).where(blocks.c.number.in_(numbers)))
+            conn.execute(sa.insert(blocks), [{"number": n, "hash": bytes(headers[n]["hash"]),
+                                              "timestamp": int(headers[n]["timestamp"])} for n in numbers])
+            if batch_rows:
+                conn.execute(sa.insert(batches), batch_rows)
+            if registry_rows:
+                conn.execute(sa.insert(registry_events), registry_rows)
+            self._set_cursor(conn, end)
+        if batch_rows or registry_rows:
+            log.info("blocks %d..%d: %d batches, %d registry events", start, end, len(batch_rows),
+                     len(registry_rows))
+        return len(batch_rows) + len(registry_rows)
+
+    # -- verification -------------------------------------------------------------------------------------
+
+    def verify_pending(self, limit: int | None = None) -> tuple[int, int]:
+        """Verify batches without a verdict (batch id order); returns (batches verified, records indexed)."""
+        with self.engine.connect() as conn:
+            q = sa.select(batches).where(batches.c.verdict.is_(None)).order_by(batches.c.batch_id)
+            rows = conn.execute(q.limit(limit) if limit else q).all()
+        done = indexed = 0
+        for row in rows:
+            event = BatchEvent(batch_id=int(row.batch_id), node=Web3.to_checksum_address(bytes(row.node)),
+                               root=bytes(row.root), first_seq=int(row.first_seq), count=int(row._mapping["count"]),
+                               da_commitment=bytes(row.da_commitment), block_number=int(row.block_number),
+                               block_hash=bytes(row.block_hash), tx_hash="0x" + bytes(row.tx_hash).hex(),
+                               log_index=int(row.log_index))
+            try:
+                payload, why = self.verifier.fetch(event.da_commitment)
+                stored = self.ledger.batch(event.batch_id)
+            except (VerifyError, ChainError) as e:
+                log.warning("batch %d not verified yet: %s", event.batch_id, e)
+                break
+            check = check_payload(event, self.chain.chain_id, self.ledger.address, payload, stored=stored,
+                                  missing_reason=why, keep_decoded=True)
+            indexed += self._store_verdict(event, check)
+            done += 1
+        return done, indexed
+
+    def _store_verdict(self, event: BatchEvent, check: BatchCheck) -> int:
+        rows: list[dict[str, Any]] = []
+        new_profiles: list[Profile] = []
+        tree_blob = None
+        if check.decoded is not None and check.tree is not None and check.verdict in (Verdict.OK,
+                                                                                        Verdict.ROOT_MISMATCH):
+            d = check.decoded
+            tree = check.tree
+            nodes = tree._tree  # the flat OZ node array: proofs are served from it
+            indices: Sequence[int] = tree._tree_indices
+            tree_blob = nodes.buffer
+            pids = [profile_id_of(p) for p in d.profiles]
+            new_profiles = list(d.profiles)
+            node = d.node
+            pidx, pt, ct, ts = (d.profile_idx.tolist(), d.prompt_tokens.tolist(), d.completion_tokens.tolist(),
+                                d.timestamps.tolist())
+            io = d.io_hashes.tobytes()
+            buf = nodes.buffer
+            for i in range(d.count):
+                ti = int(indices[i])
+                rows.append({"node": node, "seq": _i64(d.first_seq + i, "seq"), "batch_id": event.batch_id,
+                             "profile_id": pids[pidx[i]], "prompt_tokens": pt[i], "completion_tokens": ct[i],
+                             "timestamp": _i64(ts[i], "timestamp"), "io_hash": io[32 * i: 32 * i + 32],
+                             "leaf": buf[32 * ti: 32 * ti + 32], "tree_index": ti})
+        with self.engine.begin() as conn:
+            current = conn.execute(sa.select(batches.c.block_hash).where(batches.c.batch_id == event.batch_id)
+                                   ).scalar()
+            if current is None or bytes(current) != event.block_hash:
+                return 0  # rolled back meanwhile; the new event gets its own verification
+            conn.execute(sa.update(batches).where(batches.c.batch_id == event.batch_id).values(
+                verdict=check.verdict.value, detail=check.detail, rebuilt_root=check.rebuilt_root, tree=tree_blob))
+            if new_profiles:
+                self._ensure_profiles(conn, new_profiles)
+            if rows:
+                conn.execute(sa.delete(records).where(records.c.batch_id == event.batch_id))
+                conn.execute(sa.insert(records), rows)
+        log.info("batch %d: %s (%d records)", event.batch_id, check.verdict.value, len(rows))
+        return len(rows)
+
+    def _ensure_profiles(self, conn: Connection, ps: list[Profile]) -> None:
+        by_id = {profile_id_of(p): p for p in ps}
+        have = set(conn.execute(sa.select(profiles.c.profile_id).where(profiles.c.profile_id.in_(list(by_id))))
+                   .scalars())
+        missing = [(pid, p) for pid, p in by_id.items() if pid not in have]
+        if not missing:
+            return
+        conn.execute(sa.insert(profiles), [{"profile_id": pid, "model_id": p.model_id, "adapter_id": p.adapter_id}
+                                           for pid, p in missing])
+        ds = [{"profile_id": pid, "position": k, "dataset_id": d, "weight_bps": w}
+              for pid, p in missing for k, (d, w) in enumerate(zip(p.dataset_ids, p.weights_bps, strict=True))]
+        if ds:
+            conn.execute(sa.insert(profile_datasets), ds)
+
+    # -- loop ---------------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, poll_s: float = 1.0) -> None:
+        """Sync until `stop` is set; errors are logged and retried (the RPC or DA may come back)."""
+        while not stop.is_set():
+            try:
+                stats = self.sync_once()
+                caught_up = stats.cursor >= stats.head - self.confirmations and stats.pending == 0
+            except AttributionError as e:
+                log.warning("indexer round failed: %s; retrying in %.1fs", e, poll_s)
+                caught_up = True
+            if caught_up:
+                stop.wait(poll_s)

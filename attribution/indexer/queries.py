@@ -1,0 +1,305 @@
+"""Read side of the indexer: records with proofs, batches with verdicts, usage aggregates, registry state at a time.
+
+Every function takes a SQLAlchemy `Connection` and returns JSON-ready values (0x-hex bytes, checksum addresses).
+Proofs come from each batch's stored tree (the flat OpenZeppelin node array) and a record's `tree_index`: the
+siblings on the way to the root, exactly what `StandardMerkleTree.getProof` returns and `verifyRecord` accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from attribution.errors import AttributionError
+from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records, registry_events
+from attribution.records import Profile, Record, to_checksum_address
+
+__all__ = ["QueryError", "NotFound", "USAGE_DIMENSIONS", "Reader", "proof_from_tree"]
+
+USAGE_DIMENSIONS = ("adapter", "dataset", "contributor", "node", "epoch")
+MAX_LIMIT = 1000
+
+
+class QueryError(AttributionError, ValueError):
+    """A query parameter is out of range or malformed; the message names it."""
+
+
+class NotFound(QueryError, LookupError):
+    """No such record or batch in the index (yet)."""
+
+
+def proof_from_tree(tree: bytes, tree_index: int) -> list[bytes]:
+    """Sibling nodes from `tree_index` up to the root of an OZ tree array (OZ `getProof`)."""
+    out = []
+    i = tree_index
+    while i > 0:
+        sib = i + 1 if i % 2 else i - 1
+        out.append(tree[32 * sib: 32 * sib + 32])
+        i = (i - 1) // 2
+    return out
+
+
+def _hex(b: bytes | None) -> str | None:
+    return None if b is None else "0x" + bytes(b).hex()
+
+
+def parse_bytes(value: str, size: int, name: str) -> bytes:
+    """0x-hex of `size` bytes, or a `QueryError` naming the parameter."""
+    s = value[2:] if value[:2] in ("0x", "0X") else value
+    try:
+        b = bytes.fromhex(s)
+    except ValueError:
+        raise QueryError(f"{name} must be 0x-hex of {size} bytes, got {value[:80]!r}") from None
+    if len(b) != size:
+        raise QueryError(f"{name} must be {size} bytes, got {len(b)}")
+    return b
+
+
+class Reader:
+    """Queries over one index; caches profiles and batch trees (content-keyed, so reorgs cannot stale them)."""
+
+    def __init__(self, tree_cache_size: int = 32) -> None:
+        self._profiles: dict[int, Profile] = {}
+        self._trees: OrderedDict[bytes, bytes] = OrderedDict()
+        self._tree_cache_size = tree_cache_size
+        self._lock = threading.Lock()
+        self._domain: tuple[int, bytes] | None = None
+
+    def domain(self, conn: Connection) -> tuple[int, bytes]:
+        """(chainId, ledger) of the index."""
+        if self._domain is None:
+            m = {str(k): str(v) for k, v in conn.execute(sa.select(meta.c.key, meta.c.value))}
+            if "chain_id" not in m:
+                raise NotFound("the index is empty: start `loraledger indexer serve` first")
+            self._domain = (int(m["chain_id"]), bytes.fromhex(m["ledger"][2:]))
+        return self._domain
+
+    def _profile_map(self, conn: Connection, ids: set[int]) -> dict[int, Profile]:
+        missing = [i for i in ids if i not in self._profiles]
+        if missing:
+            base = {int(r.profile_id): (bytes(r.model_id), bytes(r.adapter_id)) for r in conn.execute(
+                sa.select(profiles).where(profiles.c.profile_id.in_(missing)))}
+            ds: dict[int, list[tuple[int, bytes, int]]] = {}
+            for r in conn.execute(sa.select(profile_datasets).where(profile_datasets.c.profile_id.in_(missing))):
+                ds.setdefault(int(r.profile_id), []).append((int(r.position), bytes(r.dataset_id), int(r.weight_bps)))
+            with self._lock:
+                for pid, (model, adapter) in base.items():
+                    items = sorted(ds.get(pid, []))
+                    self._profiles[pid] = Profile(model, adapter, tuple(d for _, d, _ in items),
+                                                  tuple(w for _, _, w in items))
+        return {i: self._profiles[i] for i in ids}
+
+    def _tree(self, conn: Connection, batch_id: int, key: bytes) -> bytes | None:
+        with self._lock:
+            if key in self._trees:
+                self._trees.move_to_end(key)
+                return self._trees[key]
+        blob = conn.execute(sa.select(batches.c.tree).where(batches.c.batch_id == batch_id)).scalar()
+        if blob is None:
+            return None
+        blob = bytes(blob)
+        with self._lock:
+            self._trees[key] = blob
+            while len(self._trees) > self._tree_cache_size:
+                self._trees.popitem(last=False)
+        return blob
+
+    # -- records ------------------------------------------------------------------------------------------
+
+    _RECORD_COLS = (records, batches.c.verdict, batches.c.rebuilt_root, batches.c.block_number,
+                    batches.c.posted_at)
+
+    def _record_json(self, conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+        chain_id, ledger = self.domain(conn)
+        pmap = self._profile_map(conn, {int(r.profile_id) for r in rows})
+        out = []
+        for r in rows:
+            p = pmap[int(r.profile_id)]
+            rec = Record(chain_id, ledger, bytes(r.node), int(r.seq), p.model_id, p.adapter_id, p.dataset_ids,
+                         p.weights_bps, int(r.prompt_tokens), int(r.completion_tokens), int(r.timestamp),
+                         bytes(r.io_hash))
+            proof = None
+            if r.verdict == "ok":
+                tree = self._tree(conn, int(r.batch_id), bytes(r.rebuilt_root))
+                proof = None if tree is None else [_hex(x) for x in proof_from_tree(tree, int(r.tree_index))]
+            out.append({"record": rec.to_json(), "leaf": _hex(r.leaf), "batchId": int(r.batch_id),
+                        "verdict": r.verdict, "proof": proof, "blockNumber": int(r.block_number),
+                        "postedAt": int(r.posted_at)})
+        return out
+
+    def record(self, conn: Connection, node: str, seq: int) -> dict[str, Any]:
+        """One record with its proof (null unless its batch verified `ok`)."""
+        node_b = parse_bytes(node, 20, "node")
+        rows = conn.execute(sa.select(*self._RECORD_COLS).join(batches, batches.c.batch_id == records.c.batch_id)
+                            .where(records.c.node == node_b, records.c.seq == seq)).all()
+        if not rows:
+            raise NotFound(f"record {seq} of node {node} is not indexed (not posted yet, its batch not verified, "
+                           "or its payload unreadable: see /v1/batches)")
+        return self._record_json(conn, list(rows))[0]
+
+    def records(self, conn: Connection, *, node: str | None = None, adapter: str | None = None,
+                dataset: str | None = None, from_ts: int | None = None, to_ts: int | None = None,
+                limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """Records matching every filter given, ordered by (timestamp, node, seq)."""
+        if not 1 <= limit <= MAX_LIMIT or offset < 0:
+            raise QueryError(f"limit must be in [1, {MAX_LIMIT}] and offset >= 0")
+        q = sa.select(*self._RECORD_COLS).join(batches, batches.c.batch_id == records.c.batch_id)
+        if node is not None:
+            q = q.where(records.c.node == parse_bytes(node, 20, "node"))
+        # profiles are few: resolve them first, so the planner sees plain ids and uses (profile_id, timestamp)
+        if adapter is not None:
+            ids = list(conn.execute(sa.select(profiles.c.profile_id).where(
+                profiles.c.adapter_id == parse_bytes(adapter, 32, "adapter"))).scalars())
+            q = q.where(records.c.profile_id.in_(ids))
+        if dataset is not None:
+            ids = list(conn.execute(sa.select(profile_datasets.c.profile_id).where(
+                profile_datasets.c.dataset_id == parse_bytes(dataset, 32, "dataset"))).scalars())
+            q = q.where(records.c.profile_id.in_(ids))
+        if from_ts is not None:
+            q = q.where(records.c.timestamp >= from_ts)
+        if to_ts is not None:
+            q = q.where(records.c.timestamp < to_ts)
+        q = q.order_by(records.c.timestamp, records.c.node, records.c.seq).limit(limit).offset(offset)
+        return self._record_json(conn, list(conn.execute(q).all()))
+
+    # -- batches ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _batch_json(r: Row[Any]) -> dict[str, Any]:
+        return {"batchId": int(r.batch_id), "node": to_checksum_address(bytes(r.node)), "root": _hex(r.root),
+                "firstSeq": int(r.first_seq), "count": int(r._mapping["count"]), "daCommitment": _hex(r.da_commitment),
+                "postedAt": int(r.posted_at), "blockNumber": int(r.block_number), "blockHash": _hex(r.block_hash),
+                "txHash": _hex(r.tx_hash), "verdict": r.verdict or "pending", "detail": r.detail,
+                "rebuiltRoot": _hex(r.rebuilt_root)}
+
+    _BATCH_COLS = tuple(c for c in batches.c if c.name != "tree")
+
+    def batch(self, conn: Connection, batch_id: int) -> dict[str, Any]:
+        """One batch with its verdict."""
+        r = conn.execute(sa.select(*self._BATCH_COLS).where(batches.c.batch_id == batch_id)).first()
+        if r is None:
+            raise NotFound(f"batch {batch_id} is not indexed (not posted, or not yet confirmed)")
+        return self._batch_json(r)
+
+    def batches(self, conn: Connection, *, node: str | None = None, verdict: str | None = None, limit: int = 100,
+                offset: int = 0) -> list[dict[str, Any]]:
+        """Batches in id order, optionally of one node or one verdict (`pending` = not verified yet)."""
+        if not 1 <= limit <= MAX_LIMIT or offset < 0:
+            raise QueryError(f"limit must be in [1, {MAX_LIMIT}] and offset >= 0")
+        q = sa.select(*self._BATCH_COLS)
+        if node is not None:
+            q = q.where(batches.c.node == parse_bytes(node, 20, "node"))
+        if verdict == "pending":
+            q = q.where(batches.c.verdict.is_(None))
+        elif verdict is not None:
+            q = q.where(batches.c.verdict == verdict)
+        q = q.order_by(batches.c.batch_id).limit(limit).offset(offset)
+        return [self._batch_json(r) for r in conn.execute(q)]
+
+    # -- usage --------------------------------------------------------------------------------------------
+
+    def usage(self, conn: Connection, by: str, *, epoch_blocks: int = 1000, at: int | None = None
+              ) -> list[dict[str, Any]]:
+        """Records and tokens per adapter, dataset (weighted by `weightsBps`), contributor (dataset usage split by
+        the registry's `sharesBps` at `at`), node or epoch (`block_number // epoch_blocks`). Only batches whose
+        verdict is `ok` count."""
+        if by not in USAGE_DIMENSIONS:
+            raise QueryError(f"usage by {by!r}: choose one of {', '.join(USAGE_DIMENSIONS)}")
+        if epoch_blocks < 1:
+            raise QueryError("epoch_blocks must be >= 1")
+        tokens = records.c.prompt_tokens + records.c.completion_tokens
+        ok = sa.and_(batches.c.batch_id == records.c.batch_id, batches.c.verdict == "ok")
+        if by in ("dataset", "contributor"):
+            weighted = sa.func.sum(tokens * profile_datasets.c.weight_bps)
+            q = (sa.select(profile_datasets.c.dataset_id.label("key"), sa.func.count().label("records"),
+                           weighted.label("wtokens"))
+                 .select_from(records.join(batches, ok).join(profile_datasets,
+                                                             profile_datasets.c.profile_id == records.c.profile_id))
+                 .group_by(profile_datasets.c.dataset_id))
+            rows = [(bytes(r.key), int(r.records), int(r.wtokens or 0)) for r in conn.execute(q)]
+            if by == "dataset":
+                return sorted(({"dataset": _hex(k), "records": n, "tokens": w // 10_000} for k, n, w in rows),
+                              key=lambda x: -x["tokens"])
+            return self._by_contributor(conn, rows, at)
+        key: Any
+        if by == "adapter":
+            key = profiles.c.adapter_id
+            src = records.join(batches, ok).join(profiles, profiles.c.profile_id == records.c.profile_id)
+        elif by == "node":
+            key, src = records.c.node, records.join(batches, ok)
+        else:
+            key, src = batches.c.block_number / epoch_blocks, records.join(batches, ok)
+        q = (sa.select(key.label("key"), sa.func.count().label("records"),
+                       sa.func.sum(records.c.prompt_tokens).label("prompt"),
+                       sa.func.sum(records.c.completion_tokens).label("completion"))
+             .select_from(src).group_by(key).order_by(key))
+        out = []
+        for r in conn.execute(q):
+            k = (to_checksum_address(bytes(r.key)) if by == "node" else int(r.key) if by == "epoch"
+                 else _hex(r.key))
+            out.append({by: k, "records": int(r.records), "promptTokens": int(r.prompt or 0),
+                        "completionTokens": int(r.completion or 0),
+                        "tokens": int(r.prompt or 0) + int(r.completion or 0)})
+        return out
+
+    def _by_contributor(self, conn: Connection, rows: list[tuple[bytes, int, int]], at: int | None
+                        ) -> list[dict[str, Any]]:
+        state = self.registry_state(conn, at)["datasets"]
+        acc: dict[str, int] = {}
+        for dataset_id, _n, wtokens in rows:
+            entry = state.get("0x" + dataset_id.hex())
+            if not entry:
+                acc["unregistered"] = acc.get("unregistered", 0) + wtokens
+                continue
+            for who, share in zip(entry.get("contributors", []), entry.get("sharesBps", []), strict=False):
+                acc[who] = acc.get(who, 0) + wtokens * int(share)
+        return sorted(({"contributor": k, "tokens": v // (10_000 * (1 if k == "unregistered" else 10_000))}
+                       for k, v in acc.items()), key=lambda x: -x["tokens"])
+
+    # -- registry -----------------------------------------------------------------------------------------
+
+    def registry_state(self, conn: Connection, at: int | None = None) -> dict[str, Any]:
+        """Datasets, base models and adapters as in effect at unix time `at` (default: now), folded from the
+        AssetRegistry events (a change with `effectiveAt` applies from then)."""
+        q = sa.select(registry_events).order_by(registry_events.c.block_number, registry_events.c.log_index)
+        if at is not None:
+            q = q.where(registry_events.c.block_timestamp <= at)
+        state: dict[str, dict[str, dict[str, Any]]] = {"datasets": {}, "baseModels": {}, "adapters": {}}
+        id_keys = {"datasets": "datasetId", "baseModels": "modelId", "adapters": "adapterId"}
+        for r in conn.execute(q):
+            name = str(r.event)
+            kind = ("datasets" if name.startswith("Dataset") else "baseModels" if name.startswith("BaseModel")
+                    else "adapters" if name.startswith("Adapter") else None)
+            if kind is None:
+                continue
+            args = json.loads(r.args)
+            asset = args.pop(id_keys[kind], None)
+            if asset is None:
+                continue
+            effective = args.pop("effectiveAt", None)
+            if at is not None and effective is not None and int(effective) > at:
+                continue
+            entry = state[kind].setdefault(asset, {"registeredAt": int(r.block_timestamp)})
+            if kind == "adapters" and name.endswith("Registered"):
+                entry["active"] = True
+            entry.update(args)
+            entry["updatedAt"] = int(r.block_timestamp)
+        return {"at": at, **state}
+
+    # -- status -------------------------------------------------------------------------------------------
+
+    def status(self, conn: Connection) -> dict[str, Any]:
+        """Cursor, counts and verdict totals."""
+        m = {str(k): str(v) for k, v in conn.execute(sa.select(meta.c.key, meta.c.value))}
+        verdicts = {str(v or "pending"): int(n) for v, n in conn.execute(
+            sa.select(batches.c.verdict, sa.func.count()).group_by(batches.c.verdict))}
+        n_records = int(conn.execute(sa.select(sa.func.count()).select_from(records)).scalar() or 0)
+        top = conn.execute(sa.select(sa.func.max(blocks.c.number))).scalar()
+        return {"chainId": int(m["chain_id"]) if "chain_id" in m else None, "ledger": m.get("ledger"),
+                "registry": m.get("registry") or None, "cursor": int(m["cursor"]) if "cursor" in m else None,
+                "topBlock": top, "records": n_records, "batches": verdicts}

@@ -1,0 +1,211 @@
+"""`loraledger bench node` / `scripts/bench/node.py`: the node's HTTP serving with attribution on vs off.
+
+Same process, same model, same load, measured in one run: a concurrent closed-loop load of non-streamed
+completions (base model and an adapter, alternating) against the real app under uvicorn, once with every answer
+recorded durably (SQLite group commit + fsync) and signed (EIP-712), once with attribution off. The modes are
+interleaved (off, on, off, on, ...) and each keeps its best round, so machine noise hits both alike.
+The chain is not in the hot path (the node reads it only at start), so this bench uses a local record context
+(chain id 31337, a random ledger address and node key) instead of an anvil.
+
+Writes JSON with `attribution_overhead_pct` (throughput lost to attribution, %), `p50_ms`, `p99_ms`,
+`requests_per_s` (attribution on), `concurrency`, and both modes in full.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import pathlib
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from typing import Any
+
+__all__ = ["main"]
+
+logger = logging.getLogger(__name__)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _tiny_model(root: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """A small random Llama + one random adapter (what tests use), when no --model-dir is given."""
+    from inference.demo import build_llama, load_config, stdlib_docs, train_tokenizer, write_random_adapter
+
+    tok = train_tokenizer([stdlib_docs("json", max_chars=20_000)], vocab_size=512)
+    model = build_llama(tok, hidden=64, layers=2, heads=4, kv_heads=2, intermediate=128, seed=1234,
+                        max_positions=512, initializer_range=0.1)
+    base = root / "tiny-llama"
+    model.save_pretrained(base, safe_serialization=True)
+    tok.save_pretrained(base)
+    adapter = root / "bench-adapter"
+    write_random_adapter(adapter, load_config(base), seed=7, rank=8)
+    return base, adapter
+
+
+def _services(settings: Any, attribution: bool, store_path: pathlib.Path) -> Any:
+    import secrets
+
+    from eth_account import Account
+
+    from attribution.receipt import ReceiptSigner
+    from attribution.store import RecordStore
+    from node.recorder import Recorder
+    from node.services import build_services
+
+    s = build_services(settings)  # attribution and registry checks off in `settings`: no chain needed
+    if attribution:
+        account = Account.create()
+        signer = ReceiptSigner(account, 31337, secrets.token_bytes(20))
+        s.store = RecordStore(store_path, signer.node)
+        s.recorder = Recorder(s.store, signer, 31337, signer.ledger, s.metrics.records_stored)
+    return s
+
+
+class _Server:
+    """The app under uvicorn on a background thread."""
+
+    def __init__(self, settings: Any, services: Any) -> None:
+        import uvicorn
+
+        from node.app import create_app
+
+        self.server = uvicorn.Server(uvicorn.Config(create_app(settings, services=services), host="127.0.0.1",
+                                                    port=settings.node.port, log_level="warning", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        deadline = time.monotonic() + 120
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the node did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(60)
+
+
+async def _round(url: str, concurrency: int, requests: int, max_tokens: int, models: list[str]) -> dict[str, Any]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(requests))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for i in counter:
+            body = {"model": models[i % len(models)], "prompt": f"bench request {i}", "max_tokens": max_tokens,
+                    "temperature": 0}
+            t = time.perf_counter()
+            r = await client.post(f"{url}/v1/completions", json=body)
+            latencies.append((time.perf_counter() - t) * 1e3)
+            if r.status_code != 200:
+                errors += 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    latencies.sort()
+    return {"requests": requests, "errors": errors, "wall_s": round(wall, 3),
+            "requests_per_s": round(requests / wall, 2),
+            "p50_ms": round(statistics.median(latencies), 2),
+            "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench; print the table; write JSON with --json."""
+    ap = argparse.ArgumentParser(prog="loraledger bench node", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="Fewer requests and rounds (under 3 minutes).")
+    ap.add_argument("--json", type=pathlib.Path, help="Write the results here.")
+    ap.add_argument("--concurrency", type=int, default=16, help="Concurrent clients (closed loop).")
+    ap.add_argument("--requests", type=int, default=None, help="Requests per round (default 400, quick 160).")
+    ap.add_argument("--rounds", type=int, default=None, help="Rounds per mode, interleaved (default 3, quick 2).")
+    ap.add_argument("--max-tokens", type=int, default=16, help="Completion tokens per request.")
+    ap.add_argument("--model-dir", type=pathlib.Path, help="Base model dir (default: a tiny random Llama).")
+    ap.add_argument("--adapter-dir", type=pathlib.Path, help="An adapter for that model (alternates with base).")
+    args = ap.parse_args(argv)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
+    if args.concurrency < 1 or args.max_tokens < 1:
+        ap.error("--concurrency and --max-tokens must be >= 1")
+    requests = args.requests or (160 if args.quick else 400)
+    rounds = args.rounds or (2 if args.quick else 3)
+    from rich.console import Console
+    from rich.table import Table
+
+    from node.settings import Settings
+
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="bench-node-") as tmp:
+        root = pathlib.Path(tmp)
+        if args.model_dir is None:
+            base, adapter = _tiny_model(root)
+        else:
+            base, adapter = args.model_dir, args.adapter_dir
+        results: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+        servers = {}
+        for mode in ("off", "on"):
+            settings = Settings.model_validate({
+                "node": {"port": _free_port(), "attribution": False, "requests_per_minute": 10**9,
+                         "tokens_per_minute": 10**9},
+                "engine": {"model_dir": base, "model_name": "base", "max_batch": args.concurrency,
+                           "max_queue": 4 * args.concurrency, "max_seq_len": 256},
+                "adapters": {"dirs": [adapter] if adapter else [], "manifest": None, "require_registered": False},
+                "store": {"path": root / f"records-{mode}.db"}})
+            services = _services(settings, mode == "on", root / f"records-{mode}.db")
+            servers[mode] = (settings, _Server(settings, services).__enter__())
+        models = ["base"] + ([adapter.name] if adapter else [])
+        try:
+            for mode in ("off", "on"):  # warm-up: first loads, allocator, kernels
+                asyncio.run(_round(f"http://127.0.0.1:{servers[mode][0].node.port}", args.concurrency,
+                                   2 * args.concurrency, args.max_tokens, models))
+            for r in range(rounds):
+                for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
+                    url = f"http://127.0.0.1:{servers[mode][0].node.port}"
+                    res = asyncio.run(_round(url, args.concurrency, requests, args.max_tokens, models))
+                    results[mode].append(res)
+                    console.print(f"round {r + 1} attribution {mode}: {res['requests_per_s']} req/s, "
+                                  f"p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
+        finally:
+            for _, srv in servers.values():
+                srv.__exit__()
+        best = {m: max(rs, key=lambda x: x["requests_per_s"]) for m, rs in results.items()}
+        stored = None
+        on_store = root / "records-on.db"
+        if on_store.exists():
+            from attribution.store import RecordStore
+
+            with RecordStore(on_store, readonly=True) as st:
+                stored = st.next_seq()
+    overhead = 100.0 * (best["off"]["requests_per_s"] - best["on"]["requests_per_s"]) / best["off"]["requests_per_s"]
+    table = Table(title=f"node serving, {args.concurrency} concurrent clients, {requests} requests/round, "
+                  f"max_tokens {args.max_tokens} (best of {rounds})")
+    for col in ("attribution", "req/s", "p50 ms", "p99 ms", "errors"):
+        table.add_column(col)
+    for m in ("off", "on"):
+        b = best[m]
+        table.add_row(m, str(b["requests_per_s"]), str(b["p50_ms"]), str(b["p99_ms"]), str(b["errors"]))
+    console.print(table)
+    console.print(f"attribution overhead: {overhead:.2f}% of throughput (target <= 2%); records stored: {stored}")
+    out = {"attribution_overhead_pct": round(overhead, 2), "p50_ms": best["on"]["p50_ms"],
+           "p99_ms": best["on"]["p99_ms"], "requests_per_s": best["on"]["requests_per_s"],
+           "concurrency": args.concurrency, "max_tokens": args.max_tokens, "requests_per_round": requests,
+           "rounds": rounds, "records_stored": stored, "off": best["off"], "on": best["on"], "all_rounds": results}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2))
+    errors = best["on"]["errors"] + best["off"]["errors"]
+    return 1 if errors else 0

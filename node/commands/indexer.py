@@ -1,0 +1,117 @@
+"""`loraledger indexer serve | sync | status`: follow a deployment's ledger and asset registry, verify every batch
+from DA, and serve dApp queries (attribution/indexer). Storage: a SQLite file by default, PostgreSQL by a
+`postgresql://` URL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from attribution.chain.client import ChainClient
+from attribution.chain.deploy import Deployment
+from attribution.chain.errors import ChainError
+from attribution.da.client import DEFAULT_URL, DAClient
+from attribution.errors import AttributionError
+from node.errors import UsageError
+from node.settings import load_settings
+
+app = typer.Typer(help="The indexer: follow the chain + DA for all nodes, verify every batch, serve queries.",
+                  no_args_is_help=True)
+log = logging.getLogger(__name__)
+
+DEFAULT_DB = Path(".loraledger/indexer.db")
+
+DbOpt = Annotated[str, typer.Option("--db", envvar="LORALEDGER_INDEXER_DB",
+                                    help="SQLite file path, or a postgresql://user@host:port/db URL.")]
+RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: settings chain.rpc_url).")]
+DaOpt = Annotated[str, typer.Option("--da-url", envvar="LORALEDGER_DA_URL", help="DA server / eigenda-proxy URL.")]
+DeployOpt = Annotated[Path | None, typer.Option(
+    "--deployment", help="Deployment file (default: deployments/<chainId>.json): ledger, registry, deploy block.")]
+ConfOpt = Annotated[int, typer.Option("--confirmations", min=0, help="Index only blocks this deep (reorg safety).")]
+PageOpt = Annotated[int, typer.Option("--page-blocks", min=1, help="Blocks per eth_getLogs request.")]
+
+
+def build_indexer(db: str, rpc_url: str | None, da_url: str, deployment_file: Path | None, confirmations: int,
+                  page_blocks: int) -> object:
+    """Open the database (migrating it) and bind an `Indexer` to the deployment."""
+    from attribution.indexer.db import IndexerDBError, open_engine
+    from attribution.indexer.follower import Indexer, IndexerError
+
+    settings = load_settings()
+    chain = ChainClient(rpc_url or settings.chain.rpc_url)
+    try:
+        path = deployment_file or settings.chain.deployment_path(chain.chain_id)
+        dep = Deployment.load(path)
+    except ChainError as e:
+        raise UsageError(f"{e}; pass --deployment FILE or --rpc-url of the deployed chain") from e
+    try:
+        engine = open_engine(db)
+        return Indexer(engine, chain, dep.address("AttributionLedger"), DAClient(da_url, max_retries=2),
+                       registry=dep.addresses.get("AssetRegistry"), deploy_block=dep.deploy_block,
+                       confirmations=confirmations, page_blocks=page_blocks)
+    except (IndexerDBError, IndexerError, ChainError) as e:
+        raise UsageError(str(e)) from e
+
+
+@app.command("serve")
+def serve_command(db: DbOpt = str(DEFAULT_DB), rpc_url: RpcOpt = None, da_url: DaOpt = DEFAULT_URL,
+                  deployment: DeployOpt = None, confirmations: ConfOpt = 2, page_blocks: PageOpt = 2000,
+                  host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+                  port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8700,
+                  poll_s: Annotated[float, typer.Option("--poll", min=0.05, help="Seconds between rounds.")] = 1.0,
+                  ) -> None:
+    """Follow the deployment from its deploy block and serve the query API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from attribution.indexer.api import create_app
+    from attribution.indexer.follower import Indexer
+
+    indexer = build_indexer(db, rpc_url, da_url, deployment, confirmations, page_blocks)
+    assert isinstance(indexer, Indexer)
+    uvicorn.run(create_app(indexer.engine, indexer, poll_s=poll_s), host=host, port=port, log_level="info")
+
+
+@app.command("sync")
+def sync_command(db: DbOpt = str(DEFAULT_DB), rpc_url: RpcOpt = None, da_url: DaOpt = DEFAULT_URL,
+                 deployment: DeployOpt = None, confirmations: ConfOpt = 2, page_blocks: PageOpt = 2000,
+                 timeout_s: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds.")] = 600,
+                 ) -> None:
+    """Index until caught up with the confirmed head and every batch verified, print the status, exit."""
+    from attribution.indexer.follower import Indexer
+    from attribution.indexer.queries import Reader
+
+    indexer = build_indexer(db, rpc_url, da_url, deployment, confirmations, page_blocks)
+    assert isinstance(indexer, Indexer)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            stats = indexer.sync_once()
+        except AttributionError as e:
+            raise UsageError(str(e)) from e
+        if stats.cursor >= stats.head - confirmations and stats.pending == 0:
+            break
+        if time.monotonic() > deadline:
+            raise UsageError(f"not caught up after {timeout_s:.0f}s (cursor {stats.cursor}, head {stats.head}, "
+                             f"{stats.pending} batches pending: is DA at {da_url} up?)")
+        time.sleep(0.5)
+    with indexer.engine.connect() as conn:
+        typer.echo(json.dumps(Reader().status(conn), indent=2))
+
+
+@app.command("status")
+def status_command(db: DbOpt = str(DEFAULT_DB)) -> None:
+    """Print the index's cursor, record count and verdict totals."""
+    from attribution.indexer.db import IndexerDBError, open_engine
+    from attribution.indexer.queries import Reader
+
+    try:
+        engine = open_engine(db)
+    except IndexerDBError as e:
+        raise UsageError(str(e)) from e
+    with engine.connect() as conn:
+        typer.echo(json.dumps(Reader().status(conn), indent=2))

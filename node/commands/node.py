@@ -1,0 +1,105 @@
+"""`loraledger node ...`: run the node (OpenAI-compatible API + engine + record store), hash API keys."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+from typing import Annotated, Any
+
+import typer
+
+from node.errors import UsageError
+
+app = typer.Typer(help="The inference node: OpenAI-compatible serving with an attribution record per answer.",
+                  no_args_is_help=True)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname, "logger": record.name,
+                               "msg": record.getMessage()}
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def _json_logs() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+
+
+def examples(base_url: str, model: str, adapter: str | None) -> str:
+    """The curl line and OpenAI-client snippet printed when the node is up."""
+    target = adapter or model
+    return (
+        f"curl -s {base_url}/v1/completions -H 'Content-Type: application/json' "
+        f"-d '{{\"model\": \"{target}\", \"prompt\": \"The json module\", \"max_tokens\": 24}}'\n\n"
+        "python - <<'PY'\n"
+        "from openai import OpenAI\n"
+        f"client = OpenAI(base_url=\"{base_url}/v1\", api_key=\"unused\")\n"
+        f"r = client.chat.completions.create(model=\"{target}\", "
+        "messages=[{\"role\": \"user\", \"content\": \"What does json.dumps do?\"}], max_tokens=24)\n"
+        "print(r.choices[0].message.content)\n"
+        "print(r.model_extra[\"attribution\"][\"status_url\"])\n"
+        "PY\n")
+
+
+@app.command("run")
+def run(
+    config: Annotated[pathlib.Path | None, typer.Option("--config", help="Settings file (default ./loraledger.toml; "
+                                                         "LORALEDGER_* environment variables override it).")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Listen address (node.host).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Listen port (node.port).")] = None,
+) -> None:
+    """Serve until SIGTERM/Ctrl-C: stop admitting, finish in-flight requests, flush the record store."""
+    from pydantic import ValidationError
+
+    from node.settings import load_settings
+
+    if config is not None and not config.is_file():
+        raise UsageError(f"--config {config}: no such file")
+    try:
+        settings = load_settings(config)
+        if host is not None or port is not None:
+            node = settings.node.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v is not None})
+            settings = settings.model_copy(update={"node": node})
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise UsageError(f"settings: {'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from e
+    if settings.node.json_logs:
+        _json_logs()
+    import uvicorn
+
+    from node.app import create_app
+    from node.services import build_services
+
+    services = build_services(settings)
+    app_ = create_app(settings, services=services)
+    base_url = f"http://{settings.node.host}:{settings.node.port}"
+    adapters = services.catalogue.entries()
+    typer.echo(f"loraledger node: serving {services.model_name} + {len(adapters)} adapters on {base_url}\n"
+               f"try:\n{examples(base_url, services.model_name, adapters[0].name if adapters else None)}", err=True)
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            # the graceful shutdown is the whole answer to SIGTERM/Ctrl-C: exit 0 instead of re-raising the signal
+            self._captured_signals.clear()
+
+    server = _Server(uvicorn.Config(app_, host=settings.node.host, port=settings.node.port, log_config=None,
+                                           timeout_graceful_shutdown=int(settings.node.shutdown_deadline_s) or None,
+                                           access_log=False))
+    server.run()
+    typer.echo("loraledger node: stopped (in-flight answers finished and recorded, record store flushed)", err=True)
+
+
+@app.command("hash-key")
+def hash_key_cmd(key: Annotated[str, typer.Argument(help="The API or admin key to hash.")]) -> None:
+    """Print the sha256 hex to put in node.api_key_hashes / node.admin_key_hash (the node never stores keys)."""
+    from node.api.auth import hash_key
+
+    if not key:
+        raise UsageError("the key is empty")
+    typer.echo(hash_key(key))

@@ -1,0 +1,118 @@
+"""Prometheus metrics of one node: our names with per-adapter labels, plus the llm-d model-server names.
+
+The `vllm:*` gauges are what an llm-d / Gateway API inference router scrapes to balance many nodes with adapter
+affinity: `vllm:num_requests_waiting`, `vllm:num_requests_running`, `vllm:kv_cache_usage_perc` (our K/V cache is
+preallocated per row, so its use is running rows / max_batch) and `vllm:lora_requests_info` (value: the time of the
+last change; labels: the adapters running and waiting, comma-separated, and `max_lora`).
+Each app has its own `CollectorRegistry` (no global state, so tests can build many apps).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter as Multiset
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+__all__ = ["NodeMetrics"]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class _LoraInfo:
+    """Collector for `vllm:lora_requests_info` built from the live waiting/running adapter multisets."""
+
+    def __init__(self, owner: NodeMetrics) -> None:
+        self.owner = owner
+
+    def collect(self) -> Any:
+        o = self.owner
+        with o._lock:
+            running = ",".join(sorted(o._running_adapters))
+            waiting = ",".join(sorted(o._waiting_adapters))
+            changed = o._lora_changed
+        fam = GaugeMetricFamily("vllm:lora_requests_info", "Running and waiting LoRA adapters (llm-d affinity)",
+                                labels=["running_lora_adapters", "waiting_lora_adapters", "max_lora"])
+        fam.add_metric([running, waiting, str(o.max_lora)], changed)
+        yield fam
+
+    def describe(self) -> list[Any]:
+        return []
+
+
+class NodeMetrics:
+    """All metrics of one node and the bookkeeping of which adapters are waiting or running."""
+
+    def __init__(self, *, max_batch: int, max_lora: int) -> None:
+        self.registry = CollectorRegistry()
+        self.max_batch = max_batch
+        self.max_lora = max_lora
+        r = self.registry
+        self.requests = Counter("loraledger_requests", "Answered requests", ["adapter", "finish_reason"], registry=r)
+        self.rejected = Counter("loraledger_requests_rejected", "Requests refused before work", ["code"], registry=r)
+        self.tokens = Counter("loraledger_tokens", "Tokens processed", ["adapter", "kind"], registry=r)
+        self.tier_hits = Counter("loraledger_adapter_cache_hits", "Requests by the adapter's cache tier at admission",
+                                 ["adapter", "tier"], registry=r)
+        self.load_ms = Gauge("loraledger_adapter_load_ms", "Last disk->host load of the adapter (ms)", ["adapter"],
+                             registry=r)
+        self.queue_depth = Gauge("loraledger_queue_depth", "Requests waiting for a row", registry=r)
+        self.ttft = Histogram("loraledger_time_to_first_token_seconds", "Time to first token", ["adapter"],
+                              buckets=_LATENCY_BUCKETS, registry=r)
+        self.tpot = Histogram("loraledger_time_per_output_token_seconds", "Time per output token after the first",
+                              ["adapter"], buckets=_TOKEN_BUCKETS, registry=r)
+        self.records_stored = Counter("loraledger_records_stored", "Attribution records durably stored", registry=r)
+        self.store_bytes = Gauge("loraledger_store_bytes", "Bytes used by the record store", registry=r)
+        self.vllm_waiting = Gauge("vllm:num_requests_waiting", "Requests waiting (llm-d)", registry=r)
+        self.vllm_running = Gauge("vllm:num_requests_running", "Requests running (llm-d)", registry=r)
+        self.vllm_kv = Gauge("vllm:kv_cache_usage_perc", "K/V cache rows in use, 0..1 (llm-d)", registry=r)
+        self._lock = threading.Lock()
+        self._waiting_adapters: Multiset[str] = Multiset()
+        self._running_adapters: Multiset[str] = Multiset()
+        self._lora_changed = time.time()
+        r.register(_LoraInfo(self))  # type: ignore[arg-type]
+
+    def _touch(self) -> None:
+        self._lora_changed = time.time()
+        self._waiting_adapters += Multiset()  # drop zero counts
+        self._running_adapters += Multiset()
+
+    def waiting(self, adapter: str | None) -> None:
+        """A request was admitted to the queue."""
+        if adapter:
+            with self._lock:
+                self._waiting_adapters[adapter] += 1
+                self._touch()
+
+    def started(self, adapter: str | None) -> None:
+        """A request produced its first token."""
+        if adapter:
+            with self._lock:
+                self._waiting_adapters[adapter] -= 1
+                self._running_adapters[adapter] += 1
+                self._touch()
+
+    def finished(self, adapter: str | None, was_running: bool) -> None:
+        """A request finished (or failed) either while waiting or while running."""
+        if adapter:
+            with self._lock:
+                (self._running_adapters if was_running else self._waiting_adapters)[adapter] -= 1
+                self._touch()
+
+    def render(self, engine: Any, store: Any, cache: Any) -> bytes:
+        """Update the sampled gauges and render the text exposition."""
+        queued, running = int(engine.queued), int(engine.running)
+        self.queue_depth.set(queued)
+        self.vllm_waiting.set(queued)
+        self.vllm_running.set(running)
+        self.vllm_kv.set(running / self.max_batch if self.max_batch else 0.0)
+        if store is not None:
+            self.store_bytes.set(store.used_bytes)
+        if cache is not None:
+            for info in cache.list():
+                if info.load_ms is not None:
+                    self.load_ms.labels(info.name).set(info.load_ms)
+        return generate_latest(self.registry)

@@ -1,0 +1,66 @@
+"""From an engine `Usage` to a durable, signed attribution record: the `attribution` object of every answer.
+
+Order (DESIGN.md invariant 1): build the record, append it to the store and wait for its commit (fsync), sign the
+receipt, and only then return the object the response carries. The salt goes to the client and nowhere else.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from attribution.receipt import ReceiptSigner
+from attribution.records import PendingRecord, io_hash, to_checksum_address
+from attribution.store import RecordStore
+from node.catalogue import CatalogueEntry
+
+__all__ = ["Recorder"]
+
+_U32 = (1 << 32) - 1
+ZERO32 = bytes(32)
+
+
+@dataclass
+class Recorder:
+    """Appends one record per answer and returns its attribution object."""
+
+    store: RecordStore
+    signer: ReceiptSigner
+    chain_id: int
+    ledger: bytes
+    records_stored: Any = None  # a prometheus Counter, incremented per durable record
+
+    @property
+    def node(self) -> bytes:
+        """The node's address (20 bytes)."""
+        return self.signer.node
+
+    async def record(self, *, model_id: bytes, entry: CatalogueEntry | None, prompt_tokens: int,
+                     completion_tokens: int, prompt_bytes: bytes, completion_text: str,
+                     base_url: str) -> dict[str, Any]:
+        """Store the record durably, sign it; returns `{seq, node, record, leaf, salt, receipt, status_url}`."""
+        salt = secrets.token_bytes(32)
+        pending = PendingRecord(
+            chain_id=self.chain_id, ledger=self.ledger, node=self.node, model_id=model_id,
+            adapter_id=entry.adapter_id if entry is not None else ZERO32,
+            dataset_ids=entry.dataset_ids if entry is not None else (),
+            weights_bps=entry.weights_bps if entry is not None else (),
+            prompt_tokens=min(prompt_tokens, _U32), completion_tokens=min(completion_tokens, _U32),
+            timestamp=int(time.time()), io_hash=io_hash(salt, prompt_bytes, completion_text.encode()))
+        seq = await self.store.append_async(pending)
+        if self.records_stored is not None:
+            self.records_stored.inc()
+        record = pending.with_seq(seq)
+        leaf = record.leaf()
+        receipt = self.signer.sign(seq, leaf)
+        return {
+            "seq": seq,
+            "node": to_checksum_address(self.node),
+            "record": record.to_json(),
+            "leaf": "0x" + leaf.hex(),
+            "salt": "0x" + salt.hex(),
+            "receipt": "0x" + receipt.hex(),
+            "status_url": f"{base_url.rstrip('/')}/v1/attribution/records/{seq}",
+        }

@@ -1,0 +1,232 @@
+"""What one node process holds: the base model, the engine and adapter cache, the catalogue, the record store and
+receipt signer, metrics and rate limits. `build_services(settings)` wires them; `close()` takes them down in order.
+
+The chain is read once at start (chain id, ledger address, registry entries of the served adapters); after that
+only the catalogue's background refresh talks to it, so nothing in the request path waits on the chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import pathlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from node.catalogue import Catalogue, ChainRegistry, OpenRegistry, RegistryReader
+from node.errors import UsageError
+from node.metrics import NodeMetrics
+from node.ratelimit import RateLimits
+from node.recorder import Recorder
+from node.settings import DEVNET_CHAIN_ID, Settings
+
+__all__ = ["Services", "build_services"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """The node's parts, shared by every route (`request.app.state.services`)."""
+
+    settings: Settings
+    engine: Any
+    cache: Any
+    tokenizer: Any
+    model_id: bytes
+    model_name: str
+    catalogue: Catalogue
+    metrics: NodeMetrics
+    limits: RateLimits
+    recorder: Recorder | None
+    store: Any
+    chain_id: int | None = None
+    ledger: bytes | None = None
+    accepting: bool = True
+    detached: set[asyncio.Task[Any]] = field(default_factory=set)  # drains of cancelled requests (still recorded)
+    inflight: set[Any] = field(default_factory=set)  # engine handles of requests being served
+    _stop_refresh: threading.Event = field(default_factory=threading.Event)
+    _refresh_thread: threading.Thread | None = None
+    allowed_roots: list[pathlib.Path] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+
+    def start_refresh(self) -> None:
+        """Re-read the registry every `adapters.refresh_s` on a background thread."""
+        def loop() -> None:
+            while not self._stop_refresh.wait(self.settings.adapters.refresh_s):
+                try:
+                    self.catalogue.refresh()
+                except Exception:  # noqa: BLE001 - never let the refresher die
+                    logger.exception("catalogue refresh failed")
+
+        self._refresh_thread = threading.Thread(target=loop, name="catalogue-refresh", daemon=True)
+        self._refresh_thread.start()
+
+    def add_adapter(self, path: pathlib.Path, name: str | None = None, adapter_id: bytes | None = None) -> Any:
+        """Validate and load an adapter directory, check it against the registry, serve it; returns its entry."""
+        from inference.adapters.identity import adapter_id_of
+
+        name = name or path.name
+        if name == self.model_name or self.catalogue.get(name) is not None:
+            from inference.adapters.cache import AdapterNameTaken
+
+            raise AdapterNameTaken(f"the name {name!r} is already served: remove it first or pick another name",
+                                   adapter=name)
+        content_hash = adapter_id_of(path)  # refuses non-safetensors adapters with a named error
+        same = self.catalogue.by_content_hash(content_hash)
+        if same is not None:
+            from inference.adapters.cache import AdapterNameTaken
+
+            raise AdapterNameTaken(f"these adapter files are already served as {same.name!r}: use that name",
+                                   adapter=name)
+        entry = self.catalogue.add(name, content_hash, adapter_id)  # registry check before any loading
+        try:
+            self.cache.add(path, name)
+        except BaseException:
+            self.catalogue.remove(name)
+            raise
+        return entry
+
+    def remove_adapter(self, name_or_id: str) -> Any:
+        """Stop serving an adapter (in-flight requests finish); returns the removed entry or None."""
+        entry = self.catalogue.find(name_or_id)
+        if entry is None:
+            return None
+        self.catalogue.remove(entry.name)
+        self.cache.remove(entry.content_hash)
+        return entry
+
+    async def drain(self, deadline_s: float) -> None:
+        """Stop admitting; let in-flight requests finish for `deadline_s`, then cut them (still recorded)."""
+        self.accepting = False
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline_s
+        while self.inflight and loop.time() < end:
+            await asyncio.sleep(0.05)
+        for handle in list(self.inflight):
+            handle.cancel()
+        end = loop.time() + 10
+        while (self.inflight or self.detached) and loop.time() < end:
+            await asyncio.sleep(0.05)
+
+    def close(self) -> None:
+        """Stop the refresher, the engine, the cache loader; flush and close the store."""
+        self._stop_refresh.set()
+        self.engine.stop()
+        if self.cache is not None:
+            self.cache.close()
+        if self.store is not None:
+            self.store.close()
+        logger.info("node stopped; record store flushed")
+
+
+def _signer_account(settings: Settings, chain_id: int) -> Any:
+    from attribution.chain.keys import load_signer
+
+    c = settings.chain
+    return load_signer(chain_id, keystore=c.keystore,
+                       password=c.keystore_password.get_secret_value() if c.keystore_password else None,
+                       private_key=c.private_key.get_secret_value() if c.private_key else None,
+                       dev_index=settings.node.node_dev_index if chain_id == DEVNET_CHAIN_ID else None)
+
+
+def _manifest_adapters(manifest: pathlib.Path) -> list[tuple[pathlib.Path, str, bytes | None]]:
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        out = []
+        for a in data["adapters"]:
+            registered = a.get("registered_adapter_id")  # v2 manifests map contentHash -> adapterId
+            out.append((manifest.parent / a["path"], str(a["name"]),
+                        bytes.fromhex(registered[2:]) if registered else None))
+        return out
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"cannot read adapters.manifest {manifest}: {e}; rerun `loraledger demo init` or unset "
+                         "adapters.manifest") from e
+
+
+def build_services(settings: Settings) -> Services:
+    """Load the model, start the engine, open the store, read the chain; raises `UsageError` on bad config."""
+    import torch
+
+    from inference.adapters.cache import AdapterCache, CacheBudgets
+    from inference.engine import Engine, EngineConfig
+    from inference.errors import InferenceError
+    from inference.lora import LoraPool
+    from inference.model import load_base_model
+
+    e = settings.engine
+    try:
+        base = load_base_model(e.model_dir, dtype=getattr(torch, e.dtype), device=e.device, name=e.model_name)
+    except InferenceError as err:
+        raise UsageError(f"engine.model_dir: {err}") from err
+    from inference.adapters.weights import linear_shapes
+
+    cfg = base.model.config
+    pool = LoraPool(linear_shapes(cfg), cfg.num_hidden_layers, device=base.model.device, dtype=base.dtype)
+    a = settings.adapters
+    cache = AdapterCache(cfg, pool, CacheBudgets(device_bytes=a.device_bytes, host_bytes=a.host_bytes))
+    engine = Engine(base, cache, EngineConfig(max_batch=e.max_batch, max_queue=e.max_queue,
+                                              max_seq_len=e.max_seq_len))
+
+    store = recorder = None
+    chain_id = ledger = None
+    registry: RegistryReader = OpenRegistry()
+    metrics = NodeMetrics(max_batch=e.max_batch, max_lora=e.max_batch)
+    if settings.node.attribution or a.require_registered:
+        from attribution.chain.client import ChainClient
+        from attribution.chain.deploy import Deployment
+        from attribution.chain.errors import ChainError
+
+        try:
+            client = ChainClient(settings.chain.rpc_url)
+            chain_id = client.chain_id
+            if settings.chain.chain_id is not None and settings.chain.chain_id != chain_id:
+                raise UsageError(f"chain.chain_id is {settings.chain.chain_id} but {settings.chain.rpc_url} is chain "
+                                 f"{chain_id}: fix chain.rpc_url or chain.chain_id")
+            deployment = Deployment.load(settings.chain.deployment_path(chain_id))
+            contracts = deployment.bind(client)
+        except ChainError as err:
+            raise UsageError(f"cannot read the chain at {settings.chain.rpc_url}: {err}; start it (`loraledger "
+                             "devnet up`) or fix chain.rpc_url") from err
+        ledger = bytes.fromhex(deployment.address("AttributionLedger")[2:])
+        if a.require_registered:
+            registry = ChainRegistry(contracts.assets)
+        if settings.node.attribution:
+            from attribution.receipt import ReceiptSigner
+            from attribution.store import RecordStore, StoreError
+
+            try:
+                account = _signer_account(settings, chain_id)
+            except ChainError as err:
+                raise UsageError(f"node key: {err}") from err
+            signer = ReceiptSigner(account, chain_id, ledger)
+            try:
+                store = RecordStore(settings.store.path, signer.node, max_bytes=settings.store.max_bytes)
+            except StoreError as err:
+                raise UsageError(f"store.path {settings.store.path}: {err}") from err
+            recorder = Recorder(store, signer, chain_id, ledger, metrics.records_stored)
+            logger.info("node 0x%s on chain %d, ledger 0x%s, records in %s (next seq %d)", signer.node.hex(),
+                        chain_id, ledger.hex(), settings.store.path, store.next_seq())
+    catalogue = Catalogue(registry, refresh_s=a.refresh_s)
+    services = Services(settings=settings, engine=engine, cache=cache, tokenizer=base.tokenizer,
+                        model_id=base.model_id, model_name=base.name, catalogue=catalogue, metrics=metrics,
+                        limits=RateLimits(settings.node.requests_per_minute, settings.node.tokens_per_minute),
+                        recorder=recorder, store=store, chain_id=chain_id, ledger=ledger)
+    adapters: list[tuple[pathlib.Path, str, bytes | None]] = [(d, d.name, None) for d in a.dirs]
+    if a.manifest is not None and a.manifest.is_file():
+        adapters += _manifest_adapters(a.manifest)
+    roots = list(a.allowed_roots) or sorted({d.parent for d, _, _ in adapters})
+    services.allowed_roots = [pathlib.Path(os.path.realpath(r)) for r in roots]
+    try:
+        for path, name, adapter_id in adapters:
+            services.add_adapter(path, name, adapter_id)
+    except Exception as err:
+        services.close()
+        raise UsageError(f"adapter {path}: {err}") from err
+    engine.start()
+    services.start_refresh()
+    return services

@@ -1,0 +1,186 @@
+"""The node under test: `loraledger node run` in a subprocess (uvicorn), serving the tiny Llama and peft adapters,
+its adapters registered on a real anvil, its records in a real SQLite file.
+
+- `node_env` (module): registers the base model, datasets and adapters (v1 ids) on the module's deployment and
+  writes the settings file; `start_node(env)` runs the node and waits for /readyz; `served_node` (module) is one
+  running node shared by the API tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.chain import DeployedContracts, free_port
+
+API_KEY = "sk-test-node-key"
+ADMIN_KEY = "admin-test-key"
+DATASET_A = hashlib.sha256(b"dataset a").digest()
+DATASET_B = hashlib.sha256(b"dataset b").digest()
+
+
+@dataclass
+class NodeEnv:
+    """What a node process needs: its dir, settings file, and the assets it serves."""
+
+    root: pathlib.Path
+    config: pathlib.Path
+    port: int
+    base_dir: pathlib.Path
+    adapters: dict[str, pathlib.Path]
+    adapter_ids: dict[str, bytes]
+    deployment: DeployedContracts
+    extra_roots: pathlib.Path
+    store_path: pathlib.Path
+    settings_extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class NodeProcess:
+    """A running node."""
+
+    env: NodeEnv
+    proc: subprocess.Popen[bytes]
+    log: pathlib.Path
+
+    @property
+    def url(self) -> str:
+        return self.env.url
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        return int(self.proc.returncode)
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_config(env: NodeEnv, **sections: dict[str, Any]) -> pathlib.Path:
+    """Write the node's loraledger.toml (sections merged over the defaults of this fixture)."""
+    d = env.deployment
+    base: dict[str, dict[str, Any]] = {
+        "chain": {"rpc_url": d.rpc_url, "deployments_dir": str(env.root / "deployments")},
+        "store": {"path": str(env.store_path)},
+        "node": {"host": "127.0.0.1", "port": env.port,
+                 "api_key_hashes": [hashlib.sha256(API_KEY.encode()).hexdigest()],
+                 "admin_key_hash": hashlib.sha256(ADMIN_KEY.encode()).hexdigest(), "max_body_bytes": 65536,
+                 "max_prompt_chars": 2000, "request_timeout_s": 30.0, "shutdown_deadline_s": 5.0},
+        "engine": {"model_dir": str(env.base_dir), "model_name": "tiny-llama", "max_batch": 8, "max_queue": 64,
+                   "max_seq_len": 256, "default_max_tokens": 16},
+        "adapters": {"dirs": [str(env.adapters["ad-a"]), str(env.adapters["ad-b"])],
+                     "manifest": str(env.root / "no-manifest.json"),
+                     "allowed_roots": [str(env.adapters["ad-a"].parent), str(env.extra_roots)], "refresh_s": 1.0},
+    }
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    lines = []
+    for name, values in base.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {_toml(v)}" for k, v in values.items()]
+    env.config.write_text("\n".join(lines) + "\n")
+    return env.config
+
+
+def start_node(env: NodeEnv, timeout: float = 240) -> NodeProcess:
+    """`loraledger node run --config` in a subprocess; waits until /readyz answers 200."""
+    log = env.root / f"node-{time.time_ns()}.log"
+    out = open(log, "wb")  # noqa: SIM115 - the child writes it; closed with the process
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LORALEDGER_")}
+    environ["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.Popen([sys.executable, "-c", "from node.cli import main; main()", "node", "run", "--config",
+                             str(env.config)], cwd=env.root, stdout=out, stderr=subprocess.STDOUT, env=environ)
+    node = NodeProcess(env, proc, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"node exited with {proc.returncode}:\n{node.log_text()[-3000:]}")
+        try:
+            if httpx.get(f"{env.url}/readyz", timeout=2).status_code == 200:
+                return node
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    node.stop(signal.SIGKILL)
+    raise RuntimeError(f"node not ready after {timeout} s:\n{node.log_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def node_env(tmp_path_factory: pytest.TempPathFactory, deployment: DeployedContracts, tiny_base_dir: pathlib.Path,
+             make_adapter: Any) -> NodeEnv:
+    """Assets registered on the module's deployment, a settings file, a free port."""
+    from inference.adapters.identity import adapter_id_of
+    from inference.model import compute_model_id
+
+    root = tmp_path_factory.mktemp("node")
+    served = root / "adapters"
+    extra = root / "extra"
+    adapters = {
+        "ad-a": make_adapter(served / "ad-a", seed=501, rank=8),
+        "ad-b": make_adapter(served / "ad-b", seed=502, rank=4, targets=("q_proj", "k_proj", "v_proj", "o_proj")),
+        "ad-late": make_adapter(extra / "ad-late", seed=503, rank=8),  # registered, added over the admin API
+        "ad-unreg": make_adapter(extra / "ad-unreg", seed=504, rank=8),  # never registered
+        "ad-off": make_adapter(extra / "ad-off", seed=505, rank=8),  # registered, then deactivated
+    }
+    ids = {name: adapter_id_of(p) for name, p in adapters.items()}
+    d = deployment
+    a = d.assets.with_account(d.deployer)
+    model_id = compute_model_id(tiny_base_dir)
+    if not a.base_model_exists(model_id):
+        a.register_base_model(model_id, "test://tiny-llama")
+    for ds in (DATASET_A, DATASET_B):
+        if not a.dataset_exists(ds):
+            a.register_dataset(ds, [d.accounts[5].address], [10000], "test://dataset")
+    provenance = {"ad-a": ([DATASET_A], [10000]), "ad-b": ([DATASET_A, DATASET_B], [2500, 7500]),
+                  "ad-late": ([DATASET_B], [10000]), "ad-off": ([], [])}
+    for name, (datasets, weights) in provenance.items():
+        if not a.adapter_exists(ids[name]):
+            a.register_adapter(ids[name], model_id, datasets, weights, 10**18, f"test://{name}")
+    if a.adapter(ids["ad-off"]).active:
+        a.set_adapter_active(ids["ad-off"], False)
+    d.deployment.save(root / "deployments" / f"{d.chain_id}.json")
+    env = NodeEnv(root=root, config=root / "loraledger.toml", port=free_port(), base_dir=tiny_base_dir,
+                  adapters=adapters, adapter_ids=ids, deployment=d, extra_roots=extra,
+                  store_path=root / "records.db")
+    write_config(env)
+    return env
+
+
+@pytest.fixture(scope="module")
+def served_node(node_env: NodeEnv) -> Iterator[NodeProcess]:
+    """One running node for the module's tests."""
+    node = start_node(node_env)
+    try:
+        yield node
+    finally:
+        node.stop()
