@@ -10,16 +10,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from attribution.chain.client import ChainClient
-from attribution.chain.deploy import Contracts, Deployment
-from attribution.chain.errors import ChainError
-from attribution.chain.keys import DEVNET_CHAIN_ID, ENV_KEYSTORE_PASSWORD, load_signer
 from node.errors import UsageError
 from node.settings import load_settings
+
+if TYPE_CHECKING:  # attribution.chain (web3) is imported when a command runs: `--help` stays fast
+    from attribution.chain.client import ChainClient
+    from attribution.chain.deploy import Contracts, Deployment
+
+DEVNET_CHAIN_ID = 31337
+ENV_KEYSTORE_PASSWORD = "LORALEDGER_KEYSTORE_PASSWORD"  # = attribution.chain.keys.ENV_KEYSTORE_PASSWORD
 
 RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: chain.rpc_url).")]
 KeystoreOpt = Annotated[Path | None, typer.Option(
@@ -51,6 +54,8 @@ class ChainContext:
 @contextmanager
 def chain_errors() -> Iterator[None]:
     """Chain errors (reverts, RPC failures, bad keys) as one `error:` line and exit code 2."""
+    from attribution.chain.errors import ChainError
+
     try:
         yield
     except ChainError as e:
@@ -63,6 +68,10 @@ def connect(rpc_url: str | None, deployment_file: Path | None, *, keystore: Path
             dev_account: int | None = None, default_dev_account: int | None = None,
             sign: bool = False) -> ChainContext:
     """Connect, check the deployment against the chain, and load the signer when `sign`."""
+    from attribution.chain.client import ChainClient
+    from attribution.chain.deploy import Deployment
+    from attribution.chain.keys import load_signer
+
     try:
         settings = load_settings()
     except ValueError as e:
