@@ -17,9 +17,11 @@ app = typer.Typer(help="Benchmarks: each prints a table and writes JSON with --j
 BENCHES: dict[str, str] = {
     "attribution": "attribution.bench",
     "da": "attribution.da.bench",
+    "ledger-cost": "attribution.ledger_bench",
     "serving": "inference.bench",
     "node": "node.bench",
     "indexer": "attribution.indexer.bench",
+    "rewards": "attribution.rewards_bench",
 }
 
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
@@ -44,6 +46,12 @@ def da(ctx: typer.Context) -> None:
     _run("da", list(ctx.args))
 
 
+@app.command("ledger-cost", context_settings=_PASSTHROUGH)
+def ledger_cost(ctx: typer.Context) -> None:
+    """Gas per record of postBatch at 1k/10k/100k records vs one tx per record, on anvil (pass --help)."""
+    _run("ledger-cost", list(ctx.args))
+
+
 @app.command("serving", context_settings=_PASSTHROUGH)
 def serving(ctx: typer.Context) -> None:
     """Multi-adapter serving tokens/s, TTFT, cold loads, against transformers and peft (pass --help)."""
@@ -60,6 +68,12 @@ def node(ctx: typer.Context) -> None:
 def indexer(ctx: typer.Context) -> None:
     """Indexer catch-up records verified/s (SQLite, PostgreSQL) and query p50/p99 (pass --help for options)."""
     _run("indexer", list(ctx.args))
+
+
+@app.command("rewards", context_settings=_PASSTHROUGH)
+def rewards(ctx: typer.Context) -> None:
+    """Reward rule over 1,000,000 records (target <= 30 s), reward tree and every proof (pass --help)."""
+    _run("rewards", list(ctx.args))
 
 
 @app.command("all")

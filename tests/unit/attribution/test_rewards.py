@@ -1,0 +1,277 @@
+"""The reward rule against a deliberately simple per-record reference (DESIGN.md "Rewards", invariants 5-7)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attribution.payload import DecodedBatch
+from attribution.records import Profile
+from attribution.rewards import (
+    AdapterTerms,
+    DatasetTerms,
+    EpochBatch,
+    RewardsError,
+    ScheduledRegistry,
+    SharesSchedule,
+    checksum,
+    compute_rewards,
+)
+
+MODEL = b"\x11" * 32
+TREASURY = checksum("0x" + "ee" * 20)
+
+
+def addr(i: int, tag: int = 0) -> str:
+    return checksum(bytes([tag]) + i.to_bytes(19, "big"))
+
+
+def aid(i: int) -> bytes:
+    return b"\xad" + i.to_bytes(31, "big")
+
+
+def did(i: int) -> bytes:
+    return b"\xda" + i.to_bytes(31, "big")
+
+
+def batch(batch_id: int, node: str, posted_at: int, profiles: list[Profile], rows: list[tuple[int, int, int]],
+          verdict: str = "ok", first_seq: int = 0) -> EpochBatch:
+    """rows: (profile index, promptTokens, completionTokens)."""
+    n = len(rows)
+    dec = DecodedBatch(31337, b"\x01" * 20, bytes.fromhex(node[2:]), first_seq, n, tuple(profiles),
+                       np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.uint32),
+                       np.array([r[2] for r in rows], np.uint32), np.zeros(n, np.uint64), np.zeros((n, 32), np.uint8))
+    return EpochBatch(batch_id, node, posted_at, verdict, dec, first_seq, n)
+
+
+def reference(batches: list[EpochBatch], registry: ScheduledRegistry, credits: dict[str, int],
+              shares: SharesSchedule) -> tuple[dict[str, int], dict[str, int]]:
+    """The rule written record by record, as DESIGN.md reads. Returns (epoch amounts, debits)."""
+    fees: list[tuple[str, int, Any, int, int]] = []  # node, fee, adapter terms, posted_at, record
+    for b in batches:
+        if b.verdict != "ok":
+            continue
+        assert b.decoded is not None
+        for i in range(b.decoded.count):
+            r = b.decoded.record(i)
+            a = None if r.adapter_id == bytes(32) else registry.adapter_at(r.adapter_id, b.posted_at)
+            price = a.price_per_m_tokens if a is not None and a.active else 0
+            fee = (r.prompt_tokens + r.completion_tokens) * price // 1_000_000
+            fees.append((b.node, fee, a, b.posted_at, i))
+    owed: dict[str, int] = defaultdict(int)
+    for node, fee, *_ in fees:
+        owed[node] += fee
+    debit = {n: min(o, credits.get(n, 0)) for n, o in owed.items()}
+    out: dict[str, int] = defaultdict(int)
+    paid = 0
+    for node, fee, a, t, _ in fees:
+        if debit[node] < owed[node]:
+            fee = fee * debit[node] // owed[node]
+        if fee == 0:
+            continue
+        nb, ab = shares.at(t)
+        to_node = fee * nb // 10000
+        to_owner = fee * ab // 10000
+        rest = fee - to_node - to_owner
+        out[node] += to_node
+        out[a.owner] += to_owner
+        paid += to_node + to_owner
+        if not a.dataset_ids:
+            continue  # the rest goes to the treasury
+        for d_id, w in zip(a.dataset_ids, a.weights_bps, strict=True):
+            d = registry.dataset_at(d_id, t)
+            part = rest * w // 10000
+            for c, s in zip(d.contributors, d.shares_bps, strict=True):
+                out[c] += part * s // 10000
+                paid += part * s // 10000
+    out[TREASURY] += sum(debit.values()) - paid
+    return {k: v for k, v in out.items() if v}, debit
+
+
+def setup_registry() -> ScheduledRegistry:
+    reg = ScheduledRegistry()
+    reg.set_dataset(did(1), 0, DatasetTerms((addr(1, 1), addr(2, 1), addr(3, 1)), (5000, 3000, 2000)))
+    reg.set_dataset(did(2), 0, DatasetTerms((addr(4, 1),), (10000,)))
+    reg.set_adapter(aid(1), 0, AdapterTerms(addr(1, 2), 3_000_000, (did(1), did(2)), (7000, 3000)))
+    reg.set_adapter(aid(2), 0, AdapterTerms(addr(2, 2), 1_234_567, (did(2),), (10000,)))
+    return reg
+
+
+def test_small_epoch_by_hand() -> None:
+    reg = setup_registry()
+    node = addr(9, 3)
+    p1 = Profile(MODEL, aid(1), (did(1), did(2)), (7000, 3000))
+    b = batch(1, node, 100, [p1], [(0, 100, 233)])  # 333 tokens * 3e6 / 1e6 = 999
+    res = compute_rewards([b], reg, {node: 10**9}, SharesSchedule.fixed(2000, 3000), TREASURY)
+    assert res.nodes[node].owed == res.nodes[node].debit == 999
+    # node 999*2000//10000 = 199; owner 299; rest 501; did1 501*7000//1e4 = 350, did2 150
+    assert res.amounts[node] == 199
+    assert res.amounts[addr(1, 2)] == 299
+    assert res.amounts[addr(1, 1)] == 175 and res.amounts[addr(2, 1)] == 105 and res.amounts[addr(3, 1)] == 70
+    assert res.amounts[addr(4, 1)] == 150
+    assert res.amounts[TREASURY] == 999 - 199 - 299 - 175 - 105 - 70 - 150 == 1
+    assert res.total == 999 and res.dust == 1
+
+
+def test_short_credit_scales_only_that_node() -> None:
+    reg = setup_registry()
+    rich, poor = addr(1, 3), addr(2, 3)
+    p = Profile(MODEL, aid(2), (did(2),), (10000,))
+    rows = [(0, 1000, 1000), (0, 10, 0), (0, 777, 5)]
+    b1, b2 = batch(1, rich, 50, [p], rows), batch(2, poor, 50, [p], rows)
+    res = compute_rewards([b1, b2], reg, {rich: 10**9, poor: 1000}, SharesSchedule.fixed(2000, 3000), TREASURY)
+    assert res.nodes[rich].debit == res.nodes[rich].owed == res.nodes[poor].owed
+    assert res.nodes[poor].debit == 1000 and res.nodes[poor].short and not res.nodes[rich].short
+    # the rich node's records are paid in full: its own share is the same as if the poor node were absent
+    alone = compute_rewards([b1], reg, {rich: 10**9}, SharesSchedule.fixed(2000, 3000), TREASURY)
+    assert res.amounts[rich] == alone.amounts[rich]
+    assert res.amounts[poor] < res.amounts[rich]
+    ref, debits = reference([b1, b2], reg, {rich: 10**9, poor: 1000}, SharesSchedule.fixed(2000, 3000))
+    assert res.amounts == ref
+    assert sum(res.amounts.values()) == sum(debits.values())
+
+
+def test_price_change_applies_from_effective_at() -> None:
+    reg = setup_registry()
+    reg.set_adapter(aid(2), 1000, AdapterTerms(addr(2, 2), 9_000_000, (did(2),), (10000,)))
+    node = addr(1, 3)
+    p = Profile(MODEL, aid(2), (did(2),), (10000,))
+    before = batch(1, node, 999, [p], [(0, 1000, 0)])
+    after = batch(2, node, 1000, [p], [(0, 1000, 0)], first_seq=1)
+    res = compute_rewards([before, after], reg, {node: 10**12}, SharesSchedule.fixed(0, 0), TREASURY)
+    assert res.batches[0].fees == 1234 and res.batches[1].fees == 9000
+
+
+def test_flagged_batch_earns_nothing_and_costs_nothing() -> None:
+    reg = setup_registry()
+    node = addr(1, 3)
+    p = Profile(MODEL, aid(2), (did(2),), (10000,))
+    bad = batch(1, node, 10, [p], [(0, 10**6, 0)], verdict="root_mismatch")
+    res = compute_rewards([bad], reg, {node: 10**12}, SharesSchedule.fixed(2000, 3000), TREASURY)
+    assert res.amounts == {} and res.nodes == {} and not res.batches[0].counted and res.total == 0
+
+
+def test_misattributed_records_are_reported_and_paid_by_registry() -> None:
+    reg = setup_registry()
+    node = addr(1, 3)
+    honest = Profile(MODEL, aid(2), (did(2),), (10000,))
+    lying = Profile(MODEL, aid(2), (did(1),), (10000,))  # claims dataset 1; the registry says dataset 2
+    b = batch(1, node, 10, [honest, lying], [(0, 1000, 0), (1, 1000, 0), (1, 5, 5)], first_seq=7)
+    res = compute_rewards([b], reg, {node: 10**12}, SharesSchedule.fixed(2000, 3000), TREASURY)
+    assert [m.seqs for m in res.misattributed] == [(8, 9)]
+    assert res.misattributed[0].registry == ((did(2), 10000),)
+    assert all(addr(i, 1) not in res.amounts for i in (1, 2, 3))  # dataset 1 contributors get nothing
+    ref, _ = reference([b], reg, {node: 10**12}, SharesSchedule.fixed(2000, 3000))
+    assert res.amounts == ref
+
+
+def test_bare_model_inactive_and_unknown_adapters_pay_no_fee() -> None:
+    reg = setup_registry()
+    reg.set_adapter(aid(1), 500, AdapterTerms(addr(1, 2), 3_000_000, (did(1), did(2)), (7000, 3000), active=False))
+    node = addr(1, 3)
+    profiles = [Profile(MODEL, bytes(32)), Profile(MODEL, aid(1), (did(1), did(2)), (7000, 3000)),
+                Profile(MODEL, aid(77))]
+    b = batch(1, node, 600, profiles, [(0, 100, 100), (1, 100, 100), (2, 100, 100)])
+    res = compute_rewards([b], reg, {node: 10**12}, SharesSchedule.fixed(2000, 3000), TREASURY)
+    assert res.nodes[node].owed == 0 and res.amounts == {}
+    assert [m.reason for m in res.misattributed] == ["adapter not registered at postedAt"]
+
+
+def test_cumulative_carries_and_total_is_previous_plus_debits() -> None:
+    reg = setup_registry()
+    node = addr(1, 3)
+    p = Profile(MODEL, aid(1), (did(1), did(2)), (7000, 3000))
+    b = batch(1, node, 10, [p], [(0, 4000, 321)])
+    prev = {addr(1, 1): 5, addr(50, 1): 7}
+    res = compute_rewards([b], reg, {node: 10**12}, SharesSchedule.fixed(2000, 3000), TREASURY, prev)
+    assert res.total == sum(prev.values()) + res.debits
+    assert res.cumulative[addr(50, 1)] == 7
+    assert res.cumulative[addr(1, 1)] == 5 + res.amounts[addr(1, 1)]
+
+
+def test_shares_schedule_applies_by_posted_at() -> None:
+    reg = setup_registry()
+    node = addr(1, 3)
+    p = Profile(MODEL, aid(2), (did(2),), (10000,))
+    sched = SharesSchedule(((0, 2000, 3000), (100, 5000, 0)))
+    b1, b2 = batch(1, node, 99, [p], [(0, 10**6, 0)]), batch(2, node, 100, [p], [(0, 10**6, 0)], first_seq=1)
+    res = compute_rewards([b1, b2], reg, {node: 10**12}, sched, TREASURY)
+    fee = 1_234_567
+    assert res.amounts[node] == fee * 2000 // 10000 + fee * 5000 // 10000
+    with pytest.raises(RewardsError):
+        SharesSchedule.fixed(6000, 5000)
+
+
+def test_huge_prices_take_the_exact_path() -> None:
+    reg = ScheduledRegistry()
+    reg.set_dataset(did(1), 0, DatasetTerms((addr(1, 1), addr(2, 1)), (3333, 6667)))
+    reg.set_adapter(aid(1), 0, AdapterTerms(addr(1, 2), 2**128 - 1, (did(1),), (10000,)))
+    node = addr(1, 3)
+    p = Profile(MODEL, aid(1), (did(1),), (10000,))
+    b = batch(1, node, 1, [p], [(0, 2**32 - 1, 2**32 - 1), (0, 3, 4)])
+    credits = {node: 2**160 + 12345}
+    res = compute_rewards([b], reg, credits, SharesSchedule.fixed(2000, 3000), TREASURY)
+    ref, debits = reference([b], reg, credits, SharesSchedule.fixed(2000, 3000))
+    assert res.amounts == ref and res.total == sum(debits.values()) > 2**63
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Property: random records, prices, shares, short credit
+# --------------------------------------------------------------------------------------------------------------
+
+@st.composite
+def epochs(draw: Any) -> tuple[list[EpochBatch], ScheduledRegistry, dict[str, int], SharesSchedule]:
+    reg = ScheduledRegistry()
+    n_ds = draw(st.integers(1, 4))
+    for d in range(n_ds):
+        k = draw(st.integers(1, 4))
+        cut = sorted(draw(st.lists(st.integers(1, 9999), min_size=k - 1, max_size=k - 1, unique=True)))
+        shares = [b - a for a, b in zip([0, *cut], [*cut, 10000], strict=True)]
+        reg.set_dataset(did(d), 0, DatasetTerms(tuple(addr(draw(st.integers(0, 6)) * 10 + j, 1)
+                                                      for j in range(k)), tuple(shares)))
+    n_ad = draw(st.integers(1, 4))
+    profiles = [Profile(MODEL, bytes(32))]
+    for a in range(n_ad):
+        ds = draw(st.lists(st.integers(0, n_ds - 1), max_size=n_ds, unique=True))
+        if ds:
+            cut = sorted(draw(st.lists(st.integers(1, 9999), min_size=len(ds) - 1, max_size=len(ds) - 1,
+                                       unique=True)))
+            w = [b - x for x, b in zip([0, *cut], [*cut, 10000], strict=True)]
+        else:
+            w = []
+        for change in range(draw(st.integers(1, 2))):
+            price = draw(st.one_of(st.integers(0, 10**7), st.integers(0, 2**80)))
+            reg.set_adapter(aid(a), change * 50, AdapterTerms(addr(draw(st.integers(0, 3)), 2), price,
+                                                             tuple(did(x) for x in ds), tuple(w),
+                                                             active=draw(st.booleans()) or change == 0))
+        profiles.append(Profile(MODEL, aid(a), tuple(did(x) for x in ds), tuple(w)))
+    nb = draw(st.integers(0, 10000))
+    sched = SharesSchedule(((0, nb, draw(st.integers(0, 10000 - nb))), (75, 10000 - nb, 0)))
+    batches = []
+    nodes = [addr(i, 3) for i in range(draw(st.integers(1, 3)))]
+    for bi in range(draw(st.integers(1, 5))):
+        rows = draw(st.lists(st.tuples(st.integers(0, len(profiles) - 1), st.integers(0, 2**32 - 1),
+                                       st.integers(0, 5000)), min_size=1, max_size=30))
+        batches.append(batch(bi + 1, draw(st.sampled_from(nodes)), draw(st.integers(0, 120)), profiles, rows,
+                             verdict=draw(st.sampled_from(["ok", "ok", "ok", "root_mismatch"]))))
+    credits = {n: draw(st.one_of(st.integers(0, 10**6), st.integers(0, 2**100))) for n in nodes}
+    return batches, reg, credits, sched
+
+
+@settings(max_examples=150, deadline=None)
+@given(epochs())
+def test_property_payouts_plus_dust_equal_debits(case: Any) -> None:
+    batches, reg, credits, sched = case
+    res = compute_rewards(batches, reg, credits, sched, TREASURY)
+    ref, debits = reference(batches, reg, credits, sched)
+    assert res.amounts == ref
+    assert {n: d.debit for n, d in res.nodes.items()} == debits
+    assert res.paid + res.dust + res.unassigned == res.debits == sum(debits.values())
+    assert sum(res.amounts.values()) == res.debits
+    for n, d in res.nodes.items():
+        assert d.debit <= credits.get(n, 0) and d.debit <= d.owed
