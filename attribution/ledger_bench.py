@@ -27,7 +27,7 @@ from web3 import Web3
 
 from attribution.chain.artifacts import ArtifactStore, ensure_built, find_foundry_tool
 from attribution.chain.client import ChainClient
-from attribution.chain.deploy import ONE_TOKEN, DeployConfig, bond_node, deploy_all
+from attribution.chain.deploy import ONE_TOKEN, bond_node, deploy_all, devnet_deploy_config
 from attribution.chain.keys import DEV_ROLE_INDEX, dev_keys
 from attribution.da.client import DAClient
 from attribution.da.process import DAServerProcess, free_port
@@ -102,7 +102,7 @@ def run(quick: bool, naive_samples: int | None = None, console: Console | None =
         deployer = Account.from_key(keys[DEV_ROLE_INDEX["deployer"]])
         node = Account.from_key(keys[DEV_ROLE_INDEX["node"]])
         client = ChainClient(url, deployer)
-        dep = deploy_all(client, DeployConfig(), ArtifactStore())
+        dep = deploy_all(client, devnet_deploy_config(), ArtifactStore())
         bond_node(dep, client, node, mint=10_000 * ONE_TOKEN)
         node_client = ChainClient(url, node)
         ledger = dep.bind(node_client).ledger

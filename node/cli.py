@@ -21,12 +21,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # A group's module is imported only when that group runs (or its help is shown): `loraledger --help` and argument
 # errors do not pay for web3, torch or ckzg.
 _GROUPS: dict[str, tuple[str, str]] = {
+    "assets": ("assets", "Asset owners: register datasets, base models and adapters, schedule prices, show."),
     "batcher": ("batcher", "The batcher: sealed records to DA and the L2 ledger, exactly once."),
     "bench": ("bench", "Benchmarks: each prints a table and writes JSON (baselines measured in the same run)."),
     "contracts": ("contracts", "Contracts: deploy all and wire roles, show a deployment, list custom errors."),
     "da": ("da", "Data-availability layer: the Alt-DA server and put/get for operators."),
     "demo": ("demo", "Demo assets made locally: a small Llama, trained LoRA adapters, synthetic adapters."),
     "devnet": ("devnet", "Local devnet: anvil (OP-Stack mode), DA server, deployed contracts."),
+    "fees": ("fees", "Node operators: deposit fee credit, show a node's credit and the latest debits."),
     "indexer": ("indexer", "The indexer: follow the chain + DA for all nodes, verify every batch, serve queries."),
     "node": ("node", "The inference node: OpenAI-compatible serving with an attribution record per answer."),
     "records": ("records", "Inspect the node's attribution records (durable log)."),
