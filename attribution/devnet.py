@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from attribution.chain.artifacts import REPO_ROOT, ArtifactStore, ensure_built, find_foundry_tool
+from attribution.chain.assets import adapter_id_for, dataset_id_for
 from attribution.chain.client import ChainClient
 from attribution.chain.deploy import (
     DEFAULT_DEPLOYMENTS_DIR,
@@ -49,10 +50,14 @@ DEFAULT_DEMO_DIR = REPO_ROOT / ".demo"
 DEFAULT_ANVIL_PORT = 8545
 DEFAULT_DA_PORT = 3100
 
-#: devnet deployment parameters: short delays so demos and tests see them pass.
-DEVNET_DEPLOY_CONFIG = DeployConfig(min_bond=1_000 * ONE_TOKEN, unbonding_delay_s=3600, challenge_window_s=60)
+#: devnet deployment parameters: the contracts' floors (1 h challenge window and change delay, 14 days unbonding),
+#: so demos and tests see them pass with `evm_increaseTime`.
+DEVNET_DEPLOY_CONFIG = DeployConfig(min_bond=1_000 * ONE_TOKEN, unbonding_delay_s=14 * 24 * 3600,
+                                    challenge_window_s=3600, change_delay_s=3600)
 #: DevTokens minted to each operator account (node, poster, deployer) on first deployment.
 DEVNET_MINT = 1_000_000 * ONE_TOKEN
+#: The dev node's prepaid fee credit (deposited from its own DevTokens on first deployment).
+DEVNET_FEE_CREDIT = 100_000 * ONE_TOKEN
 
 # Children we started in this process, reaped on stop so they do not linger as zombies.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -289,7 +294,8 @@ DEMO_CONTRIBUTOR_INDEXES = (5, 6, 7, 8, 9)
 
 def demo_spec_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     """Turn the inference demo's `manifest.json` (version 1: `loraledger demo init`) into an assets spec: the base
-    model, one dataset per adapter (a dev account as its sole contributor) and the adapters at the demo price."""
+    model, one dataset per adapter (key = the manifest's `dataset_id`, a dev account as sole contributor) and the
+    adapters (by content hash = the manifest's `adapter_id`) at the demo price."""
     from eth_account import Account
 
     keys = dev_keys()
@@ -300,52 +306,107 @@ def demo_spec_from_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     }
     for i, adapter in enumerate(manifest.get("adapters", [])):
         contributor = Account.from_key(keys[DEMO_CONTRIBUTOR_INDEXES[i % len(DEMO_CONTRIBUTOR_INDEXES)]]).address
-        dataset_id = adapter.get("dataset_id")
-        if dataset_id:
-            spec["datasets"].append({"datasetId": dataset_id, "contributors": [contributor], "sharesBps": [10000],
+        dataset_key = adapter.get("dataset_id")
+        if dataset_key:
+            spec["datasets"].append({"datasetKey": dataset_key, "contributors": [contributor], "sharesBps": [10000],
                                      "uri": str(adapter.get("dataset_description", ""))[:200]})
         spec["adapters"].append({
-            "adapterId": adapter["adapter_id"], "baseModelId": model["model_id"],
-            "datasetIds": [dataset_id] if dataset_id else [], "weightsBps": [10000] if dataset_id else [],
+            "contentHash": adapter["adapter_id"], "baseModelId": model["model_id"],
+            "datasetKeys": [dataset_key] if dataset_key else [], "weightsBps": [10000] if dataset_key else [],
             "pricePerMTokens": DEMO_PRICE_PER_M_TOKENS, "uri": f"demo://adapters/{adapter.get('name', i)}",
         })
     return spec
 
 
-def register_demo_assets(deployment: Deployment, client: ChainClient, demo_dir: Path) -> int:
-    """Register the demo's assets that are not registered yet (signed by the client's account); returns how many.
+@dataclass
+class DemoRegistration:
+    """What `register_demo_assets` found or did: how many assets it registered, and the namespaced ids."""
+
+    registered: int = 0
+    owner: str = ""
+    adapters: dict[str, str] = field(default_factory=dict)  # contentHash -> adapterId
+    datasets: dict[str, str] = field(default_factory=dict)  # datasetKey -> datasetId
+
+    def to_json(self) -> dict[str, Any]:
+        """The `devnet.demo` section of the deployment file."""
+        return {"owner": self.owner, "adapters": self.adapters, "datasets": self.datasets}
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + bytes(b).hex()
+
+
+def register_demo_assets(deployment: Deployment, client: ChainClient, demo_dir: Path) -> DemoRegistration:
+    """Register the demo's assets that are not registered yet, owned by the client's account (their ids are
+    namespaced by it), and record the ids: `manifest.json` adapters get `registered_adapter_id` (and
+    `registered_dataset_id`), so a node maps each contentHash to the adapterId it must put in records.
 
     Reads `<demo_dir>/assets.json` if present, else the inference demo's `<demo_dir>/manifest.json`
-    (`demo_spec_from_manifest`); neither: nothing to do. `assets.json` format (ids as 0x hex):
-    {"datasets": [{"datasetId", "contributors", "sharesBps", "uri"}], "baseModels": [{"modelId", "uri"}],
-    "adapters": [{"adapterId", "baseModelId", "datasetIds", "weightsBps", "pricePerMTokens", "uri"}]}
+    (`demo_spec_from_manifest`); neither: nothing to do. `assets.json` format (0x hex):
+    {"datasets": [{"datasetKey", "contributors", "sharesBps", "uri"}], "baseModels": [{"modelId", "uri"}],
+    "adapters": [{"contentHash", "baseModelId", "datasetKeys" (this owner's) or "datasetIds", "weightsBps",
+    "pricePerMTokens", "uri"}]}
     """
+    assert client.account is not None
+    owner = client.account.address
+    result = DemoRegistration(owner=owner)
     assets_file, manifest_file = demo_dir / "assets.json", demo_dir / "manifest.json"
     source = assets_file if assets_file.is_file() else manifest_file if manifest_file.is_file() else None
     if source is None:
-        return 0
+        return result
     try:
         raw = json.loads(source.read_text())
         spec = raw if source == assets_file else demo_spec_from_manifest(raw)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DevnetError(f"unreadable demo file {source}: {e!r}; fix it or rerun `loraledger demo init`") from e
     assets = deployment.bind(client).assets
-    count = 0
-    for d in spec.get("datasets", []):
-        if not assets.dataset_exists(d["datasetId"]):
-            assets.register_dataset(d["datasetId"], d["contributors"], d["sharesBps"], d.get("uri", ""))
-            count += 1
-    for m in spec.get("baseModels", []):
-        if not assets.base_model_exists(m["modelId"]):
-            assets.register_base_model(m["modelId"], m.get("uri", ""))
-            count += 1
-    for a in spec.get("adapters", []):
-        if not assets.adapter_exists(a["adapterId"]):
-            assets.register_adapter(a["adapterId"], a["baseModelId"], a.get("datasetIds", []),
-                                    a.get("weightsBps", []), int(a.get("pricePerMTokens", 0)), a.get("uri", ""))
-            count += 1
-    log.info("registered %d demo assets from %s", count, source)
-    return count
+    try:
+        for d in spec.get("datasets", []):
+            dataset_id = dataset_id_for(owner, d["datasetKey"])
+            if not assets.dataset_exists(dataset_id):
+                assets.register_dataset(d["datasetKey"], d["contributors"], d["sharesBps"], d.get("uri", ""))
+                result.registered += 1
+            result.datasets[d["datasetKey"]] = _hex(dataset_id)
+        for m in spec.get("baseModels", []):
+            if not assets.base_model_exists(m["modelId"]):
+                assets.register_base_model(m["modelId"], m.get("uri", ""))
+                result.registered += 1
+        for a in spec.get("adapters", []):
+            adapter_id = adapter_id_for(owner, a["contentHash"])
+            if not assets.adapter_exists(adapter_id):
+                dataset_ids = [*(dataset_id_for(owner, k) for k in a.get("datasetKeys", [])),
+                               *a.get("datasetIds", [])]
+                assets.register_adapter(a["contentHash"], a["baseModelId"], dataset_ids, a.get("weightsBps", []),
+                                        int(a.get("pricePerMTokens", 0)), a.get("uri", ""))
+                result.registered += 1
+            result.adapters[a["contentHash"]] = _hex(adapter_id)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DevnetError(f"bad entry in demo file {source}: {e!r}; see docs/chain.md for the format") from e
+    if source == manifest_file:
+        _record_ids_in_manifest(manifest_file, raw, result, owner)
+    log.info("registered %d demo assets from %s (owner %s)", result.registered, source, owner)
+    return result
+
+
+def _record_ids_in_manifest(path: Path, manifest: dict[str, Any], reg: DemoRegistration, owner: str) -> None:
+    """Add `registered_adapter_id` / `registered_dataset_id` to the manifest's adapters (atomic rewrite; only when
+    something changed, so `up` stays a no-op on a complete devnet)."""
+    changed = False
+    for adapter in manifest.get("adapters", []):
+        want = {"registered_adapter_id": reg.adapters.get(adapter["adapter_id"])}
+        if adapter.get("dataset_id"):
+            want["registered_dataset_id"] = reg.datasets.get(adapter["dataset_id"])
+        for key, value in want.items():
+            if value is not None and adapter.get(key) != value:
+                adapter[key] = value
+                changed = True
+    if manifest.get("registered_owner") != owner:
+        manifest["registered_owner"] = owner
+        changed = True
+    if changed:
+        tmp = path.with_name(f".{path.name}.chain.tmp")
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -387,8 +448,11 @@ def _deploy_devnet(config: DevnetConfig, client: ChainClient, say: Callable[[str
     for who in (roles["rewards_poster"], roles["deployer"]):
         contracts.token.mint(who, DEVNET_MINT)
     bonded = bond_node(deployment, client, node, mint=DEVNET_MINT)
-    deployment.devnet = {"node": node.address, "bonded": str(bonded), "rpcUrl": config.rpc_url,
-                         "daUrl": config.da_url if config.da_command else ""}
+    say(f"depositing the node's fee credit ({DEVNET_FEE_CREDIT // ONE_TOKEN} LLDEV)")
+    credit = contracts.rewards.approve_and_deposit(contracts.token, node.address, DEVNET_FEE_CREDIT,
+                                                   account=node).credit
+    deployment.devnet = {"node": node.address, "bonded": str(bonded), "feeCredit": str(credit),
+                         "rpcUrl": config.rpc_url, "daUrl": config.da_url if config.da_command else ""}
     deployment.save(deployment_path(DEVNET_CHAIN_ID, config.deployments_dir))
     return deployment
 
@@ -439,9 +503,14 @@ def up(config: DevnetConfig | None = None, progress: Callable[[str], None] | Non
         deployed = True
     demo = 0
     if config.demo_dir is not None and config.demo_dir.is_dir():
-        demo = register_demo_assets(deployment, client, config.demo_dir)
+        reg = register_demo_assets(deployment, client, config.demo_dir)
+        demo = reg.registered
         if demo:
             say(f"registered {demo} demo assets from {config.demo_dir}")
+        if reg.adapters or reg.datasets:
+            if deployment.devnet.get("demo") != reg.to_json():
+                deployment.devnet["demo"] = reg.to_json()
+                deployment.save(deployment_path(DEVNET_CHAIN_ID, config.deployments_dir))
     result = status(config)
     result.already_running = not started and not deployed and demo == 0
     result.started = started

@@ -7,9 +7,9 @@ every entry in the background (`refresh()`), so a deactivation or a provenance c
 `refresh_s`.
 
 The registry is reached through the small `RegistryReader` protocol. `ChainRegistry` reads the AssetRegistry
-through `attribution.chain`; with the v1 registry an adapter's id is its contentHash, with v2 the id is
-`keccak256(abi.encode(owner, contentHash))` and the operator names it (or a devnet manifest maps contentHash ->
-adapterId): both go through `lookup(content_hash, adapter_id)`.
+through `attribution.chain`: an adapter's id is `keccak256(abi.encode(owner, contentHash))`; the operator names it
+(a manifest's `registered_adapter_id`, the admin API's `adapter_id`) or the node tries the namespaces of its
+trusted owners (`adapters.owners`; on the devnet the demo owner): both go through `lookup(content_hash, adapter_id)`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -67,21 +68,28 @@ class RegistryReader(Protocol):
 
 
 class ChainRegistry:
-    """`RegistryReader` over `attribution.chain.contracts.AssetRegistry` (v1: adapterId = contentHash)."""
+    """`RegistryReader` over `attribution.chain.assets.AssetRegistry` (v2: adapterId = keccak256(owner, contentHash)).
 
-    def __init__(self, assets: Any) -> None:
+    An adapter named without an id is looked up under each trusted owner's namespace (`owners`), in order.
+    """
+
+    def __init__(self, assets: Any, owners: Sequence[str] = ()) -> None:
         self.assets = assets
+        self.owners = list(owners)
 
     def lookup(self, content_hash: bytes, adapter_id: bytes | None) -> Provenance | None:
-        """Read the registry entry; the v1 contract stores no separate contentHash (the id is the hash)."""
-        aid = adapter_id or content_hash
-        if not self.assets.adapter_exists(aid):
-            return None
-        a = self.assets.adapter(aid)
-        registered_hash = getattr(a, "content_hash", None) or a.adapter_id
-        return Provenance(adapter_id=bytes(a.adapter_id), content_hash=bytes(registered_hash), owner=str(a.owner),
-                          dataset_ids=tuple(bytes(d) for d in a.dataset_ids),
-                          weights_bps=tuple(int(w) for w in a.weights_bps), active=bool(a.active))
+        """Read the registry entry of `adapter_id`, or of the first owner's id for `content_hash`."""
+        from attribution.chain.assets import adapter_id_for
+
+        candidates = [adapter_id] if adapter_id else [adapter_id_for(o, content_hash) for o in self.owners]
+        for aid in candidates:
+            if not self.assets.adapter_exists(aid):
+                continue
+            a = self.assets.adapter(aid)
+            return Provenance(adapter_id=bytes(a.adapter_id), content_hash=bytes(a.content_hash), owner=str(a.owner),
+                              dataset_ids=tuple(bytes(d) for d in a.dataset_ids),
+                              weights_bps=tuple(int(w) for w in a.weights_bps), active=bool(a.active))
+        return None
 
 
 class OpenRegistry:

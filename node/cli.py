@@ -27,6 +27,8 @@ _GROUPS: list[tuple[str, str]] = [
     ("da", "da"),
     ("devnet", "devnet"),
     ("contracts", "contracts"),
+    ("assets", "assets"),
+    ("fees", "fees"),
     ("records", "records"),
     ("demo", "demo"),
     ("verify", "verify"),

@@ -194,7 +194,11 @@ def build_services(settings: Settings) -> Services:
                              "devnet up`) or fix chain.rpc_url") from err
         ledger = bytes.fromhex(deployment.address("AttributionLedger")[2:])
         if a.require_registered:
-            registry = ChainRegistry(contracts.assets)
+            owners = list(a.owners)
+            demo_owner = deployment.devnet.get("demo", {}).get("owner")
+            if not owners and demo_owner:
+                owners = [demo_owner]  # the devnet: adapters of the demo, registered by `devnet up`
+            registry = ChainRegistry(contracts.assets, owners)
         if settings.node.attribution:
             from attribution.receipt import ReceiptSigner
             from attribution.store import RecordStore, StoreError

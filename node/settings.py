@@ -135,6 +135,9 @@ class AdaptersSettings(BaseModel):
     require_registered: bool = Field(True, description="Refuse adapters the AssetRegistry does not list (active, "
                                      "same contentHash). Off only without a chain (benchmarks).")
     refresh_s: float = Field(30.0, gt=0, description="How often registry entries are re-read.")
+    owners: list[str] = Field(default_factory=list, description="Owners whose registered adapters the node serves "
+                              "by content hash alone: an adapter without an explicit id is looked up as "
+                              "keccak256(owner, contentHash) for each (on the devnet, default: the demo owner).")
     host_bytes: int | None = Field(None, gt=0, description="Host-tier byte budget (None: unlimited).")
     device_bytes: int | None = Field(None, gt=0, description="Device-tier byte budget (None: unlimited).")
 

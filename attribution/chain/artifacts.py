@@ -33,6 +33,9 @@ CORE_CONTRACTS: tuple[str, ...] = (
     "AttributionLedger",
     "RewardDistributor",
 )
+#: Deployed on real chains only: OZ's TimelockController governs every contract (built from
+#: contracts/src/GovernanceTimelock.sol).
+TIMELOCK_CONTRACT = "TimelockController"
 
 
 def keccak(data: bytes) -> bytes:
@@ -160,7 +163,8 @@ def is_stale(repo_root: Path, names: Iterable[str]) -> bool:
     return built_at < newest_source
 
 
-def ensure_built(repo_root: Path = REPO_ROOT, names: Iterable[str] = CORE_CONTRACTS, timeout_s: float = 600) -> None:
+def ensure_built(repo_root: Path = REPO_ROOT, names: Iterable[str] = (*CORE_CONTRACTS, TIMELOCK_CONTRACT),
+                 timeout_s: float = 600) -> None:
     """`forge build contracts/src` when an artifact of `names` is missing or stale (forge caches; the forge tests
     are not compiled, so a broken test file does not block deployment)."""
     names = list(names)

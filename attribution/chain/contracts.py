@@ -3,26 +3,33 @@
 Each wrapper is bound to a `ChainClient` (connection + default signer) and an address; views return plain Python
 values or small frozen dataclasses, state-changing methods return a `TxResult` (receipt + what the event said).
 Reverts raise the decoded custom error, e.g. `errors.error_class("LedgerSeqGap")` with `.args_by_name`.
+`AssetRegistry` lives in `attribution.chain.assets` (re-exported here), the common base in `attribution.chain.base`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
-from eth_utils import event_abi_to_log_topic
 from web3 import Web3
-from web3.contract import Contract
-from web3.contract.contract import ContractFunction
-from web3.types import TxReceipt
 
-from attribution.chain.artifacts import ArtifactStore, keccak
-from attribution.chain.client import ChainClient
-from attribution.chain.errors import ChainError, registry
-from attribution.chain.logs import iter_logs
+from attribution.chain.artifacts import keccak
+from attribution.chain.assets import AssetKind, AssetRegistry, adapter_id_for, dataset_id_for
+from attribution.chain.base import BoundContract, EventLog, Governed, TxResult, b32, checksum
+from attribution.chain.errors import ChainError
+
+__all__ = [
+    "RECORD_FIELDS", "RECORD_TYPES", "AssetKind", "AssetRegistry", "Batch", "BoundContract", "EventLog",
+    "FeeDeposit", "Governed", "Ledger", "NodeRegistry", "NodeStake", "PostedBatch", "Proposal", "RewardDistributor",
+    "Timelock", "TimelockOperation", "Token", "TxResult", "adapter_id_for", "dataset_id_for", "record_leaf_local",
+    "record_tuple",
+]
+
+_b32 = b32
+
 
 #: ABI types of the attribution record (v1), DESIGN.md field order.
 RECORD_TYPES: tuple[str, ...] = ("uint256", "address", "address", "uint64", "bytes32", "bytes32", "bytes32[]",
@@ -30,12 +37,6 @@ RECORD_TYPES: tuple[str, ...] = ("uint256", "address", "address", "uint64", "byt
 RECORD_FIELDS: tuple[str, ...] = ("chainId", "ledger", "node", "seq", "modelId", "adapterId", "datasetIds",
                                   "weightsBps", "promptTokens", "completionTokens", "timestamp", "ioHash")
 
-
-def _b32(value: bytes | str) -> bytes:
-    raw = bytes.fromhex(value[2:] if value.startswith("0x") else value) if isinstance(value, str) else bytes(value)
-    if len(raw) != 32:
-        raise ValueError(f"expected 32 bytes, got {len(raw)}")
-    return raw
 
 
 def record_tuple(values: Sequence[Any]) -> tuple[Any, ...]:
@@ -52,21 +53,6 @@ def record_leaf_local(values: Sequence[Any]) -> bytes:
     """The StandardMerkleTree leaf of a record computed in Python (must equal `Ledger.record_leaf`)."""
     return keccak(keccak(abi_encode(list(RECORD_TYPES), list(record_tuple(values)))))
 
-
-@dataclass(frozen=True)
-class TxResult:
-    """A mined transaction: its hash, block, gas used and the raw receipt."""
-
-    tx_hash: str
-    block_number: int
-    gas_used: int
-    receipt: TxReceipt
-
-    @classmethod
-    def of(cls, receipt: TxReceipt) -> TxResult:
-        """Build from a web3 receipt."""
-        return cls(tx_hash=receipt["transactionHash"].to_0x_hex(), block_number=int(receipt["blockNumber"]),
-                   gas_used=int(receipt["gasUsed"]), receipt=receipt)
 
 
 @dataclass(frozen=True)
@@ -90,39 +76,6 @@ class Batch:
     posted_at: int
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """A registered dataset."""
-
-    dataset_id: bytes
-    owner: str
-    contributors: tuple[str, ...]
-    shares_bps: tuple[int, ...]
-    uri: str
-
-
-@dataclass(frozen=True)
-class BaseModel:
-    """A registered base model."""
-
-    model_id: bytes
-    owner: str
-    uri: str
-
-
-@dataclass(frozen=True)
-class Adapter:
-    """A registered adapter with its dataset provenance and price."""
-
-    adapter_id: bytes
-    owner: str
-    base_model_id: bytes
-    dataset_ids: tuple[bytes, ...]
-    weights_bps: tuple[int, ...]
-    price_per_m_tokens: int
-    uri: str
-    active: bool
-
 
 @dataclass(frozen=True)
 class NodeStake:
@@ -135,11 +88,12 @@ class NodeStake:
 
 @dataclass(frozen=True)
 class Proposal:
-    """A reward root proposal (`IRewardDistributor.Proposal`)."""
+    """A reward root proposal (`IRewardDistributor.Proposal`): `total` = previous total + `debited`."""
 
     epoch: int
     root: bytes
     total: int
+    debited: int
     payload_commitment_hash: bytes
     proposed_at: int
     claimable_at: int
@@ -147,128 +101,13 @@ class Proposal:
 
 
 @dataclass(frozen=True)
-class EventLog:
-    """A decoded contract event with where it happened (`args` keyed by the Solidity parameter names)."""
+class FeeDeposit:
+    """What `depositFees` did: the amount credited (what arrived) and the node's credit afterwards."""
 
-    name: str
-    args: dict[str, Any]
-    block_number: int
-    log_index: int
-    tx_hash: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """`args` plus `block_number`, `log_index`, `tx_hash` (the shape of the older `*_events` helpers)."""
-        return {**self.args, "block_number": self.block_number, "log_index": self.log_index, "tx_hash": self.tx_hash}
-
-
-def _topic_value(abi_type: str, value: Any) -> bytes:
-    """An indexed argument as its 32-byte topic (static types only: dynamic ones are stored hashed)."""
-    if abi_type == "address":
-        value = Web3.to_checksum_address(value)
-    elif abi_type == "bytes32":
-        value = _b32(value)
-    elif abi_type in ("string", "bytes") or abi_type.endswith("]") or abi_type.startswith("tuple"):
-        raise ValueError(f"cannot filter on indexed {abi_type} (stored as a hash); filter after decoding instead")
-    return abi_encode([abi_type], [value])
-
-
-class BoundContract:
-    """Base of the wrappers: a client, an address, an ABI (errors registered for decoding).
-
-    `deploy_block` (set by `Deployment.bind`) is where event scans start by default; without it `events()` needs
-    an explicit `from_block` (a scan from block 0 is refused by real RPCs and slow everywhere).
-    """
-
-    #: forge artifact whose ABI the wrapper uses.
-    artifact_name: str = ""
-
-    def __init__(self, client: ChainClient, address: str, abi: list[dict[str, Any]] | None = None,
-                 store: ArtifactStore | None = None, deploy_block: int | None = None) -> None:
-        if abi is None:
-            abi = (store or ArtifactStore()).load(self.artifact_name).abi
-        registry().add_abi(abi)
-        self.client = client
-        self.address = Web3.to_checksum_address(address)
-        self.abi = abi
-        self.deploy_block = deploy_block
-        self.contract: Contract = client.contract(self.address, abi)
-        self._event_abis: dict[str, dict[str, Any]] = {e["name"]: e for e in abi if e.get("type") == "event"}
-        self._event_by_topic: dict[bytes, str] = {
-            bytes(event_abi_to_log_topic(e)): n for n, e in self._event_abis.items()}  # type: ignore[arg-type]
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.address})"
-
-    def fn(self, name: str, *args: Any) -> ContractFunction:
-        """The web3 function object `name(*args)`."""
-        return self.contract.get_function_by_name(name)(*args)
-
-    def _call(self, name: str, *args: Any) -> Any:
-        return self.client.call(self.fn(name, *args))
-
-    def _tx(self, name: str, *args: Any, account: LocalAccount | None = None) -> TxResult:
-        return TxResult.of(self.client.transact(self.fn(name, *args), account=account))
-
-    def with_account(self, account: LocalAccount) -> BoundContract:
-        """The same contract, sending from `account` (a new client sharing nothing but the RPC URL)."""
-        client = ChainClient(self.client.rpc_url, account)
-        return type(self)(client, self.address, self.abi, deploy_block=self.deploy_block)
-
-    def _start_block(self, from_block: int | None) -> int:
-        if from_block is not None:
-            return int(from_block)
-        if self.deploy_block is None:
-            raise ValueError(f"{type(self).__name__}.events needs from_block (the deployment block): bind the wrapper "
-                             "with Deployment.bind or pass from_block")
-        return self.deploy_block
-
-    def decode_log(self, entry: Any) -> EventLog | None:
-        """Decode one raw log of this contract (None for a log of another event signature or address)."""
-        topics = entry["topics"]
-        if not topics or Web3.to_checksum_address(entry["address"]) != self.address:
-            return None
-        name = self._event_by_topic.get(bytes(topics[0]))
-        if name is None:
-            return None
-        ev = self.contract.events[name]().process_log(entry)
-        return EventLog(name=name, args=dict(ev["args"]), block_number=int(ev["blockNumber"]),
-                        log_index=int(ev["logIndex"]), tx_hash=ev["transactionHash"].to_0x_hex())
-
-    def events(self, names: str | Sequence[str] | None = None, *, from_block: int | None = None,
-               to_block: int | str = "latest", reverse: bool = False, **indexed: Any) -> Iterator[EventLog]:
-        """Decoded events in chain order (newest first with `reverse`), read with the paged `eth_getLogs`.
-
-        `names`: one event, several, or None for all of this contract's events. `indexed` filters one event's
-        indexed arguments by value (`node=addr`; a list means any of them). `from_block` defaults to the
-        deployment block.
-        """
-        wanted = [names] if isinstance(names, str) else list(names) if names is not None else list(self._event_abis)
-        unknown = [n for n in wanted if n not in self._event_abis]
-        if unknown:
-            raise ValueError(f"{type(self).__name__} has no event {', '.join(unknown)}; known: "
-                             f"{', '.join(sorted(self._event_abis))}")
-        topics: list[Any] = [[k for k, n in self._event_by_topic.items() if n in wanted]]
-        if indexed:
-            if len(wanted) != 1:
-                raise ValueError("indexed-argument filters need exactly one event name")
-            inputs = [i for i in self._event_abis[wanted[0]]["inputs"] if i.get("indexed")]
-            known = {i["name"] for i in inputs}
-            if set(indexed) - known:
-                raise ValueError(f"{wanted[0]} has no indexed argument {', '.join(sorted(set(indexed) - known))}; "
-                                 f"indexed: {', '.join(sorted(known)) or 'none'}")
-            for i in inputs:
-                value = indexed.get(i["name"])
-                if value is None:
-                    topics.append(None)
-                elif isinstance(value, list | tuple):
-                    topics.append([_topic_value(i["type"], v) for v in value])
-                else:
-                    topics.append(_topic_value(i["type"], value))
-        for entry in iter_logs(self.client, address=self.address, from_block=self._start_block(from_block),
-                               to_block=to_block, topics=topics, reverse=reverse):
-            decoded = self.decode_log(entry)
-            if decoded is not None:
-                yield decoded
+    node: str
+    credited: int
+    credit: int
+    tx: TxResult
 
 
 class Token(BoundContract):
@@ -301,86 +140,15 @@ class Token(BoundContract):
         return self._tx("mint", Web3.to_checksum_address(to), int(amount), account=account)
 
 
-class AssetRegistry(BoundContract):
-    """Datasets, base models and adapters with their provenance and price."""
 
-    artifact_name = "AssetRegistry"
-
-    def register_dataset(self, dataset_id: bytes | str, contributors: Sequence[str], shares_bps: Sequence[int],
-                         uri: str = "", *, account: LocalAccount | None = None) -> TxResult:
-        """Register a dataset owned by the sender."""
-        return self._tx("registerDataset", _b32(dataset_id), [Web3.to_checksum_address(c) for c in contributors],
-                        [int(s) for s in shares_bps], uri, account=account)
-
-    def update_dataset(self, dataset_id: bytes | str, contributors: Sequence[str], shares_bps: Sequence[int],
-                       uri: str = "", *, account: LocalAccount | None = None) -> TxResult:
-        """Owner only: replace a dataset's contributors, shares and uri."""
-        return self._tx("updateDataset", _b32(dataset_id), [Web3.to_checksum_address(c) for c in contributors],
-                        [int(s) for s in shares_bps], uri, account=account)
-
-    def register_base_model(self, model_id: bytes | str, uri: str = "", *,
-                            account: LocalAccount | None = None) -> TxResult:
-        """Register a base model owned by the sender."""
-        return self._tx("registerBaseModel", _b32(model_id), uri, account=account)
-
-    def update_base_model(self, model_id: bytes | str, uri: str, *, account: LocalAccount | None = None) -> TxResult:
-        """Owner only: change a base model's uri."""
-        return self._tx("updateBaseModel", _b32(model_id), uri, account=account)
-
-    def register_adapter(self, adapter_id: bytes | str, base_model_id: bytes | str, dataset_ids: Sequence[bytes | str],
-                         weights_bps: Sequence[int], price_per_m_tokens: int, uri: str = "", *,
-                         account: LocalAccount | None = None) -> TxResult:
-        """Register an adapter (starts active) owned by the sender."""
-        return self._tx("registerAdapter", _b32(adapter_id), _b32(base_model_id), [_b32(d) for d in dataset_ids],
-                        [int(w) for w in weights_bps], int(price_per_m_tokens), uri, account=account)
-
-    def update_adapter(self, adapter_id: bytes | str, dataset_ids: Sequence[bytes | str], weights_bps: Sequence[int],
-                       price_per_m_tokens: int, uri: str = "", *, account: LocalAccount | None = None) -> TxResult:
-        """Owner only: replace an adapter's provenance, price and uri."""
-        return self._tx("updateAdapter", _b32(adapter_id), [_b32(d) for d in dataset_ids],
-                        [int(w) for w in weights_bps], int(price_per_m_tokens), uri, account=account)
-
-    def set_adapter_active(self, adapter_id: bytes | str, active: bool, *,
-                           account: LocalAccount | None = None) -> TxResult:
-        """Owner only: (de)activate an adapter."""
-        return self._tx("setAdapterActive", _b32(adapter_id), bool(active), account=account)
-
-    def dataset(self, dataset_id: bytes | str) -> Dataset:
-        """A dataset (raises `RegistryUnknownDataset` if not registered)."""
-        owner, contributors, shares, uri = self._call("dataset", _b32(dataset_id))
-        return Dataset(_b32(dataset_id), owner, tuple(contributors), tuple(int(s) for s in shares), uri)
-
-    def base_model(self, model_id: bytes | str) -> BaseModel:
-        """A base model (raises `RegistryUnknownBaseModel` if not registered)."""
-        owner, uri = self._call("baseModel", _b32(model_id))
-        return BaseModel(_b32(model_id), owner, uri)
-
-    def adapter(self, adapter_id: bytes | str) -> Adapter:
-        """An adapter (raises `RegistryUnknownAdapter` if not registered)."""
-        owner, base, datasets, weights, price, uri, active = self._call("adapter", _b32(adapter_id))
-        return Adapter(_b32(adapter_id), owner, bytes(base), tuple(bytes(d) for d in datasets),
-                       tuple(int(w) for w in weights), int(price), uri, bool(active))
-
-    def dataset_exists(self, dataset_id: bytes | str) -> bool:
-        """Whether the dataset is registered."""
-        return bool(self._call("datasetExists", _b32(dataset_id)))
-
-    def base_model_exists(self, model_id: bytes | str) -> bool:
-        """Whether the base model is registered."""
-        return bool(self._call("baseModelExists", _b32(model_id)))
-
-    def adapter_exists(self, adapter_id: bytes | str) -> bool:
-        """Whether the adapter is registered."""
-        return bool(self._call("adapterExists", _b32(adapter_id)))
-
-
-class NodeRegistry(BoundContract):
+class NodeRegistry(Governed):
     """Node operators' stake; `is_active(node)` decides who may post batches."""
 
     artifact_name = "NodeRegistry"
 
     def bond(self, amount: int, *, account: LocalAccount | None = None) -> TxResult:
-        """Bond `amount` of the stake token (approve the registry first; see `approve_and_bond`)."""
+        """Bond `amount` of the stake token (approve the registry first; see `approve_and_bond`); the node is
+        credited with what actually arrived (the `Bonded` event's `amount`)."""
         return self._tx("bond", int(amount), account=account)
 
     def approve_and_bond(self, token: Token, amount: int, *, account: LocalAccount | None = None) -> TxResult:
@@ -430,9 +198,14 @@ class NodeRegistry(BoundContract):
         """The stake token's address."""
         return str(self._call("stakeToken"))
 
-    def governance(self) -> str:
-        """The governance address."""
-        return str(self._call("governance"))
+    def has_exited(self, node: str) -> bool:
+        """Whether `node` has no stake left (bonded or unbonding): only then may it withdraw its fee credit."""
+        return bool(self._call("hasExited", checksum(node)))
+
+    def limits(self) -> dict[str, int]:
+        """MIN_UNBONDING_DELAY and MAX_UNBONDING_DELAY."""
+        return {n: int(self._call(n)) for n in ("MIN_UNBONDING_DELAY", "MAX_UNBONDING_DELAY")}
+
 
 
 class Ledger(BoundContract):
@@ -461,6 +234,10 @@ class Ledger(BoundContract):
         """A posted batch (raises `LedgerUnknownBatch` for an unknown id)."""
         root, da_hash, node, first_seq, count, posted_at = self._call("batch", int(batch_id))
         return Batch(int(batch_id), bytes(root), bytes(da_hash), node, int(first_seq), int(count), int(posted_at))
+
+    def limits(self) -> dict[str, int]:
+        """MAX_BATCH_RECORDS and MAX_COMMITMENT_BYTES (the batcher caps batches to fit both)."""
+        return {n: int(self._call(n)) for n in ("MAX_BATCH_RECORDS", "MAX_COMMITMENT_BYTES")}
 
     def registry(self) -> str:
         """The NodeRegistry address the ledger consults."""
@@ -499,38 +276,68 @@ class Ledger(BoundContract):
         return None
 
 
-class RewardDistributor(BoundContract):
-    """Cumulative Merkle reward claims with a challenge window and a guardian veto."""
+
+class RewardDistributor(Governed):
+    """Prepaid node fee credit, per-epoch debits, cumulative Merkle reward claims with a challenge window."""
 
     artifact_name = "RewardDistributor"
 
-    def propose_root(self, epoch: int, root: bytes | str, total: int, payload_commitment: bytes = b"", *,
-                     account: LocalAccount | None = None) -> TxResult:
-        """Poster only: propose the cumulative root of `epoch`."""
-        return self._tx("proposeRoot", int(epoch), _b32(root), int(total), bytes(payload_commitment), account=account)
+    # -- fee credit -------------------------------------------------------------------------------------------
 
-    def veto_root(self, epoch: int, *, account: LocalAccount | None = None) -> TxResult:
-        """Guardian only: veto the latest proposal in its window."""
-        return self._tx("vetoRoot", int(epoch), account=account)
+    def deposit_fees(self, node: str, amount: int, *, account: LocalAccount | None = None) -> FeeDeposit:
+        """Add to `node`'s fee credit, pulling `amount` from the sender (approve first; see
+        `approve_and_deposit`). Anyone may top up any node."""
+        tx = self._tx("depositFees", checksum(node), int(amount), account=account)
+        ev = self._one_event(tx, "FeesDeposited")
+        return FeeDeposit(str(ev["node"]), int(ev["amount"]), int(ev["credit"]), tx)
+
+    def approve_and_deposit(self, token: Token, node: str, amount: int, *,
+                            account: LocalAccount | None = None) -> FeeDeposit:
+        """Approve the distributor to pull `amount`, then deposit it as `node`'s fee credit."""
+        token.approve(self.address, amount, account=account)
+        return self.deposit_fees(node, amount, account=account)
+
+    def withdraw_fee_credit(self, to: str, *, account: LocalAccount | None = None) -> int:
+        """Node only, after it exited the NodeRegistry: send all its unused credit to `to`; returns the amount."""
+        tx = self._tx("withdrawFeeCredit", checksum(to), account=account)
+        return int(self._one_event(tx, "FeeCreditWithdrawn")["amount"])
+
+    def fee_credit(self, node: str) -> int:
+        """`node`'s unused fee credit (deposits minus the debits of proposals not vetoed)."""
+        return int(self._call("feeCredit", checksum(node)))
+
+    def total_deposited(self) -> int:
+        """Everything ever credited by `depositFees`."""
+        return int(self._call("totalDeposited"))
+
+    def total_debited(self) -> int:
+        """The debits of all proposals not vetoed (= the latest non-vetoed root's total)."""
+        return int(self._call("totalDebited"))
+
+    def total_claimed(self) -> int:
+        """Everything paid out by `claim`."""
+        return int(self._call("totalClaimed"))
+
+    # -- epochs -----------------------------------------------------------------------------------------------
+
+    def propose_root(self, epoch: int, root: bytes | str, total: int, payload_commitment: bytes = b"",
+                     nodes: Sequence[str] = (), debits: Sequence[int] = (), *,
+                     account: LocalAccount | None = None) -> TxResult:
+        """Poster only: propose `epoch`'s cumulative root; `debits[i]` is taken from `nodes[i]`'s credit at once
+        (released on a veto) and `total` must be the previous total plus the debits."""
+        return self._tx("proposeRoot", int(epoch), b32(root), int(total), bytes(payload_commitment),
+                        [checksum(n) for n in nodes], [int(d) for d in debits], account=account)
+
+    def veto_root(self, epoch: int, *, account: LocalAccount | None = None) -> int:
+        """Guardian only: veto the latest proposal in its window; returns the credit released to the nodes."""
+        tx = self._tx("vetoRoot", int(epoch), account=account)
+        return int(self._one_event(tx, "RootVetoed")["released"])
 
     def claim(self, account_addr: str, cumulative_amount: int, expected_root: bytes | str,
               proof: Sequence[bytes | str], *, account: LocalAccount | None = None) -> TxResult:
         """Pay `account_addr` its unclaimed reward (anyone may send)."""
-        return self._tx("claim", Web3.to_checksum_address(account_addr), int(cumulative_amount), _b32(expected_root),
-                        [_b32(p) for p in proof], account=account)
-
-    def fund(self, amount: int, *, account: LocalAccount | None = None) -> TxResult:
-        """Pull `amount` reward tokens from the sender (approve first)."""
-        return self._tx("fund", int(amount), account=account)
-
-    def set_shares(self, node_share_bps: int, adapter_share_bps: int, *,
-                   account: LocalAccount | None = None) -> TxResult:
-        """Governance only: set the reward split."""
-        return self._tx("setShares", int(node_share_bps), int(adapter_share_bps), account=account)
-
-    def set_challenge_window(self, window_s: int, *, account: LocalAccount | None = None) -> TxResult:
-        """Governance only: set the challenge window of future proposals."""
-        return self._tx("setChallengeWindow", int(window_s), account=account)
+        return self._tx("claim", checksum(account_addr), int(cumulative_amount), b32(expected_root),
+                        [b32(p) for p in proof], account=account)
 
     def current_root(self) -> bytes:
         """The claimable root (zero bytes if none)."""
@@ -546,25 +353,53 @@ class RewardDistributor(BoundContract):
 
     def proposal(self, epoch: int) -> Proposal:
         """The proposal of `epoch` (all zero if none)."""
-        root, total, commitment_hash, proposed_at, claimable_at, vetoed = self._call("proposal", int(epoch))
-        return Proposal(int(epoch), bytes(root), int(total), bytes(commitment_hash), int(proposed_at),
+        root, total, debited, commitment_hash, proposed_at, claimable_at, vetoed = self._call("proposal", int(epoch))
+        return Proposal(int(epoch), bytes(root), int(total), int(debited), bytes(commitment_hash), int(proposed_at),
                         int(claimable_at), bool(vetoed))
+
+    def proposal_debits(self, epoch: int) -> dict[str, int]:
+        """node -> debit of `epoch`'s proposal (empty if none)."""
+        nodes, debits = self._call("proposalDebits", int(epoch))
+        return {str(n): int(d) for n, d in zip(nodes, debits, strict=True)}
 
     def claim_leaf(self, account_addr: str, cumulative_amount: int) -> bytes:
         """The leaf of `(account, cumulativeAmount)`."""
-        return bytes(self._call("claimLeaf", Web3.to_checksum_address(account_addr), int(cumulative_amount)))
+        return bytes(self._call("claimLeaf", checksum(account_addr), int(cumulative_amount)))
 
     def claimed(self, account_addr: str) -> int:
         """Total paid to `account_addr` so far."""
-        return int(self._call("claimed", Web3.to_checksum_address(account_addr)))
+        return int(self._call("claimed", checksum(account_addr)))
 
-    def total_funded(self) -> int:
-        """Everything ever funded."""
-        return int(self._call("totalFunded"))
+    # -- governance -------------------------------------------------------------------------------------------
+
+    def set_shares(self, node_share_bps: int, adapter_share_bps: int, *,
+                   account: LocalAccount | None = None) -> TxResult:
+        """Governance only: set the reward split."""
+        return self._tx("setShares", int(node_share_bps), int(adapter_share_bps), account=account)
+
+    def set_challenge_window(self, window_s: int, *, account: LocalAccount | None = None) -> TxResult:
+        """Governance only: set the challenge window of future proposals."""
+        return self._tx("setChallengeWindow", int(window_s), account=account)
+
+    def set_poster(self, poster: str, *, account: LocalAccount | None = None) -> TxResult:
+        """Governance only: set the poster (never the guardian)."""
+        return self._tx("setPoster", checksum(poster), account=account)
+
+    def set_guardian(self, guardian: str, *, account: LocalAccount | None = None) -> TxResult:
+        """Governance only: set the guardian (never the poster)."""
+        return self._tx("setGuardian", checksum(guardian), account=account)
+
+    def set_treasury(self, treasury: str, *, account: LocalAccount | None = None) -> TxResult:
+        """Governance only: set the treasury."""
+        return self._tx("setTreasury", checksum(treasury), account=account)
 
     def token(self) -> str:
         """The reward token's address."""
         return str(self._call("token"))
+
+    def node_registry(self) -> str:
+        """The NodeRegistry that says whether a node has exited."""
+        return str(self._call("nodeRegistry"))
 
     def shares(self) -> tuple[int, int]:
         """(nodeShareBps, adapterShareBps)."""
@@ -577,3 +412,73 @@ class RewardDistributor(BoundContract):
     def roles(self) -> dict[str, str]:
         """governance, poster, guardian, treasury."""
         return {r: str(self._call(r)) for r in ("governance", "poster", "guardian", "treasury")}
+
+    def limits(self) -> dict[str, int]:
+        """MIN_CHALLENGE_WINDOW, MAX_CHALLENGE_WINDOW, MAX_EPOCH_NODES."""
+        return {n: int(self._call(n)) for n in ("MIN_CHALLENGE_WINDOW", "MAX_CHALLENGE_WINDOW", "MAX_EPOCH_NODES")}
+
+
+class Timelock(BoundContract):
+    """OpenZeppelin `TimelockController`: governance of every contract on a real chain.
+
+    A governance call is scheduled by a proposer and executed after `min_delay` seconds by an executor:
+    `op = timelock.schedule_call(target, "setShares", 1000, 3000)`, wait, then `timelock.execute_call(op)`.
+    """
+
+    artifact_name = "TimelockController"
+
+    ROLES = ("PROPOSER_ROLE", "EXECUTOR_ROLE", "CANCELLER_ROLE", "DEFAULT_ADMIN_ROLE")
+
+    def min_delay(self) -> int:
+        """The minimum delay between scheduling and executing, in seconds."""
+        return int(self._call("getMinDelay"))
+
+    def role(self, name: str) -> bytes:
+        """The role id of `PROPOSER_ROLE`, `EXECUTOR_ROLE`, `CANCELLER_ROLE` or `DEFAULT_ADMIN_ROLE`."""
+        if name not in self.ROLES:
+            raise ValueError(f"unknown role {name!r}; one of {', '.join(self.ROLES)}")
+        return bytes(self._call(name))
+
+    def has_role(self, name: str, account: str) -> bool:
+        """Whether `account` holds role `name` (`EXECUTOR_ROLE` held by the zero address: anyone executes)."""
+        return bool(self._call("hasRole", self.role(name), checksum(account)))
+
+    @staticmethod
+    def operation(target: BoundContract, fn_name: str, *args: Any, salt: bytes = bytes(32),
+                  predecessor: bytes = bytes(32)) -> TimelockOperation:
+        """The operation calling `target.fn_name(*args)` (value 0)."""
+        data = target.contract.encode_abi(fn_name, args=list(args))
+        return TimelockOperation(target.address, bytes.fromhex(data[2:]), b32(predecessor), b32(salt))
+
+    def operation_id(self, op: TimelockOperation) -> bytes:
+        """`hashOperation` of `op`."""
+        return bytes(self._call("hashOperation", op.target, 0, op.data, op.predecessor, op.salt))
+
+    def schedule(self, op: TimelockOperation, delay_s: int | None = None, *,
+                 account: LocalAccount | None = None) -> bytes:
+        """Proposer only: schedule `op` (delay default and floor: `min_delay`); returns its operation id."""
+        delay = self.min_delay() if delay_s is None else int(delay_s)
+        self._tx("schedule", op.target, 0, op.data, op.predecessor, op.salt, delay, account=account)
+        return self.operation_id(op)
+
+    def execute(self, op: TimelockOperation, *, account: LocalAccount | None = None) -> TxResult:
+        """Executor only (or anyone when the zero address holds EXECUTOR_ROLE): run `op` once it is ready."""
+        return self._tx("execute", op.target, 0, op.data, op.predecessor, op.salt, account=account)
+
+    def is_ready(self, op: TimelockOperation) -> bool:
+        """Whether `op` is scheduled and its delay has passed."""
+        return bool(self._call("isOperationReady", self.operation_id(op)))
+
+    def is_done(self, op: TimelockOperation) -> bool:
+        """Whether `op` was executed."""
+        return bool(self._call("isOperationDone", self.operation_id(op)))
+
+
+@dataclass(frozen=True)
+class TimelockOperation:
+    """One call through the timelock: target, calldata, predecessor and salt (value is always 0)."""
+
+    target: str
+    data: bytes
+    predecessor: bytes
+    salt: bytes

@@ -1,13 +1,22 @@
 """Deploy every contract, wire the roles, and read/write the deployment file `deployments/<chainId>.json`.
 
-Deployment file (version 1, JSON, written atomically):
+Two modes. Devnet (chain 31337 without `timelock_delay_s`): the governance address (default: the deployer)
+governs every contract directly. Real chain (any other chain id, or `timelock_delay_s` set): an OpenZeppelin
+`TimelockController` is deployed first and governs every contract; its proposer and executor is the `governance`
+address given (e.g. a Safe), it administers itself, and its delay is at least the challenge window, so governance
+cannot change a rule faster than a root can be vetoed. A real-chain deploy refuses one key for several roles:
+governance, poster and guardian must be three different addresses, all given explicitly.
 
-    {"version": 1, "chainId": 31337, "deployer": "0x..", "deployBlock": 3, "deployedAt": "2026-..Z",
+Deployment file (version 2, JSON, written atomically):
+
+    {"version": 2, "chainId": 31337, "deployer": "0x..", "deployBlock": 3, "deployedAt": "2026-..Z",
      "contracts": {"AttributionLedger": {"address": "0x..", "abiHash": "0x..", "txHash": "0x..", "block": 5}, ...},
-     "roles": {"governance": "0x..", "poster": "0x..", "guardian": "0x..", "treasury": "0x.."},
-     "params": {"minBond": "1000000000000000000000", "unbondingDelay": 3600, "challengeWindow": 60,
-                "nodeShareBps": 2000, "adapterShareBps": 3000},
-     "devnet": {"node": "0x..", "bonded": "..."}}          # only for the local devnet
+     "roles": {"governance": "0x..", "poster": "0x..", "guardian": "0x..", "treasury": "0x..",
+               "proposer": "0x.."},                         # proposer: only with a TimelockController
+     "params": {"minBond": "1000000000000000000000", "unbondingDelay": 1209600, "challengeWindow": 3600,
+                "nodeShareBps": 2000, "adapterShareBps": 3000, "changeDelay": 3600,
+                "maxPricePerMTokens": "...", "timelockDelay": 86400},
+     "devnet": {"node": "0x..", "bonded": "...", "feeCredit": "..."}}     # only for the local devnet
 
 `deployBlock` is the block of the first deployment transaction: indexers start reading events there. `abiHash` is
 keccak256 of the canonical ABI JSON (`artifacts.abi_hash`): a mismatch with the current `out/` means the artifacts
@@ -31,12 +40,13 @@ from web3 import Web3
 
 from attribution.chain.artifacts import REPO_ROOT, ArtifactStore
 from attribution.chain.client import ChainClient
-from attribution.chain.contracts import AssetRegistry, Ledger, NodeRegistry, RewardDistributor, Token
+from attribution.chain.contracts import AssetRegistry, Ledger, NodeRegistry, RewardDistributor, Timelock, Token
 from attribution.chain.errors import ChainError, DeploymentError
+from attribution.chain.keys import DEVNET_CHAIN_ID
 
 log = logging.getLogger(__name__)
 
-DEPLOYMENT_VERSION = 1
+DEPLOYMENT_VERSION = 2
 DEFAULT_DEPLOYMENTS_DIR = REPO_ROOT / "deployments"
 
 #: contract name in the deployment file -> wrapper class
@@ -46,14 +56,21 @@ WRAPPERS: dict[str, type[Any]] = {
     "NodeRegistry": NodeRegistry,
     "AttributionLedger": Ledger,
     "RewardDistributor": RewardDistributor,
+    "TimelockController": Timelock,
 }
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 ONE_TOKEN = 10**18
 
 
 @dataclass(frozen=True)
 class DeployConfig:
-    """What to deploy with. Role addresses default to the deployer; `token=None` deploys a DevToken."""
+    """What to deploy with; `token=None` deploys a DevToken.
+
+    `timelock_delay_s` set: a TimelockController governs (required off the devnet), `governance` is its proposer
+    and executor. Devnet mode: `governance` (default: the deployer) governs directly; poster and guardian must
+    differ (the RewardDistributor refuses one address for both).
+    """
 
     token: str | None = None
     governance: str | None = None
@@ -61,10 +78,13 @@ class DeployConfig:
     guardian: str | None = None
     treasury: str | None = None
     min_bond: int = 1_000 * ONE_TOKEN
-    unbonding_delay_s: int = 7 * 24 * 3600
+    unbonding_delay_s: int = 14 * 24 * 3600
     challenge_window_s: int = 24 * 3600
     node_share_bps: int = 2000
     adapter_share_bps: int = 3000
+    change_delay_s: int = 24 * 3600
+    max_price_per_m_tokens: int = 10_000 * ONE_TOKEN
+    timelock_delay_s: int | None = None
     token_name: str = "loraledger Dev Token"
     token_symbol: str = "LLDEV"
 
@@ -171,6 +191,8 @@ class Deployment:
             nodes=NodeRegistry(client, self.address("NodeRegistry"), store=store, deploy_block=start),
             ledger=Ledger(client, self.address("AttributionLedger"), store=store, deploy_block=start),
             rewards=RewardDistributor(client, self.address("RewardDistributor"), store=store, deploy_block=start),
+            timelock=(Timelock(client, self.address("TimelockController"), store=store, deploy_block=start)
+                      if "TimelockController" in self.contracts else None),
         )
 
     def check(self, client: ChainClient, store: ArtifactStore | None = None) -> list[str]:
@@ -208,6 +230,7 @@ class Contracts:
     nodes: NodeRegistry
     ledger: Ledger
     rewards: RewardDistributor
+    timelock: Timelock | None = None
 
 
 def deployment_path(chain_id: int, directory: Path | str | None = None) -> Path:
@@ -219,9 +242,41 @@ def _utcnow() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def check_roles(chain_id: int, deployer: str, config: DeployConfig) -> dict[str, str]:
+    """The role addresses to deploy with, or `DeploymentError` before any transaction when they are unsafe."""
+    timelocked = config.timelock_delay_s is not None
+    if chain_id != DEVNET_CHAIN_ID and not timelocked:
+        raise DeploymentError(f"chain {chain_id} is not the local devnet: every contract must be governed by a "
+                              "TimelockController; pass --timelock-delay SECONDS (at least the challenge window)")
+    given = {"governance": config.governance, "poster": config.poster, "guardian": config.guardian,
+             "treasury": config.treasury}
+    if timelocked:
+        missing = [r for r, v in given.items() if v is None]
+        if missing:
+            raise DeploymentError(f"a timelocked deploy needs every role given explicitly; missing "
+                                  f"{', '.join('--' + r for r in missing)}")
+    roles: dict[str, str] = {r: str(Web3.to_checksum_address(v or deployer)) for r, v in given.items()}
+    if timelocked:
+        keys = [roles["governance"], roles["poster"], roles["guardian"]]
+        if len(set(keys)) < 3:
+            raise DeploymentError("refusing one key for several roles: governance (the timelock's proposer), poster "
+                                  "and guardian must be three different addresses (governance + poster could "
+                                  "propose and pass their own root; poster + guardian would veto nothing)")
+        assert config.timelock_delay_s is not None
+        if config.timelock_delay_s < config.challenge_window_s:
+            raise DeploymentError(f"timelock delay {config.timelock_delay_s}s is below the challenge window "
+                                  f"{config.challenge_window_s}s: governance could change a rule faster than a root "
+                                  "can be vetoed; raise --timelock-delay")
+    elif roles["poster"] == roles["guardian"]:
+        raise DeploymentError(f"poster and guardian are both {roles['poster']}: the guardian must be another key "
+                              "(pass --guardian ADDRESS)")
+    return roles
+
+
 def deploy_all(client: ChainClient, config: DeployConfig | None = None, store: ArtifactStore | None = None,
                progress: Callable[[str], None] | None = None) -> Deployment:
-    """Deploy token (unless given), AssetRegistry, NodeRegistry, AttributionLedger, RewardDistributor; set shares.
+    """Deploy [TimelockController,] token (unless given), AssetRegistry, NodeRegistry, AttributionLedger,
+    RewardDistributor; set the shares (devnet mode). Roles are checked first (`check_roles`).
 
     Signed by the client's account (the deployer). Returns the `Deployment`; the caller decides where to save it.
     """
@@ -231,12 +286,7 @@ def deploy_all(client: ChainClient, config: DeployConfig | None = None, store: A
         raise DeploymentError("deploying needs a signing key; pass --keystore FILE or set LORALEDGER_PRIVATE_KEY")
     deployer = client.account.address
     say = progress or (lambda _msg: None)
-    roles: dict[str, str] = {
-        "governance": Web3.to_checksum_address(config.governance or deployer),
-        "poster": Web3.to_checksum_address(config.poster or deployer),
-        "guardian": Web3.to_checksum_address(config.guardian or deployer),
-        "treasury": Web3.to_checksum_address(config.treasury or deployer),
-    }
+    roles: dict[str, str] = check_roles(client.chain_id, deployer, config)
     contracts: dict[str, dict[str, Any]] = {}
     first_block: int | None = None
 
@@ -251,6 +301,12 @@ def deploy_all(client: ChainClient, config: DeployConfig | None = None, store: A
                            "txHash": receipt["transactionHash"].to_0x_hex(), "block": block}
         return address
 
+    governance = roles["governance"]
+    if config.timelock_delay_s is not None:
+        # Self-administered (admin 0): only its own delayed operations can change its roles or delay.
+        governance = deploy("TimelockController", config.timelock_delay_s, [roles["governance"]],
+                            [roles["governance"]], ZERO_ADDRESS)
+        roles = {**roles, "proposer": roles["governance"], "governance": governance}
     if config.token is None:
         token = deploy("DevToken", config.token_name, config.token_symbol, deployer)
     else:
@@ -258,30 +314,31 @@ def deploy_all(client: ChainClient, config: DeployConfig | None = None, store: A
         if not client.has_code(token):
             raise DeploymentError(f"token {token} has no code on chain {client.chain_id}; pass an ERC-20 address")
         contracts["Token"] = {"address": token, "abiHash": "", "txHash": "", "block": 0}
-    deploy("AssetRegistry")
-    node_registry = deploy("NodeRegistry", token, config.min_bond, config.unbonding_delay_s, roles["governance"])
+    deploy("AssetRegistry", governance, config.change_delay_s, config.max_price_per_m_tokens)
+    node_registry = deploy("NodeRegistry", token, config.min_bond, config.unbonding_delay_s, governance)
     deploy("AttributionLedger", node_registry)
-    distributor = deploy("RewardDistributor", token, roles["governance"], roles["poster"], roles["guardian"],
+    distributor = deploy("RewardDistributor", token, node_registry, governance, roles["poster"], roles["guardian"],
                          roles["treasury"], config.challenge_window_s)
 
     rewards = RewardDistributor(client, distributor, store=store)
     if rewards.shares() != (config.node_share_bps, config.adapter_share_bps):
-        if roles["governance"] != deployer:
+        if governance != deployer:
             log.warning("reward shares differ from the config but governance %s is not the deployer; governance "
-                        "must call setShares(%d, %d)", roles["governance"], config.node_share_bps,
-                        config.adapter_share_bps)
+                        "must call setShares(%d, %d)", governance, config.node_share_bps, config.adapter_share_bps)
         else:
             say("setting reward shares")
             rewards.set_shares(config.node_share_bps, config.adapter_share_bps)
 
     assert first_block is not None  # at least AssetRegistry was deployed
-    return Deployment(
-        chain_id=client.chain_id, deployer=deployer, deploy_block=first_block, contracts=contracts, roles=roles,
-        params={"minBond": str(config.min_bond), "unbondingDelay": config.unbonding_delay_s,
-                "challengeWindow": config.challenge_window_s, "nodeShareBps": config.node_share_bps,
-                "adapterShareBps": config.adapter_share_bps},
-        deployed_at=_utcnow(),
-    )
+    params: dict[str, Any] = {
+        "minBond": str(config.min_bond), "unbondingDelay": config.unbonding_delay_s,
+        "challengeWindow": config.challenge_window_s, "nodeShareBps": config.node_share_bps,
+        "adapterShareBps": config.adapter_share_bps, "changeDelay": config.change_delay_s,
+        "maxPricePerMTokens": str(config.max_price_per_m_tokens)}
+    if config.timelock_delay_s is not None:
+        params["timelockDelay"] = config.timelock_delay_s
+    return Deployment(chain_id=client.chain_id, deployer=deployer, deploy_block=first_block, contracts=contracts,
+                      roles=roles, params=params, deployed_at=_utcnow())
 
 
 def bond_node(deployment: Deployment, client: ChainClient, node: LocalAccount, *, mint: int = 0,

@@ -83,6 +83,16 @@ interface IAttributionLedger {
     /// @notice The DA commitment must be non-empty.
     error LedgerEmptyCommitment();
 
+    /// @notice More records than fit in one 16 MiB `LLB2` payload; seal smaller batches.
+    /// @param count The count passed.
+    /// @param max The maximum ({MAX_BATCH_RECORDS}).
+    error LedgerCountTooLarge(uint32 count, uint32 max);
+
+    /// @notice The DA commitment is longer than any real one can be.
+    /// @param length The commitment's length in bytes.
+    /// @param max The maximum ({MAX_COMMITMENT_BYTES}).
+    error LedgerCommitmentTooLong(uint256 length, uint256 max);
+
     /// @notice `firstSeq + count` does not fit in a uint64.
     /// @param firstSeq The firstSeq passed.
     /// @param count The count passed.
@@ -100,16 +110,25 @@ interface IAttributionLedger {
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Post the next batch of the caller's records.
-    /// @dev Only an active node (`registry.isActive(msg.sender)`). Requires `count > 0`, `root != 0`, a non-empty
-    /// commitment and `firstSeq == nextSeq(msg.sender)`; advances `nextSeq` by `count`.
+    /// @dev Only an active node (`registry.isActive(msg.sender)`). Requires `0 < count ≤ MAX_BATCH_RECORDS`,
+    /// `root != 0`, a commitment of 1 to {MAX_COMMITMENT_BYTES} bytes and `firstSeq == nextSeq(msg.sender)`;
+    /// advances `nextSeq` by `count`.
     /// @param firstSeq The seq of the first record; must equal {nextSeq} of the caller.
-    /// @param count The number of records (> 0).
+    /// @param count The number of records (1 to {MAX_BATCH_RECORDS}).
     /// @param root The StandardMerkleTree root over the records' leaves (see {recordLeaf}).
     /// @param daCommitment The DA commitment of the batch's `LLB2` payload.
     /// @return batchId The new batch's id.
     function postBatch(uint64 firstSeq, uint32 count, bytes32 root, bytes calldata daCommitment)
         external
         returns (uint256 batchId);
+
+    /// @notice The most records one batch may cover: what fits one 16 MiB `LLB2` payload,
+    /// `(16 MiB − 93-byte header) / 62 bytes per record slot` = 270598.
+    function MAX_BATCH_RECORDS() external view returns (uint32);
+
+    /// @notice The longest DA commitment accepted (24576 bytes). Our largest real one, the certificate of a 16 MiB
+    /// payload (133 KZG commitments of 48 bytes, one per 4096-element chunk, ABI-encoded), is 17411 bytes.
+    function MAX_COMMITMENT_BYTES() external view returns (uint256);
 
     /// @notice The NodeRegistry that decides which nodes may post.
     function registry() external view returns (INodeRegistry);

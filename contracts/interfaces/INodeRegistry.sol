@@ -5,9 +5,12 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 /// @title INodeRegistry
 /// @notice Node operators bond an ERC-20 stake to become active. Unbonding is a two-step process (request, then
-/// withdraw after `unbondingDelay`); stake that is unbonding can still be slashed. Governance can slash (the hook
-/// for proven fraud) and set the parameters.
-/// @dev Deployed as `constructor(IERC20 stakeToken, uint256 minBond, uint64 unbondingDelay, address governance)`.
+/// withdraw after `unbondingDelay`); stake stays slashable until it is withdrawn. The unbonding delay never goes
+/// below {MIN_UNBONDING_DELAY}, which exceeds the longest dispute window (the RewardDistributor's
+/// `MAX_CHALLENGE_WINDOW`), so a node cannot post, unbond and leave before its batches can be disputed. Governance
+/// can slash (the hook for proven fraud) and set the parameters.
+/// @dev Deployed as `constructor(IERC20 stakeToken, uint256 minBond, uint64 unbondingDelay, address governance)`
+/// (`unbondingDelay` in `[MIN_UNBONDING_DELAY, MAX_UNBONDING_DELAY]`).
 /// Governance is an OpenZeppelin `Ownable2Step` owner (`transferOwnership` + `acceptOwnership`; renouncing is
 /// disabled); calls from anyone else revert with OZ's `OwnableUnauthorizedAccount(address)`.
 interface INodeRegistry {
@@ -29,7 +32,8 @@ interface INodeRegistry {
                                  EVENTS
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice Emitted when `node` bonded `amount`, bringing its bonded stake to `bonded`.
+    /// @notice Emitted when `node` bonded `amount` (the amount the registry actually received), bringing its bonded
+    /// stake to `bonded`.
     event Bonded(address indexed node, uint256 amount, uint256 bonded);
 
     /// @notice Emitted when `node` requested to unbond `amount`; `unbonding` is its total unbonding stake, which
@@ -52,7 +56,7 @@ interface INodeRegistry {
                                  ERRORS
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice The amount must be non-zero.
+    /// @notice The amount must be non-zero (for {bond}: the amount received, after any transfer fee).
     error NodeRegistryZeroAmount();
 
     /// @notice An address argument (stake token, governance, slash recipient) was zero.
@@ -65,6 +69,11 @@ interface INodeRegistry {
     /// @param delay The delay asked for.
     /// @param max The maximum delay ({MAX_UNBONDING_DELAY}).
     error NodeRegistryDelayTooLong(uint64 delay, uint64 max);
+
+    /// @notice The unbonding delay is below the floor.
+    /// @param delay The delay asked for.
+    /// @param min The minimum delay ({MIN_UNBONDING_DELAY}).
+    error NodeRegistryDelayTooShort(uint64 delay, uint64 min);
 
     /// @notice `node` asked to unbond more than it has bonded.
     /// @param node The node.
@@ -91,9 +100,11 @@ interface INodeRegistry {
                                 FUNCTIONS
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice Bond `amount` of the stake token for the caller (pulled with `transferFrom`; approve first).
-    /// @param amount The amount to add (> 0).
-    function bond(uint256 amount) external;
+    /// @notice Bond `amount` of the stake token for the caller (pulled with `transferFrom`; approve first). The
+    /// caller is credited with what the registry's balance actually grew by (a fee-on-transfer token credits less).
+    /// @param amount The amount to pull (> 0).
+    /// @return credited The amount added to the caller's bonded stake.
+    function bond(uint256 amount) external returns (uint256 credited);
 
     /// @notice Move `amount` of the caller's bonded stake to unbonding; withdrawable after the unbonding delay.
     /// Each request restarts the delay for the whole unbonding amount. The node stops being active as soon as its
@@ -114,11 +125,17 @@ interface INodeRegistry {
     /// @notice Governance only: set the minimum bond for {isActive} (> 0).
     function setMinBond(uint256 newMinBond) external;
 
-    /// @notice Governance only: set the unbonding delay for future requests (≤ {MAX_UNBONDING_DELAY}).
+    /// @notice Governance only: set the unbonding delay for future requests (in `[MIN_UNBONDING_DELAY,
+    /// MAX_UNBONDING_DELAY]`).
     function setUnbondingDelay(uint64 newDelay) external;
 
     /// @notice Whether `node` may post batches: its bonded stake is at least `minBond`.
     function isActive(address node) external view returns (bool);
+
+    /// @notice Whether `node` has no stake left, bonded or unbonding (never bonded, or withdrew everything): it can
+    /// post no batch and has nothing left to slash. The RewardDistributor lets only such a node withdraw its
+    /// unused fee credit.
+    function hasExited(address node) external view returns (bool);
 
     /// @notice `node`'s stake.
     function node(address node_) external view returns (Node memory);
@@ -137,4 +154,8 @@ interface INodeRegistry {
 
     /// @notice The upper bound for {unbondingDelay} (365 days).
     function MAX_UNBONDING_DELAY() external view returns (uint64);
+
+    /// @notice The lower bound for {unbondingDelay} (14 days: above the longest dispute window, the
+    /// RewardDistributor's 7-day `MAX_CHALLENGE_WINDOW`, with a week for the last epoch of a leaving node).
+    function MIN_UNBONDING_DELAY() external view returns (uint64);
 }

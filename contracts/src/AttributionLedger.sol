@@ -13,6 +13,20 @@ import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
 /// lets the packed slot fit; a node's first post pays once for its index entry.
 contract AttributionLedger is IAttributionLedger {
     /*//////////////////////////////////////////////////////////////
+                                CONSTANTS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc IAttributionLedger
+    /// @dev (16 MiB − 3 header units of 31 bytes) / 62-byte record slots, rounded down; the same figure as the
+    /// Python payload codec's `max_records_for(0)`.
+    uint32 public constant MAX_BATCH_RECORDS = 270_598;
+
+    /// @inheritdoc IAttributionLedger
+    /// @dev 24 KiB: 1.41 × the 17411-byte commitment of a 16 MiB payload (docs/contracts.md has the arithmetic),
+    /// room for a larger signature or cert fields without letting a node store megabytes of junk per batch.
+    uint256 public constant MAX_COMMITMENT_BYTES = 24 * 1024;
+
+    /*//////////////////////////////////////////////////////////////
                                  STORAGE
     //////////////////////////////////////////////////////////////*/
 
@@ -64,8 +78,12 @@ contract AttributionLedger is IAttributionLedger {
         returns (uint256 batchId)
     {
         if (count == 0) revert LedgerZeroCount();
+        if (count > MAX_BATCH_RECORDS) revert LedgerCountTooLarge(count, MAX_BATCH_RECORDS);
         if (root == bytes32(0)) revert LedgerZeroRoot();
         if (daCommitment.length == 0) revert LedgerEmptyCommitment();
+        if (daCommitment.length > MAX_COMMITMENT_BYTES) {
+            revert LedgerCommitmentTooLong(daCommitment.length, MAX_COMMITMENT_BYTES);
+        }
         if (!_registry.isActive(msg.sender)) revert LedgerNodeNotActive(msg.sender);
 
         NodeState memory state = _nodeStates[msg.sender];

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
 import {Governed} from "./utils/Governed.sol";
@@ -10,7 +11,7 @@ import {Governed} from "./utils/Governed.sol";
 /// @title NodeRegistry
 /// @notice Node operators bond an ERC-20 stake to become active; unbonding waits `unbondingDelay`; governance can
 /// slash bonded and unbonding stake. See {INodeRegistry}.
-contract NodeRegistry is INodeRegistry, Governed {
+contract NodeRegistry is INodeRegistry, Governed, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /*//////////////////////////////////////////////////////////////
@@ -19,6 +20,9 @@ contract NodeRegistry is INodeRegistry, Governed {
 
     /// @inheritdoc INodeRegistry
     uint64 public constant MAX_UNBONDING_DELAY = 365 days;
+
+    /// @inheritdoc INodeRegistry
+    uint64 public constant MIN_UNBONDING_DELAY = 14 days;
 
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -35,16 +39,15 @@ contract NodeRegistry is INodeRegistry, Governed {
 
     /// @param stakeToken_ The ERC-20 used for stake (non-zero).
     /// @param minBond_ The minimum bonded stake of an active node (> 0).
-    /// @param unbondingDelay_ Seconds between {requestUnbond} and {withdraw} (≤ {MAX_UNBONDING_DELAY}).
+    /// @param unbondingDelay_ Seconds between {requestUnbond} and {withdraw} (in `[MIN_UNBONDING_DELAY,
+    /// MAX_UNBONDING_DELAY]`).
     /// @param governance_ The governance address (non-zero).
     constructor(IERC20 stakeToken_, uint256 minBond_, uint64 unbondingDelay_, address governance_)
         Governed(governance_)
     {
         if (address(stakeToken_) == address(0)) revert NodeRegistryZeroAddress();
         if (minBond_ == 0) revert NodeRegistryZeroMinBond();
-        if (unbondingDelay_ > MAX_UNBONDING_DELAY) {
-            revert NodeRegistryDelayTooLong(unbondingDelay_, MAX_UNBONDING_DELAY);
-        }
+        _checkDelay(unbondingDelay_);
         _stakeToken = stakeToken_;
         _minBond = minBond_;
         _unbondingDelay = unbondingDelay_;
@@ -55,13 +58,18 @@ contract NodeRegistry is INodeRegistry, Governed {
     //////////////////////////////////////////////////////////////*/
 
     /// @inheritdoc INodeRegistry
-    function bond(uint256 amount) external {
+    function bond(uint256 amount) external nonReentrant returns (uint256 credited) {
         if (amount == 0) revert NodeRegistryZeroAmount();
-        Node storage n = _nodes[msg.sender];
-        uint256 bonded = n.bonded + amount;
-        n.bonded = bonded;
-        emit Bonded(msg.sender, amount, bonded);
+        // Credit what arrived, not what was asked for: a fee-on-transfer token delivers less than `amount`, and
+        // crediting `amount` would promise stake the registry does not hold.
+        uint256 before = _stakeToken.balanceOf(address(this));
         _stakeToken.safeTransferFrom(msg.sender, address(this), amount);
+        credited = _stakeToken.balanceOf(address(this)) - before;
+        if (credited == 0) revert NodeRegistryZeroAmount();
+        Node storage n = _nodes[msg.sender];
+        uint256 bonded = n.bonded + credited;
+        n.bonded = bonded;
+        emit Bonded(msg.sender, credited, bonded);
     }
 
     /// @inheritdoc INodeRegistry
@@ -134,7 +142,7 @@ contract NodeRegistry is INodeRegistry, Governed {
 
     /// @inheritdoc INodeRegistry
     function setUnbondingDelay(uint64 newDelay) external onlyOwner {
-        if (newDelay > MAX_UNBONDING_DELAY) revert NodeRegistryDelayTooLong(newDelay, MAX_UNBONDING_DELAY);
+        _checkDelay(newDelay);
         uint64 old = _unbondingDelay;
         _unbondingDelay = newDelay;
         emit UnbondingDelayChanged(old, newDelay);
@@ -147,6 +155,12 @@ contract NodeRegistry is INodeRegistry, Governed {
     /// @inheritdoc INodeRegistry
     function isActive(address node_) external view returns (bool) {
         return _nodes[node_].bonded >= _minBond;
+    }
+
+    /// @inheritdoc INodeRegistry
+    function hasExited(address node_) external view returns (bool) {
+        Node storage n = _nodes[node_];
+        return n.bonded == 0 && n.unbonding == 0;
     }
 
     /// @inheritdoc INodeRegistry
@@ -172,5 +186,14 @@ contract NodeRegistry is INodeRegistry, Governed {
     /// @inheritdoc INodeRegistry
     function governance() public view override(INodeRegistry, Governed) returns (address) {
         return owner();
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                INTERNALS
+    //////////////////////////////////////////////////////////////*/
+
+    function _checkDelay(uint64 delay) private pure {
+        if (delay < MIN_UNBONDING_DELAY) revert NodeRegistryDelayTooShort(delay, MIN_UNBONDING_DELAY);
+        if (delay > MAX_UNBONDING_DELAY) revert NodeRegistryDelayTooLong(delay, MAX_UNBONDING_DELAY);
     }
 }

@@ -84,8 +84,50 @@ contract AttributionLedgerTest is Fixture {
     }
 
     function test_PostBatch_MaxCount() public {
-        _post(nodeA, 0, type(uint32).max, bytes32(uint256(1)));
-        vm.assertEq(uint256(ledger.nextSeq(nodeA)), type(uint32).max);
+        _post(nodeA, 0, ledger.MAX_BATCH_RECORDS(), bytes32(uint256(1)));
+        vm.assertEq(uint256(ledger.nextSeq(nodeA)), 270_598);
+    }
+
+    /// @dev MAX_BATCH_RECORDS is what fits one 16 MiB LLB2 payload: (16 MiB - 3 header units) / 62-byte slots.
+    function test_MaxBatchRecords_FitsOnePayload() public view {
+        uint256 max = ledger.MAX_BATCH_RECORDS();
+        vm.assertEq(max, (uint256(16 * 1024 * 1024) - 3 * 31) / 62);
+        vm.assertLe(3 * 31 + max * 62, 16 * 1024 * 1024);
+        vm.assertGt(3 * 31 + (max + 1) * 62, 16 * 1024 * 1024);
+        vm.assertEq(ledger.MAX_COMMITMENT_BYTES(), 24_576);
+    }
+
+    /// @dev L6: a one-record root cannot claim 2^32-1 records.
+    function test_RevertWhen_PostBatchCountTooLarge() public {
+        uint32 max = ledger.MAX_BATCH_RECORDS();
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerCountTooLarge.selector, max + 1, max));
+        vm.prank(nodeA);
+        ledger.postBatch(0, max + 1, bytes32(uint256(1)), hex"01");
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerCountTooLarge.selector, type(uint32).max, max));
+        vm.prank(nodeA);
+        ledger.postBatch(0, type(uint32).max, bytes32(uint256(1)), hex"01");
+    }
+
+    /// @dev L6: the commitment of a full 16 MiB payload (17411 bytes) fits; one byte over the bound does not.
+    function test_RevertWhen_PostBatchCommitmentTooLong() public {
+        _post(nodeA, 0, 1, bytes32(uint256(1))); // first post pays for the node index
+        vm.prank(nodeA);
+        ledger.postBatch(1, 1, bytes32(uint256(1)), _commitment(17_411, 1));
+        vm.prank(nodeA);
+        ledger.postBatch(2, 1, bytes32(uint256(1)), _commitment(24_576, 2));
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerCommitmentTooLong.selector, 24_577, 24_576));
+        vm.prank(nodeA);
+        ledger.postBatch(3, 1, bytes32(uint256(1)), _commitment(24_577, 3));
+    }
+
+    function testFuzz_RevertWhen_PostBatchOversized(uint32 count, uint256 length) public {
+        count = uint32(bound(count, 1, type(uint32).max));
+        length = bound(length, 1, 40_000);
+        bool ok = count <= ledger.MAX_BATCH_RECORDS() && length <= ledger.MAX_COMMITMENT_BYTES();
+        if (!ok) vm.expectRevert();
+        vm.prank(nodeA);
+        ledger.postBatch(0, count, bytes32(uint256(1)), _commitment(length, 7));
+        vm.assertEq(uint256(ledger.nextSeq(nodeA)), ok ? count : 0);
     }
 
     function test_RevertWhen_PostBatchNodeNotActive() public {
@@ -158,7 +200,8 @@ contract AttributionLedgerTest is Fixture {
         n = uint8(bound(n, 1, 8));
         uint64 expected;
         for (uint256 i; i < n; ++i) {
-            uint32 count = uint32(bound(counts[i], 1, type(uint32).max));
+            // forge-lint: disable-next-line(unsafe-typecast) -- bounded to MAX_BATCH_RECORDS, below 2^32
+            uint32 count = uint32(bound(counts[i], 1, ledger.MAX_BATCH_RECORDS()));
             uint256 id = _post(nodeA, expected, count, bytes32(i + 1));
             IAttributionLedger.Batch memory b = ledger.batch(id);
             vm.assertEq(uint256(b.firstSeq), expected);

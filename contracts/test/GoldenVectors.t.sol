@@ -27,7 +27,8 @@ contract GoldenVectorsTest is Fixture {
         address tokenAt = vm.parseJsonAddress(json, ".claims.token");
         vm.chainId(vm.parseJsonUint(json, ".chainId"));
         // The leaf binds the distributor's address: run our bytecode at the vector's address.
-        RewardDistributor d = new RewardDistributor(IERC20(tokenAt), governance, poster, guardian, treasury, 0);
+        RewardDistributor d =
+            new RewardDistributor(IERC20(tokenAt), nodes, governance, poster, guardian, treasury, 1 hours);
         vm.etch(at, address(d).code);
         RewardDistributor golden = RewardDistributor(at);
 
@@ -60,6 +61,7 @@ contract GoldenVectorsTest is Fixture {
             r.chainId = 31_337;
             r.ledger = ledgerAt;
             r.node = node;
+            // forge-lint: disable-next-line(unsafe-typecast) -- i is a small loop index
             r.seq = uint64(7 + i);
             r.modelId = bytes32(uint256(0x11));
             r.adapterId = i == 0 ? bytes32(0) : bytes32(uint256(0x22));
@@ -71,8 +73,11 @@ contract GoldenVectorsTest is Fixture {
                 r.weightsBps[0] = 6000;
                 r.weightsBps[1] = 4000;
             }
+            // forge-lint: disable-next-line(unsafe-typecast) -- i is a small loop index
             r.promptTokens = uint32(10 + i);
+            // forge-lint: disable-next-line(unsafe-typecast) -- i is a small loop index
             r.completionTokens = uint32(20 + i);
+            // forge-lint: disable-next-line(unsafe-typecast) -- i is a small loop index
             r.timestamp = uint64(1_700_000_000 + i);
             r.ioHash = bytes32(uint256(0x55 + i));
             ours[i] = ledger.recordLeaf(r);
@@ -112,6 +117,7 @@ contract GoldenVectorsTest is Fixture {
             if (recs[i].seq < firstSeq) firstSeq = recs[i].seq;
         }
         vm.prank(node);
+        // forge-lint: disable-next-line(unsafe-typecast) -- n is a small vector length
         uint256 id = golden.postBatch(firstSeq, uint32(n), root, hex"010000d0");
 
         for (uint256 i; i < n; ++i) {

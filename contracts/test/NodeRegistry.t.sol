@@ -7,6 +7,7 @@ import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.so
 
 import {Fixture} from "./utils/Fixture.sol";
 import {NodeRegistry} from "../src/NodeRegistry.sol";
+import {FeeOnTransferToken} from "./utils/FeeOnTransferToken.sol";
 import {Governed} from "../src/utils/Governed.sol";
 import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
 
@@ -36,6 +37,11 @@ contract NodeRegistryTest is Fixture {
     function test_RevertWhen_ConstructorZeroMinBond() public {
         vm.expectRevert(INodeRegistry.NodeRegistryZeroMinBond.selector);
         new NodeRegistry(token, 0, UNBONDING_DELAY, governance);
+    }
+
+    function test_RevertWhen_ConstructorDelayTooShort() public {
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NodeRegistryDelayTooShort.selector, 0, 14 days));
+        new NodeRegistry(token, MIN_BOND, 0, governance);
     }
 
     function test_RevertWhen_ConstructorDelayTooLong() public {
@@ -257,14 +263,90 @@ contract NodeRegistryTest is Fixture {
 
     function test_SetUnbondingDelay() public {
         vm.expectEmit(address(nodes));
-        emit INodeRegistry.UnbondingDelayChanged(UNBONDING_DELAY, 1 days);
+        emit INodeRegistry.UnbondingDelayChanged(UNBONDING_DELAY, 21 days);
         vm.prank(governance);
-        nodes.setUnbondingDelay(1 days);
-        vm.assertEq(uint256(nodes.unbondingDelay()), 1 days);
+        nodes.setUnbondingDelay(21 days);
+        vm.assertEq(uint256(nodes.unbondingDelay()), 21 days);
         _bond(nodeA, MIN_BOND);
         vm.prank(nodeA);
         nodes.requestUnbond(1);
-        vm.assertEq(uint256(nodes.node(nodeA).unbondableAt), block.timestamp + 1 days);
+        vm.assertEq(uint256(nodes.node(nodeA).unbondableAt), block.timestamp + 21 days);
+    }
+
+    /// @dev M3: governance cannot shorten the delay below the floor either.
+    function test_RevertWhen_SetUnbondingDelayTooShort() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(INodeRegistry.NodeRegistryDelayTooShort.selector, uint64(14 days - 1), 14 days)
+        );
+        vm.prank(governance);
+        nodes.setUnbondingDelay(14 days - 1);
+    }
+
+    /// @dev M3: post, request to unbond and withdraw in one block fails; the stake stays slashable until withdrawn,
+    /// even after the delay has passed.
+    function test_UnbondAndRun_StakeStaysSlashable() public {
+        _bond(nodeA, MIN_BOND);
+        vm.startPrank(nodeA);
+        ledger.postBatch(0, 1, keccak256("root"), hex"010000d0");
+        nodes.requestUnbond(MIN_BOND);
+        uint64 at = uint64(block.timestamp) + UNBONDING_DELAY;
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                INodeRegistry.NodeRegistryUnbondingNotElapsed.selector, nodeA, at, uint64(block.timestamp)
+            )
+        );
+        nodes.withdraw();
+        vm.stopPrank();
+        vm.assertFalse(nodes.hasExited(nodeA), "unbonding stake is still stake");
+        vm.warp(at + 1 days);
+        vm.prank(governance);
+        nodes.slash(nodeA, MIN_BOND, treasury);
+        vm.assertEq(token.balanceOf(treasury), MIN_BOND);
+        vm.assertTrue(nodes.hasExited(nodeA));
+    }
+
+    function test_HasExited() public {
+        vm.assertTrue(nodes.hasExited(nodeA), "never bonded");
+        _bond(nodeA, MIN_BOND);
+        vm.assertFalse(nodes.hasExited(nodeA));
+        vm.startPrank(nodeA);
+        nodes.requestUnbond(MIN_BOND);
+        vm.assertFalse(nodes.hasExited(nodeA));
+        vm.warp(block.timestamp + UNBONDING_DELAY);
+        nodes.withdraw();
+        vm.stopPrank();
+        vm.assertTrue(nodes.hasExited(nodeA));
+    }
+
+    /// @dev L5: with a fee-on-transfer token the node is credited what arrived, so the registry stays solvent.
+    function test_Bond_CreditsWhatArrived() public {
+        FeeOnTransferToken fee = new FeeOnTransferToken();
+        NodeRegistry r = new NodeRegistry(fee, 1, UNBONDING_DELAY, governance);
+        fee.mint(nodeA, 1000);
+        vm.startPrank(nodeA);
+        fee.approve(address(r), 1000);
+        vm.expectEmit(address(r));
+        emit INodeRegistry.Bonded(nodeA, 990, 990);
+        vm.assertEq(r.bond(1000), 990);
+        r.requestUnbond(990);
+        vm.warp(block.timestamp + UNBONDING_DELAY);
+        r.withdraw();
+        vm.stopPrank();
+        vm.assertEq(r.node(nodeA).bonded, 0);
+        vm.assertEq(fee.balanceOf(address(r)), 0, "paid out exactly what it held");
+    }
+
+    function testFuzz_Bond_CreditsWhatArrived(uint256 amount) public {
+        amount = bound(amount, 100, 1e30);
+        FeeOnTransferToken fee = new FeeOnTransferToken();
+        NodeRegistry r = new NodeRegistry(fee, 1, UNBONDING_DELAY, governance);
+        fee.mint(nodeA, amount);
+        vm.startPrank(nodeA);
+        fee.approve(address(r), amount);
+        uint256 credited = r.bond(amount);
+        vm.stopPrank();
+        vm.assertEq(credited, amount - amount / 100);
+        vm.assertEq(r.node(nodeA).bonded, fee.balanceOf(address(r)));
     }
 
     function test_RevertWhen_SetUnbondingDelayTooLong() public {

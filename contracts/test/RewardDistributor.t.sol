@@ -7,6 +7,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Fixture} from "./utils/Fixture.sol";
 import {StandardMerkle} from "./utils/StandardMerkle.sol";
 import {RewardDistributor} from "../src/RewardDistributor.sol";
+import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
+import {FeeOnTransferToken} from "./utils/FeeOnTransferToken.sol";
 import {Governed} from "../src/utils/Governed.sol";
 import {IRewardDistributor} from "../interfaces/IRewardDistributor.sol";
 
@@ -15,9 +17,7 @@ contract RewardDistributorTest is Fixture {
 
     function setUp() public override {
         super.setUp();
-        token.mint(address(this), POOL);
-        token.approve(address(distributor), POOL);
-        distributor.fund(POOL);
+        _deposit(nodeA, POOL);
     }
 
     // ---- helpers ----
@@ -31,9 +31,32 @@ contract RewardDistributorTest is Fixture {
         return StandardMerkle.build(leaves);
     }
 
+    function _one(address a) private pure returns (address[] memory r) {
+        r = new address[](1);
+        r[0] = a;
+    }
+
+    function _one(uint256 a) private pure returns (uint256[] memory r) {
+        r = new uint256[](1);
+        r[0] = a;
+    }
+
+    /// @dev Propose `root` with total `total`, debiting nodeA for what it adds over the previous root's total.
     function _propose(uint64 epoch, bytes32 root, uint256 total) private {
+        uint256 debit = total - distributor.totalDebited();
         vm.prank(poster);
-        distributor.proposeRoot(epoch, root, total, hex"010000d0");
+        distributor.proposeRoot(epoch, root, total, hex"010000d0", _one(nodeA), _one(debit));
+    }
+
+    /// @dev Propose with no debits and total 0, for tests that expect an earlier check to revert.
+    function _tryPropose(uint64 epoch, bytes32 root) private {
+        vm.prank(poster);
+        distributor.proposeRoot(epoch, root, 0, "", new address[](0), new uint256[](0));
+    }
+
+    function _now() private view returns (uint64) {
+        // forge-lint: disable-next-line(unsafe-typecast) -- test timestamps are ~1.7e9, far below 2^64
+        return uint64(block.timestamp);
     }
 
     /// @dev Propose the tree for (a, b) and let its window pass.
@@ -68,50 +91,119 @@ contract RewardDistributorTest is Fixture {
 
     function test_RevertWhen_ConstructorZeroAddress() public {
         vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
-        new RewardDistributor(IERC20(address(0)), governance, poster, guardian, treasury, WINDOW);
+        new RewardDistributor(IERC20(address(0)), nodes, governance, poster, guardian, treasury, WINDOW);
         vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
-        new RewardDistributor(token, governance, address(0), guardian, treasury, WINDOW);
+        new RewardDistributor(token, INodeRegistry(address(0)), governance, poster, guardian, treasury, WINDOW);
         vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
-        new RewardDistributor(token, governance, poster, address(0), treasury, WINDOW);
+        new RewardDistributor(token, nodes, governance, address(0), guardian, treasury, WINDOW);
         vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
-        new RewardDistributor(token, governance, poster, guardian, address(0), WINDOW);
+        new RewardDistributor(token, nodes, governance, poster, address(0), treasury, WINDOW);
+        vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
+        new RewardDistributor(token, nodes, governance, poster, guardian, address(0), WINDOW);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableInvalidOwner.selector, address(0)));
-        new RewardDistributor(token, address(0), poster, guardian, treasury, WINDOW);
+        new RewardDistributor(token, nodes, address(0), poster, guardian, treasury, WINDOW);
     }
 
     function test_RevertWhen_ConstructorWindowTooLong() public {
         vm.expectRevert(
-            abi.encodeWithSelector(IRewardDistributor.DistributorWindowTooLong.selector, uint64(31 days), 30 days)
+            abi.encodeWithSelector(IRewardDistributor.DistributorWindowTooLong.selector, uint64(7 days + 1), 7 days)
         );
-        new RewardDistributor(token, governance, poster, guardian, treasury, 31 days);
+        new RewardDistributor(token, nodes, governance, poster, guardian, treasury, 7 days + 1);
+    }
+
+    function test_RevertWhen_ConstructorWindowTooShort() public {
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorWindowTooShort.selector, 0, 1 hours));
+        new RewardDistributor(token, nodes, governance, poster, guardian, treasury, 0);
+    }
+
+    /// @dev M2: the devnet's old "one key for every role" is refused; the guardian must be someone else.
+    function test_RevertWhen_ConstructorPosterIsGuardian() public {
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorPosterIsGuardian.selector, poster));
+        new RewardDistributor(token, nodes, governance, poster, poster, treasury, WINDOW);
     }
 
     /*//////////////////////////////////////////////////////////////
-                                 FUNDING
+                               FEE CREDIT
     //////////////////////////////////////////////////////////////*/
 
-    function test_Fund_PullsTokens() public {
+    function test_DepositFees_AnyoneTopsUpAnyNode() public {
         token.mint(alice, 50);
         vm.startPrank(alice);
         token.approve(address(distributor), 50);
         vm.expectEmit(address(distributor));
-        emit IRewardDistributor.Funded(alice, 50);
-        distributor.fund(50);
+        emit IRewardDistributor.FeesDeposited(nodeB, alice, 50, 50);
+        vm.assertEq(distributor.depositFees(nodeB, 50), 50);
         vm.stopPrank();
-        vm.assertEq(distributor.totalFunded(), POOL + 50);
+        vm.assertEq(distributor.feeCredit(nodeB), 50);
+        vm.assertEq(distributor.feeCredit(nodeA), POOL);
+        vm.assertEq(distributor.totalDeposited(), POOL + 50);
         vm.assertEq(token.balanceOf(address(distributor)), POOL + 50);
     }
 
-    function test_Fund_PlainTransferCounts() public {
+    /// @dev L5 for fees: a fee-on-transfer token credits what arrived, never more than the distributor holds.
+    function test_DepositFees_CreditsWhatArrived() public {
+        FeeOnTransferToken fee = new FeeOnTransferToken();
+        RewardDistributor d = new RewardDistributor(fee, nodes, governance, poster, guardian, treasury, WINDOW);
+        fee.mint(alice, 1000);
+        vm.startPrank(alice);
+        fee.approve(address(d), 1000);
+        vm.assertEq(d.depositFees(nodeA, 1000), 990);
+        vm.stopPrank();
+        vm.assertEq(d.feeCredit(nodeA), fee.balanceOf(address(d)));
+        vm.assertEq(d.totalDeposited(), 990);
+    }
+
+    function test_DepositFees_PlainTransferIsNoCredit() public {
         token.mint(alice, 7);
         vm.prank(alice);
         vm.assertTrue(token.transfer(address(distributor), 7));
-        vm.assertEq(distributor.totalFunded(), POOL + 7);
+        vm.assertEq(distributor.totalDeposited(), POOL);
+        vm.assertEq(distributor.feeCredit(alice), 0);
     }
 
-    function test_RevertWhen_FundZeroAmount() public {
+    function test_RevertWhen_DepositFeesZeroAmount() public {
         vm.expectRevert(IRewardDistributor.DistributorZeroAmount.selector);
-        distributor.fund(0);
+        distributor.depositFees(nodeA, 0);
+        vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
+        distributor.depositFees(address(0), 1);
+    }
+
+    function test_WithdrawFeeCredit_AfterExit() public {
+        _bond(nodeA, MIN_BOND);
+        _propose(1, keccak256("r"), 400);
+        vm.startPrank(nodeA);
+        nodes.requestUnbond(MIN_BOND);
+        vm.warp(block.timestamp + UNBONDING_DELAY);
+        nodes.withdraw();
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.FeeCreditWithdrawn(nodeA, alice, POOL - 400);
+        vm.assertEq(distributor.withdrawFeeCredit(alice), POOL - 400, "the debited 400 stays reserved");
+        vm.stopPrank();
+        vm.assertEq(token.balanceOf(alice), POOL - 400);
+        vm.assertEq(distributor.feeCredit(nodeA), 0);
+        vm.assertEq(token.balanceOf(address(distributor)), 400);
+    }
+
+    function test_RevertWhen_WithdrawFeeCreditNodeNotExited() public {
+        _bond(nodeA, MIN_BOND);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorNodeNotExited.selector, nodeA));
+        vm.prank(nodeA);
+        distributor.withdrawFeeCredit(nodeA);
+        // Unbonding is not exit: the stake is still slashable and the node's last epoch may still be debited.
+        vm.prank(nodeA);
+        nodes.requestUnbond(MIN_BOND);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorNodeNotExited.selector, nodeA));
+        vm.prank(nodeA);
+        distributor.withdrawFeeCredit(nodeA);
+    }
+
+    function test_RevertWhen_WithdrawFeeCreditNothing() public {
+        vm.expectRevert(IRewardDistributor.DistributorZeroAmount.selector);
+        vm.prank(nodeB);
+        distributor.withdrawFeeCredit(nodeB);
+        vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
+        vm.prank(nodeA);
+        distributor.withdrawFeeCredit(address(0));
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -122,13 +214,19 @@ contract RewardDistributorTest is Fixture {
         bytes32 root = keccak256("r1");
         bytes memory payload = hex"010000d0aabb";
         vm.expectEmit(address(distributor));
-        emit IRewardDistributor.RootProposed(1, root, 100, uint64(block.timestamp) + WINDOW, payload);
+        emit IRewardDistributor.RootProposed(1, root, 100, _now() + WINDOW, payload, _one(nodeA), _one(100));
         vm.prank(poster);
-        distributor.proposeRoot(1, root, 100, payload);
+        distributor.proposeRoot(1, root, 100, payload, _one(nodeA), _one(100));
 
         IRewardDistributor.Proposal memory p = distributor.proposal(1);
         vm.assertEq(p.root, root);
         vm.assertEq(p.total, 100);
+        vm.assertEq(p.debited, 100);
+        vm.assertEq(distributor.feeCredit(nodeA), POOL - 100, "debits are reserved at once");
+        vm.assertEq(distributor.totalDebited(), 100);
+        (address[] memory ns, uint256[] memory ds) = distributor.proposalDebits(1);
+        vm.assertEq(ns, _one(nodeA));
+        vm.assertEq(ds[0], 100);
         vm.assertEq(p.payloadCommitmentHash, keccak256(payload));
         vm.assertEq(uint256(p.proposedAt), block.timestamp);
         vm.assertEq(uint256(p.claimableAt), block.timestamp + WINDOW);
@@ -164,19 +262,19 @@ contract RewardDistributorTest is Fixture {
     function test_RevertWhen_ProposeRootNotPoster() public {
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorNotPoster.selector, alice));
         vm.prank(alice);
-        distributor.proposeRoot(1, keccak256("r"), 1, "");
+        distributor.proposeRoot(1, keccak256("r"), 1, "", _one(nodeA), _one(1));
     }
 
     function test_RevertWhen_ProposeRootZeroRoot() public {
         vm.expectRevert(IRewardDistributor.DistributorZeroRoot.selector);
-        _propose(1, bytes32(0), 1);
+        _tryPropose(1, bytes32(0));
     }
 
     function test_RevertWhen_ProposeRootEpochZero() public {
         vm.expectRevert(
             abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotIncreasing.selector, uint64(0), uint64(0))
         );
-        _propose(0, keccak256("r"), 1);
+        _tryPropose(0, keccak256("r"));
     }
 
     function test_RevertWhen_ProposeRootEpochNotIncreasing() public {
@@ -184,11 +282,11 @@ contract RewardDistributorTest is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotIncreasing.selector, uint64(5), uint64(5))
         );
-        _propose(5, keccak256("r"), 10);
+        _tryPropose(5, keccak256("r"));
         vm.expectRevert(
             abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotIncreasing.selector, uint64(4), uint64(5))
         );
-        _propose(4, keccak256("r"), 10);
+        _tryPropose(4, keccak256("r"));
     }
 
     function test_RevertWhen_ProposeRootBelowVetoedEpoch() public {
@@ -198,37 +296,67 @@ contract RewardDistributorTest is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotIncreasing.selector, uint64(2), uint64(3))
         );
-        _propose(2, keccak256("r"), 10);
+        _tryPropose(2, keccak256("r"));
     }
 
     function test_RevertWhen_ProposeRootWindowOpen() public {
         _propose(1, keccak256("r1"), 10);
-        uint64 at = uint64(block.timestamp) + WINDOW;
+        uint64 at = _now() + WINDOW;
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorWindowOpen.selector, uint64(1), at));
-        _propose(2, keccak256("r2"), 10);
+        _tryPropose(2, keccak256("r2"));
     }
 
-    function test_RevertWhen_ProposeRootUnderfunded() public {
-        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorUnderfunded.selector, POOL + 1, POOL));
-        _propose(1, keccak256("r"), POOL + 1);
-    }
-
-    function test_RevertWhen_ProposeRootTotalDecreased() public {
+    /// @dev A root may only promise what the debits of its epoch and the earlier ones took from node credit.
+    function test_RevertWhen_ProposeRootTotalMismatch() public {
         _propose(1, keccak256("r1"), 100);
         vm.warp(block.timestamp + WINDOW);
-        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorTotalDecreased.selector, 99, 100));
-        _propose(2, keccak256("r2"), 99);
+        vm.startPrank(poster);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorTotalMismatch.selector, 99, 100));
+        distributor.proposeRoot(2, keccak256("r2"), 99, "", new address[](0), new uint256[](0));
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorTotalMismatch.selector, 151, 150));
+        distributor.proposeRoot(2, keccak256("r2"), 151, "", _one(nodeA), _one(50));
+        distributor.proposeRoot(2, keccak256("r2"), 150, "", _one(nodeA), _one(50));
+        vm.stopPrank();
+    }
+
+    function test_RevertWhen_ProposeRootInsufficientCredit() public {
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorInsufficientCredit.selector, nodeB, 1, 0));
+        vm.prank(poster);
+        distributor.proposeRoot(1, keccak256("r"), 1, "", _one(nodeB), _one(1));
+        // A node listed twice is debited twice, from one credit.
+        address[] memory twice = new address[](2);
+        (twice[0], twice[1]) = (nodeA, nodeA);
+        uint256[] memory debits = new uint256[](2);
+        (debits[0], debits[1]) = (POOL, 1);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorInsufficientCredit.selector, nodeA, 1, 0));
+        vm.prank(poster);
+        distributor.proposeRoot(1, keccak256("r"), POOL + 1, "", twice, debits);
+    }
+
+    function test_RevertWhen_ProposeRootLengthMismatch() public {
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorLengthMismatch.selector, 1, 0));
+        vm.prank(poster);
+        distributor.proposeRoot(1, keccak256("r"), 0, "", _one(nodeA), new uint256[](0));
+    }
+
+    function test_RevertWhen_ProposeRootTooManyNodes() public {
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorTooManyNodes.selector, 257, 256));
+        vm.prank(poster);
+        distributor.proposeRoot(1, keccak256("r"), 0, "", new address[](257), new uint256[](257));
     }
 
     function test_VetoRoot_KeepsPreviousRoot() public {
         bytes32[] memory t1 = _activate(1, 10, 20);
         bytes32 bad = keccak256("bad");
         _propose(2, bad, 100);
+        vm.assertEq(distributor.feeCredit(nodeA), POOL - 100);
         vm.expectEmit(address(distributor));
-        emit IRewardDistributor.RootVetoed(2, bad);
+        emit IRewardDistributor.RootVetoed(2, bad, 69);
         vm.prank(guardian);
         distributor.vetoRoot(2);
         vm.assertTrue(distributor.proposal(2).vetoed);
+        vm.assertEq(distributor.feeCredit(nodeA), POOL - 31, "the veto released the epoch's debits");
+        vm.assertEq(distributor.totalDebited(), 31);
         vm.warp(block.timestamp + WINDOW);
         vm.assertEq(distributor.currentRoot(), t1[0], "vetoed root never becomes current");
         vm.assertEq(uint256(distributor.currentEpoch()), 1);
@@ -255,7 +383,7 @@ contract RewardDistributorTest is Fixture {
 
     function test_RevertWhen_VetoRootWindowClosed() public {
         _propose(1, keccak256("r"), 1);
-        uint64 at = uint64(block.timestamp) + WINDOW;
+        uint64 at = _now() + WINDOW;
         vm.warp(at);
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorWindowClosed.selector, uint64(1), at));
         vm.prank(guardian);
@@ -266,7 +394,7 @@ contract RewardDistributorTest is Fixture {
         _propose(1, keccak256("r"), 1);
         vm.prank(guardian);
         distributor.vetoRoot(1);
-        uint64 at = uint64(block.timestamp) + WINDOW;
+        uint64 at = _now() + WINDOW;
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorWindowClosed.selector, uint64(1), at));
         vm.prank(guardian);
         distributor.vetoRoot(1);
@@ -288,7 +416,7 @@ contract RewardDistributorTest is Fixture {
         vm.assertEq(token.balanceOf(bob), 0);
         vm.assertEq(distributor.claimed(alice), 300);
         vm.assertEq(distributor.totalClaimed(), 300);
-        vm.assertEq(distributor.totalFunded(), POOL, "claims do not change what was funded");
+        vm.assertEq(distributor.totalDebited(), 801, "claims do not change what was debited");
     }
 
     function test_Claim_PaysDifferenceAcrossEpochs() public {
@@ -333,6 +461,28 @@ contract RewardDistributorTest is Fixture {
         distributor.claim(alice, 300, tree[0], proof);
     }
 
+    /// @dev M1: epoch 1 pays alice 100; epoch 2's tree (total 100) forgets her and gives bob 100. The second claim
+    /// would take the total claimed to 200 > 100: refused.
+    function test_RevertWhen_ClaimExceedsTotal() public {
+        bytes32[] memory l1 = new bytes32[](2);
+        l1[0] = distributor.claimLeaf(alice, 100);
+        l1[1] = distributor.claimLeaf(bob, 0);
+        bytes32[] memory t1 = StandardMerkle.build(l1);
+        _propose(1, t1[0], 100);
+        vm.warp(block.timestamp + WINDOW);
+        distributor.claim(alice, 100, t1[0], StandardMerkle.proof(t1, l1[0]));
+        bytes32[] memory l2 = new bytes32[](2);
+        l2[0] = distributor.claimLeaf(alice, 0);
+        l2[1] = distributor.claimLeaf(bob, 100);
+        bytes32[] memory t2 = StandardMerkle.build(l2);
+        _propose(2, t2[0], 100); // no new debits: the total stays 100
+        vm.warp(block.timestamp + WINDOW);
+        bytes32[] memory proof = StandardMerkle.proof(t2, l2[1]);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorClaimExceedsTotal.selector, 200, 100));
+        distributor.claim(bob, 100, t2[0], proof);
+        vm.assertEq(distributor.totalClaimed(), 100);
+    }
+
     function test_RevertWhen_ClaimZeroAccount() public {
         vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
         distributor.claim(address(0), 1, bytes32(0), new bytes32[](0));
@@ -346,7 +496,7 @@ contract RewardDistributorTest is Fixture {
                 bytes.concat(keccak256(abi.encode(block.chainid, address(distributor), alice, address(token), 5)))
             )
         );
-        RewardDistributor other = new RewardDistributor(token, governance, poster, guardian, treasury, WINDOW);
+        RewardDistributor other = new RewardDistributor(token, nodes, governance, poster, guardian, treasury, WINDOW);
         vm.assertTrue(other.claimLeaf(alice, 5) != leaf, "other deployment");
         vm.chainId(10);
         vm.assertTrue(distributor.claimLeaf(alice, 5) != leaf, "other chain");
@@ -368,7 +518,7 @@ contract RewardDistributorTest is Fixture {
 
     function test_SetShares() public {
         vm.expectEmit(address(distributor));
-        emit IRewardDistributor.SharesChanged(1000, 9000);
+        emit IRewardDistributor.SharesChanged(1000, 9000, _now());
         vm.prank(governance);
         distributor.setShares(1000, 9000);
         vm.assertEq(uint256(distributor.nodeShareBps()), 1000);
@@ -399,17 +549,29 @@ contract RewardDistributorTest is Fixture {
         emit IRewardDistributor.TreasuryChanged(treasury, alice);
         distributor.setTreasury(alice);
         vm.expectEmit(address(distributor));
-        emit IRewardDistributor.ChallengeWindowChanged(WINDOW, 0);
-        distributor.setChallengeWindow(0);
+        emit IRewardDistributor.ChallengeWindowChanged(WINDOW, 1 hours);
+        distributor.setChallengeWindow(1 hours);
         vm.stopPrank();
         vm.assertEq(distributor.poster(), alice);
         vm.assertEq(distributor.guardian(), bob);
         vm.assertEq(distributor.treasury(), alice);
-        vm.assertEq(uint256(distributor.challengeWindow()), 0);
-        // The new poster can propose; with a zero window the root is claimable at once.
+        vm.assertEq(uint256(distributor.challengeWindow()), 1 hours);
+        // The new poster can propose; even with the shortest window the root is not claimable in its block.
         vm.prank(alice);
-        distributor.proposeRoot(1, keccak256("r"), 1, "");
+        distributor.proposeRoot(1, keccak256("r"), 1, "", _one(nodeA), _one(1));
+        vm.assertEq(distributor.currentRoot(), bytes32(0));
+        vm.warp(block.timestamp + 1 hours);
         vm.assertEq(distributor.currentRoot(), keccak256("r"));
+    }
+
+    /// @dev M2: governance cannot make itself (or anyone) poster and guardian at once.
+    function test_RevertWhen_SetRolesPosterIsGuardian() public {
+        vm.startPrank(governance);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorPosterIsGuardian.selector, guardian));
+        distributor.setPoster(guardian);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorPosterIsGuardian.selector, poster));
+        distributor.setGuardian(poster);
+        vm.stopPrank();
     }
 
     function test_RevertWhen_SetRolesZeroAddress() public {
@@ -438,10 +600,24 @@ contract RewardDistributorTest is Fixture {
 
     function test_RevertWhen_SetChallengeWindowTooLong() public {
         vm.expectRevert(
-            abi.encodeWithSelector(IRewardDistributor.DistributorWindowTooLong.selector, uint64(30 days + 1), 30 days)
+            abi.encodeWithSelector(IRewardDistributor.DistributorWindowTooLong.selector, uint64(7 days + 1), 7 days)
         );
         vm.prank(governance);
-        distributor.setChallengeWindow(30 days + 1);
+        distributor.setChallengeWindow(7 days + 1);
+    }
+
+    /// @dev M2: the window never drops below its floor, so a root is never claimable in the block it is proposed.
+    function test_RevertWhen_SetChallengeWindowTooShort() public {
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorWindowTooShort.selector, 0, 1 hours));
+        vm.prank(governance);
+        distributor.setChallengeWindow(0);
+    }
+
+    function test_Constants_UnbondingOutlastsEveryChallengeWindow() public view {
+        vm.assertGt(uint256(nodes.MIN_UNBONDING_DELAY()), uint256(distributor.MAX_CHALLENGE_WINDOW()));
+        vm.assertEq(uint256(distributor.MIN_CHALLENGE_WINDOW()), 1 hours);
+        vm.assertEq(distributor.MAX_EPOCH_NODES(), 256);
+        vm.assertEq(address(distributor.nodeRegistry()), address(nodes));
     }
 
     function test_RevertWhen_RenounceGovernance() public {
@@ -490,9 +666,35 @@ contract RewardDistributorTest is Fixture {
         distributor.claim(alice, 300, tree[0], proof);
     }
 
-    function testFuzz_RevertWhen_ProposeRootUnderfunded(uint256 total) public {
-        total = bound(total, POOL + 1, type(uint256).max);
-        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorUnderfunded.selector, total, POOL));
-        _propose(1, keccak256("r"), total);
+    /// @dev No debit above a node's credit is ever accepted, whatever the amounts.
+    function testFuzz_RevertWhen_ProposeRootInsufficientCredit(uint256 credit, uint256 debit) public {
+        credit = bound(credit, 1, 1e30);
+        debit = bound(debit, credit + 1, type(uint128).max);
+        _deposit(nodeB, credit);
+        vm.expectRevert(
+            abi.encodeWithSelector(IRewardDistributor.DistributorInsufficientCredit.selector, nodeB, debit, credit)
+        );
+        vm.prank(poster);
+        distributor.proposeRoot(1, keccak256("r"), debit, "", _one(nodeB), _one(debit));
+    }
+
+    /// @dev Propose and veto any split of debits: every node gets exactly its credit back.
+    function testFuzz_VetoRoot_ReleasesEveryDebit(uint96 debitA, uint96 debitB) public {
+        _deposit(nodeB, 1e24);
+        uint256 a = bound(debitA, 0, POOL);
+        uint256 b = bound(debitB, 0, 1e24);
+        address[] memory ns = new address[](2);
+        (ns[0], ns[1]) = (nodeA, nodeB);
+        uint256[] memory ds = new uint256[](2);
+        (ds[0], ds[1]) = (a, b);
+        vm.prank(poster);
+        distributor.proposeRoot(1, keccak256("r"), a + b, "", ns, ds);
+        vm.assertEq(distributor.feeCredit(nodeA), POOL - a);
+        vm.assertEq(distributor.feeCredit(nodeB), 1e24 - b);
+        vm.prank(guardian);
+        distributor.vetoRoot(1);
+        vm.assertEq(distributor.feeCredit(nodeA), POOL);
+        vm.assertEq(distributor.feeCredit(nodeB), 1e24);
+        vm.assertEq(distributor.totalDebited(), 0);
     }
 }

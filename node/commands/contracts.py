@@ -14,8 +14,8 @@ from rich.table import Table
 
 from attribution.chain.artifacts import CORE_CONTRACTS, ArtifactStore, ensure_built
 from attribution.chain.client import ChainClient
-from attribution.chain.deploy import DeployConfig, Deployment, deploy_all, deployment_path
-from attribution.chain.errors import ChainError, registry
+from attribution.chain.deploy import DeployConfig, Deployment, check_roles, deploy_all, deployment_path
+from attribution.chain.errors import ChainError, DeploymentError, registry
 from attribution.chain.keys import ENV_KEYSTORE_PASSWORD, load_signer
 from node.errors import UsageError
 from node.settings import load_settings
@@ -52,28 +52,42 @@ def deploy_command(
                                                                    "chain.")] = None,
     token: Annotated[str | None, typer.Option("--token", help="Existing ERC-20 for stake and rewards (default: "
                                                               "deploy a DevToken).")] = None,
-    governance: Annotated[str | None, typer.Option("--governance", help="Governance (default: deployer).")] = None,
-    poster: Annotated[str | None, typer.Option("--poster", help="Rewards poster (default: deployer).")] = None,
-    guardian: Annotated[str | None, typer.Option("--guardian", help="Rewards guardian (default: deployer).")] = None,
-    treasury: Annotated[str | None, typer.Option("--treasury", help="Treasury (default: deployer).")] = None,
+    governance: Annotated[str | None, typer.Option(
+        "--governance", help="The timelock's proposer and executor (e.g. a Safe); on the devnet without "
+                             "--timelock-delay it governs directly (default: deployer).")] = None,
+    poster: Annotated[str | None, typer.Option("--poster", help="Rewards poster (devnet default: deployer).")] = None,
+    guardian: Annotated[str | None, typer.Option("--guardian", help="Rewards guardian, never the poster.")] = None,
+    treasury: Annotated[str | None, typer.Option("--treasury", help="Treasury (devnet default: deployer).")] = None,
+    timelock_delay: Annotated[int | None, typer.Option(
+        "--timelock-delay", help="Seconds (>= --challenge-window): deploy an OZ TimelockController that governs "
+                                 "every contract. Required on any chain but the devnet (31337).")] = None,
     min_bond: Annotated[float, typer.Option("--min-bond", help="Minimum node bond in whole tokens (18 dec).")] = 1000,
-    unbonding_delay: Annotated[int, typer.Option("--unbonding-delay", help="Seconds.")] = 7 * 24 * 3600,
-    challenge_window: Annotated[int, typer.Option("--challenge-window", help="Seconds.")] = 24 * 3600,
+    unbonding_delay: Annotated[int, typer.Option("--unbonding-delay", help="Seconds (>= 14 days).")] = 14 * 24 * 3600,
+    challenge_window: Annotated[int, typer.Option("--challenge-window", help="Seconds (1 h to 7 days).")] = 24 * 3600,
+    change_delay: Annotated[int, typer.Option("--change-delay", help="Seconds before a scheduled price, provenance "
+                                                                     "or share change applies (>= 1 h).")] = 24 * 3600,
+    max_price: Annotated[float, typer.Option("--max-price", help="Price cap per million tokens, in whole tokens "
+                                                                 "(18 dec).")] = 10_000,
     out: Annotated[Path | None, typer.Option("--out", help="Deployment file (default: "
                                                            "deployments/<chainId>.json).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing live deployment file.")] = False,
 ) -> None:
-    """Deploy every contract to a real chain, wire the roles and write deployments/<chainId>.json."""
+    """Deploy every contract, wire the roles and write deployments/<chainId>.json. Off the devnet every contract
+    is governed by a TimelockController (--timelock-delay) and governance, poster and guardian must differ."""
     settings = load_settings()
     if keystore is not None and not keystore.is_file():
         raise UsageError(f"--keystore {keystore} is not a file; pass an eth-account keyfile JSON")
-    if min_bond <= 0 or unbonding_delay < 0 or challenge_window < 0:
-        raise UsageError("--min-bond must be > 0, --unbonding-delay and --challenge-window >= 0")
+    if min_bond <= 0 or max_price < 0 or min(unbonding_delay, challenge_window, change_delay) < 0:
+        raise UsageError("--min-bond must be > 0; --max-price and the delays >= 0")
+    if timelock_delay is not None and timelock_delay < challenge_window:
+        raise UsageError(f"--timelock-delay {timelock_delay} is below --challenge-window {challenge_window}: "
+                         "governance could change a rule faster than a root can be vetoed")
     config = DeployConfig(
         token=_address(token, "--token"), governance=_address(governance, "--governance"),
         poster=_address(poster, "--poster"), guardian=_address(guardian, "--guardian"),
         treasury=_address(treasury, "--treasury"), min_bond=int(min_bond * ONE_TOKEN),
-        unbonding_delay_s=unbonding_delay, challenge_window_s=challenge_window,
+        unbonding_delay_s=unbonding_delay, challenge_window_s=challenge_window, change_delay_s=change_delay,
+        max_price_per_m_tokens=int(max_price * ONE_TOKEN), timelock_delay_s=timelock_delay,
     )
     client = ChainClient(rpc_url or settings.chain.rpc_url)
     console = make_console()
@@ -101,9 +115,12 @@ def deploy_command(
             else:
                 raise UsageError(f"{path} already describes a live deployment on chain {actual}; pass --force to "
                                  "deploy again (or --out FILE)")
+        check_roles(actual, client.account.address, config)  # refuse unsafe roles before any transaction
         ensure_built()
         deployment = deploy_all(client, config, ArtifactStore(), progress=lambda m: console.print(f"[dim]{m}[/]"))
         deployment.save(path)
+    except DeploymentError as e:
+        raise UsageError(str(e)) from e
     except ChainError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e

@@ -14,7 +14,14 @@ from eth_account import Account
 from attribution.chain import errors as chain_errors
 from attribution.chain.artifacts import CORE_CONTRACTS, ArtifactStore, keccak
 from attribution.chain.client import ChainClient
-from attribution.chain.contracts import NodeRegistry, record_leaf_local
+from attribution.chain.contracts import (
+    AssetKind,
+    NodeRegistry,
+    Token,
+    adapter_id_for,
+    dataset_id_for,
+    record_leaf_local,
+)
 from attribution.chain.deploy import Deployment
 from attribution.chain.errors import ContractRevert, DeploymentError, error_class
 from attribution.merkle import StandardMerkleTree, record_tree
@@ -55,8 +62,14 @@ def test_deploy_wires_roles_and_bonds_node(deployment: DeployedContracts, forge_
     assert d.rewards.token() == d.token.address
     assert d.rewards.roles() == {"governance": accounts[0].address, "poster": accounts[2].address,
                                  "guardian": accounts[3].address, "treasury": accounts[4].address}
+    assert d.rewards.node_registry() == d.nodes.address
+    assert d.assets.governance() == d.nodes.governance() == d.deployer.address
+    assert d.assets.change_delay() == 3600 and d.assets.max_price_per_m_tokens() == 10_000 * 10**18
     assert d.rewards.shares() == (2000, 3000)
-    assert d.rewards.challenge_window() == 60
+    assert d.rewards.challenge_window() == 3600 == d.rewards.limits()["MIN_CHALLENGE_WINDOW"]
+    assert d.nodes.unbonding_delay() == 14 * 24 * 3600 == d.nodes.limits()["MIN_UNBONDING_DELAY"]
+    assert d.ledger.limits() == {"MAX_BATCH_RECORDS": 270_598, "MAX_COMMITMENT_BYTES": 24_576}
+    assert "TimelockController" not in d.deployment.contracts  # devnet mode: the deployer governs
     assert d.nodes.is_active(d.node.address)
     assert d.nodes.node(d.node.address).bonded == d.nodes.min_bond() == 1000 * 10**18
     assert not d.nodes.is_active(accounts[5].address)
@@ -67,9 +80,10 @@ def test_deployment_file_round_trip_and_checks(deployment: DeployedContracts, tm
     d = deployment
     path = d.deployment.save(tmp_path / f"{d.chain_id}.json")
     raw = json.loads(path.read_text())
-    assert raw["version"] == 1 and raw["chainId"] == d.chain_id
+    assert raw["version"] == 2 and raw["chainId"] == d.chain_id
     assert set(raw["contracts"]) == set(CORE_CONTRACTS)
     assert raw["params"]["minBond"] == str(1000 * 10**18)  # big ints as strings
+    assert raw["params"]["changeDelay"] == 3600 and raw["params"]["maxPricePerMTokens"] == str(10_000 * 10**18)
     loaded = Deployment.load(path)
     assert loaded.addresses == d.addresses and loaded.roles == d.deployment.roles
     assert loaded.check(d.client) == []
@@ -91,24 +105,56 @@ def test_deployment_file_round_trip_and_checks(deployment: DeployedContracts, tm
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def test_register_dataset_model_adapter_and_read_back(deployment: DeployedContracts) -> None:
+def test_register_dataset_model_adapter_under_namespaced_ids(deployment: DeployedContracts) -> None:
     d = deployment
     a5, a6 = d.accounts[5].address, d.accounts[6].address
-    ds1, ds2, model, adapter = rand32(), rand32(), rand32(), rand32()
-    d.assets.register_dataset(ds1, [a5, a6], [7000, 3000], "ipfs://ds1")
-    d.assets.register_dataset(ds2, [a6], [10000], "ipfs://ds2")
+    key1, key2, model, content = rand32(), rand32(), rand32(), rand32()
+    r1 = d.assets.register_dataset(key1, [a5, a6], [7000, 3000], "ipfs://ds1")
+    r2 = d.assets.register_dataset(key2, [a6], [10000], "ipfs://ds2")
+    ds1, ds2 = r1.asset_id, r2.asset_id
+    assert ds1 == dataset_id_for(d.node.address, key1) == d.assets.dataset_id_of(d.node.address, key1) != key1
     d.assets.register_base_model(model, "hf://tiny")
-    d.assets.register_adapter(adapter, model, [ds1, ds2], [2500, 7500], 1_000_000, "file://adapter")
+    ra = d.assets.register_adapter(content, model, [ds1, ds2], [2500, 7500], 1_000_000, "file://adapter")
+    adapter = ra.asset_id
+    assert adapter == adapter_id_for(d.node.address, content) == d.assets.adapter_id_of(d.node.address, content)
+    assert ra.effective_at == d.client.w3.eth.get_block(ra.tx.block_number)["timestamp"]
 
     ds = d.assets.dataset(ds1)
-    assert (ds.owner, ds.contributors, ds.shares_bps, ds.uri) == (d.node.address, (a5, a6), (7000, 3000), "ipfs://ds1")
+    assert (ds.owner, ds.dataset_key, ds.contributors, ds.shares_bps, ds.uri) == (
+        d.node.address, key1, (a5, a6), (7000, 3000), "ipfs://ds1")
     assert d.assets.base_model(model).uri == "hf://tiny"
     ad = d.assets.adapter(adapter)
-    assert ad.base_model_id == model and ad.dataset_ids == (ds1, ds2) and ad.weights_bps == (2500, 7500)
-    assert ad.price_per_m_tokens == 1_000_000 and ad.active and ad.owner == d.node.address
-    d.assets.set_adapter_active(adapter, False)
-    assert not d.assets.adapter(adapter).active
+    assert ad.content_hash == content and ad.base_model_id == model and ad.dataset_ids == (ds1, ds2)
+    assert ad.weights_bps == (2500, 7500) and ad.price_per_m_tokens == 1_000_000 and ad.owner == d.node.address
+    assert ad.active and ad.active_from == ra.effective_at
+    assert d.assets.asset_owner(AssetKind.ADAPTER, adapter) == d.node.address
+    # the same files registered by someone else: another id, the author's adapter untouched (H1)
+    copier = d.accounts[7]
+    copy = d.assets.register_adapter(content, model, [], [], 1, account=copier).asset_id
+    assert copy == adapter_id_for(copier.address, content) != adapter
+    assert d.assets.adapter(adapter).owner == d.node.address and d.assets.adapter(copy).owner == copier.address
+    off = d.assets.set_adapter_active(adapter, False)
+    assert off.tx is not None and off.effective_at == d.client.w3.eth.get_block(off.tx.block_number)["timestamp"]
+    assert not d.assets.adapter(adapter).active and d.assets.adapter(adapter).active_from == 0  # at once
+    on = d.assets.set_adapter_active(adapter, True)
+    assert on.tx is not None
+    assert on.effective_at == d.client.w3.eth.get_block(on.tx.block_number)["timestamp"] + d.assets.change_delay()
+    assert not d.assets.adapter(adapter).active  # reactivation is scheduled, not immediate
+    assert d.assets.set_adapter_active(adapter, True) == type(on)(adapter, on.effective_at, None)  # no-op
     assert d.assets.adapter_exists(adapter) and not d.assets.adapter_exists(rand32())
+
+
+def test_two_step_asset_ownership(deployment: DeployedContracts, chain_snapshot: AnvilNode) -> None:
+    d = deployment
+    new_owner = d.accounts[6]
+    ds = d.assets.register_dataset(rand32(), [d.accounts[5].address], [10000]).asset_id
+    d.assets.transfer_asset_ownership(AssetKind.DATASET, ds, new_owner.address)
+    assert d.assets.dataset(ds).owner == d.node.address  # nothing moves before the new owner accepts
+    assert d.assets.pending_asset_owner(AssetKind.DATASET, ds) == new_owner.address
+    d.assets.accept_asset_ownership(AssetKind.DATASET, ds, account=new_owner)
+    assert d.assets.dataset(ds).owner == new_owner.address == d.assets.asset_owner(AssetKind.DATASET, ds)
+    with pytest.raises(error_class("RegistryNotOwner")):
+        d.assets.set_dataset_uri(ds, "x")  # the old owner lost it
 
 
 def test_second_node_bonds_and_becomes_active(deployment: DeployedContracts, chain_snapshot: AnvilNode) -> None:
@@ -206,6 +252,8 @@ TRIGGERS: dict[str, Trigger] = {}
 
 #: errors no external call can produce, with the reason.
 UNTRIGGERABLE = {
+    "ReentrancyGuardReentrantCall": "only a stake/fee token that calls back into the contract during a transfer "
+                                    "can produce it (our DevToken cannot)",
     "ERC20InvalidSender": "OZ ERC20 raises it only for transfers from address(0), impossible externally",
     "ERC20InvalidApprover": "OZ ERC20 raises it only for approvals by address(0), impossible externally",
 }
@@ -258,6 +306,19 @@ def _t_empty_commitment(d: DeployedContracts, a: AnvilNode) -> Any:
     return lambda: d.ledger.post_batch(0, 1, rand32(), b""), {}
 
 
+@trigger("LedgerCountTooLarge")
+def _t_count_large(d: DeployedContracts, a: AnvilNode) -> Any:
+    n = d.ledger.next_seq(d.node.address)
+    return lambda: d.ledger.post_batch(n, 270_599, rand32(), COMMITMENT), {"count": 270_599, "max": 270_598}
+
+
+@trigger("LedgerCommitmentTooLong")
+def _t_commitment_long(d: DeployedContracts, a: AnvilNode) -> Any:
+    n = d.ledger.next_seq(d.node.address)
+    return (lambda: d.ledger.post_batch(n, 1, rand32(), b"\x01" * 24_577),
+            {"length": 24_577, "max": 24_576})
+
+
 @trigger("LedgerSeqOverflow")
 def _t_seq_overflow(d: DeployedContracts, a: AnvilNode) -> Any:
     """nextSeq near 2**64 would take ~2**32 posts: find the node's storage slot and set it (anvil_setStorageAt)."""
@@ -288,6 +349,16 @@ def _t_ledger_zero(d: DeployedContracts, a: AnvilNode) -> Any:
 # -- AssetRegistry --
 
 
+def _adapter(d: DeployedContracts, price: int = 1) -> bytes:
+    m = rand32()
+    d.assets.register_base_model(m, "")
+    return d.assets.register_adapter(rand32(), m, [], [], price).asset_id
+
+
+def _dataset(d: DeployedContracts) -> bytes:
+    return d.assets.register_dataset(rand32(), [d.accounts[5].address], [10000]).asset_id
+
+
 @trigger("RegistryZeroId")
 def _t_zero_id(d: DeployedContracts, a: AnvilNode) -> Any:
     return lambda: d.assets.register_dataset(ZERO32, [d.accounts[5].address], [10000]), {}
@@ -295,9 +366,9 @@ def _t_zero_id(d: DeployedContracts, a: AnvilNode) -> Any:
 
 @trigger("RegistryDatasetExists")
 def _t_ds_exists(d: DeployedContracts, a: AnvilNode) -> Any:
-    ds = rand32()
-    d.assets.register_dataset(ds, [d.accounts[5].address], [10000])
-    return lambda: d.assets.register_dataset(ds, [d.accounts[5].address], [10000]), {"datasetId": ds}
+    key = rand32()
+    ds = d.assets.register_dataset(key, [d.accounts[5].address], [10000]).asset_id
+    return lambda: d.assets.register_dataset(key, [d.accounts[5].address], [10000]), {"datasetId": ds}
 
 
 @trigger("RegistryBaseModelExists")
@@ -309,10 +380,10 @@ def _t_model_exists(d: DeployedContracts, a: AnvilNode) -> Any:
 
 @trigger("RegistryAdapterExists")
 def _t_adapter_exists(d: DeployedContracts, a: AnvilNode) -> Any:
-    m, ad = rand32(), rand32()
+    m, content = rand32(), rand32()
     d.assets.register_base_model(m, "")
-    d.assets.register_adapter(ad, m, [], [], 1)
-    return lambda: d.assets.register_adapter(ad, m, [], [], 1), {"adapterId": ad}
+    ad = d.assets.register_adapter(content, m, [], [], 1).asset_id
+    return lambda: d.assets.register_adapter(content, m, [], [], 1), {"adapterId": ad}
 
 
 @trigger("RegistryUnknownDataset")
@@ -335,9 +406,16 @@ def _t_unknown_adapter(d: DeployedContracts, a: AnvilNode) -> Any:
 
 @trigger("RegistryNotOwner")
 def _t_not_owner(d: DeployedContracts, a: AnvilNode) -> Any:
-    ds, other = rand32(), d.accounts[6]
-    d.assets.register_dataset(ds, [d.accounts[5].address], [10000])
-    return (lambda: d.assets.update_dataset(ds, [other.address], [10000], account=other),
+    ds, other = _dataset(d), d.accounts[6]
+    return (lambda: d.assets.schedule_dataset_change(ds, [other.address], [10000], account=other),
+            {"id": ds, "caller": other.address})
+
+
+@trigger("RegistryNotPendingOwner")
+def _t_not_pending_owner(d: DeployedContracts, a: AnvilNode) -> Any:
+    ds, other = _dataset(d), d.accounts[6]
+    d.assets.transfer_asset_ownership(AssetKind.DATASET, ds, d.accounts[7].address)
+    return (lambda: d.assets.accept_asset_ownership(AssetKind.DATASET, ds, account=other),
             {"id": ds, "caller": other.address})
 
 
@@ -370,6 +448,37 @@ def _t_too_many(d: DeployedContracts, a: AnvilNode) -> Any:
     return lambda: d.assets.register_dataset(rand32(), c, [1] * 256), {"count": 256, "max": 255}
 
 
+@trigger("RegistryChangePending")
+def _t_change_pending(d: DeployedContracts, a: AnvilNode) -> Any:
+    ad = _adapter(d)
+    at = d.assets.schedule_price(ad, 5).effective_at
+    return lambda: d.assets.schedule_price(ad, 6), {"id": ad, "effectiveAt": at}
+
+
+@trigger("RegistryNoPendingChange")
+def _t_no_pending(d: DeployedContracts, a: AnvilNode) -> Any:
+    ad = _adapter(d)
+    return lambda: d.assets.cancel_adapter_change(ad), {"id": ad}
+
+
+@trigger("RegistryPriceTooHigh")
+def _t_price_high(d: DeployedContracts, a: AnvilNode) -> Any:
+    ad, cap = _adapter(d), d.assets.max_price_per_m_tokens()
+    return lambda: d.assets.schedule_price(ad, cap + 1), {"price": cap + 1, "max": cap}
+
+
+@trigger("RegistryChangeDelayOutOfRange")
+def _t_delay_range(d: DeployedContracts, a: AnvilNode) -> Any:
+    return (lambda: d.assets.set_change_delay(59, account=d.deployer),
+            {"delay": 59, "min": 3600, "max": 30 * 24 * 3600})
+
+
+@trigger("RegistryMaxPriceTooHigh")
+def _t_max_price(d: DeployedContracts, a: AnvilNode) -> Any:
+    return (lambda: d.assets.set_max_price_per_m_tokens(2**128 + 1, account=d.deployer),
+            {"maxPricePerMTokens": 2**128 + 1, "limit": 2**128})
+
+
 # -- NodeRegistry --
 
 
@@ -380,7 +489,7 @@ def _t_nr_zero_amount(d: DeployedContracts, a: AnvilNode) -> Any:
 
 @trigger("NodeRegistryZeroAddress")
 def _t_nr_zero_address(d: DeployedContracts, a: AnvilNode) -> Any:
-    return _deploy(d, "NodeRegistry", ZERO, 1, 0, d.deployer.address), {}
+    return _deploy(d, "NodeRegistry", ZERO, 1, 14 * 24 * 3600, d.deployer.address), {}
 
 
 @trigger("NodeRegistryZeroMinBond")
@@ -392,6 +501,13 @@ def _t_nr_zero_min(d: DeployedContracts, a: AnvilNode) -> Any:
 def _t_nr_delay(d: DeployedContracts, a: AnvilNode) -> Any:
     year = 365 * 24 * 3600
     return lambda: d.nodes.set_unbonding_delay(year + 1, account=d.deployer), {"delay": year + 1, "max": year}
+
+
+@trigger("NodeRegistryDelayTooShort")
+def _t_nr_delay_short(d: DeployedContracts, a: AnvilNode) -> Any:
+    # M3: an unbonding delay below the longest dispute window would let a node post, unbond and leave unslashed
+    return (lambda: d.nodes.set_unbonding_delay(3600, account=d.deployer),
+            {"delay": 3600, "min": 14 * 24 * 3600})
 
 
 @trigger("NodeRegistryInsufficientBond")
@@ -437,10 +553,17 @@ def _t_invalid_owner(d: DeployedContracts, a: AnvilNode) -> Any:
 
 @trigger("SafeERC20FailedOperation")
 def _t_safe_erc20(d: DeployedContracts, a: AnvilNode) -> Any:
-    not_a_token = d.accounts[9].address  # an EOA: SafeERC20 refuses calls to addresses without code
-    address, _ = _deploy(d, "NodeRegistry", not_a_token, 1, 0, d.deployer.address)()
+    """A stake token whose code vanished (anvil_setCode): SafeERC20 refuses the withdrawal's transfer to it."""
+    token_address, _ = _deploy(d, "DevToken", "T", "T", d.node.address)()
+    token = Token(d.client, token_address, d.token.abi)
+    address, _ = _deploy(d, "NodeRegistry", token_address, 1, 14 * 24 * 3600, d.deployer.address)()
     registry = NodeRegistry(d.client, address)
-    return lambda: registry.bond(1), {"token": not_a_token}
+    token.mint(d.node.address, 5)
+    registry.approve_and_bond(token, 5)
+    registry.request_unbond(5)
+    _advance(a, 14 * 24 * 3600 + 1)
+    a.rpc("anvil_setCode", token_address, "0x")
+    return lambda: registry.withdraw(), {"token": token_address}
 
 
 # -- DevToken (OZ ERC20) --
@@ -480,9 +603,19 @@ def _guardian(d: DeployedContracts) -> Any:
     return d.accounts[3]
 
 
-def _fund(d: DeployedContracts, amount: int) -> None:
-    d.token.approve(d.rewards.address, amount)
-    d.rewards.fund(amount)
+def _credit(d: DeployedContracts, amount: int) -> None:
+    d.rewards.approve_and_deposit(d.token, d.node.address, amount)
+
+
+def _propose(d: DeployedContracts, debit: int = 0, root: bytes | None = None) -> int:
+    """Propose the next epoch debiting `debit` from the node (credited first); returns the epoch."""
+    epoch = d.rewards.latest_epoch() + 1
+    if debit:
+        _credit(d, debit)
+    nodes, debits = ([d.node.address], [debit]) if debit else ([], [])
+    d.rewards.propose_root(epoch, root or rand32(), d.rewards.total_debited() + debit, b"", nodes, debits,
+                           account=_poster(d))
+    return epoch
 
 
 @trigger("DistributorNotPoster")
@@ -497,13 +630,19 @@ def _t_not_guardian(d: DeployedContracts, a: AnvilNode) -> Any:
 
 @trigger("DistributorZeroAddress")
 def _t_dist_zero(d: DeployedContracts, a: AnvilNode) -> Any:
-    dep = d.deployer.address
-    return _deploy(d, "RewardDistributor", d.token.address, dep, ZERO, dep, dep, 60), {}
+    dep, g = d.deployer.address, d.accounts[3].address
+    return _deploy(d, "RewardDistributor", d.token.address, d.nodes.address, dep, ZERO, g, dep, 3600), {}
+
+
+@trigger("DistributorPosterIsGuardian")
+def _t_poster_guardian(d: DeployedContracts, a: AnvilNode) -> Any:
+    return (lambda: d.rewards.set_guardian(_poster(d).address, account=d.deployer),
+            {"account": _poster(d).address})
 
 
 @trigger("DistributorZeroAmount")
 def _t_dist_zero_amount(d: DeployedContracts, a: AnvilNode) -> Any:
-    return lambda: d.rewards.fund(0), {}
+    return lambda: d.rewards.deposit_fees(d.node.address, 0), {}
 
 
 @trigger("DistributorZeroRoot")
@@ -513,29 +652,26 @@ def _t_dist_zero_root(d: DeployedContracts, a: AnvilNode) -> Any:
 
 @trigger("DistributorEpochNotIncreasing")
 def _t_epoch(d: DeployedContracts, a: AnvilNode) -> Any:
-    latest = d.rewards.latest_epoch()
-    d.rewards.propose_root(latest + 1, rand32(), d.rewards.proposal(latest).total, account=_poster(d))
-    _advance(a, 61)
-    return (lambda: d.rewards.propose_root(latest + 1, rand32(), 0, account=_poster(d)),
-            {"epoch": latest + 1, "latest": latest + 1})
+    epoch = _propose(d)
+    _advance(a, 3601)
+    return (lambda: d.rewards.propose_root(epoch, rand32(), d.rewards.total_debited(), account=_poster(d)),
+            {"epoch": epoch, "latest": epoch})
 
 
 @trigger("DistributorWindowOpen")
 def _t_window_open(d: DeployedContracts, a: AnvilNode) -> Any:
-    latest = d.rewards.latest_epoch()
-    d.rewards.propose_root(latest + 1, rand32(), d.rewards.proposal(latest).total, account=_poster(d))
-    at = d.rewards.proposal(latest + 1).claimable_at
-    return (lambda: d.rewards.propose_root(latest + 2, rand32(), 0, account=_poster(d)),
-            {"epoch": latest + 1, "claimableAt": at})
+    epoch = _propose(d)
+    at = d.rewards.proposal(epoch).claimable_at
+    return (lambda: d.rewards.propose_root(epoch + 1, rand32(), d.rewards.total_debited(), account=_poster(d)),
+            {"epoch": epoch, "claimableAt": at})
 
 
 @trigger("DistributorWindowClosed")
 def _t_window_closed(d: DeployedContracts, a: AnvilNode) -> Any:
-    latest = d.rewards.latest_epoch()
-    d.rewards.propose_root(latest + 1, rand32(), d.rewards.proposal(latest).total, account=_poster(d))
-    at = d.rewards.proposal(latest + 1).claimable_at
-    _advance(a, 61)
-    return lambda: d.rewards.veto_root(latest + 1, account=_guardian(d)), {"epoch": latest + 1, "claimableAt": at}
+    epoch = _propose(d)
+    at = d.rewards.proposal(epoch).claimable_at
+    _advance(a, 3601)
+    return lambda: d.rewards.veto_root(epoch, account=_guardian(d)), {"epoch": epoch, "claimableAt": at}
 
 
 @trigger("DistributorUnknownEpoch")
@@ -543,23 +679,41 @@ def _t_unknown_epoch(d: DeployedContracts, a: AnvilNode) -> Any:
     return lambda: d.rewards.veto_root(77, account=_guardian(d)), {"epoch": 77}
 
 
-@trigger("DistributorUnderfunded")
-def _t_underfunded(d: DeployedContracts, a: AnvilNode) -> Any:
-    funded = d.rewards.total_funded()
-    latest = d.rewards.latest_epoch()
-    return (lambda: d.rewards.propose_root(latest + 1, rand32(), funded + 1, account=_poster(d)),
-            {"total": funded + 1, "funded": funded})
+@trigger("DistributorTotalMismatch")
+def _t_total_mismatch(d: DeployedContracts, a: AnvilNode) -> Any:
+    _credit(d, 100)
+    expected = d.rewards.total_debited() + 100
+    return (lambda: d.rewards.propose_root(d.rewards.latest_epoch() + 1, rand32(), expected + 1, b"",
+                                           [d.node.address], [100], account=_poster(d)),
+            {"total": expected + 1, "expected": expected})
 
 
-@trigger("DistributorTotalDecreased")
-def _t_total_decreased(d: DeployedContracts, a: AnvilNode) -> Any:
-    _fund(d, 100)
-    total = d.rewards.total_funded()
-    latest = d.rewards.latest_epoch()
-    d.rewards.propose_root(latest + 1, rand32(), total, account=_poster(d))
-    _advance(a, 61)
-    return (lambda: d.rewards.propose_root(latest + 2, rand32(), total - 1, account=_poster(d)),
-            {"total": total - 1, "previous": total})
+@trigger("DistributorLengthMismatch")
+def _t_dist_length(d: DeployedContracts, a: AnvilNode) -> Any:
+    return (lambda: d.rewards.propose_root(1, rand32(), 0, b"", [d.node.address], [], account=_poster(d)),
+            {"nodesLength": 1, "debitsLength": 0})
+
+
+@trigger("DistributorTooManyNodes")
+def _t_too_many_nodes(d: DeployedContracts, a: AnvilNode) -> Any:
+    nodes = [d.node.address] * 257
+    return (lambda: d.rewards.propose_root(1, rand32(), 0, b"", nodes, [0] * 257, account=_poster(d)),
+            {"count": 257, "max": 256})
+
+
+@trigger("DistributorInsufficientCredit")
+def _t_insufficient_credit(d: DeployedContracts, a: AnvilNode) -> Any:
+    credit = d.rewards.fee_credit(d.node.address)
+    total = d.rewards.total_debited() + credit + 1
+    return (lambda: d.rewards.propose_root(d.rewards.latest_epoch() + 1, rand32(), total, b"", [d.node.address],
+                                           [credit + 1], account=_poster(d)),
+            {"node": d.node.address, "debit": credit + 1, "credit": credit})
+
+
+@trigger("DistributorNodeNotExited")
+def _t_not_exited(d: DeployedContracts, a: AnvilNode) -> Any:
+    _credit(d, 5)
+    return lambda: d.rewards.withdraw_fee_credit(d.node.address), {"node": d.node.address}
 
 
 @trigger("DistributorSharesTooHigh")
@@ -569,8 +723,14 @@ def _t_shares(d: DeployedContracts, a: AnvilNode) -> Any:
 
 @trigger("DistributorWindowTooLong")
 def _t_window_long(d: DeployedContracts, a: AnvilNode) -> Any:
-    month = 30 * 24 * 3600
-    return lambda: d.rewards.set_challenge_window(month + 1, account=d.deployer), {"window": month + 1, "max": month}
+    week = 7 * 24 * 3600
+    return lambda: d.rewards.set_challenge_window(week + 1, account=d.deployer), {"window": week + 1, "max": week}
+
+
+@trigger("DistributorWindowTooShort")
+def _t_window_short(d: DeployedContracts, a: AnvilNode) -> Any:
+    # M2: a zero window would make a root claimable in the block it is proposed
+    return lambda: d.rewards.set_challenge_window(0, account=d.deployer), {"window": 0, "min": 3600}
 
 
 @trigger("DistributorNoRoot")
@@ -579,15 +739,14 @@ def _t_no_root(d: DeployedContracts, a: AnvilNode) -> Any:
     return lambda: d.rewards.claim(d.node.address, 1, rand32(), []), {}
 
 
-def _claimable_tree(d: DeployedContracts, a: AnvilNode) -> tuple[StandardMerkleTree, list[list[Any]]]:
-    """Fund, propose a 2-account cumulative tree, wait out the window; returns (tree, values)."""
-    values = [[d.chain_id, d.rewards.address, d.accounts[5].address, d.token.address, 40],
-              [d.chain_id, d.rewards.address, d.accounts[6].address, d.token.address, 60]]
+def _claimable_tree(d: DeployedContracts, a: AnvilNode, amounts: tuple[int, int] = (40, 60),
+                    debit: int = 100) -> tuple[StandardMerkleTree, list[list[Any]]]:
+    """Credit the node, propose a 2-account cumulative tree debiting `debit`, wait out the window."""
+    values = [[d.chain_id, d.rewards.address, d.accounts[5].address, d.token.address, amounts[0]],
+              [d.chain_id, d.rewards.address, d.accounts[6].address, d.token.address, amounts[1]]]
     tree = StandardMerkleTree.of(values, ["uint256", "address", "address", "address", "uint256"])
-    _fund(d, 100)
-    latest = d.rewards.latest_epoch()
-    d.rewards.propose_root(latest + 1, tree.root_bytes, d.rewards.total_funded(), account=_poster(d))
-    _advance(a, 61)
+    _propose(d, debit, tree.root_bytes)
+    _advance(a, 3601)
     assert d.rewards.current_root() == tree.root_bytes
     return tree, values
 
@@ -617,6 +776,17 @@ def _t_nothing_to_claim(d: DeployedContracts, a: AnvilNode) -> Any:
     assert d.token.balance_of(account) == before + 60 and d.rewards.claimed(account) == 60
     return (lambda: d.rewards.claim(account, 60, tree.root_bytes, tree.get_proof_bytes(1)),
             {"account": account, "cumulativeAmount": 60, "claimed": 60})
+
+
+@trigger("DistributorClaimExceedsTotal")
+def _t_claim_exceeds_total(d: DeployedContracts, a: AnvilNode) -> Any:
+    # M1: a dishonest tree promising 80 + 70 against a total of 100 pays the first claim, never the second
+    claimed = d.rewards.total_claimed()
+    tree, values = _claimable_tree(d, a, amounts=(80, 70), debit=100)
+    d.rewards.claim(values[0][2], 80, tree.root_bytes, tree.get_proof_bytes(0))
+    total = d.rewards.proposal(d.rewards.current_epoch()).total
+    return (lambda: d.rewards.claim(values[1][2], 70, tree.root_bytes, tree.get_proof_bytes(1)),
+            {"totalClaimed": claimed + 80 + 70, "total": total})
 
 
 def _abi_errors(store: ArtifactStore) -> set[str]:

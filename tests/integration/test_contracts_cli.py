@@ -42,26 +42,39 @@ def run_cli(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
 def test_deploy_with_keystore_writes_the_deployment_file(other_chain: AnvilNode, tmp_path: Path) -> None:
     keystore = write_keystore(tmp_path / "deployer.json", OPERATOR_KEY, "s3cret", kdf="pbkdf2", iterations=2)
     out = tmp_path / "deployments" / f"{CHAIN_ID}.json"
-    guardian = Account.from_key("0x" + "4d" * 32).address
-    args = ["contracts", "deploy", "--rpc-url", other_chain.rpc_url, "--keystore", str(keystore), "--chain-id",
-            str(CHAIN_ID), "--guardian", guardian, "--challenge-window", "120", "--out", str(out)]
+    safe, poster, guardian, treasury = (Account.from_key("0x" + c * 32).address for c in ("4a", "4b", "4c", "4d"))
+    roles = ["--governance", safe, "--poster", poster, "--guardian", guardian, "--treasury", treasury]
+    base = ["contracts", "deploy", "--rpc-url", other_chain.rpc_url, "--keystore", str(keystore), "--chain-id",
+            str(CHAIN_ID), "--challenge-window", "7200"]
+    args = [*base, *roles, "--timelock-delay", "7200", "--out", str(out)]
+    # a real chain refuses: no timelock, one key for several roles, a delay below the challenge window
+    for bad, why in (([*roles], "TimelockController"),
+                     (["--governance", safe, "--poster", safe, "--guardian", guardian, "--treasury", treasury,
+                       "--timelock-delay", "7200"], "one key for several roles"),
+                     ([*roles, "--timelock-delay", "3600"], "below --challenge-window")):
+        refused = run_cli(tmp_path, *base, *bad, "--out", str(out), LORALEDGER_KEYSTORE_PASSWORD="s3cret")
+        assert refused.returncode == 2 and why in refused.stderr, refused.stderr
+        assert not out.exists()
     proc = run_cli(tmp_path, *args, LORALEDGER_KEYSTORE_PASSWORD="s3cret")
     assert proc.returncode == 0, proc.stderr
     assert "s3cret" not in proc.stdout + proc.stderr
     deployment = Deployment.load(out)
     deployer = Account.from_key(OPERATOR_KEY).address
     assert deployment.chain_id == CHAIN_ID and deployment.deployer == deployer and not deployment.devnet
-    assert deployment.roles == {"governance": deployer, "poster": deployer, "guardian": guardian,
-                                "treasury": deployer}
+    timelock = deployment.address("TimelockController")
+    assert deployment.roles == {"governance": timelock, "proposer": safe, "poster": poster, "guardian": guardian,
+                                "treasury": treasury}
     assert deployment.address("AttributionLedger") in proc.stdout
     c = deployment.bind(ChainClient(other_chain.rpc_url))
     assert deployment.check(c.ledger.client) == []
-    assert c.rewards.challenge_window() == 120 and c.rewards.roles()["guardian"] == guardian
-    assert json.loads(out.read_text())["params"]["challengeWindow"] == 120
+    assert c.rewards.challenge_window() == 7200 and c.rewards.roles()["guardian"] == guardian
+    assert c.assets.governance() == c.nodes.governance() == c.rewards.governance() == timelock != deployer
+    assert c.timelock is not None and c.timelock.min_delay() == 7200
+    assert json.loads(out.read_text())["params"]["timelockDelay"] == 7200
 
     again = run_cli(tmp_path, *args, LORALEDGER_KEYSTORE_PASSWORD="s3cret")
     assert again.returncode == 2 and "--force" in again.stderr  # a live deployment is not overwritten
-    wrong = run_cli(tmp_path, *args[:-4], "--chain-id", "10", LORALEDGER_KEYSTORE_PASSWORD="s3cret")
+    wrong = run_cli(tmp_path, *args[:-2], "--chain-id", "10", LORALEDGER_KEYSTORE_PASSWORD="s3cret")
     assert wrong.returncode == 2 and f"serves chain {CHAIN_ID}, not 10" in wrong.stderr
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 
+from attribution.chain.assets import adapter_id_for, dataset_id_for
 from attribution.chain.client import ChainClient
 from attribution.chain.deploy import Deployment
 from attribution.chain.errors import DevnetError
@@ -62,14 +63,17 @@ def devnet_env(tmp_path: Path) -> Iterator[dict[str, Any]]:
         down(dataclasses.replace(config, da_command=da_server_argv))
 
 
+DEMO_CONTENT_HASH = "0x" + "ad" * 32
+
+
 def _demo_manifest(path: Path) -> None:
-    owner = Account.from_key(dev_keys()[5]).address
-    ds, model, adapter = "0x" + "d1" * 32, "0x" + "a0" * 32, "0x" + "ad" * 32
+    contributor = Account.from_key(dev_keys()[5]).address
+    key, model = "0x" + "d1" * 32, "0x" + "a0" * 32
     path.write_text(json.dumps({
-        "datasets": [{"datasetId": ds, "contributors": [owner], "sharesBps": [10000], "uri": "demo://ds"}],
+        "datasets": [{"datasetKey": key, "contributors": [contributor], "sharesBps": [10000], "uri": "demo://ds"}],
         "baseModels": [{"modelId": model, "uri": "demo://model"}],
-        "adapters": [{"adapterId": adapter, "baseModelId": model, "datasetIds": [ds], "weightsBps": [10000],
-                      "pricePerMTokens": 1000, "uri": "demo://adapter"}],
+        "adapters": [{"contentHash": DEMO_CONTENT_HASH, "baseModelId": model, "datasetKeys": [key],
+                      "weightsBps": [10000], "pricePerMTokens": 1000, "uri": "demo://adapter"}],
     }))
 
 
@@ -88,6 +92,10 @@ def test_devnet_up_is_idempotent_and_state_survives_down_up(devnet_env: dict[str
     assert deployment.addresses == first["contracts"]
     assert deployment.devnet["node"] == Account.from_key(dev_keys()[1]).address
     assert (env["state"] / "anvil.pid").is_file()
+    deployer = Account.from_key(dev_keys()[0]).address
+    adapter_id = "0x" + adapter_id_for(deployer, DEMO_CONTENT_HASH).hex()
+    assert deployment.devnet["demo"]["adapters"] == {DEMO_CONTENT_HASH: adapter_id}
+    assert deployment.devnet["demo"]["owner"] == deployer
 
     # second `up`: reports, changes nothing (no blocks mined, same file)
     file_before = deployment_file.read_bytes()
@@ -100,7 +108,10 @@ def test_devnet_up_is_idempotent_and_state_survives_down_up(devnet_env: dict[str
     node = Account.from_key(dev_keys()[1])
     contracts = deployment.bind(ChainClient(env["rpc"], node))
     assert contracts.nodes.is_active(node.address)
-    assert contracts.assets.adapter("0x" + "ad" * 32).uri == "demo://adapter"
+    adapter = contracts.assets.adapter(adapter_id)
+    assert adapter.uri == "demo://adapter" and adapter.content_hash == bytes.fromhex("ad" * 32)
+    assert adapter.owner == deployer and adapter.dataset_ids == (dataset_id_for(deployer, "0x" + "d1" * 32),)
+    assert contracts.rewards.fee_credit(node.address) == int(deployment.devnet["feeCredit"]) == 100_000 * 10**18
     posted = contracts.ledger.post_batch(0, 4, b"\x42" * 32, b"\x01\x00\xd0demo")
     st = status(config)
     assert st.running and st.deployment is not None and st.deployment.addresses == first["contracts"]
@@ -165,9 +176,11 @@ def test_devnet_options_are_validated(tmp_path: Path) -> None:
 
 def test_demo_manifest_of_the_inference_demo_is_registered_once(deployment: DeployedContracts,
                                                                  tmp_path: Path) -> None:
-    """`.demo/manifest.json` as `loraledger demo init` writes it (version 1) becomes base model, datasets, adapters."""
+    """`.demo/manifest.json` as `loraledger demo init` writes it becomes base model, datasets and adapters under
+    the deployer's namespaced ids, and each adapter entry learns its `registered_adapter_id`."""
     ids = {k: "0x" + os.urandom(32).hex() for k in ("model", "a1", "a2", "d1", "d2")}
-    (tmp_path / "manifest.json").write_text(json.dumps({
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({
         "version": 1, "preset": "demo",
         "model": {"name": "demo-llama", "path": "demo-llama", "model_id": ids["model"], "dataset_id": "0x" + "ee" * 32},
         "adapters": [
@@ -176,16 +189,26 @@ def test_demo_manifest_of_the_inference_demo_is_registered_once(deployment: Depl
             {"name": "csv-docs", "path": "adapters/csv-docs", "adapter_id": ids["a2"], "dataset_id": ids["d2"],
              "dataset_description": "docstrings of csv"},
         ]}))
+    owner = deployment.deployer.address
     client = ChainClient(deployment.rpc_url, deployment.deployer)
-    assert register_demo_assets(deployment.deployment, client, tmp_path) == 5
-    assert register_demo_assets(deployment.deployment, client, tmp_path) == 0  # idempotent
-    adapter = deployment.assets.adapter(ids["a2"])
+    reg = register_demo_assets(deployment.deployment, client, tmp_path)
+    assert reg.registered == 5 and reg.owner == owner
+    assert reg.adapters == {ids[a]: "0x" + adapter_id_for(owner, ids[a]).hex() for a in ("a1", "a2")}
+    written = json.loads(manifest.read_text())
+    assert [a["registered_adapter_id"] for a in written["adapters"]] == [reg.adapters[ids["a1"]],
+                                                                          reg.adapters[ids["a2"]]]
+    assert written["adapters"][0]["adapter_id"] == ids["a1"]  # the content hash stays what it was
+    mtime = manifest.stat().st_mtime_ns
+    assert register_demo_assets(deployment.deployment, client, tmp_path).registered == 0  # idempotent
+    assert manifest.stat().st_mtime_ns == mtime  # nothing changed: not rewritten
+    adapter = deployment.assets.adapter(reg.adapters[ids["a2"]])
     assert adapter.base_model_id == bytes.fromhex(ids["model"][2:]) and adapter.weights_bps == (10000,)
-    assert adapter.dataset_ids == (bytes.fromhex(ids["d2"][2:]),) and adapter.uri == "demo://adapters/csv-docs"
-    assert adapter.price_per_m_tokens == 10**18 and adapter.owner == deployment.deployer.address
-    contributors = {deployment.assets.dataset(ids[d]).contributors for d in ("d1", "d2")}
+    assert adapter.content_hash == bytes.fromhex(ids["a2"][2:]) and adapter.uri == "demo://adapters/csv-docs"
+    assert adapter.dataset_ids == (dataset_id_for(owner, ids["d2"]),)
+    assert adapter.price_per_m_tokens == 10**18 and adapter.owner == owner
+    contributors = {deployment.assets.dataset(dataset_id_for(owner, ids[d])).contributors for d in ("d1", "d2")}
     assert contributors == {(deployment.accounts[5].address,), (deployment.accounts[6].address,)}
-    assert register_demo_assets(deployment.deployment, client, tmp_path / "nothing-here") == 0
+    assert register_demo_assets(deployment.deployment, client, tmp_path / "nothing-here").registered == 0
 
 
 def test_damaged_state_file_is_reported_with_a_way_out(tmp_path: Path) -> None:

@@ -218,7 +218,7 @@ def test_abi_hash_is_canonical() -> None:
 
 
 def _deployment_json() -> dict[str, Any]:
-    return {"version": 1, "chainId": 10, "deployer": ADDR.lower(), "deployBlock": 5, "deployedAt": "x",
+    return {"version": 2, "chainId": 10, "deployer": ADDR.lower(), "deployBlock": 5, "deployedAt": "x",
             "contracts": {"AttributionLedger": {"address": ADDR.lower(), "abiHash": "0x00", "txHash": "0x",
                                                 "block": 5}},
             "roles": {"governance": ADDR}, "params": {"minBond": "1"}}
@@ -230,8 +230,8 @@ def test_deployment_file_parse_and_errors(tmp_path: Any) -> None:
     assert Deployment.load(d.save(tmp_path / "10.json")).to_json() == d.to_json()
     with pytest.raises(DeploymentError, match="no RewardDistributor"):
         d.address("RewardDistributor")
-    with pytest.raises(DeploymentError, match="version 2"):
-        Deployment.from_json({**_deployment_json(), "version": 2})
+    with pytest.raises(DeploymentError, match="version 1"):  # v1 contracts: redeploy
+        Deployment.from_json({**_deployment_json(), "version": 1})
     broken = _deployment_json()
     del broken["deployBlock"]
     with pytest.raises(DeploymentError, match="malformed"):

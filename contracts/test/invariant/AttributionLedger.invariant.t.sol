@@ -12,13 +12,16 @@ contract AttributionLedgerInvariantTest is Test {
     function setUp() public {
         handler = new LedgerHandler();
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](6);
+        bytes4[] memory selectors = new bytes4[](9);
         selectors[0] = LedgerHandler.postValid.selector;
         selectors[1] = LedgerHandler.postInvalid.selector;
         selectors[2] = LedgerHandler.bond.selector;
         selectors[3] = LedgerHandler.unbond.selector;
         selectors[4] = LedgerHandler.slash.selector;
         selectors[5] = LedgerHandler.warp.selector;
+        selectors[6] = LedgerHandler.postOversized.selector;
+        selectors[7] = LedgerHandler.postUnbondAndRun.selector;
+        selectors[8] = LedgerHandler.withdraw.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
@@ -63,5 +66,11 @@ contract AttributionLedgerInvariantTest is Test {
     function invariant_OnlyActiveNodesPost() public view {
         vm.assertEq(handler.inactivePosts(), 0, "inactive node posted");
         vm.assertEq(handler.validPostsRejected(), 0, "active node's valid post reverted");
+        vm.assertEq(handler.invalidPostsAccepted(), 0, "gap, replay, zero or oversized batch accepted");
+    }
+
+    /// @dev M3: a node cannot post, unbond and take its stake out before a dispute could reach it.
+    function invariant_NoUnbondAndRun() public view {
+        vm.assertEq(handler.ranAway(), 0, "stake left within the dispute window of the node's last post");
     }
 }

@@ -7,8 +7,9 @@ import {NodeRegistry} from "../../src/NodeRegistry.sol";
 import {AttributionLedger} from "../../src/AttributionLedger.sol";
 import {IAttributionLedger} from "../../interfaces/IAttributionLedger.sol";
 
-/// @notice Invariant handler for AttributionLedger: several nodes post valid and invalid batches while their
-/// activity changes (bond, unbond, slash). Ghost state records what the ledger must hold.
+/// @notice Invariant handler for AttributionLedger: several nodes post valid and invalid (gap, replay, zero,
+/// oversized) batches while their activity changes (bond, unbond, slash, withdraw), and try to post, unbond and run
+/// before a dispute could reach them. Ghost state records what the ledger must hold.
 contract LedgerHandler {
     Vm private constant vm = Vm(0x7109709ECfa91a80626fF3989D68f67F5b1DD12D);
     uint256 private constant MIN_BOND = 100;
@@ -25,11 +26,15 @@ contract LedgerHandler {
     uint256 public inactivePosts; // a post from an inactive node succeeded
     uint256 public invalidPostsAccepted; // a gap, replay or zero count succeeded
     uint256 public validPostsRejected; // a valid post from an active node reverted
+    uint256 public ranAway; // stake withdrawn within the longest dispute window after the node's last post
     uint256 public calls;
+    /// @dev The longest dispute window (RewardDistributor.MAX_CHALLENGE_WINDOW).
+    uint256 private constant DISPUTE_WINDOW = 7 days;
+    mapping(address node => uint256) public lastPostAt;
 
     constructor() {
         token = new DevToken("T", "T", address(this));
-        registry = new NodeRegistry(token, MIN_BOND, 1 days, address(this));
+        registry = new NodeRegistry(token, MIN_BOND, 14 days, address(this));
         ledger = new AttributionLedger(registry);
         actors = [address(0xA11CE), address(0xB0B), address(0xCA401)];
         // The first two start active, the third inactive.
@@ -42,6 +47,7 @@ contract LedgerHandler {
     function postValid(uint256 actorSeed, uint32 count, bytes32 root, uint8 commitmentLength) external {
         ++calls;
         address node = actors[actorSeed % 3];
+        // forge-lint: disable-next-line(unsafe-typecast) -- 1 + (count % 10000) <= 10000 fits uint32
         count = uint32(1 + (count % 10_000));
         if (root == bytes32(0)) root = bytes32(uint256(1));
         bytes memory c = new bytes(1 + uint256(commitmentLength));
@@ -59,10 +65,12 @@ contract LedgerHandler {
                     node: node,
                     firstSeq: firstSeq,
                     count: count,
+                    // forge-lint: disable-next-line(unsafe-typecast) -- test timestamps are far below 2^64
                     postedAt: uint64(block.timestamp)
                 })
             );
             ghostNextSeq[node] = firstSeq + count;
+            lastPostAt[node] = block.timestamp;
         } catch {
             if (active) ++validPostsRejected;
         }
@@ -80,12 +88,56 @@ contract LedgerHandler {
             if (count == 0) count = 1;
         } else {
             if (next == 0) return; // nothing to replay yet
-            firstSeq = uint64(firstSeq % next); // replay of an already posted seq
+            firstSeq = firstSeq % next; // replay of an already posted seq
             if (count == 0) count = 1;
         }
         vm.prank(node);
         try ledger.postBatch(firstSeq, count, bytes32(uint256(1)), hex"01") {
             ++invalidPostsAccepted;
+        } catch {}
+    }
+
+    /// @dev Attacker: more records than one payload holds, or a commitment longer than any real one.
+    function postOversized(uint256 actorSeed, uint32 count, bool longCommitment) external {
+        ++calls;
+        address node = actors[actorSeed % 3];
+        uint32 max = ledger.MAX_BATCH_RECORDS();
+        bytes memory c = new bytes(longCommitment ? ledger.MAX_COMMITMENT_BYTES() + 1 : 1);
+        c[0] = 0x01;
+        if (!longCommitment) count = max + 1 + (count % (type(uint32).max - max));
+        else count = 1;
+        vm.prank(node);
+        try ledger.postBatch(ghostNextSeq[node], count, bytes32(uint256(1)), c) {
+            ++invalidPostsAccepted;
+        } catch {}
+    }
+
+    /// @dev Attacker (M3): post, request to unbond everything and try to withdraw at once.
+    function postUnbondAndRun(uint256 actorSeed) external {
+        ++calls;
+        address node = actors[actorSeed % 3];
+        if (!registry.isActive(node)) return;
+        this.postValid(actorSeed, 1, bytes32(uint256(2)), 1);
+        vm.startPrank(node);
+        registry.requestUnbond(registry.node(node).bonded);
+        try registry.withdraw() {
+            ++ranAway;
+        } catch {}
+        vm.stopPrank();
+    }
+
+    /// @dev Stake that was still bonded when the node last posted (its unbond was requested after the post) must
+    /// not leave within the longest dispute window of that post.
+    function withdraw(uint256 actorSeed) external {
+        ++calls;
+        address node = actors[actorSeed % 3];
+        uint64 unbondableAt = registry.node(node).unbondableAt;
+        if (unbondableAt == 0) return;
+        uint256 requestedAt = uint256(unbondableAt) - registry.unbondingDelay();
+        vm.prank(node);
+        try registry.withdraw() {
+            uint256 post = lastPostAt[node];
+            if (post != 0 && requestedAt >= post && block.timestamp < post + DISPUTE_WINDOW) ++ranAway;
         } catch {}
     }
 
@@ -113,7 +165,7 @@ contract LedgerHandler {
 
     function warp(uint32 secs) external {
         ++calls;
-        vm.warp(block.timestamp + (secs % 7 days));
+        vm.warp(block.timestamp + (secs % 10 days));
     }
 
     // ---- views for the invariants ----

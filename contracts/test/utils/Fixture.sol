@@ -15,8 +15,10 @@ import {IAttributionLedger} from "../../interfaces/IAttributionLedger.sol";
 /// and rewards) with labelled actors, plus helpers to bond nodes, build records and trees.
 abstract contract Fixture is Test {
     uint256 internal constant MIN_BOND = 100e18;
-    uint64 internal constant UNBONDING_DELAY = 7 days;
+    uint64 internal constant UNBONDING_DELAY = 14 days;
     uint64 internal constant WINDOW = 1 days;
+    uint64 internal constant CHANGE_DELAY = 1 days;
+    uint256 internal constant MAX_PRICE = 1e24;
 
     address internal governance;
     address internal poster;
@@ -47,8 +49,8 @@ abstract contract Fixture is Test {
         token = new DevToken("Dev Token", "DEV", address(this));
         nodes = new NodeRegistry(token, MIN_BOND, UNBONDING_DELAY, governance);
         ledger = new AttributionLedger(nodes);
-        distributor = new RewardDistributor(token, governance, poster, guardian, treasury, WINDOW);
-        assets = new AssetRegistry();
+        distributor = new RewardDistributor(token, nodes, governance, poster, guardian, treasury, WINDOW);
+        assets = new AssetRegistry(governance, CHANGE_DELAY, MAX_PRICE);
         vm.label(address(token), "DevToken");
         vm.label(address(nodes), "NodeRegistry");
         vm.label(address(ledger), "AttributionLedger");
@@ -64,6 +66,15 @@ abstract contract Fixture is Test {
         token.approve(address(nodes), amount);
         nodes.bond(amount);
         vm.stopPrank();
+    }
+
+    // ---- fees ----
+
+    /// @dev Mint `amount` and deposit it as `node`'s fee credit.
+    function _deposit(address node, uint256 amount) internal {
+        token.mint(address(this), amount);
+        token.approve(address(distributor), amount);
+        distributor.depositFees(node, amount);
     }
 
     // ---- batches ----
@@ -113,7 +124,9 @@ abstract contract Fixture is Test {
             adapterId: n == 0 ? bytes32(0) : keccak256(abi.encode("adapter", salt)),
             datasetIds: ids,
             weightsBps: w,
+            // forge-lint: disable-next-line(unsafe-typecast) -- salt % 4096 < 2^32
             promptTokens: uint32(salt % 4096),
+            // forge-lint: disable-next-line(unsafe-typecast) -- (salt >> 16) % 4096 < 2^32
             completionTokens: uint32((salt >> 16) % 4096),
             timestamp: uint64(block.timestamp),
             ioHash: keccak256(abi.encode("io", salt, seq))
@@ -129,6 +142,7 @@ abstract contract Fixture is Test {
         recs = new IAttributionLedger.Record[](count);
         bytes32[] memory leaves = new bytes32[](count);
         for (uint256 i; i < count; ++i) {
+            // forge-lint: disable-next-line(unsafe-typecast) -- i < count (a uint32)
             recs[i] = _record(node, firstSeq + uint64(i), uint256(keccak256(abi.encode(salt, i))));
             leaves[i] = ledger.recordLeaf(recs[i]);
         }

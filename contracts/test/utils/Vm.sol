@@ -44,6 +44,7 @@ interface Vm {
     function assertEq(bytes32[] calldata left, bytes32[] calldata right) external pure;
     function assertEq(bytes32[] calldata left, bytes32[] calldata right, string calldata error) external pure;
     function assertEq(address[] calldata left, address[] calldata right) external pure;
+    function assertEq(address[] calldata left, address[] calldata right, string calldata error) external pure;
     function assertEq(uint256[] calldata left, uint256[] calldata right) external pure;
     function assertLe(uint256 left, uint256 right) external pure;
     function assertLe(uint256 left, uint256 right, string calldata error) external pure;

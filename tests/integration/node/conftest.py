@@ -1,8 +1,9 @@
 """The node under test: `loraledger node run` in a subprocess (uvicorn), serving the tiny Llama and peft adapters,
 its adapters registered on a real anvil, its records in a real SQLite file.
 
-- `node_env` (module): registers the base model, datasets and adapters (v1 ids) on the module's deployment and
-  writes the settings file; `start_node(env)` runs the node and waits for /readyz; `served_node` (module) is one
+- `node_env` (module): registers the base model, datasets and adapters on the module's deployment (owned by
+  the deployer: ids keccak256(owner, contentHash), the node trusts that owner via `adapters.owners`) and writes
+  the settings file; `start_node(env)` runs the node and waits for /readyz; `served_node` (module) is one
   running node shared by the API tests.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from attribution.chain.assets import adapter_id_for, dataset_id_for
 from tests.fixtures.chain import DeployedContracts, free_port
 
 API_KEY = "sk-test-node-key"
@@ -98,7 +100,7 @@ def write_config(env: NodeEnv, **sections: dict[str, Any]) -> pathlib.Path:
                  "max_prompt_chars": 2000, "request_timeout_s": 30.0, "shutdown_deadline_s": 5.0},
         "engine": {"model_dir": str(env.base_dir), "model_name": "tiny-llama", "max_batch": 8, "max_queue": 64,
                    "max_seq_len": 256, "default_max_tokens": 16},
-        "adapters": {"dirs": [str(env.adapters["ad-a"]), str(env.adapters["ad-b"])],
+        "adapters": {"dirs": [str(env.adapters["ad-a"]), str(env.adapters["ad-b"])], "owners": [d.deployer.address],
                      "manifest": str(env.root / "no-manifest.json"),
                      "allowed_roots": [str(env.adapters["ad-a"].parent), str(env.extra_roots)], "refresh_s": 1.0},
     }
@@ -152,20 +154,23 @@ def node_env(tmp_path_factory: pytest.TempPathFactory, deployment: DeployedContr
         "ad-unreg": make_adapter(extra / "ad-unreg", seed=504, rank=8),  # never registered
         "ad-off": make_adapter(extra / "ad-off", seed=505, rank=8),  # registered, then deactivated
     }
-    ids = {name: adapter_id_of(p) for name, p in adapters.items()}
     d = deployment
+    owner = d.deployer.address
+    content = {name: adapter_id_of(p) for name, p in adapters.items()}
+    ids = {name: adapter_id_for(owner, h) for name, h in content.items()}  # the registered (namespaced) ids
     a = d.assets.with_account(d.deployer)
     model_id = compute_model_id(tiny_base_dir)
     if not a.base_model_exists(model_id):
         a.register_base_model(model_id, "test://tiny-llama")
-    for ds in (DATASET_A, DATASET_B):
-        if not a.dataset_exists(ds):
-            a.register_dataset(ds, [d.accounts[5].address], [10000], "test://dataset")
-    provenance = {"ad-a": ([DATASET_A], [10000]), "ad-b": ([DATASET_A, DATASET_B], [2500, 7500]),
-                  "ad-late": ([DATASET_B], [10000]), "ad-off": ([], [])}
+    for key in (DATASET_A, DATASET_B):
+        if not a.dataset_exists(dataset_id_for(owner, key)):
+            a.register_dataset(key, [d.accounts[5].address], [10000], "test://dataset")
+    ds_a, ds_b = dataset_id_for(owner, DATASET_A), dataset_id_for(owner, DATASET_B)
+    provenance = {"ad-a": ([ds_a], [10000]), "ad-b": ([ds_a, ds_b], [2500, 7500]),
+                  "ad-late": ([ds_b], [10000]), "ad-off": ([], [])}
     for name, (datasets, weights) in provenance.items():
         if not a.adapter_exists(ids[name]):
-            a.register_adapter(ids[name], model_id, datasets, weights, 10**18, f"test://{name}")
+            a.register_adapter(content[name], model_id, datasets, weights, 10**18, f"test://{name}")
     if a.adapter(ids["ad-off"]).active:
         a.set_adapter_active(ids["ad-off"], False)
     d.deployment.save(root / "deployments" / f"{d.chain_id}.json")

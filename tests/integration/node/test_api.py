@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from attribution.chain.assets import dataset_id_for
 from attribution.receipt import recover_receipt_signer
 from attribution.records import Record, io_hash, to_checksum_address
 from tests.integration.node.conftest import ADMIN_KEY, API_KEY, DATASET_A, DATASET_B, NodeProcess
@@ -79,7 +80,9 @@ def test_chat_adapter_openai_client_nonstream(served_node: NodeProcess, client: 
     canonical = json.dumps(messages, sort_keys=True, separators=(",", ":")).encode()
     record = check_attribution(served_node, att, canonical, text, "ad-b", r.usage.model_dump() if r.usage else None)
     # the record carries the adapter's registered provenance
-    assert record.dataset_ids == (DATASET_A, DATASET_B) and record.weights_bps == (2500, 7500)
+    owner = served_node.env.deployment.deployer.address
+    assert record.dataset_ids == (dataset_id_for(owner, DATASET_A), dataset_id_for(owner, DATASET_B))
+    assert record.weights_bps == (2500, 7500)
     # the adapter changes the answer against the base model (same prompt, greedy)
     base = client.chat.completions.create(model="tiny-llama", messages=messages, max_tokens=10, temperature=0)
     assert base.choices[0].message.content != text
@@ -156,7 +159,7 @@ def test_admin_add_get_delete(served_node: NodeProcess) -> None:
     r = httpx.post(url, json={"path": str(env.adapters["ad-late"])}, headers=ADMIN, timeout=60)
     assert r.status_code == 201, r.text
     assert r.json()["adapter_id"] == "0x" + env.adapter_ids["ad-late"].hex()
-    assert r.json()["dataset_ids"] == ["0x" + DATASET_B.hex()]
+    assert r.json()["dataset_ids"] == ["0x" + dataset_id_for(env.deployment.deployer.address, DATASET_B).hex()]
     c = httpx.post(f"{served_node.url}/v1/completions", headers=AUTH, timeout=60,
                    json={"model": "ad-late", "prompt": "x", "max_tokens": 3})
     assert c.status_code == 200 and c.json()["attribution"]["record"]["adapterId"] == r.json()["adapter_id"]
@@ -188,7 +191,10 @@ def test_deactivation_reaches_the_node(served_node: NodeProcess) -> None:
     d = env.deployment
     assets = d.assets.with_account(d.deployer)
     url = f"{served_node.url}/v1/adapters"
-    assets.set_adapter_active(env.adapter_ids["ad-off"], True)
+    assets.set_adapter_active(env.adapter_ids["ad-off"], True)  # a reactivation applies after the change delay
+    w3 = d.client.w3
+    w3.provider.make_request("evm_increaseTime", [d.assets.change_delay()])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     try:
         r = httpx.post(url, json={"path": str(env.adapters["ad-off"])}, headers=ADMIN, timeout=60)
         assert r.status_code == 201, r.text

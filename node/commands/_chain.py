@@ -1,0 +1,157 @@
+"""What the chain commands share: connect to the RPC named by settings or flags, load the deployment file, load
+the signer (keystore, env key, or a dev account on the local devnet only), and turn chain errors into one
+`error:` line with exit code 2 (`UsageError`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from node.errors import UsageError
+from node.settings import load_settings
+
+if TYPE_CHECKING:  # attribution.chain (web3) is imported when a command runs: `--help` stays fast
+    from attribution.chain.client import ChainClient
+    from attribution.chain.deploy import Contracts, Deployment
+
+DEVNET_CHAIN_ID = 31337
+ENV_KEYSTORE_PASSWORD = "LORALEDGER_KEYSTORE_PASSWORD"  # = attribution.chain.keys.ENV_KEYSTORE_PASSWORD
+
+RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: chain.rpc_url).")]
+KeystoreOpt = Annotated[Path | None, typer.Option(
+    "--keystore", help=f"Signer keyfile JSON; password from {ENV_KEYSTORE_PASSWORD} or a prompt. Without it: "
+                       "LORALEDGER_PRIVATE_KEY, or on the local devnet (chain 31337) a dev account.")]
+DevAccountOpt = Annotated[int | None, typer.Option(
+    "--dev-account", help="Local devnet only (chain 31337): sign with anvil dev account N.")]
+DeploymentOpt = Annotated[Path | None, typer.Option(
+    "--deployment", help="Deployment file (default: chain.deployment_file or deployments/<chainId>.json).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@dataclass
+class ChainContext:
+    """A connected client, the deployment and its bound wrappers."""
+
+    client: ChainClient
+    deployment: Deployment
+    contracts: Contracts
+
+    @property
+    def sender(self) -> str:
+        """The signer's address (raises `UsageError` when there is none)."""
+        if self.client.account is None:
+            raise UsageError("this command signs a transaction: pass --keystore FILE or set LORALEDGER_PRIVATE_KEY")
+        return str(self.client.account.address)
+
+
+@contextmanager
+def chain_errors() -> Iterator[None]:
+    """Chain errors (reverts, RPC failures, bad keys) as one `error:` line and exit code 2."""
+    from attribution.chain.errors import ChainError
+
+    try:
+        yield
+    except ChainError as e:
+        raise UsageError(str(e)) from e
+    except ValueError as e:  # malformed ids or addresses caught by the wrappers
+        raise UsageError(str(e)) from e
+
+
+def connect(rpc_url: str | None, deployment_file: Path | None, *, keystore: Path | None = None,
+            dev_account: int | None = None, default_dev_account: int | None = None,
+            sign: bool = False) -> ChainContext:
+    """Connect, check the deployment against the chain, and load the signer when `sign`."""
+    from attribution.chain.client import ChainClient
+    from attribution.chain.deploy import Deployment
+    from attribution.chain.keys import load_signer
+
+    try:
+        settings = load_settings()
+    except ValueError as e:
+        raise UsageError(f"bad settings (loraledger.toml / LORALEDGER_* env): {e}") from e
+    with chain_errors():
+        client = ChainClient(rpc_url or settings.chain.rpc_url)
+        chain_id = client.chain_id
+        if settings.chain.chain_id is not None and settings.chain.chain_id != chain_id:
+            raise UsageError(f"the RPC serves chain {chain_id}, not chain.chain_id {settings.chain.chain_id}; "
+                             "check --rpc-url")
+        path = deployment_file or settings.chain.deployment_path(chain_id)
+        deployment = Deployment.load(path)
+        deployment.check(client)
+        if sign:
+            if dev_account is not None and chain_id != DEVNET_CHAIN_ID:
+                raise UsageError(f"--dev-account is for the local devnet (chain {DEVNET_CHAIN_ID}) only; this RPC "
+                                 f"serves chain {chain_id}: pass --keystore FILE or set LORALEDGER_PRIVATE_KEY")
+            keystore = keystore or settings.chain.keystore
+            password = None
+            if keystore is not None:
+                if not keystore.is_file():
+                    raise UsageError(f"--keystore {keystore} is not a file; pass an eth-account keyfile JSON")
+                password = os.environ.get(ENV_KEYSTORE_PASSWORD) or (
+                    settings.chain.keystore_password.get_secret_value() if settings.chain.keystore_password
+                    else None)
+                if password is None:
+                    password = typer.prompt(f"password for {keystore}", hide_input=True)
+            private_key = settings.chain.private_key.get_secret_value() if settings.chain.private_key else None
+            dev = dev_account if dev_account is not None else default_dev_account
+            client.account = load_signer(chain_id, keystore=keystore, password=password, private_key=private_key,
+                                         dev_index=dev if chain_id == DEVNET_CHAIN_ID else None)
+        return ChainContext(client, deployment, deployment.bind(client))
+
+
+def parse_amount(value: str, flag: str) -> int:
+    """A non-negative integer amount in base units; `1e18` and `1_000` are accepted, fractions are not."""
+    try:
+        amount = Decimal(value.replace("_", ""))
+    except InvalidOperation:
+        raise UsageError(f"{flag} {value!r} is not a number (base units, e.g. 1000000 or 1e18)") from None
+    if amount < 0 or amount != amount.to_integral_value():
+        raise UsageError(f"{flag} {value!r} must be a whole number of base units >= 0")
+    return int(amount)
+
+
+def parse_b32(value: str, flag: str) -> bytes:
+    """32 bytes from `0x` + 64 hex digits."""
+    raw = value[2:] if value.startswith("0x") else value
+    try:
+        out = bytes.fromhex(raw)
+    except ValueError:
+        out = b""
+    if len(out) != 32:
+        raise UsageError(f"{flag} {value!r} is not 32 bytes of hex (0x + 64 hex digits)")
+    return out
+
+
+def parse_address(value: str, flag: str) -> str:
+    """A checksummed address."""
+    from web3 import Web3
+
+    if not Web3.is_address(value):
+        raise UsageError(f"{flag} {value!r} is not an address (0x + 40 hex digits)")
+    return str(Web3.to_checksum_address(value))
+
+
+def parse_weighted(items: list[str], flag: str, kind: str) -> tuple[list[str], list[int]]:
+    """`KEY:BPS` pairs (e.g. `0xabc…:7000`) into parallel lists; the basis points must sum to 10000."""
+    keys, weights = [], []
+    for item in items:
+        key, sep, bps = item.rpartition(":")
+        if not sep or not bps.isdigit():
+            raise UsageError(f"{flag} {item!r} must be {kind}:BPS, e.g. {flag} 0x…:10000")
+        keys.append(key)
+        weights.append(int(bps))
+    if keys and sum(weights) != 10_000:
+        raise UsageError(f"the {flag} basis points sum to {sum(weights)}; they must sum to 10000")
+    return keys, weights
+
+
+def hexs(b: bytes) -> str:
+    """`0x` hex."""
+    return "0x" + bytes(b).hex()
