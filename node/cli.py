@@ -34,6 +34,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("verify", "verify"),
     ("node", "node"),
     ("indexer", "indexer"),
+    ("rewards", "rewards"),
 ]
 
 
