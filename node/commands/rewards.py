@@ -64,6 +64,7 @@ def _rewards(rpc_url: str | None, deployment: Path | None, da_url: str | None, *
     from attribution.rewards import RewardsError
     from attribution.rewards_chain import RewardsChain
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per DA request would bury the answer
     ctx = connect(rpc_url, deployment, keystore=keystore, dev_account=dev_account,
                   default_dev_account=default_dev_account, sign=sign)
     with DAClient(da_url or DEFAULT_URL, timeout=60.0, max_retries=3, backoff=0.2) as da, chain_errors():

@@ -6,6 +6,7 @@ root, a second claim."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -234,9 +235,18 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, da: 
     d.rewards.veto_root(2, account=guardian)
     assert d.rewards.fee_credit(n1.address) == credit_before
 
-    # the honest epoch 2, then a claim with the stale epoch-1 root reverts
-    p2 = rc.publish(rc.compute(rc.plan()), account=poster)
-    assert p2.epoch == 2 and rc.verify(2).ok
+    # the honest epoch 2 through the CLI (report files), then a claim with the stale epoch-1 root reverts
+    report = tmp_path / "report"
+    out = _cli(dep, d, da, "publish", "--out", str(report), "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    published = json.loads(out.stdout)
+    assert published["proposal"]["epoch"] == 2 and rc.verify(2).ok
+    with (report / "accounts.csv").open() as f:
+        rows = {r["account"]: r for r in csv.DictReader(f)}
+    assert {a: int(r["cumulative"]) for a, r in rows.items()} == rc.compute(rc.plan(2, published["toBlock"])
+                                                                            ).result.cumulative
+    assert all(int(r["node"]) + int(r["adapter"]) + int(r["dataset"]) + int(r["treasury"]) == int(r["epoch_amount"])
+               for r in rows.values())
     _advance(anvil, WINDOW)
     old = RewardTree.build(d.chain_id, d.rewards.address, d.token.address, res.cumulative)
     acct = sorted(res.cumulative)[0]
@@ -245,5 +255,23 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, da: 
     status = json.loads(_cli(dep, d, da, "status", "--account", acct, "--json").stdout)
     assert status["currentEpoch"] == 2 and [e["state"] for e in status["epochs"]] == [
         "superseded", "vetoed", "claimable"]
-    assert rc.claim(acct, sender=d.deployer) == int(status["account"]["claimable"]) > 0
+    claimable = int(status["account"]["claimable"])
+    before_acct = d.token.balance_of(acct)
+    out = _cli(dep, d, da, "claim", "--account", acct, "--dev-account", "0", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert int(json.loads(out.stdout)["paid"]) == claimable > 0
+    assert d.token.balance_of(acct) == before_acct + claimable
+    again = _cli(dep, d, da, "claim", "--account", acct, "--dev-account", "0")
+    assert again.returncode == 2 and again.stderr.startswith("error:") and "nothing to claim" in again.stderr
+
+    # scheduling: `rewards run --once` proposes the next epoch only when --epoch-blocks final blocks are there
+    w.post(n1, da_client, w.records(n1, 10, 9))
+    assert _cli(dep, d, da, "run", "--once", "--epoch-blocks", "1000000").returncode == 0
+    assert d.rewards.latest_epoch() == 2
+    out = _cli(dep, d, da, "run", "--once", "--epoch-blocks", "1")
+    assert out.returncode == 0 and d.rewards.latest_epoch() == 3, out.stdout + out.stderr
+    p3 = rc.proposal_of(3)
+    payload3 = rc.payload_of(p3)
+    assert payload3["fromBlock"] == published["toBlock"] + 1 == payload3["toBlock"]  # one block, right after
+    assert rc.verify(3).ok
     assert d.rewards.total_claimed() <= d.rewards.total_debited() <= d.rewards.total_deposited()
