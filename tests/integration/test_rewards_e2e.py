@@ -197,6 +197,8 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, da: 
     check = rc.verify(1)
     assert check.ok, check.differences
     assert _cli(dep, d, da, "verify", "--epoch", "1").returncode == 0
+    never = _cli(dep, d, da, "verify", "--epoch", "99")
+    assert never.returncode == 2 and never.stderr.startswith("error:") and "never proposed" in never.stderr
     _advance(anvil, WINDOW)
     assert d.rewards.current_root() == p1.root
 
