@@ -23,7 +23,7 @@ from functools import cached_property
 import numpy as np
 
 from attribution.errors import AttributionError
-from attribution.records import Profile, Record, RecordValidationError, record_leaves_from_columns
+from attribution.records import Profile, Record, RecordColumns, RecordValidationError, record_leaves_from_columns
 
 __all__ = [
     "MAGIC",
@@ -141,6 +141,45 @@ def encode_batch(chain_id: int, ledger: bytes, node: bytes, first_seq: int, reco
     header = _HEADER.pack(MAGIC, chain_id, ledger, node, first_seq, len(records), len(table))
     header += b"\x00" * (HEADER_BYTES - len(header))
     return header + profiles + slots.tobytes()
+
+
+def payload_size(profiles: Sequence[Profile], count: int) -> int:
+    """Bytes of the payload of `count` records over these profiles."""
+    return HEADER_BYTES + sum(profile_bytes(p) for p in profiles) + RECORD_SLOT_BYTES * count
+
+
+def encode_columns(cols: RecordColumns) -> bytes:
+    """`encode_batch` from `RecordColumns` with consecutive seqs (the sealing path: no `Record` objects).
+
+    Only the profiles the records use are written, in order of first use, so the bytes equal `encode_batch` of
+    the same records.
+    """
+    m = len(cols)
+    if m == 0:
+        raise PayloadError("a batch payload needs at least one record")
+    first_seq = int(cols.seqs[0])
+    if not np.array_equal(cols.seqs, np.arange(first_seq, first_seq + m, dtype=np.uint64)):
+        raise PayloadError("record seqs are not consecutive: batches are gap-free")
+    # renumber profiles in order of first use, as encode_batch does
+    uniq, first_pos = np.unique(cols.profile_idx, return_index=True)
+    order = uniq[np.argsort(first_pos)]
+    remap = np.empty(len(cols.profiles), np.int64)
+    remap[order] = np.arange(len(order))
+    profiles = [cols.profiles[int(i)] for i in order]
+    size = payload_size(profiles, m)
+    if size > MAX_PAYLOAD_BYTES:
+        used = sum(profile_bytes(p) for p in profiles)
+        raise PayloadTooLargeError(f"payload would be {size} bytes, max {MAX_PAYLOAD_BYTES}; use at most "
+                                   f"{max_records_for(used)} records per batch")
+    slots = np.zeros(m, _SLOT_DTYPE)
+    slots["pidx"] = remap[cols.profile_idx]
+    slots["pt"] = cols.prompt_tokens
+    slots["ct"] = cols.completion_tokens
+    slots["ts"] = cols.timestamps
+    slots["io"] = cols.io_hashes
+    header = _HEADER.pack(MAGIC, cols.chain_id, cols.ledger, cols.node, first_seq, m, len(profiles))
+    header += b"\x00" * (HEADER_BYTES - len(header))
+    return header + b"".join(_encode_profile(p) for p in profiles) + slots.tobytes()
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,16 @@ threads or tasks join the *current group*; one committer thread writes a whole g
 committed one, and then releases every caller of the group at once. So seqs are gap-free per node, assigned at
 commit, and a seq a caller saw is never lost, even on `kill -9` (SQLite replays the WAL on the next open).
 
-Disk use is bounded by `max_bytes` (database + WAL). Past it `append` raises `StoreFullError` and increments
-`full_rejections` (a counter the node exports as a metric); a record is refused loudly, never dropped silently.
+Disk use is bounded by `max_bytes` (database + WAL, less SQLite's free pages) and by the real free space of the
+file system (`min_free_bytes`). Past either, `append` raises `StoreFullError`, increments `full_rejections` and
+raises the `disk_alarm` flag (both exported as metrics); a record is refused loudly, never dropped silently. If
+the committer thread dies, every waiting and every later `append` raises `StoreError` instead of blocking.
 
-The `batches` table tracks what the batcher did with ranges of seqs: `sealed -> dispersed -> posted -> final`.
+The `batches` table tracks what the batcher did with ranges of seqs:
+`sealed -> dispersed -> submitted -> posted -> final` (a reorg may send a `posted` batch back to `dispersed`).
+A sealed batch keeps its `LLB2` payload; once a batch is `final` and older than the retention, `prune` deletes its
+record rows (the payload, in the database or an archive file, still answers `get(seq)`), so the log does not only
+grow. Every value is type-checked before it is written: nothing a caller passes can leave the store unreadable.
 """
 
 from __future__ import annotations
@@ -17,19 +23,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from attribution.errors import AttributionError
-from attribution.records import PendingRecord, Record
+from attribution.records import PendingRecord, Profile, Record, RecordColumns
 
 __all__ = [
     "StoreError",
@@ -37,6 +46,8 @@ __all__ = [
     "StoreClosedError",
     "StoreLockedError",
     "StoreReadOnlyError",
+    "StoreTypeError",
+    "StoreDeadError",
     "RecordNotFoundError",
     "BatchError",
     "BatchStateError",
@@ -47,9 +58,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BATCH_STATES = ("sealed", "dispersed", "posted", "final")
+BATCH_STATES = ("sealed", "dispersed", "submitted", "posted", "final")
 _EST_ROW_BYTES = 128  # generous estimate of one record's share of the file (row + b-tree), for the disk bound
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+_FREE_CHECK_S = 0.5  # how stale the free-space reading may get before an append refreshes it
+_I64_MAX = (1 << 63) - 1
 
 
 class StoreError(AttributionError):
@@ -75,6 +88,14 @@ class StoreReadOnlyError(StoreError, PermissionError):
     """The store was opened read-only (`readonly=True`); open it writable to append or change batches."""
 
 
+class StoreTypeError(StoreError, TypeError):
+    """A value of the wrong type or size was passed to the store; nothing was written. The message names it."""
+
+
+class StoreDeadError(StoreError, RuntimeError):
+    """The store's committer thread died; no append can complete. Restart the process (the log is intact)."""
+
+
 class RecordNotFoundError(StoreError, LookupError):
     """No record with that seq is stored (yet); `next_seq()` says how far the log goes."""
 
@@ -84,7 +105,8 @@ class BatchError(StoreError, ValueError):
 
 
 class BatchStateError(BatchError):
-    """A batch state change that is not allowed (states only move forward: sealed, dispersed, posted, final)."""
+    """A batch state change that is not allowed (states move forward: sealed, dispersed, submitted, posted, final;
+    only a reorg sends a batch back to `dispersed`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +114,9 @@ class Batch:
     """One local batch: the seqs `[first_seq, first_seq + count)` and what happened to them so far.
 
     `batch_id` is local to this store; `onchain_batch_id` is the ledger's id once posted. `root` is the Merkle
-    root, `commitment` the DA commitment, `tx_hash` the postBatch transaction.
+    root, `commitment` the DA commitment, `tx_hash` the (latest) postBatch transaction and `nonce` its nonce,
+    `block_number` the block of its receipt. `info` holds what the steps measured (fees, gas, L1 fee, DA latency).
+    `pruned` is True once the record rows are gone (the payload still answers).
     """
 
     batch_id: int
@@ -105,6 +129,10 @@ class Batch:
     onchain_batch_id: int | None
     created_at: float
     updated_at: float
+    nonce: int | None = None
+    block_number: int | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+    pruned: bool = False
 
     @property
     def end_seq(self) -> int:
@@ -141,7 +169,11 @@ class RecordStore:
 
     `RecordStore(path, node_address, max_bytes=...)` opens or creates the store for `node_address` (20 bytes or
     hex) and takes an exclusive lock file, so only one process appends. `readonly=True` opens for reading only
-    (the CLI, while a node runs); then `node_address` may be omitted. Use as a context manager or call `close()`.
+    (the CLI, while a node runs); then `node_address` may be omitted. `min_free_bytes` is the free space the file
+    system must keep; `archive_dir` is where `prune` moves the payloads of pruned batches (None: they stay in the
+    database). `appender=False` opens writable for batches only (a standalone batcher beside the node): it takes
+    no append lock and runs no committer, and sees the node's new records as they commit. Use as a context
+    manager or call `close()`.
     """
 
     def __init__(
@@ -151,12 +183,23 @@ class RecordStore:
         max_bytes: int = 8 << 30,
         readonly: bool = False,
         max_group: int = 65_536,
+        min_free_bytes: int = 256 << 20,
+        archive_dir: str | os.PathLike[str] | None = None,
+        appender: bool = True,
     ) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
+        self.min_free_bytes = min_free_bytes
+        self.archive_dir = None if archive_dir is None else Path(archive_dir)
         self.readonly = readonly
+        self.appender = appender and not readonly
         self.max_group = max_group
         self.full_rejections = 0  # metric: appends refused by the disk bound
+        self.disk_alarm = False  # metric: the last check found the disk bound or the free-space floor crossed
+        self.pruned_records = 0  # metric: record rows deleted by `prune` in this process
+        self._dead: BaseException | None = None
+        self._free = self._free_bytes()
+        self._free_at = time.monotonic()
         self.commits = 0  # metric: group transactions committed
         self.appended = 0  # metric: records committed by this process
         self._closed = False
@@ -178,12 +221,16 @@ class RecordStore:
             self.node = self._meta_node()
             if node_address is not None and self._addr(node_address) != self.node:
                 raise StoreError(f"store {self.path} belongs to node 0x{self.node.hex()}")
+            self._schema = self._read_schema(self._read)
             self._next_seq = self._max_seq() + 1
             self._used = self._disk_usage()
             self._load_contexts()
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._take_lock()
+        if not self.appender and not self.path.exists():
+            raise StoreError(f"no record store at {self.path}; start the node once to create it")
+        if self.appender:
+            self._take_lock()
         try:
             self._write = self._connect()
             self._init_schema(node_address)
@@ -195,6 +242,8 @@ class RecordStore:
         self._next_seq = self._max_seq() + 1
         self._used = self._disk_usage()
         self._load_contexts()
+        if not self.appender:
+            return
         self._thread = threading.Thread(target=self._committer, name=f"record-store-{self.path.name}", daemon=True)
         self._thread.start()
 
@@ -234,6 +283,7 @@ class RecordStore:
         c = self._write
         c.execute("BEGIN IMMEDIATE")
         try:
+            fresh = c.execute("SELECT name FROM sqlite_master WHERE name='batches'").fetchone() is None
             c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
             # a context is what many records share (chain, ledger, model, adapter, datasets, weights); a record
             # row is its seq, its context and a fixed 48-byte body, so a group commit binds 3 values per record
@@ -243,12 +293,9 @@ class RecordStore:
                 "weights_bps BLOB NOT NULL)")
             c.execute("CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, ctx_id INTEGER NOT NULL, "
                       "body BLOB NOT NULL)")
-            c.execute(
-                "CREATE TABLE IF NOT EXISTS batches (batch_id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                "first_seq INTEGER NOT NULL UNIQUE, count INTEGER NOT NULL CHECK (count > 0), "
-                "state TEXT NOT NULL CHECK (state IN ('sealed','dispersed','posted','final')), root BLOB, "
-                "commitment BLOB, tx_hash BLOB, onchain_batch_id INTEGER, created_at REAL NOT NULL, "
-                "updated_at REAL NOT NULL)")
+            if fresh:
+                c.execute(_BATCHES_DDL.format(name="batches"))
+            c.execute("CREATE TABLE IF NOT EXISTS batch_payloads (batch_id INTEGER PRIMARY KEY, payload BLOB NOT NULL)")
             row = c.execute("SELECT value FROM meta WHERE key='node'").fetchone()
             if row is None:
                 if node_address is None:
@@ -256,6 +303,8 @@ class RecordStore:
                 self.node = self._addr(node_address)
                 c.execute("INSERT INTO meta VALUES ('node', ?), ('schema', ?)", (self.node, _SCHEMA_VERSION))
             else:
+                if self._read_schema(c) < 2:
+                    self._migrate_v1(c)
                 self.node = bytes(row[0])
                 if node_address is not None and self._addr(node_address) != self.node:
                     raise StoreError(f"store {self.path} belongs to node 0x{self.node.hex()}, not "
@@ -264,6 +313,29 @@ class RecordStore:
         except BaseException:
             c.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _read_schema(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        return 1 if row is None else int(row[0])
+
+    @staticmethod
+    def _migrate_v1(c: sqlite3.Connection) -> None:
+        """Schema 1 -> 2: the `submitted` state, tx fields, payloads; repair hex-string roots/hashes written by
+        the old API (they made every read fail)."""
+        c.execute(_BATCHES_DDL.format(name="batches_v2"))
+        rows = c.execute("SELECT batch_id, first_seq, count, state, root, commitment, tx_hash, onchain_batch_id, "
+                         "created_at, updated_at FROM batches").fetchall()
+        fixed = []
+        for bid, first, count, state, root, com, tx, onchain, created, updated in rows:
+            fixed.append((bid, first, count, state, _repair_blob(root), _repair_blob(com), _repair_blob(tx),
+                          onchain if isinstance(onchain, int) else None, created, updated))
+        c.executemany("INSERT INTO batches_v2 (batch_id, first_seq, count, state, root, commitment, tx_hash, "
+                      "onchain_batch_id, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)", fixed)
+        c.execute("DROP TABLE batches")
+        c.execute("ALTER TABLE batches_v2 RENAME TO batches")
+        c.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
+        logger.info("record store migrated to schema %d (%d batches)", _SCHEMA_VERSION, len(rows))
 
     def _meta_node(self) -> bytes:
         try:
@@ -275,16 +347,32 @@ class RecordStore:
         return bytes(row[0])
 
     def _max_seq(self) -> int:
+        """The highest seq ever stored: pruned records leave their batch behind, so the batches count too."""
         with self._read_lock:
             row = self._read.execute("SELECT MAX(seq) FROM records").fetchone()
-        return -1 if row[0] is None else int(row[0])
+            brow = self._read.execute("SELECT MAX(first_seq + count) FROM batches").fetchone()
+        top = -1 if row[0] is None else int(row[0])
+        return max(top, -1 if brow[0] is None else int(brow[0]) - 1)
 
     def _disk_usage(self) -> int:
+        """Database + WAL bytes, less the database's free pages (reused before the file grows)."""
         total = 0
         for suffix in ("", "-wal"):
             with contextlib.suppress(FileNotFoundError):
                 total += os.path.getsize(str(self.path) + suffix)
-        return total
+        with contextlib.suppress(sqlite3.Error, AttributeError), self._read_lock:
+            free = self._read.execute("PRAGMA freelist_count").fetchone()[0]
+            page = self._read.execute("PRAGMA page_size").fetchone()[0]
+            total -= int(free) * int(page)
+        return max(0, total)
+
+    def _free_bytes(self) -> int:
+        """Free bytes the file system gives this (unprivileged) process where the store lives."""
+        try:
+            st = os.statvfs(self.path.parent if self.path.parent.exists() else Path.cwd())
+        except OSError:
+            return 1 << 62  # unknown: do not refuse on a failed probe; max_bytes still bounds the file
+        return int(st.f_bavail) * int(st.f_frsize)
 
     # --- appends -------------------------------------------------------------------------------------------
 
@@ -298,20 +386,32 @@ class RecordStore:
                  loop: asyncio.AbstractEventLoop | None = None) -> tuple[_Group, int, asyncio.Future[int] | None]:
         if self.readonly:
             raise StoreReadOnlyError(f"{self.path} was opened read-only")
+        if not self.appender:
+            raise StoreReadOnlyError(f"{self.path} was opened for batches only (appender=False); the node appends")
         for r in records:
             self._check_record(r)
         with self._mutex:
             if self._closed:
                 raise StoreClosedError(f"record store {self.path} is closed")
+            if self._dead is not None or (self._thread is not None and not self._thread.is_alive()):
+                raise StoreDeadError(f"record store {self.path}: the committer thread died ({self._dead!r}); "
+                                     "restart the process (stored records are safe)")
             group = self._current
             queued = len(group.records) + len(records)
-            if self._used + queued * _EST_ROW_BYTES > self.max_bytes:
+            now = time.monotonic()
+            if now - self._free_at > _FREE_CHECK_S:
+                self._free, self._free_at = self._free_bytes(), now
+            extra = queued * _EST_ROW_BYTES
+            if self._used + extra > self.max_bytes or self._free - extra < self.min_free_bytes:
                 self.full_rejections += len(records)
-                logger.error("record store full: %d bytes used of max %d; refusing %d record(s)",
-                             self._used, self.max_bytes, len(records))
+                self.disk_alarm = True
+                logger.error("record store full: %d bytes used of max %d, %d bytes free (floor %d); refusing %d "
+                             "record(s)", self._used, self.max_bytes, self._free, self.min_free_bytes, len(records))
                 raise StoreFullError(
-                    f"record store {self.path} is full ({self._used} of max_bytes={self.max_bytes}); raise "
-                    "store.max_bytes, free disk, or let the batcher catch up and prune")
+                    f"record store {self.path} is full ({self._used} of max_bytes={self.max_bytes}, {self._free} "
+                    f"bytes free of min_free_bytes={self.min_free_bytes}); raise store.max_bytes, free disk, or "
+                    "let the batcher catch up and prune")
+            self.disk_alarm = False
             index = len(group.records)
             group.records.extend(records)
             fut = None
@@ -324,14 +424,23 @@ class RecordStore:
 
     @staticmethod
     def _result(group: _Group, index: int) -> int:
+        if isinstance(group.error, StoreDeadError):
+            raise group.error
         if group.error is not None:
             raise StoreError(f"append failed, record not stored: {group.error}") from group.error
         return group.first_seq + index
 
+    def _wait(self, group: _Group) -> None:
+        # poll for a dead committer: an Event.wait() without a timeout would block forever
+        while not group.done.wait(0.5):
+            if self._thread is not None and not self._thread.is_alive() and not group.done.is_set():
+                raise StoreDeadError(f"record store {self.path}: the committer thread died ({self._dead!r}); "
+                                     "this record was not stored; restart the process")
+
     def append(self, pending: PendingRecord) -> int:
         """Store one record durably; returns its seq once committed (blocks for the group's fsync)."""
         group, index, _ = self._enqueue((pending,))
-        group.done.wait()
+        self._wait(group)
         return self._result(group, index)
 
     def append_many(self, pendings: Sequence[PendingRecord]) -> list[int]:
@@ -339,7 +448,7 @@ class RecordStore:
         if not pendings:
             return []
         group, index, _ = self._enqueue(pendings)
-        group.done.wait()
+        self._wait(group)
         first = self._result(group, index)
         return list(range(first, first + len(pendings)))
 
@@ -351,15 +460,37 @@ class RecordStore:
         return self._result(group, index)
 
     def _committer(self) -> None:
-        while True:
+        group: _Group | None = None
+        try:
+            while True:
+                with self._mutex:
+                    while not self._current.records and not self._closed:
+                        self._wakeup.wait()
+                    if not self._current.records and self._closed:
+                        return
+                    group = self._current
+                    self._current = _Group()
+                self._commit_group(group)
+                group = None
+        except BaseException as e:  # the thread is going away: fail every waiter instead of hanging them
+            logger.critical("record store committer died: %r; appends now raise", e)
             with self._mutex:
-                while not self._current.records and not self._closed:
-                    self._wakeup.wait()
-                if not self._current.records and self._closed:
-                    return
-                group = self._current
+                self._dead = e
+                failed = [g for g in (group, self._current) if g is not None]
                 self._current = _Group()
-            self._commit_group(group)
+            for g in failed:
+                if not g.done.is_set():
+                    g.error = StoreDeadError(f"the committer thread died ({e!r}); this record was not stored; "
+                                             "restart the process")
+                    self._release(g)
+
+    def _release(self, group: _Group) -> None:
+        with self._mutex:
+            group.done.set()
+            waiters = list(group.async_waiters.items())
+        for loop, futs in waiters:
+            with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
+                loop.call_soon_threadsafe(_resolve, futs)
 
     def _commit_group(self, group: _Group) -> None:
         first = self._next_seq
@@ -403,18 +534,14 @@ class RecordStore:
             self.appended += len(group.records)
             group.first_seq = first
             self._used = self._disk_usage()
-        with self._mutex:
-            group.done.set()
-            waiters = list(group.async_waiters.items())
-        for loop, futs in waiters:
-            with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
-                loop.call_soon_threadsafe(_resolve, futs)
+            self._free, self._free_at = self._free_bytes(), time.monotonic()
+        self._release(group)
 
     # --- reads ---------------------------------------------------------------------------------------------
 
     def next_seq(self) -> int:
         """The seq the next committed record will get (= number of records stored)."""
-        if self.readonly:
+        if not self.appender:
             return self._max_seq() + 1
         return self._next_seq
 
@@ -451,15 +578,23 @@ class RecordStore:
                       completion_tokens=ct, timestamp=ts, io_hash=ioh)
 
     def get(self, seq: int) -> Record:
-        """The record with this seq; `RecordNotFoundError` if none is stored."""
+        """The record with this seq (from the payload of its batch once pruned); `RecordNotFoundError` if none."""
+        _check_int(seq, "seq")
         with self._read_lock:
             row = self._read.execute("SELECT seq, ctx_id, body FROM records WHERE seq = ?", (seq,)).fetchone()
-        if row is None:
-            raise RecordNotFoundError(f"no record with seq {seq}; this store holds seqs [0, {self.next_seq()})")
-        return self._row_to_record(row)
+        if row is not None:
+            return self._row_to_record(row)
+        batch = self.batch_of(seq)
+        if batch is not None and batch.pruned:
+            from attribution.payload import record_at  # the payload codec is only needed for pruned records
+
+            payload = self.batch_payload(batch.batch_id)
+            if payload is not None:
+                return record_at(payload, seq - batch.first_seq)
+        raise RecordNotFoundError(f"no record with seq {seq}; this store holds seqs [0, {self.next_seq()})")
 
     def range(self, start: int, end: int) -> list[Record]:
-        """Records with `start <= seq < end`, in seq order (only those stored)."""
+        """Records with `start <= seq < end`, in seq order (only the rows stored: pruned ones are left out)."""
         with self._read_lock:
             rows = self._read.execute(
                 "SELECT seq, ctx_id, body FROM records WHERE seq >= ? AND seq < ? ORDER BY seq",
@@ -476,6 +611,65 @@ class RecordStore:
             yield from part
             pos = part[-1].seq + 1
 
+    def columns(self, start: int, end: int) -> RecordColumns:
+        """Records `[start, end)` as `RecordColumns`, straight from the rows (no `Record` objects: the sealing path).
+
+        All of them must be stored (not pruned) and share one chainId and ledger; else `BatchError`.
+        """
+        _check_int(start, "start")
+        _check_int(end, "end")
+        if end <= start:
+            raise BatchError(f"empty range [{start}, {end})")
+        with self._read_lock:
+            rows = self._read.execute("SELECT ctx_id, body FROM records WHERE seq >= ? AND seq < ? ORDER BY seq",
+                                      (start, end)).fetchall()
+        if len(rows) != end - start:
+            raise BatchError(f"records [{start}, {end}) are not all stored ({len(rows)} found); seal only stored, "
+                             "unpruned records")
+        ctx = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        body = np.frombuffer(b"".join(r[1] for r in rows), _BODY_DTYPE)
+        used = np.unique(ctx)
+        if int(used.max()) >= len(self._contexts):
+            self._load_contexts()
+        keys = [self._contexts[int(c)] for c in used]
+        domains = {(k[0], k[1]) for k in keys}
+        if len(domains) != 1:
+            raise BatchError(f"records [{start}, {end}) span {len(domains)} (chainId, ledger) pairs; a batch holds "
+                             "one: cut the batch where the deployment changed")
+        chain_id, ledger = next(iter(domains))
+        remap = np.zeros(int(used.max()) + 1, np.int64)
+        remap[used] = np.arange(len(used))
+        return RecordColumns(
+            chain_id, ledger, self.node, tuple(Profile(k[2], k[3], k[4], k[5]) for k in keys),
+            seqs=np.arange(start, end, dtype=np.uint64), profile_idx=remap[ctx],
+            prompt_tokens=body["pt"], completion_tokens=body["ct"], timestamps=body["ts"],
+            io_hashes=body["io"])
+
+    def domain_of(self, seq: int) -> tuple[int, bytes]:
+        """(chainId, ledger) of a stored record, cheaply (for cutting batches where a deployment changed)."""
+        with self._read_lock:
+            row = self._read.execute("SELECT ctx_id FROM records WHERE seq = ?", (seq,)).fetchone()
+        if row is None:
+            raise RecordNotFoundError(f"no stored record with seq {seq}")
+        if row[0] >= len(self._contexts):
+            self._load_contexts()
+        key = self._contexts[row[0]]
+        return key[0], key[1]
+
+    def domain_end(self, start: int, end: int) -> int:
+        """The first seq in `[start, end)` whose (chainId, ledger) differs from `start`'s, or `end`."""
+        if end <= start:
+            return end
+        chain_id, ledger = self.domain_of(start)
+        with self._ctx_lock:
+            same = [i for i, k in enumerate(self._contexts) if k[0] == chain_id and k[1] == ledger]
+        marks = ",".join("?" * len(same))
+        with self._read_lock:
+            row = self._read.execute(
+                f"SELECT MIN(seq) FROM records WHERE seq > ? AND seq < ? AND ctx_id NOT IN ({marks})",
+                (start, end, *same)).fetchone()
+        return end if row[0] is None else int(row[0])
+
     # --- batches -------------------------------------------------------------------------------------------
 
     def _batch_write(self) -> sqlite3.Connection:
@@ -485,25 +679,44 @@ class RecordStore:
 
     @staticmethod
     def _row_to_batch(row: tuple[Any, ...]) -> Batch:
-        bid, first, count, state, root, com, tx, onchain, created, updated = row
-        return Batch(bid, first, count, state, None if root is None else bytes(root),
-                     None if com is None else bytes(com), None if tx is None else bytes(tx), onchain, created, updated)
+        (bid, first, count, state, root, com, tx, onchain, created, updated, nonce, block, info, pruned) = row
+        try:
+            info_d = json.loads(info) if info else {}
+        except ValueError:
+            info_d = {"unreadable_info": str(info)[:200]}
+        return Batch(bid, first, count, state, _repair_blob(root), _repair_blob(com), _repair_blob(tx),
+                     onchain if isinstance(onchain, int) else None, created, updated,
+                     nonce if isinstance(nonce, int) else None, block if isinstance(block, int) else None,
+                     info_d if isinstance(info_d, dict) else {}, bool(pruned))
 
     _BATCH_COLS = ("batch_id, first_seq, count, state, root, commitment, tx_hash, onchain_batch_id, created_at, "
-                   "updated_at")
+                   "updated_at, nonce, block_number, info, pruned")
+
+    def _batch_query(self, where: str, args: tuple[Any, ...], tail: str = "") -> list[Batch]:
+        with self._read_lock:
+            if self.readonly and self._schema < 2:
+                raise StoreError(f"{self.path} has schema {self._schema}; open it writable once (start the node or "
+                                 "the batcher) to migrate it")
+            rows = self._read.execute(f"SELECT {self._BATCH_COLS} FROM batches {where} {tail}", args).fetchall()
+        return [self._row_to_batch(r) for r in rows]
 
     def last_batch(self) -> Batch | None:
         """The batch with the highest first seq, or None."""
-        with self._read_lock:
-            row = self._read.execute(
-                f"SELECT {self._BATCH_COLS} FROM batches ORDER BY first_seq DESC LIMIT 1").fetchone()
-        return None if row is None else self._row_to_batch(row)
+        rows = self._batch_query("", (), "ORDER BY first_seq DESC LIMIT 1")
+        return rows[0] if rows else None
 
-    def create_batch(self, first_seq: int, count: int, root: bytes | None = None) -> Batch:
-        """Seal `[first_seq, first_seq + count)` as a new batch (state `sealed`). Batches tile the log.
+    def create_batch(self, first_seq: int, count: int, root: bytes | None = None,
+                     payload: bytes | None = None) -> Batch:
+        """Seal `[first_seq, first_seq + count)` as a new batch (state `sealed`), with its root and payload.
 
-        `first_seq` must be where the previous batch ended (0 for the first) and all its records stored.
+        `first_seq` must be where the previous batch ended (0 for the first) and all its records stored. `root`
+        is the 32-byte Merkle root as bytes (not 0x-hex); `payload` the `LLB2` bytes. Root, payload and the
+        batch row are written in one transaction.
         """
+        _check_int(first_seq, "first_seq")
+        _check_int(count, "count")
+        _check_bytes(root, "root", 32)
+        _check_bytes(payload, "payload")
         last = self.last_batch()
         expected = 0 if last is None else last.end_seq
         if first_seq != expected:
@@ -515,19 +728,43 @@ class RecordStore:
                              f"(next seq {self.next_seq()})")
         now = time.time()
         c = self._batch_write()
-        cur = c.execute("INSERT INTO batches (first_seq, count, state, root, created_at, updated_at) "
-                        "VALUES (?, ?, 'sealed', ?, ?, ?)", (first_seq, count, root, now, now))
-        assert cur.lastrowid is not None
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            cur = c.execute("INSERT INTO batches (first_seq, count, state, root, created_at, updated_at) "
+                            "VALUES (?, ?, 'sealed', ?, ?, ?)", (first_seq, count, root, now, now))
+            assert cur.lastrowid is not None
+            if payload is not None:
+                c.execute("INSERT INTO batch_payloads VALUES (?, ?)", (cur.lastrowid, payload))
+            c.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                c.execute("ROLLBACK")
+            raise
         return self.get_batch(cur.lastrowid)
 
     def get_batch(self, batch_id: int) -> Batch:
         """The batch with this local id; `BatchError` if none."""
-        with self._read_lock:
-            row = self._read.execute(f"SELECT {self._BATCH_COLS} FROM batches WHERE batch_id = ?",
-                                     (batch_id,)).fetchone()
-        if row is None:
+        _check_int(batch_id, "batch_id")
+        rows = self._batch_query("WHERE batch_id = ?", (batch_id,))
+        if not rows:
             raise BatchError(f"no batch with id {batch_id}")
-        return self._row_to_batch(row)
+        return rows[0]
+
+    def batch_payload(self, batch_id: int) -> bytes | None:
+        """The `LLB2` payload of a batch (from the database or its archive file), or None if none was kept."""
+        with self._read_lock:
+            row = self._read.execute("SELECT payload FROM batch_payloads WHERE batch_id = ?", (batch_id,)).fetchone()
+        if row is not None:
+            return bytes(row[0])
+        batch = self.get_batch(batch_id)
+        path = batch.info.get("archive")
+        if isinstance(path, str):
+            try:
+                return Path(path).read_bytes()
+            except OSError as e:
+                raise StoreError(f"archived payload of batch {batch_id} at {path} is unreadable: {e}; restore the "
+                                 "archive or fetch the payload from DA by its commitment") from e
+        return None
 
     def set_batch_state(
         self,
@@ -538,40 +775,159 @@ class RecordStore:
         commitment: bytes | None = None,
         tx_hash: bytes | None = None,
         onchain_batch_id: int | None = None,
+        nonce: int | None = None,
+        block_number: int | None = None,
+        info: Mapping[str, Any] | None = None,
+        reorg: bool = False,
     ) -> Batch:
-        """Move a batch forward (sealed -> dispersed -> posted -> final), recording what the step produced."""
-        if state not in BATCH_STATES:
+        """Move a batch forward (sealed -> dispersed -> submitted -> posted -> final), recording what the step
+        produced. Hashes and roots are bytes (not 0x-hex); `info` is merged into the stored JSON.
+
+        `reorg=True` sends a `submitted`/`posted` batch back to `dispersed` (its tx fields are cleared): the
+        batcher does this when the transaction's receipt vanished (before `final`; a `final` batch only when
+        a reorg deeper than the confirmation depth dropped it).
+        """
+        _check_int(batch_id, "batch_id")
+        if not isinstance(state, str) or state not in BATCH_STATES:
             raise BatchStateError(f"unknown batch state {state!r}; one of {', '.join(BATCH_STATES)}")
+        _check_bytes(root, "root", 32)
+        _check_bytes(commitment, "commitment")
+        _check_bytes(tx_hash, "tx_hash", 32)
+        for name, v in (("onchain_batch_id", onchain_batch_id), ("nonce", nonce), ("block_number", block_number)):
+            if v is not None:
+                _check_int(v, name)
+        info_json = None
+        if info is not None:
+            if not isinstance(info, Mapping):
+                raise StoreTypeError(f"info must be a mapping, got {type(info).__name__}")
+            try:
+                json.dumps(dict(info), allow_nan=False)
+            except (TypeError, ValueError) as e:
+                raise StoreTypeError(f"info must be JSON-serialisable: {e}") from e
         current = self.get_batch(batch_id)
-        if BATCH_STATES.index(state) < BATCH_STATES.index(current.state):
+        if reorg:
+            if state != "dispersed" or current.state not in ("submitted", "posted", "final"):
+                raise BatchStateError(f"batch {batch_id} is {current.state}; a reorg only sends a submitted, "
+                                      "posted (or, past the confirmation depth, final) batch back to dispersed")
+        elif BATCH_STATES.index(state) < BATCH_STATES.index(current.state):
             raise BatchStateError(f"batch {batch_id} is {current.state}; cannot go back to {state}")
+        if info is not None:
+            info_json = json.dumps({**current.info, **dict(info)}, allow_nan=False)
+        if reorg:
+            self._batch_write().execute(
+                "UPDATE batches SET state = 'dispersed', tx_hash = NULL, nonce = NULL, block_number = NULL, "
+                "onchain_batch_id = NULL, info = COALESCE(?, info), updated_at = ? WHERE batch_id = ?",
+                (info_json, time.time(), batch_id))
+            return self.get_batch(batch_id)
         self._batch_write().execute(
             "UPDATE batches SET state = ?, root = COALESCE(?, root), commitment = COALESCE(?, commitment), "
-            "tx_hash = COALESCE(?, tx_hash), onchain_batch_id = COALESCE(?, onchain_batch_id), updated_at = ? "
-            "WHERE batch_id = ?", (state, root, commitment, tx_hash, onchain_batch_id, time.time(), batch_id))
+            "tx_hash = COALESCE(?, tx_hash), onchain_batch_id = COALESCE(?, onchain_batch_id), "
+            "nonce = COALESCE(?, nonce), block_number = COALESCE(?, block_number), info = COALESCE(?, info), "
+            "updated_at = ? WHERE batch_id = ?",
+            (state, root, commitment, tx_hash, onchain_batch_id, nonce, block_number, info_json, time.time(),
+             batch_id))
         return self.get_batch(batch_id)
 
     def batch_of(self, seq: int) -> Batch | None:
         """The batch that holds `seq`, or None while the record is not yet in a batch."""
-        with self._read_lock:
-            row = self._read.execute(
-                f"SELECT {self._BATCH_COLS} FROM batches WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1",
-                (seq,)).fetchone()
-        if row is None:
+        rows = self._batch_query("WHERE first_seq <= ?", (seq,), "ORDER BY first_seq DESC LIMIT 1")
+        if not rows:
             return None
-        b = self._row_to_batch(row)
-        return b if seq < b.end_seq else None
+        return rows[0] if seq < rows[0].end_seq else None
 
     def batches(self, state: str | None = None) -> list[Batch]:
         """All batches (optionally only those in `state`), by first seq."""
-        q = f"SELECT {self._BATCH_COLS} FROM batches"
-        args: tuple[Any, ...] = ()
-        if state is not None:
-            q += " WHERE state = ?"
-            args = (state,)
+        if state is None:
+            return self._batch_query("", (), "ORDER BY first_seq")
+        return self._batch_query("WHERE state = ?", (state,), "ORDER BY first_seq")
+
+    def batch_counts(self) -> dict[str, int]:
+        """Number of batches in each state (every state present, 0 when none)."""
         with self._read_lock:
-            rows = self._read.execute(q + " ORDER BY first_seq", args).fetchall()
-        return [self._row_to_batch(r) for r in rows]
+            rows = self._read.execute("SELECT state, COUNT(*) FROM batches GROUP BY state").fetchall()
+        counts = dict.fromkeys(BATCH_STATES, 0)
+        counts.update({str(s): int(n) for s, n in rows})
+        return counts
+
+    def unbatched_start(self) -> int:
+        """The first seq not in any batch (where the next batch starts)."""
+        last = self.last_batch()
+        return 0 if last is None else last.end_seq
+
+    def unseal_from(self, batch_id: int) -> int:
+        """Delete batch `batch_id` and every later batch, all of which must still be `sealed` (nothing of them left
+        this store): the batcher re-splits a payload the DA refused for size. Returns how many were deleted."""
+        _check_int(batch_id, "batch_id")
+        first = self.get_batch(batch_id).first_seq
+        later = self._batch_query("WHERE first_seq >= ?", (first,))
+        moved = [b for b in later if b.state != "sealed"]
+        if moved:
+            raise BatchStateError(f"batch {moved[0].batch_id} is {moved[0].state}; only sealed batches can be "
+                                  "re-split")
+        c = self._batch_write()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("DELETE FROM batch_payloads WHERE batch_id IN (SELECT batch_id FROM batches WHERE first_seq "
+                      ">= ?)", (first,))
+            c.execute("DELETE FROM batches WHERE first_seq >= ?", (first,))
+            c.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                c.execute("ROLLBACK")
+            raise
+        return len(later)
+
+    # --- retention -----------------------------------------------------------------------------------------
+
+    def prune(self, retention_s: float = 0.0, *, limit: int = 64) -> int:
+        """Delete the record rows of `final` batches finalised at least `retention_s` ago; returns rows deleted.
+
+        The batch's payload stays (in the database, or moved to `archive_dir/<first_seq>-<count>.llb2` first,
+        durably), so `get(seq)` and the proof route keep working. At most `limit` batches per call.
+        """
+        if retention_s < 0:
+            raise StoreTypeError(f"retention_s must be >= 0, got {retention_s}")
+        cutoff = time.time() - retention_s
+        todo = self._batch_query("WHERE state = 'final' AND pruned = 0 AND updated_at <= ?", (cutoff,),
+                                 f"ORDER BY first_seq LIMIT {int(limit)}")
+        deleted = 0
+        c = self._batch_write()
+        for b in todo:
+            with self._read_lock:
+                has_payload = self._read.execute("SELECT 1 FROM batch_payloads WHERE batch_id = ?",
+                                                 (b.batch_id,)).fetchone() is not None
+            if not has_payload:
+                continue  # a batch sealed without its payload (schema 1): its rows are the only copy
+            archive: str | None = None
+            if self.archive_dir is not None:
+                payload = self.batch_payload(b.batch_id)
+                assert payload is not None
+                self.archive_dir.mkdir(parents=True, exist_ok=True)
+                target = self.archive_dir / f"{b.first_seq:020d}-{b.count}.llb2"
+                _write_durably(target, payload)
+                archive = str(target.resolve())
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                cur = c.execute("DELETE FROM records WHERE seq >= ? AND seq < ?", (b.first_seq, b.end_seq))
+                if archive is not None:
+                    c.execute("DELETE FROM batch_payloads WHERE batch_id = ?", (b.batch_id,))
+                    info = json.dumps({**b.info, "archive": archive})
+                    c.execute("UPDATE batches SET pruned = 1, info = ? WHERE batch_id = ?", (info, b.batch_id))
+                else:
+                    c.execute("UPDATE batches SET pruned = 1 WHERE batch_id = ?", (b.batch_id,))
+                c.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    c.execute("ROLLBACK")
+                raise
+            deleted += cur.rowcount
+        if deleted:
+            self.pruned_records += deleted
+            with contextlib.suppress(sqlite3.Error):  # move the deletions into the file, so its pages read as free
+                c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._used = self._disk_usage()
+            logger.info("pruned %d record rows of %d final batch(es)", deleted, len(todo))
+        return deleted
 
     # --- lifecycle -----------------------------------------------------------------------------------------
 
@@ -602,3 +958,66 @@ def _resolve(futs: list[asyncio.Future[int]]) -> None:
     for fut in futs:
         if not fut.done():  # a cancelled caller's future is done already
             fut.set_result(0)
+
+
+_BODY_DTYPE = np.dtype([("pt", ">u4"), ("ct", ">u4"), ("ts", ">u8"), ("io", "u1", (32,))])
+_BATCHES_DDL = (
+    "CREATE TABLE {name} (batch_id INTEGER PRIMARY KEY AUTOINCREMENT, first_seq INTEGER NOT NULL UNIQUE, "
+    "count INTEGER NOT NULL CHECK (count > 0), "
+    "state TEXT NOT NULL CHECK (state IN ('sealed','dispersed','submitted','posted','final')), "
+    "root BLOB CHECK (root IS NULL OR (typeof(root) = 'blob' AND length(root) = 32)), "
+    "commitment BLOB CHECK (commitment IS NULL OR typeof(commitment) = 'blob'), "
+    "tx_hash BLOB CHECK (tx_hash IS NULL OR (typeof(tx_hash) = 'blob' AND length(tx_hash) = 32)), "
+    "onchain_batch_id INTEGER CHECK (onchain_batch_id IS NULL OR typeof(onchain_batch_id) = 'integer'), "
+    "created_at REAL NOT NULL, updated_at REAL NOT NULL, nonce INTEGER, block_number INTEGER, info TEXT, "
+    "pruned INTEGER NOT NULL DEFAULT 0)")
+
+
+def _check_int(value: Any, name: str) -> None:
+    """Refuse what is not a plain int (bool and float included) or does not fit SQLite's INTEGER."""
+    if not isinstance(value, int | np.integer) or isinstance(value, bool):
+        raise StoreTypeError(f"{name} must be an int, got {type(value).__name__} {value!r:.80}")
+    if not 0 <= int(value) <= _I64_MAX:
+        raise StoreTypeError(f"{name} must be in [0, 2^63), got {value}")
+
+
+def _check_bytes(value: Any, name: str, size: int | None = None) -> None:
+    """Refuse what is not raw bytes of the right size; 0x-hex strings are named as such (use bytes.fromhex)."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        raise StoreTypeError(f"{name} must be raw bytes, got a str ({value[:12]!r}...); pass "
+                             f"bytes.fromhex({name}.removeprefix('0x'))")
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise StoreTypeError(f"{name} must be bytes, got {type(value).__name__}")
+    if size is not None and len(value) != size:
+        raise StoreTypeError(f"{name} must be {size} bytes, got {len(value)}")
+
+
+def _repair_blob(value: Any) -> bytes | None:
+    """Read a BLOB column; a 0x-hex TEXT left by the schema-1 API becomes its bytes instead of failing reads."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return bytes.fromhex(value.removeprefix("0x"))
+        except ValueError:
+            return value.encode()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return None
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write a file atomically and durably (temp file, fsync, rename, fsync the directory)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

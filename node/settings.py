@@ -68,6 +68,25 @@ class StoreSettings(BaseModel):
 
     path: Path = Field(Path(".loraledger/records.db"), description="SQLite file of the record log.")
     max_bytes: int = Field(8 * 2**30, gt=0, description="Disk bound: past it new records are refused, loudly.")
+    min_free_bytes: int = Field(256 * 2**20, ge=0, description="Refuse new records when the disk has less free.")
+    archive_dir: Path | None = Field(None, description="Where pruned batches' payloads go (default: kept in the db).")
+
+
+class BatcherSettings(BaseModel):
+    """The batcher (`loraledger batcher run`, or inside the node): when to seal, DA, confirmations, fees."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    da_url: str = Field("http://127.0.0.1:3100", description="DA server or eigenda-proxy URL.")
+    seal_interval_s: float = Field(10.0, gt=0, description="Seal whatever waits at least this often.")
+    seal_min_records: int = Field(10_000, ge=1, description="Seal as soon as this many records wait.")
+    max_batch_records: int | None = Field(None, ge=1, description="Default: the ledger's MAX_BATCH_RECORDS / 16 MiB.")
+    confirmations: int = Field(2, ge=1, description="Blocks deep before a posted batch is final.")
+    poll_interval_s: float = Field(1.0, gt=0, description="Pipeline pass interval.")
+    resubmit_after_s: float = Field(20.0, gt=0, description="Replace a tx with bumped fees after this long.")
+    retention_s: float | None = Field(None, ge=0, description="Prune records of final batches after this long.")
+    tip_wei: int | None = Field(None, ge=0, description="Explicit priority fee (default: the node's suggestion).")
+    fee_cap_multiple: float = Field(10.0, ge=1, description="Never pay a fee cap above this × the suggested one.")
 
 
 class NodeSettings(BaseModel):
@@ -143,7 +162,7 @@ class AdaptersSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    """All settings. Sections: `chain`, `devnet`, `store`, `node`, `engine`, `adapters`."""
+    """All settings. Sections: `chain`, `devnet`, `store`, `batcher`, `node`, `engine`, `adapters`."""
 
     model_config = SettingsConfigDict(env_prefix="LORALEDGER_", env_nested_delimiter="__", extra="ignore",
                                       toml_file=DEFAULT_TOML)
@@ -151,6 +170,7 @@ class Settings(BaseSettings):
     chain: ChainSettings = Field(default_factory=ChainSettings)  # type: ignore[arg-type]
     devnet: DevnetSettings = Field(default_factory=DevnetSettings)  # type: ignore[arg-type]
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    batcher: BatcherSettings = Field(default_factory=BatcherSettings)  # type: ignore[arg-type]
     node: NodeSettings = Field(default_factory=NodeSettings)  # type: ignore[arg-type]
     engine: EngineSettings = Field(default_factory=EngineSettings)  # type: ignore[arg-type]
     adapters: AdaptersSettings = Field(default_factory=AdaptersSettings)  # type: ignore[arg-type]

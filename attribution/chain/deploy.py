@@ -242,6 +242,25 @@ def _utcnow() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: The contracts' floors: 1 h challenge window and change delay, 14 days unbonding (devnet, tests, benchmarks).
+DEVNET_PARAMS = {"min_bond": 1_000 * ONE_TOKEN, "unbonding_delay_s": 14 * 24 * 3600, "challenge_window_s": 3600,
+                 "change_delay_s": 3600}
+
+
+def devnet_deploy_config(**overrides: Any) -> DeployConfig:
+    """A devnet-mode `DeployConfig` at the contracts' floors with the devnet roles (anvil dev accounts: governance
+    0, poster 2, guardian 3, treasury 4; docs/chain.md). Chain 31337 only: the keys are public."""
+    from eth_account import Account
+
+    from attribution.chain.keys import DEV_ROLE_INDEX, dev_keys
+
+    keys = dev_keys()
+    roles = {role: Account.from_key(keys[DEV_ROLE_INDEX[index]]).address for role, index in (
+        ("governance", "governance"), ("poster", "rewards_poster"), ("guardian", "guardian"),
+        ("treasury", "treasury"))}
+    return DeployConfig(**{**DEVNET_PARAMS, **roles, **overrides})
+
+
 def check_roles(chain_id: int, deployer: str, config: DeployConfig) -> dict[str, str]:
     """The role addresses to deploy with, or `DeploymentError` before any transaction when they are unsafe."""
     timelocked = config.timelock_delay_s is not None

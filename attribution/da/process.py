@@ -33,9 +33,10 @@ class DAServerProcess:
 
     def __init__(self, data_dir: Path, *, enable_faults: bool = False, kzg: bool = True,
                  kzg_workers: int | None = None, port: int | None = None, operator_keystore: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> None:
         self.data_dir = data_dir
         self.operator_keystore = operator_keystore
+        self.extra_args = list(extra_args or [])
         self.env = env
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -65,6 +66,9 @@ class DAServerProcess:
             args += ["--kzg-workers", str(self.kzg_workers)]
         if self.operator_keystore is not None:
             args += ["--operator-keystore", str(self.operator_keystore)]
+        else:
+            args.append("--dev")  # fixtures and benchmarks are local: a generated dev operator key
+        args += self.extra_args
         env = {**os.environ, **self.env} if self.env else None
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:

@@ -1,7 +1,10 @@
 """The DA server: the OP Alt-DA HTTP API with EigenDA-style certificates, on Starlette + uvicorn.
 
-- `POST /put` (body = payload) → 200 raw commitment bytes; 413 above 16 MiB; 503 when busy or the disk fails.
-- `GET /get/0x<hex>` → 200 raw payload; 404 unknown; 400 malformed commitment.
+- `POST /put` (body = payload) → 200 raw commitment bytes; 400 empty body; 408 body not complete within the body
+  timeout; 413 above 16 MiB; 503 when busy or the disk fails. A put slot is taken only once the whole body has
+  arrived, so slow uploads cannot starve real puts.
+- `GET /get/0x<hex>` → 200 raw payload, streamed from disk after its keccak was re-checked against the
+  certificate; 404 unknown; 400 malformed commitment; 503 past `max_inflight_gets` concurrent GETs.
 - `GET /health` → JSON with the operator address.
 - `GET|POST /admin/faults` → fault switches (latency, 503 on put, 404 on get), only with `--enable-faults`.
 
@@ -22,19 +25,19 @@ from collections.abc import AsyncIterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from eth_account.signers.local import LocalAccount
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate, keccak256, parse_commitment, parse_commitment_hex
-from attribution.da.errors import DACommitmentInvalid, DAError, DAStorageError
+from attribution.da.errors import DACommitmentInvalid, DAError, DAOperatorKeyError, DAStorageError
 from attribution.da.kzg import KZGPool
 from attribution.da.operator import load_operator, sign_certificate
-from attribution.da.storage import BlobStore
+from attribution.da.storage import BlobStore, open_blob
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,9 @@ class DAServerConfig:
     kzg_workers: int | None = None
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     max_inflight_puts: int = 4
+    max_inflight_gets: int = 16
+    body_timeout_s: float = 60.0
+    dev: bool = False  # a generated dev operator key is allowed (local devnets only)
 
 
 @dataclass
@@ -80,6 +86,7 @@ class _State:
     pool: KZGPool | None = None
     faults: Faults = field(default_factory=Faults)
     inflight_puts: int = 0
+    inflight_gets: int = 0
     key_locks: dict[bytes, tuple[asyncio.Lock, int]] = field(default_factory=dict)
     warm_task: asyncio.Task[None] | None = None
 
@@ -141,8 +148,19 @@ async def put(request: Request) -> Response:
             faults.put_503 -= 1
         await _discard_body(request)
         return _error(503, "fault_injected", "put refused by an injected fault; retry later", {"Retry-After": "0"})
+    # the body is read before a put slot is taken, under a deadline: uploads that stall hold no slot, and are cut
+    # off after body_timeout_s
+    try:
+        async with asyncio.timeout(state.config.body_timeout_s):
+            payload = await _read_body(request, state.config.max_payload_bytes)
+    except TimeoutError:
+        return _error(408, "body_timeout", f"the request body did not arrive within {state.config.body_timeout_s:g} "
+                      "s; send the whole payload promptly (check the Content-Length)", {"Connection": "close"})
+    if payload is None:
+        return _too_large(state.config.max_payload_bytes)
+    if not payload:
+        return _error(400, "empty_payload", "the body is empty; POST the payload bytes to /put")
     if state.inflight_puts >= state.config.max_inflight_puts:
-        await _discard_body(request)
         return _error(
             503,
             "busy",
@@ -152,9 +170,6 @@ async def put(request: Request) -> Response:
     state.inflight_puts += 1
     try:
         await _fault_latency(state)  # inside the in-flight window: a slow DA also fills the put slots
-        payload = await _read_body(request, state.config.max_payload_bytes)
-        if payload is None:
-            return _too_large(state.config.max_payload_bytes)
         commitment = await _store(state, payload)
     except DAStorageError as e:
         logger.error("put failed: %s", e)
@@ -232,15 +247,72 @@ async def get(request: Request) -> Response:
         return _error(400, "bad_commitment", str(e))
     if state.faults.get_404:
         return _error(404, "fault_injected", "get refused by an injected fault (404)")
+    if state.inflight_gets >= state.config.max_inflight_gets:
+        return _error(503, "busy", f"{state.inflight_gets} gets are in flight (limit "
+                      f"{state.config.max_inflight_gets}); retry later", {"Retry-After": "1"})
+    state.inflight_gets += 1
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            state.inflight_gets -= 1
+
     try:
-        stored = await asyncio.to_thread(state.store.read, certificate.payload_keccak)
+        opened = await asyncio.to_thread(open_blob, state.store.blob_dir, certificate.payload_keccak)
+        if opened is None:
+            release()
+            return _not_found()
+        f, stored_cert, length = opened
+        if stored_cert != certificate.encode():
+            f.close()
+            release()
+            return _not_found()
+        digest = await asyncio.to_thread(_hash_rest, f)  # bounded memory: chunk by chunk
+        if digest != certificate.payload_keccak or length != certificate.payload_length:
+            f.close()
+            release()
+            logger.error("stored payload %s fails its certificate (keccak or length); refusing to serve it",
+                         certificate.payload_keccak.hex())
+            # not available here: a 404 (the client's DANotFound), never the damaged bytes
+            return _error(404, "payload_corrupt", "the stored payload does not match its certificate (disk "
+                          "corruption), so this server cannot serve it; the operator must restore it from a replica")
     except DAStorageError as e:
+        release()
         logger.error("get failed: %s", e)
         return _error(503, "storage_failed", str(e), {"Retry-After": "5"})
-    if stored is None or stored[0] != certificate.encode():
-        return _error(404, "not_found", "no payload stored for this commitment; check the commitment and DA server URL")
-    payload = stored[1]
-    return Response(payload, media_type=OCTET_STREAM)
+    except BaseException:
+        release()
+        raise
+    header_len = 4 + len(stored_cert)
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            await asyncio.to_thread(f.seek, header_len)
+            while chunk := await asyncio.to_thread(f.read, _GET_CHUNK):
+                yield chunk
+        finally:
+            f.close()
+            release()
+
+    return StreamingResponse(body(), media_type=OCTET_STREAM, headers={"Content-Length": str(length)})
+
+
+_GET_CHUNK = 1 << 20
+
+
+def _not_found() -> JSONResponse:
+    return _error(404, "not_found", "no payload stored for this commitment; check the commitment and DA server URL")
+
+
+def _hash_rest(f: BinaryIO) -> bytes:
+    import sha3
+
+    h = sha3.keccak_256()
+    while chunk := f.read(_GET_CHUNK):
+        h.update(chunk)
+    return bytes(h.digest())
 
 
 async def health(request: Request) -> Response:
@@ -255,6 +327,7 @@ async def health(request: Request) -> Response:
             "faults_enabled": state.config.enable_faults,
             "max_payload_bytes": state.config.max_payload_bytes,
             "inflight_puts": state.inflight_puts,
+            "inflight_gets": state.inflight_gets,
         }
     )
 
@@ -286,6 +359,10 @@ async def faults(request: Request) -> Response:
 
 def create_app(config: DAServerConfig, operator: LocalAccount | None = None) -> Starlette:
     """Build the ASGI app (the KZG pool starts with the app's lifespan)."""
+    if operator is None and config.operator_keystore is None and not config.dev:
+        raise DAOperatorKeyError(
+            "no operator keystore: outside a local devnet the DA server signs with a real key; pass "
+            "--operator-keystore FILE (password in $LORALEDGER_DA__OPERATOR_PASSWORD), or --dev for a local devnet")
     config.data_dir.mkdir(parents=True, exist_ok=True)
     operator = operator or load_operator(config.operator_keystore, config.data_dir)
     state = _State(config=config, operator=operator, store=BlobStore(config.data_dir))
@@ -335,6 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--operator-keystore", type=Path, default=None,
                         help="eth-account keyfile; password in $LORALEDGER_DA__OPERATOR_PASSWORD")
+    parser.add_argument("--dev", action="store_true",
+                        help="local devnet: without --operator-keystore, create/reuse a dev key in the data dir")
+    parser.add_argument("--body-timeout", type=float, default=60.0,
+                        help="seconds a put's whole body may take to arrive (default 60)")
+    parser.add_argument("--max-inflight-gets", type=int, default=16, help="concurrent GETs before 503 (default 16)")
     parser.add_argument("--enable-faults", action="store_true", help="enable /admin/faults (tests only)")
     parser.add_argument("--no-kzg", dest="kzg", action="store_false", help="skip KZG commitments (benchmarks only)")
     parser.add_argument("--kzg-workers", type=int, default=None, help="KZG worker processes (default min(2, CPUs))")
@@ -349,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         serve(
             DAServerConfig(
                 data_dir=args.data_dir, host=args.host, port=args.port, operator_keystore=args.operator_keystore,
-                enable_faults=args.enable_faults, kzg=args.kzg, kzg_workers=args.kzg_workers,
+                enable_faults=args.enable_faults, kzg=args.kzg, kzg_workers=args.kzg_workers, dev=args.dev,
+                body_timeout_s=args.body_timeout, max_inflight_gets=args.max_inflight_gets,
             )
         )
     except DAError as e:

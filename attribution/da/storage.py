@@ -137,6 +137,27 @@ class BlobStore:
         return sum(1 for p in self.blob_dir.iterdir() if p.suffix == ".blob")
 
 
+def open_blob(blob_dir: Path, payload_keccak: bytes) -> tuple[BinaryIO, bytes, int] | None:
+    """Open a blob for streaming: `(file positioned at the payload, certificate, payload length)`, or None.
+
+    The caller closes the file. Used by GET so a 16 MiB payload is never held in memory whole.
+    """
+    path = blob_dir / f"{payload_keccak.hex()}.blob"
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - handed to the caller, who closes it
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise DAStorageError(f"blob {payload_keccak.hex()} is unreadable: {e}") from e
+    try:
+        certificate = _read_exact(f, int.from_bytes(_read_exact(f, 4), "big"))
+        length = os.fstat(f.fileno()).st_size - 4 - len(certificate)
+    except (OSError, ValueError) as e:
+        f.close()
+        raise DAStorageError(f"blob {payload_keccak.hex()} is unreadable: {e}") from e
+    return f, certificate, length
+
+
 def _read_exact(f: BinaryIO, n: int) -> bytes:
     data = f.read(n)
     if len(data) != n:

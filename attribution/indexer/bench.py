@@ -28,7 +28,7 @@ from rich.table import Table
 
 from attribution.chain.artifacts import REPO_ROOT, ArtifactStore, ensure_built, find_foundry_tool
 from attribution.chain.client import ChainClient
-from attribution.chain.deploy import ONE_TOKEN, DeployConfig, bond_node, deploy_all
+from attribution.chain.deploy import ONE_TOKEN, bond_node, deploy_all, devnet_deploy_config
 from attribution.chain.keys import DEV_ROLE_INDEX, dev_keys
 from attribution.da.client import DAClient
 from attribution.da.process import DAServerProcess, free_port
@@ -79,7 +79,7 @@ def _publish(url: str, da: DAClient, n_records: int, batch: int, say: Any) -> di
     deployer = Account.from_key(keys[DEV_ROLE_INDEX["deployer"]])
     node = Account.from_key(keys[DEV_ROLE_INDEX["node"]])
     dclient = ChainClient(url, deployer)
-    dep = deploy_all(dclient, DeployConfig(min_bond=1_000 * ONE_TOKEN), store)
+    dep = deploy_all(dclient, devnet_deploy_config(), store)
     bond_node(dep, dclient, node, mint=1_000_000 * ONE_TOKEN)
     ledger = dep.bind(ChainClient(url, node), store).ledger
     rng = random.Random(7)

@@ -7,6 +7,8 @@ siblings on the way to the root, exactly what `StandardMerkleTree.getProof` retu
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import threading
 from collections import OrderedDict
@@ -63,7 +65,7 @@ def parse_bytes(value: str, size: int, name: str) -> bytes:
 class Reader:
     """Queries over one index; caches profiles and batch trees (content-keyed, so reorgs cannot stale them)."""
 
-    def __init__(self, tree_cache_size: int = 32) -> None:
+    def __init__(self, tree_cache_size: int = 128) -> None:
         self._profiles: dict[int, Profile] = {}
         self._trees: OrderedDict[bytes, bytes] = OrderedDict()
         self._tree_cache_size = tree_cache_size
@@ -151,21 +153,29 @@ class Reader:
         q = sa.select(*self._RECORD_COLS).join(batches, batches.c.batch_id == records.c.batch_id)
         if node is not None:
             q = q.where(records.c.node == parse_bytes(node, 20, "node"))
-        # profiles are few: resolve them first, so the planner sees plain ids and uses (profile_id, timestamp)
-        if adapter is not None:
-            ids = list(conn.execute(sa.select(profiles.c.profile_id).where(
-                profiles.c.adapter_id == parse_bytes(adapter, 32, "adapter"))).scalars())
-            q = q.where(records.c.profile_id.in_(ids))
-        if dataset is not None:
-            ids = list(conn.execute(sa.select(profile_datasets.c.profile_id).where(
-                profile_datasets.c.dataset_id == parse_bytes(dataset, 32, "dataset"))).scalars())
-            q = q.where(records.c.profile_id.in_(ids))
         if from_ts is not None:
             q = q.where(records.c.timestamp >= from_ts)
         if to_ts is not None:
             q = q.where(records.c.timestamp < to_ts)
-        q = q.order_by(records.c.timestamp, records.c.node, records.c.seq).limit(limit).offset(offset)
-        return self._record_json(conn, list(conn.execute(q).all()))
+        pids: set[int] | None = None
+        if adapter is not None:
+            pids = set(conn.execute(sa.select(profiles.c.profile_id).where(
+                profiles.c.adapter_id == parse_bytes(adapter, 32, "adapter"))).scalars())
+        if dataset is not None:
+            ds = set(conn.execute(sa.select(profile_datasets.c.profile_id).where(
+                profile_datasets.c.dataset_id == parse_bytes(dataset, 32, "dataset"))).scalars())
+            pids = ds if pids is None else pids & ds
+        order = (records.c.timestamp, records.c.node, records.c.seq)
+        if pids is None:
+            rows = list(conn.execute(q.order_by(*order).limit(limit).offset(offset)).all())
+        else:
+            # One ordered index range per profile ((profile_id, timestamp, node, seq) with a LIMIT), merged here:
+            # an IN over several profiles would make SQLite and PostgreSQL read every match to sort it.
+            per = [list(conn.execute(q.where(records.c.profile_id == pid).order_by(*order).limit(limit + offset))
+                        .all()) for pid in sorted(pids)]
+            merged = heapq.merge(*per, key=lambda r: (int(r.timestamp), bytes(r.node), int(r.seq)))
+            rows = list(itertools.islice(merged, offset, offset + limit))
+        return self._record_json(conn, rows)
 
     # -- batches ------------------------------------------------------------------------------------------
 

@@ -81,8 +81,8 @@ records = Table(
     Column("leaf", LargeBinary(32), nullable=False),
     Column("tree_index", BigInteger, nullable=False),
     Index("ix_records_batch", "batch_id"),
-    Index("ix_records_profile", "profile_id", "timestamp"),
-    Index("ix_records_timestamp", "timestamp"),
+    Index("ix_records_profile", "profile_id", "timestamp", "node", "seq"),
+    Index("ix_records_timestamp", "timestamp", "node", "seq"),
 )
 
 #: every AssetRegistry event, decoded; registry state at a time is folded from these.

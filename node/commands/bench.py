@@ -17,6 +17,7 @@ app = typer.Typer(help="Benchmarks: each prints a table and writes JSON with --j
 BENCHES: dict[str, str] = {
     "attribution": "attribution.bench",
     "da": "attribution.da.bench",
+    "ledger-cost": "attribution.ledger_bench",
     "serving": "inference.bench",
     "node": "node.bench",
     "indexer": "attribution.indexer.bench",
@@ -43,6 +44,12 @@ def attribution(ctx: typer.Context) -> None:
 def da(ctx: typer.Context) -> None:
     """DA server put/get MB/s with and without KZG, GET p99 during a 16 MiB put (pass --help for options)."""
     _run("da", list(ctx.args))
+
+
+@app.command("ledger-cost", context_settings=_PASSTHROUGH)
+def ledger_cost(ctx: typer.Context) -> None:
+    """Gas per record of postBatch at 1k/10k/100k records vs one tx per record, on anvil (pass --help)."""
+    _run("ledger-cost", list(ctx.args))
 
 
 @app.command("serving", context_settings=_PASSTHROUGH)

@@ -6,19 +6,20 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from attribution.chain.artifacts import CORE_CONTRACTS, ArtifactStore, ensure_built
-from attribution.chain.client import ChainClient
-from attribution.chain.deploy import DeployConfig, Deployment, check_roles, deploy_all, deployment_path
-from attribution.chain.errors import ChainError, DeploymentError, registry
-from attribution.chain.keys import ENV_KEYSTORE_PASSWORD, load_signer
 from node.errors import UsageError
+
+if TYPE_CHECKING:  # attribution.chain (web3) is imported inside the commands: `--help` stays fast
+    from attribution.chain.deploy import Deployment
+
 from node.settings import load_settings
+
+ENV_KEYSTORE_PASSWORD = "LORALEDGER_KEYSTORE_PASSWORD"  # = attribution.chain.keys.ENV_KEYSTORE_PASSWORD (tested)
 
 app = typer.Typer(help="Contracts: deploy all and wire roles, show a deployment, list custom errors.",
                   no_args_is_help=True)
@@ -74,6 +75,12 @@ def deploy_command(
 ) -> None:
     """Deploy every contract, wire the roles and write deployments/<chainId>.json. Off the devnet every contract
     is governed by a TimelockController (--timelock-delay) and governance, poster and guardian must differ."""
+    from attribution.chain.artifacts import ArtifactStore, ensure_built
+    from attribution.chain.client import ChainClient
+    from attribution.chain.deploy import DeployConfig, Deployment, check_roles, deploy_all, deployment_path
+    from attribution.chain.errors import ChainError, DeploymentError
+    from attribution.chain.keys import load_signer
+
     settings = load_settings()
     if keystore is not None and not keystore.is_file():
         raise UsageError(f"--keystore {keystore} is not a file; pass an eth-account keyfile JSON")
@@ -146,6 +153,9 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the file's JSON.")] = False,
 ) -> None:
     """Print a deployment file's addresses, roles and ABI hashes."""
+    from attribution.chain.deploy import Deployment, deployment_path
+    from attribution.chain.errors import ChainError
+
     settings = load_settings()
     path = file or deployment_path(chain_id, settings.chain.deployments_dir)
     try:
@@ -161,6 +171,9 @@ def show_command(
 @app.command("errors")
 def errors_command() -> None:
     """List every custom error of the deployed contracts with its selector and Python exception class."""
+    from attribution.chain.artifacts import CORE_CONTRACTS, ArtifactStore
+    from attribution.chain.errors import ChainError, registry
+
     store = ArtifactStore()
     try:
         for name in CORE_CONTRACTS:

@@ -9,11 +9,12 @@ from typing import Annotated
 
 import typer
 
-from attribution.da.client import DEFAULT_URL, DAClient
-from attribution.da.codec import parse_commitment_hex
-from attribution.da.errors import DAError
-from attribution.da.server import DEFAULT_PORT, DAServerConfig, serve
 from node.errors import UsageError
+
+# attribution.da (eth-account, ckzg) is imported inside the commands: `--help` and argument errors stay fast.
+# These equal attribution.da.client.DEFAULT_URL / attribution.da.server.DEFAULT_PORT (a unit test checks).
+DEFAULT_URL = "http://127.0.0.1:3100"
+DEFAULT_PORT = 3100
 
 
 def _quiet_http_logs() -> None:
@@ -27,6 +28,18 @@ def _check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"--url {url!r} is not an http(s) URL; pass e.g. {DEFAULT_URL}")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise UsageError(f"cannot listen on {host}:{port} ({e.strerror}): stop what uses it or pass another "
+                             "--port") from e
 
 
 def _check_client_options(timeout: float, retries: int, url: str | None = None) -> None:
@@ -50,10 +63,13 @@ def serve_command(
         Path | None,
         typer.Option(
             "--operator-keystore",
-            help="eth-account keyfile; password in $LORALEDGER_DA__OPERATOR_PASSWORD. "
-            "Without it a dev key is created in the data dir.",
+            help="eth-account keyfile; password in $LORALEDGER_DA__OPERATOR_PASSWORD. Required unless --dev.",
         ),
     ] = None,
+    dev: Annotated[bool, typer.Option("--dev", help="Local devnet: without a keystore, create/reuse a dev "
+                                      "operator key in the data dir.")] = False,
+    body_timeout: Annotated[float, typer.Option("--body-timeout", help="Seconds a put's whole body may take "
+                                                "to arrive.")] = 60.0,
     enable_faults: Annotated[bool, typer.Option("--enable-faults", help="Enable /admin/faults (tests only).")] = False,
     kzg: Annotated[bool, typer.Option("--kzg/--no-kzg", help="Compute KZG commitments (off: benchmarks only).")] = True,
     kzg_workers: Annotated[
@@ -65,13 +81,23 @@ def serve_command(
         raise UsageError(f"--port must be 1..65535, got {port}")
     if kzg_workers is not None and kzg_workers < 1:
         raise UsageError(f"--kzg-workers must be >= 1, got {kzg_workers}")
+    if body_timeout <= 0:
+        raise UsageError(f"--body-timeout must be > 0, got {body_timeout}")
+    if operator_keystore is None and not dev:
+        raise UsageError("no --operator-keystore: outside a local devnet the DA server needs a real operator key "
+                         "(password in $LORALEDGER_DA__OPERATOR_PASSWORD); pass --dev for a local devnet")
     if operator_keystore is not None and not operator_keystore.is_file():
         raise UsageError(f"--operator-keystore {operator_keystore} is not a file; pass an eth-account keyfile")
+    _check_port_free(host, port)  # before anything is written to the data dir (the dev key)
+    from attribution.da.errors import DAError
+    from attribution.da.server import DAServerConfig, serve
+
     try:
         serve(
             DAServerConfig(
                 data_dir=data_dir, host=host, port=port, operator_keystore=operator_keystore,
-                enable_faults=enable_faults, kzg=kzg, kzg_workers=kzg_workers,
+                enable_faults=enable_faults, kzg=kzg, kzg_workers=kzg_workers, dev=dev,
+                body_timeout_s=body_timeout,
             )
         )
     except DAError as e:
@@ -92,6 +118,9 @@ def put_command(
         payload = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except OSError as e:
         raise UsageError(f"cannot read {file}: {e}") from e
+    from attribution.da.client import DAClient
+    from attribution.da.errors import DAError
+
     try:
         with DAClient(url, timeout=timeout, max_retries=retries) as client:
             commitment = client.put(payload)
@@ -118,6 +147,15 @@ def get_command(
     """Fetch the payload of COMMITMENT (verified against our certificate) to stdout or --output."""
     _quiet_http_logs()
     _check_client_options(timeout, retries, url)
+    body = commitment[2:] if commitment[:2] in ("0x", "0X") else commitment
+    try:
+        bytes.fromhex(body)
+    except ValueError as e:
+        raise UsageError("commitment is not hex; pass the 0x-prefixed hex that `da put` printed") from e
+    from attribution.da.client import DAClient
+    from attribution.da.codec import parse_commitment_hex
+    from attribution.da.errors import DAError
+
     try:
         raw = parse_commitment_hex(commitment)
     except DAError as e:

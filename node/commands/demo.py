@@ -25,6 +25,10 @@ _console = Console(stderr=True)
 DEFAULT_DIR = pathlib.Path(".demo")
 DEFAULT_BASE = pathlib.Path(".demo/demo-llama")
 DEFAULT_TARGETS = "q_proj,k_proj,v_proj,o_proj"
+# = len(inference.demo.ADAPTER_MODULES) and tuple(inference.demo.PRESETS) (a unit test checks): argument errors are
+# reported before torch is imported
+N_ADAPTER_TEXTS = 16
+PRESET_NAMES = ("demo", "tiny", "smoke")
 
 
 @contextmanager
@@ -71,15 +75,14 @@ def init(
 ) -> None:
     """Build the demo base model, its tokenizer and trained adapters, and write manifest.json (idempotent)."""
     _check_dir(dir)
-    from inference.demo import ADAPTER_MODULES, PRESETS, DemoError, init_demo
-
-    if not 1 <= adapters <= len(ADAPTER_MODULES):
-        raise UsageError(f"--adapters {adapters} out of range: use 1..{len(ADAPTER_MODULES)}; for many adapters "
+    if not 1 <= adapters <= N_ADAPTER_TEXTS:
+        raise UsageError(f"--adapters {adapters} out of range: use 1..{N_ADAPTER_TEXTS}; for many adapters "
                          "use `loraledger demo synth`")
     if threads < 1:
         raise UsageError(f"--threads {threads} must be >= 1")
-    if preset not in PRESETS:
-        raise UsageError(f"--preset {preset!r} unknown: use one of {', '.join(PRESETS)}")
+    if preset not in PRESET_NAMES:
+        raise UsageError(f"--preset {preset!r} unknown: use one of {', '.join(PRESET_NAMES)}")
+    from inference.demo import DemoError, init_demo  # torch: only once the arguments are known to be good
     try:
         with _progress() as progress:
             manifest, built = init_demo(dir, n_adapters=adapters, force=force, preset=preset, seed=seed,
@@ -111,13 +114,11 @@ def synth(
     _check_dir(dir)
     if n < 0:
         raise UsageError(f"--n {n} must be >= 0")
-    from inference.demo import DemoError, synth_adapters
-    from inference.errors import InferenceError
-
-    if n < 0:
-        raise UsageError(f"--n {n} must be >= 0")
     rank_list = _parse_ranks(ranks, rank)
     target_list = [t.strip() for t in targets.split(",") if t.strip()]
+    from inference.demo import DemoError, synth_adapters  # torch: only once the arguments are known to be good
+    from inference.errors import InferenceError
+
     try:
         with _progress() as progress:
             manifest = synth_adapters(dir, n, base, ranks=rank_list, targets=target_list, seed=seed,

@@ -8,16 +8,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from attribution.chain.errors import ChainError
-from attribution.chain.keys import DEV_ROLE_INDEX
-from attribution.devnet import DevnetConfig, DevnetStatus, down, status, up
 from node.errors import UsageError
+
+if TYPE_CHECKING:  # attribution.devnet (web3) is imported inside the commands: `--help` stays fast
+    from attribution.devnet import DevnetConfig, DevnetStatus
 from node.settings import load_settings
 
 app = typer.Typer(help="Local devnet: anvil (OP-Stack mode, state kept in .devnet/), DA server, deployed contracts.",
@@ -42,12 +42,14 @@ NoDaOpt = Annotated[bool, typer.Option("--no-da", help="Do not start/stop the DA
 def da_server_argv(data_dir: Path, host: str, port: int) -> list[str]:
     """The command line of `loraledger da serve` run with this interpreter (so the venv's packages are used)."""
     return [sys.executable, "-c", "import sys; from node.cli import main; sys.argv[0] = 'loraledger'; main()",
-            "da", "serve", "--data-dir", str(data_dir), "--host", host, "--port", str(port)]
+            "da", "serve", "--data-dir", str(data_dir), "--host", host, "--port", str(port), "--dev"]
 
 
 def devnet_config(state_dir: Path | None, port: int | None, da_port: int | None, deployments_dir: Path | None,
             no_da: bool) -> DevnetConfig:
     """The devnet config from settings (loraledger.toml / LORALEDGER_DEVNET__*) and CLI overrides; validated."""
+    from attribution.devnet import DevnetConfig
+
     try:
         settings = load_settings()
     except ValueError as e:
@@ -68,6 +70,8 @@ def devnet_config(state_dir: Path | None, port: int | None, da_port: int | None,
 
 
 def _print(st: DevnetStatus, console: Console) -> None:
+    from attribution.chain.keys import DEV_ROLE_INDEX
+
     services = Table(title="devnet", show_header=True)
     for col in ("service", "state", "URL", "pid", "log"):
         services.add_column(col)
@@ -100,10 +104,16 @@ def up_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: DaP
                deployments_dir: DeploymentsOpt = None, no_da: NoDaOpt = False, as_json: JsonOpt = False) -> None:
     """Start anvil (and the DA server), deploy once, bond the dev node, register demo assets. Idempotent."""
     config = devnet_config(state_dir, port, da_port, deployments_dir, no_da)
+    from attribution.chain.errors import ChainError
+    from attribution.devnet import down, status, up
+
     console = make_console(stderr=as_json)
+    was_running = status(config).running
     try:
         st = up(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"))
-    except ChainError as e:
+    except (ChainError, OSError) as e:
+        if not was_running:  # do not leave behind the anvil (and DA server) this failed call started
+            down(config)
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
     if as_json:
@@ -126,6 +136,8 @@ def down_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: D
                  no_da: NoDaOpt = False) -> None:
     """Stop the DA server and anvil (anvil writes its state first; `up` loads it back)."""
     config = devnet_config(state_dir, port, da_port, None, no_da)
+    from attribution.devnet import down
+
     stopped = down(config)
     typer.echo(f"stopped {', '.join(stopped)}" if stopped else "devnet was not running")
 
@@ -135,9 +147,18 @@ def status_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port:
                    deployments_dir: DeploymentsOpt = None, as_json: JsonOpt = False) -> None:
     """Show what runs, the chain, block and deployed addresses. Exit code 3 when anvil is not running."""
     config = devnet_config(state_dir, port, da_port, deployments_dir, False)
+    from attribution.devnet import status
+
     st = status(config)
+    if st.running and st.chain_id is None:  # our anvil's pid is alive, but nothing answers on this port
+        for svc in st.services:
+            if svc.name == "anvil":
+                svc.running = False
     if as_json:
-        typer.echo(json.dumps(st.to_json(), indent=2))
+        out = st.to_json()
+        out["deployed"] = st.deployment is not None  # status: is a deployment live (`up`: deployed by this call)
+        out["running"] = st.running
+        typer.echo(json.dumps(out, indent=2))
     else:
         _print(st, make_console())
     if not st.running:

@@ -123,3 +123,12 @@ def test_rpc_key_never_printed(cli: Cli, deployment: DeployedContracts) -> None:
     line = cli.fails("fees", "show", "--node", deployment.node.address, "--rpc-url",
                      "http://127.0.0.1:1/v3/TOPSECRETKEY0123456789", chain=False)
     assert "TOPSECRETKEY" not in line and "127.0.0.1:1/***" in line
+
+
+def test_cli_constants_match_the_chain_layer() -> None:
+    """The CLI keeps web3 out of `--help` by repeating two constants; they must stay equal."""
+    from attribution.chain import keys
+    from node.commands import _chain
+
+    assert (_chain.DEVNET_CHAIN_ID, _chain.ENV_KEYSTORE_PASSWORD) == (keys.DEVNET_CHAIN_ID,
+                                                                       keys.ENV_KEYSTORE_PASSWORD)

@@ -48,7 +48,7 @@ def client(server: DAServerProcess) -> Iterator[DAClient]:
         yield c
 
 
-@pytest.mark.parametrize("size", [0, 1, 31, 32, 4095 * 31, MiB])
+@pytest.mark.parametrize("size", [1, 31, 32, 4095 * 31, MiB])  # an empty body is a 400 (test_da_hardening)
 def test_round_trip(client: DAClient, server: DAServerProcess, size: int) -> None:
     payload = _payload(size, seed=size)
     commitment = client.put(payload)

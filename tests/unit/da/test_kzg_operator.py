@@ -77,3 +77,16 @@ def test_keystore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(PASSWORD_ENV, "s3cret")
     assert load_operator(keystore, tmp_path).address == account.address
     assert not (tmp_path / DEV_KEY_FILE).exists()
+
+
+def test_client_refuses_a_payload_that_differs_from_the_certificate(tmp_path: Path) -> None:
+    """The client's own check, for servers (or proxies) that do not re-check before serving."""
+    from attribution.da.client import _Verifier
+
+    signed = sign_certificate(_cert(), load_operator(None, tmp_path))
+    verifier = _Verifier(expected_operator=None, verify_kzg=False)
+    verifier.check(signed.commitment(), b"p")
+    with pytest.raises(DAPayloadMismatch, match="keccak"):
+        verifier.check(signed.commitment(), b"q")
+    with pytest.raises(DAPayloadMismatch, match="bytes"):
+        verifier.check(signed.commitment(), b"pp")

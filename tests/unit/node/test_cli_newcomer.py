@@ -77,3 +77,40 @@ def test_main_prints_one_error_line_and_exits_2(tmp_path: pathlib.Path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
+
+
+_PROBE = ("import sys\nfrom node.cli import main\nsys.argv = ['loraledger', *sys.argv[1:]]\ntry:\n    main()\n"
+          "except SystemExit:\n    pass\nprint('HEAVY', sorted(m for m in ('torch', 'web3', 'eth_account', 'ckzg') "
+          "if m in sys.modules))")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["demo", "init", "--adapters", "99"], ["demo", "synth", "--n", "-1",
+                                                                                    "--dir", "x"],
+                                  ["da", "get", "0xzz"], ["devnet", "--help"]])
+def test_help_and_argument_errors_import_no_heavy_library(args: list[str]) -> None:
+    proc = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, timeout=120)
+    heavy = [ln for ln in proc.stdout.splitlines() if ln.startswith("HEAVY")]
+    assert heavy == ["HEAVY []"], proc.stdout + proc.stderr
+
+
+def test_lazy_constants_match_the_libraries() -> None:
+    from attribution.chain.keys import ENV_KEYSTORE_PASSWORD
+    from attribution.da.client import DEFAULT_URL
+    from attribution.da.server import DEFAULT_PORT
+    from inference.demo import ADAPTER_MODULES, PRESETS
+    from node.commands import contracts, da, demo
+
+    assert (da.DEFAULT_URL, da.DEFAULT_PORT) == (DEFAULT_URL, DEFAULT_PORT)
+    assert contracts.ENV_KEYSTORE_PASSWORD == ENV_KEYSTORE_PASSWORD
+    assert (demo.N_ADAPTER_TEXTS, demo.PRESET_NAMES) == (len(ADAPTER_MODULES), tuple(PRESETS))
+
+
+def test_json_log_lines() -> None:
+    import json
+    import logging
+
+    from node.commands.node import _JsonFormatter
+
+    record = logging.LogRecord("node.services", logging.INFO, __file__, 1, "served seq=%d", (7,), None)
+    line = json.loads(_JsonFormatter().format(record))
+    assert line["msg"] == "served seq=7" and line["level"] == "INFO" and line["logger"] == "node.services"

@@ -1,0 +1,527 @@
+"""The batcher: stored records → sealed batches → DA → `AttributionLedger.postBatch` → final, exactly once.
+
+Every batch is a persisted state machine in the record store (`batches` table):
+
+    sealed     seq range fixed; LLB2 payload and Merkle root computed and stored (one transaction)
+    dispersed  the DA commitment stored
+    submitted  a signed postBatch transaction stored (hash, nonce, fees, raw bytes) - before it is broadcast
+    posted     its receipt seen (block, on-chain batch id, gas, L1 fee)
+    final      `confirmations` blocks deep; the records may be pruned after the retention
+
+Exactly-once rests on the ledger: `postBatch` requires `firstSeq == nextSeq(node)`, so a range can land only
+once and only in order. On start and after any error the batcher *reconciles*: `nextSeq(node)` and the node's
+`BatchPosted` events (paged `eth_getLogs`) say which local batches landed; a range is never sealed twice, so the
+chain's batches are the local ones. A crash anywhere leaves a state from which the next pass continues: a sealed
+batch is re-put (DA puts are idempotent), a submitted one is rebroadcast byte for byte or found on chain.
+
+Outages (DA 503/down, RPC down) back off exponentially with jitter; records wait in the store, serving goes on.
+A payload the DA refuses for size is re-split. A posted batch whose receipt vanishes (reorg) goes back to
+`dispersed` and is posted again.
+
+Use: `Batcher(store, da, ledger, txmgr, config).start()` / `.stop()` (APScheduler jobs), or `run_once()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from web3 import Web3
+
+from attribution.batcher_metrics import BatcherMetrics
+from attribution.chain.contracts import Ledger
+from attribution.chain.errors import ChainError, ContractRevert
+from attribution.da.client import DAClient
+from attribution.da.errors import DAPayloadTooLarge, DARequestRejected
+from attribution.errors import AttributionError
+from attribution.merkle import record_tree
+from attribution.payload import MAX_PAYLOAD_BYTES, encode_columns, max_records_for, profile_bytes
+from attribution.store import Batch, RecordStore, StoreError
+from attribution.txmgr import FeeCapExceeded, NonceTooLow, PreparedTx, TxManager
+
+__all__ = ["Batcher", "BatcherConfig", "BatcherError", "BatcherInconsistent"]
+
+logger = logging.getLogger(__name__)
+
+#: Records per batch when the ledger does not say: what fits a 16 MiB payload next to one profile without
+#: datasets (93 bytes); `_seal_one` lowers it further when a range has more or larger profiles.
+DEFAULT_MAX_BATCH_RECORDS = max_records_for(93)
+
+
+class BatcherError(AttributionError):
+    """The batcher cannot go on; the message says why and what to do."""
+
+
+class BatcherInconsistent(BatcherError):
+    """The store and the chain disagree about this node's batches (wrong store, node key or ledger); the batcher
+    stops instead of posting anything. Check `--db`, the node key and the ledger address."""
+
+
+@dataclass(frozen=True)
+class BatcherConfig:
+    """When to seal, how deep is final, how to back off."""
+
+    seal_interval_s: float = 10.0  # seal whatever waits at least this often
+    seal_min_records: int = 10_000  # ... and as soon as this many records wait
+    max_batch_records: int | None = None  # None: the ledger's MAX_BATCH_RECORDS, else what fits 16 MiB
+    confirmations: int = 2  # blocks (receipt block included) before a posted batch is final
+    poll_interval_s: float = 1.0
+    resubmit_after_s: float = 20.0  # no receipt after this long: replace the tx with bumped fees
+    retention_s: float | None = None  # prune records of final batches older than this (None: keep)
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    start_block: int = 0  # first block to scan for BatchPosted events (the ledger's deploy block)
+
+    def __post_init__(self) -> None:
+        if self.seal_interval_s <= 0 or self.poll_interval_s <= 0:
+            raise BatcherError("seal_interval_s and poll_interval_s must be > 0")
+        if self.seal_min_records < 1 or self.confirmations < 1:
+            raise BatcherError("seal_min_records and confirmations must be >= 1")
+        if self.max_batch_records is not None and self.max_batch_records < 1:
+            raise BatcherError(f"max_batch_records must be >= 1, got {self.max_batch_records}")
+
+
+class Batcher:
+    """Drives the store's batches through DA and the ledger; see the module doc."""
+
+    def __init__(self, store: RecordStore, da: DAClient, ledger: Ledger, txmgr: TxManager,
+                 config: BatcherConfig | None = None, metrics: BatcherMetrics | None = None,
+                 on_transition: Callable[[str, Batch], None] | None = None) -> None:
+        """`on_transition(event, batch)` is called after each persisted step (`sealed`, `dispersed`,
+        `submitted`, `broadcast`, `posted`, `final`, `reorged`); the CLI's fault injection hooks in here."""
+        self.store = store
+        self.on_transition = on_transition
+        self.da = da
+        self.ledger = ledger
+        self.txmgr = txmgr
+        self.config = config or BatcherConfig()
+        self.metrics = metrics or BatcherMetrics()
+        self.node = Web3.to_checksum_address(txmgr.account.address)
+        if bytes.fromhex(self.node[2:]) != store.node:
+            raise BatcherInconsistent(f"the signing key is {self.node} but the store belongs to node "
+                                      f"0x{store.node.hex()}; use that node's key")
+        self.chain_id = txmgr.client.chain_id
+        self.ledger_bytes = bytes.fromhex(ledger.address[2:])
+        self._lock = threading.RLock()
+        self._scheduler: BackgroundScheduler | None = None
+        self._need_reconcile = True
+        self._failures = 0
+        self._next_try = 0.0
+        self._last_seal = time.monotonic()
+        self._last_error: str | None = None
+        self.fatal: BatcherError | None = None
+        self._chain_next: int | None = None
+        self._cap = self._max_records()
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the APScheduler jobs: `pipeline` every poll interval, `seal` every seal interval."""
+        if self._scheduler is not None:
+            return
+        sched = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        sched.add_job(self.run_once, "interval", seconds=self.config.poll_interval_s, id="pipeline",
+                      next_run_time=_now())
+        sched.add_job(self._seal_job, "interval", seconds=self.config.seal_interval_s, id="seal")
+        sched.start()
+        self._scheduler = sched
+        logger.info("batcher started for node %s on ledger %s", self.node, self.ledger.address)
+
+    def stop(self) -> None:
+        """Stop the jobs (waits for a running pass to finish)."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+
+    def _seal_job(self) -> None:
+        with self._lock:
+            if self.fatal is None:
+                try:
+                    self.seal(force=True)
+                except (AttributionError, OSError) as e:
+                    self._failed(e)
+
+    # -- one pass -----------------------------------------------------------------------------------------------
+
+    def run_once(self) -> None:
+        """One pass of the pipeline (reconcile if needed, seal, disperse, submit, track, confirm, prune)."""
+        with self._lock:
+            if self.fatal is not None or time.monotonic() < self._next_try:
+                return
+            try:
+                self._step()
+            except BatcherInconsistent as e:
+                self.fatal = e
+                self._last_error = str(e)
+                logger.critical("batcher stopped: %s", e)
+            except (AttributionError, OSError, ValueError) as e:
+                self._failed(e)
+            else:
+                self._failures = 0
+            finally:
+                self._update_metrics()
+
+    def _set(self, batch_id: int, state: str, **kw: Any) -> Batch:
+        b = self.store.set_batch_state(batch_id, state, **kw)
+        self._hook("reorged" if kw.get("reorg") else state, b)
+        return b
+
+    def _hook(self, event: str, b: Batch) -> None:
+        if self.on_transition is not None:
+            self.on_transition(event, b)
+
+    def _failed(self, e: BaseException) -> None:
+        self._failures += 1
+        self._need_reconcile = True
+        delay = min(self.config.backoff_max_s, self.config.backoff_initial_s * 2 ** (self._failures - 1))
+        delay *= random.uniform(0.5, 1.5)  # jitter: many nodes do not retry in lockstep  # noqa: S311
+        self._next_try = time.monotonic() + delay
+        self._last_error = f"{type(e).__name__}: {e}"
+        self.metrics.errors.labels(kind=type(e).__name__).inc()
+        logger.warning("batcher pass failed (%s); retrying in %.1fs", self._last_error, delay)
+
+    def _step(self) -> None:
+        if self._need_reconcile:
+            self.reconcile()
+        self.seal()
+        for b in self.store.batches("sealed"):
+            if not self._disperse(b):
+                break
+        for b in self.store.batches():
+            if b.state == "final":
+                continue
+            if b.state == "sealed":
+                break  # later batches wait for this one's DA put
+            if b.state == "dispersed":
+                self._submit(b)
+                break  # one postBatch in flight at a time: they must land in seq order
+            if b.state == "submitted":
+                if self._track(b).state != "posted":
+                    break
+            elif b.state == "posted":
+                self._confirm(b)
+        if self.config.retention_s is not None:
+            pruned = self.store.prune(self.config.retention_s)
+            if pruned:
+                self.metrics.pruned_records.inc(pruned)
+
+    # -- sealing ------------------------------------------------------------------------------------------------
+
+    def _max_records(self) -> int:
+        cap = self.config.max_batch_records
+        if cap is None:
+            names = {e.get("name") for e in self.ledger.abi if e.get("type") == "function"}
+            if "MAX_BATCH_RECORDS" in names:
+                try:
+                    cap = int(self.ledger._call("MAX_BATCH_RECORDS"))
+                except ChainError:
+                    cap = None
+        return max(1, cap if cap is not None else DEFAULT_MAX_BATCH_RECORDS)
+
+    def seal(self, force: bool = False) -> list[Batch]:
+        """Seal waiting records into batches (when `seal_min_records` wait, the interval passed, or `force`)."""
+        with self._lock:
+            start, end = self.store.unbatched_start(), self.store.next_seq()
+            waiting = end - start
+            due = force or time.monotonic() - self._last_seal >= self.config.seal_interval_s
+            if waiting <= 0 or (waiting < self.config.seal_min_records and not due):
+                return []
+            sealed = []
+            while start < end:
+                b = self._seal_one(start, min(end, start + self._cap))
+                sealed.append(b)
+                start = b.end_seq
+            self._last_seal = time.monotonic()
+            return sealed
+
+    def _seal_one(self, start: int, stop: int) -> Batch:
+        chain_id, ledger = self.store.domain_of(start)
+        if (chain_id, ledger) != (self.chain_id, self.ledger_bytes):
+            raise BatcherInconsistent(
+                f"record seq {start} is for chain {chain_id} ledger 0x{ledger.hex()}, but this batcher posts to chain "
+                f"{self.chain_id} ledger {self.ledger.address}; run the batcher of that deployment")
+        stop = self.store.domain_end(start, stop)
+        cols = self.store.columns(start, stop)
+        used = {int(i) for i in set(cols.profile_idx.tolist())}
+        fit = max_records_for(sum(profile_bytes(cols.profiles[i]) for i in used))
+        if fit < len(cols):  # cap to one 16 MiB payload
+            stop = start + max(1, fit)
+            cols = self.store.columns(start, stop)
+        payload = encode_columns(cols)
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise BatcherError(f"records from seq {start} do not fit one payload; lower max_batch_records")
+        root = bytes.fromhex(record_tree(cols).root[2:])
+        b = self.store.create_batch(start, stop - start, root=root, payload=payload)
+        self._hook("sealed", b)
+        logger.info("sealed batch %d: seqs [%d, %d), %d bytes, root 0x%s", b.batch_id, start, stop, len(payload),
+                    root.hex())
+        return b
+
+    # -- DA -----------------------------------------------------------------------------------------------------
+
+    def _disperse(self, b: Batch) -> bool:
+        payload = self.store.batch_payload(b.batch_id)
+        if payload is None:
+            raise BatcherError(f"batch {b.batch_id} has no stored payload; it was sealed by an old version")
+        t0 = time.monotonic()
+        try:
+            commitment = self.da.put(payload)
+        except (DAPayloadTooLarge, DARequestRejected) as e:
+            if isinstance(e, DARequestRejected) and getattr(e, "status_code", None) != 413:
+                raise
+            self._resplit(b)
+            return False
+        took = time.monotonic() - t0
+        self.metrics.da_put_seconds.observe(took)
+        self._set(b.batch_id, "dispersed", commitment=commitment, info={"da_put_s": round(took, 4)})
+        logger.info("batch %d dispersed (%d bytes, %.2fs)", b.batch_id, len(payload), took)
+        return True
+
+    def _resplit(self, b: Batch) -> None:
+        """The DA refused the payload's size: unseal from this batch and seal again in halves."""
+        self._cap = max(1, b.count // 2)
+        n = self.store.unseal_from(b.batch_id)
+        self.metrics.resplits.inc()
+        logger.warning("DA refused batch %d (%d records) for size; unsealed %d batch(es), re-sealing at most %d "
+                       "records per batch", b.batch_id, b.count, n, self._cap)
+        self.seal(force=True)
+
+    # -- chain --------------------------------------------------------------------------------------------------
+
+    def _calldata(self, b: Batch) -> bytes:
+        assert b.root is not None and b.commitment is not None
+        data = self.ledger.contract.encode_abi("postBatch", args=[b.first_seq, b.count, b.root, b.commitment])
+        return bytes.fromhex(data[2:])
+
+    def _submit(self, b: Batch) -> None:
+        chain_next = self.ledger.next_seq(self.node)
+        self._chain_next = chain_next
+        if chain_next != b.first_seq:
+            logger.warning("ledger nextSeq is %d but batch %d starts at %d; reconciling", chain_next, b.batch_id,
+                           b.first_seq)
+            self.reconcile()
+            return
+        try:
+            tx = self.txmgr.prepare(self.ledger.address, self._calldata(b))
+        except ContractRevert as e:  # the estimate reverted: e.g. LedgerSeqGap after a race; learn from the chain
+            self._need_reconcile = True
+            raise BatcherError(f"postBatch of batch {b.batch_id} would revert: {e}") from e
+        # persisted before it is broadcast: after a crash the exact transaction can be rebroadcast or found
+        entry = {**tx.info(), "sent_at": time.time()}
+        b = self._set(b.batch_id, "submitted", tx_hash=tx.tx_hash, nonce=tx.nonce,
+                                       info={"txs": [entry]})
+        self._broadcast(b, tx)
+
+    def _broadcast(self, b: Batch, tx: PreparedTx) -> None:
+        try:
+            self.txmgr.broadcast(tx)
+            self._hook("broadcast", b)
+        except NonceTooLow:
+            # the nonce is used: one of our transactions landed (the receipt will show) or the key was used elsewhere
+            self._need_reconcile = True
+            self.txmgr.reset_nonce()
+
+    def _txs(self, b: Batch) -> list[tuple[PreparedTx, float]]:
+        out = []
+        to = self.ledger.address
+        data = self._calldata(b)
+        for e in b.info.get("txs", []):
+            tx = PreparedTx(raw=bytes.fromhex(e["raw"][2:]), tx_hash=bytes.fromhex(e["tx_hash"][2:]), nonce=e["nonce"],
+                            max_fee_per_gas=int(e["max_fee_per_gas"]),
+                            max_priority_fee_per_gas=int(e["max_priority_fee_per_gas"]), gas=int(e["gas"]), to=to,
+                            data=data)
+            out.append((tx, float(e.get("sent_at", 0.0))))
+        return out
+
+    def _track(self, b: Batch) -> Batch:
+        txs = self._txs(b)
+        if not txs:
+            return self._set(b.batch_id, "dispersed", reorg=True)
+        receipt = self.txmgr.first_receipt([t.tx_hash for t, _ in txs])
+        if receipt is not None:
+            if int(receipt["status"]) == 1:
+                return self._mark_posted(b, receipt, txs[-1][0])
+            revert = self.txmgr.revert_of(receipt, txs[-1][0])
+            logger.error("postBatch of batch %d reverted (%s); reconciling with the chain", b.batch_id, revert)
+            self.txmgr.reset_nonce()
+            self._need_reconcile = True
+            b = self._set(b.batch_id, "dispersed", reorg=True, info={"txs": []})
+            self.reconcile()
+            return self.store.get_batch(b.batch_id)
+        last, sent_at = txs[-1]
+        if not self.txmgr.is_known(last.tx_hash):  # never reached the node (crash or RPC outage): send the same bytes
+            self._broadcast(b, last)
+            return b
+        if time.time() - sent_at < self.config.resubmit_after_s:
+            return b
+        if self.ledger.next_seq(self.node) >= b.end_seq:  # landed by a hash we do not know: learn it from events
+            self.reconcile()
+            return self.store.get_batch(b.batch_id)
+        try:
+            new = self.txmgr.bump(last)
+        except FeeCapExceeded as e:
+            logger.warning("batch %d: %s", b.batch_id, e)
+            entries = [*b.info["txs"][:-1], {**b.info["txs"][-1], "sent_at": time.time()}]
+            return self._set(b.batch_id, "submitted", info={"txs": entries})
+        self.metrics.tx_resubmissions.inc()
+        entries = [*b.info["txs"], {**new.info(), "sent_at": time.time()}]
+        b = self._set(b.batch_id, "submitted", tx_hash=new.tx_hash, info={"txs": entries})
+        logger.info("batch %d: replaced tx nonce %d with tip %d maxFee %d", b.batch_id, new.nonce,
+                    new.max_priority_fee_per_gas, new.max_fee_per_gas)
+        self._broadcast(b, new)
+        return b
+
+    def _mark_posted(self, b: Batch, receipt: Mapping[str, Any], tx: PreparedTx | None) -> Batch:
+        events = self.ledger.contract.events.BatchPosted().process_receipt(receipt)  # type: ignore[arg-type]
+        ours = [e for e in events if int(e["args"]["firstSeq"]) == b.first_seq]
+        if not ours:
+            raise BatcherInconsistent(f"receipt {receipt['transactionHash'].to_0x_hex()} of batch {b.batch_id} holds "
+                                      "no BatchPosted event for it; is the ledger address right?")
+        gas = int(receipt["gasUsed"])
+        l1_fee = self.txmgr.l1_fee(receipt, tx.raw if tx else None)
+        self.metrics.gas_per_batch.observe(gas)
+        self.metrics.gas_per_record.set(gas / b.count)
+        if l1_fee is not None:
+            self.metrics.l1_fee_wei.set(l1_fee)
+        info = {"gas_used": gas, "gas_per_record": gas / b.count,
+                "effective_gas_price": str(int(receipt.get("effectiveGasPrice", 0) or 0)),
+                "l1_fee": None if l1_fee is None else str(l1_fee)}
+        b = self._set(b.batch_id, "posted", tx_hash=bytes(receipt["transactionHash"]),
+                                       block_number=int(receipt["blockNumber"]),
+                                       onchain_batch_id=int(ours[0]["args"]["batchId"]), info=info)
+        logger.info("batch %d posted as ledger batch %d in block %d (gas %d, %.2f/record)", b.batch_id,
+                    b.onchain_batch_id, b.block_number, gas, gas / b.count)
+        return b
+
+    def _confirm(self, b: Batch) -> None:
+        assert b.tx_hash is not None
+        receipt = self.txmgr.receipt(b.tx_hash)
+        if receipt is None or not self.txmgr.is_canonical(receipt):
+            if receipt is None and self.ledger.next_seq(self.node) < b.end_seq:
+                self._reorged(b)
+            return
+        if int(receipt["blockNumber"]) != b.block_number:  # re-mined in another block after a reorg
+            b = self._mark_posted(b, receipt, None)
+        if self.txmgr.confirmations(receipt) >= self.config.confirmations:
+            self._set(b.batch_id, "final")
+            logger.info("batch %d final (seqs [%d, %d))", b.batch_id, b.first_seq, b.end_seq)
+
+    def _reorged(self, b: Batch) -> None:
+        logger.warning("batch %d (seqs [%d, %d)) was dropped by a reorg; posting it again", b.batch_id, b.first_seq,
+                       b.end_seq)
+        self.metrics.reorgs.inc()
+        self.txmgr.reset_nonce()
+        self._set(b.batch_id, "dispersed", reorg=True, info={"txs": [], "reorgs": 1 + int(
+            b.info.get("reorgs", 0))})
+
+    # -- reconciliation -----------------------------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """Align local batches with the chain: `nextSeq(node)` and `BatchPosted` events decide what landed."""
+        chain_next = self.ledger.next_seq(self.node)
+        self._chain_next = chain_next
+        events: dict[int, Any] | None = None
+        for b in self.store.batches():
+            if b.end_seq <= chain_next:
+                if b.state in ("posted", "final"):
+                    continue
+                if events is None:
+                    events = self._posted_events()
+                ev = events.get(b.first_seq)
+                if ev is None:
+                    raise BatcherInconsistent(f"nextSeq is {chain_next} but no BatchPosted event of {self.node} "
+                                              f"starts at seq {b.first_seq} since block {self.config.start_block}; "
+                                              "set start_block to the ledger's deploy block")
+                args = ev.args
+                if int(args["count"]) != b.count or bytes(args["root"]) != b.root:
+                    raise BatcherInconsistent(
+                        f"ledger batch {args['batchId']} at seq {b.first_seq} has count {args['count']} root "
+                        f"0x{bytes(args['root']).hex()}, local batch {b.batch_id} has {b.count} / "
+                        f"0x{(b.root or b'').hex()}: this store is not the one that posted; check --db")
+                receipt = self.txmgr.receipt(bytes.fromhex(ev.tx_hash.removeprefix("0x")))
+                if receipt is None:
+                    continue  # the RPC is behind its own logs; next pass
+                self._mark_posted(b, receipt, None)
+                logger.info("reconciled: batch %d had landed (ledger batch %d)", b.batch_id, args["batchId"])
+            elif b.first_seq < chain_next:
+                raise BatcherInconsistent(f"nextSeq {chain_next} falls inside local batch {b.batch_id} "
+                                          f"[{b.first_seq}, {b.end_seq}): the store and the chain disagree")
+            elif b.state in ("posted", "final"):
+                self._reorged(b)
+        top = self.store.unbatched_start()
+        if chain_next > top:
+            raise BatcherInconsistent(f"the ledger has seqs up to {chain_next} for {self.node} but this store sealed "
+                                      f"only up to {top}: wrong store or node key")
+        self._need_reconcile = False
+
+    def _posted_events(self) -> dict[int, Any]:
+        """This node's `BatchPosted` events by first seq (the chain layer's paged `eth_getLogs`)."""
+        out: dict[int, Any] = {}
+        for ev in self.ledger.events("BatchPosted", from_block=self.config.start_block, node=self.node):
+            out[int(ev.args["firstSeq"])] = ev
+        return out
+
+    # -- status and metrics -------------------------------------------------------------------------------------
+
+    def _update_metrics(self) -> None:
+        try:
+            counts = self.store.batch_counts()
+            nxt = self.store.next_seq()
+            finals = self.store.batches("final")
+        except StoreError:
+            return
+        last_final = finals[-1].end_seq - 1 if finals else -1
+        for state, n in counts.items():
+            self.metrics.batches.labels(state=state).set(n)
+        self.metrics.last_final_seq.set(last_final)
+        self.metrics.backlog_records.set(nxt - (last_final + 1))
+        self.metrics.unbatched_records.set(nxt - self.store.unbatched_start())
+        self.metrics.store_full_rejections.set(self.store.full_rejections)
+        self.metrics.store_disk_alarm.set(1 if self.store.disk_alarm else 0)
+        self.metrics.store_used_bytes.set(self.store.used_bytes)
+
+    def status(self) -> dict[str, Any]:
+        """The pipeline state as JSON-friendly values (what `loraledger batcher status` prints)."""
+        return pipeline_status(self.store) | {
+            "node": self.node, "ledger": self.ledger.address, "chain_id": self.chain_id,
+            "chain_next_seq": self._chain_next, "max_batch_records": self._cap,
+            "running": self._scheduler is not None, "consecutive_failures": self._failures,
+            "last_error": self._last_error, "fatal": None if self.fatal is None else str(self.fatal),
+            "tx_resubmissions": self.txmgr.resubmissions, "config": asdict(self.config),
+        }
+
+
+def pipeline_status(store: RecordStore) -> dict[str, Any]:
+    """What the store alone says about the pipeline (works on a read-only store, while a batcher runs)."""
+    batches = store.batches()
+    nxt = store.next_seq()
+    finals = [b for b in batches if b.state == "final"]
+    last_final = finals[-1].end_seq - 1 if finals else -1
+    pending = [b for b in batches if b.state != "final"]
+    return {
+        "next_seq": nxt,
+        "unbatched_records": nxt - (batches[-1].end_seq if batches else 0),
+        "backlog_records": nxt - (last_final + 1),
+        "last_final_seq": last_final,
+        "batches": store.batch_counts(),
+        "pending": [{"batch_id": b.batch_id, "first_seq": b.first_seq, "count": b.count, "state": b.state,
+                     "tx_hash": None if b.tx_hash is None else "0x" + b.tx_hash.hex(), "nonce": b.nonce,
+                     "submissions": len(b.info.get("txs", []))} for b in pending[:20]],
+        "last_final": None if not finals else {
+            "batch_id": finals[-1].batch_id, "onchain_batch_id": finals[-1].onchain_batch_id,
+            "gas_used": finals[-1].info.get("gas_used"), "gas_per_record": finals[-1].info.get("gas_per_record"),
+            "l1_fee": finals[-1].info.get("l1_fee")},
+        "store": {"used_bytes": store.used_bytes, "full_rejections": store.full_rejections,
+                  "disk_alarm": store.disk_alarm},
+    }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,146 @@
+"""End to end on the devnet parts with two nodes: two `loraledger node run` processes (tiny Llama + peft adapters,
+dev accounts 1 and 5, each its own record store) answer a few hundred requests; a `loraledger batcher run` per
+node posts their records until every batch is final; then, trusting only the chain and DA:
+
+- `verify node` is ok for both nodes (every batch rebuilds its posted root, seqs gap-free);
+- the indexer has verified every batch (`ok`) and indexed every record;
+- a saved answer of each node verifies step by step;
+- an answer's record is found through the indexer API by adapter and by dataset, with a proof `verifyRecord`
+  accepts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from attribution.answer import load_answer, verify_answer
+from attribution.chain.client import ChainClient
+from attribution.chain.contracts import Ledger
+from attribution.chain.keys import dev_keys
+from attribution.da.client import DAClient
+from attribution.indexer.api import create_app
+from attribution.indexer.db import open_engine
+from attribution.indexer.follower import Indexer
+from attribution.records import Record
+from attribution.verify import Verifier
+from tests.fixtures.batches import node_account
+from tests.fixtures.chain import AnvilNode, free_port
+from tests.fixtures.da import DAServerFactory
+from tests.integration.node.conftest import API_KEY, DATASET_A, NodeEnv, start_node, write_config
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+N_PER_NODE = 120
+SECOND_NODE = 5  # dev account of node b
+
+
+def _ask(url: str, i: int) -> dict[str, Any]:
+    if i % 3 == 0:
+        body: dict[str, Any] = {"model": "ad-b", "max_tokens": 3, "seed": i,
+                                "messages": [{"role": "user", "content": f"question {i}"}]}
+        path = "/v1/chat/completions"
+    else:
+        body = {"model": "ad-a" if i % 3 == 1 else "tiny-llama", "prompt": f"prompt number {i}", "max_tokens": 3,
+                "seed": i}
+        path = "/v1/completions"
+    r = httpx.post(url + path, json=body, headers=AUTH, timeout=120)
+    assert r.status_code == 200, r.text
+    return {"request": body, "response": r.json()}
+
+
+def _batcher(env: NodeEnv, da_url: str, key: str | None) -> subprocess.Popen[bytes]:
+    cli = Path(sys.executable).with_name("loraledger")
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("LORALEDGER_")}
+    if key is not None:
+        run_env["LORALEDGER_CHAIN__PRIVATE_KEY"] = key
+    d = env.deployment
+    return subprocess.Popen(
+        [str(cli), "batcher", "run", "--db", str(env.store_path), "--rpc-url", d.rpc_url, "--da-url", da_url,
+         "--deployment", str(env.root / "deployments" / f"{d.chain_id}.json"), "--seal-interval", "0.2",
+         "--seal-records", "32", "--max-batch-records", "48", "--confirmations", "2", "--poll-interval", "0.05",
+         "--until-drained", "--timeout", "180"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=run_env, cwd=env.root)
+
+
+@pytest.mark.slow
+def test_two_nodes_answers_to_final_batches_verified_and_indexed(
+        node_env: NodeEnv, anvil: AnvilNode, da_server_factory: DAServerFactory, tmp_path: Path) -> None:
+    d = node_env.deployment
+    b_account = node_account(d, SECOND_NODE)  # bonded
+    root_b = tmp_path / "node-b"
+    (root_b / "deployments").mkdir(parents=True)
+    d.deployment.save(root_b / "deployments" / f"{d.chain_id}.json")
+    env_b = dataclasses.replace(node_env, root=root_b, config=root_b / "loraledger.toml", port=free_port(),
+                                store_path=root_b / "records.db")
+    write_config(env_b, node={"node_dev_index": SECOND_NODE})
+    nodes = [start_node(node_env), start_node(env_b)]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            saved = [list(pool.map(lambda i, u=n.url: _ask(u, i), range(N_PER_NODE))) for n in nodes]
+    finally:
+        for n in nodes:
+            n.stop()
+    a_addr, b_addr = d.node.address, b_account.address
+    assert {s["response"]["attribution"]["node"] for s in saved[0]} == {a_addr}
+    assert {s["response"]["attribution"]["node"] for s in saved[1]} == {b_addr}
+
+    da = da_server_factory.start(kzg=False)
+    stop = threading.Event()
+    miner = threading.Thread(target=lambda: [anvil.rpc("anvil_mine", 1) for _ in iter(lambda: stop.wait(0.2), True)],
+                             daemon=True)
+    miner.start()  # finality needs blocks on top; anvil mines only on transactions
+    try:
+        procs = [_batcher(node_env, da.url, None), _batcher(env_b, da.url, dev_keys()[SECOND_NODE])]
+        for p in procs:
+            out, _ = p.communicate(timeout=240)
+            assert p.returncode == 0, out.decode()[-3000:]
+    finally:
+        stop.set()
+        miner.join(timeout=10)
+
+    with DAClient(da.url, timeout=30, max_retries=1, backoff=0.01) as dac:
+        verifier = Verifier(Ledger(ChainClient(d.rpc_url), d.ledger.address), dac,
+                            from_block=d.deployment.deploy_block)
+        reports = {addr: verifier.verify_node(addr) for addr in (a_addr, b_addr)}
+        for report in reports.values():
+            assert report.ok, report.to_json()
+            assert len(report.checks) >= 3 and report.next_seq >= N_PER_NODE
+        for answers in saved:
+            report = verify_answer(load_answer(answers[7]), verifier)
+            assert report.ok, report.text()
+
+    idx = Indexer(open_engine(tmp_path / "indexer.db"), ChainClient(d.rpc_url), d.ledger.address,
+                  DAClient(da.url, timeout=30), registry=d.assets.address, deploy_block=d.deployment.deploy_block,
+                  confirmations=0)
+    for _ in range(50):
+        stats = idx.sync_once()
+        if stats.cursor >= stats.head and stats.pending == 0:
+            break
+    client = TestClient(create_app(idx.engine))
+    status = client.get("/v1/status").json()
+    n_batches = sum(len(r.checks) for r in reports.values())
+    assert status["batches"] == {"ok": n_batches}
+    assert status["records"] == sum(r.next_seq for r in reports.values())
+
+    # an answer of node b on adapter ad-a (dataset A): found by adapter and by dataset, with a working proof
+    answer = next(s for s in saved[1] if s["request"].get("model") == "ad-a")
+    record = Record.from_json(answer["response"]["attribution"]["record"])
+    for params in ({"adapter": "0x" + record.adapter_id.hex()}, {"dataset": "0x" + DATASET_A.hex()}):
+        hits = [x for x in client.get("/v1/records", params={**params, "node": b_addr, "limit": 1000,
+                                                             "from_ts": record.timestamp,
+                                                             "to_ts": record.timestamp + 1}).json()["records"]
+                if x["record"]["seq"] == record.seq]
+        assert len(hits) == 1, params
+        assert Record.from_json(hits[0]["record"]) == record
+        assert d.ledger.verify_record(hits[0]["batchId"], record.abi_values(), hits[0]["proof"])
+    idx.engine.dispose()
