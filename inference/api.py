@@ -18,10 +18,12 @@ from inference.sampling import SamplingParams
 __all__ = [
     "ZERO_ID",
     "Completion",
+    "EngineConfigInvalid",
     "EngineOverloaded",
     "EngineStopped",
     "GenerationRequest",
     "RequestHandle",
+    "RequestExceedsKVCache",
     "RequestFailed",
     "RequestInvalid",
     "RequestTooLong",
@@ -54,6 +56,15 @@ class RequestTooLong(RequestInvalid):
 
 class EngineStopped(InferenceError, RuntimeError):
     """The engine was stopped (or failed) before this request finished: resubmit it to a running engine."""
+
+
+class RequestExceedsKVCache(RequestTooLong):
+    """Prompt plus max_tokens need more K/V than one row of the engine's `kv_cache_bytes` budget holds: the request
+    can never run on this engine (raise the budget, or shorten the prompt / lower max_tokens)."""
+
+
+class EngineConfigInvalid(InferenceError, ValueError):
+    """An `EngineConfig` value the engine cannot run with (the message names the field and a value that works)."""
 
 
 class RequestFailed(InferenceError, RuntimeError):

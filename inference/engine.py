@@ -30,9 +30,11 @@ import torch
 from inference.api import (
     ZERO_ID,
     Completion,
+    EngineConfigInvalid,
     EngineOverloaded,
     EngineStopped,
     GenerationRequest,
+    RequestExceedsKVCache,
     RequestFailed,
     RequestHandle,
     RequestInvalid,
@@ -52,10 +54,12 @@ __all__ = [
     "Completion",
     "Engine",
     "EngineConfig",
+    "EngineConfigInvalid",
     "EngineOverloaded",
     "EngineStopped",
     "GenerationRequest",
     "LlamaForward",
+    "RequestExceedsKVCache",
     "RequestFailed",
     "RequestHandle",
     "RequestInvalid",
@@ -94,6 +98,8 @@ class EngineConfig:
     # LORALEDGER_KERNELS allows it (inference.kernels); False forces the torch path for this engine
     kv_dtype: str | None = None  # K/V cache storage: None = the model's dtype; "float16" halves the cache bytes that
     # decode attention reads (native CPU kernel only; attention still computes in fp32, greedy output may differ)
+    kv_cache_bytes: int | None = None  # K/V cache budget: as many rows of max_seq_len tokens as fit, at most
+    # max_batch (one shorter row when not even one fits); None = max_batch full rows, whatever they take
 
 
 @dataclass(eq=False)
@@ -143,8 +149,22 @@ class Engine:
                 raise ValueError(f"kv_dtype {self.config.kv_dtype} with a {self.fwd.dtype} model needs the native CPU "
                                  "kernel (fp32 model on CPU with AVX-512, inference._kernels built, Llama layers): "
                                  "drop kv_dtype to store K/V in the model's dtype")
-        self.kv = KVCache(self.fwd.n_layers, self.config.max_batch, self.fwd.n_kv, self.config.max_seq_len,
-                          self.fwd.head_dim, device=self.device, dtype=kv_dtype)
+        # K and V of every layer, per cached token
+        self.kv_bytes_per_token = (2 * self.fwd.n_layers * self.fwd.n_kv * self.fwd.head_dim
+                                   * torch.empty(0, dtype=kv_dtype).element_size())
+        rows, max_len = self.config.max_batch, self.config.max_seq_len
+        budget = self.config.kv_cache_bytes
+        if budget is not None:
+            tokens = budget // self.kv_bytes_per_token
+            if tokens < 2:  # the smallest request: one prompt token and one new token
+                raise EngineConfigInvalid(
+                    f"kv_cache_bytes={budget} holds fewer than 2 tokens of K/V ({self.kv_bytes_per_token} bytes per "
+                    f"token for this model): give at least {self.kv_bytes_per_token * max_len} bytes for one row of "
+                    f"max_seq_len {max_len} tokens, or leave kv_cache_bytes unset")
+            max_len = min(max_len, tokens)
+            rows = min(rows, tokens // max_len)
+        self.kv = KVCache(self.fwd.n_layers, rows, self.fwd.n_kv, max_len, self.fwd.head_dim, device=self.device,
+                          dtype=kv_dtype)
         eos = getattr(base.model.generation_config, "eos_token_id", None)
         if eos is None:
             eos = getattr(base.tokenizer, "eos_token_id", None)
@@ -188,6 +208,12 @@ class Engine:
             raise RequestTooLong(f"prompt ({len(prompt)} tokens) + max_tokens ({req.max_tokens}) exceeds the "
                                  f"engine's max_seq_len {self.config.max_seq_len}: shorten the prompt or lower "
                                  "max_tokens")
+        if len(prompt) + req.max_tokens > self.kv.max_len:
+            raise RequestExceedsKVCache(
+                f"prompt ({len(prompt)} tokens) + max_tokens ({req.max_tokens}) = {len(prompt) + req.max_tokens} "
+                f"tokens of K/V, but this engine's kv_cache_bytes ({self.config.kv_cache_bytes} bytes, "
+                f"{self.kv_bytes_per_token} per token) holds at most {self.kv.max_len} tokens per request: raise "
+                "kv_cache_bytes, or shorten the prompt or lower max_tokens")
         adapter_id, tier = ZERO_ID, "base"
         if req.adapter is not None:
             if self.cache is None:
@@ -206,7 +232,7 @@ class Engine:
         if overloaded:
             if adapter_id != ZERO_ID and self.cache is not None:
                 self.cache.release(adapter_id)
-            retry = max(1.0, math.ceil(self.config.max_queue / self.config.max_batch * self._req_s_ema))
+            retry = max(1.0, math.ceil(self.config.max_queue / self.kv.rows * self._req_s_ema))
             raise EngineOverloaded(self.config.max_queue, retry)
         return seq.handle
 
@@ -357,7 +383,7 @@ class Engine:
         self._running = order
 
     def _admit(self) -> list[_Seq]:
-        free = self.config.max_batch - len(self._running)
+        free = self.kv.rows - len(self._running)  # max_batch, or fewer where kv_cache_bytes holds fewer rows
         with self._lock:
             waiting = list(self._queue)
         admitted: list[_Seq] = []

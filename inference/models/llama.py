@@ -1,5 +1,8 @@
 """The Llama-family forward (Llama, Mistral, Qwen2, Qwen3) over a transformers model's weights.
 
+Other architectures are refused (`check_architecture`), as is a sliding window shorter than the engine's
+max_seq_len (`SlidingWindowUnsupported`).
+
 A small gpt-fast style loop for ragged batches: fused q/k/v and gate/up matmuls, RoPE from the model's own rotary
 embedding, RMSNorm with transformers' op order, optional q/k/v biases (Qwen2) and q/k RMSNorm (Qwen3), and the
 batched LoRA of `inference.lora` applied inside each linear layer. Attention (and where its K/V live) is
@@ -20,8 +23,41 @@ from inference import kernels
 from inference.attention import DecodeAttention, PrefillAttention
 from inference.kv import KVCache
 from inference.lora import LoraPool, LoraRouting
+from inference.model import SUPPORTED_MODEL_TYPES, ModelArchitectureUnsupported
 
-__all__ = ["LlamaForward"]
+__all__ = ["LlamaForward", "SlidingWindowUnsupported", "check_architecture"]
+
+
+class SlidingWindowUnsupported(ModelArchitectureUnsupported):
+    """The model attends within a sliding window shorter than the engine's max_seq_len; this forward attends over
+    the whole prefix, so it refuses rather than silently differ: set max_seq_len to at most the window."""
+
+
+def sliding_window(cfg: Any) -> int | None:
+    """The attention window of a config, or None when every layer attends to the whole prefix.
+
+    Mistral: `sliding_window` (None in later releases). Qwen2/Qwen3: only with `use_sliding_window`, which
+    transformers records as "sliding_attention" entries in `layer_types` (it sets `sliding_window` None otherwise)."""
+    window = getattr(cfg, "sliding_window", None)
+    layer_types = getattr(cfg, "layer_types", None)
+    if layer_types is not None and "sliding_attention" not in layer_types:
+        return None
+    return int(window) if window is not None else None
+
+
+def check_architecture(cfg: Any, max_len: int) -> None:
+    """Refuse what this forward does not compute exactly like transformers: another model type, or a sliding
+    window shorter than `max_len` (below it, every position's window holds its whole prefix)."""
+    model_type = getattr(cfg, "model_type", None)
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ModelArchitectureUnsupported(
+            f"model_type {model_type!r} is not supported by the engine (supported: "
+            f"{', '.join(sorted(SUPPORTED_MODEL_TYPES))}): serve a model of one of these families")
+    window = sliding_window(cfg)
+    if window is not None and max_len > window:
+        raise SlidingWindowUnsupported(
+            f"this {model_type} model attends within a sliding window of {window} tokens, which the engine does not "
+            f"implement, and max_seq_len {max_len} would let tokens attend beyond it: set max_seq_len <= {window}")
 
 
 def _rms_norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
@@ -57,12 +93,42 @@ def _bias(mod: Any) -> torch.Tensor | None:
     return b.detach() if b is not None else None
 
 
-def _cat_bias(*mods: Any) -> torch.Tensor | None:
-    bs = [_bias(m) for m in mods]
-    if all(b is None for b in bs):
+def _back_to_back(ts: list[torch.Tensor]) -> bool:
+    """Whether contiguous `ts` lie one after another in one storage (an earlier `_fuse` of the same modules)."""
+    first = ts[0]
+    at = first.data_ptr()
+    for t in ts:
+        if (not t.is_contiguous() or t.data_ptr() != at
+                or t.untyped_storage().data_ptr() != first.untyped_storage().data_ptr()):
+            return False
+        at += t.numel() * t.element_size()
+    return True
+
+
+def _fuse(mods: list[Any], attr: str) -> torch.Tensor | None:
+    """The `attr` ("weight" or "bias") of `mods` concatenated along the output dim, as ONE copy of the weights.
+
+    The modules' own parameters are re-pointed at slices of the fused tensor and the originals freed, so the model
+    (still usable as a transformers model: same values) and this forward share the memory instead of doubling it.
+    A second forward over the same model finds the slices back to back and takes a view of them, copying nothing."""
+    ts = [getattr(m, attr, None) for m in mods]
+    if all(t is None for t in ts):
         return None
-    return torch.cat([b if b is not None else m.weight.new_zeros(m.weight.shape[0])
-                      for b, m in zip(bs, mods, strict=True)])
+    if any(t is None for t in ts):  # a bias on some projections only: zeros for the others (a vector, copied)
+        return torch.cat([t.detach() if t is not None else m.weight.new_zeros(m.weight.shape[0])
+                          for t, m in zip(ts, mods, strict=True)])
+    parts = [t.detach() for t in ts if t is not None]
+    rows = sum(t.shape[0] for t in parts)
+    if _back_to_back(parts):
+        return torch.as_strided(parts[0], (rows, *parts[0].shape[1:]), parts[0].stride())
+    fused = torch.cat(parts).contiguous()
+    start = 0
+    for t in ts:
+        assert t is not None
+        n = t.shape[0]
+        t.data = fused[start:start + n]  # the model's parameter now views the fused tensor; its old storage is freed
+        start += n
+    return fused
 
 
 class LlamaForward:
@@ -70,6 +136,7 @@ class LlamaForward:
 
     def __init__(self, model: Any, max_len: int) -> None:
         cfg = model.config
+        check_architecture(cfg, max_len)
         self.hidden = int(cfg.hidden_size)
         self.n_heads = int(cfg.num_attention_heads)
         self.n_kv = int(getattr(cfg, "num_key_value_heads", None) or self.n_heads)
@@ -92,12 +159,13 @@ class LlamaForward:
                 at, mlp = layer.self_attn, layer.mlp
                 qn = getattr(at, "q_norm", None)
                 kn = getattr(at, "k_norm", None)
+                qkv, gu = [at.q_proj, at.k_proj, at.v_proj], [mlp.gate_proj, mlp.up_proj]
+                wqkv, wgu = _fuse(qkv, "weight"), _fuse(gu, "weight")
+                assert wqkv is not None and wgu is not None
                 self.layers.append(_LayerWeights(
-                    wqkv=torch.cat([at.q_proj.weight, at.k_proj.weight, at.v_proj.weight]).detach().contiguous(),
-                    bqkv=_cat_bias(at.q_proj, at.k_proj, at.v_proj),
+                    wqkv=wqkv, bqkv=_fuse(qkv, "bias"),
                     wo=at.o_proj.weight.detach(), bo=_bias(at.o_proj),
-                    wgu=torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach().contiguous(),
-                    bgu=_cat_bias(mlp.gate_proj, mlp.up_proj),
+                    wgu=wgu, bgu=_fuse(gu, "bias"),
                     wdown=mlp.down_proj.weight.detach(), bdown=_bias(mlp.down_proj),
                     ln1=layer.input_layernorm.weight.detach(), ln2=layer.post_attention_layernorm.weight.detach(),
                     q_norm=qn.weight.detach() if qn is not None else None,

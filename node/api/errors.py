@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from attribution.store import StoreClosedError, StoreError, StoreFullError
 from inference.adapters.errors import AdapterError, AdapterNotFound
-from inference.engine import EngineOverloaded, EngineStopped, RequestInvalid, RequestTooLong
+from inference.engine import EngineOverloaded, EngineStopped, RequestFailed, RequestInvalid, RequestTooLong
 from inference.sampling import SamplingParamsInvalid
 from node.catalogue import AdapterNotServable
 from node.errors import NodeError
@@ -68,6 +68,8 @@ def map_exception(e: BaseException) -> APIError:
                         code="model_not_found")
     if isinstance(e, AdapterError):
         return APIError(400, str(e), param="path", code="adapter_invalid")
+    if isinstance(e, RequestFailed):  # this request's own computation failed; the engine serves on
+        return APIError(500, str(e), type="server_error", code="engine_request_failed")
     if isinstance(e, EngineStopped):
         return APIError(503, "the node is shutting down: retry on another node or in a moment",
                         type="service_unavailable", code="shutting_down", headers={"Retry-After": "5"})

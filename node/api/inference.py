@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from attribution.receipt import canonical_json
 from inference.sampling import SamplingParams, SamplingParamsInvalid
 from node.api.auth import client_key
-from node.api.errors import APIError
+from node.api.errors import APIError, error_body, map_exception
 from node.api.generate import Generation, Job
 from node.api.schemas import ChatRequest, CompletionRequest, read_json
 from node.catalogue import AdapterNotServable, Catalogue
@@ -111,8 +111,11 @@ async def _serve(request: Request, s: Services, key: str, req: CompletionRequest
         if not gen.recorded:
             gen.detach()
         raise
-    if gen.error is not None:
-        raise gen.error
+    if gen.error is not None:  # failed in the engine after admission: tokens produced so far are attributed
+        err = map_exception(gen.error)
+        body = error_body(err.message, err.type, err.param, err.code)
+        body["error"]["attribution"] = gen.attribution
+        return JSONResponse(body, status_code=err.status, headers=err.headers)
     return JSONResponse(gen.body())
 
 

@@ -95,6 +95,20 @@ def run(
     typer.echo("loraledger node: stopped (in-flight answers finished and recorded, record store flushed)", err=True)
 
 
+@app.command("store-path")
+def store_path(
+    config: Annotated[pathlib.Path | None, typer.Option("--config", help="Settings file (as for `node run`).")] = None,
+    host: Annotated[str | None, typer.Option("--host", hidden=True)] = None,
+    port: Annotated[int | None, typer.Option("--port", hidden=True)] = None,
+) -> None:
+    """Print the record store path the node uses with these settings (for scripts: the batcher's --db)."""
+    from node.settings import load_settings
+
+    if config is not None and not config.is_file():
+        raise UsageError(f"--config {config}: no such file")
+    typer.echo(str(load_settings(config).store.path))
+
+
 @app.command("hash-key")
 def hash_key_cmd(key: Annotated[str, typer.Argument(help="The API or admin key to hash.")]) -> None:
     """Print the sha256 hex to put in node.api_key_hashes / node.admin_key_hash (the node never stores keys)."""

@@ -216,6 +216,14 @@ def test_sdk_gets_checks_and_waits(
         assert not client.verify_offchain(flipped) and not client.verify_onchain(flipped)
         other = RecordProof(published.records[1], rp.batch_id, rp.proof, "test")
         assert not client.verify_offchain(other) and not client.verify_onchain(other)
+        # the node's record route nests its batch; only the on-chain id may be used, never the node-local one
+        node_json = {"seq": record.seq, "record": record.to_json(), "status": "final",
+                     "batch": {"batch_id": rp.batch_id + 1000, "onchain_batch_id": rp.batch_id},
+                     "proof": ["0x" + p.hex() for p in rp.proof]}
+        from_node = RecordProof.from_json(node_json, "node")
+        assert from_node.batch_id == rp.batch_id and client.verify_onchain(from_node)
+        with pytest.raises(RecordNotPostedError):
+            RecordProof.from_json({**node_json, "status": "sealed", "batch": {"batch_id": 3}}, "node")
         path = tmp_path / "answer.json"
         path.write_text(json.dumps(saved))
         assert client.verify_answer(str(path)).ok

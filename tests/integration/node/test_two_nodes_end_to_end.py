@@ -4,7 +4,8 @@ node posts their records until every batch is final; then, trusting only the cha
 
 - `verify node` is ok for both nodes (every batch rebuilds its posted root, seqs gap-free);
 - the indexer has verified every batch (`ok`) and indexed every record;
-- a saved answer of each node verifies step by step;
+- a saved answer of each node verifies step by step (a chat answer also through `loraledger verify answer`,
+  which before the batcher ran said WAIT and fails at ioHash once the text is changed);
 - an answer's record is found through the indexer API by adapter and by dataset, with a proof `verifyRecord`
   accepts.
 """
@@ -12,6 +13,7 @@ node posts their records until every batch is final; then, trusting only the cha
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -40,14 +42,15 @@ from tests.fixtures.da import DAServerFactory
 from tests.integration.node.conftest import API_KEY, DATASET_A, NodeEnv, start_node, write_config
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-N_PER_NODE = 120
+N_PER_NODE = 100
 SECOND_NODE = 5  # dev account of node b
 
 
 def _ask(url: str, i: int) -> dict[str, Any]:
     if i % 3 == 0:
         body: dict[str, Any] = {"model": "ad-b", "max_tokens": 3, "seed": i,
-                                "messages": [{"role": "user", "content": f"question {i}"}]}
+                                "messages": [{"role": "system", "content": "Be brief, ü."},
+                                             {"role": "user", "content": f"question {i}"}]}
         path = "/v1/chat/completions"
     else:
         body = {"model": "ad-a" if i % 3 == 1 else "tiny-llama", "prompt": f"prompt number {i}", "max_tokens": 3,
@@ -95,6 +98,19 @@ def test_two_nodes_answers_to_final_batches_verified_and_indexed(
     assert {s["response"]["attribution"]["node"] for s in saved[1]} == {b_addr}
 
     da = da_server_factory.start(kzg=False)
+    chat = next(s for s in saved[1] if "messages" in s["request"])
+    cli = [str(Path(sys.executable).parent / "loraledger"), "verify", "answer"]
+    opts = ["--rpc-url", d.rpc_url, "--da-url", da.url, "--ledger", d.ledger.address, "--from-block",
+            str(d.deployment.deploy_block)]
+    (tmp_path / "chat.json").write_text(json.dumps(chat))
+    changed = json.loads(json.dumps(chat))
+    changed["response"]["choices"][0]["message"]["content"] += "!"
+    (tmp_path / "changed.json").write_text(json.dumps(changed))
+    # before the batcher ran: the offline steps pass, the chain step waits (exit 1, WAIT)
+    early = subprocess.run([*cli, str(tmp_path / "chat.json"), *opts], capture_output=True, text=True, timeout=120)
+    assert early.returncode == 1 and "[WAIT] posted in a batch" in early.stdout and "FAIL" not in early.stdout, \
+        early.stdout + early.stderr
+
     stop = threading.Event()
     miner = threading.Thread(target=lambda: [anvil.rpc("anvil_mine", 1) for _ in iter(lambda: stop.wait(0.2), True)],
                              daemon=True)
@@ -118,6 +134,11 @@ def test_two_nodes_answers_to_final_batches_verified_and_indexed(
         for answers in saved:
             report = verify_answer(load_answer(answers[7]), verifier)
             assert report.ok, report.text()
+    # the CLI on the saved chat answer (messages as canonical JSON, non-ASCII); the changed text fails at ioHash
+    ok = subprocess.run([*cli, str(tmp_path / "chat.json"), *opts], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "VERIFIED" in ok.stdout, ok.stdout + ok.stderr
+    nope = subprocess.run([*cli, str(tmp_path / "changed.json"), *opts], capture_output=True, text=True, timeout=120)
+    assert nope.returncode == 1 and "[FAIL] ioHash" in nope.stdout, nope.stdout
 
     idx = Indexer(open_engine(tmp_path / "indexer.db"), ChainClient(d.rpc_url), d.ledger.address,
                   DAClient(da.url, timeout=30), registry=d.assets.address, deploy_block=d.deployment.deploy_block,
