@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -276,4 +278,22 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, da: 
     payload3 = rc.payload_of(p3)
     assert payload3["fromBlock"] == published["toBlock"] + 1 == payload3["toBlock"]  # one block, right after
     assert rc.verify(3).ok
+
+    # the scheduler itself: `rewards run` proposes epoch 4 once epoch 3's window is over, and stops on SIGTERM
+    _advance(anvil, WINDOW)
+    proc = subprocess.Popen([*CLI, "run", "--interval", "0.5", "--epoch-blocks", "1", "--rpc-url", d.rpc_url,
+                             "--da-url", da.url, "--deployment", str(dep)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while d.rewards.latest_epoch() < 4 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+        assert d.rewards.latest_epoch() == 4
+        time.sleep(2)  # still in epoch 4's window: nothing more is proposed
+        assert d.rewards.latest_epoch() == 4
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out_s, err_s = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err_s
+    assert "epoch 4" in out_s and rc.verify(4).ok
     assert d.rewards.total_claimed() <= d.rewards.total_debited() <= d.rewards.total_deposited()
