@@ -23,8 +23,11 @@ Use: `Batcher(store, da, ledger, txmgr, config).start()` / `.stop()` (APSchedule
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -111,6 +114,7 @@ class Batcher:
         self.ledger_bytes = bytes.fromhex(ledger.address[2:])
         self._lock = threading.RLock()
         self._scheduler: BackgroundScheduler | None = None
+        self._lock_fd: int | None = None
         self._need_reconcile = True
         self._failures = 0
         self._next_try = 0.0
@@ -123,9 +127,12 @@ class Batcher:
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the APScheduler jobs: `pipeline` every poll interval, `seal` every seal interval."""
+        """Start the APScheduler jobs: `pipeline` every poll interval, `seal` every seal interval.
+
+        Takes `<store>.batcher.lock`: one batcher per store (the node's or a standalone one, never both)."""
         if self._scheduler is not None:
             return
+        self._take_lock()
         sched = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         sched.add_job(self.run_once, "interval", seconds=self.config.poll_interval_s, id="pipeline",
                       next_run_time=_now())
@@ -139,6 +146,21 @@ class Batcher:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
             self._scheduler = None
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _take_lock(self) -> None:
+        path = str(self.store.path) + ".batcher.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            os.close(fd)
+            raise BatcherError(f"another batcher runs on {self.store.path}; run one batcher per store (the node's "
+                               "or `loraledger batcher run`, not both)") from e
+        self._lock_fd = fd
 
     def _seal_job(self) -> None:
         with self._lock:
@@ -161,7 +183,7 @@ class Batcher:
                 self.fatal = e
                 self._last_error = str(e)
                 logger.critical("batcher stopped: %s", e)
-            except (AttributionError, OSError, ValueError) as e:
+            except (AttributionError, OSError, ValueError, sqlite3.Error) as e:
                 self._failed(e)
             else:
                 self._failures = 0

@@ -111,10 +111,10 @@ class _Verifier:
                 raise DAPayloadMismatch(
                     f"certificate signed by {signer}, expected DA operator {self.expected_operator}"
                 )
-        if self.verify_kzg and certificate.kzg_commitments:
-            from attribution.da.kzg import verify_payload
+        if self.verify_kzg and certificate.blob_count:
+            from attribution.da.kzg import payload_commitments
 
-            if not verify_payload(payload, certificate.kzg_commitments):
+            if not certificate.matches_commitments(payload_commitments(payload)):
                 raise DAPayloadMismatch("KZG commitments in the certificate do not match the payload's chunks")
 
 

@@ -9,7 +9,11 @@ Encoding (one payload → field elements → 4096-element blobs):
 
 Commitment = `01 ‖ 00 ‖ d0 ‖ cert` (OP Alt-DA generic commitment, DA layer byte 0x00 = EigenDA, our cert version
 byte 0xd0) with `cert = abi.encode(uint8 version, bytes32 payloadKeccak, uint32 payloadLength,
-bytes[] kzgCommitments, uint64 daSequence, uint64 storedAt, bytes operatorSignature)`. The operator signs
+bytes32 kzgCommitmentsHash, uint32 blobCount, uint64 daSequence, uint64 storedAt, bytes operatorSignature)`,
+version 2. `kzgCommitmentsHash = keccak256(commitment_0 ‖ … ‖ commitment_{n-1})` over the 48-byte KZG commitments
+of the `blobCount` blobs (zero hash and count with KZG off). The certificate has a constant size (384 bytes), as an
+EigenDA certificate does, so posting it costs the same at 1k or 270k records; anyone recomputes the commitments
+from the payload (a challenger supplies them, checked against the hash). The operator signs
 `keccak256(abi.encode(<the same fields without operatorSignature>))` as a raw secp256k1 digest (not EIP-191).
 """
 
@@ -33,9 +37,9 @@ MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 HEADER_BYTES = FIELD_ELEMENT_BYTES
 
 COMMITMENT_PREFIX = b"\x01\x00\xd0"  # generic commitment, DA layer EigenDA, our devnet cert version
-CERT_VERSION = 1
+CERT_VERSION = 2  # 1 carried every KZG commitment (bytes[]): 128 calldata bytes per blob on every postBatch
 
-CERT_TYPES = ["uint8", "bytes32", "uint32", "bytes[]", "uint64", "uint64", "bytes"]
+CERT_TYPES = ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64", "bytes"]
 SIGNED_TYPES = CERT_TYPES[:-1]
 
 _ZERO_UNIT = bytes(UNIT_BYTES)
@@ -147,30 +151,48 @@ def decode_blobs(blobs: list[bytes]) -> bytes:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def kzg_commitments_hash(commitments: tuple[bytes, ...] | list[bytes]) -> bytes:
+    """`keccak256` of the 48-byte commitments joined in blob order (32 zero bytes when there are none)."""
+    return keccak256(b"".join(bytes(c) for c in commitments)) if commitments else bytes(32)
+
+
 @dataclass(frozen=True)
 class Certificate:
-    """An EigenDA-style DA certificate: what was stored, its KZG commitments, where in the log, who attests."""
+    """An EigenDA-style DA certificate: what was stored, its KZG commitments (hashed), where in the log, who attests."""
 
     payload_keccak: bytes
     payload_length: int
-    kzg_commitments: tuple[bytes, ...]
+    kzg_commitments_hash: bytes
+    blob_count: int
     da_sequence: int
     stored_at: int
     operator_signature: bytes = b""
     version: int = CERT_VERSION
+
+    @classmethod
+    def of(cls, *, payload_keccak: bytes, payload_length: int, kzg_commitments: tuple[bytes, ...] | list[bytes],
+           da_sequence: int, stored_at: int) -> Certificate:
+        """An unsigned certificate over these blob commitments (none: KZG off)."""
+        if any(len(c) != KZG_COMMITMENT_BYTES for c in kzg_commitments):
+            raise DACommitmentInvalid(f"every KZG commitment must be {KZG_COMMITMENT_BYTES} bytes")
+        return cls(payload_keccak=payload_keccak, payload_length=payload_length,
+                   kzg_commitments_hash=kzg_commitments_hash(kzg_commitments), blob_count=len(kzg_commitments),
+                   da_sequence=da_sequence, stored_at=stored_at)
 
     def _signed_fields(self) -> list[object]:
         return [
             self.version,
             self.payload_keccak,
             self.payload_length,
-            list(self.kzg_commitments),
+            self.kzg_commitments_hash,
+            self.blob_count,
             self.da_sequence,
             self.stored_at,
         ]
 
     def signing_digest(self) -> bytes:
-        """`keccak256(abi.encode(version, payloadKeccak, payloadLength, kzgCommitments, daSequence, storedAt))`."""
+        """`keccak256(abi.encode(version, payloadKeccak, payloadLength, kzgCommitmentsHash, blobCount, daSequence,
+        storedAt))`."""
         return keccak256(abi_encode(SIGNED_TYPES, self._signed_fields()))
 
     def with_signature(self, signature: bytes) -> Certificate:
@@ -185,19 +207,28 @@ class Certificate:
         """The Alt-DA commitment: `01 00 d0 ‖ cert`."""
         return COMMITMENT_PREFIX + self.encode()
 
+    def matches_commitments(self, commitments: tuple[bytes, ...] | list[bytes]) -> bool:
+        """True when these blob commitments (e.g. recomputed from the payload) are the certified ones."""
+        return len(commitments) == self.blob_count and kzg_commitments_hash(commitments) == self.kzg_commitments_hash
+
     @classmethod
     def decode(cls, cert: bytes) -> Certificate:
         """Decode and sanity-check an ABI-encoded certificate; raise `DACommitmentInvalid` when malformed."""
+        head = bytes(cert[:32])
+        if len(head) == 32 and head[:31] == bytes(31) and head[31] != CERT_VERSION:
+            raise DACommitmentInvalid(f"certificate version {head[31]} is not supported (expected {CERT_VERSION}); "
+                                      "re-put the payload to get a current certificate")
         try:
             fields = abi_decode(CERT_TYPES, cert, strict=True)
         except Exception as e:  # eth-abi raises a zoo of decoding errors
             raise DACommitmentInvalid(f"certificate is not valid ABI for {CERT_TYPES}: {e}") from e
-        version, payload_keccak, payload_length, kzg, da_sequence, stored_at, signature = fields
+        version, payload_keccak, payload_length, kzg_hash, blob_count, da_sequence, stored_at, signature = fields
         certificate = cls(
             version=version,
             payload_keccak=bytes(payload_keccak),
             payload_length=payload_length,
-            kzg_commitments=tuple(bytes(c) for c in kzg),
+            kzg_commitments_hash=bytes(kzg_hash),
+            blob_count=blob_count,
             da_sequence=da_sequence,
             stored_at=stored_at,
             operator_signature=bytes(signature),
@@ -208,20 +239,20 @@ class Certificate:
         return certificate
 
     def check_shape(self) -> None:
-        """Raise `DACommitmentInvalid` unless version, length, commitment count/sizes and signature size fit."""
+        """Raise `DACommitmentInvalid` unless version, length, blob count, hash and signature size fit."""
         if self.version != CERT_VERSION:
             raise DACommitmentInvalid(f"certificate version {self.version} is not supported (expected {CERT_VERSION})")
         if self.payload_length > MAX_PAYLOAD_BYTES:
             raise DACommitmentInvalid(f"certificate claims {self.payload_length} bytes, above the 16 MiB limit")
-        n = len(self.kzg_commitments)
-        # zero commitments: a server started with KZG disabled (dev/bench only); otherwise one per blob
+        n = self.blob_count
+        # zero blobs: a server started with KZG disabled (dev/bench only); otherwise one commitment per blob
         if n not in (0, chunk_count(self.payload_length)):
             raise DACommitmentInvalid(
                 f"certificate has {n} KZG commitments, a {self.payload_length}-byte payload needs "
                 f"{chunk_count(self.payload_length)}"
             )
-        if any(len(c) != KZG_COMMITMENT_BYTES for c in self.kzg_commitments):
-            raise DACommitmentInvalid(f"every KZG commitment must be {KZG_COMMITMENT_BYTES} bytes")
+        if len(self.kzg_commitments_hash) != 32 or (n == 0) != (self.kzg_commitments_hash == bytes(32)):
+            raise DACommitmentInvalid("kzgCommitmentsHash must be 32 bytes, zero exactly when blobCount is 0")
         if len(self.operator_signature) not in (0, SIGNATURE_BYTES):
             raise DACommitmentInvalid(f"operator signature must be {SIGNATURE_BYTES} bytes")
 

@@ -53,6 +53,11 @@ def commit_payload(payload: bytes) -> list[bytes]:
     return [commit_blob(blob) for blob in encode_payload(payload)]
 
 
+def payload_commitments(payload: bytes) -> list[bytes]:
+    """The KZG commitment of each blob of `payload` (what the certificate's `kzgCommitmentsHash` covers)."""
+    return [commit_blob(blob) for blob in encode_payload(payload)]
+
+
 def verify_payload(payload: bytes, commitments: list[bytes] | tuple[bytes, ...]) -> bool:
     """Recompute the chunk commitments of `payload` and compare them with `commitments`."""
     blobs = encode_payload(payload)

@@ -223,7 +223,7 @@ async def _store(state: _State, payload: bytes) -> bytes:
 
 def _certify_and_write(state: _State, payload_keccak: bytes, payload: bytes, kzg: list[bytes]) -> Certificate:
     certificate = sign_certificate(
-        Certificate(
+        Certificate.of(
             payload_keccak=payload_keccak,
             payload_length=len(payload),
             kzg_commitments=tuple(kzg),

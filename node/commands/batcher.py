@@ -79,7 +79,11 @@ def run_command(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    batcher.start()
+    try:
+        batcher.start()
+    except BatcherError as e:
+        batcher.store.close()
+        raise UsageError(str(e)) from e
     deadline = None if timeout is None else time.monotonic() + timeout
     code = 0
     try:

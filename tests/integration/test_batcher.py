@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from attribution.batcher import Batcher, BatcherConfig
+from attribution.batcher import Batcher, BatcherConfig, BatcherError
 from attribution.chain.artifacts import ArtifactStore, find_foundry_tool
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import Ledger
@@ -144,6 +144,12 @@ def test_records_become_final_batches_whose_roots_match_da(env: Env) -> None:
     drive(b, all_final(env.store), mine=env.anvil)
     assert [x.count for x in env.store.batches()] == [40, 40, 15]
     check_ledger_matches(env, 95)
+    b.start()  # one batcher per store: a second one is refused
+    try:
+        with pytest.raises(BatcherError, match="another batcher"):
+            env.batcher().start()
+    finally:
+        b.stop()
     st = b.status()
     assert st["backlog_records"] == 0 and st["batches"]["final"] == 3 and st["fatal"] is None
     final = env.store.batches()[-1]

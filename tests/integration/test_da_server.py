@@ -55,7 +55,8 @@ def test_round_trip(client: DAClient, server: DAServerProcess, size: int) -> Non
     assert commitment[:3] == b"\x01\x00\xd0"
     cert = parse_commitment(commitment)
     assert cert.payload_length == size
-    assert len(cert.kzg_commitments) == chunk_count(size)
+    assert cert.blob_count == chunk_count(size)
+    assert cert.matches_commitments(kzg.payload_commitments(payload))
     assert recover_signer(cert) == server.operator_address
     assert client.get(commitment) == payload
 
@@ -64,7 +65,8 @@ def test_round_trip_16_mib_and_one_more_byte_refused(client: DAClient, server: D
     payload = _payload(MAX_PAYLOAD_BYTES, seed=16)
     commitment = client.put(payload)
     assert parse_commitment(commitment).payload_length == MAX_PAYLOAD_BYTES
-    assert len(parse_commitment(commitment).kzg_commitments) == 133
+    assert parse_commitment(commitment).blob_count == 133
+    assert len(commitment) == 3 + 384  # constant size: as at one byte
     assert client.get(commitment) == payload
     with pytest.raises(DARequestRejected) as excinfo:
         client.put(payload + b"\x00")
@@ -88,10 +90,11 @@ def test_kzg_commitments_in_certificate_verify_against_encoded_chunks(client: DA
     payload = _payload(4095 * 31 + 5000, seed=99)  # crosses the one-blob boundary
     cert = parse_commitment(client.put(payload))
     blobs = encode_payload(payload)
-    assert len(blobs) == len(cert.kzg_commitments) == 2
     setup = kzg.trusted_setup()
-    for blob, commitment in zip(blobs, cert.kzg_commitments, strict=True):
-        assert bytes(ckzg.blob_to_kzg_commitment(blob, setup)) == commitment
+    commitments = [bytes(ckzg.blob_to_kzg_commitment(blob, setup)) for blob in blobs]
+    assert len(blobs) == cert.blob_count == 2 and cert.matches_commitments(commitments)
+    assert not cert.matches_commitments(commitments[::-1])
+    for blob, commitment in zip(blobs, commitments, strict=True):
         proof = ckzg.compute_blob_kzg_proof(blob, commitment, setup)
         assert ckzg.verify_blob_kzg_proof(blob, commitment, proof, setup)
     with DAClient(client.base_url, verify_kzg=True) as verifying:

@@ -27,6 +27,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from attribution.answer import load_answer, verify_answer
+from attribution.chain.assets import dataset_id_for
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import Ledger
 from attribution.chain.keys import dev_keys
@@ -156,7 +157,9 @@ def test_two_nodes_answers_to_final_batches_verified_and_indexed(
     # an answer of node b on adapter ad-a (dataset A): found by adapter and by dataset, with a working proof
     answer = next(s for s in saved[1] if s["request"].get("model") == "ad-a")
     record = Record.from_json(answer["response"]["attribution"]["record"])
-    for params in ({"adapter": "0x" + record.adapter_id.hex()}, {"dataset": "0x" + DATASET_A.hex()}):
+    dataset_a = dataset_id_for(d.deployer.address, DATASET_A)  # registered by the deployer: namespaced id
+    assert record.dataset_ids == (dataset_a,)
+    for params in ({"adapter": "0x" + record.adapter_id.hex()}, {"dataset": "0x" + dataset_a.hex()}):
         hits = [x for x in client.get("/v1/records", params={**params, "node": b_addr, "limit": 1000,
                                                              "from_ts": record.timestamp,
                                                              "to_ts": record.timestamp + 1}).json()["records"]

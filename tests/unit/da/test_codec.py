@@ -118,7 +118,8 @@ def _cert(**overrides: object) -> Certificate:
     fields: dict[str, object] = {
         "payload_keccak": codec.keccak256(b"x" * 40),
         "payload_length": 40,
-        "kzg_commitments": (b"\xc0" + bytes(47),),
+        "kzg_commitments_hash": codec.kzg_commitments_hash((b"\xc0" + bytes(47),)),
+        "blob_count": 1,
         "da_sequence": 7,
         "stored_at": 1_700_000_000,
         "operator_signature": bytes(64) + b"\x1b",
@@ -130,18 +131,20 @@ def _cert(**overrides: object) -> Certificate:
 def test_certificate_layout_is_abi_encode_of_the_fields() -> None:
     cert = _cert()
     expected = abi_encode(
-        ["uint8", "bytes32", "uint32", "bytes[]", "uint64", "uint64", "bytes"],
-        [1, cert.payload_keccak, 40, list(cert.kzg_commitments), 7, 1_700_000_000, cert.operator_signature],
+        ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64", "bytes"],
+        [2, cert.payload_keccak, 40, cert.kzg_commitments_hash, 1, 7, 1_700_000_000, cert.operator_signature],
     )
     assert cert.encode() == expected
     assert cert.commitment() == b"\x01\x00\xd0" + expected
     assert parse_commitment(cert.commitment()) == cert
     digest_input = abi_encode(
-        ["uint8", "bytes32", "uint32", "bytes[]", "uint64", "uint64"],
-        [1, cert.payload_keccak, 40, list(cert.kzg_commitments), 7, 1_700_000_000],
+        ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64"],
+        [2, cert.payload_keccak, 40, cert.kzg_commitments_hash, 1, 7, 1_700_000_000],
     )
     assert cert.signing_digest() == codec.keccak256(digest_input)
     assert cert.with_signature(b"").signing_digest() == cert.signing_digest()
+    assert len(cert.encode()) == 384  # constant: one hash however many blobs
+    assert cert.matches_commitments([b"\xc0" + bytes(47)]) and not cert.matches_commitments([bytes(48)])
 
 
 @pytest.mark.parametrize(
@@ -152,7 +155,7 @@ def test_certificate_layout_is_abi_encode_of_the_fields() -> None:
         lambda c: c[:-1],  # truncated
         lambda c: c + b"\x00",  # trailing byte (non-canonical)
         lambda c: c[:3],  # prefix only
-        lambda c: c[:3] + bytes(31) + b"\x02" + c[35:],  # version field 2
+        lambda c: c[:3] + bytes(31) + b"\x01" + c[35:],  # version field 1 (per-blob commitments, retired)
     ],
 )
 def test_malformed_commitments_are_refused(mutation: object) -> None:
@@ -163,13 +166,16 @@ def test_malformed_commitments_are_refused(mutation: object) -> None:
 
 def test_certificate_shape_checks() -> None:
     with pytest.raises(DACommitmentInvalid, match="KZG commitments"):
-        parse_commitment(_cert(kzg_commitments=(bytes(48), bytes(48))).commitment())
+        parse_commitment(_cert(blob_count=2).commitment())
+    with pytest.raises(DACommitmentInvalid, match="zero exactly when"):
+        parse_commitment(_cert(kzg_commitments_hash=bytes(32)).commitment())
     with pytest.raises(DACommitmentInvalid, match="48 bytes"):
-        parse_commitment(_cert(kzg_commitments=(bytes(47),)).commitment())
+        Certificate.of(payload_keccak=bytes(32), payload_length=1, kzg_commitments=(bytes(47),), da_sequence=0,
+                       stored_at=0)
     with pytest.raises(DACommitmentInvalid, match="65 bytes"):
         parse_commitment(_cert(operator_signature=bytes(10)).commitment())
     # no KZG commitments at all is a server started with --no-kzg: allowed
-    assert parse_commitment(_cert(kzg_commitments=()).commitment()).kzg_commitments == ()
+    assert parse_commitment(_cert(kzg_commitments_hash=bytes(32), blob_count=0).commitment()).blob_count == 0
 
 
 def test_parse_commitment_hex() -> None:
@@ -189,14 +195,13 @@ def test_parse_commitment_hex() -> None:
     signed=st.booleans(),
 )
 def test_certificate_round_trip_property(length: int, seq: int, stored_at: int, seed: bytes, signed: bool) -> None:
-    cert = Certificate(
+    cert = Certificate.of(
         payload_keccak=codec.keccak256(seed),
         payload_length=length,
         kzg_commitments=tuple(codec.keccak256(seed + bytes([i % 256])) + bytes(16) for i in range(chunk_count(length))),
         da_sequence=seq,
         stored_at=stored_at,
-        operator_signature=(bytes(64) + b"\x1c") if signed else b"",
-    )
+    ).with_signature((bytes(64) + b"\x1c") if signed else b"")
     assert parse_commitment(cert.commitment()) == cert
     # flipping any byte of the fixed-size head either fails to decode or decodes to a different certificate
     raw = bytearray(cert.commitment())

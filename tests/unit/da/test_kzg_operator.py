@@ -38,8 +38,8 @@ def test_chunk_commitments_verify_with_ckzg() -> None:
 
 
 def _cert() -> Certificate:
-    return Certificate(payload_keccak=keccak256(b"p"), payload_length=1, kzg_commitments=(bytes(48),),
-                       da_sequence=3, stored_at=1_700_000_000)
+    return Certificate.of(payload_keccak=keccak256(b"p"), payload_length=1, kzg_commitments=(bytes(48),),
+                          da_sequence=3, stored_at=1_700_000_000)
 
 
 def test_sign_and_recover(tmp_path: Path) -> None:
