@@ -50,7 +50,10 @@ def _addr(i: int) -> str:
 
 
 def _advance(anvil: AnvilNode, seconds: int) -> None:
-    anvil.rpc("evm_increaseTime", seconds)
+    """Mine a block `seconds` after the latest one (from the chain's own clock: the session anvil is shared and
+    other modules move its time too)."""
+    latest = int(anvil.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    anvil.rpc("evm_setNextBlockTimestamp", latest + seconds)
     anvil.rpc("evm_mine")
 
 

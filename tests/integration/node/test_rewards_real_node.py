@@ -103,7 +103,8 @@ def test_real_node_answers_are_paid_by_the_rule(served_node: NodeProcess, da_cli
 
     rc.publish(computed, account=d.accounts[2])
     assert rc.verify(computed.plan.epoch).ok
-    anvil.rpc("evm_increaseTime", 3600)
+    latest = int(anvil.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    anvil.rpc("evm_setNextBlockTimestamp", latest + 3600)  # from the chain's clock: other modules move it too
     anvil.rpc("evm_mine")
     before = {a: d.token.balance_of(a) for a in ref}
     for account in ref:
