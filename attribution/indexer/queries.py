@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from attribution.errors import AttributionError
-from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records, registry_events
+from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records
 from attribution.records import Profile, Record, to_checksum_address
 
 __all__ = ["QueryError", "NotFound", "USAGE_DIMENSIONS", "Reader", "proof_from_tree"]
@@ -274,32 +273,19 @@ class Reader:
     # -- registry -----------------------------------------------------------------------------------------
 
     def registry_state(self, conn: Connection, at: int | None = None) -> dict[str, Any]:
-        """Datasets, base models and adapters as in effect at unix time `at` (default: now), folded from the
-        AssetRegistry events (a change with `effectiveAt` applies from then)."""
-        q = sa.select(registry_events).order_by(registry_events.c.block_number, registry_events.c.log_index)
-        if at is not None:
-            q = q.where(registry_events.c.block_timestamp <= at)
-        state: dict[str, dict[str, dict[str, Any]]] = {"datasets": {}, "baseModels": {}, "adapters": {}}
-        id_keys = {"datasets": "datasetId", "baseModels": "modelId", "adapters": "adapterId"}
-        for r in conn.execute(q):
-            name = str(r.event)
-            kind = ("datasets" if name.startswith("Dataset") else "baseModels" if name.startswith("BaseModel")
-                    else "adapters" if name.startswith("Adapter") else None)
-            if kind is None:
-                continue
-            args = json.loads(r.args)
-            asset = args.pop(id_keys[kind], None)
-            if asset is None:
-                continue
-            effective = args.pop("effectiveAt", None)
-            if at is not None and effective is not None and int(effective) > at:
-                continue
-            entry = state[kind].setdefault(asset, {"registeredAt": int(r.block_timestamp)})
-            if kind == "adapters" and name.endswith("Registered"):
-                entry["active"] = True
-            entry.update(args)
-            entry["updatedAt"] = int(r.block_timestamp)
-        return {"at": at, **state}
+        """Datasets, base models and adapters as in effect at unix time `at` (default: the last indexed block's
+        time), rebuilt with the chain layer's `RegistryHistory` from the stored AssetRegistry events."""
+        from attribution.indexer.registry import HistoryNotSynced, registry_history, state_json
+
+        history = registry_history(conn)
+        if history is None:
+            return {"at": at, "adapters": {}, "datasets": {}, "baseModels": {}}
+        t = history.synced_timestamp if at is None else at
+        try:
+            return state_json(history.at(t))
+        except HistoryNotSynced:
+            raise QueryError(f"at={at} is after the last indexed block (time {history.synced_timestamp}); ask for "
+                             "an earlier time or wait for the indexer") from None
 
     # -- status -------------------------------------------------------------------------------------------
 
