@@ -212,11 +212,10 @@ class Reader:
 
     # -- usage --------------------------------------------------------------------------------------------
 
-    def usage(self, conn: Connection, by: str, *, epoch_blocks: int = 1000, at: int | None = None
-              ) -> list[dict[str, Any]]:
-        """Records and tokens per adapter, dataset (weighted by `weightsBps`), contributor (dataset usage split by
-        the registry's `sharesBps` at `at`), node or epoch (`block_number // epoch_blocks`). Only batches whose
-        verdict is `ok` count."""
+    def usage(self, conn: Connection, by: str, *, epoch_blocks: int = 1000) -> list[dict[str, Any]]:
+        """Records and tokens per adapter, dataset (weighted by `weightsBps`), contributor (each batch's dataset
+        usage split by the registry's `sharesBps` in effect at the batch's `postedAt`), node or epoch
+        (`block_number // epoch_blocks`). Only batches whose verdict is `ok` count."""
         if by not in USAGE_DIMENSIONS:
             raise QueryError(f"usage by {by!r}: choose one of {', '.join(USAGE_DIMENSIONS)}")
         if epoch_blocks < 1:
@@ -225,16 +224,17 @@ class Reader:
         ok = sa.and_(batches.c.batch_id == records.c.batch_id, batches.c.verdict == "ok")
         if by in ("dataset", "contributor"):
             weighted = sa.func.sum(tokens * profile_datasets.c.weight_bps)
-            q = (sa.select(profile_datasets.c.dataset_id.label("key"), sa.func.count().label("records"),
-                           weighted.label("wtokens"))
-                 .select_from(records.join(batches, ok).join(profile_datasets,
-                                                             profile_datasets.c.profile_id == records.c.profile_id))
-                 .group_by(profile_datasets.c.dataset_id))
-            rows = [(bytes(r.key), int(r.records), int(r.wtokens or 0)) for r in conn.execute(q)]
+            src = records.join(batches, ok).join(profile_datasets,
+                                                 profile_datasets.c.profile_id == records.c.profile_id)
             if by == "dataset":
-                return sorted(({"dataset": _hex(k), "records": n, "tokens": w // 10_000} for k, n, w in rows),
-                              key=lambda x: -x["tokens"])
-            return self._by_contributor(conn, rows, at)
+                q = (sa.select(profile_datasets.c.dataset_id.label("key"), sa.func.count().label("records"),
+                               weighted.label("wtokens")).select_from(src).group_by(profile_datasets.c.dataset_id))
+                return sorted(({"dataset": _hex(r.key), "records": int(r.records), "tokens": int(r.wtokens or 0)
+                                // 10_000} for r in conn.execute(q)), key=lambda x: -x["tokens"])
+            q = (sa.select(profile_datasets.c.dataset_id.label("key"), batches.c.posted_at, weighted.label("wtokens"))
+                 .select_from(src).group_by(profile_datasets.c.dataset_id, batches.c.posted_at))
+            return self._by_contributor(conn, [(bytes(r.key), int(r.posted_at), int(r.wtokens or 0))
+                                               for r in conn.execute(q)])
         key: Any
         if by == "adapter":
             key = profiles.c.adapter_id
@@ -256,19 +256,20 @@ class Reader:
                         "tokens": int(r.prompt or 0) + int(r.completion or 0)})
         return out
 
-    def _by_contributor(self, conn: Connection, rows: list[tuple[bytes, int, int]], at: int | None
-                        ) -> list[dict[str, Any]]:
-        state = self.registry_state(conn, at)["datasets"]
-        acc: dict[str, int] = {}
-        for dataset_id, _n, wtokens in rows:
-            entry = state.get("0x" + dataset_id.hex())
-            if not entry:
-                acc["unregistered"] = acc.get("unregistered", 0) + wtokens
+    def _by_contributor(self, conn: Connection, rows: list[tuple[bytes, int, int]]) -> list[dict[str, Any]]:
+        """rows: (dataset, postedAt, Σ tokens × weightBps) → tokens per contributor (floor of each row's share)."""
+        from attribution.indexer.registry import registry_history
+
+        history = registry_history(conn)
+        acc: dict[str, int] = {}  # tokens × weightBps × shareBps, floored once at the end
+        for dataset_id, posted_at, wtokens in rows:
+            entry = None if history is None else history.dataset_at(dataset_id, posted_at, allow_future=True)
+            if entry is None:
+                acc["unregistered"] = acc.get("unregistered", 0) + wtokens * 10_000
                 continue
-            for who, share in zip(entry.get("contributors", []), entry.get("sharesBps", []), strict=False):
+            for who, share in zip(entry.contributors, entry.shares_bps, strict=True):
                 acc[who] = acc.get(who, 0) + wtokens * int(share)
-        return sorted(({"contributor": k, "tokens": v // (10_000 * (1 if k == "unregistered" else 10_000))}
-                       for k, v in acc.items()), key=lambda x: -x["tokens"])
+        return sorted(({"contributor": k, "tokens": v // 10**8} for k, v in acc.items()), key=lambda x: -x["tokens"])
 
     # -- registry -----------------------------------------------------------------------------------------
 
