@@ -196,7 +196,7 @@ class SharesSchedule:
     entries: tuple[tuple[int, int, int], ...]
 
     def __post_init__(self) -> None:
-        entries = tuple(sorted((int(t), int(n), int(a)) for t, n, a in self.entries))
+        entries = tuple(sorted(((int(t), int(n), int(a)) for t, n, a in self.entries), key=lambda e: e[0]))
         for t, n, a in entries:
             if n < 0 or a < 0 or n + a > BPS:
                 raise RewardsError(f"shares at {t}: nodeShareBps {n} + adapterShareBps {a} must be in [0, {BPS}]")

@@ -32,6 +32,7 @@ _GROUPS: dict[str, tuple[str, str]] = {
     "indexer": ("indexer", "The indexer: follow the chain + DA for all nodes, verify every batch, serve queries."),
     "node": ("node", "The inference node: OpenAI-compatible serving with an attribution record per answer."),
     "records": ("records", "Inspect the node's attribution records (durable log)."),
+    "rewards": ("rewards", "Rewards: compute, publish, verify and claim epochs of fees by the published rule."),
     "verify": ("verify", "Verify posted batches, records, nodes and saved answers from the chain and DA alone."),
 }
 

@@ -417,6 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--body-timeout", type=float, default=60.0,
                         help="seconds a put's whole body may take to arrive (default 60)")
     parser.add_argument("--max-inflight-gets", type=int, default=16, help="concurrent GETs before 503 (default 16)")
+    parser.add_argument("--max-payload-bytes", type=int, default=MAX_PAYLOAD_BYTES,
+                        help="largest payload accepted, at most 16 MiB (default); above it 413")
     parser.add_argument("--enable-faults", action="store_true", help="enable /admin/faults (tests only)")
     parser.add_argument("--no-kzg", dest="kzg", action="store_false", help="skip KZG commitments (benchmarks only)")
     parser.add_argument("--kzg-workers", type=int, default=None, help="KZG worker processes (default min(2, CPUs))")
@@ -433,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
                 data_dir=args.data_dir, host=args.host, port=args.port, operator_keystore=args.operator_keystore,
                 enable_faults=args.enable_faults, kzg=args.kzg, kzg_workers=args.kzg_workers, dev=args.dev,
                 body_timeout_s=args.body_timeout, max_inflight_gets=args.max_inflight_gets,
+                max_payload_bytes=min(args.max_payload_bytes, MAX_PAYLOAD_BYTES),
             )
         )
     except DAError as e:

@@ -6,7 +6,7 @@
     GET /v1/records?node=&adapter=&dataset=&from_ts=&to_ts=&limit=&offset=     records with proofs
     GET /v1/batches?node=&verdict=&limit=&offset=    batches with verdicts ("pending" = not verified yet)
     GET /v1/batches/{batch_id}
-    GET /v1/usage/{by}?epoch_blocks=&at=             by = adapter | dataset | contributor | node | epoch
+    GET /v1/usage/{by}?epoch_blocks=                by = adapter | dataset | contributor | node | epoch
     GET /v1/registry?at=UNIX_SECONDS                 registry state in effect at a time
 """
 
@@ -86,10 +86,9 @@ def get_batch(batch_id: int, conn: Conn, reader: Read) -> dict[str, Any]:
 
 
 @usage_router.get("/{by}")
-def usage(by: str, conn: Conn, reader: Read, epoch_blocks: Annotated[int, Query(ge=1)] = 1000,
-          at: int | None = None) -> dict[str, Any]:
+def usage(by: str, conn: Conn, reader: Read, epoch_blocks: Annotated[int, Query(ge=1)] = 1000) -> dict[str, Any]:
     """Usage aggregates by adapter, dataset, contributor, node or epoch; batches not verified `ok` are excluded."""
-    return {"by": by, "usage": reader.usage(conn, by, epoch_blocks=epoch_blocks, at=at)}
+    return {"by": by, "usage": reader.usage(conn, by, epoch_blocks=epoch_blocks)}
 
 
 @registry_router.get("")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from attribution.errors import AttributionError
-from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records, registry_events
+from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records
 from attribution.records import Profile, Record, to_checksum_address
 
 __all__ = ["QueryError", "NotFound", "USAGE_DIMENSIONS", "Reader", "proof_from_tree"]
@@ -213,11 +212,10 @@ class Reader:
 
     # -- usage --------------------------------------------------------------------------------------------
 
-    def usage(self, conn: Connection, by: str, *, epoch_blocks: int = 1000, at: int | None = None
-              ) -> list[dict[str, Any]]:
-        """Records and tokens per adapter, dataset (weighted by `weightsBps`), contributor (dataset usage split by
-        the registry's `sharesBps` at `at`), node or epoch (`block_number // epoch_blocks`). Only batches whose
-        verdict is `ok` count."""
+    def usage(self, conn: Connection, by: str, *, epoch_blocks: int = 1000) -> list[dict[str, Any]]:
+        """Records and tokens per adapter, dataset (weighted by `weightsBps`), contributor (each batch's dataset
+        usage split by the registry's `sharesBps` in effect at the batch's `postedAt`), node or epoch
+        (`block_number // epoch_blocks`). Only batches whose verdict is `ok` count."""
         if by not in USAGE_DIMENSIONS:
             raise QueryError(f"usage by {by!r}: choose one of {', '.join(USAGE_DIMENSIONS)}")
         if epoch_blocks < 1:
@@ -226,16 +224,17 @@ class Reader:
         ok = sa.and_(batches.c.batch_id == records.c.batch_id, batches.c.verdict == "ok")
         if by in ("dataset", "contributor"):
             weighted = sa.func.sum(tokens * profile_datasets.c.weight_bps)
-            q = (sa.select(profile_datasets.c.dataset_id.label("key"), sa.func.count().label("records"),
-                           weighted.label("wtokens"))
-                 .select_from(records.join(batches, ok).join(profile_datasets,
-                                                             profile_datasets.c.profile_id == records.c.profile_id))
-                 .group_by(profile_datasets.c.dataset_id))
-            rows = [(bytes(r.key), int(r.records), int(r.wtokens or 0)) for r in conn.execute(q)]
+            src = records.join(batches, ok).join(profile_datasets,
+                                                 profile_datasets.c.profile_id == records.c.profile_id)
             if by == "dataset":
-                return sorted(({"dataset": _hex(k), "records": n, "tokens": w // 10_000} for k, n, w in rows),
-                              key=lambda x: -x["tokens"])
-            return self._by_contributor(conn, rows, at)
+                q = (sa.select(profile_datasets.c.dataset_id.label("key"), sa.func.count().label("records"),
+                               weighted.label("wtokens")).select_from(src).group_by(profile_datasets.c.dataset_id))
+                return sorted(({"dataset": _hex(r.key), "records": int(r.records), "tokens": int(r.wtokens or 0)
+                                // 10_000} for r in conn.execute(q)), key=lambda x: -x["tokens"])
+            q = (sa.select(profile_datasets.c.dataset_id.label("key"), batches.c.posted_at, weighted.label("wtokens"))
+                 .select_from(src).group_by(profile_datasets.c.dataset_id, batches.c.posted_at))
+            return self._by_contributor(conn, [(bytes(r.key), int(r.posted_at), int(r.wtokens or 0))
+                                               for r in conn.execute(q)])
         key: Any
         if by == "adapter":
             key = profiles.c.adapter_id
@@ -257,49 +256,37 @@ class Reader:
                         "tokens": int(r.prompt or 0) + int(r.completion or 0)})
         return out
 
-    def _by_contributor(self, conn: Connection, rows: list[tuple[bytes, int, int]], at: int | None
-                        ) -> list[dict[str, Any]]:
-        state = self.registry_state(conn, at)["datasets"]
-        acc: dict[str, int] = {}
-        for dataset_id, _n, wtokens in rows:
-            entry = state.get("0x" + dataset_id.hex())
-            if not entry:
-                acc["unregistered"] = acc.get("unregistered", 0) + wtokens
+    def _by_contributor(self, conn: Connection, rows: list[tuple[bytes, int, int]]) -> list[dict[str, Any]]:
+        """rows: (dataset, postedAt, Σ tokens × weightBps) → tokens per contributor (floor of each row's share)."""
+        from attribution.indexer.registry import registry_history
+
+        history = registry_history(conn)
+        acc: dict[str, int] = {}  # tokens × weightBps × shareBps, floored once at the end
+        for dataset_id, posted_at, wtokens in rows:
+            entry = None if history is None else history.dataset_at(dataset_id, posted_at, allow_future=True)
+            if entry is None:
+                acc["unregistered"] = acc.get("unregistered", 0) + wtokens * 10_000
                 continue
-            for who, share in zip(entry.get("contributors", []), entry.get("sharesBps", []), strict=False):
+            for who, share in zip(entry.contributors, entry.shares_bps, strict=True):
                 acc[who] = acc.get(who, 0) + wtokens * int(share)
-        return sorted(({"contributor": k, "tokens": v // (10_000 * (1 if k == "unregistered" else 10_000))}
-                       for k, v in acc.items()), key=lambda x: -x["tokens"])
+        return sorted(({"contributor": k, "tokens": v // 10**8} for k, v in acc.items()), key=lambda x: -x["tokens"])
 
     # -- registry -----------------------------------------------------------------------------------------
 
     def registry_state(self, conn: Connection, at: int | None = None) -> dict[str, Any]:
-        """Datasets, base models and adapters as in effect at unix time `at` (default: now), folded from the
-        AssetRegistry events (a change with `effectiveAt` applies from then)."""
-        q = sa.select(registry_events).order_by(registry_events.c.block_number, registry_events.c.log_index)
-        if at is not None:
-            q = q.where(registry_events.c.block_timestamp <= at)
-        state: dict[str, dict[str, dict[str, Any]]] = {"datasets": {}, "baseModels": {}, "adapters": {}}
-        id_keys = {"datasets": "datasetId", "baseModels": "modelId", "adapters": "adapterId"}
-        for r in conn.execute(q):
-            name = str(r.event)
-            kind = ("datasets" if name.startswith("Dataset") else "baseModels" if name.startswith("BaseModel")
-                    else "adapters" if name.startswith("Adapter") else None)
-            if kind is None:
-                continue
-            args = json.loads(r.args)
-            asset = args.pop(id_keys[kind], None)
-            if asset is None:
-                continue
-            effective = args.pop("effectiveAt", None)
-            if at is not None and effective is not None and int(effective) > at:
-                continue
-            entry = state[kind].setdefault(asset, {"registeredAt": int(r.block_timestamp)})
-            if kind == "adapters" and name.endswith("Registered"):
-                entry["active"] = True
-            entry.update(args)
-            entry["updatedAt"] = int(r.block_timestamp)
-        return {"at": at, **state}
+        """Datasets, base models and adapters as in effect at unix time `at` (default: the last indexed block's
+        time), rebuilt with the chain layer's `RegistryHistory` from the stored AssetRegistry events."""
+        from attribution.indexer.registry import HistoryNotSynced, registry_history, state_json
+
+        history = registry_history(conn)
+        if history is None:
+            return {"at": at, "adapters": {}, "datasets": {}, "baseModels": {}}
+        t = history.synced_timestamp if at is None else at
+        try:
+            return state_json(history.at(t))
+        except HistoryNotSynced:
+            raise QueryError(f"at={at} is after the last indexed block (time {history.synced_timestamp}); ask for "
+                             "an earlier time or wait for the indexer") from None
 
     # -- status -------------------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ import typer
 
 from node.errors import UsageError
 
+_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024  # attribution.da.codec.MAX_PAYLOAD_BYTES (not imported: --help stays light)
+
 # attribution.da (eth-account, ckzg) is imported inside the commands: `--help` and argument errors stay fast.
 # These equal attribution.da.client.DEFAULT_URL / attribution.da.server.DEFAULT_PORT (a unit test checks).
 DEFAULT_URL = "http://127.0.0.1:3100"
@@ -70,6 +72,9 @@ def serve_command(
                                       "operator key in the data dir.")] = False,
     body_timeout: Annotated[float, typer.Option("--body-timeout", help="Seconds a put's whole body may take "
                                                 "to arrive.")] = 60.0,
+    max_inflight_gets: Annotated[int, typer.Option("--max-inflight-gets", help="Concurrent GETs before 503.")] = 16,
+    max_payload_bytes: Annotated[int, typer.Option("--max-payload-bytes", help="Largest payload accepted (at most "
+                                                   "16 MiB); above it 413.")] = _MAX_PAYLOAD_BYTES,
     enable_faults: Annotated[bool, typer.Option("--enable-faults", help="Enable /admin/faults (tests only).")] = False,
     kzg: Annotated[bool, typer.Option("--kzg/--no-kzg", help="Compute KZG commitments (off: benchmarks only).")] = True,
     kzg_workers: Annotated[
@@ -81,6 +86,8 @@ def serve_command(
         raise UsageError(f"--port must be 1..65535, got {port}")
     if kzg_workers is not None and kzg_workers < 1:
         raise UsageError(f"--kzg-workers must be >= 1, got {kzg_workers}")
+    if max_inflight_gets < 1 or not 0 < max_payload_bytes <= _MAX_PAYLOAD_BYTES:
+        raise UsageError(f"--max-inflight-gets must be >= 1 and --max-payload-bytes in 1..{_MAX_PAYLOAD_BYTES}")
     if body_timeout <= 0:
         raise UsageError(f"--body-timeout must be > 0, got {body_timeout}")
     if operator_keystore is None and not dev:
@@ -97,7 +104,8 @@ def serve_command(
             DAServerConfig(
                 data_dir=data_dir, host=host, port=port, operator_keystore=operator_keystore,
                 enable_faults=enable_faults, kzg=kzg, kzg_workers=kzg_workers, dev=dev,
-                body_timeout_s=body_timeout,
+                body_timeout_s=body_timeout, max_inflight_gets=max_inflight_gets,
+                max_payload_bytes=max_payload_bytes,
             )
         )
     except DAError as e:

@@ -165,6 +165,16 @@ def test_records_become_final_batches_whose_roots_match_da(env: Env) -> None:
     check_ledger_matches(env, 100)
 
 
+def test_payload_the_da_refuses_for_size_is_resplit(env: Env, da_server_factory: DAServerFactory) -> None:
+    env.da = da_server_factory.start(kzg=False, extra_args=["--max-payload-bytes", "2600"])  # 20 records fit
+    env.append(70)
+    b = env.batcher(max_batch_records=40)  # 40 records = 3.4 KB (9 profiles): 413, re-split to 20
+    drive(b, all_final(env.store))
+    assert [x.count for x in env.store.batches()] == [20, 20, 20, 10]
+    assert b.metrics.registry.get_sample_value("loraledger_batcher_resplits_total") == 1
+    check_ledger_matches(env, 70)
+
+
 def test_da_outage_and_503_then_drain(env: Env) -> None:
     env.append(30)
     b = env.batcher()

@@ -78,7 +78,8 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-def scenario(deployment: DeployedContracts, da: DAServerProcess, da_client: DAClient) -> Scenario:
+def scenario(deployment: DeployedContracts, anvil: AnvilNode, da: DAServerProcess, da_client: DAClient
+             ) -> Scenario:
     d = deployment
     a, b = node_account(d, 1), node_account(d, 5)
     assets = register_assets(d)
@@ -103,6 +104,11 @@ def scenario(deployment: DeployedContracts, da: DAServerProcess, da_client: DACl
                      payload=encode_batch(d.chain_id, ledger, theirs[0].node, first, theirs)).batch_id] = \
         Verdict.HEADER_MISMATCH
     expected[publish_next(d, a, da_client, 2, seed=7, payload=b"garbage").batch_id] = Verdict.MALFORMED
+    # a scheduled change: dataset 2 goes to another contributor after the change delay; time moves past it
+    sched = d.assets.schedule_dataset_change(DATASETS[1], [d.accounts[9].address], [10_000], account=d.deployer)
+    anvil.rpc("evm_increaseTime", sched.effective_at - d.client.w3.eth.get_block("latest")["timestamp"] + 1)
+    anvil.rpc("evm_mine")
+    assets.update(effective_at=sched.effective_at, dataset2_new_contributor=d.accounts[9].address)
     return Scenario(a, b, expected, ok_records, recs, assets)
 
 
@@ -209,7 +215,7 @@ def test_indexer_verifies_every_batch_and_serves_queries(
     first, second = s.assets["contributors"]
     assert contributors == {first: want * 6000 * CONTRIBUTOR_SHARES[0] // 10**8,
                             second: want * 6000 * CONTRIBUTOR_SHARES[1] // 10**8,
-                            s.assets["dataset2_contributor"]: want * 4000 // 10_000}
+                            s.assets["dataset2_contributor"]: want * 4000 // 10_000}  # shares at postedAt
 
     # registry state: now, and before anything was registered
     reg = client.get("/v1/registry").json()
@@ -217,6 +223,13 @@ def test_indexer_verifies_every_batch_and_serves_queries(
     assert entry["contributors"] == s.assets["contributors"] and entry["sharesBps"] == list(CONTRIBUTOR_SHARES)
     assert reg["adapters"]["0x" + ADAPTER_ID.hex()]["active"] is True
     assert client.get("/v1/registry", params={"at": 1}).json()["datasets"] == {}
+    # the scheduled change: the old contributor until effectiveAt - 1, the new one from effectiveAt
+    ds2 = "0x" + DATASETS[1].hex()
+    before = client.get("/v1/registry", params={"at": s.assets["effective_at"] - 1}).json()["datasets"][ds2]
+    after = client.get("/v1/registry", params={"at": s.assets["effective_at"]}).json()["datasets"][ds2]
+    assert before["contributors"] == [s.assets["dataset2_contributor"]]
+    assert after["contributors"] == [s.assets["dataset2_new_contributor"]]
+    assert client.get("/v1/registry", params={"at": 2**40}).status_code == 400  # past the indexed head
 
     # the SDK gets the record from the indexer over HTTP and checks it against the chain, not the indexer
     with _http_server(create_app(idx.engine)) as url, LedgerClient(
