@@ -7,8 +7,9 @@ Math, per target linear ``y = x @ W.T`` of a row whose adapter sits in slot ``s`
 The pool keeps preallocated stacks per rank bucket: per (layer, group of linears sharing an input: qkv, o, gate_up,
 down) ``A.T [capacity, in, k r]`` (the group's k modules' A concatenated, so one shrink matmul serves q, k and v) and
 per (layer, module) ``B.T [capacity, r, out]``, the adapter's scaling folded into B at load time. Ranks are rounded up
-to a power of two (min 4): ranks 8/16/64 pay no rank padding; untargeted modules of a touched group hold zeros. Both
-are reported by `padding_bytes`.
+to a power of two, at least 4 and at least 16 bytes of the pool's dtype (4 in fp32, 8 in bf16/fp16: the segment matmul,
+like CUDA's grouped GEMM, needs every stride a multiple of 16 bytes): ranks 8/16/64 pay no rank padding; untargeted
+modules of a touched group hold zeros. Both are reported by `padding_bytes`.
 
 A step's routing is built once (`LoraPool.routing`): per bucket present in the batch, the LoRA rows sorted by slot.
 Every layer and group then reuses it: one gather of the rows, one shrink matmul and one expand per module straight
@@ -37,6 +38,7 @@ __all__ = ["LoraPool", "LoraRouting", "PoolSlot", "Segment", "UnsupportedTargetM
 logger = logging.getLogger(__name__)
 
 MIN_BUCKET = 4
+STRIDE_ALIGN = 16  # bytes: torch._grouped_mm (CPU and CUDA) refuses operands whose strides are not multiples of this
 PADDED_ROWS_PER_SLOT = 25
 # Linear layers that read the same input and write one fused output in the engine's forward: their LoRA shrinks run
 # as one matmul over the concatenated A (and their expands write one concatenated delta).
@@ -52,9 +54,9 @@ class UnsupportedTargetModule(InferenceError, ValueError):
     """The adapter targets a module the engine's forward does not apply LoRA to (only Llama linear layers)."""
 
 
-def bucket_rank(rank: int) -> int:
-    """The pool bucket of a rank: the next power of two, at least 4 (8, 16 and 64 stay exact)."""
-    r = MIN_BUCKET
+def bucket_rank(rank: int, min_bucket: int = MIN_BUCKET) -> int:
+    """The pool bucket of a rank: the next power of two, at least `min_bucket` (8, 16 and 64 stay exact)."""
+    r = min_bucket
     while r < rank:
         r *= 2
     return r
@@ -140,7 +142,13 @@ class LoraPool:
                 self.groups[g] = present
                 self.group_of.update(dict.fromkeys(present, g))
         self.groups_present: set[str] = set()
-        self.grouped = _grouped_mm_works(self.device, dtype)  # segment matmuls available (else slot-major bmm only)
+        esize = torch.empty((), dtype=self.storage_dtype).element_size()
+        # smallest bucket whose rank columns fill 16 bytes: a bf16 rank-4 slice (8 bytes) breaks the segment matmul
+        self.min_bucket = max(MIN_BUCKET, STRIDE_ALIGN // esize)
+        # segment matmuls available (else slot-major bmm only): the op exists here, and every in/out width of the
+        # model keeps the 16-byte stride rule in this dtype (true of any real model; not of every toy shape)
+        self.grouped = (_grouped_mm_works(self.device, dtype)
+                        and all((n * esize) % STRIDE_ALIGN == 0 for shape in self.shapes.values() for n in shape))
         # the native kernel (inference/_kernels.c) for every step: CPU fp32, where LORALEDGER_KERNELS selects it
         self.native = kernels.native_enabled() and self.device.type == "cpu" and dtype == torch.float32
         if self.storage_dtype != dtype and not (self.native and self.storage_dtype == torch.float16):
@@ -149,10 +157,14 @@ class LoraPool:
 
     # ---------------------------------------------------------------- sizes
 
+    def bucket(self, rank: int) -> int:
+        """This pool's bucket for a rank (`bucket_rank` with the dtype's minimum, `min_bucket`)."""
+        return bucket_rank(rank, self.min_bucket)
+
     def slot_nbytes(self, rank: int, target_modules: tuple[str, ...]) -> int:
         """Bytes one adapter occupies in the pool: bucket rank x (in + out) for every module of each group it
         touches (a q,v adapter also holds zero k_proj weights in its qkv group), per layer."""
-        r = bucket_rank(rank)
+        r = self.bucket(rank)
         esize = torch.empty((), dtype=self.storage_dtype).element_size()
         mods = [m for g in {self.group_of[t] for t in target_modules if t in self.group_of} for m in self.groups[g]]
         return sum(r * (self.shapes[m][0] + self.shapes[m][1]) for m in mods) * self.n_layers * esize
@@ -179,7 +191,7 @@ class LoraPool:
             if m not in self.shapes:
                 raise UnsupportedTargetModule(f"LoRA on {m!r} is not supported by the engine: target only "
                                               f"{', '.join(self.shapes)}")
-        r = bucket_rank(rank)
+        r = self.bucket(rank)
         bk = self._buckets.get(r)
         if bk is None:
             bk = self._buckets[r] = _Bucket(rank=r, capacity=0)
@@ -210,9 +222,10 @@ class LoraPool:
 
     def reserve(self, rank: int, target_modules: tuple[str, ...], capacity: int) -> None:
         """Preallocate a bucket's stacks for `capacity` adapters (startup), so that no step pays for growth."""
-        bk = self._buckets.get(bucket_rank(rank))
+        r = self.bucket(rank)
+        bk = self._buckets.get(r)
         if bk is None:
-            bk = self._buckets[bucket_rank(rank)] = _Bucket(rank=bucket_rank(rank), capacity=0)
+            bk = self._buckets[r] = _Bucket(rank=r, capacity=0)
         if bk.capacity < capacity:
             self._grow(bk, capacity)
         for g in {self.group_of[m] for m in target_modules}:

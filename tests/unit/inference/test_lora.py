@@ -26,25 +26,41 @@ def test_bucket_rank() -> None:
     assert [bucket_rank(r) for r in (1, 4, 5, 8, 16, 17, 64)] == [4, 4, 8, 8, 16, 32, 64]
 
 
+DTYPES = {"float32": (torch.float32, 1e-4), "bfloat16": (torch.bfloat16, 3e-2), "float16": (torch.float16, 4e-3)}
+
+
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
 @pytest.mark.parametrize("mode", ["native", "grouped", "bmm"],
                          ids=["native_kernel", "grouped_mm_allowed", "slot_major_bmm_only"])
-def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments(mode: str) -> None:
+def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments(mode: str, dtype_name: str) -> None:
+    dtype, tol = DTYPES[dtype_name]
     if mode == "native" and not NATIVE_OK:
         pytest.skip(f"native kernel cannot run here: {NATIVE_WHY_NOT}")
-    pool = LoraPool(SHAPES, LAYERS, initial_capacity=2)  # small capacity: allocation grows the stacks
-    assert pool.grouped  # torch 2.13 on CPU has the segment matmul
-    assert pool.native == NATIVE  # CPU fp32: the native kernel is the default where it runs and is selected
+    if mode == "native" and dtype != torch.float32:
+        pytest.skip("the native kernel computes fp32 only (bf16/fp16 pools run the torch path)")
+    pool = LoraPool(SHAPES, LAYERS, initial_capacity=2, dtype=dtype)  # small capacity: allocation grows the stacks
+    assert pool.grouped  # torch 2.13 on CPU has the segment matmul, in every dtype
+    if dtype == torch.float32:
+        assert pool.native == NATIVE  # CPU fp32: the native kernel is the default where it runs and is selected
+    else:
+        assert not pool.native
     pool.native = mode == "native"
     pool.grouped = mode == "grouped"
     grouped = mode != "bmm"
+    # ranks 8/16/5/64/8/4/4: the two rank-4 adapters share a prefill with base rows (a bf16 rank-4 segment once
+    # broke the segment matmul's 16-byte stride rule)
     specs = [(1, 8, ("q_proj", "v_proj"), 2.0), (2, 16, ("q_proj",), 0.5), (3, 5, ("v_proj", "down_proj"), 1.0),
-             (4, 64, ("q_proj", "v_proj", "down_proj"), 0.25), (5, 8, ("down_proj",), 3.0)]
+             (4, 64, ("q_proj", "v_proj", "down_proj"), 0.25), (5, 8, ("down_proj",), 3.0),
+             (6, 4, ("q_proj", "k_proj", "v_proj"), 1.5), (7, 4, ("q_proj", "v_proj", "down_proj"), 0.5)]
     adapters = []
     for seed, rank, targets, scale in specs:
         a, b = _adapter(seed, rank, targets)
+        a = {k: v.to(dtype).float() for k, v in a.items()}  # the reference uses the values the pool can hold
+        b = {k: (v * scale).to(dtype).float() / scale for k, v in b.items()}
         adapters.append((pool.alloc(rank, a, b, scale, targets), a, b, scale))
-    # rows: a prefill segment of 60 tokens, single-token decode rows, and base rows that must stay untouched
-    layout = [(0, 60), (None, 3), (1, 1), (2, 1), (None, 1), (3, 4), (4, 1), (0, 1), (3, 1)]
+    # rows: prefill segments of 60 tokens, single-token decode rows, and base rows that must stay untouched
+    layout = [(0, 60), (None, 3), (1, 1), (2, 1), (None, 1), (3, 4), (4, 1), (5, 60), (0, 1), (6, 1), (None, 5),
+              (3, 1)]
     segments, start = [], 0
     owner: list[int | None] = []
     for idx, n in layout:
@@ -61,21 +77,50 @@ def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments(mode: str
     assert pool.groups == {"qkv": ("q_proj", "k_proj", "v_proj"), "down": ("down_proj",)}
     for li in range(LAYERS):
         for group, mods in pool.groups.items():
-            x = torch.randn(start, SHAPES[mods[0]][0])
+            x = torch.randn(start, SHAPES[mods[0]][0]).to(dtype)
             widths = [SHAPES[m][1] for m in mods]
-            y0 = torch.randn(start, sum(widths))  # the fused output of the group (e.g. [q | k | v])
+            y0 = torch.randn(start, sum(widths)).to(dtype)  # the fused output of the group (e.g. [q | k | v])
             y = y0.clone()
             pool.apply(routing, li, group, x, y)
+            assert y.dtype == dtype
             for row, idx in enumerate(owner):
-                ref = y0[row].clone()
+                ref = y0[row].float()
                 if idx is not None:
                     _, a, b, scale = adapters[idx]
                     col = 0
                     for m, w in zip(mods, widths, strict=True):
                         if (li, m) in a:
-                            ref[col:col + w] += scale * (x[row] @ a[(li, m)].T) @ b[(li, m)].T
+                            ref[col:col + w] += scale * (x[row].float() @ a[(li, m)].T) @ b[(li, m)].T
                         col += w
-                torch.testing.assert_close(y[row], ref, rtol=1e-4, atol=1e-4)
+                else:
+                    assert torch.equal(y[row], y0[row])  # base rows are never touched
+                # a tolerance relative to the row's size: bf16 keeps 8 bits of mantissa, fp16 11
+                torch.testing.assert_close(y[row].float(), ref, rtol=tol, atol=tol * float(ref.abs().max()))
+
+
+def test_half_precision_pools_pad_small_ranks_to_16_bytes() -> None:
+    """bf16/fp16 buckets start at rank 8 (16 bytes), fp32 at 4; widths off the 16-byte rule turn grouped mm off."""
+    assert LoraPool(SHAPES, LAYERS).bucket(4) == 4
+    for dtype in (torch.bfloat16, torch.float16):
+        pool = LoraPool(SHAPES, LAYERS, dtype=dtype)
+        assert [pool.bucket(r) for r in (1, 4, 8, 16, 64)] == [8, 8, 8, 16, 64]
+        assert pool.padding_bytes(4, ("q_proj", "k_proj", "v_proj")) == pool.slot_nbytes(4, ("q_proj", "k_proj",
+                                                                                                "v_proj")) // 2
+    odd = {"q_proj": (36, 36), "k_proj": (36, 12), "v_proj": (36, 12)}  # 36 bf16 values = 72 bytes
+    assert LoraPool(odd, 1, dtype=torch.float32).grouped
+    pool = LoraPool(odd, 1, dtype=torch.bfloat16)
+    assert not pool.grouped  # falls back to the slot-major bmm, which has no stride rule
+    g = torch.Generator().manual_seed(0)
+    a = {(0, m): torch.randn(4, 36, generator=g) for m in odd}
+    b = {(0, m): torch.randn(odd[m][1], 4, generator=g) for m in odd}
+    slot = pool.alloc(4, a, b, 1.0, tuple(odd))
+    routing = pool.routing([Segment(slot=slot, start=0, length=70), Segment(slot=slot, start=75, length=1)])
+    x, y = torch.randn(80, 36).to(torch.bfloat16), torch.zeros(80, 60, dtype=torch.bfloat16)
+    pool.apply(routing, 0, "qkv", x, y)
+    ref = torch.cat([x[0].float() @ a[(0, m)].to(torch.bfloat16).float().T
+                     @ b[(0, m)].to(torch.bfloat16).float().T for m in odd])
+    torch.testing.assert_close(y[0].float(), ref, rtol=3e-2, atol=3e-2 * float(ref.abs().max()))
+    assert torch.count_nonzero(y[70:75]) == 0
 
 
 def test_decode_routing_uses_slot_major_bmm_and_measures_padding() -> None:
