@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import pathlib
 import random
 import shutil
@@ -41,9 +42,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from inference import kernels
 from inference.adapters.cache import AdapterCache, CacheBudgets
 from inference.adapters.weights import linear_shapes
 from inference.engine import Engine, EngineConfig, GenerationRequest
+from inference.errors import InferenceError
 from inference.lora import LoraPool
 
 __all__ = ["MODELS", "main"]
@@ -188,12 +191,40 @@ def run_ours(base: _Base, work: list[Work], adapters: list[pathlib.Path | None],
 
 
 def _half_storage_ok(base: _Base, dtype: torch.dtype) -> bool:
-    """Whether the fp16-storage variant can run here (native CPU kernels, fp32 model, AVX-512)."""
-    from inference import kernels
-
+    """Whether the fp16-storage variant can run here (native CPU kernels selected, fp32 model, AVX-512)."""
     k = kernels.ext
-    return (k is not None and base.model.device.type == "cpu" and dtype == torch.float32 and kernels.native_enabled()
-            and bool(k.simd(base.model.config.hidden_size // base.model.config.num_attention_heads)))
+    return (kernels.selected() == "native" and base.model.device.type == "cpu" and dtype == torch.float32
+            and k is not None and bool(k.simd(base.model.config.hidden_size // base.model.config.num_attention_heads)))
+
+
+_CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+              "avx512_fp16", "amx_bf16", "amx_tile", "asimd", "sve")
+
+
+def environment(device: str) -> dict[str, Any]:
+    """What ran: the kernel path, the CPU (model, the SIMD flags that matter here, torch's dispatch level), torch."""
+    import platform
+
+    model, flags = platform.processor() or platform.machine(), set()
+    with contextlib.suppress(OSError):
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                model = value.strip()
+            elif key.strip() in ("flags", "Features"):  # x86 / arm64 spelling; the first CPU stands for all
+                flags = set(value.split())
+                break
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")()
+    env: dict[str, Any] = {
+        "kernels": kernels.selected(),
+        "kernels_requested": kernels.mode(),
+        "cpu": {"model": model, "flags": [f for f in _CPU_FLAGS if f in flags], "torch_capability": capability,
+                "cores": os.cpu_count()},
+        "torch_version": torch.__version__,
+    }
+    if device.startswith("cuda"):
+        env["cuda"] = {"device": torch.cuda.get_device_name(), "version": torch.version.cuda}
+    return env
 
 
 def _count(items: Iterator[str] | Any) -> dict[str, int]:
@@ -602,7 +633,17 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--workdir", default=None, help="keep the synthetic adapters here (default: a temp dir)")
     ap.add_argument("--requests", type=int, default=None, help="override the number of requests (debugging)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    ap.add_argument("--kernels", default=None, choices=kernels.CHOICES,
+                    help=f"kernel path (sets {kernels.ENV}; default: its value, else auto = native where the CPU "
+                         "has AVX-512 and the extension was built, else torch); compiled = torch.compile of the "
+                         "portable path, its compile time reported apart")
     args = ap.parse_args(argv)
+    if args.kernels is not None:
+        os.environ[kernels.ENV] = args.kernels
+    try:
+        env = environment(args.device)
+    except InferenceError as e:  # a bad LORALEDGER_KERNELS value, or native asked for where it cannot run
+        ap.error(str(e))
     threads = args.threads if args.threads is not None else (1 if args.device == "cpu" else 0)
     if threads:
         torch.set_num_threads(threads)
@@ -615,7 +656,7 @@ def main(argv: list[str]) -> int:
     if device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda but no CUDA device is available")
     dev_desc = device if not device.startswith("cuda") else f"{device} ({torch.cuda.get_device_name()})"
-    dev_desc += f", {args.dtype}, {torch.get_num_threads()} threads"
+    dev_desc += f", {args.dtype}, {torch.get_num_threads()} threads, kernels {env['kernels']}"
 
     from rich.console import Console
 
@@ -641,6 +682,8 @@ def main(argv: list[str]) -> int:
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)
     out = _json(results, dev_desc, args.quick)
+    out.update(env)
+    out["compile_s"] = kernels.compile_seconds() if env["kernels"] == "compiled" else None
     out["wall_s"] = time.perf_counter() - t_start
     if args.json_path:
         pathlib.Path(args.json_path).write_text(json.dumps(out, indent=2, default=str))
