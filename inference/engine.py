@@ -46,7 +46,7 @@ from inference.errors import InferenceError
 from inference.kv import KVCache
 from inference.lora import LoraPool, PoolSlot, Segment
 from inference.models.llama import LlamaForward
-from inference.sampling import make_generator, sample
+from inference.sampling import RowGenerator, make_generator, sample
 
 __all__ = [
     "ZERO_ID",
@@ -109,7 +109,7 @@ class _Seq:
     prompt: list[int]
     adapter_id: bytes
     tier: str
-    generator: torch.Generator | None
+    generator: RowGenerator | None
     t_submit: float
     t_admit: float = 0.0
     t_first: float = 0.0

@@ -1,4 +1,5 @@
-"""Which kernel path runs: the native C kernels (`inference/_kernels.c`) or the portable torch path.
+"""Which kernel path runs: the native C kernels (`inference/_kernels.c`), the portable torch path, or that path through
+torch.compile.
 
 One switch for the whole package, read when an engine or a LoRA pool is built: the environment variable
 ``LORALEDGER_KERNELS``:
@@ -7,7 +8,9 @@ One switch for the whole package, read when an engine or a LoRA pool is built: t
 - ``native``: the native kernels; raises `KernelsUnavailable` on a machine that cannot run them, so a run that asked
   for them never silently measures something else;
 - ``torch``: the portable path even where the native kernels could run (how `make test` exercises the path every
-  GPU and most cloud CPUs take, on a machine that has AVX-512).
+  GPU and most cloud CPUs take, on a machine that has AVX-512);
+- ``compiled``: the portable path with its fused pieces through `torch.compile` (`inference.compiled`: inductor's
+  generated C++ on CPU, Triton on CUDA); the first steps pay the compile, `compiled.compile_seconds()` says how much.
 
 Native is a machine-level choice; whether a given model uses it is still decided per model (CPU, fp32, head size a
 multiple of 16: `LlamaForward.native_attention_ok`, `LoraPool.native`), and `EngineConfig(native_attention=False)`
@@ -32,7 +35,7 @@ except ImportError:  # pragma: no cover - depends on the build; the torch path g
 __all__ = ["CHOICES", "ENV", "KernelsUnavailable", "ext", "mode", "native_enabled", "native_status", "selected"]
 
 ENV = "LORALEDGER_KERNELS"
-CHOICES = ("auto", "native", "torch")
+CHOICES = ("auto", "native", "torch", "compiled")
 
 ext: ModuleType | None = _ext  # the extension module, None when it was not built
 
@@ -62,7 +65,7 @@ def native_status() -> tuple[bool, str]:
 def native_enabled() -> bool:
     """Whether the native kernels are selected: `mode()` together with what this machine can run."""
     m = mode()
-    if m == "torch":
+    if m in ("torch", "compiled"):
         return False
     ok, why = native_status()
     if m == "native" and not ok:
@@ -71,5 +74,7 @@ def native_enabled() -> bool:
 
 
 def selected() -> str:
-    """The machine-level path in effect: ``"native"`` or ``"torch"`` (what benches and logs report)."""
+    """The machine-level path in effect: ``"native"``, ``"compiled"`` or ``"torch"`` (what benches and logs report)."""
+    if mode() == "compiled":
+        return "compiled"
     return "native" if native_enabled() else "torch"

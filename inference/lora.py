@@ -38,6 +38,7 @@ __all__ = ["LoraPool", "LoraRouting", "PoolSlot", "Segment", "UnsupportedTargetM
 logger = logging.getLogger(__name__)
 
 MIN_BUCKET = 4
+ABSENT_SLOT_ROWS = 50  # a window slot with no row costs the slot-major bmm about this many padded rows (its weights)
 STRIDE_ALIGN = 16  # bytes: torch._grouped_mm (CPU and CUDA) refuses operands whose strides are not multiples of this
 PADDED_ROWS_PER_SLOT = 25
 # Linear layers that read the same input and write one fused output in the engine's forward: their LoRA shrinks run
@@ -82,7 +83,7 @@ class Segment:
 @dataclass
 class _Group:
     bucket: int
-    n_groups: int  # G: slots 0..G-1 of the bucket's stacks take part (the highest slot used this step + 1)
+    n_groups: int  # G: slots first..first+G-1 of the bucket's stacks take part (lowest to highest slot this step)
     rows: torch.Tensor  # [n] long: rows of x using this bucket, sorted by slot
     offs: torch.Tensor | None  # [G] int32 end offsets of each slot's rows: segment matmul mode
     per_slot: int  # m: padded rows per slot (slot-major bmm mode)
@@ -90,6 +91,7 @@ class _Group:
     pos: torch.Tensor | None  # [n] long: padded position of each sorted row
     slots: torch.Tensor | None = None  # [n] long: slot of each sorted row (native kernel mode, CPU fp32)
     native: tuple[int, int, int] | None = None  # (rows pointer, slots pointer, n): the native kernel's row arguments
+    first: int = 0  # lowest slot of the step (torch path): slots below it are not read
 
 
 @dataclass
@@ -281,37 +283,47 @@ class LoraPool:
         dev = self.device
         for r, segs in by_bucket.items():
             segs.sort(key=lambda s: s.slot.index)
-            n_groups = segs[-1].slot.index + 1
-            slot_idx = torch.tensor([s.slot.index for s in segs], dtype=torch.long)
-            lens = torch.tensor([s.length for s in segs], dtype=torch.long)
-            counts = torch.zeros(n_groups, dtype=torch.long).index_add_(0, slot_idx, lens)
-            if all(s.length == 1 for s in segs):
-                rows = torch.tensor([s.start for s in segs], dtype=torch.long)
-            else:
-                rows = torch.cat([torch.arange(s.start, s.start + s.length) for s in segs])
-            n = rows.shape[0]
-            per_slot = int(counts.max())
             if self.native:
                 # the native kernel reads each slot's A and B once and adds straight into the rows: no padding
+                slot_idx = torch.tensor([s.slot.index for s in segs], dtype=torch.long)
+                lens = torch.tensor([s.length for s in segs], dtype=torch.long)
+                rows = _rows(segs)
                 slots = torch.repeat_interleave(slot_idx, lens)
-                out.groups.append(_Group(bucket=r, n_groups=n_groups, rows=rows, offs=None, per_slot=0, gidx=None,
-                                         pos=None, slots=slots, native=(rows.data_ptr(), slots.data_ptr(), n)))
-                out.lora_rows += n
+                out.groups.append(_Group(bucket=r, n_groups=segs[-1].slot.index + 1, rows=rows, offs=None,
+                                         per_slot=0, gidx=None, pos=None, slots=slots,
+                                         native=(rows.data_ptr(), slots.data_ptr(), rows.shape[0])))
+                out.lora_rows += rows.shape[0]
                 continue
-            # cost model measured on CPU (hidden 512, r 16): a segment matmul pays ~5 us per slot, the slot-major
-            # bmm ~0.2 us per padded row, so padding up to ~25 rows per slot is still cheaper
-            if self.grouped and n_groups * per_slot - n > PADDED_ROWS_PER_SLOT * n_groups:
+            # the torch path reads the stacks' slots lo..hi only: the cost follows the adapters in the batch, not
+            # the highest slot the cache ever filled
+            lo = segs[0].slot.index
+            n_groups = segs[-1].slot.index - lo + 1
+            counts_l = [0] * n_groups  # rows per slot of the window, on the host (no tensor round trip)
+            for s in segs:
+                counts_l[s.slot.index - lo] += s.length
+            n = sum(counts_l)
+            per_slot = max(counts_l)
+            present = sum(1 for c in counts_l if c)
+            slot_idx = torch.tensor([s.slot.index - lo for s in segs], dtype=torch.long)
+            lens = torch.tensor([s.length for s in segs], dtype=torch.long)
+            counts = torch.tensor(counts_l, dtype=torch.long)
+            rows = _rows(segs)
+            # cost model measured on CPU (hidden 512, r 16): a segment matmul pays ~5 us per slot in the batch, the
+            # slot-major bmm ~0.2 us per padded row, so padding up to ~25 rows per slot is still cheaper; a slot of
+            # the window that no row uses still costs the bmm a full read of its weights (~50 padded rows)
+            bmm_waste = n_groups * per_slot - n + ABSENT_SLOT_ROWS * (n_groups - present)
+            if self.grouped and bmm_waste > PADDED_ROWS_PER_SLOT * present:
                 out.groups.append(_Group(bucket=r, n_groups=n_groups, rows=rows.to(dev),
                                          offs=torch.cumsum(counts, 0).to(torch.int32).to(dev), per_slot=0,
-                                         gidx=None, pos=None))
+                                         gidx=None, pos=None, first=lo))
             else:
                 slot_of_row = torch.repeat_interleave(slot_idx, lens)  # [n], sorted
                 first = torch.cumsum(counts, 0) - counts  # [G] first sorted row of each slot
                 pos = slot_of_row * per_slot + (torch.arange(n) - first[slot_of_row])  # [n]
-                gidx = torch.full((n_groups * per_slot,), int(rows[0]), dtype=torch.long)
+                gidx = torch.full((n_groups * per_slot,), segs[0].start, dtype=torch.long)
                 gidx[pos] = rows
                 out.groups.append(_Group(bucket=r, n_groups=n_groups, rows=rows.to(dev), offs=None,
-                                         per_slot=per_slot, gidx=gidx.to(dev), pos=pos.to(dev)))
+                                         per_slot=per_slot, gidx=gidx.to(dev), pos=pos.to(dev), first=lo))
                 out.padded_rows += n_groups * per_slot - n
             out.lora_rows += n
         return out
@@ -348,8 +360,9 @@ class LoraPool:
             if a is None:
                 continue
             r = bk.rank
-            a = a[:g.n_groups]
-            bs = [bk.b[(layer, m)][:g.n_groups] for m in self.groups[group]]  # each [G, r, out_m]
+            lo, hi = g.first, g.first + g.n_groups
+            a = a[lo:hi]
+            bs = [bk.b[(layer, m)][lo:hi] for m in self.groups[group]]  # each [G, r, out_m]
             if g.offs is not None:
                 xs = x.index_select(0, g.rows)  # [n, in]
                 t = torch._grouped_mm(xs, a, offs=g.offs)  # [n, k r]
@@ -368,6 +381,13 @@ class LoraPool:
                 u = u.index_select(0, g.pos)  # [n, sum out]
             # rows are unique within a step, so an accumulating index_put is a scatter-add (faster than index_add_)
             y.index_put_((g.rows,), u.to(y.dtype), accumulate=True)
+
+
+def _rows(segs: list[Segment]) -> torch.Tensor:
+    """[n] long: the activation rows of `segs`, in order."""
+    if all(s.length == 1 for s in segs):
+        return torch.tensor([s.start for s in segs], dtype=torch.long)
+    return torch.cat([torch.arange(s.start, s.start + s.length) for s in segs])
 
 
 def _grouped_mm_works(device: torch.device, dtype: torch.dtype) -> bool:

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from transformers.activations import ACT2FN
 
-from inference import kernels
+from inference import compiled, kernels
 from inference.attention import DecodeAttention, PrefillAttention
+from inference.compiled import rms_norm, rotate_half
 from inference.kv import KVCache
 from inference.lora import LoraPool, LoraRouting
 from inference.model import SUPPORTED_MODEL_TYPES, ModelArchitectureUnsupported
@@ -58,18 +59,6 @@ def check_architecture(cfg: Any, max_len: int) -> None:
         raise SlidingWindowUnsupported(
             f"this {model_type} model attends within a sliding window of {window} tokens, which the engine does not "
             f"implement, and max_seq_len {max_len} would let tokens attend beyond it: set max_seq_len <= {window}")
-
-
-def _rms_norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
-    # same op order as transformers' LlamaRMSNorm (fp32 statistics), so greedy tokens match it exactly
-    xf = x.float()
-    xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
-    return w * xf.to(x.dtype)
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    h = x.shape[-1] // 2
-    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
 @dataclass
@@ -182,6 +171,8 @@ class LlamaForward:
         self.max_len = max_len
         # the machine-level choice (LORALEDGER_KERNELS); an engine may still turn it off (native_attention=False)
         self.use_native = kernels.native_enabled()
+        # the portable path's fused pieces: torch.compile'd where LORALEDGER_KERNELS=compiled, else plain eager torch
+        self.ops = compiled.ops(kernels.selected() == "compiled")
         self.q_size = self.n_heads * self.head_dim
         self.kv_size = self.n_kv * self.head_dim
 
@@ -205,41 +196,44 @@ class LlamaForward:
         fused = getattr(attend, "fused", None)
         if fused is not None and self.native_elementwise:
             return self._forward_native(tokens, fused, lora, routing)
+        ops = self.ops
         x = self.embed.index_select(0, tokens)  # [N, hidden]
         cos = self.cos.index_select(0, positions)[:, None, :]  # [N, 1, D]
         sin = self.sin.index_select(0, positions)[:, None, :]
         n = x.shape[0]
         qs, kvs = self.q_size, self.kv_size
+        y: torch.Tensor | None = None  # the previous sublayer's output, added to the residual stream x
         for li, w in enumerate(self.layers):
-            h = _rms_norm(x, w.ln1, self.eps)
+            x, h = ops.add_norm(x, y, w.ln1, self.eps)
             qkv = F.linear(h, w.wqkv, w.bqkv)  # [N, (H + 2 Hkv) D]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "qkv", h, qkv)
             if fused is not None and w.q_norm is None:  # RoPE + K/V write + attention in one native call
                 o = fused(li, qkv)
-            else:
+            elif w.q_norm is not None and w.k_norm is not None:
                 v = qkv[:, qs + kvs:].view(n, self.n_kv, self.head_dim)
-                if w.q_norm is not None and w.k_norm is not None:
-                    q = _rms_norm(qkv[:, :qs].view(n, self.n_heads, self.head_dim), w.q_norm, self.eps)
-                    k = _rms_norm(qkv[:, qs:qs + kvs].view(n, self.n_kv, self.head_dim), w.k_norm, self.eps)
-                    q = q * cos + _rotate_half(q) * sin
-                    k = k * cos + _rotate_half(k) * sin
-                else:  # RoPE on q and k heads together: the same elementwise math in half the ops
-                    qk = qkv[:, :qs + kvs].view(n, self.n_heads + self.n_kv, self.head_dim)  # [N, H + Hkv, D]
-                    qk = qk * cos + _rotate_half(qk) * sin
-                    q, k = qk[:, :self.n_heads], qk[:, self.n_heads:]
+                q = rms_norm(qkv[:, :qs].view(n, self.n_heads, self.head_dim), w.q_norm, self.eps)
+                k = rms_norm(qkv[:, qs:qs + kvs].view(n, self.n_kv, self.head_dim), w.k_norm, self.eps)
+                q = q * cos + rotate_half(q) * sin
+                k = k * cos + rotate_half(k) * sin
+                o = attend(li, q, k, v)  # [N, H D]
+            else:
+                q, k, v = ops.rope_qk(qkv, cos, sin, self.n_heads, self.n_kv, self.head_dim)
                 o = attend(li, q, k, v)  # [N, H D]
             y = F.linear(o, w.wo, w.bo)  # [N, hidden]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "o", o, y)
-            x = x + y
-            h = _rms_norm(x, w.ln2, self.eps)
+            x, h = ops.add_norm(x, y, w.ln2, self.eps)
             gu = F.linear(h, w.wgu, w.bgu)  # [N, 2 I]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "gate_up", h, gu)
-            m = self.act(gu[:, :self.inter]) * gu[:, self.inter:]  # [N, I]
-            x = x + self._down(li, w, m, lora, routing)
-        return _rms_norm(x, self.norm, self.eps)
+            m = ops.gate_mul(gu, self.inter, self.act)  # [N, I]
+            y = F.linear(m, w.wdown, w.bdown)  # [N, hidden]
+            if routing is not None and lora is not None:
+                lora.apply(routing, li, "down", m, y)
+        if y is not None:
+            x = x + y
+        return ops.rms_norm(x, self.norm, self.eps)
 
     @property
     def native_elementwise(self) -> bool:

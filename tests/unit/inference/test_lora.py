@@ -126,16 +126,41 @@ def test_half_precision_pools_pad_small_ranks_to_16_bytes() -> None:
 def test_decode_routing_uses_slot_major_bmm_and_measures_padding() -> None:
     pool = LoraPool(SHAPES, LAYERS)
     pool.native = False  # the torch path (what CUDA and non-fp32 pools run)
-    slots = [pool.alloc(8, *_adapter(i, 8, ("q_proj",)), 1.0, ("q_proj",)) for i in range(3)]
-    # slot 0: 2 rows, slot 1: none, slot 2: 1 row -> G=3 slots x m=2 rows = 6 computed for 3 real rows
-    segs = [Segment(slot=slots[0], start=0, length=1), Segment(slot=slots[2], start=1, length=1),
-            Segment(slot=slots[0], start=3, length=1)]
+    slots = [pool.alloc(8, *_adapter(i, 8, ("q_proj",)), 1.0, ("q_proj",)) for i in range(4)]
+    # slot 1: 2 rows, slot 2: 1 row -> the window is slots 1..2 (0 and 3 are not read): 2 slots x m=2 rows = 4
+    # computed for 3 real rows
+    segs = [Segment(slot=slots[1], start=0, length=1), Segment(slot=slots[2], start=1, length=1),
+            Segment(slot=slots[1], start=3, length=1)]
     routing = pool.routing(segs)
-    assert routing is not None and routing.lora_rows == 3 and routing.padded_rows == 3
+    assert routing is not None and routing.lora_rows == 3 and routing.padded_rows == 1
+    (g,) = routing.groups
+    assert (g.first, g.n_groups, g.per_slot) == (1, 2, 2) and g.gidx is not None
     x, y = torch.randn(4, 32), torch.zeros(4, 32 + 8 + 16)
     pool.apply(routing, 1, "qkv", x, y)
     assert torch.count_nonzero(y[:, 32:]) == 0  # k and v are not targeted: zero deltas there
     assert torch.count_nonzero(y[2]) == 0 and torch.count_nonzero(y[0]) > 0
+
+
+def test_lora_cost_follows_the_batch_not_the_highest_slot() -> None:
+    """Two adapters in slots 0 and 7 of a full bucket: the slot-major bmm would read all 8 slots' weights, so the
+    routing takes the segment matmul, which reads the two in the batch; results match the per-row reference."""
+    pool = LoraPool(SHAPES, LAYERS)
+    pool.native = False
+    ads = [_adapter(i, 8, ("q_proj", "v_proj")) for i in range(8)]
+    slots = [pool.alloc(8, a, b, 1.0, ("q_proj", "v_proj")) for a, b in ads]
+    segs = [Segment(slot=slots[7], start=0, length=1), Segment(slot=slots[0], start=1, length=1)]
+    routing = pool.routing(segs)
+    assert routing is not None
+    (g,) = routing.groups
+    assert g.offs is not None and routing.padded_rows == 0  # segment matmul over the window, empty slots skipped
+    x, y = torch.randn(2, 32), torch.zeros(2, 32 + 8 + 16)
+    pool.apply(routing, 0, "qkv", x, y)
+    for row, i in ((0, 7), (1, 0)):
+        a, b = ads[i]
+        torch.testing.assert_close(y[row, :32], x[row] @ a[(0, "q_proj")].T @ b[(0, "q_proj")].T, rtol=1e-4,
+                                   atol=1e-4)
+        torch.testing.assert_close(y[row, 40:], x[row] @ a[(0, "v_proj")].T @ b[(0, "v_proj")].T, rtol=1e-4,
+                                   atol=1e-4)
 
 
 def test_no_routing_without_adapter_rows_and_padding_measured() -> None:
