@@ -1,6 +1,6 @@
 """Token selection for a batch of rows: greedy (vectorised) or temperature/top-p, every row in one vectorised pass.
 
-Greedy rows cost one `argmax` over the whole batch. Sampled rows share one softmax/top-p pass and one inverse-CDF
+Greedy rows cost one max-reduction over the whole batch. Sampled rows share one softmax/top-p pass and one inverse-CDF
 draw (`searchsorted`): no per-row kernel, no host round trip. Each row's uniform number comes from a counter-based
 generator (`RowGenerator`: splitmix64 of the request's seed and its draw count, computed for all rows at once on the
 device), so a request with a `seed` produces the same tokens whatever else is in the batch (up to the floating-point
@@ -93,7 +93,7 @@ def sample(
 ) -> torch.Tensor:
     """Next token id per row, as a [B] long tensor on the logits' device (each sampled row's generator advances by
     one draw)."""
-    out = torch.argmax(logits, dim=-1)  # [B]
+    out = logits.max(dim=-1).indices  # [B]: the first maximal index, as argmax gives, in a faster CPU kernel
     sampled = [i for i, p in enumerate(params) if not p.greedy]
     if not sampled:
         return out
