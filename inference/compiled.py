@@ -70,7 +70,6 @@ class Ops:
         self.add_norm = wrap(add_norm)
         self.rope_qk = wrap(rope_qk)
         self.gate_mul = wrap(gate_mul)
-        self.rms_norm = wrap(rms_norm)
 
 
 _lock = threading.Lock()

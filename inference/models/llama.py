@@ -231,9 +231,7 @@ class LlamaForward:
             y = F.linear(m, w.wdown, w.bdown)  # [N, hidden]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "down", m, y)
-        if y is not None:
-            x = x + y
-        return ops.rms_norm(x, self.norm, self.eps)
+        return ops.add_norm(x, y, self.norm, self.eps)[1]  # the last residual add and the final norm
 
     @property
     def native_elementwise(self) -> bool:
