@@ -355,16 +355,24 @@ def run_hf_static(model: Any, work: list[Work], batch: int = 32, adapter_names: 
 def run_hf_cb(model: Any, work: list[Work]) -> float:
     """transformers' own continuous batching (the manager behind `generate_batch`), per-request lengths."""
     from transformers import GenerationConfig
+    from transformers.generation.configuration_utils import ContinuousBatchingConfig
     from transformers.generation.continuous_batching.utils import WorkloadHints
 
     gc = GenerationConfig(max_new_tokens=max(w.out for w in work), do_sample=False, eos_token_id=None,
                           pad_token_id=0)
     hints = WorkloadHints(max_prompt_length=max(len(w.prompt) for w in work),
                           max_generated_length=max(w.out for w in work), num_requests=len(work))
+    # a cache sized to the workload: left alone, transformers sizes it from the machine's free memory, which on a
+    # shared CPU machine can mean most of the RAM (a run was OOM-killed at 17.7 GB there)
+    page = 256
+    cb_config = ContinuousBatchingConfig(
+        page_size=page, max_batch_tokens=2048,
+        num_blocks=math.ceil(sum(len(w.prompt) + w.out for w in work) / page) + len(work))
     t0 = time.perf_counter()
     useful = 0
     with model.continuous_batching_context_manager(generation_config=gc, block=True, timeout=5,
-                                                   workload_hints=hints) as manager:
+                                                   workload_hints=hints,
+                                                   continuous_batching_config=cb_config) as manager:
         for i, w in enumerate(work):
             manager.add_request(w.prompt, request_id=f"r{i}", max_new_tokens=w.out)
         finished = 0
