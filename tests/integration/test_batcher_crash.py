@@ -55,6 +55,21 @@ def _batcher(env: Env, kill_at: str | None, log: Path) -> subprocess.Popen[bytes
         return subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, env=run_env)
 
 
+def _batch_progress(env: Env) -> tuple[tuple[int, str], ...]:
+    return tuple(sorted((b.batch_id, b.state) for b in env.store.batches()))
+
+
+def _kill_once_working(env: Env, proc: subprocess.Popen[bytes], rng: random.Random) -> None:
+    """SIGKILL at a random moment after the batcher started moving batches (CLI start-up time varies by machine)."""
+    before = _batch_progress(env)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and _batch_progress(env) == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.0, 0.6))
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+
+
 def test_sigkill_after_every_transition_and_at_random_points(env: Env) -> None:
     rng = random.Random(12)
     log = env.tmp / "batcher.log"
@@ -62,13 +77,12 @@ def test_sigkill_after_every_transition_and_at_random_points(env: Env) -> None:
     kills = {"exact": 0, "random": 0}
     outcomes: list[tuple[str | None, int]] = []
     for kill_at in plan:
-        for _attempt in range(3):  # a kill point not reached in a run (it drained first) is tried again
-            env.append(rng.randint(7, 14))  # >= 2 batches of 6 per run; the node appends between runs
+        for _attempt in range(5):  # a kill point not reached in a run (it drained first) is tried again
+            # >= 2 batches of 6 per run (more for a random kill, so work is in flight); the node appends between runs
+            env.append(rng.randint(7, 14) if kill_at else rng.randint(24, 36))
             proc = _batcher(env, kill_at, log)
             if kill_at is None:
-                time.sleep(rng.uniform(2.5, 4.5))  # after the CLI start-up (~2-3 s here), in the middle of work
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGKILL)
+                _kill_once_working(env, proc, rng)
             rc = proc.wait(timeout=90)
             outcomes.append((kill_at, rc))
             assert rc in (0, -signal.SIGKILL), f"batcher exited {rc} ({kill_at}); log:\n{log.read_text()[-3000:]}"
