@@ -57,15 +57,15 @@ def _services(settings: Any, attribution: bool, store_path: pathlib.Path) -> Any
     from eth_account import Account
 
     from attribution.receipt import ReceiptSigner
-    from attribution.store import RecordStore
     from node.recorder import Recorder
-    from node.services import build_services
+    from node.services import build_services, open_store
 
     s = build_services(settings)  # attribution and registry checks off in `settings`: no chain needed
     if attribution:
         account = Account.create()
         signer = ReceiptSigner(account, 31337, secrets.token_bytes(20))
-        s.store = RecordStore(store_path, signer.node)
+        s.store = open_store(settings.model_copy(update={"store": settings.store.model_copy(
+            update={"path": store_path})}), signer.node)
         s.recorder = Recorder(s.store, signer, 31337, signer.ledger, s.metrics.records_stored)
     return s
 

@@ -17,6 +17,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from attribution.batcher_metrics import BatcherMetrics
+
 __all__ = ["NodeMetrics"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -66,14 +68,28 @@ class NodeMetrics:
                               ["adapter"], buckets=_TOKEN_BUCKETS, registry=r)
         self.records_stored = Counter("loraledger_records_stored", "Attribution records durably stored", registry=r)
         self.store_bytes = Gauge("loraledger_store_bytes", "Bytes used by the record store", registry=r)
+        self.records_refused = Counter("loraledger_records_refused", "Answers not sent because their record could "
+                                       "not be stored (the client got a 503; alarm on any)", ["code"], registry=r)
+        self.store_full = Gauge("loraledger_store_full", "1 while the record store refuses records for disk space "
+                                "(store.max_bytes or store.min_free_bytes)", registry=r)
         self.vllm_waiting = Gauge("vllm:num_requests_waiting", "Requests waiting (llm-d)", registry=r)
         self.vllm_running = Gauge("vllm:num_requests_running", "Requests running (llm-d)", registry=r)
         self.vllm_kv = Gauge("vllm:kv_cache_usage_perc", "K/V cache rows in use, 0..1 (llm-d)", registry=r)
         self._lock = threading.Lock()
+        self._batcher: BatcherMetrics | None = None
         self._waiting_adapters: Multiset[str] = Multiset()
         self._running_adapters: Multiset[str] = Multiset()
         self._lora_changed = time.time()
         r.register(_LoraInfo(self))  # type: ignore[arg-type]
+
+    def batcher_metrics(self) -> BatcherMetrics:
+        """The metrics of a batcher run inside the node process, in this registry (so on the node's `/metrics`).
+
+        Pass them as `Batcher(..., metrics=node_metrics.batcher_metrics())`; made once, later calls return them.
+        """
+        if self._batcher is None:
+            self._batcher = BatcherMetrics(registry=self.registry)
+        return self._batcher
 
     def _touch(self) -> None:
         self._lora_changed = time.time()
@@ -111,6 +127,7 @@ class NodeMetrics:
         self.vllm_kv.set(running / self.max_batch if self.max_batch else 0.0)
         if store is not None:
             self.store_bytes.set(store.used_bytes)
+            self.store_full.set(1 if store.disk_alarm else 0)
         if cache is not None:
             for info in cache.list():
                 if info.load_ms is not None:

@@ -24,7 +24,7 @@ from node.ratelimit import RateLimits
 from node.recorder import Recorder
 from node.settings import DEVNET_CHAIN_ID, Settings
 
-__all__ = ["Services", "build_services"]
+__all__ = ["Services", "build_services", "open_store"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,18 @@ def _manifest_adapters(manifest: pathlib.Path) -> list[tuple[pathlib.Path, str, 
                          "adapters.manifest") from e
 
 
+def open_store(settings: Settings, node: bytes) -> Any:
+    """The node's `RecordStore` with the `[store]` settings: path, disk bound, free-space floor, archive dir.
+
+    Retention is the batcher's (`batcher.retention_s`): it prunes final batches, which the store's bounds rely on.
+    """
+    from attribution.store import RecordStore
+
+    st = settings.store
+    return RecordStore(st.path, node, max_bytes=st.max_bytes, min_free_bytes=st.min_free_bytes,
+                       archive_dir=st.archive_dir)
+
+
 def build_services(settings: Settings) -> Services:
     """Load the model, start the engine, open the store, read the chain; raises `UsageError` on bad config."""
     import torch
@@ -201,7 +213,7 @@ def build_services(settings: Settings) -> Services:
             registry = ChainRegistry(contracts.assets, owners)
         if settings.node.attribution:
             from attribution.receipt import ReceiptSigner
-            from attribution.store import RecordStore, StoreError
+            from attribution.store import StoreError
 
             try:
                 account = _signer_account(settings, chain_id)
@@ -209,7 +221,7 @@ def build_services(settings: Settings) -> Services:
                 raise UsageError(f"node key: {err}") from err
             signer = ReceiptSigner(account, chain_id, ledger)
             try:
-                store = RecordStore(settings.store.path, signer.node, max_bytes=settings.store.max_bytes)
+                store = open_store(settings, signer.node)
             except StoreError as err:
                 raise UsageError(f"store.path {settings.store.path}: {err}") from err
             recorder = Recorder(store, signer, chain_id, ledger, metrics.records_stored)

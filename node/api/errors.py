@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from attribution.store import StoreClosedError, StoreError, StoreFullError
+from attribution.store import StoreClosedError, StoreDeadError, StoreError, StoreFullError
 from inference.adapters.errors import AdapterError, AdapterNotFound
 from inference.engine import EngineOverloaded, EngineStopped, RequestFailed, RequestInvalid, RequestTooLong
 from inference.sampling import SamplingParamsInvalid
@@ -73,9 +73,15 @@ def map_exception(e: BaseException) -> APIError:
     if isinstance(e, EngineStopped):
         return APIError(503, "the node is shutting down: retry on another node or in a moment",
                         type="service_unavailable", code="shutting_down", headers={"Retry-After": "5"})
-    if isinstance(e, StoreFullError):
-        return APIError(503, "the node cannot record answers now (record store full); retry later",
-                        type="service_unavailable", code="store_full", headers={"Retry-After": "30"})
+    if isinstance(e, StoreFullError):  # the answer was not recorded, so it is not sent: nothing unattributed leaves
+        return APIError(503, "the node cannot record answers now: its record store is full (store.max_bytes or "
+                        "store.min_free_bytes reached); the operator must free disk, raise store.max_bytes, or let "
+                        "the batcher post and prune; retry later or on another node", type="service_unavailable",
+                        code="store_full", headers={"Retry-After": "30"})
+    if isinstance(e, StoreDeadError):
+        return APIError(503, "the node cannot record answers: its record store stopped; the operator must restart "
+                        "the node (stored records are safe); retry on another node", type="service_unavailable",
+                        code="store_dead", headers={"Retry-After": "60"})
     if isinstance(e, (StoreClosedError, StoreError)):
         return APIError(503, "the node cannot record answers now; retry later", type="service_unavailable",
                         code="store_unavailable", headers={"Retry-After": "5"})

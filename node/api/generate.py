@@ -167,10 +167,14 @@ class Generation:
         if self.prompt_tokens is None:
             self.prompt_tokens = len(self.s.tokenizer.encode(self.job.prompt))
         self.recorded = True
-        self.attribution = await rec.record(
-            model_id=self.s.model_id, entry=self.job.entry, prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.tokens, prompt_bytes=self.job.prompt_bytes, completion_text=self.text,
-            base_url=self.job.base_url)
+        try:
+            self.attribution = await rec.record(
+                model_id=self.s.model_id, entry=self.job.entry, prompt_tokens=self.prompt_tokens,
+                completion_tokens=self.tokens, prompt_bytes=self.job.prompt_bytes, completion_text=self.text,
+                base_url=self.job.base_url)
+        except Exception as e:  # alarm: an answer was computed but not recorded, so the client gets a 503 instead
+            self.s.metrics.records_refused.labels(map_exception(e).code or "error").inc()
+            raise
         return self.attribution
 
     def detach(self) -> None:
