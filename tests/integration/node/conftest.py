@@ -137,6 +137,22 @@ def start_node(env: NodeEnv, timeout: float = 240) -> NodeProcess:
     raise RuntimeError(f"node not ready after {timeout} s:\n{node.log_text()[-3000:]}")
 
 
+def start_batcher(env: NodeEnv, da_url: str, key: str | None) -> subprocess.Popen[bytes]:
+    """`loraledger batcher run --until-drained` over the node's store (`key`: the node's key, None: the
+    deployment's node); the chain needs blocks mined for its batches to become final."""
+    cli = pathlib.Path(sys.executable).with_name("loraledger")
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("LORALEDGER_")}
+    if key is not None:
+        run_env["LORALEDGER_CHAIN__PRIVATE_KEY"] = key
+    d = env.deployment
+    return subprocess.Popen(
+        [str(cli), "batcher", "run", "--db", str(env.store_path), "--rpc-url", d.rpc_url, "--da-url", da_url,
+         "--deployment", str(env.root / "deployments" / f"{d.chain_id}.json"), "--seal-interval", "0.2",
+         "--seal-records", "32", "--max-batch-records", "48", "--confirmations", "2", "--poll-interval", "0.05",
+         "--until-drained", "--timeout", "180"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=run_env, cwd=env.root)
+
+
 @pytest.fixture(scope="module")
 def node_env(tmp_path_factory: pytest.TempPathFactory, deployment: DeployedContracts, tiny_base_dir: pathlib.Path,
              make_adapter: Any) -> NodeEnv:

@@ -1,113 +1,258 @@
-"""Rewards from a real node's answers: `loraledger node run` (tiny Llama + peft adapters) answers a hundred-odd
-requests, its stored records are posted the way the batcher posts them, a second node posts records too; the epoch
-is computed from the chain and DA, published, verified and claimed by every account, and every balance equals a
-deliberately simple re-implementation of the rule in this test."""
+"""Rewards from two real nodes' answers: two `loraledger node run` processes (tiny Llama + peft adapters, dev
+accounts 1 and 9) answer a few hundred requests over three adapters (three owners) trained on four datasets with
+several contributors each; a `loraledger batcher run` per node posts their records until every batch is final;
+the epoch is computed from the chain and DA, published, verified and claimed by every contributor, adapter owner
+and node operator, and every balance equals a deliberately simple re-implementation of the rule in this test.
+Then a few more answers make epoch 2: a claim against the stale epoch-1 root reverts, the new root pays the rest,
+and a second claim pays nothing."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from attribution.chain.client import ChainClient
-from attribution.chain.contracts import Ledger
+from attribution.chain.assets import adapter_id_for, dataset_id_for
+from attribution.chain.errors import error_class
+from attribution.chain.keys import dev_keys
 from attribution.da.client import DAClient
-from attribution.merkle import record_tree
-from attribution.payload import encode_batch
 from attribution.records import Record, keccak256
+from attribution.rewards import checksum
 from attribution.rewards_chain import RewardsChain
-from attribution.store import RecordStore
-from tests.fixtures.batches import node_account, publish
-from tests.fixtures.chain import AnvilNode
+from attribution.rewards_tree import RewardTree
+from tests.fixtures.batches import node_account
+from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
 from tests.fixtures.da import DAServerFactory
-from tests.integration.node.conftest import API_KEY, NodeProcess
+from tests.integration.node.conftest import API_KEY, NodeEnv, NodeProcess, start_batcher, start_node, write_config
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-PRICE = 10**18  # what the node fixture registers for every adapter
+SECOND_NODE = 9  # dev account of node b
+N_PER_NODE = 110
+ADAPTERS = ("ad-a", "ad-b", "ad-c")
+# adapter -> (owner dev account, datasets, weights, price per M tokens)
+SPECS = {"ad-a": (6, [0, 1], [6000, 4000], 1_000_000_007), "ad-b": (7, [1, 2, 3], [2000, 3000, 5000], 2_500_000_000),
+         "ad-c": (8, [3], [10000], 7_000_000_003)}
+MODELS = (*ADAPTERS, "tiny-llama")  # the bare base model earns nothing
+
+
+def _contributor(i: int) -> str:
+    return checksum(keccak256(b"rewards contributor" + bytes([i]))[:20])
+
+
+# dataset -> (contributors, shares); contributor 1 is in two datasets
+DATASETS = {0: ([_contributor(1), _contributor(2), _contributor(3)], [5000, 3000, 2000]),
+            1: ([_contributor(4), _contributor(5)], [9000, 1000]), 2: ([_contributor(6)], [10000]),
+            3: ([_contributor(7), _contributor(8), _contributor(1)], [3333, 3333, 3334])}
+
+
+@dataclasses.dataclass
+class Registered:
+    """What this module registered, in plain dicts for the reference."""
+
+    adapters: dict[bytes, tuple[str, list[bytes], list[int], int]]  # id -> owner, datasets, weights, price
+    datasets: dict[bytes, tuple[list[str], list[int]]]
 
 
 @pytest.fixture(scope="module")
-def da_client(da_server_factory: DAServerFactory) -> Iterator[DAClient]:
+def world(tmp_path_factory: pytest.TempPathFactory, deployment: DeployedContracts, tiny_base_dir: Path,
+          make_adapter: Any) -> tuple[NodeEnv, Registered]:
+    from inference.adapters.identity import adapter_id_of
+    from inference.model import compute_model_id
+
+    d = deployment
+    root = tmp_path_factory.mktemp("rewards-node")
+    paths = {n: make_adapter(root / "adapters" / n, seed=700 + i, rank=4 + 4 * (i % 2))
+             for i, n in enumerate(ADAPTERS)}
+    a = d.assets
+    model_id = compute_model_id(tiny_base_dir)
+    if not a.base_model_exists(model_id):
+        a.register_base_model(model_id, "test://tiny-llama", account=d.deployer)
+    ds_ids = []
+    datasets: dict[bytes, tuple[list[str], list[int]]] = {}
+    for i, (cs, sh) in DATASETS.items():
+        key = hashlib.sha256(b"rewards dataset %d" % i).digest()
+        a.register_dataset(key, cs, sh, f"test://d{i}", account=d.deployer)
+        ds_ids.append(dataset_id_for(d.deployer.address, key))
+        datasets[ds_ids[-1]] = (cs, sh)
+    adapters: dict[bytes, tuple[str, list[bytes], list[int], int]] = {}
+    ids = {}
+    for name, (acct, ds, w, price) in SPECS.items():
+        who = d.accounts[acct]
+        content = adapter_id_of(paths[name])
+        reg = a.register_adapter(content, model_id, [ds_ids[i] for i in ds], w, price, f"test://{name}", account=who)
+        ids[name] = adapter_id_for(who.address, content)
+        assert reg.asset_id == ids[name]
+        adapters[ids[name]] = (who.address, [ds_ids[i] for i in ds], w, price)
+    d.deployment.save(root / "deployments" / f"{d.chain_id}.json")
+    env = NodeEnv(root=root, config=root / "loraledger.toml", port=free_port(), base_dir=tiny_base_dir,
+                  adapters=paths, adapter_ids=ids, deployment=d, extra_roots=root / "extra",
+                  store_path=root / "records.db")
+    owners = [d.accounts[SPECS[n][0]].address for n in ADAPTERS]
+    env.settings_extra = {"dirs": [str(paths[n]) for n in ADAPTERS], "owners": owners}
+    write_config(env, adapters=env.settings_extra)
+    return env, Registered(adapters, datasets)
+
+
+@pytest.fixture(scope="module")
+def da_client(da_server_factory: DAServerFactory) -> Iterator[tuple[str, DAClient]]:
     da = da_server_factory.start(kzg=False)
     with DAClient(da.url, timeout=30, max_retries=1, backoff=0.01) as client:
-        yield client
+        yield da.url, client
 
 
-def test_real_node_answers_are_paid_by_the_rule(served_node: NodeProcess, da_client: DAClient,
-                                                anvil: AnvilNode) -> None:
-    env = served_node.env
-    d = env.deployment
-    models = ["ad-a", "ad-b", "tiny-llama"]
-    seqs = []
-    with httpx.Client(base_url=served_node.url, headers=AUTH, timeout=120) as http:
-        for i in range(120):
-            r = http.post("/v1/completions", json={"model": models[i % 3], "prompt": f"Count to {i}:",
-                                                   "max_tokens": 1 + i % 4, "seed": i})
-            assert r.status_code == 200, r.text
-            seqs.append(r.json()["attribution"]["seq"])
+def _ask(url: str, i: int) -> Record:
+    model = MODELS[i % len(MODELS)]
+    if i % 5 == 0:
+        body: dict[str, Any] = {"model": model, "max_tokens": 1 + i % 3, "seed": i,
+                                "messages": [{"role": "user", "content": f"question {i}"}]}
+        path = "/v1/chat/completions"
+    else:
+        body = {"model": model, "prompt": f"Count to {i}:" + " go" * (i % 7), "max_tokens": 1 + i % 4, "seed": i}
+        path = "/v1/completions"
+    r = httpx.post(url + path, json=body, headers=AUTH, timeout=120)
+    assert r.status_code == 200, r.text
+    return Record.from_json(r.json()["attribution"]["record"])
 
-    # post the node's stored records in three batches, as the batcher would
-    ledger = Ledger(ChainClient(d.rpc_url, d.node), d.ledger.address)
-    first = ledger.next_seq(d.node.address)
-    store = RecordStore(env.store_path, readonly=True)
+
+def _post_until_final(anvil: AnvilNode, da_url: str, envs: list[tuple[NodeEnv, str | None]]) -> None:
+    stop = threading.Event()
+    miner = threading.Thread(target=lambda: [anvil.rpc("anvil_mine", 1) for _ in iter(lambda: stop.wait(0.2), True)],
+                             daemon=True)
+    miner.start()  # finality needs blocks on top; anvil mines only on transactions
     try:
-        records: list[Record] = store.range(first, max(seqs) + 1)
+        procs = [start_batcher(env, da_url, key) for env, key in envs]
+        for p in procs:
+            out, _ = p.communicate(timeout=240)
+            assert p.returncode == 0, out.decode()[-3000:]
     finally:
-        store.close()
-    assert len(records) >= 120
-    posted: list[tuple[str, int, list[Record]]] = []
-    for part in (records[:40], records[40:90], records[90:]):
-        payload = encode_batch(d.chain_id, part[0].ledger, part[0].node, part[0].seq, part)
-        res = ledger.post_batch(part[0].seq, len(part), record_tree(part).root_bytes, da_client.put(payload))
-        posted.append((d.node.address, d.ledger.batch(res.batch_id).posted_at, part))
+        stop.set()
+        miner.join(timeout=10)
 
-    # a second node posts records of the same adapters
-    other = node_account(d, 9)
-    ad_a = next(r for r in records if r.adapter_id == env.adapter_ids["ad-a"])
-    mine = [Record(d.chain_id, ad_a.ledger, bytes.fromhex(other.address[2:]), s, ad_a.model_id, ad_a.adapter_id,
-                   ad_a.dataset_ids, ad_a.weights_bps, 10 + s, 3 * s + 1, 1_760_000_000 + s,
-                   keccak256(s.to_bytes(4, "big"))) for s in range(other.ledger.next_seq(other.address), 60)]
-    pub = publish(d, other, da_client, mine)
-    posted.append((other.address, d.ledger.batch(pub.batch_id).posted_at, mine))
 
-    for who in (d.node, other.account):
-        d.rewards.approve_and_deposit(d.token, who.address, 10**21, account=who)
-    rc = RewardsChain(d.deployment.bind(d.client), da_client)
-    computed = rc.compute(rc.plan())
-
-    # the simple reference: every registered adapter costs PRICE per M tokens; ad-a's data is dataset A (100 %
-    # contributor account 5), ad-b's 25 % A + 75 % B (both account 5); owner = deployer; shares 2000 / 3000
-    adapter_owner, contributor = d.deployer.address, d.accounts[5].address
-    out: dict[str, int] = defaultdict(int)
+def _reference(reg: Registered, records: list[Record], credits: dict[str, int], shares: tuple[int, int],
+               treasury: str) -> dict[str, int]:
+    """The rule, record by record, from what this module registered (no library code); cumulative amounts."""
     owed: dict[str, int] = defaultdict(int)
-    for node, _, recs in posted:
-        for r in recs:
-            fee = (r.prompt_tokens + r.completion_tokens) * PRICE // 10**6 if any(
-                r.adapter_id == env.adapter_ids[n] for n in ("ad-a", "ad-b")) else 0
-            owed[node] += fee
-            if not fee:
-                continue
-            to_node, to_owner = fee * 2000 // 10000, fee * 3000 // 10000
-            rest = fee - to_node - to_owner
-            out[node] += to_node
-            out[adapter_owner] += to_owner
-            if r.adapter_id == env.adapter_ids["ad-a"]:
-                out[contributor] += rest
-            else:
-                out[contributor] += rest * 2500 // 10000 + rest * 7500 // 10000
-    out[d.rewards.roles()["treasury"]] += sum(owed.values()) - sum(out.values())
-    ref = {k: v for k, v in out.items() if v}
-    assert computed.result.amounts == ref and computed.result.records == len(records) + len(mine)
+    fees = []
+    for r in records:
+        node = checksum(r.node)
+        a = reg.adapters.get(r.adapter_id)
+        fee = 0 if a is None else (r.prompt_tokens + r.completion_tokens) * a[3] // 1_000_000
+        owed[node] += fee
+        fees.append((node, fee, a))
+    debit = {n: min(o, credits[n]) for n, o in owed.items()}
+    out: dict[str, int] = defaultdict(int)
+    for node, fee, a in fees:
+        if debit[node] < owed[node]:
+            fee = fee * debit[node] // owed[node]
+        if a is None or fee == 0:
+            continue
+        to_node, to_owner = fee * shares[0] // 10000, fee * shares[1] // 10000
+        out[node] += to_node
+        out[a[0]] += to_owner
+        rest = fee - to_node - to_owner
+        for ds, w in zip(a[1], a[2], strict=True):
+            for c, s in zip(*reg.datasets[ds], strict=True):
+                out[c] += rest * w // 10000 * s // 10000
+    out[treasury] += sum(debit.values()) - sum(out.values())
+    return {k: v for k, v in out.items() if v}
 
-    rc.publish(computed, account=d.accounts[2])
-    assert rc.verify(computed.plan.epoch).ok
+
+def _advance(anvil: AnvilNode, seconds: int) -> None:
     latest = int(anvil.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
-    anvil.rpc("evm_setNextBlockTimestamp", latest + 3600)  # from the chain's clock: other modules move it too
+    anvil.rpc("evm_setNextBlockTimestamp", latest + seconds)  # the chain's clock: other modules move it too
     anvil.rpc("evm_mine")
+
+
+@pytest.mark.slow
+def test_two_real_nodes_answers_are_paid_by_the_rule(world: tuple[NodeEnv, Registered], anvil: AnvilNode,
+                                                      da_client: tuple[str, DAClient], tmp_path: Path) -> None:
+    env_a, reg = world
+    da_url, dac = da_client
+    d = env_a.deployment
+    b_account = node_account(d, SECOND_NODE)  # bonded
+    root_b = tmp_path / "node-b"
+    (root_b / "deployments").mkdir(parents=True)
+    d.deployment.save(root_b / "deployments" / f"{d.chain_id}.json")
+    env_b = dataclasses.replace(env_a, root=root_b, config=root_b / "loraledger.toml", port=free_port(),
+                                store_path=root_b / "records.db")
+    write_config(env_b, node={"node_dev_index": SECOND_NODE}, adapters=env_a.settings_extra)
+    nodes: list[NodeProcess] = []
+    try:
+        with ThreadPoolExecutor(2) as starter:  # both load torch and the model at once
+            started = [starter.submit(start_node, env) for env in (env_a, env_b)]
+            nodes = [f.result() for f in started]
+        _paid_by_the_rule(env_a, reg, anvil, da_url, dac, b_account.address, nodes)
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+def _paid_by_the_rule(env_a: NodeEnv, reg: Registered, anvil: AnvilNode, da_url: str, dac: DAClient,
+                      b_addr: str, nodes: list[NodeProcess]) -> None:
+    d = env_a.deployment
+    env_b = nodes[1].env
+    with ThreadPoolExecutor(8) as pool:
+        jobs = [(n.url, i) for i in range(N_PER_NODE) for n in nodes]
+        records = list(pool.map(lambda job: _ask(*job), jobs))
+    assert {checksum(r.node) for r in records} == {d.node.address, b_addr}
+    assert {r.adapter_id for r in records} == {*reg.adapters, bytes(32)}
+    _post_until_final(anvil, da_url, [(env_a, None), (env_b, dev_keys()[SECOND_NODE])])
+
+    b_account = node_account(d, SECOND_NODE)
+    deposits = {d.node.address: 10**21, b_addr: 10**21}
+    d.rewards.approve_and_deposit(d.token, d.node.address, deposits[d.node.address], account=d.node)
+    d.rewards.approve_and_deposit(d.token, b_addr, deposits[b_addr], account=b_account.account)
+    rc = RewardsChain(d.deployment.bind(d.client), dac)
+    computed = rc.compute(rc.plan())
+    treasury = d.rewards.roles()["treasury"]
+    ref = _reference(reg, records, deposits, d.rewards.shares(), treasury)
+    assert computed.result.records == len(records) == 2 * N_PER_NODE
+    assert computed.result.amounts == ref
+    # every kind of account is paid: both operators, the three owners, every contributor of the four datasets
+    owners = {v[0] for v in reg.adapters.values()}
+    contributors = {c for cs, _ in reg.datasets.values() for c in cs}
+    assert {d.node.address, b_addr} | owners | contributors <= set(ref)
+
+    p1 = rc.publish(computed, account=d.accounts[2])
+    assert rc.verify(p1.epoch).ok
+    _advance(anvil, 3600)
     before = {a: d.token.balance_of(a) for a in ref}
     for account in ref:
-        rc.claim(account, sender=d.deployer)
+        assert rc.claim(account, sender=d.deployer) == ref[account]
     assert {a: d.token.balance_of(a) - before[a] for a in ref} == ref
-    assert d.rewards.total_claimed() <= d.rewards.total_debited() <= d.rewards.total_deposited()
+    assert d.rewards.total_claimed() == sum(ref.values()) <= d.rewards.total_debited() <= sum(deposits.values())
+    some = sorted(ref)[0]
+    tree1 = RewardTree.build(d.chain_id, d.rewards.address, d.token.address, computed.result.cumulative)
+    with pytest.raises(error_class("DistributorNothingToClaim")):
+        d.rewards.claim(some, computed.result.cumulative[some], tree1.root, tree1.proof(some), account=d.deployer)
+
+    # epoch 2: more answers of node a, posted by its batcher; the epoch-1 root is stale now
+    with ThreadPoolExecutor(4) as pool:
+        later = list(pool.map(lambda i: _ask(nodes[0].url, i), range(N_PER_NODE, N_PER_NODE + 12)))
+    _post_until_final(anvil, da_url, [(env_a, None)])
+    computed2 = rc.compute(rc.plan())
+    assert computed2.result.records == len(later)
+    ref2 = _reference(reg, records + later, deposits, d.rewards.shares(), treasury)
+    assert computed2.result.cumulative == ref2
+    rc.publish(computed2, account=d.accounts[2])
+    assert rc.verify(p1.epoch + 1).ok
+    _advance(anvil, 3600)
+    with pytest.raises(error_class("DistributorRootMismatch")):
+        d.rewards.claim(some, computed.result.cumulative[some], tree1.root, tree1.proof(some), account=d.deployer)
+    assert ref2[d.node.address] > ref[d.node.address] and ref2[b_addr] == ref[b_addr]  # only node a answered
+    for account in ref2:
+        if ref2[account] > ref[account]:
+            assert rc.claim(account, sender=d.deployer) == ref2[account] - ref[account]
+    assert set(ref2) == set(ref) and {a: d.token.balance_of(a) - before[a] for a in ref2} == ref2
+    assert d.rewards.total_claimed() == sum(ref2.values()) <= d.rewards.total_debited() <= sum(deposits.values())
+    _, _, cumulative, claimed = rc.claimable(some)  # a second claim would pay nothing
+    assert cumulative == claimed == ref2[some]

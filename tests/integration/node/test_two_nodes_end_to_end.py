@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -40,7 +39,7 @@ from attribution.verify import Verifier
 from tests.fixtures.batches import node_account
 from tests.fixtures.chain import AnvilNode, free_port
 from tests.fixtures.da import DAServerFactory
-from tests.integration.node.conftest import API_KEY, DATASET_A, NodeEnv, start_node, write_config
+from tests.integration.node.conftest import API_KEY, DATASET_A, NodeEnv, start_batcher, start_node, write_config
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 N_PER_NODE = 100
@@ -60,20 +59,6 @@ def _ask(url: str, i: int) -> dict[str, Any]:
     r = httpx.post(url + path, json=body, headers=AUTH, timeout=120)
     assert r.status_code == 200, r.text
     return {"request": body, "response": r.json()}
-
-
-def _batcher(env: NodeEnv, da_url: str, key: str | None) -> subprocess.Popen[bytes]:
-    cli = Path(sys.executable).with_name("loraledger")
-    run_env = {k: v for k, v in os.environ.items() if not k.startswith("LORALEDGER_")}
-    if key is not None:
-        run_env["LORALEDGER_CHAIN__PRIVATE_KEY"] = key
-    d = env.deployment
-    return subprocess.Popen(
-        [str(cli), "batcher", "run", "--db", str(env.store_path), "--rpc-url", d.rpc_url, "--da-url", da_url,
-         "--deployment", str(env.root / "deployments" / f"{d.chain_id}.json"), "--seal-interval", "0.2",
-         "--seal-records", "32", "--max-batch-records", "48", "--confirmations", "2", "--poll-interval", "0.05",
-         "--until-drained", "--timeout", "180"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=run_env, cwd=env.root)
 
 
 @pytest.mark.slow
@@ -117,7 +102,7 @@ def test_two_nodes_answers_to_final_batches_verified_and_indexed(
                              daemon=True)
     miner.start()  # finality needs blocks on top; anvil mines only on transactions
     try:
-        procs = [_batcher(node_env, da.url, None), _batcher(env_b, da.url, dev_keys()[SECOND_NODE])]
+        procs = [start_batcher(node_env, da.url, None), start_batcher(env_b, da.url, dev_keys()[SECOND_NODE])]
         for p in procs:
             out, _ = p.communicate(timeout=240)
             assert p.returncode == 0, out.decode()[-3000:]
