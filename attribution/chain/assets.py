@@ -60,7 +60,7 @@ class Scheduled:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A dataset as in effect now."""
+    """A dataset's terms as in effect now (or, from `RegistryHistory`, at some time)."""
 
     dataset_id: bytes
     owner: str

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from attribution.chain.assets import AssetKind, AssetRegistry
+from attribution.chain.assets import AssetKind, AssetRegistry, BaseModel, Dataset
 from attribution.chain.base import EventLog, b32
 from attribution.chain.errors import ChainError
 
@@ -64,25 +64,8 @@ class AdapterState:
         return tokens * self.price_per_m_tokens // 1_000_000 if self.active else 0
 
 
-@dataclass(frozen=True)
-class DatasetState:
-    """A dataset's contributors and shares in effect at some time."""
-
-    dataset_id: bytes
-    owner: str
-    dataset_key: bytes
-    contributors: tuple[str, ...]
-    shares_bps: tuple[int, ...]
-    uri: str
-
-
-@dataclass(frozen=True)
-class BaseModelState:
-    """A base model at some time."""
-
-    model_id: bytes
-    owner: str
-    uri: str
+DatasetState = Dataset  # the same terms, in effect at some time
+BaseModelState = BaseModel
 
 
 @dataclass(frozen=True)
