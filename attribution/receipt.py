@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import coincurve
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 
@@ -150,6 +151,12 @@ class ReceiptSigner:
                                  + bytes(12) + self.ledger)
         self._head = _RECEIPT_TYPEHASH + int(chain_id).to_bytes(32, "big") + bytes(12) + self.ledger + bytes(12) \
             + self.node
+        # a local key signs through libsecp256k1 directly (RFC 6979 nonces, low s: the same bytes eth-account gives,
+        # ~7x less CPU than its wrapper on every answer); an account without a raw key (e.g. a remote signer) signs
+        # through its own unsafe_sign_hash
+        key = getattr(account, "key", None)
+        self._secp = coincurve.PrivateKey(bytes(key)) if isinstance(key, (bytes, bytearray)) and len(key) == 32 \
+            else None
 
     def digest(self, seq: int, leaf: bytes) -> bytes:
         """`keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(Receipt))`."""
@@ -160,5 +167,9 @@ class ReceiptSigner:
         return keccak256(b"\x19\x01" + self._domain + keccak256(self._head + seq.to_bytes(32, "big") + leaf))
 
     def sign(self, seq: int, leaf: bytes) -> bytes:
-        """The 65-byte signature over `Receipt(chainId, ledger, node, seq, leaf)`."""
-        return bytes(self._account.unsafe_sign_hash(self.digest(seq, leaf)).signature)
+        """The 65-byte signature over `Receipt(chainId, ledger, node, seq, leaf)`: r ‖ s ‖ v, v = 27 + recovery id."""
+        digest = self.digest(seq, leaf)
+        if self._secp is None:
+            return bytes(self._account.unsafe_sign_hash(digest).signature)
+        sig = self._secp.sign_recoverable(digest, hasher=None)
+        return sig[:64] + bytes((27 + sig[64],))

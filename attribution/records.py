@@ -97,6 +97,11 @@ def io_hash(salt: bytes, prompt: bytes | str, completion: bytes | str) -> bytes:
 
 def to_checksum_address(address: bytes) -> str:
     """EIP-55 mixed-case hex of a 20-byte address."""
+    return _checksum(bytes(address))
+
+
+@functools.lru_cache(maxsize=4096)  # a node renders the same few addresses (itself, its ledger) on every answer
+def _checksum(address: bytes) -> str:
     hex_addr = address.hex()
     h = keccak256(hex_addr.encode()).hex()
     return "0x" + "".join(c.upper() if int(h[i], 16) >= 8 else c for i, c in enumerate(hex_addr))

@@ -43,13 +43,36 @@ def test_chat_prompt_bytes_are_canonical_json() -> None:
 def test_receipt_signer_matches_sign_receipt() -> None:
     from attribution.receipt import ReceiptSigner
 
+    vs = set()
+    for i in range(16):  # the direct libsecp256k1 path: byte-equal to eth-account's, both recovery ids seen
+        acct = Account.create()
+        rec = dataclasses.replace(random_records(1, seed=5 + i)[0], node=bytes.fromhex(acct.address[2:]))
+        signer = ReceiptSigner(acct, rec.chain_id, rec.ledger)
+        assert signer.node == rec.node
+        sig = signer.sign(rec.seq, rec.leaf())
+        assert sig == sign_receipt(rec, acct.key)  # RFC 6979: deterministic signatures
+        assert recover_receipt_signer(rec.chain_id, rec.ledger, rec.node, rec.seq, rec.leaf(), sig) == acct.address
+        vs.add(sig[64])
+    assert vs == {27, 28}
+
+
+def test_receipt_signer_without_a_raw_key_signs_through_the_account() -> None:
+    from attribution.receipt import ReceiptSigner
+
     acct = Account.create()
-    rec = dataclasses.replace(random_records(1, seed=5)[0], node=bytes.fromhex(acct.address[2:]))
-    signer = ReceiptSigner(acct, rec.chain_id, rec.ledger)
-    assert signer.node == rec.node
-    sig = signer.sign(rec.seq, rec.leaf())
-    assert sig == sign_receipt(rec, acct.key)  # RFC 6979: deterministic signatures
-    assert recover_receipt_signer(rec.chain_id, rec.ledger, rec.node, rec.seq, rec.leaf(), sig) == acct.address
+
+    class RemoteSigner:  # an account object that signs but does not expose its key (e.g. an HSM-backed signer)
+        address = acct.address
+        calls = 0
+
+        def unsafe_sign_hash(self, digest: bytes) -> object:
+            RemoteSigner.calls += 1
+            return acct.unsafe_sign_hash(digest)
+
+    rec = dataclasses.replace(random_records(1, seed=3)[0], node=bytes.fromhex(acct.address[2:]))
+    sig = ReceiptSigner(RemoteSigner(), rec.chain_id, rec.ledger).sign(rec.seq, rec.leaf())
+    assert RemoteSigner.calls == 1
+    assert sig == sign_receipt(rec, acct.key)
 
 
 def test_receipt_signer_digest_is_the_eip712_digest() -> None:
