@@ -105,3 +105,13 @@ def test_in_process_batcher_metrics_are_on_the_node_metrics(app_node: tuple[str,
                  "loraledger_store_disk_alarm", "loraledger_requests_rejected"):
         assert name in text, name
     assert _metric(text, "loraledger_store_full_rejections") == 7
+
+
+def test_startup_objects_are_frozen_out_of_the_collector(app_node: tuple[str, Any]) -> None:
+    """The app's start-up freezes what it built (the model, its modules): a full collection then walks only what
+    requests allocate, instead of stalling every request for the whole heap."""
+    import gc
+
+    url, _ = app_node
+    assert _complete(url).status_code == 200
+    assert gc.get_freeze_count() > 10_000  # torch, transformers and the model's modules at least
