@@ -1,18 +1,21 @@
 """What the chain commands share: connect to the RPC named by settings or flags, load the deployment file, load
-the signer (keystore, env key, or a dev account on the local devnet only), and turn chain errors into one
-`error:` line with exit code 2 (`UsageError`)."""
+the signer (keystore, env key, or a dev account on the local devnet only), turn chain errors into one
+`error:` line with exit code 2 (`UsageError`), and print a result as JSON or a field/value table."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from node.errors import UsageError
 from node.settings import load_settings
@@ -155,3 +158,17 @@ def parse_weighted(items: list[str], flag: str, kind: str) -> tuple[list[str], l
 def hexs(b: bytes) -> str:
     """`0x` hex."""
     return "0x" + bytes(b).hex()
+
+
+def emit(data: dict[str, Any], as_json: bool, title: str) -> None:
+    """`data` as indented JSON with `--json`, else as a field/value table titled `title` (lists and dicts in it
+    as JSON, long values folded rather than cut)."""
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    table = Table(title=title, show_header=False)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for key, value in data.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, list | dict) else str(value))
+    Console(width=200).print(table)

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from node.commands._chain import (
     DeploymentOpt,
@@ -25,6 +22,7 @@ from node.commands._chain import (
     RpcOpt,
     chain_errors,
     connect,
+    emit,
     hexs,
     parse_address,
     parse_amount,
@@ -42,18 +40,6 @@ DEVNET_OWNER_ACCOUNT = 0
 
 def _when(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _emit(data: dict[str, Any], as_json: bool, title: str) -> None:
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    table = Table(title=title, show_header=False)
-    table.add_column("field")
-    table.add_column("value")
-    for key, value in data.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, list | dict) else str(value))
-    Console(width=200).print(table)
 
 
 @app.command("register-dataset")
@@ -83,8 +69,8 @@ def register_dataset(
                   default_dev_account=DEVNET_OWNER_ACCOUNT, sign=True)
     with chain_errors():
         reg = ctx.contracts.assets.register_dataset(dataset_key, contributors, shares, uri)
-    _emit({"datasetId": hexs(reg.asset_id), "datasetKey": hexs(dataset_key), "owner": ctx.sender,
-           "effectiveAt": reg.effective_at, "txHash": reg.tx.tx_hash}, as_json, "dataset registered")
+    emit({"datasetId": hexs(reg.asset_id), "datasetKey": hexs(dataset_key), "owner": ctx.sender,
+          "effectiveAt": reg.effective_at, "txHash": reg.tx.tx_hash}, as_json, "dataset registered")
 
 
 @app.command("register-model")
@@ -100,7 +86,7 @@ def register_model(
                   default_dev_account=DEVNET_OWNER_ACCOUNT, sign=True)
     with chain_errors():
         tx = ctx.contracts.assets.register_base_model(mid, uri)
-    _emit({"modelId": hexs(mid), "owner": ctx.sender, "txHash": tx.tx_hash}, as_json, "base model registered")
+    emit({"modelId": hexs(mid), "owner": ctx.sender, "txHash": tx.tx_hash}, as_json, "base model registered")
 
 
 @app.command("register-adapter")
@@ -138,8 +124,8 @@ def register_adapter(
     with chain_errors():
         reg = ctx.contracts.assets.register_adapter(chash, parse_b32(base_model, "--base-model"), dataset_ids,
                                                     weights, parse_amount(price, "--price"), uri)
-    _emit({"adapterId": hexs(reg.asset_id), "contentHash": hexs(chash), "owner": ctx.sender,
-           "effectiveAt": reg.effective_at, "txHash": reg.tx.tx_hash}, as_json, "adapter registered")
+    emit({"adapterId": hexs(reg.asset_id), "contentHash": hexs(chash), "owner": ctx.sender,
+          "effectiveAt": reg.effective_at, "txHash": reg.tx.tx_hash}, as_json, "adapter registered")
 
 
 @app.command("schedule-price")
@@ -157,8 +143,8 @@ def schedule_price(
     with chain_errors():
         sched = ctx.contracts.assets.schedule_price(aid, amount)
     assert sched.tx is not None
-    _emit({"adapterId": hexs(aid), "pricePerMTokens": str(amount), "effectiveAt": sched.effective_at,
-           "effectiveAtUtc": _when(sched.effective_at), "txHash": sched.tx.tx_hash}, as_json, "price scheduled")
+    emit({"adapterId": hexs(aid), "pricePerMTokens": str(amount), "effectiveAt": sched.effective_at,
+          "effectiveAtUtc": _when(sched.effective_at), "txHash": sched.tx.tx_hash}, as_json, "price scheduled")
 
 
 @app.command("show")
@@ -199,4 +185,4 @@ def show(
             raise UsageError(f"{hexs(aid)} is no registered adapter, dataset or base model on chain "
                              f"{ctx.deployment.chain_id} (an adapter's id is keccak256(owner, contentHash), not the "
                              "contentHash)")
-    _emit(data, as_json, f"{data['kind']} {hexs(aid)}")
+    emit(data, as_json, f"{data['kind']} {hexs(aid)}")

@@ -3,12 +3,9 @@ comes only from fees that were paid). Thin commands over `RewardDistributor.depo
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from node.commands._chain import (
     DeploymentOpt,
@@ -18,6 +15,7 @@ from node.commands._chain import (
     RpcOpt,
     chain_errors,
     connect,
+    emit,
     parse_address,
     parse_amount,
 )
@@ -28,18 +26,6 @@ app = typer.Typer(help="Node operators: deposit fee credit, show a node's credit
 
 #: dev account of the devnet's node operator.
 DEVNET_NODE_ACCOUNT = 1
-
-
-def _emit(data: dict[str, Any], as_json: bool, title: str) -> None:
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    table = Table(title=title, show_header=False)
-    table.add_column("field")
-    table.add_column("value")
-    for key, value in data.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
-    Console(width=200).print(table)
 
 
 @app.command("deposit")
@@ -63,8 +49,8 @@ def deposit(
         if balance < value:
             raise UsageError(f"{ctx.sender} holds {balance} reward-token units, less than {value}; fund it first")
         dep = c.rewards.approve_and_deposit(c.token, target or ctx.sender, value)
-    _emit({"node": dep.node, "credited": str(dep.credited), "credit": str(dep.credit), "from": ctx.sender,
-           "txHash": dep.tx.tx_hash}, as_json, "fee credit deposited")
+    emit({"node": dep.node, "credited": str(dep.credited), "credit": str(dep.credit), "from": ctx.sender,
+          "txHash": dep.tx.tx_hash}, as_json, "fee credit deposited")
 
 
 @app.command("show")
@@ -92,4 +78,4 @@ def show(
             data["latestEpochDebit"] = str(r.proposal_debits(latest).get(target, 0))
             data["latestEpochState"] = "vetoed" if p.vetoed else "claimable" if r.current_epoch() == latest \
                 else "in challenge window"
-    _emit(data, as_json, f"fees of node {target}")
+    emit(data, as_json, f"fees of node {target}")

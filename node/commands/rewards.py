@@ -34,6 +34,7 @@ from node.commands._chain import (
     RpcOpt,
     chain_errors,
     connect,
+    emit,
     parse_address,
 )
 from node.errors import UsageError
@@ -114,18 +115,6 @@ def _summary(epoch: ComputedEpoch) -> dict[str, Any]:
             "nodes": {n: d.to_json() for n, d in res.nodes.items()}}
 
 
-def _emit(data: dict[str, Any], as_json: bool, title: str) -> None:
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    t = Table(title=title, show_header=False)
-    t.add_column("field")
-    t.add_column("value", overflow="fold")
-    for k, v in data.items():
-        t.add_row(k, json.dumps(v) if isinstance(v, (dict, list)) else str(v))
-    Console(width=200).print(t)
-
-
 @app.command("compute")
 def compute(epoch: EpochOpt = None, to_block: ToBlockOpt = None,
             out: Annotated[Path | None, typer.Option("--out", help="Report directory (default: "
@@ -136,7 +125,7 @@ def compute(epoch: EpochOpt = None, to_block: ToBlockOpt = None,
     with _rewards(rpc_url, deployment, da_url, confirmations=confirmations) as (rc, _):
         computed = rc.compute(rc.plan(epoch, to_block))
     files = write_report(computed, out or Path(f"rewards-epoch-{computed.plan.epoch}"))
-    _emit({**_summary(computed), "report": [str(f) for f in files]}, as_json, f"epoch {computed.plan.epoch}")
+    emit({**_summary(computed), "report": [str(f) for f in files]}, as_json, f"epoch {computed.plan.epoch}")
 
 
 @app.command("publish")
@@ -152,7 +141,7 @@ def publish(epoch: EpochOpt = None, to_block: ToBlockOpt = None,
         p = rc.publish(computed, account=ctx.client.account)
     if out is not None:
         write_report(computed, out)
-    _emit({**_summary(computed), "proposal": p.to_json()}, as_json, f"epoch {p.epoch} proposed")
+    emit({**_summary(computed), "proposal": p.to_json()}, as_json, f"epoch {p.epoch} proposed")
 
 
 @app.command("verify")
@@ -182,7 +171,7 @@ def claim(account: Annotated[str | None, typer.Option("--account", help="Whose r
         who = parse_address(account, "--account") if account else ctx.sender
         paid = rc.claim(who, sender=ctx.client.account)
         balance = ctx.contracts.token.balance_of(who)
-    _emit({"account": who, "paid": str(paid), "balance": str(balance)}, as_json, "claimed")
+    emit({"account": who, "paid": str(paid), "balance": str(balance)}, as_json, "claimed")
 
 
 @app.command("status")
@@ -203,7 +192,7 @@ def status(account: Annotated[str | None, typer.Option("--account", help="Also s
         t.add_row(str(e["epoch"]), e["state"], e["root"], e["total"], str(e["claimableAt"]))
     Console(width=200).print(t)
     if "account" in data:
-        _emit(data["account"], False, "account")
+        emit(data["account"], False, "account")
 
 
 def due_epoch(rc: RewardsChain, epoch_blocks: int) -> tuple[int, int] | None:
