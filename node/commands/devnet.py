@@ -110,7 +110,13 @@ def up_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: DaP
     console = make_console(stderr=as_json)
     was_running = status(config).running
     try:
-        st = up(config, progress=lambda msg: console.print(f"[dim]{msg}[/]"))
+        with console.status("devnet up: starting") as spinner:  # a spinner on a terminal; plain lines otherwise
+
+            def say(msg: str) -> None:
+                console.print(f"[dim]{msg}[/]")
+                spinner.update(f"devnet up: {msg}")
+
+            st = up(config, progress=say)
     except (ChainError, OSError) as e:
         if not was_running:  # do not leave behind the anvil (and DA server) this failed call started
             down(config)

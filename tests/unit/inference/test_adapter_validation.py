@@ -291,8 +291,32 @@ def test_non_finite_values(copy_of: pathlib.Path, base_config: Any) -> None:
         t[Q0B][0, 0] = float("nan")
 
     edit_tensors(copy_of, poison)
-    with pytest.raises(AdapterWeightsInvalid, match="NaN or Inf"):
+    with pytest.raises(AdapterWeightsInvalid, match="layer 0 q_proj holds NaN or Inf"):
         load_adapter(copy_of, base_config)
+
+
+def test_inf_in_a_later_module_is_named(copy_of: pathlib.Path, base_config: Any) -> None:
+    key = Q0A.replace("layers.0.", "layers.1.").replace("q_proj", "v_proj")
+
+    def poison(t: dict[str, torch.Tensor]) -> None:
+        t[key][1, 2] = float("-inf")
+
+    edit_tensors(copy_of, poison)
+    with pytest.raises(AdapterWeightsInvalid, match="layer 1 v_proj holds NaN or Inf"):
+        load_adapter(copy_of, base_config)
+
+
+def test_huge_finite_values_load_and_overflow_a_narrow_dtype(copy_of: pathlib.Path, base_config: Any) -> None:
+    """Values whose sum overflows fp32 are still finite (the one-pass check must not refuse them); the same values
+    do not fit fp16, which is named as a range problem, not as NaN/Inf in the file."""
+    def huge(t: dict[str, torch.Tensor]) -> None:
+        t[Q0B][0, :4] = 3e38
+
+    edit_tensors(copy_of, huge)
+    w = load_adapter(copy_of, base_config)
+    assert float(w.b[(0, "q_proj")][0, 0]) == pytest.approx(3e38, rel=1e-6)
+    with pytest.raises(AdapterWeightsInvalid, match="beyond torch.float16's range"):
+        load_adapter(copy_of, base_config, dtype=torch.float16)
 
 
 def test_integer_tensor(copy_of: pathlib.Path, base_config: Any) -> None:
