@@ -13,67 +13,45 @@ import typer
 app = typer.Typer(help="Benchmarks: each prints a table and writes JSON with --json PATH (baselines measured in "
                   "the same run).", no_args_is_help=True)
 
-# command name -> module exposing `main(argv: list[str]) -> int`
-BENCHES: dict[str, str] = {
-    "attribution": "attribution.bench",
-    "da": "attribution.da.bench",
-    "ledger-cost": "attribution.ledger_bench",
-    "serving": "inference.bench",
-    "node": "node.bench",
-    "indexer": "attribution.indexer.bench",
-    "rewards": "attribution.rewards_bench",
+# command name -> (module exposing `main(argv: list[str]) -> int`, the line `loraledger bench --help` shows)
+BENCHES: dict[str, tuple[str, str]] = {
+    "attribution": ("attribution.bench", "Store appends/s, Merkle tree build + proofs, payload bytes per record "
+                                         "(pass --help for options)."),
+    "da": ("attribution.da.bench", "DA server put/get MB/s with and without KZG, GET p99 during a 16 MiB put (pass "
+                                   "--help for options)."),
+    "ledger-cost": ("attribution.ledger_bench", "Gas per record of postBatch at 1k/10k/100k records vs one tx per "
+                                                "record, on anvil (pass --help)."),
+    "serving": ("inference.bench", "Multi-adapter serving tokens/s, TTFT, cold loads, against transformers and peft "
+                                   "(pass --help)."),
+    "node": ("node.bench", "HTTP serving req/s and p50/p99 with attribution on vs off, same run (pass --help for "
+                           "options)."),
+    "indexer": ("attribution.indexer.bench", "Indexer catch-up records verified/s (SQLite, PostgreSQL) and query "
+                                             "p50/p99 (pass --help for options)."),
+    "rewards": ("attribution.rewards_bench", "Reward rule over 1,000,000 records (target <= 30 s), reward tree and "
+                                             "every proof (pass --help)."),
 }
 
+# every argument, --help included, goes to the benchmark's own argparse
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
-def _run(name: str, argv: list[str]) -> None:
-    module = importlib.import_module(BENCHES[name])
-    code = module.main(argv)
-    if code:
-        raise typer.Exit(code)
+def _main(name: str, argv: list[str]) -> int:
+    return importlib.import_module(BENCHES[name][0]).main(argv)
 
 
-@app.command("attribution", context_settings=_PASSTHROUGH)
-def attribution(ctx: typer.Context) -> None:
-    """Store appends/s, Merkle tree build + proofs, payload bytes per record (pass --help for options)."""
-    _run("attribution", list(ctx.args))
+def _add_bench(name: str, help_text: str) -> None:
+    """Register `loraledger bench NAME ARGS...`, which runs that benchmark's `main(ARGS)`."""
+
+    def command(ctx: typer.Context) -> None:
+        code = _main(name, list(ctx.args))
+        if code:
+            raise typer.Exit(code)
+
+    app.command(name, help=help_text, context_settings=_PASSTHROUGH)(command)
 
 
-@app.command("da", context_settings=_PASSTHROUGH)
-def da(ctx: typer.Context) -> None:
-    """DA server put/get MB/s with and without KZG, GET p99 during a 16 MiB put (pass --help for options)."""
-    _run("da", list(ctx.args))
-
-
-@app.command("ledger-cost", context_settings=_PASSTHROUGH)
-def ledger_cost(ctx: typer.Context) -> None:
-    """Gas per record of postBatch at 1k/10k/100k records vs one tx per record, on anvil (pass --help)."""
-    _run("ledger-cost", list(ctx.args))
-
-
-@app.command("serving", context_settings=_PASSTHROUGH)
-def serving(ctx: typer.Context) -> None:
-    """Multi-adapter serving tokens/s, TTFT, cold loads, against transformers and peft (pass --help)."""
-    _run("serving", list(ctx.args))
-
-
-@app.command("node", context_settings=_PASSTHROUGH)
-def node(ctx: typer.Context) -> None:
-    """HTTP serving req/s and p50/p99 with attribution on vs off, same run (pass --help for options)."""
-    _run("node", list(ctx.args))
-
-
-@app.command("indexer", context_settings=_PASSTHROUGH)
-def indexer(ctx: typer.Context) -> None:
-    """Indexer catch-up records verified/s (SQLite, PostgreSQL) and query p50/p99 (pass --help for options)."""
-    _run("indexer", list(ctx.args))
-
-
-@app.command("rewards", context_settings=_PASSTHROUGH)
-def rewards(ctx: typer.Context) -> None:
-    """Reward rule over 1,000,000 records (target <= 30 s), reward tree and every proof (pass --help)."""
-    _run("rewards", list(ctx.args))
+for _name, (_, _help) in BENCHES.items():
+    _add_bench(_name, _help)
 
 
 @app.command("all")
@@ -88,8 +66,7 @@ def run_all(
     failed = []
     for name in BENCHES:
         argv = (["--quick"] if quick else []) + ["--json", f"{json_dir}/{name}.json"]
-        module = importlib.import_module(BENCHES[name])
-        if module.main(argv):
+        if _main(name, argv):
             failed.append(name)
     if failed:
         typer.echo(f"benchmarks failed: {', '.join(failed)}", err=True)
