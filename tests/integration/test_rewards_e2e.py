@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from attribution.rewards_tree import RewardTree, encode_payload
 from tests.fixtures.batches import NodeAccount, node_account, publish
 from tests.fixtures.chain import AnvilNode, DeployedContracts
 from tests.fixtures.da import DAServerFactory, DAServerProcess
+from tests.fixtures.rewards import Charge, reference_rewards, token_fee
 
 MODEL = bytes.fromhex("77" * 32)
 WINDOW = 3600
@@ -115,34 +115,17 @@ class World:
 
     def reference(self, batches: list[tuple[int, str, int, list[Record], bool]], credits: dict[str, int],
                   shares: tuple[int, int], treasury: str) -> tuple[dict[str, int], dict[str, int]]:
-        """The rule, record by record, from what this test registered (no library code)."""
-        fees = []
-        owed: dict[str, int] = defaultdict(int)
+        """The rule (tests/fixtures/rewards.py) over the batches that count, at each adapter's price in effect
+        when its batch was posted."""
+        charges: list[Charge] = []
         for _, node, t, records, ok in batches:
             if not ok:
                 continue
             for r in records:
                 a = self.adapters.get(r.adapter_id)
                 price = 0 if a is None else [p for at, p in a[3] if at <= t][-1]
-                fee = (r.prompt_tokens + r.completion_tokens) * price // 1_000_000
-                owed[node] += fee
-                fees.append((node, fee, a))
-        debit = {n: min(o, credits[n]) for n, o in owed.items()}
-        out: dict[str, int] = defaultdict(int)
-        for node, fee, a in fees:
-            if debit[node] < owed[node]:
-                fee = fee * debit[node] // owed[node]
-            if a is None or fee == 0:
-                continue
-            to_node, to_owner = fee * shares[0] // 10000, fee * shares[1] // 10000
-            out[node] += to_node
-            out[a[0]] += to_owner
-            rest = fee - to_node - to_owner
-            for ds, w in zip(a[1], a[2], strict=True):
-                for c, s in zip(*self.datasets[ds], strict=True):
-                    out[c] += rest * w // 10000 * s // 10000
-        out[treasury] += sum(debit.values()) - sum(out.values())
-        return {k: v for k, v in out.items() if v}, debit
+                charges.append((node, token_fee(r, price), None if a is None else a[:3]))
+        return reference_rewards(charges, credits, shares, treasury, self.datasets)
 
 
 def _cli(dep: Path, d: DeployedContracts, da: DAServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
@@ -192,8 +175,7 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, da: 
 
     def fee_at(b: int, a3_price: int) -> int:
         prices = {aid: v[3][0][1] for aid, v in w.adapters.items()} | {a3: a3_price}
-        return sum((r.prompt_tokens + r.completion_tokens) * prices.get(r.adapter_id, 0) // 1_000_000
-                   for r in w.posted[b][3])
+        return sum(token_fee(r, prices.get(r.adapter_id, 0)) for r in w.posted[b][3])
     assert res.batches[4].fees == fee_at(4, 7_000_000) and res.batches[5].fees == fee_at(5, 9_000_000)
     assert fee_at(5, 9_000_000) > fee_at(5, 7_000_000)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
-from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +30,7 @@ from attribution.rewards_tree import RewardTree
 from tests.fixtures.batches import node_account
 from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
 from tests.fixtures.da import DAServerFactory
+from tests.fixtures.rewards import Charge, reference_rewards, token_fee
 from tests.integration.node.conftest import API_KEY, NodeEnv, NodeProcess, start_batcher, start_node, write_config
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -139,31 +139,12 @@ def _post_until_final(anvil: AnvilNode, da_url: str, envs: list[tuple[NodeEnv, s
 
 def _reference(reg: Registered, records: list[Record], credits: dict[str, int], shares: tuple[int, int],
                treasury: str) -> dict[str, int]:
-    """The rule, record by record, from what this module registered (no library code); cumulative amounts."""
-    owed: dict[str, int] = defaultdict(int)
-    fees = []
+    """The rule (tests/fixtures/rewards.py) over every record at its adapter's price; cumulative amounts."""
+    charges: list[Charge] = []
     for r in records:
-        node = checksum(r.node)
         a = reg.adapters.get(r.adapter_id)
-        fee = 0 if a is None else (r.prompt_tokens + r.completion_tokens) * a[3] // 1_000_000
-        owed[node] += fee
-        fees.append((node, fee, a))
-    debit = {n: min(o, credits[n]) for n, o in owed.items()}
-    out: dict[str, int] = defaultdict(int)
-    for node, fee, a in fees:
-        if debit[node] < owed[node]:
-            fee = fee * debit[node] // owed[node]
-        if a is None or fee == 0:
-            continue
-        to_node, to_owner = fee * shares[0] // 10000, fee * shares[1] // 10000
-        out[node] += to_node
-        out[a[0]] += to_owner
-        rest = fee - to_node - to_owner
-        for ds, w in zip(a[1], a[2], strict=True):
-            for c, s in zip(*reg.datasets[ds], strict=True):
-                out[c] += rest * w // 10000 * s // 10000
-    out[treasury] += sum(debit.values()) - sum(out.values())
-    return {k: v for k, v in out.items() if v}
+        charges.append((checksum(r.node), 0 if a is None else token_fee(r, a[3]), None if a is None else a[:3]))
+    return reference_rewards(charges, credits, shares, treasury, reg.datasets)[0]
 
 
 def _advance(anvil: AnvilNode, seconds: int) -> None:
