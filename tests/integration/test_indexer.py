@@ -51,20 +51,9 @@ from tests.fixtures.batches import (
     register_assets,
 )
 from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
-from tests.fixtures.da import DAServerFactory, DAServerProcess
+from tests.fixtures.da import DAServerProcess
 
 CLI = str(Path(sys.executable).parent / "loraledger")
-
-
-@pytest.fixture(scope="module")
-def da(da_server_factory: DAServerFactory) -> DAServerProcess:
-    return da_server_factory.start(kzg=False)
-
-
-@pytest.fixture(scope="module")
-def da_client(da: DAServerProcess) -> Iterator[DAClient]:
-    with DAClient(da.url, timeout=30, max_retries=1, backoff=0.01) as client:
-        yield client
 
 
 @dataclass
@@ -78,8 +67,8 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-def scenario(deployment: DeployedContracts, anvil: AnvilNode, da: DAServerProcess, da_client: DAClient
-             ) -> Scenario:
+def scenario(deployment: DeployedContracts, anvil: AnvilNode, module_da: DAServerProcess,
+             module_da_client: DAClient) -> Scenario:
     d = deployment
     a, b = node_account(d, 1), node_account(d, 5)
     assets = register_assets(d)
@@ -87,23 +76,23 @@ def scenario(deployment: DeployedContracts, anvil: AnvilNode, da: DAServerProces
     expected: dict[int, Verdict] = {}
     ok_records: list[Record] = []
     for node, n, seed in ((a, 9, 1), (b, 6, 2), (a, 5, 3)):
-        p = publish_next(d, node, da_client, n, seed=seed)
+        p = publish_next(d, node, module_da_client, n, seed=seed)
         expected[p.batch_id] = Verdict.OK
         ok_records += p.records
     recs = make_records(d, a.address, a.ledger.next_seq(a.address), 4, seed=4)
     forged = bytearray(encode_batch(d.chain_id, ledger, recs[0].node, recs[0].seq, recs))
     forged[-20] ^= 1
-    expected[publish(d, a, da_client, recs, payload=bytes(forged)).batch_id] = Verdict.ROOT_MISMATCH
-    gone = publish_next(d, a, da_client, 3, seed=5)
+    expected[publish(d, a, module_da_client, recs, payload=bytes(forged)).batch_id] = Verdict.ROOT_MISMATCH
+    gone = publish_next(d, a, module_da_client, 3, seed=5)
     payload = encode_batch(d.chain_id, ledger, gone.records[0].node, gone.records[0].seq, gone.records)
-    (Path(da.data_dir) / "blobs" / f"{keccak256(payload).hex()}.blob").unlink()
+    (Path(module_da.data_dir) / "blobs" / f"{keccak256(payload).hex()}.blob").unlink()
     expected[gone.batch_id] = Verdict.PAYLOAD_MISSING
     first = a.ledger.next_seq(a.address)
     theirs = make_records(d, b.address, first, 2, seed=6)
-    expected[publish(d, a, da_client, make_records(d, a.address, first, 2, seed=6),
+    expected[publish(d, a, module_da_client, make_records(d, a.address, first, 2, seed=6),
                      payload=encode_batch(d.chain_id, ledger, theirs[0].node, first, theirs)).batch_id] = \
         Verdict.HEADER_MISMATCH
-    expected[publish_next(d, a, da_client, 2, seed=7, payload=b"garbage").batch_id] = Verdict.MALFORMED
+    expected[publish_next(d, a, module_da_client, 2, seed=7, payload=b"garbage").batch_id] = Verdict.MALFORMED
     # a scheduled change: dataset 2 goes to another contributor after the change delay; time moves past it
     sched = d.assets.schedule_dataset_change(DATASETS[1], [d.accounts[9].address], [10_000], account=d.deployer)
     anvil.rpc("evm_increaseTime", sched.effective_at - d.client.w3.eth.get_block("latest")["timestamp"] + 1)
@@ -162,12 +151,12 @@ def test_migrations_create_exactly_the_schema(index_db: str) -> None:
 
 
 def test_indexer_verifies_every_batch_and_serves_queries(
-        deployment: DeployedContracts, scenario: Scenario, da: DAServerProcess, da_client: DAClient,
+        deployment: DeployedContracts, scenario: Scenario, module_da: DAServerProcess, module_da_client: DAClient,
         index_db: str) -> None:
     d, s = deployment, scenario
-    idx = _indexer(d, index_db, da.url)
+    idx = _indexer(d, index_db, module_da.url)
     _catch_up(idx)
-    verifier = Verifier(d.ledger, da_client, from_block=d.deployment.deploy_block)
+    verifier = Verifier(d.ledger, module_da_client, from_block=d.deployment.deploy_block)
     client = TestClient(create_app(idx.engine))
 
     got = {b["batchId"]: b["verdict"] for b in client.get("/v1/batches").json()["batches"]}
@@ -233,7 +222,7 @@ def test_indexer_verifies_every_batch_and_serves_queries(
 
     # the SDK gets the record from the indexer over HTTP and checks it against the chain, not the indexer
     with _http_server(create_app(idx.engine)) as url, LedgerClient(
-            d.rpc_url, da_url=da.url, ledger=d.ledger.address, indexer_url=url) as sdk:
+            d.rpc_url, da_url=module_da.url, ledger=d.ledger.address, indexer_url=url) as sdk:
         rp = sdk.record(one.seq, node=s.a.address)
         assert rp.record == one and rp.source == "indexer"
         assert sdk.verify_offchain(rp) and sdk.verify_onchain(rp)
@@ -291,30 +280,30 @@ def _wait(port: int, done: Any, proc: subprocess.Popen[bytes], timeout: float = 
 
 
 def test_kill_restart_and_reorg_leave_the_index_equal_to_a_fresh_one(
-        deployment: DeployedContracts, scenario: Scenario, anvil: AnvilNode, da: DAServerProcess,
-        da_client: DAClient, index_db: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+        deployment: DeployedContracts, scenario: Scenario, anvil: AnvilNode, module_da: DAServerProcess,
+        module_da_client: DAClient, index_db: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     d, s = deployment, scenario
     dep = d.deployment.save(tmp_path / "deployment.json")
     port = free_port()
-    proc = _serve(d, index_db, da.url, dep, port)
+    proc = _serve(d, index_db, module_da.url, dep, port)
     try:
         # SIGKILL once the first pages are in (2 blocks a page: the scenario spans many)
         _wait(port, lambda st: (st["cursor"] or 0) > d.deployment.deploy_block + 4, proc)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        more = publish_next(d, s.b, da_client, 3, seed=30)
-        proc = _serve(d, index_db, da.url, dep, port)
+        more = publish_next(d, s.b, module_da_client, 3, seed=30)
+        proc = _serve(d, index_db, module_da.url, dep, port)
         head = d.client.block_number()
         _wait(port, lambda st: st["cursor"] >= head and "pending" not in st["batches"], proc)
 
         # reorg: the last two blocks (b's batch `more`, a's batch `gone`) are replaced; b posts other records
-        gone = publish_next(d, s.a, da_client, 2, seed=31)
+        gone = publish_next(d, s.a, module_da_client, 2, seed=31)
         reorged_head = d.client.block_number()
         _wait(port, lambda st: st["cursor"] >= reorged_head and "pending" not in st["batches"], proc)
         anvil.rpc("anvil_reorg", 2, [])
         for n in (s.a, s.b):
             n.ledger.client.reset_nonce()
-        replacement = publish_next(d, s.b, da_client, 4, seed=32)
+        replacement = publish_next(d, s.b, module_da_client, 4, seed=32)
         head = d.client.block_number()
         st = _wait(port, lambda st: st["cursor"] >= head and "pending" not in st["batches"], proc)
         assert st["batches"]["ok"] >= 4
@@ -329,7 +318,7 @@ def test_kill_restart_and_reorg_leave_the_index_equal_to_a_fresh_one(
 
     fresh_url = str(tmp_path / "fresh.db") if index_db.endswith(".db") else \
         request.getfixturevalue("postgres_cluster").new_database()
-    fresh = _indexer(d, fresh_url, da.url, page_blocks=50)
+    fresh = _indexer(d, fresh_url, module_da.url, page_blocks=50)
     _catch_up(fresh)
     fresh.engine.dispose()
     assert snapshot(index_db) == snapshot(fresh_url)

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,23 +25,12 @@ from attribution.rewards_chain import RewardsChain
 from attribution.rewards_tree import RewardTree, encode_payload
 from tests.fixtures.batches import NodeAccount, node_account, publish
 from tests.fixtures.chain import AnvilNode, DeployedContracts
-from tests.fixtures.da import DAServerFactory, DAServerProcess
+from tests.fixtures.da import DAServerProcess
 from tests.fixtures.rewards import Charge, reference_rewards, token_fee
 
 MODEL = bytes.fromhex("77" * 32)
 WINDOW = 3600
 CLI = [str(Path(sys.executable).parent / "loraledger"), "rewards"]
-
-
-@pytest.fixture(scope="module")
-def da(da_server_factory: DAServerFactory) -> DAServerProcess:
-    return da_server_factory.start(kzg=False)
-
-
-@pytest.fixture(scope="module")
-def da_client(da: DAServerProcess) -> Iterator[DAClient]:
-    with DAClient(da.url, timeout=30, max_retries=1, backoff=0.01) as client:
-        yield client
 
 
 def _addr(i: int) -> str:
@@ -133,12 +121,12 @@ def _cli(dep: Path, d: DeployedContracts, da: DAServerProcess, *args: str) -> su
                           capture_output=True, text=True, timeout=300, check=False)
 
 
-def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, da: DAServerProcess,
-                           da_client: DAClient, tmp_path: Path) -> None:
+def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, module_da: DAServerProcess,
+                           module_da_client: DAClient, tmp_path: Path) -> None:
     d = deployment
     dep = d.deployment.save(tmp_path / "deployment.json")
     contracts = d.deployment.bind(d.client)
-    rc = RewardsChain(contracts, da_client)
+    rc = RewardsChain(contracts, module_da_client)
     poster, guardian, treasury = d.accounts[2], d.accounts[3], d.accounts[4].address
     w = World(d)
     n1, n2 = node_account(d, 1), node_account(d, 9)
@@ -146,17 +134,17 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, da: 
     d.rewards.approve_and_deposit(d.token, n2.address, 40_000, account=n2.account)  # short
     deposits = d.rewards.total_deposited()
 
-    w.post(n1, da_client, w.records(n1, 60, 1))
-    w.post(n2, da_client, w.records(n2, 50, 2))
-    w.post(n1, da_client, w.records(n1, 40, 3), ok=False)  # root mismatch: earns nothing, costs nothing
-    lying_batch = w.post(n1, da_client, w.records(n1, 20, 4, [w.lying, w.profiles[0]]))
+    w.post(n1, module_da_client, w.records(n1, 60, 1))
+    w.post(n2, module_da_client, w.records(n2, 50, 2))
+    w.post(n1, module_da_client, w.records(n1, 40, 3), ok=False)  # root mismatch: earns nothing, costs nothing
+    lying_batch = w.post(n1, module_da_client, w.records(n1, 20, 4, [w.lying, w.profiles[0]]))
     a3 = w.profiles[2].adapter_id
     sched = d.assets.schedule_price(a3, 9_000_000, account=d.accounts[7])
     w.adapters[a3][3].append((sched.effective_at, 9_000_000))
-    w.post(n2, da_client, w.records(n2, 30, 5))  # before effectiveAt: old price
+    w.post(n2, module_da_client, w.records(n2, 30, 5))  # before effectiveAt: old price
     _advance(anvil, WINDOW)
-    w.post(n1, da_client, w.records(n1, 70, 6))  # after: the new price
-    w.post(n2, da_client, w.records(n2, 40, 7))
+    w.post(n1, module_da_client, w.records(n1, 70, 6))  # after: the new price
+    w.post(n2, module_da_client, w.records(n2, 40, 7))
     assert sum(len(b[3]) for b in w.posted) == 310
 
     computed = rc.compute(rc.plan())
@@ -183,8 +171,8 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, da: 
     assert d.rewards.fee_credit(n2.address) == 0
     check = rc.verify(1)
     assert check.ok, check.differences
-    assert _cli(dep, d, da, "verify", "--epoch", "1").returncode == 0
-    never = _cli(dep, d, da, "verify", "--epoch", "99")
+    assert _cli(dep, d, module_da, "verify", "--epoch", "1").returncode == 0
+    never = _cli(dep, d, module_da, "verify", "--epoch", "99")
     assert never.returncode == 2 and never.stderr.startswith("error:") and "never proposed" in never.stderr
     _advance(anvil, WINDOW)
     assert d.rewards.current_root() == p1.root
@@ -203,7 +191,7 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, da: 
         d.rewards.claim(some, res.cumulative[some], tree.root, tree.proof(some), account=d.deployer)
 
     # epoch 2: a tampered proposal (one amount moved between two accounts, same total) fails verify; veto
-    w.post(n1, da_client, w.records(n1, 30, 8))
+    w.post(n1, module_da_client, w.records(n1, 30, 8))
     honest = rc.compute(rc.plan())
     bad_cum = dict(honest.result.cumulative)
     a, b = sorted(bad_cum)[:2]
@@ -212,21 +200,21 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, da: 
     bad_tree = RewardTree.build(d.chain_id, d.rewards.address, d.token.address, bad_cum)
     bad_payload = dict(honest.payload, root="0x" + bad_tree.root.hex(), accounts=[
         {**x, "cumulative": str(bad_cum[x["account"]])} for x in honest.payload["accounts"]])
-    commitment = da_client.put(encode_payload(bad_payload))
+    commitment = module_da_client.put(encode_payload(bad_payload))
     credit_before = d.rewards.fee_credit(n1.address)
     nodes, debits2 = honest.proposal_args
     d.rewards.propose_root(2, bad_tree.root, honest.result.total, commitment, nodes, debits2, account=poster)
     assert d.rewards.fee_credit(n1.address) == credit_before - debits2[0]
     bad = rc.verify(2)
     assert not bad.ok and any("root" in x for x in bad.differences) and any(a in x for x in bad.differences)
-    out = _cli(dep, d, da, "verify", "--epoch", "2")
+    out = _cli(dep, d, module_da, "verify", "--epoch", "2")
     assert out.returncode == 1 and "root" in out.stdout + out.stderr
     d.rewards.veto_root(2, account=guardian)
     assert d.rewards.fee_credit(n1.address) == credit_before
 
     # the honest epoch 2 through the CLI (report files), then a claim with the stale epoch-1 root reverts
     report = tmp_path / "report"
-    out = _cli(dep, d, da, "publish", "--out", str(report), "--json")
+    out = _cli(dep, d, module_da, "publish", "--out", str(report), "--json")
     assert out.returncode == 0, out.stdout + out.stderr
     published = json.loads(out.stdout)
     assert published["proposal"]["epoch"] == 2 and rc.verify(2).ok
@@ -241,23 +229,23 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, da: 
     acct = sorted(res.cumulative)[0]
     with pytest.raises(error_class("DistributorRootMismatch")):
         d.rewards.claim(acct, res.cumulative[acct], old.root, old.proof(acct), account=d.deployer)
-    status = json.loads(_cli(dep, d, da, "status", "--account", acct, "--json").stdout)
+    status = json.loads(_cli(dep, d, module_da, "status", "--account", acct, "--json").stdout)
     assert status["currentEpoch"] == 2 and [e["state"] for e in status["epochs"]] == [
         "superseded", "vetoed", "claimable"]
     claimable = int(status["account"]["claimable"])
     before_acct = d.token.balance_of(acct)
-    out = _cli(dep, d, da, "claim", "--account", acct, "--dev-account", "0", "--json")
+    out = _cli(dep, d, module_da, "claim", "--account", acct, "--dev-account", "0", "--json")
     assert out.returncode == 0, out.stdout + out.stderr
     assert int(json.loads(out.stdout)["paid"]) == claimable > 0
     assert d.token.balance_of(acct) == before_acct + claimable
-    again = _cli(dep, d, da, "claim", "--account", acct, "--dev-account", "0")
+    again = _cli(dep, d, module_da, "claim", "--account", acct, "--dev-account", "0")
     assert again.returncode == 2 and again.stderr.startswith("error:") and "nothing to claim" in again.stderr
 
     # scheduling: `rewards run --once` proposes the next epoch only when --epoch-blocks final blocks are there
-    w.post(n1, da_client, w.records(n1, 10, 9))
-    assert _cli(dep, d, da, "run", "--once", "--epoch-blocks", "1000000").returncode == 0
+    w.post(n1, module_da_client, w.records(n1, 10, 9))
+    assert _cli(dep, d, module_da, "run", "--once", "--epoch-blocks", "1000000").returncode == 0
     assert d.rewards.latest_epoch() == 2
-    out = _cli(dep, d, da, "run", "--once", "--epoch-blocks", "1")
+    out = _cli(dep, d, module_da, "run", "--once", "--epoch-blocks", "1")
     assert out.returncode == 0 and d.rewards.latest_epoch() == 3, out.stdout + out.stderr
     p3 = rc.proposal_of(3)
     payload3 = rc.payload_of(p3)
@@ -267,7 +255,7 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, da: 
     # the scheduler itself: `rewards run` proposes epoch 4 once epoch 3's window is over, and stops on SIGTERM
     _advance(anvil, WINDOW)
     proc = subprocess.Popen([*CLI, "run", "--interval", "0.5", "--epoch-blocks", "1", "--rpc-url", d.rpc_url,
-                             "--da-url", da.url, "--deployment", str(dep)], stdout=subprocess.PIPE,
+                             "--da-url", module_da.url, "--deployment", str(dep)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,21 +23,9 @@ from attribution.records import keccak256
 from attribution.verify import RecordNotPostedError, Verdict, Verifier
 from tests.fixtures.batches import NodeAccount, make_answer, make_records, node_account, publish, publish_next
 from tests.fixtures.chain import AnvilNode, DeployedContracts
-from tests.fixtures.da import DAServerFactory, DAServerProcess
+from tests.fixtures.da import DAServerProcess
 
 CLI = [str(Path(sys.executable).parent / "loraledger"), "verify"]
-
-
-@pytest.fixture(scope="module")
-def da(da_server_factory: DAServerFactory) -> DAServerProcess:
-    """One DA server for the module (no KZG: the verifier needs only the payload bytes)."""
-    return da_server_factory.start(kzg=False)
-
-
-@pytest.fixture(scope="module")
-def da_client(da: DAServerProcess) -> Iterator[DAClient]:
-    with DAClient(da.url, timeout=30, max_retries=1, backoff=0.01) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +34,8 @@ def nodes(deployment: DeployedContracts) -> tuple[NodeAccount, NodeAccount]:
 
 
 @pytest.fixture(scope="module")
-def verifier(deployment: DeployedContracts, da_client: DAClient) -> Verifier:
-    return Verifier(deployment.ledger, da_client, from_block=deployment.deployment.deploy_block, page_blocks=3)
+def verifier(deployment: DeployedContracts, module_da_client: DAClient) -> Verifier:
+    return Verifier(deployment.ledger, module_da_client, from_block=deployment.deployment.deploy_block, page_blocks=3)
 
 
 def _blob(da: DAServerProcess, payload: bytes) -> Path:
@@ -56,11 +43,12 @@ def _blob(da: DAServerProcess, payload: bytes) -> Path:
 
 
 def test_honest_batches_verify_and_records_prove_on_chain(
-        deployment: DeployedContracts, nodes: tuple[NodeAccount, NodeAccount], da_client: DAClient,
+        deployment: DeployedContracts, nodes: tuple[NodeAccount, NodeAccount], module_da_client: DAClient,
         verifier: Verifier) -> None:
     a, b = nodes
-    posted = [publish_next(deployment, a, da_client, 7, seed=1), publish_next(deployment, b, da_client, 5, seed=2),
-              publish_next(deployment, a, da_client, 4, seed=3)]
+    posted = [publish_next(deployment, a, module_da_client, 7, seed=1),
+              publish_next(deployment, b, module_da_client, 5, seed=2),
+              publish_next(deployment, a, module_da_client, 4, seed=3)]
     for p in posted:
         check = verifier.verify_batch(p.batch_id)
         assert check.verdict is Verdict.OK, check.detail
@@ -82,8 +70,8 @@ def test_honest_batches_verify_and_records_prove_on_chain(
 
 
 def test_each_bad_batch_gets_its_verdict(
-        deployment: DeployedContracts, nodes: tuple[NodeAccount, NodeAccount], da: DAServerProcess,
-        da_client: DAClient, verifier: Verifier) -> None:
+        deployment: DeployedContracts, nodes: tuple[NodeAccount, NodeAccount], module_da: DAServerProcess,
+        module_da_client: DAClient, verifier: Verifier) -> None:
     d = deployment
     a, b = nodes
     ledger = bytes.fromhex(d.ledger.address[2:])
@@ -93,17 +81,17 @@ def test_each_bad_batch_gets_its_verdict(
     honest = encode_batch(d.chain_id, ledger, recs[0].node, recs[0].seq, recs)
     forged = bytearray(honest)
     forged[-20] ^= 0x01  # inside the last record's ioHash
-    root_bad = publish(d, a, da_client, recs, payload=bytes(forged))
+    root_bad = publish(d, a, module_da_client, recs, payload=bytes(forged))
 
     # payload_missing: deleted from DA; and altered on the DA server's disk (DA serves bytes it did not certify)
-    deleted = publish_next(d, a, da_client, 3, seed=11)
+    deleted = publish_next(d, a, module_da_client, 3, seed=11)
     deleted_payload = encode_batch(d.chain_id, ledger, deleted.records[0].node, deleted.records[0].seq,
                                    deleted.records)
-    _blob(da, deleted_payload).unlink()
-    altered = publish_next(d, a, da_client, 3, seed=12)
+    _blob(module_da, deleted_payload).unlink()
+    altered = publish_next(d, a, module_da_client, 3, seed=12)
     altered_payload = encode_batch(d.chain_id, ledger, altered.records[0].node, altered.records[0].seq,
                                    altered.records)
-    blob = _blob(da, altered_payload)
+    blob = _blob(module_da, altered_payload)
     raw = bytearray(blob.read_bytes())
     raw[-5] ^= 0xFF
     blob.write_bytes(bytes(raw))
@@ -111,13 +99,13 @@ def test_each_bad_batch_gets_its_verdict(
     # header_mismatch: node a posts a payload whose header names node b (same seqs, same root)
     first = a.ledger.next_seq(a.address)
     theirs = make_records(d, b.address, first, 4, seed=13)
-    header_bad = publish(d, a, da_client, make_records(d, a.address, first, 4, seed=13),
+    header_bad = publish(d, a, module_da_client, make_records(d, a.address, first, 4, seed=13),
                          payload=encode_batch(d.chain_id, ledger, theirs[0].node, first, theirs))
 
     # malformed: garbage instead of an LLB2 payload; and a payload with a trailing byte
-    garbage = publish_next(d, a, da_client, 2, seed=14, payload=b"not a batch payload at all")
+    garbage = publish_next(d, a, module_da_client, 2, seed=14, payload=b"not a batch payload at all")
     nxt = make_records(d, a.address, a.ledger.next_seq(a.address), 2, seed=15)
-    trailing = publish(d, a, da_client, nxt,
+    trailing = publish(d, a, module_da_client, nxt,
                        payload=encode_batch(d.chain_id, ledger, nxt[0].node, nxt[0].seq, nxt) + b"\x00")
 
     expected = {root_bad.batch_id: Verdict.ROOT_MISMATCH, deleted.batch_id: Verdict.PAYLOAD_MISSING,
@@ -135,7 +123,7 @@ def test_each_bad_batch_gets_its_verdict(
     assert verifier.verify_node(b.address).ok  # b's batches are untouched
 
     # the CLI: JSON verdicts, exit 1 on a failing batch, 0 on an ok one, 2 with one `error:` line on bad input
-    opts = ["--rpc-url", d.rpc_url, "--da-url", da_client.base_url, "--ledger", d.ledger.address,
+    opts = ["--rpc-url", d.rpc_url, "--da-url", module_da_client.base_url, "--ledger", d.ledger.address,
             "--from-block", str(d.deployment.deploy_block)]
     bad = subprocess.run([*CLI, "batch", str(root_bad.batch_id), "--json", *opts], capture_output=True, text=True,
                          timeout=120)
@@ -149,7 +137,7 @@ def test_each_bad_batch_gets_its_verdict(
 
 
 def test_saved_answer_verifies_step_by_step(
-        deployment: DeployedContracts, nodes: tuple[NodeAccount, NodeAccount], da_client: DAClient,
+        deployment: DeployedContracts, nodes: tuple[NodeAccount, NodeAccount], module_da_client: DAClient,
         verifier: Verifier, tmp_path: Path) -> None:
     d = deployment
     a, b = nodes
@@ -162,7 +150,7 @@ def test_saved_answer_verifies_step_by_step(
     assert [s.passed for s in pending.steps[:5]] == [True] * 5
 
     recs = [record, *make_records(d, b.address, seq + 1, 3, seed=20)]
-    published = publish(d, b, da_client, recs)
+    published = publish(d, b, module_da_client, recs)
     report = verify_answer(load_answer(saved), verifier)
     assert report.ok, report.text()
     assert report.batch_id == published.batch_id
@@ -184,7 +172,7 @@ def test_saved_answer_verifies_step_by_step(
     good_file, bad_file = tmp_path / "answer.json", tmp_path / "changed.json"
     good_file.write_text(json.dumps(saved))
     bad_file.write_text(json.dumps(changed))
-    opts = ["--rpc-url", d.rpc_url, "--da-url", da_client.base_url, "--ledger", d.ledger.address,
+    opts = ["--rpc-url", d.rpc_url, "--da-url", module_da_client.base_url, "--ledger", d.ledger.address,
             "--from-block", str(d.deployment.deploy_block)]
     ok = subprocess.run([*CLI, "answer", str(good_file), *opts], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -194,16 +182,16 @@ def test_saved_answer_verifies_step_by_step(
 
 
 def test_sdk_gets_checks_and_waits(
-        deployment: DeployedContracts, nodes: tuple[NodeAccount, NodeAccount], da_client: DAClient,
+        deployment: DeployedContracts, nodes: tuple[NodeAccount, NodeAccount], module_da_client: DAClient,
         anvil: AnvilNode, tmp_path: Path) -> None:
     d = deployment
     a, _ = nodes
     saved, record = make_answer(d, a, a.ledger.next_seq(a.address), prompt="hi", text="hello")
-    with LedgerClient(d.rpc_url, da_url=da_client.base_url, ledger=d.ledger.address,
+    with LedgerClient(d.rpc_url, da_url=module_da_client.base_url, ledger=d.ledger.address,
                       from_block=d.deployment.deploy_block) as client:
         with pytest.raises(RecordNotFinal):
             client.wait_final(a.address, record.seq, confirmations=1, timeout_s=0.3, poll_s=0.1)
-        published = publish(d, a, da_client, [record, *make_records(d, a.address, record.seq + 1, 2, seed=40)])
+        published = publish(d, a, module_da_client, [record, *make_records(d, a.address, record.seq + 1, 2, seed=40)])
         with pytest.raises(RecordNotFinal):  # posted, but not 3 blocks deep yet
             client.wait_final(a.address, record.seq, confirmations=3, timeout_s=0.3, poll_s=0.1)
         anvil.rpc("anvil_mine", 2)

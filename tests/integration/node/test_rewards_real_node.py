@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from attribution.rewards_chain import RewardsChain
 from attribution.rewards_tree import RewardTree
 from tests.fixtures.batches import node_account
 from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
-from tests.fixtures.da import DAServerFactory
+from tests.fixtures.da import DAServerProcess
 from tests.fixtures.rewards import Charge, reference_rewards, token_fee
 from tests.integration.node.conftest import API_KEY, NodeEnv, NodeProcess, start_batcher, start_node, write_config
 
@@ -101,13 +100,6 @@ def world(tmp_path_factory: pytest.TempPathFactory, deployment: DeployedContract
     return env, Registered(adapters, datasets)
 
 
-@pytest.fixture(scope="module")
-def da_client(da_server_factory: DAServerFactory) -> Iterator[tuple[str, DAClient]]:
-    da = da_server_factory.start(kzg=False)
-    with DAClient(da.url, timeout=30, max_retries=1, backoff=0.01) as client:
-        yield da.url, client
-
-
 def _ask(url: str, i: int) -> Record:
     model = MODELS[i % len(MODELS)]
     if i % 5 == 0:
@@ -155,9 +147,10 @@ def _advance(anvil: AnvilNode, seconds: int) -> None:
 
 @pytest.mark.slow
 def test_two_real_nodes_answers_are_paid_by_the_rule(world: tuple[NodeEnv, Registered], anvil: AnvilNode,
-                                                      da_client: tuple[str, DAClient], tmp_path: Path) -> None:
+                                                      module_da: DAServerProcess, module_da_client: DAClient,
+                                                      tmp_path: Path) -> None:
     env_a, reg = world
-    da_url, dac = da_client
+    da_url, dac = module_da.url, module_da_client
     d = env_a.deployment
     b_account = node_account(d, SECOND_NODE)  # bonded
     root_b = tmp_path / "node-b"
