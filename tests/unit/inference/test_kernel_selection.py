@@ -18,6 +18,7 @@ import pytest
 from inference import kernels
 from inference.errors import InferenceError
 from inference.lora import LoraPool
+from tests.fixtures.kernels import CountingKernels
 
 SHAPES = {"q_proj": (32, 32), "v_proj": (32, 16)}
 
@@ -27,23 +28,6 @@ class _NoAvx512:
 
     def available(self) -> bool:
         return False
-
-
-class _Counting:
-    """Wraps the extension module and counts the calls of each entry point."""
-
-    def __init__(self, mod: Any) -> None:
-        self._mod = mod
-        self.calls: dict[str, int] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        fn = getattr(self._mod, name)
-
-        def wrapped(*args: Any) -> Any:
-            self.calls[name] = self.calls.get(name, 0) + 1
-            return fn(*args)
-
-        return wrapped
 
 
 def test_mode_parses_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,7 +68,7 @@ def test_torch_forces_the_portable_path_where_native_runs(
     from inference.model import load_base_model
 
     base = load_base_model(tiny_base_dir)
-    counter = _Counting(kernels.ext)
+    counter = CountingKernels(kernels.ext)
     monkeypatch.setattr(kernels, "ext", counter)
 
     def run(mode: str) -> tuple[list[list[int]], dict[str, int]]:

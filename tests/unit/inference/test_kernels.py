@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from inference import kernels as kernels_mod
+from tests.fixtures.kernels import CountingKernels
 
 _native_ok, _why_not = kernels_mod.native_status()
 if not _native_ok:
@@ -400,23 +401,6 @@ def test_bad_arguments_raise_value_error() -> None:
 # ----------------------------------------------------------------------------------------------------- engine
 
 
-class _Counting:
-    """Stands in for `inference.kernels.ext` (the extension module) and counts the calls of each entry point."""
-
-    def __init__(self, mod: Any) -> None:
-        self._mod = mod
-        self.calls: dict[str, int] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        fn = getattr(self._mod, name)
-
-        def wrapped(*args: Any) -> Any:
-            self.calls[name] = self.calls.get(name, 0) + 1
-            return fn(*args)
-
-        return wrapped
-
-
 @pytest.fixture(scope="module")
 def kernel_adapters(tmp_path_factory: pytest.TempPathFactory, make_adapter: Any) -> list[pathlib.Path]:
     root = tmp_path_factory.mktemp("kernel-adapters")
@@ -438,7 +422,7 @@ def test_engine_native_and_torch_paths_give_identical_tokens(
     head_dim = base.config.hidden_size // base.config.num_attention_heads
     if not _kernels.simd(head_dim):
         pytest.skip(f"no AVX-512 decode path for head_dim {head_dim} on this CPU: the engine runs torch")
-    counter = _Counting(_kernels)
+    counter = CountingKernels(_kernels)
     monkeypatch.setattr(kernels_mod, "ext", counter)  # every native call in the package goes through kernels.ext
     prompts = ["Decode a JSON document", "def dumps(obj, *, skipkeys=False):", "indent",
                "If ensure_ascii is false, these characters will be output as-is."]
