@@ -4,7 +4,7 @@ its adapters registered on a real anvil, its records in a real SQLite file.
 - `node_env` (module): registers the base model, datasets and adapters on the module's deployment (owned by
   the deployer: ids keccak256(owner, contentHash), the node trusts that owner via `adapters.owners`) and writes
   the settings file; `start_node(env)` runs the node and waits for /readyz; `served_node` (module) is one
-  running node shared by the API tests.
+  running node shared by the API tests; `second_node_env(env, root, dev_index)` is another node beside it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -112,6 +112,17 @@ def write_config(env: NodeEnv, **sections: dict[str, Any]) -> pathlib.Path:
         lines += [f"{k} = {_toml(v)}" for k, v in values.items()]
     env.config.write_text("\n".join(lines) + "\n")
     return env.config
+
+
+def second_node_env(env: NodeEnv, root: pathlib.Path, dev_index: int, **sections: dict[str, Any]) -> NodeEnv:
+    """Another node beside `env`: the same model, adapters and deployment, its own dir, port and store, signing as
+    anvil dev account `dev_index` (bond it first); `sections` as for `write_config`."""
+    d = env.deployment
+    (root / "deployments").mkdir(parents=True)
+    d.deployment.save(root / "deployments" / f"{d.chain_id}.json")
+    other = replace(env, root=root, config=root / "loraledger.toml", port=free_port(), store_path=root / "records.db")
+    write_config(other, node={"node_dev_index": dev_index}, **sections)
+    return other
 
 
 def start_node(env: NodeEnv, timeout: float = 240) -> NodeProcess:

@@ -30,7 +30,15 @@ from tests.fixtures.batches import node_account
 from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
 from tests.fixtures.da import DAServerProcess
 from tests.fixtures.rewards import Charge, reference_rewards, token_fee
-from tests.integration.node.conftest import API_KEY, NodeEnv, NodeProcess, start_batcher, start_node, write_config
+from tests.integration.node.conftest import (
+    API_KEY,
+    NodeEnv,
+    NodeProcess,
+    second_node_env,
+    start_batcher,
+    start_node,
+    write_config,
+)
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 SECOND_NODE = 9  # dev account of node b
@@ -153,12 +161,7 @@ def test_two_real_nodes_answers_are_paid_by_the_rule(world: tuple[NodeEnv, Regis
     da_url, dac = module_da.url, module_da_client
     d = env_a.deployment
     b_account = node_account(d, SECOND_NODE)  # bonded
-    root_b = tmp_path / "node-b"
-    (root_b / "deployments").mkdir(parents=True)
-    d.deployment.save(root_b / "deployments" / f"{d.chain_id}.json")
-    env_b = dataclasses.replace(env_a, root=root_b, config=root_b / "loraledger.toml", port=free_port(),
-                                store_path=root_b / "records.db")
-    write_config(env_b, node={"node_dev_index": SECOND_NODE}, adapters=env_a.settings_extra)
+    env_b = second_node_env(env_a, tmp_path / "node-b", SECOND_NODE, adapters=env_a.settings_extra)
     nodes: list[NodeProcess] = []
     try:
         with ThreadPoolExecutor(2) as starter:  # both load torch and the model at once

@@ -12,7 +12,6 @@ node posts their records until every batch is final; then, trusting only the cha
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
@@ -37,9 +36,16 @@ from attribution.indexer.follower import Indexer
 from attribution.records import Record
 from attribution.verify import Verifier
 from tests.fixtures.batches import node_account
-from tests.fixtures.chain import AnvilNode, free_port
+from tests.fixtures.chain import AnvilNode
 from tests.fixtures.da import DAServerFactory
-from tests.integration.node.conftest import API_KEY, DATASET_A, NodeEnv, start_batcher, start_node, write_config
+from tests.integration.node.conftest import (
+    API_KEY,
+    DATASET_A,
+    NodeEnv,
+    second_node_env,
+    start_batcher,
+    start_node,
+)
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 N_PER_NODE = 100
@@ -66,12 +72,7 @@ def test_two_nodes_answers_to_final_batches_verified_and_indexed(
         node_env: NodeEnv, anvil: AnvilNode, da_server_factory: DAServerFactory, tmp_path: Path) -> None:
     d = node_env.deployment
     b_account = node_account(d, SECOND_NODE)  # bonded
-    root_b = tmp_path / "node-b"
-    (root_b / "deployments").mkdir(parents=True)
-    d.deployment.save(root_b / "deployments" / f"{d.chain_id}.json")
-    env_b = dataclasses.replace(node_env, root=root_b, config=root_b / "loraledger.toml", port=free_port(),
-                                store_path=root_b / "records.db")
-    write_config(env_b, node={"node_dev_index": SECOND_NODE})
+    env_b = second_node_env(node_env, tmp_path / "node-b", SECOND_NODE)
     nodes = [start_node(node_env), start_node(env_b)]
     try:
         with ThreadPoolExecutor(8) as pool:
