@@ -18,6 +18,11 @@ _MAX_PAYLOAD_BYTES = 16 * 1024 * 1024  # attribution.da.codec.MAX_PAYLOAD_BYTES 
 DEFAULT_URL = "http://127.0.0.1:3100"
 DEFAULT_PORT = 3100
 
+# the client options of `da put` and `da get`
+UrlOpt = Annotated[str, typer.Option("--url", help="DA server or eigenda-proxy URL.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per HTTP attempt.")]
+RetriesOpt = Annotated[int, typer.Option("--retries", help="Retries on 5xx/connection errors (backoff).")]
+
 
 def _quiet_http_logs() -> None:
     # httpx logs every request URL at INFO; a commitment in a URL is kilobytes of hex
@@ -115,9 +120,9 @@ def serve_command(
 @app.command("put")
 def put_command(
     file: Annotated[Path, typer.Argument(help="Payload file ('-' for stdin).")],
-    url: Annotated[str, typer.Option("--url", help="DA server or eigenda-proxy URL.")] = DEFAULT_URL,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per HTTP attempt.")] = 120.0,
-    retries: Annotated[int, typer.Option("--retries", help="Retries on 5xx/connection errors (backoff).")] = 5,
+    url: UrlOpt = DEFAULT_URL,
+    timeout: TimeoutOpt = 120.0,
+    retries: RetriesOpt = 5,
 ) -> None:
     """Store FILE on the DA layer and print its commitment as 0x hex."""
     _quiet_http_logs()
@@ -141,7 +146,7 @@ def put_command(
 @app.command("get")
 def get_command(
     commitment: Annotated[str, typer.Argument(help="Commitment as 0x hex (what `da put` printed).")],
-    url: Annotated[str, typer.Option("--url", help="DA server or eigenda-proxy URL.")] = DEFAULT_URL,
+    url: UrlOpt = DEFAULT_URL,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the payload here (default: stdout).")
     ] = None,
@@ -149,8 +154,8 @@ def get_command(
         str | None, typer.Option("--operator", help="Reject certificates not signed by this DA operator address.")
     ] = None,
     verify_kzg: Annotated[bool, typer.Option("--verify-kzg", help="Also recompute the KZG commitments.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per HTTP attempt.")] = 120.0,
-    retries: Annotated[int, typer.Option("--retries", help="Retries on 5xx/connection errors (backoff).")] = 5,
+    timeout: TimeoutOpt = 120.0,
+    retries: RetriesOpt = 5,
 ) -> None:
     """Fetch the payload of COMMITMENT (verified against our certificate) to stdout or --output."""
     _quiet_http_logs()
