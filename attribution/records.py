@@ -202,8 +202,14 @@ class PendingRecord:
         _validate_into(self)
 
     def with_seq(self, seq: int) -> Record:
-        """The full record once the store assigned `seq`."""
-        return Record(seq=seq, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        """The full record once the store assigned `seq`. Every other field was checked when this pending record was
+        built (it is frozen), so only `seq` is: this runs once per answer on the node's hot path."""
+        r = object.__new__(Record)
+        s = object.__setattr__
+        s(r, "seq", _as_uint(seq, _U64, "seq"))
+        for name in _PENDING_FIELDS:
+            s(r, name, getattr(self, name))
+        return r
 
     @property
     def profile(self) -> Profile:
@@ -327,6 +333,9 @@ def _checked_profile(model_id: Any, adapter_id: Any, dataset_ids: tuple[Any, ...
         return _checked_profile_cached(model_id, adapter_id, dataset_ids, weights_bps)
     except TypeError:  # unhashable input (e.g. a bytearray): validate without the cache
         return Profile(model_id, adapter_id, dataset_ids, weights_bps)
+
+
+_PENDING_FIELDS = tuple(f.name for f in dataclasses.fields(PendingRecord))
 
 
 def _validate_into(r: Record | PendingRecord) -> None:

@@ -171,9 +171,11 @@ class RecordStore:
     hex) and takes an exclusive lock file, so only one process appends. `readonly=True` opens for reading only
     (the CLI, while a node runs); then `node_address` may be omitted. `min_free_bytes` is the free space the file
     system must keep; `archive_dir` is where `prune` moves the payloads of pruned batches (None: they stay in the
-    database). `appender=False` opens writable for batches only (a standalone batcher beside the node): it takes
-    no append lock and runs no committer, and sees the node's new records as they commit. Use as a context
-    manager or call `close()`.
+    database). `commit_delay_s` (like PostgreSQL's `commit_delay`): once a record waits, the committer waits this
+    long more so that records arriving meanwhile share the transaction and its fsync (each commit costs ~0.2 ms of
+    CPU, most of it the fsync, whatever its size); 0 commits at once. `appender=False` opens writable for batches
+    only (a standalone batcher beside the node): it takes no append lock and runs no committer, and sees the node's
+    new records as they commit. Use as a context manager or call `close()`.
     """
 
     def __init__(
@@ -186,8 +188,12 @@ class RecordStore:
         min_free_bytes: int = 256 << 20,
         archive_dir: str | os.PathLike[str] | None = None,
         appender: bool = True,
+        commit_delay_s: float = 0.0,
     ) -> None:
+        if not 0.0 <= commit_delay_s <= 1.0:
+            raise ValueError(f"commit_delay_s must be in [0, 1] seconds, got {commit_delay_s}")
         self.path = Path(path)
+        self.commit_delay_s = commit_delay_s
         self.max_bytes = max_bytes
         self.min_free_bytes = min_free_bytes
         self.archive_dir = None if archive_dir is None else Path(archive_dir)
@@ -468,6 +474,10 @@ class RecordStore:
                         self._wakeup.wait()
                     if not self._current.records and self._closed:
                         return
+                    delay = 0.0 if self._closed else self.commit_delay_s
+                if delay > 0:  # let the rest of a burst (a decode step finishes many answers at once) join
+                    time.sleep(delay)
+                with self._mutex:
                     group = self._current
                     self._current = _Group()
                 self._commit_group(group)

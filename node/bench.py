@@ -1,24 +1,26 @@
 """`loraledger bench node` / `scripts/bench/node.py`: the node's HTTP serving with attribution on vs off.
 
-Same process, same model, same load, measured in one run: a concurrent closed-loop load of non-streamed
-completions (base model and an adapter, alternating) against the real app under uvicorn, once with every answer
-recorded durably (SQLite group commit + fsync) and signed (EIP-712), once with attribution off. The modes are
-interleaved in back-to-back pairs (off then on, then on then off, ...); the overhead is the median over pairs of each
-pair's own ratio, so noise and drift of the machine hit both sides of every ratio alike.
+One node, one model, one load, measured in one run: a closed-loop load of non-streamed completions (base model and
+an adapter, alternating) from a separate client process against the real app under uvicorn, more clients than the
+engine's batch so the node stays saturated. Attribution is switched per round on the same node: on, every answer is
+recorded durably (SQLite group commit + fsync) and signed (EIP-712) before it is sent; off, the recorder is absent.
+Rounds run in back-to-back off/on pairs (off then on, then on then off, ...); the overhead is the median over pairs of
+each pair's own ratio, so noise and drift of the machine hit both sides of every ratio alike.
 The chain is not in the hot path (the node reads it only at start), so this bench uses a local record context
 (chain id 31337, a random ledger address and node key) instead of an anvil.
 
 Writes JSON with `attribution_overhead_pct` (throughput lost to attribution, %, median of the pairs), `p50_ms`,
-`p99_ms`,
-`requests_per_s` (attribution on), `concurrency`, and both modes in full.
+`p99_ms`, `requests_per_s` (attribution on), `concurrency`, and both modes in full.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import logging
+import multiprocessing
 import pathlib
 import socket
 import statistics
@@ -118,15 +120,30 @@ async def _round(url: str, concurrency: int, requests: int, max_tokens: int, mod
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0 = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        wall = time.perf_counter() - t0
     latencies.sort()
     return {"requests": requests, "errors": errors, "wall_s": round(wall, 3),
             "requests_per_s": round(requests / wall, 2),
-            "cpu_ms_per_request": round(cpu / requests * 1e3, 3),
             "p50_ms": round(statistics.median(latencies), 2),
             "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2)}
+
+
+def _client_round(url: str, concurrency: int, requests: int, max_tokens: int, models: list[str]) -> dict[str, Any]:
+    """One round of the load generator (runs in its own process)."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return asyncio.run(_round(url, concurrency, requests, max_tokens, models))
+
+
+def _measured_round(pool: Any, url: str, concurrency: int, requests: int, max_tokens: int,
+                    models: list[str]) -> dict[str, Any]:
+    """A round driven from the load-generator process; adds the node's CPU per request (this process: the servers
+    run here, the clients do not)."""
+    c0 = time.process_time()
+    res: dict[str, Any] = pool.submit(_client_round, url, concurrency, requests, max_tokens, models).result()
+    res["cpu_ms_per_request"] = round((time.process_time() - c0) / requests * 1e3, 3)
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,32 +179,38 @@ def main(argv: list[str] | None = None) -> int:
         else:
             base, adapter = args.model_dir, args.adapter_dir
         results: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
-        servers = {}
-        for mode in ("off", "on"):
-            settings = Settings.model_validate({
-                "node": {"port": _free_port(), "attribution": False, "requests_per_minute": 10**9,
-                         "tokens_per_minute": 10**9},
-                "engine": {"model_dir": base, "model_name": "base", "max_batch": args.max_batch,
-                           "max_queue": 4 * args.concurrency, "max_seq_len": 256},
-                "adapters": {"dirs": [adapter] if adapter else [], "manifest": None, "require_registered": False},
-                "store": {"path": root / f"records-{mode}.db"}})
-            services = _services(settings, mode == "on", root / f"records-{mode}.db")
-            servers[mode] = (settings, _Server(settings, services).__enter__())
+        settings = Settings.model_validate({
+            "node": {"port": _free_port(), "attribution": False, "requests_per_minute": 10**9,
+                     "tokens_per_minute": 10**9},
+            "engine": {"model_dir": base, "model_name": "base", "max_batch": args.max_batch,
+                       "max_queue": 4 * args.concurrency, "max_seq_len": 256},
+            "adapters": {"dirs": [adapter] if adapter else [], "manifest": None, "require_registered": False},
+            "store": {"path": root / "records-on.db"}})
+        # one node; attribution is switched per round (its recorder present or not), so both modes share the same
+        # process, engine, threads and memory layout: two separate nodes differed by more than what is measured
+        services = _services(settings, True, root / "records-on.db")
+        recorder = services.recorder
+        url = f"http://127.0.0.1:{settings.node.port}"
         models = ["base"] + ([adapter.name] if adapter else [])
-        try:
-            for mode in ("off", "on"):  # warm-up: first loads, allocator, kernels
-                asyncio.run(_round(f"http://127.0.0.1:{servers[mode][0].node.port}", args.concurrency,
-                                   2 * args.concurrency, args.max_tokens, models))
-            for r in range(rounds):
-                for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
-                    url = f"http://127.0.0.1:{servers[mode][0].node.port}"
-                    res = asyncio.run(_round(url, args.concurrency, requests, args.max_tokens, models))
-                    results[mode].append(res)
-                    console.print(f"round {r + 1} attribution {mode}: {res['requests_per_s']} req/s, "
-                                  f"p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
-        finally:
-            for _, srv in servers.values():
-                srv.__exit__()
+        # the clients run in a process of their own: in this one they would compete with the node for the GIL, and
+        # their CPU would dilute the node's CPU per request
+        pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        with _Server(settings, services):
+            try:
+                for mode in ("off", "on"):  # warm-up: first loads, allocator, kernels, the client process
+                    services.recorder = recorder if mode == "on" else None
+                    _measured_round(pool, url, args.concurrency, 2 * args.concurrency, args.max_tokens, models)
+                for r in range(rounds):
+                    for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
+                        services.recorder = recorder if mode == "on" else None
+                        res = _measured_round(pool, url, args.concurrency, requests, args.max_tokens, models)
+                        results[mode].append(res)
+                        console.print(f"round {r + 1} attribution {mode}: {res['requests_per_s']} req/s, "
+                                      f"p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
+            finally:
+                services.recorder = recorder
+                pool.shutdown()
+        commits = services.store.commits
         best = {m: max(rs, key=lambda x: x["requests_per_s"]) for m, rs in results.items()}
         stored = None
         on_store = root / "records-on.db"
@@ -203,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                                  for off, on in pairs)
     b_off, b_on = best["off"]["requests_per_s"], best["on"]["requests_per_s"]
     best_overhead = 100.0 * (b_off - b_on) / b_off
-    # CPU time of this process (server + load generator) per request: on a machine shared with other work this is
-    # steadier than wall-clock throughput
+    # CPU time of the node (this process; the clients run in another) per request: on a machine shared with other
+    # work this is steadier than wall-clock throughput
     cpu = {m: min(r["cpu_ms_per_request"] for r in rs) for m, rs in results.items()}
     cpu_overhead = statistics.median(100.0 * (on["cpu_ms_per_request"] - off["cpu_ms_per_request"])
                                      / off["cpu_ms_per_request"] for off, on in pairs)
@@ -218,13 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
     console.print(f"attribution overhead: {overhead:.2f}% of throughput (median of {rounds} off/on pairs; target "
                   f"<= 2%; best round against best round {best_overhead:.2f}%), {cpu_overhead:.2f}% CPU per request; "
-                  f"records stored: {stored}")
+                  f"records stored: {stored} in {commits} commits")
     out = {"attribution_overhead_pct": round(overhead, 2), "attribution_overhead_best_pct": round(best_overhead, 2),
            "attribution_cpu_overhead_pct": round(cpu_overhead, 2),
            "p50_ms": best["on"]["p50_ms"],
            "p99_ms": best["on"]["p99_ms"], "requests_per_s": best["on"]["requests_per_s"],
            "concurrency": args.concurrency, "max_tokens": args.max_tokens, "requests_per_round": requests,
-           "rounds": rounds, "records_stored": stored, "off": best["off"], "on": best["on"], "all_rounds": results}
+           "rounds": rounds, "records_stored": stored,
+           "records_per_commit": round(stored / commits, 2) if stored and commits else None,
+           "off": best["off"], "on": best["on"], "all_rounds": results}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2))

@@ -149,7 +149,8 @@ def _manifest_adapters(manifest: pathlib.Path) -> list[tuple[pathlib.Path, str, 
 
 
 def open_store(settings: Settings, node: bytes) -> Any:
-    """The node's `RecordStore` with the `[store]` settings: path, disk bound, free-space floor, archive dir.
+    """The node's `RecordStore` with the `[store]` settings: path, disk bound, free-space floor, archive dir, commit
+    delay.
 
     Retention is the batcher's (`batcher.retention_s`): it prunes final batches, which the store's bounds rely on.
     """
@@ -157,7 +158,7 @@ def open_store(settings: Settings, node: bytes) -> Any:
 
     st = settings.store
     return RecordStore(st.path, node, max_bytes=st.max_bytes, min_free_bytes=st.min_free_bytes,
-                       archive_dir=st.archive_dir)
+                       archive_dir=st.archive_dir, commit_delay_s=st.commit_delay_ms / 1000)
 
 
 def build_services(settings: Settings) -> Services:

@@ -99,8 +99,13 @@ def test_hex_inputs_are_normalised_and_json_round_trips() -> None:
 def test_pending_with_seq() -> None:
     fields = {f.name: getattr(BASE, f.name) for f in dataclasses.fields(BASE) if f.name != "seq"}
     p = PendingRecord(**fields)  # type: ignore[arg-type]
-    assert p.with_seq(BASE.seq) == BASE
+    r = p.with_seq(BASE.seq)
+    assert r == BASE and hash(r) == hash(BASE) and r.leaf() == BASE.leaf() and r.to_json() == BASE.to_json()
     assert p.profile == BASE.profile
+    assert p.with_seq(2**64 - 1).seq == 2**64 - 1
+    for bad in (-1, 2**64, "7"):  # only seq is new: it is checked like Record's
+        with pytest.raises(RecordValidationError, match="seq"):
+            p.with_seq(bad)  # type: ignore[arg-type]
 
 
 def test_io_hash() -> None:

@@ -78,6 +78,35 @@ def test_async_appends_share_commits(store: RecordStore) -> None:
     assert store.commits < 50
 
 
+def test_commit_delay_lets_a_burst_share_one_commit(tmp_path: Path) -> None:
+    """Appends that arrive one after another (each thread waits for its own commit) share one transaction when the
+    committer waits `commit_delay_s` after the first; without the delay the first commits alone."""
+    def burst(s: RecordStore) -> list[int]:
+        seqs: list[int] = []
+        lock = threading.Lock()
+        start = threading.Barrier(8)
+
+        def one(i: int) -> None:
+            start.wait()
+            seq = s.append(pending(prompt_tokens=i))
+            with lock:
+                seqs.append(seq)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sorted(seqs)
+
+    with RecordStore(tmp_path / "delayed.db", NODE, commit_delay_s=0.2) as s:
+        assert burst(s) == list(range(8))
+        assert s.commits == 1
+        assert sorted(r.prompt_tokens for r in s.range(0, 8)) == list(range(8))
+    with pytest.raises(ValueError, match="commit_delay_s"):
+        RecordStore(tmp_path / "bad.db", NODE, commit_delay_s=5)
+
+
 def test_disk_bound_refuses_loudly(tmp_path: Path) -> None:
     with RecordStore(tmp_path / "r.db", NODE, max_bytes=10**9) as probe:
         base = probe.used_bytes
