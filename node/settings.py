@@ -70,8 +70,8 @@ class StoreSettings(BaseModel):
     max_bytes: int = Field(8 * 2**30, gt=0, description="Disk bound: past it new records are refused, loudly.")
     min_free_bytes: int = Field(256 * 2**20, ge=0, description="Refuse new records when the disk has less free.")
     archive_dir: Path | None = Field(None, description="Where pruned batches' payloads go (default: kept in the db).")
-    commit_delay_ms: float = Field(1.0, ge=0, le=1000, description="An answer's record waits up to this long for "
-                                   "others to share its commit and fsync (0: commit at once).")
+    commit_delay_ms: float = Field(0.0, ge=0, le=1000, description="An answer's record waits this long for others "
+                                   "to share its commit and fsync (default 0: commit at once).")
 
 
 class BatcherSettings(BaseModel):
