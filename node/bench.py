@@ -179,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
     if args.concurrency < 1 or args.max_tokens < 1 or args.max_batch < 1:
         ap.error("--concurrency, --max-batch and --max-tokens must be >= 1")
+    for flag, d in (("--model-dir", args.model_dir), ("--adapter-dir", args.adapter_dir)):
+        if d is not None and not d.is_dir():
+            ap.error(f"{flag} {d} is not a directory: give a local model (or adapter) directory")
+    if args.adapter_dir is not None and args.model_dir is None:
+        ap.error("--adapter-dir needs --model-dir (the adapter must fit that model)")
     requests = args.requests or (200 if args.quick else 400)
     rounds = args.rounds or (8 if args.quick else 12)
     from rich.console import Console

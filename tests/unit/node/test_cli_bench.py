@@ -3,6 +3,8 @@ to the benchmark's own argparse."""
 
 from __future__ import annotations
 
+import pathlib
+
 from typer.testing import CliRunner
 
 from node.cli import app
@@ -26,3 +28,12 @@ def test_arguments_reach_the_benchmark_argparse() -> None:
     assert "--baseline-records" in result.output  # the benchmark's own option, not typer's help
     result = runner.invoke(app, ["bench", "rewards", "--bogus"])
     assert result.exit_code == 2
+
+
+def test_bench_node_refuses_bad_model_and_adapter_dirs(tmp_path: pathlib.Path) -> None:
+    result = runner.invoke(app, ["bench", "node", "--model-dir", "/nonexistent/model"])
+    assert result.exit_code == 2
+    assert "--model-dir /nonexistent/model is not a directory" in result.output
+    result = runner.invoke(app, ["bench", "node", "--adapter-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--adapter-dir needs --model-dir" in result.output
