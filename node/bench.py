@@ -67,7 +67,9 @@ def _local_model(root: pathlib.Path, size: str) -> tuple[pathlib.Path, pathlib.P
     return base, adapter
 
 
-def _services(settings: Any, attribution: bool, store_path: pathlib.Path) -> Any:
+def _services(settings: Any) -> Any:
+    """The node's services with a local record context (chain id 31337, a random ledger address and node key) and
+    the store of `settings.store`: attribution without a chain."""
     import secrets
 
     from eth_account import Account
@@ -77,12 +79,9 @@ def _services(settings: Any, attribution: bool, store_path: pathlib.Path) -> Any
     from node.services import build_services, open_store
 
     s = build_services(settings)  # attribution and registry checks off in `settings`: no chain needed
-    if attribution:
-        account = Account.create()
-        signer = ReceiptSigner(account, 31337, secrets.token_bytes(20))
-        s.store = open_store(settings.model_copy(update={"store": settings.store.model_copy(
-            update={"path": store_path})}), signer.node)
-        s.recorder = Recorder(s.store, signer, 31337, signer.ledger, s.metrics.records_stored)
+    signer = ReceiptSigner(Account.create(), 31337, secrets.token_bytes(20))
+    s.store = open_store(settings, signer.node)
+    s.recorder = Recorder(s.store, signer, 31337, signer.ledger, s.metrics.records_stored)
     return s
 
 
@@ -208,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             "store": {"path": root / "records-on.db"}})
         # one node; attribution is switched per round (its recorder present or not), so both modes share the same
         # process, engine, threads and memory layout: two separate nodes differed by more than what is measured
-        services = _services(settings, True, root / "records-on.db")
+        services = _services(settings)
         recorder = services.recorder
         url = f"http://127.0.0.1:{settings.node.port}"
         models = ["base"] + ([adapter.name] if adapter else [])

@@ -5,16 +5,21 @@ its adapters registered on a real anvil, its records in a real SQLite file.
   the deployer: ids keccak256(owner, contentHash), the node trusts that owner via `adapters.owners`) and writes
   the settings file; `start_node(env)` runs the node and waits for /readyz; `served_node` (module) is one
   running node shared by the API tests; `second_node_env(env, root, dev_index)` is another node beside it.
+- `run_batchers_until_final(anvil, da_url, envs)`: a drained batcher per node while a thread mines blocks.
+- `serve_in_process(model_dir, root, **store)`: the app under uvicorn in this process with a local record
+  context (no chain), for tests that reach into its services.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -24,7 +29,7 @@ import httpx
 import pytest
 
 from attribution.chain.assets import adapter_id_for, dataset_id_for
-from tests.fixtures.chain import DeployedContracts, free_port
+from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
 
 API_KEY = "sk-test-node-key"
 ADMIN_KEY = "admin-test-key"
@@ -162,6 +167,41 @@ def start_batcher(env: NodeEnv, da_url: str, key: str | None) -> subprocess.Pope
          "--seal-records", "32", "--max-batch-records", "48", "--confirmations", "2", "--poll-interval", "0.05",
          "--until-drained", "--timeout", "180"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=run_env, cwd=env.root)
+
+
+def run_batchers_until_final(anvil: AnvilNode, da_url: str, envs: list[tuple[NodeEnv, str | None]]) -> None:
+    """Run `start_batcher(env, da_url, key)` for each (env, key) until drained (their batches final) and assert each
+    exits 0; a thread mines a block every 0.2 s meanwhile (finality needs blocks on top; anvil mines only on
+    transactions)."""
+    stop = threading.Event()
+    miner = threading.Thread(target=lambda: [anvil.rpc("anvil_mine", 1) for _ in iter(lambda: stop.wait(0.2), True)],
+                             daemon=True)
+    miner.start()
+    try:
+        procs = [start_batcher(env, da_url, key) for env, key in envs]
+        for p in procs:
+            out, _ = p.communicate(timeout=240)
+            assert p.returncode == 0, out.decode()[-3000:]
+    finally:
+        stop.set()
+        miner.join(timeout=10)
+
+
+@contextlib.contextmanager
+def serve_in_process(model_dir: pathlib.Path, root: pathlib.Path, **store: Any) -> Iterator[tuple[str, Any]]:
+    """The real app serving `model_dir` under uvicorn on a thread of this process, attribution recorded to
+    `root/records.db` (more `[store]` settings in `store`) with a local record context; yields (url, services)."""
+    from node.bench import _free_port, _Server, _services
+    from node.settings import Settings
+
+    settings = Settings.model_validate({
+        "node": {"port": _free_port(), "attribution": False},
+        "engine": {"model_dir": model_dir, "model_name": "tiny-llama", "max_batch": 4, "max_seq_len": 256},
+        "adapters": {"manifest": None, "require_registered": False},
+        "store": {"path": root / "records.db", **store}})
+    services = _services(settings)
+    with _Server(settings, services):
+        yield f"http://127.0.0.1:{settings.node.port}", services
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,8 @@ from tests.integration.node.conftest import (
     API_KEY,
     NodeEnv,
     NodeProcess,
+    run_batchers_until_final,
     second_node_env,
-    start_batcher,
     start_node,
     write_config,
 )
@@ -122,21 +121,6 @@ def _ask(url: str, i: int) -> Record:
     return Record.from_json(r.json()["attribution"]["record"])
 
 
-def _post_until_final(anvil: AnvilNode, da_url: str, envs: list[tuple[NodeEnv, str | None]]) -> None:
-    stop = threading.Event()
-    miner = threading.Thread(target=lambda: [anvil.rpc("anvil_mine", 1) for _ in iter(lambda: stop.wait(0.2), True)],
-                             daemon=True)
-    miner.start()  # finality needs blocks on top; anvil mines only on transactions
-    try:
-        procs = [start_batcher(env, da_url, key) for env, key in envs]
-        for p in procs:
-            out, _ = p.communicate(timeout=240)
-            assert p.returncode == 0, out.decode()[-3000:]
-    finally:
-        stop.set()
-        miner.join(timeout=10)
-
-
 def _reference(reg: Registered, records: list[Record], credits: dict[str, int], shares: tuple[int, int],
                treasury: str) -> dict[str, int]:
     """The rule (tests/fixtures/rewards.py) over every record at its adapter's price; cumulative amounts."""
@@ -182,7 +166,7 @@ def _paid_by_the_rule(env_a: NodeEnv, reg: Registered, anvil: AnvilNode, da_url:
         records = list(pool.map(lambda job: _ask(*job), jobs))
     assert {checksum(r.node) for r in records} == {d.node.address, b_addr}
     assert {r.adapter_id for r in records} == {*reg.adapters, bytes(32)}
-    _post_until_final(anvil, da_url, [(env_a, None), (env_b, dev_keys()[SECOND_NODE])])
+    run_batchers_until_final(anvil, da_url, [(env_a, None), (env_b, dev_keys()[SECOND_NODE])])
 
     b_account = node_account(d, SECOND_NODE)
     deposits = {d.node.address: 10**21, b_addr: 10**21}
@@ -215,7 +199,7 @@ def _paid_by_the_rule(env_a: NodeEnv, reg: Registered, anvil: AnvilNode, da_url:
     # epoch 2: more answers of node a, posted by its batcher; the epoch-1 root is stale now
     with ThreadPoolExecutor(4) as pool:
         later = list(pool.map(lambda i: _ask(nodes[0].url, i), range(N_PER_NODE, N_PER_NODE + 12)))
-    _post_until_final(anvil, da_url, [(env_a, None)])
+    run_batchers_until_final(anvil, da_url, [(env_a, None)])
     computed2 = rc.compute(rc.plan())
     assert computed2.result.records == len(later)
     ref2 = _reference(reg, records + later, deposits, d.rewards.shares(), treasury)

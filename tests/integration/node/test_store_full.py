@@ -15,8 +15,7 @@ import pytest
 
 from attribution.records import Record
 from attribution.store import RecordStore
-from node.bench import _free_port, _Server, _services
-from node.settings import Settings
+from tests.integration.node.conftest import serve_in_process
 
 FLOOR = 256 * 2**20
 
@@ -24,15 +23,9 @@ FLOOR = 256 * 2**20
 @pytest.fixture(scope="module")
 def app_node(tiny_base_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     root = tmp_path_factory.mktemp("store-full")
-    settings = Settings.model_validate({
-        "node": {"port": _free_port(), "attribution": False},
-        "engine": {"model_dir": tiny_base_dir, "model_name": "tiny-llama", "max_batch": 4, "max_seq_len": 256},
-        "adapters": {"manifest": None, "require_registered": False},
-        "store": {"path": root / "records.db", "max_bytes": 1 << 30, "min_free_bytes": FLOOR,
-                  "archive_dir": root / "archive"}})
-    services = _services(settings, True, root / "records.db")
-    with _Server(settings, services):
-        yield f"http://127.0.0.1:{settings.node.port}", services
+    with serve_in_process(tiny_base_dir, root, max_bytes=1 << 30, min_free_bytes=FLOOR,
+                          archive_dir=root / "archive") as served:
+        yield served
 
 
 def _complete(url: str) -> httpx.Response:

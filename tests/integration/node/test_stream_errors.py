@@ -17,21 +17,13 @@ import pytest
 from attribution.records import Record, io_hash
 from attribution.store import RecordStore
 from inference.engine import RequestFailed
-from node.bench import _free_port, _Server, _services
-from node.settings import Settings
+from tests.integration.node.conftest import serve_in_process
 
 
 @pytest.fixture(scope="module")
 def app_node(tiny_base_dir: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    root = tmp_path_factory.mktemp("stream-errors")
-    settings = Settings.model_validate({
-        "node": {"port": _free_port(), "attribution": False},
-        "engine": {"model_dir": tiny_base_dir, "model_name": "tiny-llama", "max_batch": 4, "max_seq_len": 256},
-        "adapters": {"manifest": None, "require_registered": False},
-        "store": {"path": root / "records.db"}})
-    services = _services(settings, True, root / "records.db")  # a local record context, no chain needed
-    with _Server(settings, services):
-        yield f"http://127.0.0.1:{settings.node.port}", services
+    with serve_in_process(tiny_base_dir, tmp_path_factory.mktemp("stream-errors")) as served:
+        yield served
 
 
 def _fail_after(services: Any, n_tokens: int) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,8 +41,8 @@ from tests.integration.node.conftest import (
     API_KEY,
     DATASET_A,
     NodeEnv,
+    run_batchers_until_final,
     second_node_env,
-    start_batcher,
     start_node,
 )
 
@@ -98,18 +97,7 @@ def test_two_nodes_answers_to_final_batches_verified_and_indexed(
     assert early.returncode == 1 and "[WAIT] posted in a batch" in early.stdout and "FAIL" not in early.stdout, \
         early.stdout + early.stderr
 
-    stop = threading.Event()
-    miner = threading.Thread(target=lambda: [anvil.rpc("anvil_mine", 1) for _ in iter(lambda: stop.wait(0.2), True)],
-                             daemon=True)
-    miner.start()  # finality needs blocks on top; anvil mines only on transactions
-    try:
-        procs = [start_batcher(node_env, da.url, None), start_batcher(env_b, da.url, dev_keys()[SECOND_NODE])]
-        for p in procs:
-            out, _ = p.communicate(timeout=240)
-            assert p.returncode == 0, out.decode()[-3000:]
-    finally:
-        stop.set()
-        miner.join(timeout=10)
+    run_batchers_until_final(anvil, da.url, [(node_env, None), (env_b, dev_keys()[SECOND_NODE])])
 
     with DAClient(da.url, timeout=30, max_retries=1, backoff=0.01) as dac:
         verifier = Verifier(Ledger(ChainClient(d.rpc_url), d.ledger.address), dac,
