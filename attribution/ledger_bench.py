@@ -69,22 +69,22 @@ def _columns(n: int, chain_id: int, ledger: bytes, node: bytes, first_seq: int, 
         io_hashes=g.integers(0, 256, (n, 32), dtype=np.uint8))
 
 
-def _start_anvil() -> tuple[subprocess.Popen[bytes], str]:
+def start_anvil(gas_limit: int) -> tuple[subprocess.Popen[bytes], str]:
+    """A throwaway OP-Stack anvil (no state, silent) on a free 127.0.0.1 port for a benchmark, with this block gas
+    limit; returns (process, url) once it answers. The caller kills the process."""
     port = free_port()
     proc = subprocess.Popen([str(find_foundry_tool("anvil")), "--network", "optimism", "--host", "127.0.0.1",
-                             "--port", str(port), "--silent", "--gas-limit", "100000000"],
+                             "--port", str(port), "--silent", "--gas-limit", str(gas_limit)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    w3 = Web3(Web3.HTTPProvider(url))
+    client = ChainClient(url)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            w3.eth.chain_id  # noqa: B018 - the probe
-            return proc, url
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("anvil did not start within 30 s")
+    while not client.is_up():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("anvil did not start within 30 s")
+        time.sleep(0.05)
+    return proc, url
 
 
 def run(quick: bool, naive_samples: int | None = None, console: Console | None = None) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def run(quick: bool, naive_samples: int | None = None, console: Console | None =
     t_start = time.monotonic()
     ensure_built()
     naive_samples = naive_samples or (20 if quick else 100)
-    anvil, url = _start_anvil()
+    anvil, url = start_anvil(100_000_000)
     tmp = Path(tempfile.mkdtemp(prefix="ledger-cost-"))
     da = DAServerProcess(tmp / "da", kzg_workers=min(2, os.cpu_count() or 1))
     try:

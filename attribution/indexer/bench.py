@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import random
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,16 +25,17 @@ from eth_account import Account
 from rich.console import Console
 from rich.table import Table
 
-from attribution.chain.artifacts import REPO_ROOT, ArtifactStore, ensure_built, find_foundry_tool
+from attribution.chain.artifacts import REPO_ROOT, ArtifactStore, ensure_built
 from attribution.chain.client import ChainClient
 from attribution.chain.deploy import ONE_TOKEN, bond_node, deploy_all, devnet_deploy_config
 from attribution.chain.keys import DEV_ROLE_INDEX, dev_keys
 from attribution.da.client import DAClient
-from attribution.da.process import DAServerProcess, free_port
+from attribution.da.process import DAServerProcess
 from attribution.indexer import pgcluster
 from attribution.indexer.db import open_engine
 from attribution.indexer.follower import Indexer
 from attribution.indexer.schema import records as records_table
+from attribution.ledger_bench import start_anvil
 from attribution.merkle import record_tree
 from attribution.payload import encode_batch
 from attribution.records import Profile, RecordColumns
@@ -47,22 +47,6 @@ log = logging.getLogger(__name__)
 def _pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
-
-
-def _start_anvil() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen([str(find_foundry_tool("anvil")), "--network", "optimism", "--host", "127.0.0.1",
-                             "--port", str(port), "--silent", "--gas-limit", "1000000000"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    client = ChainClient(url)
-    deadline = time.monotonic() + 30
-    while not client.is_up():
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("anvil did not start")
-        time.sleep(0.05)
-    return proc, url
 
 
 def _profiles(rng: random.Random) -> tuple[Profile, ...]:
@@ -195,7 +179,7 @@ def run(quick: bool, n_records: int | None, batch: int, postgres: bool, say: Any
     n_queries = 200 if quick else 1000
     ensure_built(REPO_ROOT)
     tmp = Path(tempfile.mkdtemp(prefix="loraledger-bench-indexer-"))
-    anvil, rpc = _start_anvil()
+    anvil, rpc = start_anvil(1_000_000_000)
     da = DAServerProcess(tmp / "da", kzg=False)
     da.start()
     cluster = None
