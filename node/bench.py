@@ -147,7 +147,7 @@ def _client_round(url: str, concurrency: int, requests: int, max_tokens: int, mo
     return asyncio.run(_round(url, concurrency, requests, max_tokens, models))
 
 
-def _measured_round(pool: Any, url: str, concurrency: int, requests: int, max_tokens: int,
+def _measured_round(pool: concurrent.futures.Executor, url: str, concurrency: int, requests: int, max_tokens: int,
                     models: list[str]) -> dict[str, Any]:
     """A round driven from the load-generator process; adds the node's CPU per request (this process: the servers
     run here, the clients do not)."""

@@ -320,7 +320,7 @@ def _to_storage(a: dict[tuple[int, str], torch.Tensor], b: dict[tuple[int, str],
     The transposed layout is the engine's LoRA pool's, so moving an adapter to the device tier is a plain copy (the
     transposes run here, on the loader thread, not on the engine thread at admission). One buffer and one check
     instead of one allocation, copy and check per tensor: a cold load was dominated by those per-tensor calls."""
-    srcs = [(k, v) for k, v in sorted(a.items())] + [(k, v) for k, v in sorted(b.items())]
+    srcs = sorted(a.items()) + sorted(b.items())
     flat = torch.empty(sum(v.numel() for _, v in srcs), device=dev, dtype=dtype)
     views: list[torch.Tensor] = []
     off = 0
