@@ -454,8 +454,9 @@ def compute_rewards(batches: Sequence[EpochBatch], registry: RegistryView, credi
     max_price = max(prices, default=0)
     max_fee = max_tokens * max_price // _MTOK
     max_credit = max(credit_of.values(), default=0)
-    # One bound for every product below: tokens*price, fee*debit (debit <= owed <= n*max_fee), fee*bps, sums.
-    bound = max(max_tokens * max_price, max_fee * min(max_credit, max(n, 1) * max_fee), max_fee * BPS,
+    # One bound for every value below: each price (it goes into the array itself, even when no record has tokens),
+    # tokens*price, fee*debit (debit <= owed <= n*max_fee), fee*bps, sums.
+    bound = max(max_price, max_tokens * max_price, max_fee * min(max_credit, max(n, 1) * max_fee), max_fee * BPS,
                 max(n, 1) * max_fee * BPS)
     exact = bound >= _I64_SAFE
 

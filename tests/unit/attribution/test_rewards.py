@@ -220,6 +220,18 @@ def test_huge_prices_take_the_exact_path() -> None:
     assert res.amounts == ref and res.total == sum(debits.values()) > 2**63
 
 
+def test_a_huge_price_with_zero_tokens_is_not_an_int64_overflow() -> None:
+    """Found by the property below: records of 0 tokens bound every product at 0, yet the price itself (> 2**63)
+    must still fit the array it is put in."""
+    reg = ScheduledRegistry()
+    reg.set_adapter(aid(1), 0, AdapterTerms(addr(1, 2), 2**128 - 1, (), ()))
+    node = addr(1, 3)
+    b = batch(1, node, 1, [Profile(MODEL, aid(1), (), ())], [(0, 0, 0)])
+    res = compute_rewards([b], reg, {node: 0}, SharesSchedule.fixed(2000, 3000), TREASURY)
+    ref, debits = reference([b], reg, {node: 0}, SharesSchedule.fixed(2000, 3000))
+    assert res.amounts == ref and res.total == sum(debits.values()) == 0
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Property: random records, prices, shares, short credit
 # --------------------------------------------------------------------------------------------------------------
