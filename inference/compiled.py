@@ -6,6 +6,11 @@ each chain into one generated loop (vectorised C++ for the CPU it runs on, Trito
 eager BLAS calls (inside a compiled graph they measured slower on CPU), and so do the LoRA routing and attention
 (their shapes and index tensors change every step).
 
+Size: on CPU a compiled call has a fixed cost (guards, dispatch; ~50 us a call here) that fusion only repays on
+large activations, so a forward runs the compiled pieces when its activations have at least `CPU_MIN_ELEMENTS`
+elements (tokens x hidden: prefill waves) and the eager ones below (decode steps of a typical batch); on CUDA always
+compiled. The crossover is measured in docs/inference-engine.md.
+
 Shapes: every piece is compiled with a dynamic token dimension, so a new batch size or prompt length reuses the
 graph instead of recompiling; row counts 0 and 1 are specialised by dynamo (one more graph each, compiled once).
 `compile_seconds()` is the wall time spent in calls that compiled something, which the serving bench reports apart
@@ -21,7 +26,10 @@ from typing import Any
 
 import torch
 
-__all__ = ["Ops", "compile_seconds", "ops"]
+__all__ = ["CPU_MIN_ELEMENTS", "Ops", "compile_seconds", "ops", "use_compiled"]
+
+# tokens x hidden from which the compiled pieces beat eager torch on CPU (128 tokens at hidden 512)
+CPU_MIN_ELEMENTS = 65_536
 
 
 def rms_norm(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
@@ -107,6 +115,12 @@ def ops(compiled: bool) -> Ops:
         if compiled not in _ops:
             _ops[compiled] = Ops(compiled)
         return _ops[compiled]
+
+
+def use_compiled(device: torch.device, tokens: int, hidden: int) -> bool:
+    """Whether a compiled `Ops` pays off for a forward of `tokens` rows: always on an accelerator, on CPU from
+    `CPU_MIN_ELEMENTS` activation elements (read at call time, so a test can lower it)."""
+    return device.type != "cpu" or tokens * hidden >= CPU_MIN_ELEMENTS
 
 
 def compile_seconds() -> float:

@@ -171,8 +171,10 @@ class LlamaForward:
         self.max_len = max_len
         # the machine-level choice (LORALEDGER_KERNELS); an engine may still turn it off (native_attention=False)
         self.use_native = kernels.native_enabled()
-        # the portable path's fused pieces: torch.compile'd where LORALEDGER_KERNELS=compiled, else plain eager torch
+        # the portable path's fused pieces: torch.compile'd where LORALEDGER_KERNELS=compiled (for the forwards large
+        # enough to repay a compiled call, `compiled.use_compiled`), else plain eager torch
         self.ops = compiled.ops(kernels.selected() == "compiled")
+        self.eager_ops = compiled.ops(False)
         self.q_size = self.n_heads * self.head_dim
         self.kv_size = self.n_kv * self.head_dim
 
@@ -196,8 +198,8 @@ class LlamaForward:
         fused = getattr(attend, "fused", None)
         if fused is not None and self.native_elementwise:
             return self._forward_native(tokens, fused, lora, routing)
-        ops = self.ops
         x = self.embed.index_select(0, tokens)  # [N, hidden]
+        ops = self.ops if compiled.use_compiled(self.device, x.shape[0], self.hidden) else self.eager_ops
         cos = self.cos.index_select(0, positions)[:, None, :]  # [N, 1, D]
         sin = self.sin.index_select(0, positions)[:, None, :]
         n = x.shape[0]
