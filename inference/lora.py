@@ -41,6 +41,10 @@ MIN_BUCKET = 4
 ABSENT_SLOT_ROWS = 50  # a window slot with no row costs the slot-major bmm about this many padded rows (its weights)
 STRIDE_ALIGN = 16  # bytes: torch._grouped_mm (CPU and CUDA) refuses operands whose strides are not multiples of this
 PADDED_ROWS_PER_SLOT = 25
+# a step whose LoRA rows average at least this many per segment (prefill: a prompt per segment) runs each segment's
+# matmuls straight on its slice of the activations, adding into the output in place: no gather, concatenation or
+# scatter of [tokens, width] copies, which cost more than the matmuls at prefill sizes (docs/inference-engine.md)
+DIRECT_MIN_ROWS = 16
 # Linear layers that read the same input and write one fused output in the engine's forward: their LoRA shrinks run
 # as one matmul over the concatenated A (and their expands write one concatenated delta).
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -92,6 +96,7 @@ class _Group:
     slots: torch.Tensor | None = None  # [n] long: slot of each sorted row (native kernel mode, CPU fp32)
     native: tuple[int, int, int] | None = None  # (rows pointer, slots pointer, n): the native kernel's row arguments
     first: int = 0  # lowest slot of the step (torch path): slots below it are not read
+    direct: list[tuple[int, int, int]] | None = None  # [(start, stop, slot)]: per-segment matmuls on x/y slices
 
 
 @dataclass
@@ -149,6 +154,8 @@ class LoraPool:
         self.min_bucket = max(MIN_BUCKET, STRIDE_ALIGN // esize)
         # segment matmuls available (else slot-major bmm only): the op exists here, and every in/out width of the
         # model keeps the 16-byte stride rule in this dtype (true of any real model; not of every toy shape)
+        # long segments (prefill) run as per-segment matmuls straight on slices of x and y (see DIRECT_MIN_ROWS)
+        self.direct = True
         self.grouped = (_grouped_mm_works(self.device, dtype)
                         and all((n * esize) % STRIDE_ALIGN == 0 for shape in self.shapes.values() for n in shape))
         # the native kernel (inference/_kernels.c) for every step: CPU fp32, where LORALEDGER_KERNELS selects it
@@ -294,6 +301,13 @@ class LoraPool:
                                          native=(rows.data_ptr(), slots.data_ptr(), rows.shape[0])))
                 out.lora_rows += rows.shape[0]
                 continue
+            n_rows = sum(s.length for s in segs)
+            if self.direct and n_rows >= DIRECT_MIN_ROWS * len(segs):  # long segments (prefill): slices, in place
+                out.groups.append(_Group(bucket=r, n_groups=0, rows=_rows(segs), offs=None, per_slot=0, gidx=None,
+                                         pos=None, direct=[(s.start, s.start + s.length, s.slot.index)
+                                                           for s in segs]))
+                out.lora_rows += n_rows
+                continue
             # the torch path reads the stacks' slots lo..hi only: the cost follows the adapters in the batch, not
             # the highest slot the cache ever filled
             lo = segs[0].slot.index
@@ -360,6 +374,16 @@ class LoraPool:
             if a is None:
                 continue
             r = bk.rank
+            if g.direct is not None:
+                bs_full = [bk.b[(layer, m)] for m in self.groups[group]]  # each [cap, r, out_m]
+                widths = [b.shape[2] for b in bs_full]
+                for start, stop, slot in g.direct:
+                    t = x[start:stop] @ a[slot]  # [len, k r]
+                    col = 0
+                    for j, (b, w) in enumerate(zip(bs_full, widths, strict=True)):
+                        y[start:stop, col:col + w].addmm_(t[:, j * r:(j + 1) * r], b[slot])
+                        col += w
+                continue
             lo, hi = g.first, g.first + g.n_groups
             a = a[lo:hi]
             bs = [bk.b[(layer, m)][lo:hi] for m in self.groups[group]]  # each [G, r, out_m]

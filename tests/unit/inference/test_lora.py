@@ -30,8 +30,8 @@ DTYPES = {"float32": (torch.float32, 1e-4), "bfloat16": (torch.bfloat16, 3e-2), 
 
 
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
-@pytest.mark.parametrize("mode", ["native", "grouped", "bmm"],
-                         ids=["native_kernel", "grouped_mm_allowed", "slot_major_bmm_only"])
+@pytest.mark.parametrize("mode", ["native", "grouped", "bmm", "direct"],
+                         ids=["native_kernel", "grouped_mm_allowed", "slot_major_bmm_only", "direct_segments"])
 def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments(mode: str, dtype_name: str) -> None:
     dtype, tol = DTYPES[dtype_name]
     if mode == "native" and not NATIVE_OK:
@@ -45,7 +45,8 @@ def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments(mode: str
     else:
         assert not pool.native
     pool.native = mode == "native"
-    pool.grouped = mode == "grouped"
+    pool.grouped = mode in ("grouped", "direct")
+    pool.direct = mode == "direct"  # the default; off in the other modes so that each kernel sees the prefill rows
     grouped = mode != "bmm"
     # ranks 8/16/5/64/8/4/4: the two rank-4 adapters share a prefill with base rows (a bf16 rank-4 segment once
     # broke the segment matmul's 16-byte stride rule)
@@ -74,6 +75,8 @@ def test_apply_matches_per_row_reference_with_mixed_ranks_and_segments(mode: str
     # native kernel reads each slot's rows directly (no padding either)
     assert (routing.padded_rows == 0) == grouped
     assert all((g.slots is not None) == (mode == "native") for g in routing.groups)
+    # the rank-8 bucket's rows are mostly one 60-token prompt: with direct segments allowed it takes that path
+    assert any(g.direct is not None for g in routing.groups) == (mode == "direct")
     assert pool.groups == {"qkv": ("q_proj", "k_proj", "v_proj"), "down": ("down_proj",)}
     for li in range(LAYERS):
         for group, mods in pool.groups.items():
