@@ -16,8 +16,10 @@ Every layer and group then reuses it: one gather of the rows, one shrink matmul 
 over the pool stacks (no per-row weight copies), and one scatter-add of the concatenated deltas into the fused output.
 The matmuls are either a slot-major `torch.bmm` (rows padded to the
 busiest slot's count; decode steps, where each slot has a row or two) or the segment matmul `torch._grouped_mm`
-(SGMV, Punica-style; no padding; prefill and skewed popularity). No Python loop over adapters, and rows without an
-adapter are never touched (a batch of base-only rows has no routing at all).
+(SGMV, Punica-style; no padding; skewed popularity), or, for long segments (prefill prompts), one shrink and expand
+per segment straight on its slices of the input and output (no copies of the activations). No Python loop over
+adapters in decode steps, and rows without an adapter are never touched (a batch of base-only rows has no routing at
+all).
 
 Rows are given as "segments": a decode row is a segment of one token, a prefill row a segment of its prompt tokens.
 """
