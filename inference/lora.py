@@ -90,7 +90,7 @@ class Segment:
 class _Group:
     bucket: int
     n_groups: int  # G: slots first..first+G-1 of the bucket's stacks take part (lowest to highest slot this step)
-    rows: torch.Tensor  # [n] long: rows of x using this bucket, sorted by slot
+    rows: torch.Tensor | None  # [n] long: rows of x using this bucket, sorted by slot (not needed in direct mode)
     offs: torch.Tensor | None  # [G] int32 end offsets of each slot's rows: segment matmul mode
     per_slot: int  # m: padded rows per slot (slot-major bmm mode)
     gidx: torch.Tensor | None  # [G * m] long: row of x for each padded position (padding repeats a real row)
@@ -156,10 +156,10 @@ class LoraPool:
         self.min_bucket = max(MIN_BUCKET, STRIDE_ALIGN // esize)
         # segment matmuls available (else slot-major bmm only): the op exists here, and every in/out width of the
         # model keeps the 16-byte stride rule in this dtype (true of any real model; not of every toy shape)
-        # long segments (prefill) run as per-segment matmuls straight on slices of x and y (see DIRECT_MIN_ROWS)
-        self.direct = True
         self.grouped = (_grouped_mm_works(self.device, dtype)
                         and all((n * esize) % STRIDE_ALIGN == 0 for shape in self.shapes.values() for n in shape))
+        # long segments (prefill) run as per-segment matmuls straight on slices of x and y (see DIRECT_MIN_ROWS)
+        self.direct = True
         # the native kernel (inference/_kernels.c) for every step: CPU fp32, where LORALEDGER_KERNELS selects it
         self.native = kernels.native_enabled() and self.device.type == "cpu" and dtype == torch.float32
         if self.storage_dtype != dtype and not (self.native and self.storage_dtype == torch.float16):
@@ -305,7 +305,7 @@ class LoraPool:
                 continue
             n_rows = sum(s.length for s in segs)
             if self.direct and n_rows >= DIRECT_MIN_ROWS * len(segs):  # long segments (prefill): slices, in place
-                out.groups.append(_Group(bucket=r, n_groups=0, rows=_rows(segs), offs=None, per_slot=0, gidx=None,
+                out.groups.append(_Group(bucket=r, n_groups=0, rows=None, offs=None, per_slot=0, gidx=None,
                                          pos=None, direct=[(s.start, s.start + s.length, s.slot.index)
                                                            for s in segs]))
                 out.lora_rows += n_rows
@@ -317,7 +317,7 @@ class LoraPool:
             counts_l = [0] * n_groups  # rows per slot of the window, on the host (no tensor round trip)
             for s in segs:
                 counts_l[s.slot.index - lo] += s.length
-            n = sum(counts_l)
+            n = n_rows
             per_slot = max(counts_l)
             present = sum(1 for c in counts_l if c)
             slot_idx = torch.tensor([s.slot.index - lo for s in segs], dtype=torch.long)
@@ -378,14 +378,15 @@ class LoraPool:
             r = bk.rank
             if g.direct is not None:
                 bs_full = [bk.b[(layer, m)] for m in self.groups[group]]  # each [cap, r, out_m]
-                widths = [b.shape[2] for b in bs_full]
                 for start, stop, slot in g.direct:
                     t = x[start:stop] @ a[slot]  # [len, k r]
                     col = 0
-                    for j, (b, w) in enumerate(zip(bs_full, widths, strict=True)):
+                    for j, b in enumerate(bs_full):
+                        w = b.shape[2]
                         y[start:stop, col:col + w].addmm_(t[:, j * r:(j + 1) * r], b[slot])
                         col += w
                 continue
+            assert g.rows is not None  # only direct groups go without
             lo, hi = g.first, g.first + g.n_groups
             a = a[lo:hi]
             bs = [bk.b[(layer, m)][lo:hi] for m in self.groups[group]]  # each [G, r, out_m]
