@@ -7,8 +7,8 @@
   `dump()`/`load()` in the `standard-v1` JSON format. Roots, proofs and hashes are 0x-hex strings, as in OZ.
 
 Values are given as OZ takes them: ints (or decimal strings) for uints, 0x-hex strings or bytes for addresses and
-bytesN, lists for arrays. The general case encodes leaves with eth_abi; `record_tree` is the fast path for
-attribution records (hand-rolled fixed-layout encoding, batch C keccak).
+bytesN, lists for arrays. Leaves are encoded with eth_abi unless the caller passes its own leaf hashes; this module
+knows no record type (`attribution.records.tree.record_tree` is the fast path for attribution records).
 
 Internally the tree is one flat buffer of 32-byte nodes (`MerkleNodes`), sorting, building, proving and
 validating run in the C extension `attribution._keccak` when it is built (one call each, GIL released), and
@@ -26,9 +26,8 @@ import eth_abi
 import numpy as np
 import sha3
 
-from attribution import records as _records
 from attribution.errors import AttributionError
-from attribution.records import RECORD_TYPES, Record, RecordColumns, keccak256, to_checksum_address
+from attribution.hashing import keccak256, native_kernels, to_checksum_address
 
 __all__ = [
     "MerkleTreeError",
@@ -40,7 +39,6 @@ __all__ = [
     "process_proof",
     "process_multi_proof",
     "make_merkle_tree",
-    "record_tree",
     "MerkleNodes",
     "AllProofs",
 ]
@@ -185,7 +183,7 @@ def make_merkle_tree(leaves: Sequence[bytes]) -> list[bytes]:
     for leaf in leaves:
         if len(leaf) != 32:
             raise MerkleTreeError("Merkle tree nodes must be 32 bytes")
-    native = _records.native_kernels()
+    native = native_kernels()
     if native is not None:
         return list(MerkleNodes(native.build_tree(b"".join(leaves), False)[0]))
     tree: list[bytes] = [b""] * (n - 1)
@@ -212,7 +210,7 @@ def _sort_order(leaves: list[bytes]) -> list[int]:
     n = len(leaves)
     if n < 1024:
         return sorted(range(n), key=leaves.__getitem__)
-    native = _records.native_kernels()
+    native = native_kernels()
     if native is not None:
         native_order: list[int] = np.frombuffer(native.sort_order(b"".join(leaves)), np.int64).tolist()
         return native_order
@@ -353,9 +351,9 @@ class _ClassOrInstance:
 class StandardMerkleTree:
     """OZ StandardMerkleTree: a Merkle tree over ABI-encoded values with double-hashed, sorted leaves.
 
-    Build with `StandardMerkleTree.of(values, types)` (or `record_tree(records)` for attribution records), or
-    `StandardMerkleTree.load(dump)`. Internally the tree is a list of 32-byte `bytes`; the public API speaks 0x-hex
-    like OZ. `get_proof_bytes`/`all_proofs` give raw bytes for hot paths.
+    Build with `StandardMerkleTree.of(values, types)` (or `attribution.records.tree.record_tree(records)` for
+    attribution records), or `StandardMerkleTree.load(dump)`. Internally the tree is a list of 32-byte `bytes`;
+    the public API speaks 0x-hex like OZ. `get_proof_bytes`/`all_proofs` give raw bytes for hot paths.
     """
 
     def __init__(
@@ -395,7 +393,7 @@ class StandardMerkleTree:
         """OZ `MerkleTreeImpl.prepare`: sort leaf hashes, build the tree, map value index -> tree index.
 
         `leaves` is a list of 32-byte hashes or all of them joined."""
-        native = _records.native_kernels()
+        native = native_kernels()
         if native is not None:
             buf = leaves if isinstance(leaves, bytes) else b"".join(MerkleNodes.of(leaves))
             if not buf or len(buf) % 32:
@@ -518,7 +516,7 @@ class StandardMerkleTree:
         nodes equal to `get_proof_bytes(i)`). One C call; without the extension, numpy gathers position by
         position (a leaf's proof length is its heap depth, so all proofs share positions 0..depth-1)."""
         indices = self._tree_indices
-        native = _records.native_kernels()
+        native = native_kernels()
         if native is not None:
             idx_buf = indices if isinstance(indices, memoryview) else np.asarray(indices, np.int64)
             nodes, offsets = native.all_proofs(self._tree.buffer, idx_buf)
@@ -612,7 +610,7 @@ class StandardMerkleTree:
             raise InvalidMerkleTreeError("Merkle tree is invalid")
         if len(t) % 2 == 0:  # some node would have a left child only
             raise InvalidMerkleTreeError("Merkle tree is invalid")
-        native = _records.native_kernels()
+        native = native_kernels()
         if native is not None:
             bad = native.check_tree(t.buffer)
             if bad >= 0:
@@ -639,45 +637,3 @@ class StandardMerkleTree:
             "tree": self.tree,
             "values": [{"value": v, "treeIndex": ti} for v, ti in zip(values, self._tree_indices, strict=True)],
         }
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Fast path for attribution records
-# --------------------------------------------------------------------------------------------------------------
-
-def _record_leaf_hash(value: Any) -> bytes:
-    if isinstance(value, Record):
-        return value.leaf()
-    return Record.from_abi_values(value).leaf()
-
-
-def record_tree(records: Sequence[Record] | RecordColumns, leaves: Sequence[bytes] | bytes | None = None
-                ) -> StandardMerkleTree:
-    """The StandardMerkleTree over attribution records (types `RECORD_TYPES`), built on the fast path.
-
-    `records` is a list of `Record`s or a `RecordColumns` (the hot path: no per-record Python object; its values
-    become `Record`s only when asked for). `get_proof` also takes a `Record` (or its 12 values) to look up, and
-    `dump()` writes the values as OZ values. Pass `leaves` (a list of 32-byte hashes or all of them joined) if
-    already computed, e.g. from a decoded payload.
-    """
-    if len(records) == 0:
-        raise MerkleTreeError("Expected non-zero number of leaves")
-    if leaves is None:
-        columns = records if isinstance(records, RecordColumns) else _columns(records)
-        hashes: Sequence[bytes] | bytes = columns.leaf_bytes() if columns is not None else _records.record_leaves(
-            records)
-    else:
-        hashes = leaves
-    if len(hashes) != len(records) * (32 if isinstance(hashes, bytes) else 1):
-        raise MerkleTreeError(f"{len(records)} records but leaves for a different number")
-    tree, indices = StandardMerkleTree._prepare(hashes, True)
-    return StandardMerkleTree(tree, records, indices, RECORD_TYPES, leaf_hash=_record_leaf_hash,
-                              to_oz_value=Record.oz_values)
-
-
-def _columns(records: Sequence[Record]) -> RecordColumns | None:
-    """Columns of records of one (chainId, ledger, node), or None when they mix domains."""
-    try:
-        return RecordColumns.from_records(records)
-    except _records.RecordValidationError:  # Records are valid, so this is "several domains": leaves per domain
-        return None

@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from attribution.batcher_metrics import BatcherMetrics
+from attribution.batcher.metrics import BatcherMetrics
 
 __all__ = ["NodeMetrics"]
 

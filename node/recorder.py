@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from attribution.receipt import ReceiptSigner
 from attribution.records import PendingRecord, io_hash, to_checksum_address
+from attribution.records.receipt import ReceiptSigner
 from attribution.store import RecordStore
 from node.catalogue import CatalogueEntry
 

@@ -213,7 +213,7 @@ def build_services(settings: Settings) -> Services:
                 owners = [demo_owner]  # the devnet: adapters of the demo, registered by `devnet up`
             registry = ChainRegistry(contracts.assets, owners)
         if settings.node.attribution:
-            from attribution.receipt import ReceiptSigner
+            from attribution.records.receipt import ReceiptSigner
             from attribution.store import StoreError
 
             try:

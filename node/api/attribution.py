@@ -51,7 +51,7 @@ async def get_record(request: Request, seq: str) -> dict[str, Any]:
     batch = store.batch_of(n)
     proof = None
     if batch is not None and batch.root is not None:
-        from attribution.merkle import record_tree
+        from attribution.records.tree import record_tree
 
         tree = record_tree(store.range(batch.first_seq, batch.end_seq))
         proof = tree.get_proof(n - batch.first_seq)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from attribution.receipt import canonical_json
+from attribution.records.receipt import canonical_json
 from inference.sampling import SamplingParams, SamplingParamsInvalid
 from node.api.auth import client_key
 from node.api.errors import APIError, error_body, map_exception

@@ -19,9 +19,9 @@ from attribution.chain.contracts import Ledger
 from attribution.chain.deploy import Deployment
 from attribution.chain.errors import ChainError
 from attribution.chain.keys import DEV_ROLE_INDEX, ENV_KEYSTORE_PASSWORD, load_signer
+from attribution.chain.txmgr import TxManager, TxMgrConfig
 from attribution.da.client import DAClient
 from attribution.store import Batch, RecordStore, StoreError
-from attribution.txmgr import TxManager, TxMgrConfig
 from node.errors import UsageError
 from node.settings import load_settings
 

@@ -1,7 +1,8 @@
 """`loraledger bench ...`: run the benchmarks. Each prints a table and can write JSON (`--json PATH`).
 
-The benchmark code lives beside what it measures and exposes `main(argv) -> int`; `scripts/bench/*.py` call the
-same functions, so `python scripts/bench/da.py --quick` and `loraledger bench da --quick` are one thing.
+The benchmarks live in the `node.bench` package (outside the libraries they measure), each exposing
+`main(argv) -> int`; `scripts/bench/bench_*.py` call the same functions, so
+`python scripts/bench/bench_da.py --quick` and `loraledger bench da --quick` are one thing.
 """
 
 from __future__ import annotations
@@ -15,19 +16,19 @@ app = typer.Typer(help="Benchmarks: each prints a table and writes JSON with --j
 
 # command name -> (module exposing `main(argv: list[str]) -> int`, the line `loraledger bench --help` shows)
 BENCHES: dict[str, tuple[str, str]] = {
-    "attribution": ("attribution.bench", "Store appends/s, Merkle tree build + proofs, payload bytes per record "
+    "attribution": ("node.bench.store", "Store appends/s, Merkle tree build + proofs, payload bytes per record "
                                          "(pass --help for options)."),
-    "da": ("attribution.da.bench", "DA server put/get MB/s with and without KZG, GET p99 during a 16 MiB put (pass "
+    "da": ("node.bench.da", "DA server put/get MB/s with and without KZG, GET p99 during a 16 MiB put (pass "
                                    "--help for options)."),
-    "ledger-cost": ("attribution.ledger_bench", "Gas per record of postBatch at 1k/10k/100k records vs one tx per "
+    "ledger-cost": ("node.bench.ledger", "Gas per record of postBatch at 1k/10k/100k records vs one tx per "
                                                 "record, on anvil (pass --help)."),
-    "serving": ("inference.bench", "Multi-adapter serving tokens/s, TTFT, cold loads, against transformers and peft "
+    "serving": ("node.bench.serving", "Multi-adapter serving tokens/s, TTFT, cold loads, against transformers and peft "
                                    "(pass --help)."),
-    "node": ("node.bench", "HTTP serving req/s and p50/p99 with attribution on vs off, same run (pass --help for "
+    "node": ("node.bench.node", "HTTP serving req/s and p50/p99 with attribution on vs off, same run (pass --help for "
                            "options)."),
-    "indexer": ("attribution.indexer.bench", "Indexer catch-up records verified/s (SQLite, PostgreSQL) and query "
+    "indexer": ("node.bench.indexer", "Indexer catch-up records verified/s (SQLite, PostgreSQL) and query "
                                              "p50/p99 (pass --help for options)."),
-    "rewards": ("attribution.rewards_bench", "Reward rule over 1,000,000 records (target <= 30 s), reward tree and "
+    "rewards": ("node.bench.rewards", "Reward rule over 1,000,000 records (target <= 30 s), reward tree and "
                                              "every proof (pass --help)."),
 }
 

@@ -1,6 +1,6 @@
 """`loraledger devnet up|down|status`: the local L2 (anvil --network optimism) + DA server + contracts.
 
-Thin wrappers over `attribution.devnet`; this module only adds settings, the DA server command line and tables.
+Thin wrappers over `attribution.devnet.stack`; this module only adds settings, the DA server command line and tables.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from rich.table import Table
 
 from node.errors import UsageError
 
-if TYPE_CHECKING:  # attribution.devnet (web3) is imported inside the commands: `--help` stays fast
-    from attribution.devnet import DevnetConfig, DevnetStatus
+if TYPE_CHECKING:  # attribution.devnet.stack (web3) is imported inside the commands: `--help` stays fast
+    from attribution.devnet.stack import DevnetConfig, DevnetStatus
 from node.settings import load_settings
 
 app = typer.Typer(help="Local devnet: anvil (OP-Stack mode, state kept in .devnet/), DA server, deployed contracts.",
@@ -48,7 +48,7 @@ def da_server_argv(data_dir: Path, host: str, port: int) -> list[str]:
 def devnet_config(state_dir: Path | None, port: int | None, da_port: int | None, deployments_dir: Path | None,
             no_da: bool) -> DevnetConfig:
     """The devnet config from settings (loraledger.toml / LORALEDGER_DEVNET__*) and CLI overrides; validated."""
-    from attribution.devnet import DevnetConfig
+    from attribution.devnet.stack import DevnetConfig
 
     try:
         settings = load_settings()
@@ -105,7 +105,7 @@ def up_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: DaP
     """Start anvil (and the DA server), deploy once, bond the dev node, register demo assets. Idempotent."""
     config = devnet_config(state_dir, port, da_port, deployments_dir, no_da)
     from attribution.chain.errors import ChainError
-    from attribution.devnet import down, status, up
+    from attribution.devnet.stack import down, status, up
 
     console = make_console(stderr=as_json)
     was_running = status(config).running
@@ -142,7 +142,7 @@ def down_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port: D
                  no_da: NoDaOpt = False) -> None:
     """Stop the DA server and anvil (anvil writes its state first; `up` loads it back)."""
     config = devnet_config(state_dir, port, da_port, None, no_da)
-    from attribution.devnet import down
+    from attribution.devnet.stack import down
 
     stopped = down(config)
     typer.echo(f"stopped {', '.join(stopped)}" if stopped else "devnet was not running")
@@ -153,7 +153,7 @@ def status_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port:
                    deployments_dir: DeploymentsOpt = None, as_json: JsonOpt = False) -> None:
     """Show what runs, the chain, block and deployed addresses. Exit code 3 when anvil is not running."""
     config = devnet_config(state_dir, port, da_port, deployments_dir, False)
-    from attribution.devnet import status
+    from attribution.devnet.stack import status
 
     st = status(config)
     if st.running and st.chain_id is None:  # our anvil's pid is alive, but nothing answers on this port

@@ -1,5 +1,5 @@
 """`loraledger rewards compute|publish|verify|claim|status|run`: the reward rule over the chain and DA (DESIGN.md
-"Rewards"). Thin commands over `attribution.rewards_chain.RewardsChain`.
+"Rewards"). Thin commands over `attribution.rewards.epochs.RewardsChain`.
 
 - compute: the next (or a given) epoch, written as a report (CSV + JSON per account, node, adapter, dataset).
 - publish: the same, then the payload to DA and `proposeRoot` with the debits (the poster signs).
@@ -40,7 +40,7 @@ from node.commands._chain import (
 from node.errors import UsageError
 
 if TYPE_CHECKING:
-    from attribution.rewards_chain import ComputedEpoch, RewardsChain
+    from attribution.rewards.epochs import ComputedEpoch, RewardsChain
 
 app = typer.Typer(help="Rewards: compute, publish, verify and claim epochs of fees by the published rule.",
                   no_args_is_help=True)
@@ -63,7 +63,7 @@ def _rewards(rpc_url: str | None, deployment: Path | None, da_url: str | None, *
              default_dev_account: int | None = None) -> Iterator[tuple[RewardsChain, Any]]:
     from attribution.da.client import DEFAULT_URL, DAClient
     from attribution.rewards import RewardsError
-    from attribution.rewards_chain import RewardsChain
+    from attribution.rewards.epochs import RewardsChain
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per DA request would bury the answer
     ctx = connect(rpc_url, deployment, keystore=keystore, dev_account=dev_account,

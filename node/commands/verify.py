@@ -1,5 +1,5 @@
 """`loraledger verify batch ID | record NODE SEQ | node ADDRESS | answer FILE`: check posted batches from the chain
-and DA alone (attribution/verify.py). Exit code 0 when everything verifies, 1 on any failing verdict (or a record
+and DA alone (attribution/verify/). Exit code 0 when everything verifies, 1 on any failing verdict (or a record
 not yet posted), 2 on bad input (one `error:` line)."""
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from attribution.answer import AnswerError, load_answer, verify_answer
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import Ledger
 from attribution.chain.deploy import Deployment
 from attribution.chain.errors import ChainError
 from attribution.da.client import DEFAULT_URL, DAClient
 from attribution.verify import DEFAULT_PAGE_BLOCKS, BatchCheck, RecordNotPostedError, Verifier, VerifyError
+from attribution.verify.answers import AnswerError, load_answer, verify_answer
 from node.errors import UsageError
 from node.settings import load_settings
 

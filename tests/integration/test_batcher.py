@@ -19,12 +19,12 @@ from attribution.batcher import Batcher, BatcherConfig, BatcherError
 from attribution.chain.artifacts import ArtifactStore, find_foundry_tool
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import Ledger
+from attribution.chain.txmgr import TxManager, TxMgrConfig
 from attribution.da.client import DAClient
-from attribution.merkle import record_tree
-from attribution.payload import decode_batch
 from attribution.records import PendingRecord
+from attribution.records.payload import decode_batch
+from attribution.records.tree import record_tree
 from attribution.store import RecordStore
-from attribution.txmgr import TxManager, TxMgrConfig
 from tests.fixtures.chain import AnvilNode, DeployedContracts, deploy_fixture_contracts, free_port, stop_process
 from tests.fixtures.da import DAServerFactory, DAServerProcess
 

@@ -24,8 +24,9 @@ from attribution.chain.contracts import (
 )
 from attribution.chain.deploy import Deployment
 from attribution.chain.errors import ContractRevert, DeploymentError, error_class
-from attribution.merkle import StandardMerkleTree, record_tree
+from attribution.merkle import StandardMerkleTree
 from attribution.records import Record
+from attribution.records.tree import record_tree
 from tests.fixtures.chain import AnvilNode, DeployedContracts
 
 ZERO = "0x" + "00" * 20

@@ -204,7 +204,7 @@ def test_operator_key_from_keystore(tmp_path: Path) -> None:
     from eth_account import Account
 
     from attribution.da.operator import DEV_KEY_FILE, PASSWORD_ENV
-    from attribution.da.process import DAServerProcess as Proc
+    from attribution.devnet.da_process import DAServerProcess as Proc
 
     operator = Account.create()
     keystore = tmp_path / "operator.json"

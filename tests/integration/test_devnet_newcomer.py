@@ -11,7 +11,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from attribution.chain.client import ChainClient
-from attribution.devnet import status
+from attribution.devnet.stack import status
 from node.cli import app
 from node.errors import UsageError
 from tests.fixtures.chain import free_port

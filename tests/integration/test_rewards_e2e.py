@@ -21,8 +21,8 @@ from attribution.chain.errors import error_class
 from attribution.da.client import DAClient
 from attribution.records import Profile, Record, keccak256
 from attribution.rewards import checksum
-from attribution.rewards_chain import RewardsChain
-from attribution.rewards_tree import RewardTree, encode_payload
+from attribution.rewards.epochs import RewardsChain
+from attribution.rewards.tree import RewardTree, encode_payload
 from tests.fixtures.batches import NodeAccount, node_account, publish
 from tests.fixtures.chain import AnvilNode, DeployedContracts
 from tests.fixtures.da import DAServerProcess

@@ -9,7 +9,7 @@ from eth_account import Account
 
 from attribution.chain.client import ChainClient
 from attribution.chain.errors import DevKeyRefused
-from attribution.txmgr import FeeCapExceeded, NonceTooLow, TxManager, TxMgrConfig
+from attribution.chain.txmgr import FeeCapExceeded, NonceTooLow, TxManager, TxMgrConfig
 from tests.fixtures.chain import AnvilNode, start_anvil, stop_process
 
 

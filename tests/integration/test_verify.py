@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from attribution.answer import load_answer, verify_answer
-from attribution.client import LedgerClient, RecordNotFinal, RecordProof
 from attribution.da.client import DAClient
-from attribution.payload import encode_batch
 from attribution.records import keccak256
+from attribution.records.payload import encode_batch
 from attribution.verify import RecordNotPostedError, Verdict, Verifier
+from attribution.verify.answers import load_answer, verify_answer
+from attribution.verify.client import LedgerClient, RecordNotFinal, RecordProof
 from tests.fixtures.batches import NodeAccount, make_answer, make_records, node_account, publish, publish_next
 from tests.fixtures.chain import AnvilNode, DeployedContracts
 from tests.fixtures.da import DAServerProcess

@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from attribution.merkle import record_tree
-from attribution.payload import decode_batch, encode_batch
 from attribution.records import RECORD_TYPES, Profile, Record
+from attribution.records.payload import decode_batch, encode_batch
+from attribution.records.tree import record_tree
 from tests.fixtures.chain import AnvilNode, DeployedContracts
 from tests.unit.attribution.factories import random_profile
 

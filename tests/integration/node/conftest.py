@@ -191,7 +191,7 @@ def run_batchers_until_final(anvil: AnvilNode, da_url: str, envs: list[tuple[Nod
 def serve_in_process(model_dir: pathlib.Path, root: pathlib.Path, **store: Any) -> Iterator[tuple[str, Any]]:
     """The real app serving `model_dir` under uvicorn on a thread of this process, attribution recorded to
     `root/records.db` (more `[store]` settings in `store`) with a local record context; yields (url, services)."""
-    from node.bench import _free_port, _Server, _services
+    from node.bench.node import _free_port, _Server, _services
     from node.settings import Settings
 
     settings = Settings.model_validate({

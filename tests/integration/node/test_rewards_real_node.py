@@ -23,8 +23,8 @@ from attribution.chain.keys import dev_keys
 from attribution.da.client import DAClient
 from attribution.records import Record, keccak256
 from attribution.rewards import checksum
-from attribution.rewards_chain import RewardsChain
-from attribution.rewards_tree import RewardTree
+from attribution.rewards.epochs import RewardsChain
+from attribution.rewards.tree import RewardTree
 from tests.fixtures.batches import node_account
 from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
 from tests.fixtures.da import DAServerProcess

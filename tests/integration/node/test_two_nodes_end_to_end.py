@@ -23,7 +23,6 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from attribution.answer import load_answer, verify_answer
 from attribution.chain.assets import dataset_id_for
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import Ledger
@@ -34,6 +33,7 @@ from attribution.indexer.db import open_engine
 from attribution.indexer.follower import Indexer
 from attribution.records import Record
 from attribution.verify import Verifier
+from attribution.verify.answers import load_answer, verify_answer
 from tests.fixtures.batches import node_account
 from tests.fixtures.chain import AnvilNode
 from tests.fixtures.da import DAServerFactory

@@ -18,7 +18,7 @@ import sha3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import attribution.records as records_mod
+import attribution.hashing as records_mod
 from attribution.merkle import (
     AllProofs,
     InvalidMerkleTreeError,
@@ -27,10 +27,10 @@ from attribution.merkle import (
     StandardMerkleTree,
     _sort_order,
     make_merkle_tree,
-    record_tree,
 )
-from attribution.payload import decode_batch, encode_batch
 from attribution.records import RECORD_TYPES, Profile, Record, RecordColumns, RecordValidationError, record_leaves
+from attribution.records.payload import decode_batch, encode_batch
+from attribution.records.tree import record_tree
 from tests.unit.attribution.factories import CHAIN_ID, LEDGER, NODE, random_records, split_bps
 
 K = pytest.importorskip("attribution._keccak", reason="the C extension was not built (pip install -e .)")

@@ -21,10 +21,10 @@ from attribution.merkle import (
     make_merkle_tree,
     process_multi_proof,
     process_proof,
-    record_tree,
     standard_leaf_hash,
 )
 from attribution.records import RECORD_TYPES
+from attribution.records.tree import record_tree
 from tests.unit.attribution.factories import random_records
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.merkle import record_tree
-from attribution.payload import (
+from attribution.records import Record
+from attribution.records.payload import (
     HEADER_BYTES,
     MAX_PAYLOAD_BYTES,
     RECORD_SLOT_BYTES,
@@ -27,7 +27,7 @@ from attribution.payload import (
     profile_bytes,
     record_at,
 )
-from attribution.records import Record
+from attribution.records.tree import record_tree
 from tests.unit.attribution.factories import CHAIN_ID, LEDGER, NODE, random_records, record_batches
 
 

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 from eth_account import Account
 
-from attribution.receipt import ReceiptError, canonical_json, prompt_bytes, recover_receipt_signer, sign_receipt
+from attribution.records.receipt import ReceiptError, canonical_json, prompt_bytes, recover_receipt_signer, sign_receipt
 from tests.unit.attribution.factories import random_records
 
 
@@ -41,7 +41,7 @@ def test_chat_prompt_bytes_are_canonical_json() -> None:
 
 
 def test_receipt_signer_matches_sign_receipt() -> None:
-    from attribution.receipt import ReceiptSigner
+    from attribution.records.receipt import ReceiptSigner
 
     vs = set()
     for i in range(16):  # the direct libsecp256k1 path: byte-equal to eth-account's, both recovery ids seen
@@ -57,7 +57,7 @@ def test_receipt_signer_matches_sign_receipt() -> None:
 
 
 def test_receipt_signer_without_a_raw_key_signs_through_the_account() -> None:
-    from attribution.receipt import ReceiptSigner
+    from attribution.records.receipt import ReceiptSigner
 
     acct = Account.create()
 
@@ -78,7 +78,7 @@ def test_receipt_signer_without_a_raw_key_signs_through_the_account() -> None:
 def test_receipt_signer_digest_is_the_eip712_digest() -> None:
     from eth_account.messages import _hash_eip191_message
 
-    from attribution.receipt import ReceiptSigner, receipt_message
+    from attribution.records.receipt import ReceiptSigner, receipt_message
 
     acct = Account.create()
     rec = dataclasses.replace(random_records(1, seed=9)[0], node=bytes.fromhex(acct.address[2:]))

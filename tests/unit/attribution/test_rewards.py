@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution.payload import DecodedBatch
 from attribution.records import Profile
+from attribution.records.payload import DecodedBatch
 from attribution.rewards import (
     AdapterTerms,
     DatasetTerms,

@@ -12,9 +12,7 @@ import pytest
 
 from attribution.merkle import StandardMerkleTree, process_proof, standard_leaf_hash
 from attribution.rewards import RewardsError, SharesSchedule, checksum, compute_rewards
-from attribution.rewards_bench import main as bench_main
-from attribution.rewards_bench import synthetic_epoch
-from attribution.rewards_tree import (
+from attribution.rewards.tree import (
     REWARD_LEAF_TYPES,
     RewardTree,
     build_payload,
@@ -23,6 +21,8 @@ from attribution.rewards_tree import (
     reward_leaf,
     tree_from_payload,
 )
+from node.bench.rewards import main as bench_main
+from node.bench.rewards import synthetic_epoch
 
 ROOT = Path(__file__).resolve().parents[3]
 DIST, TOKEN = checksum("0x" + "d1" * 20), checksum("0x" + "70" * 20)

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from attribution.merkle import record_tree
-from attribution.payload import encode_batch
 from attribution.records import PendingRecord
+from attribution.records.payload import encode_batch
+from attribution.records.tree import record_tree
 from attribution.store import (
     BatchStateError,
     RecordStore,

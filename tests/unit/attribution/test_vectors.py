@@ -8,8 +8,8 @@ from pathlib import Path
 from types import ModuleType
 
 from attribution.merkle import StandardMerkleTree
-from attribution.payload import decode_batch
 from attribution.records import Record
+from attribution.records.payload import decode_batch
 
 ROOT = Path(__file__).resolve().parents[3]
 VECTORS = ROOT / "tests" / "vectors" / "records.json"

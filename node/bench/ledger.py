@@ -1,4 +1,4 @@
-"""Ledger cost benchmark (`loraledger bench ledger-cost`, `scripts/bench/ledger_cost.py`).
+"""Ledger cost benchmark (`loraledger bench ledger-cost`, `scripts/bench/bench_ledger_cost.py`).
 
 On a fresh `anvil --network optimism` with the contracts deployed and the real DA server (KZG on), posts batches
 of 1k, 10k and 100k real records (LLB2 payload put to DA, real commitment, real Merkle root) with the batcher's
@@ -29,12 +29,12 @@ from attribution.chain.artifacts import ArtifactStore, ensure_built, find_foundr
 from attribution.chain.client import ChainClient
 from attribution.chain.deploy import ONE_TOKEN, bond_node, deploy_all, devnet_deploy_config
 from attribution.chain.keys import DEV_ROLE_INDEX, dev_keys
+from attribution.chain.txmgr import TxManager, TxMgrConfig
 from attribution.da.client import DAClient
-from attribution.da.process import DAServerProcess, free_port
-from attribution.merkle import record_tree
-from attribution.payload import encode_columns
+from attribution.devnet.da_process import DAServerProcess, free_port
 from attribution.records import Profile, Record, RecordColumns
-from attribution.txmgr import TxManager, TxMgrConfig
+from attribution.records.payload import encode_columns
+from attribution.records.tree import record_tree
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from web3 import Web3
 
 from attribution.chain.errors import ChainError
 from attribution.errors import AttributionError
-from attribution.receipt import ReceiptError, prompt_bytes, recover_receipt_signer
 from attribution.records import Record, RecordValidationError, io_hash
+from attribution.records.receipt import ReceiptError, prompt_bytes, recover_receipt_signer
 from attribution.verify import RecordNotPostedError, Verifier
 
 __all__ = ["AnswerError", "SavedAnswer", "Step", "AnswerReport", "load_answer", "check_answer_offline",

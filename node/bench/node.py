@@ -1,4 +1,4 @@
-"""`loraledger bench node` / `scripts/bench/node.py`: the node's HTTP serving with attribution on vs off.
+"""`loraledger bench node` / `scripts/bench/bench_node.py`: the node's HTTP serving with attribution on vs off.
 
 One node, one model, one load, measured in one run: a closed-loop load of non-streamed completions (base model and
 an adapter, alternating) from a separate client process against the real app under uvicorn, more clients than the
@@ -74,7 +74,7 @@ def _services(settings: Any) -> Any:
 
     from eth_account import Account
 
-    from attribution.receipt import ReceiptSigner
+    from attribution.records.receipt import ReceiptSigner
     from node.recorder import Recorder
     from node.services import build_services, open_store
 

@@ -5,7 +5,7 @@ p50/p99 through the HTTP API (in-process ASGI) on the whole index, beside a bare
 Setup (not timed): a fresh anvil, the DA server, the contracts; one node posts `--records` records in batches of
 `--batch` (4 profiles, one with an adapter and two datasets). Full mode: 1,000,000 records; `--quick`: 100,000.
 
-Run: `loraledger bench indexer [--quick] [--json PATH]` or `python scripts/bench/indexer.py ...`.
+Run: `loraledger bench indexer [--quick] [--json PATH]` or `python scripts/bench/bench_indexer.py ...`.
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ from attribution.chain.client import ChainClient
 from attribution.chain.deploy import ONE_TOKEN, bond_node, deploy_all, devnet_deploy_config
 from attribution.chain.keys import DEV_ROLE_INDEX, dev_keys
 from attribution.da.client import DAClient
-from attribution.da.process import DAServerProcess
-from attribution.indexer import pgcluster
+from attribution.devnet import pgcluster
+from attribution.devnet.da_process import DAServerProcess
 from attribution.indexer.db import open_engine
 from attribution.indexer.follower import Indexer
 from attribution.indexer.schema import records as records_table
-from attribution.ledger_bench import start_anvil
-from attribution.merkle import record_tree
-from attribution.payload import encode_batch
 from attribution.records import Profile, RecordColumns
+from attribution.records.payload import encode_batch
+from attribution.records.tree import record_tree
 from attribution.verify import Verifier, batch_events
+from node.bench.ledger import start_anvil
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def _print(r: dict[str, Any], console: Console) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of `loraledger bench indexer` and `scripts/bench/indexer.py`."""
+    """Entry point of `loraledger bench indexer` and `scripts/bench/bench_indexer.py`."""
     parser = argparse.ArgumentParser(prog="loraledger bench indexer", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="100,000 records, 200 queries each (under 3 minutes)")

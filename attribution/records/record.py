@@ -27,11 +27,7 @@ import numpy as np
 import sha3
 
 from attribution.errors import AttributionError
-
-try:  # built by `pip install -e .` when a C compiler is present (optional extension)
-    import attribution._keccak as _native
-except ImportError:  # pragma: no cover - depends on the build; the numpy + safe-pysha3 path gives the same bytes
-    _native = None  # type: ignore[assignment]
+from attribution.hashing import keccak256, native_kernels, to_checksum_address
 
 __all__ = [
     "RECORD_TYPES",
@@ -78,11 +74,6 @@ class RecordValidationError(AttributionError, ValueError):
     """A record field is out of range or inconsistent; the message names the field and the rule broken."""
 
 
-def keccak256(data: bytes) -> bytes:
-    """Keccak-256 (Ethereum's, not SHA3-256) of `data`, from the C implementation in safe-pysha3."""
-    return _keccak(data).digest()
-
-
 def io_hash(salt: bytes, prompt: bytes | str, completion: bytes | str) -> bytes:
     """`keccak256(salt ‖ prompt ‖ completion)`: binds a record to its text; `salt` is 32 random bytes.
 
@@ -93,18 +84,6 @@ def io_hash(salt: bytes, prompt: bytes | str, completion: bytes | str) -> bytes:
     p = prompt.encode() if isinstance(prompt, str) else bytes(prompt)
     c = completion.encode() if isinstance(completion, str) else bytes(completion)
     return keccak256(bytes(salt) + p + c)
-
-
-def to_checksum_address(address: bytes) -> str:
-    """EIP-55 mixed-case hex of a 20-byte address."""
-    return _checksum(bytes(address))
-
-
-@functools.lru_cache(maxsize=4096)  # a node renders the same few addresses (itself, its ledger) on every answer
-def _checksum(address: bytes) -> str:
-    hex_addr = address.hex()
-    h = keccak256(hex_addr.encode()).hex()
-    return "0x" + "".join(c.upper() if int(h[i], 16) >= 8 else c for i, c in enumerate(hex_addr))
 
 
 def _as_bytes(value: Any, size: int, field: str) -> bytes:
@@ -359,11 +338,6 @@ def _validate_into(r: Record | PendingRecord) -> None:
 # Bulk leaves: the fast path for trees over many records
 # --------------------------------------------------------------------------------------------------------------
 
-def native_kernels() -> Any:
-    """The C extension `attribution._keccak`, or None when it was not built (then the numpy path is used)."""
-    return _native
-
-
 def _be_words(values: np.ndarray, nbytes: int) -> np.ndarray:
     """[m] unsigned ints -> [m, nbytes] big-endian bytes."""
     dtype = {4: ">u4", 8: ">u8"}[nbytes]
@@ -490,12 +464,13 @@ class RecordColumns(Sequence[Record]):
         """Every record's StandardMerkleTree leaf, in record order, joined (32 bytes each)."""
         if len(self) == 0:
             return b""
-        if _native is not None:
+        native = native_kernels()
+        if native is not None:
             head = self.chain_id.to_bytes(32, "big") + ZERO32[:12] + self.ledger + ZERO32[:12] + self.node
             blobs = [p.abi_middle() + p.abi_tail() for p in self.profiles]
             offsets = np.zeros(len(blobs) + 1, np.int64)
             np.cumsum([len(b) for b in blobs], out=offsets[1:])
-            leaves: bytes = _native.record_leaves(
+            leaves: bytes = native.record_leaves(
                 head, b"".join(blobs), offsets, self.profile_idx, self.seqs, self.prompt_tokens,
                 self.completion_tokens, self.timestamps, self.io_hashes)
             return leaves
@@ -503,7 +478,7 @@ class RecordColumns(Sequence[Record]):
 
     def leaves(self) -> list[bytes]:
         """Every record's leaf, in record order (same as `[r.leaf() for r in self]`)."""
-        if _native is None:
+        if native_kernels() is None:
             return self._leaves_numpy()
         buf = self.leaf_bytes()
         return list(map(buf.__getitem__, map(slice, range(0, len(buf), 32), range(32, len(buf) + 32, 32))))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from attribution.store_errors import BatchError, BatchStateError, StoreError, StoreReadOnlyError, StoreTypeError
+from attribution.store.errors import BatchError, BatchStateError, StoreError, StoreReadOnlyError, StoreTypeError
 
 __all__ = ["BATCH_STATES", "Batch", "BatchLog"]
 

@@ -5,7 +5,7 @@ hashes to the one the ledger stored, decode it strictly, check its header (chain
 count) against the batch, rebuild the Merkle tree and compare the root with the posted root. Each batch gets one
 `Verdict`. `check_payload` is the pure part (bytes in, verdict out), shared with the indexer; `Verifier` adds the
 RPC and DA reads, record proofs (`verify_record`) and the step-by-step check of a saved answer (`verify_answer`,
-in `attribution.answer`).
+in `attribution.verify.answers`).
 
 A verdict is evidence about a batch. Failing to reach the RPC or DA is not: it raises `VerifyError` and the caller
 retries later.
@@ -27,9 +27,10 @@ from attribution.chain.logs import DEFAULT_LOG_BLOCK_RANGE, iter_logs
 from attribution.da.client import DAClient
 from attribution.da.errors import DAError, DANotFound, DAPayloadMismatch
 from attribution.errors import AttributionError
-from attribution.merkle import StandardMerkleTree, record_tree
-from attribution.payload import DecodedBatch, PayloadError, decode_batch
+from attribution.merkle import StandardMerkleTree
 from attribution.records import Record, RecordColumns, keccak256
+from attribution.records.payload import DecodedBatch, PayloadError, decode_batch
+from attribution.records.tree import record_tree
 
 __all__ = [
     "DEFAULT_PAGE_BLOCKS",

@@ -1,4 +1,4 @@
-"""Rewards benchmark (`loraledger bench rewards`, `scripts/bench/rewards.py`).
+"""Rewards benchmark (`loraledger bench rewards`, `scripts/bench/bench_rewards.py`).
 
 One synthetic epoch: N records (default 1,000,000) in batches of 10,000 over 1,000 adapters, 2,000 datasets and
 10,000 contributors, 8 nodes (one short of credit), a price change for a tenth of the adapters in mid-epoch.
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from attribution.payload import DecodedBatch
 from attribution.records import Profile
+from attribution.records.payload import DecodedBatch
 from attribution.rewards import (
     AdapterTerms,
     DatasetTerms,
@@ -29,7 +29,7 @@ from attribution.rewards import (
     checksum,
     compute_rewards,
 )
-from attribution.rewards_tree import RewardTree
+from attribution.rewards.tree import RewardTree
 
 MODEL = b"\x11" * 32
 

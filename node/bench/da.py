@@ -1,7 +1,7 @@
 """DA benchmark: put/get throughput with and without KZG beside the raw fsync'd disk write, and GET latency while
 a 16 MiB put is in flight. Baselines are measured in the same run: the numbers are meant to be read as ratios.
 
-Run: `loraledger bench da [--quick] [--json PATH]` or `python scripts/bench/da.py ...`.
+Run: `loraledger bench da [--quick] [--json PATH]` or `python scripts/bench/bench_da.py ...`.
 MB/s are decimal (10^6 bytes per second) of payload bytes; every put carries fresh random bytes (no dedup hits).
 """
 
@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from attribution.da.codec import MAX_PAYLOAD_BYTES, encode_payload
-from attribution.da.process import DAServerProcess
+from attribution.devnet.da_process import DAServerProcess
 
 MiB = 1024 * 1024
 GET_P99_TARGET_MS = 50.0
@@ -251,7 +251,7 @@ def _print(results: dict[str, Any], console: Console) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of `loraledger bench da` and `scripts/bench/da.py`."""
+    """Entry point of `loraledger bench da` and `scripts/bench/bench_da.py`."""
     parser = argparse.ArgumentParser(prog="loraledger bench da", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (finishes in under 2 minutes)")

@@ -26,7 +26,7 @@ from attribution.da.client import DAClient
 from attribution.da.errors import DAError
 from attribution.records import keccak256
 from attribution.rewards import EpochBatch, EpochRewards, RewardsError, SharesSchedule, checksum, compute_rewards
-from attribution.rewards_tree import RewardTree, build_payload, decode_payload, encode_payload, tree_from_payload
+from attribution.rewards.tree import RewardTree, build_payload, decode_payload, encode_payload, tree_from_payload
 from attribution.verify import Verifier, VerifyError, batch_events
 
 __all__ = ["ProposalInfo", "EpochPlan", "ComputedEpoch", "EpochCheck", "RewardsChain"]

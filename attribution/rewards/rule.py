@@ -39,8 +39,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from attribution.errors import AttributionError
-from attribution.payload import DecodedBatch
 from attribution.records import to_checksum_address
+from attribution.records.payload import DecodedBatch
 
 __all__ = [
     "BPS",

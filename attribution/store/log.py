@@ -12,7 +12,7 @@ raises the `disk_alarm` flag (both exported as metrics); a record is refused lou
 the committer thread dies, every waiting and every later `append` raises `StoreError` instead of blocking.
 
 The `batches` table and retention (`create_batch`, `set_batch_state`, `prune`, ...) are `BatchLog`, in
-`attribution.store_batches`, which `RecordStore` inherits; the errors are in `attribution.store_errors`. Every name
+`attribution.store.batches`, which `RecordStore` inherits; the errors are in `attribution.store.errors`. Every name
 is importable from here.
 """
 
@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from attribution.records import PendingRecord, Profile, Record, RecordColumns
-from attribution.store_batches import BATCH_STATES, Batch, BatchLog, _check_int, _repair_blob
-from attribution.store_errors import (
+from attribution.store.batches import BATCH_STATES, Batch, BatchLog, _check_int, _repair_blob
+from attribution.store.errors import (
     BatchError,
     BatchStateError,
     RecordNotFoundError,
@@ -528,7 +528,7 @@ class RecordStore(BatchLog):
             return self._row_to_record(row)
         batch = self.batch_of(seq)
         if batch is not None and batch.pruned:
-            from attribution.payload import record_at  # the payload codec is only needed for pruned records
+            from attribution.records.payload import record_at  # the payload codec is only needed for pruned records
 
             payload = self.batch_payload(batch.batch_id)
             if payload is not None:

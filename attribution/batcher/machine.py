@@ -38,16 +38,17 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from web3 import Web3
 
-from attribution.batcher_metrics import BatcherMetrics
+from attribution.batcher.metrics import BatcherMetrics
+from attribution.batcher.status import pipeline_status
 from attribution.chain.contracts import Ledger
 from attribution.chain.errors import ChainError, ContractRevert
+from attribution.chain.txmgr import FeeCapExceeded, NonceTooLow, PreparedTx, TxManager
 from attribution.da.client import DAClient
 from attribution.da.errors import DAPayloadTooLarge, DARequestRejected
 from attribution.errors import AttributionError
-from attribution.merkle import record_tree
-from attribution.payload import MAX_PAYLOAD_BYTES, encode_columns, max_records_for, profile_bytes
+from attribution.records.payload import MAX_PAYLOAD_BYTES, encode_columns, max_records_for, profile_bytes
+from attribution.records.tree import record_tree
 from attribution.store import Batch, RecordStore, StoreError
-from attribution.txmgr import FeeCapExceeded, NonceTooLow, PreparedTx, TxManager
 
 __all__ = ["Batcher", "BatcherConfig", "BatcherError", "BatcherInconsistent"]
 
@@ -518,31 +519,6 @@ class Batcher:
             "last_error": self._last_error, "fatal": None if self.fatal is None else str(self.fatal),
             "tx_resubmissions": self.txmgr.resubmissions, "config": asdict(self.config),
         }
-
-
-def pipeline_status(store: RecordStore) -> dict[str, Any]:
-    """What the store alone says about the pipeline (works on a read-only store, while a batcher runs)."""
-    batches = store.batches()
-    nxt = store.next_seq()
-    finals = [b for b in batches if b.state == "final"]
-    last_final = finals[-1].end_seq - 1 if finals else -1
-    pending = [b for b in batches if b.state != "final"]
-    return {
-        "next_seq": nxt,
-        "unbatched_records": nxt - (batches[-1].end_seq if batches else 0),
-        "backlog_records": nxt - (last_final + 1),
-        "last_final_seq": last_final,
-        "batches": store.batch_counts(),
-        "pending": [{"batch_id": b.batch_id, "first_seq": b.first_seq, "count": b.count, "state": b.state,
-                     "tx_hash": None if b.tx_hash is None else "0x" + b.tx_hash.hex(), "nonce": b.nonce,
-                     "submissions": len(b.info.get("txs", []))} for b in pending[:20]],
-        "last_final": None if not finals else {
-            "batch_id": finals[-1].batch_id, "onchain_batch_id": finals[-1].onchain_batch_id,
-            "gas_used": finals[-1].info.get("gas_used"), "gas_per_record": finals[-1].info.get("gas_per_record"),
-            "l1_fee": finals[-1].info.get("l1_fee")},
-        "store": {"used_bytes": store.used_bytes, "full_rejections": store.full_rejections,
-                  "disk_alarm": store.disk_alarm},
-    }
 
 
 def _now() -> datetime:

@@ -1,7 +1,7 @@
 """Attribution core benchmark: durable appends/s, Merkle tree build + all proofs, payload bytes per record.
 
 Every figure is printed beside a naive baseline measured in the same run (machines are shared and noisy; compare
-ratios). `loraledger bench attribution [--quick] [--json PATH]` or `python scripts/bench/attribution.py ...`.
+ratios). `loraledger bench attribution [--quick] [--json PATH]` or `python scripts/bench/bench_attribution.py ...`.
 
 - appends/s: `RecordStore.append_async` from many concurrent tasks (group commit, fsync'd WAL transactions)
   vs one fsync'd transaction per record (plain sqlite3, same row).
@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from attribution import records as records_module
-from attribution.merkle import record_tree
-from attribution.payload import decode_batch, encode_batch
+from attribution import hashing as records_module
 from attribution.records import RECORD_TYPES, PendingRecord, Profile, Record, RecordColumns
+from attribution.records.payload import decode_batch, encode_batch
+from attribution.records.tree import record_tree
 from attribution.store import RecordStore
 
 CHAIN_ID = 31337

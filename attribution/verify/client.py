@@ -4,7 +4,7 @@
 Trust: the node and the indexer are only sources of data. Every answer they give is checked against the chain
 (the root the ledger stores for the batch) and, for saved answers, against the DA payload too.
 
-    from attribution.client import LedgerClient
+    from attribution.verify.client import LedgerClient
     client = LedgerClient("http://127.0.0.1:8545", da_url="http://127.0.0.1:3100")   # ledger from deployments/
     report = client.verify_answer("answer.json")
     print(report.text())
@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 from web3 import Web3
 
-from attribution.answer import AnswerReport, SavedAnswer, load_answer, verify_answer
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import Ledger
 from attribution.chain.deploy import Deployment, deployment_path
@@ -31,6 +30,7 @@ from attribution.errors import AttributionError
 from attribution.merkle import process_proof
 from attribution.records import Record, RecordValidationError
 from attribution.verify import DEFAULT_PAGE_BLOCKS, RecordNotPostedError, Verifier
+from attribution.verify.answers import AnswerReport, SavedAnswer, load_answer, verify_answer
 
 __all__ = ["ClientError", "RecordNotFinal", "RecordProof", "LedgerClient"]
 

@@ -1,0 +1,6 @@
+"""Rewards benchmark (same as `loraledger bench rewards`); see node/bench/rewards.py."""
+import sys
+
+from node.bench.rewards import main
+
+raise SystemExit(main(sys.argv[1:]))

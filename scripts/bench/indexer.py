@@ -1,8 +1,0 @@
-"""Indexer benchmark (same as `loraledger bench indexer`); see attribution/indexer/bench.py."""
-import sys
-
-if __name__ == "__main__":
-    sys.path.pop(0)  # this script's directory: attribution.py there would shadow the `attribution` package
-    from attribution.indexer.bench import main
-
-    raise SystemExit(main(sys.argv[1:]))
