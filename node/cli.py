@@ -22,7 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # errors do not pay for web3, torch or ckzg.
 _GROUPS: dict[str, tuple[str, str]] = {
     "assets": ("assets", "Asset owners: register datasets, base models and adapters, schedule prices, show."),
-    "batcher": ("batcher", "The batcher: sealed records to DA and the L2 ledger, exactly once."),
+    "batcher": ("batcher", "The batcher: sealed records to DA and the L2 ledger, exactly once (inside `node run` "
+                "unless batcher.enabled = false)."),
     "bench": ("bench", "Benchmarks: each prints a table and writes JSON (baselines measured in the same run)."),
     "contracts": ("contracts", "Contracts: deploy all and wire roles, show a deployment, list custom errors."),
     "da": ("da", "Data-availability layer: the Alt-DA server and put/get for operators."),
@@ -30,7 +31,8 @@ _GROUPS: dict[str, tuple[str, str]] = {
     "devnet": ("devnet", "Local devnet: anvil (OP-Stack mode), DA server, deployed contracts."),
     "fees": ("fees", "Node operators: deposit fee credit, show a node's credit and the latest debits."),
     "indexer": ("indexer", "The indexer: follow the chain + DA for all nodes, verify every batch, serve queries."),
-    "node": ("node", "The inference node: OpenAI-compatible serving with an attribution record per answer."),
+    "node": ("node", "The inference node: OpenAI-compatible serving with an attribution record per answer, and its "
+             "batcher."),
     "records": ("records", "Inspect the node's attribution records (durable log)."),
     "rewards": ("rewards", "Rewards: compute, publish, verify and claim epochs of fees by the published rule."),
     "verify": ("verify", "Verify posted batches, records, nodes and saved answers from the chain and DA alone."),

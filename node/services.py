@@ -1,8 +1,10 @@
 """What one node process holds: the base model, the engine and adapter cache, the catalogue, the record store and
-receipt signer, metrics and rate limits. `build_services(settings)` wires them; `close()` takes them down in order.
+receipt signer, the batcher (`batcher.enabled`), metrics and rate limits. `build_services(settings)` wires them;
+`close()` takes them down in order.
 
 The chain is read once at start (chain id, ledger address, registry entries of the served adapters); after that
-only the catalogue's background refresh talks to it, so nothing in the request path waits on the chain.
+only the catalogue's background refresh and the batcher's own threads talk to it, so nothing in the request path
+waits on the chain, DA or the batcher.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Services:
     limits: RateLimits
     recorder: Recorder | None
     store: Any
+    batcher: Any = None  # attribution.batcher.Batcher run inside the node (None: off, or `batcher run` apart)
     chain_id: int | None = None
     ledger: bytes | None = None
     accepting: bool = True
@@ -114,14 +117,24 @@ class Services:
             await asyncio.sleep(0.05)
 
     def close(self) -> None:
-        """Stop the refresher, the engine, the cache loader; flush and close the store."""
+        """Stop the refresher, the engine, the cache loader; flush and close the store; then stop the batcher (after
+        the store, so a pass under way when the last answers were recorded still finishes and persists its step)."""
         self._stop_refresh.set()
         self.engine.stop()
         if self.cache is not None:
             self.cache.close()
-        if self.store is not None:
-            self.store.close()
-        logger.info("node stopped; record store flushed")
+        try:
+            if self.store is not None:
+                self.store.close()
+                logger.info("record store flushed")
+        finally:
+            if self.batcher is not None:
+                from node.batcher import close_batcher
+
+                close_batcher(self.batcher)
+                self.batcher = None
+                logger.info("batcher stopped")
+        logger.info("node stopped")
 
 
 def _signer_account(settings: Settings, chain_id: int) -> Any:
@@ -185,7 +198,7 @@ def build_services(settings: Settings) -> Services:
     engine = Engine(base, cache, EngineConfig(max_batch=e.max_batch, max_queue=e.max_queue,
                                               max_seq_len=e.max_seq_len))
 
-    store = recorder = None
+    store = recorder = batcher = None
     chain_id = ledger = None
     registry: RegistryReader = OpenRegistry()
     metrics = NodeMetrics(max_batch=e.max_batch, max_lora=e.max_batch)
@@ -228,11 +241,19 @@ def build_services(settings: Settings) -> Services:
             recorder = Recorder(store, signer, chain_id, ledger, metrics.records_stored)
             logger.info("node 0x%s on chain %d, ledger 0x%s, records in %s (next seq %d)", signer.node.hex(),
                         chain_id, ledger.hex(), settings.store.path, store.next_seq())
+            if settings.batcher.enabled:
+                from node.batcher import build_batcher
+
+                try:
+                    batcher = build_batcher(settings, account=account, metrics=metrics.batcher_metrics())
+                except BaseException:
+                    store.close()
+                    raise
     catalogue = Catalogue(registry, refresh_s=a.refresh_s)
     services = Services(settings=settings, engine=engine, cache=cache, tokenizer=base.tokenizer,
                         model_id=base.model_id, model_name=base.name, catalogue=catalogue, metrics=metrics,
                         limits=RateLimits(settings.node.requests_per_minute, settings.node.tokens_per_minute),
-                        recorder=recorder, store=store, chain_id=chain_id, ledger=ledger)
+                        recorder=recorder, store=store, batcher=batcher, chain_id=chain_id, ledger=ledger)
     adapters: list[tuple[pathlib.Path, str, bytes | None]] = [(d, d.name, None) for d in a.dirs]
     if a.manifest is not None and a.manifest.is_file():
         adapters += _manifest_adapters(a.manifest)
@@ -244,6 +265,15 @@ def build_services(settings: Settings) -> Services:
     except Exception as err:
         services.close()
         raise UsageError(f"adapter {path}: {err}") from err
+    if batcher is not None:
+        from node.batcher import start_batcher
+
+        try:
+            start_batcher(batcher, "stop that batcher, or set batcher.enabled = false to keep it and run this node "
+                          "without its own")
+        except UsageError:
+            services.close()
+            raise
     engine.start()
     services.start_refresh()
     return services

@@ -58,6 +58,9 @@ class DevnetSettings(BaseModel):
     anvil_port: int = Field(8545, ge=1, le=65535)
     da_port: int = Field(3100, ge=1, le=65535)
     start_da: bool = Field(True, description="Also start the DA server (`loraledger da serve`).")
+    block_time_s: int = Field(2, ge=0, description="anvil also mines a block this often, as an OP chain does (each "
+                              "transaction is still mined at once), so posted batches become final without traffic; "
+                              "0: blocks only for transactions.")
     demo_dir: Path = Field(Path(".demo"), description="Demo assets (assets.json) registered on `up` if present.")
 
 
@@ -75,10 +78,13 @@ class StoreSettings(BaseModel):
 
 
 class BatcherSettings(BaseModel):
-    """The batcher (`loraledger batcher run`, or inside the node): when to seal, DA, confirmations, fees."""
+    """The batcher (inside `loraledger node run` by default, or `loraledger batcher run` beside it): when to seal,
+    DA, confirmations, fees."""
 
     model_config = ConfigDict(extra="forbid")
 
+    enabled: bool = Field(True, description="Run the batcher inside `loraledger node run` (false: run "
+                          "`loraledger batcher run` beside the node; one batcher per store either way).")
     da_url: str = Field("http://127.0.0.1:3100", description="DA server or eigenda-proxy URL.")
     seal_interval_s: float = Field(10.0, gt=0, description="Seal whatever waits at least this often.")
     seal_min_records: int = Field(10_000, ge=1, description="Seal as soon as this many records wait.")

@@ -15,10 +15,13 @@ chain's batches are the local ones. A crash anywhere leaves a state from which t
 batch is re-put (DA puts are idempotent), a submitted one is rebroadcast byte for byte or found on chain.
 
 Outages (DA 503/down, RPC down) back off exponentially with jitter; records wait in the store, serving goes on.
+While it backs off from a DA or RPC that did not answer, every poll probes that part, and once a part seen down
+answers again the next pass runs at once (a long backoff planned mid-outage does not outlast the outage).
 A payload the DA refuses for size is re-split. A posted batch whose receipt vanishes (reorg) goes back to
 `dispersed` and is posted again.
 
-Use: `Batcher(store, da, ledger, txmgr, config).start()` / `.stop()` (APScheduler jobs), or `run_once()`.
+Use: `Batcher(store, da, ledger, txmgr, config).start()` / `.stop()` (APScheduler jobs), or `run_once()`. Each job
+schedules its next run when it ends, so a pass blocked on a slow part is never "skipped" by the scheduler.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -41,10 +44,10 @@ from web3 import Web3
 from attribution.batcher.metrics import BatcherMetrics
 from attribution.batcher.status import pipeline_status
 from attribution.chain.contracts import Ledger
-from attribution.chain.errors import ChainError, ContractRevert
+from attribution.chain.errors import ChainError, ContractRevert, RpcUnavailable
 from attribution.chain.txmgr import FeeCapExceeded, NonceTooLow, PreparedTx, TxManager
 from attribution.da.client import DAClient
-from attribution.da.errors import DAPayloadTooLarge, DARequestRejected
+from attribution.da.errors import DAError, DAPayloadTooLarge, DARequestRejected, DAUnavailable
 from attribution.errors import AttributionError
 from attribution.records.payload import MAX_PAYLOAD_BYTES, encode_columns, max_records_for, profile_bytes
 from attribution.records.tree import record_tree
@@ -53,6 +56,9 @@ from attribution.store import Batch, RecordStore, StoreError
 __all__ = ["Batcher", "BatcherConfig", "BatcherError", "BatcherInconsistent"]
 
 logger = logging.getLogger(__name__)
+
+#: How long a probe of a part that was down (DA /health, the RPC) may take before it counts as still down.
+PROBE_TIMEOUT_S = 5.0
 
 #: Records per batch when the ledger does not say: what fits a 16 MiB payload next to one profile without
 #: datasets (93 bytes); `_seal_one` lowers it further when a range has more or larger profiles.
@@ -119,6 +125,8 @@ class Batcher:
         self._need_reconcile = True
         self._failures = 0
         self._next_try = 0.0
+        self._outage: str | None = None  # "da" or "rpc": the part whose silence made the last pass fail
+        self._outage_seen_down = False  # a probe found it down since (so an answer now means it came back)
         self._last_seal = time.monotonic()
         self._last_error: str | None = None
         self.fatal: BatcherError | None = None
@@ -135,18 +143,17 @@ class Batcher:
             return
         self._take_lock()
         sched = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-        sched.add_job(self.run_once, "interval", seconds=self.config.poll_interval_s, id="pipeline",
-                      next_run_time=_now())
-        sched.add_job(self._seal_job, "interval", seconds=self.config.seal_interval_s, id="seal")
         sched.start()
         self._scheduler = sched
+        self._schedule("pipeline", 0.0)
+        self._schedule("seal", self.config.seal_interval_s)
         logger.info("batcher started for node %s on ledger %s", self.node, self.ledger.address)
 
     def stop(self) -> None:
         """Stop the jobs (waits for a running pass to finish)."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
-            self._scheduler = None
+        sched, self._scheduler = self._scheduler, None  # a job ending now schedules nothing more
+        if sched is not None:
+            sched.shutdown(wait=True)
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
@@ -163,20 +170,38 @@ class Batcher:
                                "or `loraledger batcher run`, not both)") from e
         self._lock_fd = fd
 
+    def _schedule(self, job: str, delay_s: float) -> None:
+        """Run `job` once after `delay_s`. Jobs reschedule themselves when they end: an interval trigger would fire
+        again while a pass is still blocked (a frozen DA or RPC) and log a "skipped" warning every poll."""
+        sched = self._scheduler
+        if sched is None:
+            return
+        fn = self._pipeline_job if job == "pipeline" else self._seal_job
+        sched.add_job(fn, "date", run_date=_now() + timedelta(seconds=delay_s), id=job, replace_existing=True)
+
+    def _pipeline_job(self) -> None:
+        try:
+            self.run_once()
+        finally:
+            self._schedule("pipeline", self.config.poll_interval_s)
+
     def _seal_job(self) -> None:
-        with self._lock:
-            if self.fatal is None:
-                try:
-                    self.seal(force=True)
-                except (AttributionError, OSError) as e:
-                    self._failed(e)
+        try:
+            with self._lock:
+                if self.fatal is None:
+                    try:
+                        self.seal(force=True)
+                    except (AttributionError, OSError) as e:
+                        self._failed(e)
+        finally:
+            self._schedule("seal", self.config.seal_interval_s)
 
     # -- one pass -----------------------------------------------------------------------------------------------
 
     def run_once(self) -> None:
         """One pass of the pipeline (reconcile if needed, seal, disperse, submit, track, confirm, prune)."""
         with self._lock:
-            if self.fatal is not None or time.monotonic() < self._next_try:
+            if self.fatal is not None or (time.monotonic() < self._next_try and not self._part_returned()):
                 return
             try:
                 self._step()
@@ -187,7 +212,7 @@ class Batcher:
             except (AttributionError, OSError, ValueError, sqlite3.Error) as e:
                 self._failed(e)
             else:
-                self._failures = 0
+                self._failures, self._next_try, self._outage = 0, 0.0, None
             finally:
                 self._update_metrics()
 
@@ -200,8 +225,36 @@ class Batcher:
         if self.on_transition is not None:
             self.on_transition(event, b)
 
+    def _part_returned(self) -> bool:
+        """While backing off from an outage: probe the silent part; True once it answers after a probe found it
+        down (a DA that answers /health but refuses puts keeps the backoff)."""
+        if self._outage is None:
+            return False
+        if self._outage == "da":
+            try:
+                self.da.health(timeout=PROBE_TIMEOUT_S)
+                up = True
+            except DAError:
+                up = False
+        else:
+            up = self.txmgr.client.is_up()
+        if not up:
+            self._outage_seen_down = True
+            return False
+        if not self._outage_seen_down:
+            return False
+        logger.info("batcher: the %s answers again; retrying now instead of after the backoff", self._outage.upper())
+        self._outage = None
+        return True
+
     def _failed(self, e: BaseException) -> None:
         self._failures += 1
+        if isinstance(e, DAUnavailable | RpcUnavailable):
+            part = "da" if isinstance(e, DAUnavailable) else "rpc"
+            if part != self._outage:
+                self._outage, self._outage_seen_down = part, False
+        else:
+            self._outage = None
         self._need_reconcile = True
         delay = min(self.config.backoff_max_s, self.config.backoff_initial_s * 2 ** (self._failures - 1))
         delay *= random.uniform(0.5, 1.5)  # jitter: many nodes do not retry in lockstep  # noqa: S311
@@ -516,6 +569,7 @@ class Batcher:
             "node": self.node, "ledger": self.ledger.address, "chain_id": self.chain_id,
             "chain_next_seq": self._chain_next, "max_batch_records": self._cap,
             "running": self._scheduler is not None, "consecutive_failures": self._failures,
+            "outage": self._outage,
             "last_error": self._last_error, "fatal": None if self.fatal is None else str(self.fatal),
             "tx_resubmissions": self.txmgr.resubmissions, "config": asdict(self.config),
         }

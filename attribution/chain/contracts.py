@@ -222,9 +222,9 @@ class Ledger(BoundContract):
             raise ChainError(f"postBatch tx {tx.tx_hash} emitted no BatchPosted event; is {self.address} the ledger?")
         return PostedBatch(batch_id=int(events[0]["args"]["batchId"]), tx=tx)
 
-    def next_seq(self, node: str) -> int:
-        """The seq that `node`'s next batch must start at."""
-        return int(self._call("nextSeq", Web3.to_checksum_address(node)))
+    def next_seq(self, node: str, *, block: int | str = "latest") -> int:
+        """The seq that `node`'s next batch must start at (as of `block`)."""
+        return int(self.client.call(self.fn("nextSeq", Web3.to_checksum_address(node)), block=block))
 
     def batch_count(self) -> int:
         """Number of batches posted (= latest batch id)."""

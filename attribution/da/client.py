@@ -195,10 +195,10 @@ class DAClient(_ClientConfig):
         self._verifier.check(commitment, payload)
         return payload
 
-    def health(self) -> dict[str, object]:
-        """The server's /health JSON (no retries)."""
+    def health(self, timeout: float | None = None) -> dict[str, object]:
+        """The server's /health JSON (no retries; `timeout` in seconds, default the client's)."""
         try:
-            response = self._http.get("/health")
+            response = self._http.get("/health", timeout=self.timeout if timeout is None else timeout)
         except httpx.TransportError as e:
             raise DAUnavailable(f"DA health: {e}; is the DA server running at {self.base_url}?") from e
         try:

@@ -77,6 +77,7 @@ class DevnetConfig:
     da_command: Callable[[Path, str, int], Sequence[str]] | None = None
     deploy: DeployConfig = DEVNET_DEPLOY_CONFIG
     start_timeout_s: float = 60.0
+    block_time_s: int = 0  # > 0: also mine a block this often (OP chains: 2 s), so batches reach `final` idle
 
     @property
     def rpc_url(self) -> str:
@@ -277,8 +278,11 @@ def _http_ok(url: str) -> bool:
 
 def _anvil_argv(config: DevnetConfig) -> list[str]:
     anvil = find_foundry_tool("anvil", config.repo_root)
-    return [str(anvil), "--network", "optimism", "--host", config.host, "--port", str(config.anvil_port),
+    argv = [str(anvil), "--network", "optimism", "--host", config.host, "--port", str(config.anvil_port),
             "--state", str(config.state_file), "--state-interval", "1", "--chain-id", str(DEVNET_CHAIN_ID)]
+    if config.block_time_s > 0:  # interval blocks beside automine: transactions still land at once
+        argv += ["--block-time", str(config.block_time_s), "--mixed-mining"]
+    return argv
 
 
 # ----------------------------------------------------------------------------------------------------------------

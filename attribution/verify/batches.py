@@ -324,9 +324,16 @@ class Verifier:
         return self.check_event(self.event_of(batch_id))
 
     def verify_node(self, node: str) -> NodeReport:
-        """Verdicts on every batch of `node`, and a check that its batches cover seqs 0..nextSeq-1 without gaps."""
+        """Verdicts on every batch of `node`, and a check that its batches cover seqs 0..nextSeq-1 without gaps.
+
+        The events and `nextSeq` are read at one block: on a live node a batch posted while the others are checked
+        would otherwise look like a gap."""
         node = Web3.to_checksum_address(node)
-        events = self.events(node=node)
+        try:
+            head = self.ledger.client.block_number()
+        except ChainError as e:
+            raise VerifyError(f"reading the chain head: {e}") from e
+        events = self.events(node=node, to_block=head)
         checks = [self.check_event(ev) for ev in events]
         gaps = []
         expect = 0
@@ -334,10 +341,10 @@ class Verifier:
             if ev.first_seq != expect:
                 gaps.append(f"batch {ev.batch_id} starts at seq {ev.first_seq}, expected {expect}")
             expect = ev.first_seq + ev.count
-        next_seq = self.ledger.next_seq(node)
+        next_seq = self.ledger.next_seq(node, block=head)
         if next_seq != expect:
-            gaps.append(f"ledger nextSeq is {next_seq} but the events found cover seqs up to {expect} (raise the "
-                        "block range with --from-block?)")
+            gaps.append(f"ledger nextSeq at block {head} is {next_seq} but the events up to it cover seqs up to "
+                        f"{expect} (lower --from-block?)")
         return NodeReport(node, checks, next_seq, gaps)
 
     def find_batch(self, node: str, seq: int) -> BatchEvent:

@@ -1,4 +1,5 @@
-"""`loraledger batcher run|status`: the batcher standalone on the node's record store, and its pipeline state."""
+"""`loraledger batcher run|status`: the batcher apart from the node on the node's record store (the node runs its own
+unless `batcher.enabled = false`), and the pipeline state."""
 
 from __future__ import annotations
 
@@ -12,20 +13,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
-from attribution.batcher import Batcher, BatcherConfig, BatcherError, pipeline_status
-from attribution.chain.client import ChainClient
-from attribution.chain.contracts import Ledger
-from attribution.chain.deploy import Deployment
-from attribution.chain.errors import ChainError
-from attribution.chain.keys import DEV_ROLE_INDEX, ENV_KEYSTORE_PASSWORD, load_signer
-from attribution.chain.txmgr import TxManager, TxMgrConfig
-from attribution.da.client import DAClient
+from attribution.batcher import pipeline_status
+from attribution.chain.keys import ENV_KEYSTORE_PASSWORD
 from attribution.store import Batch, RecordStore, StoreError
+from node.batcher import build_batcher, close_batcher, start_batcher
 from node.errors import UsageError
-from node.settings import load_settings
+from node.settings import BatcherSettings, Settings, load_settings
 
-app = typer.Typer(help="The batcher: sealed records to DA and the L2 ledger, exactly once.", no_args_is_help=True)
+app = typer.Typer(help="The batcher: sealed records to DA and the L2 ledger, exactly once (inside `node run` "
+                  "unless batcher.enabled = false).", no_args_is_help=True)
 log = logging.getLogger(__name__)
 
 #: Fault injection for tests only: "EVENT:N" SIGKILLs this process right after the N-th EVENT (sealed, dispersed,
@@ -73,17 +71,19 @@ def run_command(
     timeout: Annotated[float | None, typer.Option("--timeout", help="With --until-drained: give up (exit 1) "
                                                   "after this many seconds.")] = None,
 ) -> None:
-    """Run the batcher against the node's store (the node may keep appending; only one batcher at a time)."""
-    batcher = _build(db, rpc_url, da_url, deployment, keystore, seal_interval, seal_records, max_batch_records,
-                     confirmations, poll_interval, resubmit_after)
+    """Run the batcher apart from the node, on the node's store (set `batcher.enabled = false` in the node's
+    settings first: `loraledger node run` runs its own batcher by default, and a store takes one batcher)."""
+    settings = _settings(rpc_url, da_url, deployment, keystore, seal_interval, seal_records, max_batch_records,
+                         confirmations, poll_interval, resubmit_after)
+    batcher = build_batcher(settings, store_path=db, on_transition=_kill_hook())
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        batcher.start()
-    except BatcherError as e:
-        batcher.store.close()
-        raise UsageError(str(e)) from e
+        start_batcher(batcher, "set batcher.enabled = false in the node's settings to run the batcher apart")
+    except UsageError:
+        close_batcher(batcher)
+        raise
     deadline = None if timeout is None else time.monotonic() + timeout
     code = 0
     try:
@@ -101,64 +101,34 @@ def run_command(
                     code = 1
                     break
     finally:
-        batcher.stop()
-        batcher.da.close()
-        batcher.store.close()
+        close_batcher(batcher)
     if code:
         raise typer.Exit(code)
 
 
-def _build(db: Path | None, rpc_url: str | None, da_url: str | None, deployment: Path | None,
-           keystore: Path | None, seal_interval: float | None, seal_records: int | None,
-           max_batch_records: int | None, confirmations: int | None, poll_interval: float | None,
-           resubmit_after: float | None) -> Batcher:
+def _settings(rpc_url: str | None, da_url: str | None, deployment: Path | None, keystore: Path | None,
+              seal_interval: float | None, seal_records: int | None, max_batch_records: int | None,
+              confirmations: int | None, poll_interval: float | None, resubmit_after: float | None) -> Settings:
+    """The settings with the command's options over them (an option left out keeps the setting)."""
     settings = load_settings()
-    bs = settings.batcher
-    client = ChainClient(rpc_url or settings.chain.rpc_url)
+    chain = {k: v for k, v in (("rpc_url", rpc_url), ("deployment_file", deployment), ("keystore", keystore))
+             if v is not None}
+    given = {"da_url": da_url, "seal_interval_s": seal_interval, "seal_min_records": seal_records,
+             "max_batch_records": max_batch_records, "confirmations": confirmations, "poll_interval_s": poll_interval,
+             "resubmit_after_s": resubmit_after}
     try:
-        chain_id = client.chain_id
-        dep_path = deployment or settings.chain.deployment_path(chain_id)
-        try:
-            dep = Deployment.load(dep_path)
-        except (OSError, ValueError, KeyError, ChainError) as e:
-            raise UsageError(f"cannot read deployment {dep_path}: {e}; pass --deployment FILE") from e
-        if dep.chain_id != chain_id:
-            raise UsageError(f"{dep_path} is for chain {dep.chain_id} but the RPC serves chain {chain_id}")
-        keystore = keystore or settings.chain.keystore
-        password = os.environ.get(ENV_KEYSTORE_PASSWORD) or (
-            settings.chain.keystore_password.get_secret_value() if settings.chain.keystore_password else None)
-        private_key = settings.chain.private_key.get_secret_value() if settings.chain.private_key else None
-        account = load_signer(chain_id, keystore=keystore, password=password, private_key=private_key,
-                              dev_index=DEV_ROLE_INDEX["node"] if chain_id == 31337 else None)
-        client.account = account
-        ledger = Ledger(client, dep.addresses["AttributionLedger"])
-        txmgr = TxManager(client, account, TxMgrConfig(
-            tip_wei=bs.tip_wei, fee_cap_multiple=bs.fee_cap_multiple,
-            resubmit_after_s=resubmit_after if resubmit_after is not None else bs.resubmit_after_s))
-    except ChainError as e:
-        raise UsageError(str(e)) from e
-    try:
-        config = BatcherConfig(
-            seal_interval_s=seal_interval if seal_interval is not None else bs.seal_interval_s,
-            seal_min_records=seal_records if seal_records is not None else bs.seal_min_records,
-            max_batch_records=max_batch_records if max_batch_records is not None else bs.max_batch_records,
-            confirmations=confirmations if confirmations is not None else bs.confirmations,
-            poll_interval_s=poll_interval if poll_interval is not None else bs.poll_interval_s,
-            resubmit_after_s=resubmit_after if resubmit_after is not None else bs.resubmit_after_s,
-            retention_s=bs.retention_s, start_block=dep.deploy_block)
-    except BatcherError as e:
-        raise UsageError(str(e)) from e
-    path = db or settings.store.path
-    try:
-        store = RecordStore(path, appender=False, archive_dir=settings.store.archive_dir)
-    except StoreError as e:
-        raise UsageError(f"cannot open record store {path}: {e}") from e
-    try:
-        return Batcher(store, DAClient(da_url or bs.da_url, max_retries=2), ledger, txmgr, config,
-                       on_transition=_kill_hook())
-    except BatcherError as e:
-        store.close()
-        raise UsageError(str(e)) from e
+        bs = BatcherSettings.model_validate(settings.batcher.model_dump() | {k: v for k, v in given.items()
+                                                                            if v is not None})
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise UsageError(f"--{_OPTION[str(first['loc'][0])]}: {first['msg']}") from e
+    return settings.model_copy(update={"chain": settings.chain.model_copy(update=chain), "batcher": bs})
+
+
+#: The option that sets each `[batcher]` setting (for error messages).
+_OPTION = {"da_url": "da-url", "seal_interval_s": "seal-interval", "seal_min_records": "seal-records",
+           "max_batch_records": "max-batch-records", "confirmations": "confirmations",
+           "poll_interval_s": "poll-interval", "resubmit_after_s": "resubmit-after"}
 
 
 @app.command("status")

@@ -66,6 +66,7 @@ def devnet_config(state_dir: Path | None, port: int | None, da_port: int | None,
         state_dir=(state_dir or dn.state_dir).absolute(), host=dn.host, anvil_port=anvil_port, da_port=da,
         deployments_dir=(deployments_dir or settings.chain.deployments_dir).absolute(),
         demo_dir=dn.demo_dir.absolute(), da_command=None if (no_da or not dn.start_da) else da_server_argv,
+        block_time_s=dn.block_time_s,
     )
 
 

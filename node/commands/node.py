@@ -1,4 +1,4 @@
-"""`loraledger node ...`: run the node (OpenAI-compatible API + engine + record store), hash API keys."""
+"""`loraledger node ...`: run the node (OpenAI-compatible API + engine + record store + batcher), hash API keys."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import typer
 
 from node.errors import UsageError
 
-app = typer.Typer(help="The inference node: OpenAI-compatible serving with an attribution record per answer.",
-                  no_args_is_help=True)
+app = typer.Typer(help="The inference node: OpenAI-compatible serving with an attribution record per answer, and its "
+                  "batcher.", no_args_is_help=True)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -54,7 +54,8 @@ def run(
     host: Annotated[str | None, typer.Option("--host", help="Listen address (node.host).")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Listen port (node.port).")] = None,
 ) -> None:
-    """Serve until SIGTERM/Ctrl-C: stop admitting, finish in-flight requests, flush the record store."""
+    """Serve, and post the records with the node's own batcher (unless batcher.enabled = false), until
+    SIGTERM/Ctrl-C: stop admitting, finish in-flight requests, flush the record store, stop the batcher."""
     from pydantic import ValidationError
 
     from node.settings import load_settings
@@ -80,7 +81,18 @@ def run(
     app_ = create_app(settings, services=services)
     base_url = f"http://{settings.node.host}:{settings.node.port}"
     adapters = services.catalogue.entries()
+    if services.batcher is not None:
+        from attribution.chain.redact import redact_url
+
+        batcher_line = (f"batcher: in this process, to DA {redact_url(settings.batcher.da_url)} and ledger "
+                        f"{services.batcher.ledger.address}")
+    elif services.store is not None:
+        batcher_line = ("batcher: off here (batcher.enabled = false); run `loraledger batcher run --db "
+                        f"{settings.store.path}` beside this node")
+    else:
+        batcher_line = "batcher: none (attribution off)"
     typer.echo(f"loraledger node: serving {services.model_name} + {len(adapters)} adapters on {base_url}\n"
+               f"{batcher_line}\n"
                f"try:\n{examples(base_url, services.model_name, adapters[0].name if adapters else None)}", err=True)
     class _Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
@@ -92,7 +104,8 @@ def run(
                                            timeout_graceful_shutdown=int(settings.node.shutdown_deadline_s) or None,
                                            access_log=False))
     server.run()
-    typer.echo("loraledger node: stopped (in-flight answers finished and recorded, record store flushed)", err=True)
+    typer.echo("loraledger node: stopped (in-flight answers finished and recorded, record store flushed, batcher "
+               "stopped)", err=True)
 
 
 @app.command("store-path")

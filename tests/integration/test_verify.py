@@ -216,3 +216,26 @@ def test_sdk_gets_checks_and_waits(
         path.write_text(json.dumps(saved))
         assert client.verify_answer(str(path)).ok
         assert client.verify_answer(saved).ok
+
+
+def test_verify_node_reads_events_and_next_seq_at_one_block_on_a_live_node(
+        deployment: DeployedContracts, nodes: tuple[NodeAccount, NodeAccount], module_da_client: DAClient) -> None:
+    """A batch the node posts while `verify node` checks the earlier ones against DA is no gap (issue 25: nextSeq
+    was read at a newer head than the events)."""
+    a, _ = nodes
+    publish_next(deployment, a, module_da_client, 3, seed=11)
+    landed = []
+
+    class LiveNode(Verifier):
+        def check_event(self, event, *, keep_decoded=False):  # type: ignore[no-untyped-def]
+            if not landed:  # the node's batcher posts its next batch while the verifier reads DA
+                landed.append(publish_next(deployment, a, module_da_client, 2, seed=12))
+            return super().check_event(event, keep_decoded=keep_decoded)
+
+    live = LiveNode(deployment.ledger, module_da_client, from_block=deployment.deployment.deploy_block)
+    report = live.verify_node(a.address)
+    assert landed and report.gaps == [], report.to_json()  # (earlier tests posted bad batches of `a`: no `ok`)
+    assert report.next_seq == landed[0].records[0].seq  # as of the block the events were read at
+    assert Verifier(deployment.ledger, module_da_client,
+                    from_block=deployment.deployment.deploy_block).verify_node(a.address).next_seq == \
+        landed[0].records[-1].seq + 1

@@ -108,6 +108,9 @@ def write_config(env: NodeEnv, **sections: dict[str, Any]) -> pathlib.Path:
         "adapters": {"dirs": [str(env.adapters["ad-a"]), str(env.adapters["ad-b"])], "owners": [d.deployer.address],
                      "manifest": str(env.root / "no-manifest.json"),
                      "allowed_roots": [str(env.adapters["ad-a"].parent), str(env.extra_roots)], "refresh_s": 1.0},
+        # these tests post with `loraledger batcher run` (`run_batchers_until_final`); test_node_batcher turns the
+        # node's own batcher on
+        "batcher": {"enabled": False},
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)
