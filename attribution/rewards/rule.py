@@ -1,9 +1,11 @@
-"""The reward rule (DESIGN.md "Rewards"): verified batches + registry history + node credit -> cumulative amounts.
+"""The reward rule's fast path (DESIGN.md "Rewards"): verified batches + registry history + node credit ->
+cumulative amounts. `reference.reference_rewards` is the same rule written record by record; a property test
+(tests/unit/attribution/test_rewards.py) keeps the two equal on random epochs.
 
 A pure function, `compute_rewards`, of
 - the epoch's batches, each with its verifier verdict, node, `postedAt` and decoded `LLB2` payload;
 - the registry as it was at each batch's `postedAt` (`RegistryView`: `attribution.chain.history.RegistryHistory`
-  fits, and so does the in-memory `ScheduledRegistry` below);
+  fits, and so does the in-memory `terms.ScheduledRegistry`);
 - each node's fee credit at proposal, the split parameters in effect at each `postedAt` (`SharesSchedule`), the
   treasury, and the previous cumulative amounts.
 
@@ -21,7 +23,8 @@ The rule, in the order it is applied:
 
 So sum(epoch amounts, treasury included) == sum(debits) exactly, and cumulative amounts only grow.
 
-Speed: records are arrays. Fees and splits are computed per record with numpy (int64 when a bound shows no
+Its steps: `_gather` (rule 1, and the terms in effect at t), `_fees` (rule 2), `_debit` (rule 3), `_split` (rules 4
+and 5). Speed: records are arrays. Fees and splits are computed per record with numpy (int64 when a bound shows no
 product can overflow, exact Python ints in object arrays otherwise), grouped by (terms, node) after one sort, and
 the contributor split runs on the distinct `rest` values of each terms group with their counts, so the per-record
 floor semantics are kept exactly.
@@ -29,311 +32,32 @@ floor semantics are kept exactly.
 
 from __future__ import annotations
 
-import bisect
-import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from attribution.errors import AttributionError
-from attribution.records import to_checksum_address
-from attribution.records.payload import DecodedBatch
+from attribution.rewards.terms import (
+    BPS,
+    AdapterTermsLike,
+    BatchSummary,
+    EpochBatch,
+    EpochRewards,
+    Misattribution,
+    NodeDebit,
+    RegistryView,
+    RewardsError,
+    SharesSchedule,
+    checksum,
+)
 
-__all__ = [
-    "BPS",
-    "RewardsError",
-    "AdapterTermsLike",
-    "DatasetTermsLike",
-    "RegistryView",
-    "AdapterTerms",
-    "DatasetTerms",
-    "ScheduledRegistry",
-    "SharesSchedule",
-    "EpochBatch",
-    "NodeDebit",
-    "Misattribution",
-    "BatchSummary",
-    "EpochRewards",
-    "compute_rewards",
-    "checksum",
-]
+__all__ = ["compute_rewards"]
 
-BPS = 10_000
 _MTOK = 1_000_000
 _ZERO32 = bytes(32)
 _I64_SAFE = 2**62  # bound below int64's max, so a sum of two in-bound values cannot wrap either
-
-
-class RewardsError(AttributionError):
-    """The reward inputs are inconsistent (a share schedule that does not cover a batch, bad credit, bad shares)."""
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def checksum(address: str | bytes) -> str:
-    """EIP-55 form of a 20-byte address given as bytes or hex (any case). Cached: the same few thousand accounts
-    come back for every batch."""
-    if isinstance(address, str):
-        s = address[2:] if address[:2] in ("0x", "0X") else address
-        try:
-            raw = bytes.fromhex(s)
-        except ValueError as e:
-            raise RewardsError(f"not an address: {address!r}") from e
-    else:
-        raw = bytes(address)
-    if len(raw) != 20:
-        raise RewardsError(f"an address has 20 bytes, got {len(raw)}: {address!r}")
-    return to_checksum_address(raw)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Registry at time t
-# --------------------------------------------------------------------------------------------------------------
-
-class AdapterTermsLike(Protocol):
-    """What the rule reads of an adapter at time t (`attribution.chain.history.AdapterState` has these)."""
-
-    @property
-    def owner(self) -> str: ...
-    @property
-    def dataset_ids(self) -> tuple[bytes, ...]: ...
-    @property
-    def weights_bps(self) -> tuple[int, ...]: ...
-    @property
-    def price_per_m_tokens(self) -> int: ...
-    @property
-    def active(self) -> bool: ...
-
-
-class DatasetTermsLike(Protocol):
-    """What the rule reads of a dataset at time t (`attribution.chain.history.DatasetState` has these)."""
-
-    @property
-    def contributors(self) -> tuple[str, ...]: ...
-    @property
-    def shares_bps(self) -> tuple[int, ...]: ...
-
-
-class RegistryView(Protocol):
-    """The registry state in effect at a time (`RegistryHistory` implements it)."""
-
-    def adapter_at(self, adapter_id: bytes, t: int) -> AdapterTermsLike | None:
-        """The adapter's terms in effect at `t`, None if it was not registered by then."""
-        ...
-
-    def dataset_at(self, dataset_id: bytes, t: int) -> DatasetTermsLike | None:
-        """The dataset's contributors and shares in effect at `t`, None if not registered by then."""
-        ...
-
-
-@dataclass(frozen=True)
-class AdapterTerms:
-    """An adapter's money-moving terms from some time on."""
-
-    owner: str
-    price_per_m_tokens: int
-    dataset_ids: tuple[bytes, ...] = ()
-    weights_bps: tuple[int, ...] = ()
-    active: bool = True
-
-
-@dataclass(frozen=True)
-class DatasetTerms:
-    """A dataset's contributors and shares from some time on."""
-
-    contributors: tuple[str, ...]
-    shares_bps: tuple[int, ...]
-
-
-class ScheduledRegistry:
-    """An in-memory registry history: terms per asset, each in effect from a time (tests, benches, offline runs)."""
-
-    def __init__(self) -> None:
-        self._adapters: dict[bytes, tuple[list[int], list[AdapterTerms]]] = {}
-        self._datasets: dict[bytes, tuple[list[int], list[DatasetTerms]]] = {}
-
-    @staticmethod
-    def _put(table: dict[bytes, Any], key: bytes, effective_at: int, value: Any) -> None:
-        times, values = table.setdefault(bytes(key), ([], []))
-        i = bisect.bisect_right(times, effective_at)
-        times.insert(i, effective_at)
-        values.insert(i, value)
-
-    def set_adapter(self, adapter_id: bytes, effective_at: int, terms: AdapterTerms) -> None:
-        """Put `terms` in effect for `adapter_id` from `effective_at`."""
-        self._put(self._adapters, adapter_id, effective_at, terms)
-
-    def set_dataset(self, dataset_id: bytes, effective_at: int, terms: DatasetTerms) -> None:
-        """Put `terms` in effect for `dataset_id` from `effective_at`."""
-        self._put(self._datasets, dataset_id, effective_at, terms)
-
-    @staticmethod
-    def _at(table: dict[bytes, Any], key: bytes, t: int) -> Any:
-        entry = table.get(bytes(key))
-        if entry is None:
-            return None
-        i = bisect.bisect_right(entry[0], t)
-        return entry[1][i - 1] if i else None
-
-    def adapter_at(self, adapter_id: bytes, t: int) -> AdapterTerms | None:
-        """The adapter's terms in effect at `t`."""
-        return self._at(self._adapters, adapter_id, t)  # type: ignore[no-any-return]
-
-    def dataset_at(self, dataset_id: bytes, t: int) -> DatasetTerms | None:
-        """The dataset's terms in effect at `t`."""
-        return self._at(self._datasets, dataset_id, t)  # type: ignore[no-any-return]
-
-
-@dataclass(frozen=True)
-class SharesSchedule:
-    """The RewardDistributor's split parameters over time: `(effectiveAt, nodeShareBps, adapterShareBps)` entries.
-
-    `SharesSchedule.fixed(2000, 3000)` is one setting in effect since time 0.
-    """
-
-    entries: tuple[tuple[int, int, int], ...]
-
-    def __post_init__(self) -> None:
-        entries = tuple(sorted(((int(t), int(n), int(a)) for t, n, a in self.entries), key=lambda e: e[0]))
-        for t, n, a in entries:
-            if n < 0 or a < 0 or n + a > BPS:
-                raise RewardsError(f"shares at {t}: nodeShareBps {n} + adapterShareBps {a} must be in [0, {BPS}]")
-        object.__setattr__(self, "entries", entries)
-
-    @classmethod
-    def fixed(cls, node_share_bps: int, adapter_share_bps: int) -> SharesSchedule:
-        """One setting, in effect from time 0."""
-        return cls(((0, node_share_bps, adapter_share_bps),))
-
-    def at(self, t: int) -> tuple[int, int]:
-        """(nodeShareBps, adapterShareBps) in effect at `t`."""
-        i = bisect.bisect_right([e[0] for e in self.entries], t)
-        if not i:
-            raise RewardsError(f"no share parameters in effect at {t}; the schedule starts at "
-                               f"{self.entries[0][0] if self.entries else 'never'}")
-        return self.entries[i - 1][1], self.entries[i - 1][2]
-
-    def to_json(self) -> list[list[int]]:
-        """JSON view."""
-        return [list(e) for e in self.entries]
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Inputs and outputs
-# --------------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class EpochBatch:
-    """One posted batch of the epoch: its verdict (`attribution.verify.Verdict` value) and decoded payload."""
-
-    batch_id: int
-    node: str
-    posted_at: int
-    verdict: str
-    decoded: DecodedBatch | None = field(default=None, repr=False, compare=False)
-    first_seq: int = 0
-    count: int = 0
-
-
-@dataclass
-class NodeDebit:
-    """What one node owes for the epoch and what is debited from its credit."""
-
-    node: str
-    records: int
-    owed: int
-    credit: int
-    debit: int
-
-    @property
-    def short(self) -> bool:
-        """True when the credit did not cover the fees (they were scaled by debit/owed)."""
-        return self.debit < self.owed
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON view (amounts as decimal strings)."""
-        return {"node": self.node, "records": self.records, "owed": str(self.owed), "credit": str(self.credit),
-                "debit": str(self.debit)}
-
-
-@dataclass(frozen=True)
-class Misattribution:
-    """Records of one batch profile whose provenance differs from the registry at `postedAt` (or that name an
-    adapter the registry did not have then). They are paid by the registry (or not at all, when unregistered)."""
-
-    batch_id: int
-    node: str
-    adapter_id: bytes
-    reason: str
-    seqs: tuple[int, ...]
-    reported: tuple[tuple[bytes, int], ...]
-    registry: tuple[tuple[bytes, int], ...] | None
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON view."""
-        def prov(p: tuple[tuple[bytes, int], ...] | None) -> Any:
-            return None if p is None else [["0x" + d.hex(), w] for d, w in p]
-        return {"batchId": self.batch_id, "node": self.node, "adapterId": "0x" + self.adapter_id.hex(),
-                "reason": self.reason, "records": len(self.seqs), "seqs": list(self.seqs),
-                "reported": prov(self.reported), "registry": prov(self.registry)}
-
-
-@dataclass(frozen=True)
-class BatchSummary:
-    """One batch of the epoch: counted or not, and its records' fees before scaling."""
-
-    batch_id: int
-    node: str
-    verdict: str
-    counted: bool
-    records: int
-    fees: int
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON view."""
-        return {"batchId": self.batch_id, "node": self.node, "verdict": self.verdict, "counted": self.counted,
-                "records": self.records, "fees": str(self.fees)}
-
-
-@dataclass
-class EpochRewards:
-    """The result of the rule for one epoch.
-
-    `amounts` are this epoch's payouts per account (treasury included); `cumulative` = previous + amounts for every
-    account with a non-zero cumulative amount; `total` = sum(cumulative). `roles[account]` splits an account's
-    epoch amount by why it was paid (`node`, `adapter`, `dataset`, `treasury`). `adapters`/`datasets` hold
-    per-asset totals for the report.
-    """
-
-    amounts: dict[str, int]
-    cumulative: dict[str, int]
-    nodes: dict[str, NodeDebit]
-    batches: list[BatchSummary]
-    misattributed: list[Misattribution]
-    treasury: str
-    dust: int
-    unassigned: int
-    roles: dict[str, dict[str, int]]
-    adapters: dict[bytes, dict[str, int]]
-    datasets: dict[bytes, int]
-    records: int
-
-    @property
-    def debits(self) -> int:
-        """Sum of the debits taken from node credit this epoch."""
-        return sum(n.debit for n in self.nodes.values())
-
-    @property
-    def total(self) -> int:
-        """Sum of all cumulative amounts (what `proposeRoot` takes as `total`)."""
-        return sum(self.cumulative.values())
-
-    @property
-    def paid(self) -> int:
-        """Sum of this epoch's amounts to accounts other than as treasury (dust and unassigned excluded)."""
-        return sum(v for r in self.roles.values() for k, v in r.items() if k != "treasury")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -381,39 +105,77 @@ def _as(arr: np.ndarray, exact: bool) -> np.ndarray:
 def compute_rewards(batches: Sequence[EpochBatch], registry: RegistryView, credits: Mapping[str, int],
                     shares: SharesSchedule, treasury: str, previous: Mapping[str, int] | None = None
                     ) -> EpochRewards:
-    """Apply the reward rule to one epoch's batches (see the module docstring). Pure; integer arithmetic only.
+    """Apply the reward rule to one epoch's batches: the fast path of `reference.reference_rewards` (same result,
+    see the module docstring). Pure; integer arithmetic only.
 
     `credits` maps node -> fee credit at proposal (a node missing from it has credit 0). `previous` maps account ->
     cumulative amount of the last claimable (not vetoed) root.
     """
     treasury = checksum(treasury)
-    previous = {checksum(k): int(v) for k, v in (previous or {}).items()}
     credit_of = {checksum(k): int(v) for k, v in credits.items()}
     if any(v < 0 for v in credit_of.values()):
         raise RewardsError("a node's credit cannot be negative")
+    g = _gather(batches, registry, shares)  # rule 1: counted batches' records as arrays, terms resolved at t
+    fee = _fees(g, credit_of)  # rule 2
+    runs = _Runs.of(g, fee)
+    nodes, dust = _debit(g, runs, credit_of)  # rule 3 (scales runs.fee_s of short nodes)
+    pay = _Payouts()
+    unassigned, split_dust = _split(g, runs, pay)  # rules 4 and 5
+    dust += split_dust
+    pay.pay(treasury, "treasury", dust + unassigned)
+    cumulative = {checksum(k): int(v) for k, v in (previous or {}).items()}
+    for acct, v in pay.amounts.items():
+        cumulative[acct] = cumulative.get(acct, 0) + v
+    cumulative = {k: v for k, v in sorted(cumulative.items()) if v > 0}
+    return EpochRewards(dict(pay.amounts), cumulative, nodes, g.summaries, g.misattributed, treasury, dust,
+                        unassigned, {k: dict(v) for k, v in pay.roles.items()},
+                        {k: dict(v) for k, v in pay.adapters.items()}, dict(pay.datasets), g.n)
 
+
+@dataclass
+class _Gathered:
+    """The counted records as arrays: each record's terms index, node index and tokens; the terms and nodes."""
+
+    terms: list[_Terms]
+    node_names: list[str]
+    term_of: np.ndarray
+    node_of: np.ndarray
+    tokens: np.ndarray
+    batch_sizes: list[int]  # records of each counted batch, in order
+    summaries: list[BatchSummary]
+    misattributed: list[Misattribution]
+    max_tokens: int
+    exact: bool = False  # set by `_fees`: object arrays of Python ints when int64 could overflow
+
+    @property
+    def n(self) -> int:
+        """Number of counted records."""
+        return len(self.tokens)
+
+    def arr(self, values: Sequence[int]) -> np.ndarray:
+        """An array in this epoch's integer kind."""
+        return np.array(values, dtype=object if self.exact else np.int64)
+
+
+def _gather(batches: Sequence[EpochBatch], registry: RegistryView, shares: SharesSchedule) -> _Gathered:
+    """Rule 1 and the terms of rule 2: the records of `ok` batches, with the terms in effect at their time."""
     terms: list[_Terms] = []
     memo: dict[Any, _Terms] = {}
     term_index: dict[_Terms, int] = {}
     node_names: list[str] = []
     node_index: dict[str, int] = {}
     resolve_cache: dict[tuple[bytes, int, int, int], tuple[int, AdapterTermsLike | None]] = {}
-    parts_term: list[np.ndarray] = []
-    parts_node: list[np.ndarray] = []
-    parts_tokens: list[np.ndarray] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     summaries: list[BatchSummary] = []
     misattributed: list[Misattribution] = []
     max_tokens = 0
-
     for b in batches:
         node = checksum(b.node)
-        counted = b.verdict == "ok" and b.decoded is not None
-        if not counted:
-            summaries.append(BatchSummary(b.batch_id, node, str(b.verdict), False,
-                                          b.decoded.count if b.decoded is not None else b.count, 0))
-            continue
         dec = b.decoded
-        assert dec is not None
+        if b.verdict != "ok" or dec is None:
+            summaries.append(BatchSummary(b.batch_id, node, str(b.verdict), False,
+                                          dec.count if dec is not None else b.count, 0))
+            continue
         n_idx = node_index.setdefault(node, len(node_names))
         if n_idx == len(node_names):
             node_names.append(node)
@@ -429,8 +191,7 @@ def compute_rewards(batches: Sequence[EpochBatch], registry: RegistryView, credi
                 ti = term_index.setdefault(tm, len(terms))
                 if ti == len(terms):
                     terms.append(tm)
-                hit = (ti, state)
-                resolve_cache[key] = hit
+                hit = resolve_cache[key] = (ti, state)
             p2t[i] = hit[0]
             if per_profile[i]:
                 m = _misattribution(b, node, p.adapter_id, p.dataset_ids, p.weights_bps, hit[1], pidx, i)
@@ -439,152 +200,167 @@ def compute_rewards(batches: Sequence[EpochBatch], registry: RegistryView, credi
         tokens = np.asarray(dec.prompt_tokens, dtype=np.int64) + np.asarray(dec.completion_tokens, dtype=np.int64)
         if len(tokens):
             max_tokens = max(max_tokens, int(tokens.max()))
-        parts_term.append(p2t[pidx])
-        parts_node.append(np.full(len(pidx), n_idx, dtype=np.int64))
-        parts_tokens.append(tokens)
-        summaries.append(BatchSummary(b.batch_id, node, "ok", True, int(dec.count), 0))  # fees filled below
+        parts.append((p2t[pidx], np.full(len(pidx), n_idx, dtype=np.int64), tokens))
+        summaries.append(BatchSummary(b.batch_id, node, "ok", True, int(dec.count), 0))  # fees filled by _fees
 
-    n_nodes = len(node_names)
-    term_of = np.concatenate(parts_term) if parts_term else np.zeros(0, np.int64)
-    node_of = np.concatenate(parts_node) if parts_node else np.zeros(0, np.int64)
-    tokens = np.concatenate(parts_tokens) if parts_tokens else np.zeros(0, np.int64)
-    n = len(tokens)
+    def cat(k: int) -> np.ndarray:
+        return np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64)
 
-    prices = [t.price for t in terms]
+    return _Gathered(terms, node_names, cat(0), cat(1), cat(2), [len(p[2]) for p in parts], summaries,
+                     misattributed, max_tokens)
+
+
+def _fees(g: _Gathered, credit_of: Mapping[str, int]) -> np.ndarray:
+    """Rule 2: each record's fee. Picks int64 when a bound shows no later product can overflow, else exact ints."""
+    prices = [t.price for t in g.terms]
     max_price = max(prices, default=0)
-    max_fee = max_tokens * max_price // _MTOK
+    max_fee = g.max_tokens * max_price // _MTOK
     max_credit = max(credit_of.values(), default=0)
+    n = g.n
     # One bound for every value below: each price (it goes into the array itself, even when no record has tokens),
     # tokens*price, fee*debit (debit <= owed <= n*max_fee), fee*bps, sums.
-    bound = max(max_price, max_tokens * max_price, max_fee * min(max_credit, max(n, 1) * max_fee), max_fee * BPS,
-                max(n, 1) * max_fee * BPS)
-    exact = bound >= _I64_SAFE
-
-    price_arr = np.array(prices if prices else [0], dtype=object if exact else np.int64)
-    fee = _as(tokens, exact) * price_arr[term_of] // _MTOK if n else _as(tokens, exact)
-
-    # Batch fee totals for the report (before scaling).
-    offsets = np.cumsum([0] + [len(p) for p in parts_tokens])
-    k = 0
-    for j, s in enumerate(summaries):
+    bound = max(max_price, g.max_tokens * max_price, max_fee * min(max_credit, max(n, 1) * max_fee),
+                max_fee * BPS, max(n, 1) * max_fee * BPS)
+    g.exact = bound >= _I64_SAFE
+    price_arr = g.arr(prices if prices else [0])
+    fee = _as(g.tokens, g.exact) * price_arr[g.term_of] // _MTOK if n else _as(g.tokens, g.exact)
+    lo = 0
+    sizes = iter(g.batch_sizes)
+    for j, s in enumerate(g.summaries):  # batch fee totals for the report (before scaling)
         if s.counted:
-            lo, hi = int(offsets[k]), int(offsets[k + 1])
-            summaries[j] = BatchSummary(s.batch_id, s.node, s.verdict, True, s.records, int(fee[lo:hi].sum()))
-            k += 1
+            hi = lo + next(sizes)
+            g.summaries[j] = BatchSummary(s.batch_id, s.node, s.verdict, True, s.records, int(fee[lo:hi].sum()))
+            lo = hi
+    return fee
 
-    # Sort once by (terms, node): every (terms, node) pair is a contiguous run.
-    run_key = term_of * max(n_nodes, 1) + node_of
-    order = np.argsort(run_key, kind="stable")
-    key_s, fee_s, node_s, term_s = run_key[order], fee[order], node_of[order], term_of[order]
-    starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]]) if n else np.zeros(0, np.int64)
-    run_term, run_node = term_s[starts], node_s[starts]
-    run_fee = np.add.reduceat(fee_s, starts) if n else fee_s
 
-    owed = [0] * n_nodes
-    counts = [0] * n_nodes
-    run_len = np.diff(np.r_[starts, n]) if n else np.zeros(0, np.int64)
-    for nd, f, c in zip(run_node.tolist(), run_fee.tolist(), run_len.tolist(), strict=True):
-        owed[nd] += int(f)
+@dataclass
+class _Runs:
+    """The records sorted once by (terms, node): every (terms, node) pair is a contiguous run starting at `starts`."""
+
+    order: np.ndarray
+    fee_s: np.ndarray
+    node_s: np.ndarray
+    term_s: np.ndarray
+    starts: np.ndarray
+    run_term: np.ndarray
+    run_node: np.ndarray
+    run_len: np.ndarray
+
+    @classmethod
+    def of(cls, g: _Gathered, fee: np.ndarray) -> _Runs:
+        """Sort `g`'s records by (terms, node)."""
+        n = g.n
+        run_key = g.term_of * max(len(g.node_names), 1) + g.node_of
+        order = np.argsort(run_key, kind="stable")
+        key_s = run_key[order]
+        starts = np.flatnonzero(np.r_[True, key_s[1:] != key_s[:-1]]) if n else np.zeros(0, np.int64)
+        node_s, term_s = g.node_of[order], g.term_of[order]
+        return cls(order, fee[order], node_s, term_s, starts, term_s[starts], node_s[starts],
+                   np.diff(np.r_[starts, n]) if n else np.zeros(0, np.int64))
+
+    def per_node(self, values: np.ndarray, n_nodes: int) -> list[int]:
+        """Sum of per-record `values` (in run order) for each node."""
+        out = [0] * n_nodes
+        if len(self.starts):
+            for nd, v in zip(self.run_node.tolist(), np.add.reduceat(values, self.starts).tolist(), strict=True):
+                out[nd] += int(v)
+        return out
+
+
+def _debit(g: _Gathered, runs: _Runs, credit_of: Mapping[str, int]) -> tuple[dict[str, NodeDebit], int]:
+    """Rule 3: owed and debit per node; a short node's fees scaled to fee * debit // owed (in `runs.fee_s`).
+    Returns the nodes and the dust the scaling floors leave."""
+    owed = runs.per_node(runs.fee_s, len(g.node_names))
+    counts = [0] * len(g.node_names)
+    for nd, c in zip(runs.run_node.tolist(), runs.run_len.tolist(), strict=True):
         counts[nd] += int(c)
-    nodes: dict[str, NodeDebit] = {}
-    for i, name in enumerate(node_names):
-        credit = credit_of.get(name, 0)
-        nodes[name] = NodeDebit(name, counts[i], owed[i], credit, min(owed[i], credit))
+    nodes = {name: NodeDebit(name, counts[i], owed[i], credit_of.get(name, 0), min(owed[i], credit_of.get(name, 0)))
+             for i, name in enumerate(g.node_names)}
+    short = [i for i, name in enumerate(g.node_names) if nodes[name].short]
+    if not short:
+        return nodes, 0
+    num = g.arr([nodes[nm].debit if nodes[nm].short else 1 for nm in g.node_names])
+    den = g.arr([nodes[nm].owed if nodes[nm].short else 1 for nm in g.node_names])
+    runs.fee_s = runs.fee_s * num[runs.node_s] // den[runs.node_s]
+    scaled = runs.per_node(runs.fee_s, len(g.node_names))
+    return nodes, sum(nodes[g.node_names[i]].debit - scaled[i] for i in short)
 
-    # Scale the fees of short nodes: f * debit // owed, per record.
-    dust = 0
-    short = [i for i, name in enumerate(node_names) if nodes[name].short]
-    if short:
-        num = np.array([nodes[nm].debit if nodes[nm].short else 1 for nm in node_names],
-                       dtype=object if exact else np.int64)
-        den = np.array([nodes[nm].owed if nodes[nm].short else 1 for nm in node_names],
-                       dtype=object if exact else np.int64)
-        fee_s = fee_s * num[node_s] // den[node_s]
-        run_fee = np.add.reduceat(fee_s, starts)
-        scaled_sum = [0] * n_nodes
-        for nd, f in zip(run_node.tolist(), run_fee.tolist(), strict=True):
-            scaled_sum[nd] += int(f)
-        for i in short:
-            dust += nodes[node_names[i]].debit - scaled_sum[i]
 
-    amounts: dict[str, int] = defaultdict(int)
-    roles: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    adapters: dict[bytes, dict[str, int]] = {}
-    datasets: dict[bytes, int] = defaultdict(int)
-    unassigned = 0
+@dataclass
+class _Payouts:
+    """What the split pays: per account (and by role), and per adapter and dataset for the report."""
 
-    def pay(account: str, role: str, amount: int) -> None:
+    amounts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    roles: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    adapters: dict[bytes, dict[str, int]] = field(default_factory=dict)
+    datasets: dict[bytes, int] = field(default_factory=lambda: defaultdict(int))
+
+    def pay(self, account: str, role: str, amount: int) -> None:
+        """Credit `amount` to `account` as `role`."""
         if amount:
-            amounts[account] += amount
-            roles[account][role] += amount
+            self.amounts[account] += amount
+            self.roles[account][role] += amount
 
-    if n:
-        nbps = np.array([t.node_bps for t in terms], dtype=object if exact else np.int64)[term_s]
-        abps = np.array([t.adapter_bps for t in terms], dtype=object if exact else np.int64)[term_s]
-        node_part = fee_s * nbps // BPS
-        adapter_part = fee_s * abps // BPS
-        rest = fee_s - node_part - adapter_part
-        run_node_part = np.add.reduceat(node_part, starts).tolist()
-        run_adapter_part = np.add.reduceat(adapter_part, starts).tolist()
-        run_fee_l = np.add.reduceat(fee_s, starts).tolist()
-        run_rest = np.add.reduceat(rest, starts).tolist()
-        run_tokens = np.add.reduceat(tokens[order], starts).tolist()
-        # terms -> [first run, last run]
-        t_bounds = np.flatnonzero(np.r_[True, run_term[1:] != run_term[:-1]]).tolist() + [len(starts)]
-        for a, z in zip(t_bounds[:-1], t_bounds[1:], strict=True):
-            ti = int(run_term[a])
-            tm = terms[ti]
-            f_sum = adapter_sum = rest_sum = assigned = 0
-            for r in range(a, z):
-                pay(node_names[int(run_node[r])], "node", int(run_node_part[r]))
-                assigned += int(run_node_part[r])
-                f_sum += int(run_fee_l[r])
-                adapter_sum += int(run_adapter_part[r])
-                rest_sum += int(run_rest[r])
-            rep = adapters.setdefault(tm.adapter_id, defaultdict(int))
-            rep["records"] += int(sum(run_len[a:z].tolist()))
-            rep["tokens"] += int(sum(run_tokens[a:z]))
-            rep["fees"] += f_sum
-            if tm.owner is not None:  # else the price is 0: every part is 0
-                pay(tm.owner, "adapter", adapter_sum)
-                rep["owner"] += adapter_sum
-                assigned += adapter_sum
-            if not tm.datasets:
-                unassigned += rest_sum
-                rep["unassigned"] += rest_sum
-                assigned += rest_sum
-            else:
-                lo, hi = int(starts[a]), (int(starts[z]) if z < len(starts) else n)
-                vals, cnt = np.unique(rest[lo:hi], return_counts=True)
-                if exact:
-                    cnt = cnt.astype(object)
-                for d_id, w, contributors, d_shares in tm.datasets:
-                    d_amt = vals * w // BPS
-                    if not contributors:  # a dataset the registry did not have at t
-                        lost = int((d_amt * cnt).sum())
-                        unassigned += lost
-                        rep["unassigned"] += lost
-                        assigned += lost
-                        continue
-                    sh = np.array(d_shares, dtype=object if exact else np.int64)
-                    per = (d_amt[:, None] * sh[None, :] // BPS * cnt[:, None]).sum(axis=0).tolist()
-                    got = 0
-                    for c, v in zip(contributors, per, strict=True):
-                        pay(c, "dataset", int(v))
-                        got += int(v)
-                    datasets[d_id] += got
-                    rep["datasets"] += got
-                    assigned += got
-            dust += f_sum - assigned
 
-    pay(treasury, "treasury", dust + unassigned)
-    cumulative = dict(previous)
-    for acct, v in amounts.items():
-        cumulative[acct] = cumulative.get(acct, 0) + v
-    cumulative = {k: v for k, v in sorted(cumulative.items()) if v > 0}
-    return EpochRewards(dict(amounts), cumulative, nodes, summaries, misattributed, treasury, dust, unassigned,
-                        {k: dict(v) for k, v in roles.items()}, {k: dict(v) for k, v in adapters.items()},
-                        dict(datasets), n)
+def _split(g: _Gathered, runs: _Runs, pay: _Payouts) -> tuple[int, int]:
+    """Rules 4 and 5: split every (scaled) fee, run by run; the contributor split runs on the distinct `rest` values
+    of each terms group with their counts, which keeps the per-record floors. Returns (unassigned, dust)."""
+    n, starts, fee_s = g.n, runs.starts, runs.fee_s
+    if not n:
+        return 0, 0
+    unassigned = dust = 0
+    node_part = fee_s * g.arr([t.node_bps for t in g.terms])[runs.term_s] // BPS
+    adapter_part = fee_s * g.arr([t.adapter_bps for t in g.terms])[runs.term_s] // BPS
+    rest = fee_s - node_part - adapter_part
+    run_node_part = np.add.reduceat(node_part, starts).tolist()
+    run_adapter_part = np.add.reduceat(adapter_part, starts).tolist()
+    run_fee = np.add.reduceat(fee_s, starts).tolist()
+    run_rest = np.add.reduceat(rest, starts).tolist()
+    run_tokens = np.add.reduceat(g.tokens[runs.order], starts).tolist()
+    t_bounds = np.flatnonzero(np.r_[True, runs.run_term[1:] != runs.run_term[:-1]]).tolist() + [len(starts)]
+    for a, z in zip(t_bounds[:-1], t_bounds[1:], strict=True):  # one terms group: runs a..z-1
+        tm = g.terms[int(runs.run_term[a])]
+        assigned = 0
+        for r in range(a, z):
+            pay.pay(g.node_names[int(runs.run_node[r])], "node", int(run_node_part[r]))
+            assigned += int(run_node_part[r])
+        f_sum, adapter_sum, rest_sum = sum(run_fee[a:z]), sum(run_adapter_part[a:z]), sum(run_rest[a:z])
+        rep = pay.adapters.setdefault(tm.adapter_id, defaultdict(int))
+        rep["records"] += int(sum(runs.run_len[a:z].tolist()))
+        rep["tokens"] += int(sum(run_tokens[a:z]))
+        rep["fees"] += f_sum
+        if tm.owner is not None:  # else the price is 0: every part is 0
+            pay.pay(tm.owner, "adapter", adapter_sum)
+            rep["owner"] += adapter_sum
+            assigned += adapter_sum
+        if not tm.datasets:
+            unassigned += rest_sum
+            rep["unassigned"] += rest_sum
+            assigned += rest_sum
+        else:
+            lo, hi = int(starts[a]), (int(starts[z]) if z < len(starts) else n)
+            vals, cnt = np.unique(rest[lo:hi], return_counts=True)
+            if g.exact:
+                cnt = cnt.astype(object)
+            for d_id, w, contributors, d_shares in tm.datasets:
+                d_amt = vals * w // BPS
+                if not contributors:  # a dataset the registry did not have at t
+                    lost = int((d_amt * cnt).sum())
+                    unassigned += lost
+                    rep["unassigned"] += lost
+                    assigned += lost
+                    continue
+                per = (d_amt[:, None] * g.arr(d_shares)[None, :] // BPS * cnt[:, None]).sum(axis=0).tolist()
+                got = 0
+                for c, v in zip(contributors, per, strict=True):
+                    pay.pay(c, "dataset", int(v))
+                    got += int(v)
+                pay.datasets[d_id] += got
+                rep["datasets"] += got
+                assigned += got
+        dust += f_sum - assigned
+    return unassigned, dust
 
 
 def _misattribution(b: EpochBatch, node: str, adapter_id: bytes, ids: tuple[bytes, ...], weights: tuple[int, ...],

@@ -71,7 +71,7 @@ def test_one_node_process_takes_its_answers_to_final(node_env: NodeEnv, da: DASe
             assert node.proc.poll() is None and time.monotonic() < deadline, node.log_text()[-3000:]
             time.sleep(0.3)
         record = httpx.get(f"{node.url}/v1/attribution/records/{seqs[-1]}", headers=AUTH, timeout=30).json()
-        assert record["tx_hash"] and record["proof"] is not None
+        assert record["batch"]["tx_hash"] and record["batch"]["onchain_batch_id"] and record["proof"] is not None
         assert 'loraledger_batcher_batches{state="final"}' in metrics
         assert "loraledger_requests_total" in metrics  # one registry: the node's and the batcher's names
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from attribution.rewards import (
     checksum,
     compute_rewards,
 )
+from attribution.rewards.reference import reference_rewards
 
 MODEL = b"\x11" * 32
 TREASURY = checksum("0x" + "ee" * 20)
@@ -51,46 +51,9 @@ def batch(batch_id: int, node: str, posted_at: int, profiles: list[Profile], row
 
 def reference(batches: list[EpochBatch], registry: ScheduledRegistry, credits: dict[str, int],
               shares: SharesSchedule) -> tuple[dict[str, int], dict[str, int]]:
-    """The rule written record by record, as DESIGN.md reads. Returns (epoch amounts, debits)."""
-    fees: list[tuple[str, int, Any, int, int]] = []  # node, fee, adapter terms, posted_at, record
-    for b in batches:
-        if b.verdict != "ok":
-            continue
-        assert b.decoded is not None
-        for i in range(b.decoded.count):
-            r = b.decoded.record(i)
-            a = None if r.adapter_id == bytes(32) else registry.adapter_at(r.adapter_id, b.posted_at)
-            price = a.price_per_m_tokens if a is not None and a.active else 0
-            fee = (r.prompt_tokens + r.completion_tokens) * price // 1_000_000
-            fees.append((b.node, fee, a, b.posted_at, i))
-    owed: dict[str, int] = defaultdict(int)
-    for node, fee, *_ in fees:
-        owed[node] += fee
-    debit = {n: min(o, credits.get(n, 0)) for n, o in owed.items()}
-    out: dict[str, int] = defaultdict(int)
-    paid = 0
-    for node, fee, a, t, _ in fees:
-        if debit[node] < owed[node]:
-            fee = fee * debit[node] // owed[node]
-        if fee == 0:
-            continue
-        nb, ab = shares.at(t)
-        to_node = fee * nb // 10000
-        to_owner = fee * ab // 10000
-        rest = fee - to_node - to_owner
-        out[node] += to_node
-        out[a.owner] += to_owner
-        paid += to_node + to_owner
-        if not a.dataset_ids:
-            continue  # the rest goes to the treasury
-        for d_id, w in zip(a.dataset_ids, a.weights_bps, strict=True):
-            d = registry.dataset_at(d_id, t)
-            part = rest * w // 10000
-            for c, s in zip(d.contributors, d.shares_bps, strict=True):
-                out[c] += part * s // 10000
-                paid += part * s // 10000
-    out[TREASURY] += sum(debit.values()) - paid
-    return {k: v for k, v in out.items() if v}, debit
+    """The library's record-by-record reference rule (DESIGN.md as written). Returns (epoch amounts, debits)."""
+    ref = reference_rewards(batches, registry, credits, shares, TREASURY)
+    return ref.amounts, ref.debits
 
 
 def setup_registry() -> ScheduledRegistry:
@@ -145,6 +108,31 @@ def test_price_change_applies_from_effective_at() -> None:
     after = batch(2, node, 1000, [p], [(0, 1000, 0)], first_seq=1)
     res = compute_rewards([before, after], reg, {node: 10**12}, SharesSchedule.fixed(0, 0), TREASURY)
     assert res.batches[0].fees == 1234 and res.batches[1].fees == 9000
+
+
+def test_edges_agree_with_the_reference_rule() -> None:
+    """Issue 25's edges, each by hand: a dataset absent at t, the bare model claiming datasets, a negative credit, a
+    gap in the share schedule."""
+    reg = setup_registry()
+    node = addr(1, 3)
+    reg.set_adapter(aid(3), 0, AdapterTerms(addr(3, 2), 1_000_000, (did(1), did(9)), (4000, 6000)))
+    reg.set_dataset(did(9), 500, DatasetTerms((addr(9, 1),), (10000,)))  # registered only from t = 500
+    p = Profile(MODEL, aid(3), (did(1), did(9)), (4000, 6000))
+    absent = batch(1, node, 100, [p], [(0, 1_000_000, 0)])
+    res = compute_rewards([absent], reg, {node: 10**12}, SharesSchedule.fixed(2000, 3000), TREASURY)
+    ref, _ = reference([absent], reg, {node: 10**12}, SharesSchedule.fixed(2000, 3000))
+    assert res.amounts == ref and addr(9, 1) not in ref
+    assert res.unassigned == 500_000 * 6000 // 10000 and ref[TREASURY] == res.unassigned + res.dust
+    bare = batch(2, node, 100, [Profile(MODEL, bytes(32), (did(1),), (10000,))], [(0, 10**6, 10**6)])
+    res = compute_rewards([bare], reg, {node: 10**12}, SharesSchedule.fixed(2000, 3000), TREASURY)
+    assert res.amounts == {} == reference([bare], reg, {node: 10**12}, SharesSchedule.fixed(2000, 3000))[0]
+    assert [m.reason for m in res.misattributed] == ["the bare base model has no datasets"]
+    for credits, shares in (({node: -1}, SharesSchedule.fixed(2000, 3000)),
+                            ({node: 10**12}, SharesSchedule(((101, 2000, 3000),)))):  # nothing in effect at 100
+        with pytest.raises(RewardsError):
+            compute_rewards([absent], reg, credits, shares, TREASURY)
+        with pytest.raises(RewardsError):
+            reference_rewards([absent], reg, credits, shares, TREASURY)
 
 
 def test_flagged_batch_earns_nothing_and_costs_nothing() -> None:
@@ -244,10 +232,14 @@ def epochs(draw: Any) -> tuple[list[EpochBatch], ScheduledRegistry, dict[str, in
         k = draw(st.integers(1, 4))
         cut = sorted(draw(st.lists(st.integers(1, 9999), min_size=k - 1, max_size=k - 1, unique=True)))
         shares = [b - a for a, b in zip([0, *cut], [*cut, 10000], strict=True)]
-        reg.set_dataset(did(d), 0, DatasetTerms(tuple(addr(draw(st.integers(0, 6)) * 10 + j, 1)
-                                                      for j in range(k)), tuple(shares)))
+        since = draw(st.sampled_from([0, 0, 0, 60, None]))  # edge: a dataset absent at t (later, or never)
+        if since is not None:
+            reg.set_dataset(did(d), since, DatasetTerms(tuple(addr(draw(st.integers(0, 6)) * 10 + j, 1)
+                                                              for j in range(k)), tuple(shares)))
     n_ad = draw(st.integers(1, 4))
     profiles = [Profile(MODEL, bytes(32))]
+    if draw(st.booleans()):  # edge: the bare base model claiming datasets (reported; it pays nothing)
+        profiles.append(Profile(MODEL, bytes(32), (did(0),), (10000,)))
     for a in range(n_ad):
         ds = draw(st.lists(st.integers(0, n_ds - 1), max_size=n_ds, unique=True))
         if ds:
@@ -263,7 +255,8 @@ def epochs(draw: Any) -> tuple[list[EpochBatch], ScheduledRegistry, dict[str, in
                                                              active=draw(st.booleans()) or change == 0))
         profiles.append(Profile(MODEL, aid(a), tuple(did(x) for x in ds), tuple(w)))
     nb = draw(st.integers(0, 10000))
-    sched = SharesSchedule(((0, nb, draw(st.integers(0, 10000 - nb))), (75, 10000 - nb, 0)))
+    first = draw(st.sampled_from([0, 0, 0, 0, 30]))  # edge: a gap, no share parameters before `first`
+    sched = SharesSchedule(((first, nb, draw(st.integers(0, 10000 - nb))), (75, 10000 - nb, 0)))
     batches = []
     nodes = [addr(i, 3) for i in range(draw(st.integers(1, 3)))]
     for bi in range(draw(st.integers(1, 5))):
@@ -272,15 +265,25 @@ def epochs(draw: Any) -> tuple[list[EpochBatch], ScheduledRegistry, dict[str, in
         batches.append(batch(bi + 1, draw(st.sampled_from(nodes)), draw(st.integers(0, 120)), profiles, rows,
                              verdict=draw(st.sampled_from(["ok", "ok", "ok", "root_mismatch"]))))
     credits = {n: draw(st.one_of(st.integers(0, 10**6), st.integers(0, 2**100))) for n in nodes}
+    if draw(st.integers(0, 9)) == 0:  # edge: a negative credit is refused
+        credits[nodes[0]] = -draw(st.integers(1, 10**6))
     return batches, reg, credits, sched
 
 
 @settings(max_examples=150, deadline=None)
 @given(epochs())
-def test_property_payouts_plus_dust_equal_debits(case: Any) -> None:
+def test_property_fast_path_equals_the_reference_rule(case: Any) -> None:
     batches, reg, credits, sched = case
-    res = compute_rewards(batches, reg, credits, sched, TREASURY)
-    ref, debits = reference(batches, reg, credits, sched)
+    try:
+        res = compute_rewards(batches, reg, credits, sched, TREASURY, previous={TREASURY: 7, addr(1, 1): 3})
+    except RewardsError as e:  # a gap in the share schedule, a negative credit: the reference refuses it too
+        with pytest.raises(RewardsError):
+            reference_rewards(batches, reg, credits, sched, TREASURY)
+        assert "negative" in str(e) or "no share parameters" in str(e)
+        return
+    full = reference_rewards(batches, reg, credits, sched, TREASURY, previous={TREASURY: 7, addr(1, 1): 3})
+    assert res.cumulative == full.cumulative
+    ref, debits = full.amounts, full.debits
     assert res.amounts == ref
     assert {n: d.debit for n, d in res.nodes.items()} == debits
     assert res.paid + res.dust + res.unassigned == res.debits == sum(debits.values())
