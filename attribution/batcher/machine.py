@@ -432,8 +432,13 @@ class Batcher:
             self.reconcile()
             return self.store.get_batch(b.batch_id)
         last, sent_at = txs[-1]
-        if not self.txmgr.is_known(last.tx_hash):  # never reached the node (crash or RPC outage): send the same bytes
-            self._broadcast(b, last)
+        if not self.txmgr.is_known(last.tx_hash):
+            if self.txmgr.chain_nonce("latest") > last.nonce:  # mined, but none of ours: the key sent another tx
+                logger.warning("batch %d: nonce %d was used by another transaction of %s; signing it again",
+                               b.batch_id, last.nonce, self.node)
+                self.txmgr.reset_nonce()
+                return self._set(b.batch_id, "dispersed", reorg=True, info={"txs": []})
+            self._broadcast(b, last)  # never reached the node (crash or RPC outage): send the same bytes
             return b
         if time.time() - sent_at < self.config.resubmit_after_s:
             return b

@@ -238,3 +238,25 @@ def test_a_da_rejection_other_than_413_is_retried_not_resplit(
     assert b.status()["consecutive_failures"] >= 1 and "DARequestRejected" in (b.status()["last_error"] or "")
     assert [x.count for x in store.batches()] == [10] and store.batch_counts()["sealed"] == 1
     assert b.metrics.registry.get_sample_value("loraledger_batcher_resplits_total") == 0
+
+
+def test_a_nonce_taken_by_another_transaction_is_signed_again_with_a_fresh_one(
+        deployment: DeployedContracts, store: RecordStore, module_da: DAServerProcess,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The node key sends something else with the nonce the batcher had signed with (NonceTooLow at broadcast):
+    the batch is signed again with the next nonce instead of rebroadcasting a dead transaction for ever."""
+    other = ChainClient(deployment.rpc_url, deployment.node)
+    taken: list[int] = []
+
+    def use_the_nonce_first(event: str, b: Batch) -> None:
+        if event == "submitted" and not taken:
+            taken.append(int(b.nonce or 0))
+            other.send({"to": deployment.node.address, "value": 0, "nonce": b.nonce})
+
+    append(deployment, store, 4)
+    b = make(deployment, store, module_da, hook=use_the_nonce_first)
+    drive(b, all_final(store), timeout=60)
+    assert taken and "was used by another transaction" in caplog.text
+    final = store.batches()[0]
+    assert final.nonce is not None and final.nonce > taken[0]
+    assert deployment.ledger.next_seq(deployment.node.address) == 4
