@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 
-from attribution.chain.artifacts import keccak
 from attribution.chain.base import Governed, TxResult, b32, checksum
+from attribution.hashing import keccak256
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -32,12 +32,12 @@ class AssetKind(enum.IntEnum):
 
 def adapter_id_for(owner: str, content_hash: bytes | str) -> bytes:
     """The adapter id `owner` gets for `content_hash` (what `registerAdapter` computes on-chain)."""
-    return keccak(abi_encode(["address", "bytes32"], [checksum(owner), b32(content_hash)]))
+    return keccak256(abi_encode(["address", "bytes32"], [checksum(owner), b32(content_hash)]))
 
 
 def dataset_id_for(owner: str, dataset_key: bytes | str) -> bytes:
     """The dataset id `owner` gets for `dataset_key` (what `registerDataset` computes on-chain)."""
-    return keccak(abi_encode(["address", "bytes32"], [checksum(owner), b32(dataset_key)]))
+    return keccak256(abi_encode(["address", "bytes32"], [checksum(owner), b32(dataset_key)]))
 
 
 @dataclass(frozen=True)

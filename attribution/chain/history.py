@@ -163,7 +163,7 @@ class RegistryHistory:
         with) to `to_block` (default: the head; pass a finalized block to ignore reorgs) and rebuild the history."""
         history = cls()
         history.registry = registry
-        history.synced_block = registry._start_block(from_block) - 1
+        history.synced_block = registry.start_block(from_block) - 1
         history.sync(to_block)
         return history
 
@@ -199,9 +199,7 @@ class RegistryHistory:
         if block not in self._block_times:
             if self.registry is None:
                 raise ChainError(f"no timestamp for block {block}; pass it in block_timestamps")
-            client = self.registry.client
-            self._block_times[block] = int(client._rpc("eth_getBlockByNumber",
-                                                       lambda: client.w3.eth.get_block(block))["timestamp"])
+            self._block_times[block] = self.registry.client.block_timestamp(block)
         return self._block_times[block]
 
     def _apply(self, ev: EventLog) -> None:

@@ -33,11 +33,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate, keccak256, parse_commitment, parse_commitment_hex
+from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate, parse_commitment, parse_commitment_hex
 from attribution.da.errors import DACommitmentInvalid, DAError, DAOperatorKeyError, DAStorageError
 from attribution.da.kzg import KZGPool
 from attribution.da.operator import load_operator, sign_certificate
 from attribution.da.storage import BlobStore, open_blob
+from attribution.hashing import keccak256
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,6 @@ floor semantics are kept exactly.
 from __future__ import annotations
 
 import bisect
-import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from attribution.errors import AttributionError
-from attribution.records import to_checksum_address
+from attribution.hashing import to_checksum_address
 from attribution.records.payload import DecodedBatch
 
 __all__ = [
@@ -71,21 +70,12 @@ class RewardsError(AttributionError):
     """The reward inputs are inconsistent (a share schedule that does not cover a batch, bad credit, bad shares)."""
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def checksum(address: str | bytes) -> str:
-    """EIP-55 form of a 20-byte address given as bytes or hex (any case). Cached: the same few thousand accounts
-    come back for every batch."""
-    if isinstance(address, str):
-        s = address[2:] if address[:2] in ("0x", "0X") else address
-        try:
-            raw = bytes.fromhex(s)
-        except ValueError as e:
-            raise RewardsError(f"not an address: {address!r}") from e
-    else:
-        raw = bytes(address)
-    if len(raw) != 20:
-        raise RewardsError(f"an address has 20 bytes, got {len(raw)}: {address!r}")
-    return to_checksum_address(raw)
+    """EIP-55 form of a 20-byte address given as bytes or hex (any case); `RewardsError` for anything else."""
+    try:
+        return to_checksum_address(address)
+    except ValueError as e:
+        raise RewardsError(f"{e}: {address!r:.80}") from e
 
 
 # --------------------------------------------------------------------------------------------------------------

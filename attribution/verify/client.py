@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from web3 import Web3
 
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import Ledger
@@ -27,6 +26,7 @@ from attribution.chain.deploy import Deployment, deployment_path
 from attribution.chain.errors import ChainError
 from attribution.da.client import DEFAULT_URL, DAClient
 from attribution.errors import AttributionError
+from attribution.hashing import to_checksum_address
 from attribution.merkle import process_proof
 from attribution.records import Record, RecordValidationError
 from attribution.verify import DEFAULT_PAGE_BLOCKS, RecordNotPostedError, Verifier
@@ -125,7 +125,7 @@ class LedgerClient:
         if self.indexer_url is not None:
             if node is None:
                 raise ClientError("the indexer needs the node address: record(seq, node=...)")
-            url = f"{self.indexer_url}/v1/records/{Web3.to_checksum_address(node)}/{int(seq)}"
+            url = f"{self.indexer_url}/v1/records/{to_checksum_address(node)}/{int(seq)}"
             return RecordProof.from_json(self._get_json(url), "indexer")
         if self.node_url is not None:
             return RecordProof.from_json(self._get_json(f"{self.node_url}/v1/attribution/records/{int(seq)}"),
@@ -173,7 +173,7 @@ class LedgerClient:
         last = "not checked yet"
         while True:
             try:
-                event = self.verifier.find_batch(Web3.to_checksum_address(node), seq)
+                event = self.verifier.find_batch(to_checksum_address(node), seq)
                 depth = self.ledger.client.block_number() - event.block_number + 1
                 if depth >= confirmations:
                     check = self.verifier.check_event(event, keep_decoded=True)

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from attribution.hashing import is_address, to_checksum_address
 from node.errors import UsageError
 
 if TYPE_CHECKING:  # attribution.chain (web3) is imported inside the commands: `--help` stays fast
@@ -34,13 +35,12 @@ ONE_TOKEN = 10**18
 
 
 def _address(value: str | None, flag: str) -> str | None:
-    from web3 import Web3
 
     if value is None:
         return None
-    if not Web3.is_address(value):
+    if not is_address(value):
         raise UsageError(f"{flag} {value!r} is not an address (0x + 40 hex digits)")
-    return Web3.to_checksum_address(value)
+    return to_checksum_address(value)
 
 
 @app.command("deploy")
@@ -172,7 +172,8 @@ def show_command(
 def errors_command() -> None:
     """List every custom error of the deployed contracts with its selector and Python exception class."""
     from attribution.chain.artifacts import CORE_CONTRACTS, ArtifactStore
-    from attribution.chain.errors import ChainError, registry
+    from attribution.chain.errors import ChainError
+    from attribution.chain.reverts import registry
 
     store = ArtifactStore()
     try:

@@ -17,6 +17,7 @@ from attribution.chain.contracts import Ledger
 from attribution.chain.deploy import Deployment
 from attribution.chain.errors import ChainError
 from attribution.da.client import DEFAULT_URL, DAClient
+from attribution.hashing import is_address, to_checksum_address
 from attribution.verify import DEFAULT_PAGE_BLOCKS, BatchCheck, RecordNotPostedError, Verifier, VerifyError
 from attribution.verify.answers import AnswerError, load_answer, verify_answer
 from node.errors import UsageError
@@ -42,7 +43,6 @@ def _console() -> Console:
 def make_verifier(rpc_url: str | None, da_url: str, ledger: str | None, from_block: int | None,
                   page_blocks: int = DEFAULT_PAGE_BLOCKS) -> Verifier:
     """A `Verifier` from CLI options, falling back to settings and the deployment file."""
-    from web3 import Web3
 
     settings = load_settings()
     client = ChainClient(rpc_url or settings.chain.rpc_url)
@@ -59,7 +59,7 @@ def make_verifier(rpc_url: str | None, da_url: str, ledger: str | None, from_blo
         except ChainError as e:
             raise UsageError(f"no ledger address: pass --ledger or deploy first ({e})") from e
         deploy_block = deployment.deploy_block
-    elif not Web3.is_address(ledger):
+    elif not is_address(ledger):
         raise UsageError(f"--ledger {ledger!r} is not an address (0x + 40 hex digits)")
     da = DAClient(da_url, timeout=60.0, max_retries=3, backoff=0.2)
     return Verifier(Ledger(client, ledger), da, from_block=deploy_block if from_block is None else from_block,
@@ -67,11 +67,10 @@ def make_verifier(rpc_url: str | None, da_url: str, ledger: str | None, from_blo
 
 
 def _address(value: str) -> str:
-    from web3 import Web3
 
-    if not Web3.is_address(value):
+    if not is_address(value):
         raise UsageError(f"{value!r} is not an address (0x + 40 hex digits)")
-    return str(Web3.to_checksum_address(value))
+    return str(to_checksum_address(value))
 
 
 def _table(checks: list[BatchCheck], title: str) -> Table:

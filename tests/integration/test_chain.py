@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from attribution.chain import errors as chain_errors
+from attribution.chain import reverts
 from attribution.chain.artifacts import CORE_CONTRACTS, ArtifactStore, keccak
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import (
@@ -23,7 +23,8 @@ from attribution.chain.contracts import (
     record_leaf_local,
 )
 from attribution.chain.deploy import Deployment
-from attribution.chain.errors import ContractRevert, DeploymentError, error_class
+from attribution.chain.errors import ContractRevert, DeploymentError
+from attribution.chain.reverts import error_class
 from attribution.merkle import StandardMerkleTree
 from attribution.records import Record
 from attribution.records.tree import record_tree
@@ -800,7 +801,7 @@ def test_every_abi_error_has_a_trigger_or_a_reason(forge_artifacts: ArtifactStor
     assert not missing, f"custom errors without a test trigger: {sorted(missing)}"
     assert not set(TRIGGERS) & set(UNTRIGGERABLE)
     for name in names:
-        cls = getattr(chain_errors, name)  # module __getattr__ gives the generated class
+        cls = getattr(reverts, name)  # module __getattr__ gives the generated class
         assert cls is error_class(name) and issubclass(cls, ContractRevert) and cls.__name__ == name
 
 
@@ -812,7 +813,7 @@ def test_custom_error_is_decoded(name: str, deployment: DeployedContracts, chain
         action()
     exc = ei.value
     assert type(exc) is cls and exc.error_name == name
-    assert exc.signature.startswith(name + "(") and exc.selector == chain_errors.selector_of(exc.signature)
+    assert exc.signature.startswith(name + "(") and exc.selector == reverts.selector_of(exc.signature)
     for key, value in expected.items():
         assert exc.args_by_name[key] == value, (key, exc.args_by_name)
     assert name in str(exc)

@@ -18,8 +18,8 @@ import pytest
 from attribution.chain.assets import AssetKind
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import AssetRegistry
-from attribution.chain.errors import error_class
 from attribution.chain.history import AdapterState, DatasetState, HistoryNotSynced, RegistryHistory
+from attribution.chain.reverts import error_class
 from tests.fixtures.chain import AnvilNode, DeployedContracts, FaultyRpc
 
 DELAY = 3600
