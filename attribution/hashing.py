@@ -10,6 +10,7 @@ import functools
 from typing import Any
 
 import sha3
+from eth_typing import ChecksumAddress, HexAddress
 
 try:  # built by `pip install -e .` when a C compiler is present (optional extension)
     import attribution._keccak as _native
@@ -31,7 +32,7 @@ def native_kernels() -> Any:
     return _native
 
 
-def to_checksum_address(address: bytes | str) -> str:
+def to_checksum_address(address: bytes | str) -> ChecksumAddress:
     """EIP-55 mixed-case hex of an address given as 20 bytes or as hex (any case, with or without 0x).
 
     Raises ValueError for anything that is not 20 bytes. The case of a hex input is not checked (web3's
@@ -70,7 +71,8 @@ def is_address(value: object) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)  # a node renders the same few addresses (itself, its ledger) on every answer
-def _checksum(address: bytes) -> str:
+def _checksum(address: bytes) -> ChecksumAddress:
     hex_addr = address.hex()
     h = keccak256(hex_addr.encode()).hex()
-    return "0x" + "".join(c.upper() if int(h[i], 16) >= 8 else c for i, c in enumerate(hex_addr))
+    mixed = "".join(c.upper() if int(h[i], 16) >= 8 else c for i, c in enumerate(hex_addr))
+    return ChecksumAddress(HexAddress("0x" + mixed))

@@ -19,7 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
-from web3.types import FilterParams, LogReceipt, TxParams, TxReceipt
+from web3.types import BlockIdentifier, FilterParams, LogReceipt, TxParams, TxReceipt
 
 from attribution.chain.artifacts import Artifact
 from attribution.chain.errors import (
@@ -129,7 +129,7 @@ class ChainClient:
         """True when `address` holds contract code."""
         return len(self._rpc("eth_getCode", lambda: self.w3.eth.get_code(to_checksum_address(address)))) > 0
 
-    def block_timestamp(self, block: int | str = "latest") -> int:
+    def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
         """The timestamp (unix seconds) of a block, by number or tag."""
         return int(self._rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(block))["timestamp"])
 

@@ -20,10 +20,9 @@ from typing import Any
 
 import httpx
 
-from attribution.chain.client import ChainClient
 from attribution.chain.contracts import Ledger
-from attribution.chain.deploy import Deployment, deployment_path
-from attribution.chain.errors import ChainError
+from attribution.chain.errors import ChainError, DeploymentError
+from attribution.chain.setup import connect
 from attribution.da.client import DEFAULT_URL, DAClient
 from attribution.errors import AttributionError
 from attribution.hashing import to_checksum_address
@@ -77,15 +76,18 @@ class LedgerClient:
                  from_block: int | None = None, node_url: str | None = None, indexer_url: str | None = None,
                  deployments_dir: Path | str | None = None, page_blocks: int = DEFAULT_PAGE_BLOCKS,
                  timeout_s: float = 30.0) -> None:
-        chain = ChainClient(rpc_url, timeout_s=timeout_s)
+        try:
+            ctx = connect(rpc_url, deployments_dir=deployments_dir, load_deployment=ledger is None,
+                          timeout_s=timeout_s)
+        except DeploymentError as e:
+            raise ClientError(f"no ledger address: pass ledger= or a deployments_dir ({e})") from e
+        except ChainError as e:
+            raise ClientError(f"cannot read the chain: {e}") from e
         deploy_block = 0
         if ledger is None:
-            try:
-                deployment = Deployment.load(deployment_path(chain.chain_id, deployments_dir))
-            except ChainError as e:
-                raise ClientError(f"no ledger address: pass ledger= or a deployments_dir ({e})") from e
+            deployment = ctx.need_deployment()
             ledger, deploy_block = deployment.address("AttributionLedger"), deployment.deploy_block
-        self.ledger = Ledger(chain, ledger)
+        self.ledger = Ledger(ctx.client, ledger)
         self.da = DAClient(da_url, timeout=timeout_s, max_retries=3, backoff=0.2)
         self.verifier = Verifier(self.ledger, self.da, from_block=deploy_block if from_block is None else from_block,
                                  page_blocks=page_blocks)
