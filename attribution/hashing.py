@@ -10,7 +10,7 @@ import functools
 from typing import Any
 
 import sha3
-from eth_typing import ChecksumAddress, HexAddress
+from eth_typing import ChecksumAddress, HexAddress, HexStr
 
 try:  # built by `pip install -e .` when a C compiler is present (optional extension)
     import attribution._keccak as _native
@@ -75,4 +75,4 @@ def _checksum(address: bytes) -> ChecksumAddress:
     hex_addr = address.hex()
     h = keccak256(hex_addr.encode()).hex()
     mixed = "".join(c.upper() if int(h[i], 16) >= 8 else c for i, c in enumerate(hex_addr))
-    return ChecksumAddress(HexAddress("0x" + mixed))
+    return ChecksumAddress(HexAddress(HexStr("0x" + mixed)))
