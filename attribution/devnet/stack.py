@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attribution.chain.artifacts import REPO_ROOT, ArtifactStore, ensure_built, find_foundry_tool
+from attribution.chain.artifacts import REPO_ROOT, ArtifactStore, ensure_built
 from attribution.chain.assets import adapter_id_for, dataset_id_for
 from attribution.chain.client import ChainClient
 from attribution.chain.deploy import (
@@ -43,6 +43,7 @@ from attribution.chain.deploy import (
 from attribution.chain.errors import ChainError, DeploymentError, DevnetError
 from attribution.chain.keys import DEV_ROLE_INDEX, DEVNET_CHAIN_ID, dev_keys
 from attribution.chain.setup import connect
+from attribution.devnet.processes import anvil_argv
 
 log = logging.getLogger(__name__)
 
@@ -277,9 +278,9 @@ def _http_ok(url: str) -> bool:
 
 
 def _anvil_argv(config: DevnetConfig) -> list[str]:
-    anvil = find_foundry_tool("anvil", config.repo_root)
-    return [str(anvil), "--network", "optimism", "--host", config.host, "--port", str(config.anvil_port),
-            "--state", str(config.state_file), "--state-interval", "1", "--chain-id", str(DEVNET_CHAIN_ID)]
+    # not silent: the devnet's anvil logs to .devnet/anvil.log
+    return anvil_argv(config.anvil_port, host=config.host, state=config.state_file, chain_id=DEVNET_CHAIN_ID,
+                      silent=False, repo_root=config.repo_root)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from fastapi.testclient import TestClient
 
 from attribution.chain.client import ChainClient
 from attribution.da.client import DAClient
+from attribution.devnet.processes import free_port
 from attribution.hashing import keccak256
 from attribution.indexer.api import create_app
 from attribution.indexer.db import head_revision, open_engine
@@ -51,7 +52,7 @@ from tests.fixtures.batches import (
     publish_next,
     register_assets,
 )
-from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
+from tests.fixtures.chain import AnvilNode, DeployedContracts
 from tests.fixtures.da import DAServerProcess
 
 CLI = str(Path(sys.executable).parent / "loraledger")
