@@ -23,7 +23,12 @@ trap '[ -n "$NODE" ] && kill -TERM "$NODE" 2>/dev/null' INT TERM
 
 $LL node run "$@" &
 NODE=$!
-store=$($LL node store-path "$@")
+config=()  # store-path takes only --config of the node's arguments
+args=("$@")
+for i in "${!args[@]}"; do
+    case "${args[$i]}" in --config) config=(--config "${args[$((i + 1))]:-}") ;; --config=*) config=("${args[$i]}") ;; esac
+done
+store=$($LL node store-path ${config[@]+"${config[@]}"})
 for _ in $(seq 1 240); do [ -f "$store" ] || ! kill -0 "$NODE" 2>/dev/null && break; sleep 0.5; done
 if kill -0 "$NODE" 2>/dev/null; then
     $LL batcher run --db "$store" &

@@ -42,7 +42,6 @@ CERT_VERSION = 2  # 1 carried every KZG commitment (bytes[]): 128 calldata bytes
 CERT_TYPES = ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64", "bytes"]
 SIGNED_TYPES = CERT_TYPES[:-1]
 
-_ZERO_UNIT = bytes(UNIT_BYTES)
 
 
 # ---------------------------------------------------------------------------------------------------------------

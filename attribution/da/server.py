@@ -209,7 +209,7 @@ async def _store(state: _State, payload: bytes) -> bytes:
                 logger.info("put of already stored payload %s", payload_keccak.hex())
                 return Certificate.decode(existing).commitment()
             kzg = await state.pool.commit(payload) if state.pool is not None else []
-            # signing is ~10 ms of pure Python: in the thread with the fsyncs, not on the event loop
+            # signing is pure Python and slow (docs/da.md): in the thread with the fsyncs, not on the event loop
             certificate = await asyncio.to_thread(_certify_and_write, state, payload_keccak, payload, kzg)
             seq = certificate.da_sequence
             logger.info("stored payload %s: %d bytes, daSequence %d", payload_keccak.hex(), len(payload), seq)

@@ -23,7 +23,6 @@ from node.settings import load_settings
 if TYPE_CHECKING:  # attribution.chain (web3) is imported when a command runs: `--help` stays fast
     from attribution.chain.setup import ChainContext
 
-DEVNET_CHAIN_ID = 31337
 
 RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: chain.rpc_url).")]
 KeystoreOpt = Annotated[Path | None, typer.Option(
