@@ -12,14 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from attribution.hashing import is_address, to_checksum_address
+from node.chain import ENV_KEYSTORE_PASSWORD
 from node.errors import UsageError
 
 if TYPE_CHECKING:  # attribution.chain (web3) is imported inside the commands: `--help` stays fast
     from attribution.chain.deploy import Deployment
 
 from node.settings import load_settings
-
-ENV_KEYSTORE_PASSWORD = "LORALEDGER_KEYSTORE_PASSWORD"  # = attribution.chain.keys.ENV_KEYSTORE_PASSWORD (tested)
 
 app = typer.Typer(help="Contracts: deploy all and wire roles, show a deployment, list custom errors.",
                   no_args_is_help=True)
