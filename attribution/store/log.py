@@ -115,9 +115,9 @@ class RecordStore:
     system must keep; `archive_dir` is where `prune` moves the payloads of pruned batches (None: they stay in the
     database). `commit_delay_s` (like PostgreSQL's `commit_delay`): once a record waits, the committer waits this
     long more so that records arriving meanwhile share the transaction and its fsync (a commit's CPU cost is
-    mostly the fsync, whatever its size: docs/attribution.md); 0 commits at once. `appender=False` opens writable for batches
-    only (a standalone batcher beside the node): it takes no append lock and runs no committer, and sees the node's
-    new records as they commit. Use as a context manager or call `close()`.
+    mostly the fsync, whatever its size: docs/attribution.md); 0 commits at once. `appender=False` opens writable
+    for batches only (a standalone batcher beside the node): it takes no append lock and runs no committer, and sees
+    the node's new records as they commit. Use as a context manager or call `close()`.
     """
 
     def __init__(

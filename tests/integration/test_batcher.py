@@ -19,6 +19,7 @@ from attribution.chain.client import ChainClient
 from attribution.chain.contracts import Ledger
 from attribution.chain.txmgr import TxManager, TxMgrConfig
 from attribution.da.client import DAClient
+from attribution.devnet.processes import free_port
 from attribution.records import PendingRecord
 from attribution.records.payload import decode_batch
 from attribution.records.tree import record_tree
@@ -27,7 +28,6 @@ from tests.fixtures.chain import (
     AnvilNode,
     DeployedContracts,
     deploy_fixture_contracts,
-    free_port,
     start_anvil,
     stop_process,
 )
