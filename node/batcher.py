@@ -7,17 +7,15 @@ appends) and takes `<store>.batcher.lock` when it starts, so one store never has
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from node.chain import connect_chain, signer_params
 from node.errors import UsageError
-from node.settings import DEVNET_CHAIN_ID, Settings
+from node.settings import Settings
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
     from attribution.batcher import Batcher
     from attribution.batcher.metrics import BatcherMetrics
     from attribution.store import Batch
@@ -25,46 +23,29 @@ if TYPE_CHECKING:
 __all__ = ["build_batcher", "close_batcher", "start_batcher"]
 
 
-def _signer(settings: Settings, chain_id: int) -> LocalAccount:
-    from attribution.chain.keys import ENV_KEYSTORE_PASSWORD, load_signer
-
-    c = settings.chain
-    password = os.environ.get(ENV_KEYSTORE_PASSWORD) or (
-        c.keystore_password.get_secret_value() if c.keystore_password else None)
-    return load_signer(chain_id, keystore=c.keystore, password=password,
-                       private_key=c.private_key.get_secret_value() if c.private_key else None,
-                       dev_index=settings.node.node_dev_index if chain_id == DEVNET_CHAIN_ID else None)
-
-
-def build_batcher(settings: Settings, *, account: LocalAccount | None = None, store_path: Path | None = None,
-                  metrics: BatcherMetrics | None = None,
+def build_batcher(settings: Settings, *, store_path: Path | None = None, metrics: BatcherMetrics | None = None,
                   on_transition: Callable[[str, Batch], None] | None = None) -> Batcher:
     """A `Batcher` (not started) for the node's store, the `[chain]` deployment and the `[batcher]` settings.
 
-    `account` signs the postBatch transactions (default: the `[chain]` key, on the devnet anvil's dev account
-    `node.node_dev_index`); it must be the store's node. Raises `UsageError` naming what to fix."""
+    Its own chain connection (the one chain set-up) signs with the `[chain]` key, on the devnet anvil's dev account
+    `node.node_dev_index`: the store's node. Raises `UsageError` naming what to fix."""
     from attribution.batcher import Batcher, BatcherConfig, BatcherError
-    from attribution.chain.client import ChainClient
     from attribution.chain.contracts import Ledger
-    from attribution.chain.deploy import Deployment
-    from attribution.chain.errors import ChainError
+    from attribution.chain.errors import ChainError, DeploymentError
     from attribution.chain.txmgr import TxManager, TxMgrConfig
     from attribution.da.client import DAClient
     from attribution.store import RecordStore, StoreError
 
     bs = settings.batcher
-    client = ChainClient(settings.chain.rpc_url)
     try:
-        chain_id = client.chain_id
-        dep_path = settings.chain.deployment_path(chain_id)
-        try:
-            dep = Deployment.load(dep_path)
-        except (OSError, ValueError, KeyError, ChainError) as e:
-            raise UsageError(f"cannot read deployment {dep_path}: {e}; pass --deployment FILE") from e
-        if dep.chain_id != chain_id:
-            raise UsageError(f"{dep_path} is for chain {dep.chain_id} but the RPC serves chain {chain_id}")
-        account = account or _signer(settings, chain_id)
-        client.account = account
+        chain = connect_chain(settings, signer=signer_params(settings, dev_index=settings.node.node_dev_index))
+    except DeploymentError as e:
+        raise UsageError(f"{e}; pass --deployment FILE") from e
+    except ChainError as e:
+        raise UsageError(str(e)) from e
+    client, dep, account = chain.client, chain.need_deployment(), chain.account
+    assert account is not None  # connect loaded the signer it was given
+    try:
         ledger = Ledger(client, dep.addresses["AttributionLedger"])
         txmgr = TxManager(client, account, TxMgrConfig(tip_wei=bs.tip_wei, fee_cap_multiple=bs.fee_cap_multiple,
                                                        resubmit_after_s=bs.resubmit_after_s))

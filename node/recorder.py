@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from attribution.records import PendingRecord, io_hash, to_checksum_address
+from attribution.hashing import to_checksum_address
+from attribution.records import PendingRecord, io_hash
 from attribution.records.receipt import ReceiptSigner
 from attribution.store import RecordStore
 from node.catalogue import CatalogueEntry

@@ -24,7 +24,7 @@ from node.errors import UsageError
 from node.metrics import NodeMetrics
 from node.ratelimit import RateLimits
 from node.recorder import Recorder
-from node.settings import DEVNET_CHAIN_ID, Settings
+from node.settings import Settings
 
 __all__ = ["Services", "build_services", "open_store"]
 
@@ -137,16 +137,6 @@ class Services:
         logger.info("node stopped")
 
 
-def _signer_account(settings: Settings, chain_id: int) -> Any:
-    from attribution.chain.keys import load_signer
-
-    c = settings.chain
-    return load_signer(chain_id, keystore=c.keystore,
-                       password=c.keystore_password.get_secret_value() if c.keystore_password else None,
-                       private_key=c.private_key.get_secret_value() if c.private_key else None,
-                       dev_index=settings.node.node_dev_index if chain_id == DEVNET_CHAIN_ID else None)
-
-
 def _manifest_adapters(manifest: pathlib.Path) -> list[tuple[pathlib.Path, str, bytes | None]]:
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
@@ -203,21 +193,20 @@ def build_services(settings: Settings) -> Services:
     registry: RegistryReader = OpenRegistry()
     metrics = NodeMetrics(max_batch=e.max_batch, max_lora=e.max_batch)
     if settings.node.attribution or a.require_registered:
-        from attribution.chain.client import ChainClient
-        from attribution.chain.deploy import Deployment
-        from attribution.chain.errors import ChainError
+        from attribution.chain.errors import ChainError, SignerError
+        from attribution.chain.redact import redact_url
+        from node.chain import connect_chain, signer_params
 
+        signer = signer_params(settings, dev_index=settings.node.node_dev_index) if settings.node.attribution else None
         try:
-            client = ChainClient(settings.chain.rpc_url)
-            chain_id = client.chain_id
-            if settings.chain.chain_id is not None and settings.chain.chain_id != chain_id:
-                raise UsageError(f"chain.chain_id is {settings.chain.chain_id} but {settings.chain.rpc_url} is chain "
-                                 f"{chain_id}: fix chain.rpc_url or chain.chain_id")
-            deployment = Deployment.load(settings.chain.deployment_path(chain_id))
-            contracts = deployment.bind(client)
+            chain = connect_chain(settings, signer=signer)
+            contracts = chain.contracts
+        except SignerError as err:
+            raise UsageError(f"node key: {err}") from err
         except ChainError as err:
-            raise UsageError(f"cannot read the chain at {settings.chain.rpc_url}: {err}; start it (`loraledger "
-                             "devnet up`) or fix chain.rpc_url") from err
+            raise UsageError(f"cannot read the chain at {redact_url(settings.chain.rpc_url)}: {err}; start it "
+                             "(`loraledger devnet up`) or fix chain.rpc_url") from err
+        chain_id, deployment = chain.chain_id, chain.need_deployment()
         ledger = bytes.fromhex(deployment.address("AttributionLedger")[2:])
         if a.require_registered:
             owners = list(a.owners)
@@ -229,23 +218,20 @@ def build_services(settings: Settings) -> Services:
             from attribution.records.receipt import ReceiptSigner
             from attribution.store import StoreError
 
+            assert chain.account is not None  # connect loaded the signer it was given
+            receipts = ReceiptSigner(chain.account, chain_id, ledger)
             try:
-                account = _signer_account(settings, chain_id)
-            except ChainError as err:
-                raise UsageError(f"node key: {err}") from err
-            signer = ReceiptSigner(account, chain_id, ledger)
-            try:
-                store = open_store(settings, signer.node)
+                store = open_store(settings, receipts.node)
             except StoreError as err:
                 raise UsageError(f"store.path {settings.store.path}: {err}") from err
-            recorder = Recorder(store, signer, chain_id, ledger, metrics.records_stored)
-            logger.info("node 0x%s on chain %d, ledger 0x%s, records in %s (next seq %d)", signer.node.hex(),
+            recorder = Recorder(store, receipts, chain_id, ledger, metrics.records_stored)
+            logger.info("node 0x%s on chain %d, ledger 0x%s, records in %s (next seq %d)", receipts.node.hex(),
                         chain_id, ledger.hex(), settings.store.path, store.next_seq())
             if settings.batcher.enabled:
                 from node.batcher import build_batcher
 
                 try:
-                    batcher = build_batcher(settings, account=account, metrics=metrics.batcher_metrics())
+                    batcher = build_batcher(settings, metrics=metrics.batcher_metrics())
                 except BaseException:
                     store.close()
                     raise

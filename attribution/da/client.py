@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from attribution.da.codec import Certificate, is_our_commitment, keccak256, parse_commitment
+from attribution.da.codec import Certificate, is_our_commitment, parse_commitment
 from attribution.da.errors import (
     DACommitmentInvalid,
     DAError,
@@ -27,6 +27,7 @@ from attribution.da.errors import (
     DAUnavailable,
 )
 from attribution.da.operator import recover_signer
+from attribution.hashing import keccak256
 
 logger = logging.getLogger(__name__)
 

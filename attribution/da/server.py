@@ -33,11 +33,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate, keccak256, parse_commitment, parse_commitment_hex
+from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate, parse_commitment, parse_commitment_hex
 from attribution.da.errors import DACommitmentInvalid, DAError, DAOperatorKeyError, DAStorageError
 from attribution.da.kzg import KZGPool
 from attribution.da.operator import load_operator, sign_certificate
 from attribution.da.storage import BlobStore, open_blob
+from attribution.hashing import keccak256
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ async def _store(state: _State, payload: bytes) -> bytes:
                 logger.info("put of already stored payload %s", payload_keccak.hex())
                 return Certificate.decode(existing).commitment()
             kzg = await state.pool.commit(payload) if state.pool is not None else []
-            # signing is ~10 ms of pure Python: in the thread with the fsyncs, not on the event loop
+            # signing is pure Python and slow (docs/da.md): in the thread with the fsyncs, not on the event loop
             certificate = await asyncio.to_thread(_certify_and_write, state, payload_keccak, payload, kzg)
             seq = certificate.da_sequence
             logger.info("stored payload %s: %d bytes, daSequence %d", payload_keccak.hex(), len(payload), seq)

@@ -22,7 +22,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from web3 import Web3
 
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import AssetRegistry, Ledger
@@ -30,8 +29,9 @@ from attribution.chain.errors import ChainError
 from attribution.chain.logs import get_logs
 from attribution.da.client import DAClient
 from attribution.errors import AttributionError
+from attribution.hashing import keccak256, to_checksum_address
 from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records, registry_events
-from attribution.records import Profile, keccak256
+from attribution.records import Profile
 from attribution.verify import BatchCheck, BatchEvent, Verdict, Verifier, VerifyError, check_payload
 
 __all__ = ["IndexerError", "SyncStats", "Indexer", "profile_id_of"]
@@ -250,7 +250,7 @@ class Indexer:
                 raise _Reorged(f"block {n} changed between eth_getLogs and eth_getBlockByNumber")
             ts = int(headers[n]["timestamp"])
             topic = bytes(lg["topics"][0]) if lg["topics"] else b""
-            if Web3.to_checksum_address(lg["address"]) == self.ledger.address and topic == self._batch_topic:
+            if to_checksum_address(lg["address"]) == self.ledger.address and topic == self._batch_topic:
                 ev = BatchEvent.from_log(self.ledger.contract.events.BatchPosted().process_log(lg))
                 batch_rows.append({
                     "batch_id": _i64(ev.batch_id, "batchId"), "node": bytes.fromhex(ev.node[2:]), "root": ev.root,
@@ -287,7 +287,7 @@ class Indexer:
             rows = conn.execute(q.limit(limit) if limit else q).all()
         done = indexed = 0
         for row in rows:
-            event = BatchEvent(batch_id=int(row.batch_id), node=Web3.to_checksum_address(bytes(row.node)),
+            event = BatchEvent(batch_id=int(row.batch_id), node=to_checksum_address(bytes(row.node)),
                                root=bytes(row.root), first_seq=int(row.first_seq), count=int(row._mapping["count"]),
                                da_commitment=bytes(row.da_commitment), block_number=int(row.block_number),
                                block_hash=bytes(row.block_hash), tx_hash="0x" + bytes(row.tx_hash).hex(),

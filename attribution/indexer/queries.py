@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from attribution.errors import AttributionError
+from attribution.hashing import to_checksum_address
 from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records
-from attribution.records import Profile, Record, to_checksum_address
+from attribution.records import Profile, Record
 
 __all__ = ["QueryError", "NotFound", "USAGE_DIMENSIONS", "Reader", "proof_from_tree"]
 

@@ -39,12 +39,9 @@ __all__ = [
     "PendingRecord",
     "Record",
     "io_hash",
-    "keccak256",
-    "to_checksum_address",
     "record_leaves",
     "record_leaves_from_columns",
     "RecordColumns",
-    "native_kernels",
 ]
 
 RECORD_TYPES: list[str] = [

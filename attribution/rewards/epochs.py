@@ -24,7 +24,7 @@ from attribution.chain.errors import ChainError
 from attribution.chain.history import RegistryHistory
 from attribution.da.client import DAClient
 from attribution.da.errors import DAError
-from attribution.records import keccak256
+from attribution.hashing import keccak256
 from attribution.rewards import EpochBatch, EpochRewards, RewardsError, SharesSchedule, checksum, compute_rewards
 from attribution.rewards.tree import RewardTree, build_payload, decode_payload, encode_payload, tree_from_payload
 from attribution.verify import Verifier, VerifyError, batch_events
@@ -321,7 +321,7 @@ class RewardsChain:
 
     def status(self, account: str | None = None) -> dict[str, Any]:
         """Epochs with their state, and for `account` its claimable and claimed amounts."""
-        head_ts = int(self.c.rewards.client.w3.eth.get_block("latest")["timestamp"])
+        head_ts = self.c.rewards.client.block_timestamp("latest")
         current = self.c.rewards.current_epoch()
         epochs = []
         for p in self.proposals():

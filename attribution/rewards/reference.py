@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from attribution.rewards.terms import BPS, EpochBatch, RegistryView, RewardsError, SharesSchedule, checksum
+from attribution.rewards.inputs import BPS, EpochBatch, RegistryView, RewardsError, SharesSchedule, checksum
 
 __all__ = ["ReferenceRewards", "posted_at", "reference_rewards"]
 

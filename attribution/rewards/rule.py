@@ -5,7 +5,7 @@ cumulative amounts. `reference.reference_rewards` is the same rule written recor
 A pure function, `compute_rewards`, of
 - the epoch's batches, each with its verifier verdict, node, `postedAt` and decoded `LLB2` payload;
 - the registry as it was at each batch's `postedAt` (`RegistryView`: `attribution.chain.history.RegistryHistory`
-  fits, and so does the in-memory `terms.ScheduledRegistry`);
+  fits, and so does the in-memory `inputs.ScheduledRegistry`);
 - each node's fee credit at proposal, the split parameters in effect at each `postedAt` (`SharesSchedule`), the
   treasury, and the previous cumulative amounts.
 
@@ -39,9 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from attribution.rewards.terms import (
+from attribution.rewards.inputs import (
     BPS,
-    AdapterTermsLike,
     BatchSummary,
     EpochBatch,
     EpochRewards,
@@ -52,6 +51,7 @@ from attribution.rewards.terms import (
     SharesSchedule,
     checksum,
 )
+from attribution.terms import AdapterTerms
 
 __all__ = ["compute_rewards"]
 
@@ -77,7 +77,7 @@ class _Terms:
 
 
 def _resolve(registry: RegistryView, adapter_id: bytes, t: int, node_bps: int, adapter_bps: int,
-             memo: dict[Any, _Terms]) -> tuple[_Terms, AdapterTermsLike | None]:
+             memo: dict[Any, _Terms]) -> tuple[_Terms, AdapterTerms | None]:
     if adapter_id == _ZERO32:
         return _Terms(adapter_id, None, 0, node_bps, adapter_bps, ()), None
     a = registry.adapter_at(adapter_id, t)
@@ -164,7 +164,7 @@ def _gather(batches: Sequence[EpochBatch], registry: RegistryView, shares: Share
     term_index: dict[_Terms, int] = {}
     node_names: list[str] = []
     node_index: dict[str, int] = {}
-    resolve_cache: dict[tuple[bytes, int, int, int], tuple[int, AdapterTermsLike | None]] = {}
+    resolve_cache: dict[tuple[bytes, int, int, int], tuple[int, AdapterTerms | None]] = {}
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     summaries: list[BatchSummary] = []
     misattributed: list[Misattribution] = []
@@ -364,7 +364,7 @@ def _split(g: _Gathered, runs: _Runs, pay: _Payouts) -> tuple[int, int]:
 
 
 def _misattribution(b: EpochBatch, node: str, adapter_id: bytes, ids: tuple[bytes, ...], weights: tuple[int, ...],
-                    state: AdapterTermsLike | None, pidx: np.ndarray, profile: int) -> Misattribution | None:
+                    state: AdapterTerms | None, pidx: np.ndarray, profile: int) -> Misattribution | None:
     reported = tuple(zip(ids, weights, strict=True))
     registry: tuple[tuple[bytes, int], ...] | None
     if adapter_id == _ZERO32:

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from attribution.hashing import keccak256
 from attribution.merkle import StandardMerkleTree
-from attribution.records import keccak256
 from attribution.rewards import EpochRewards, RewardsError, SharesSchedule, checksum
 
 __all__ = [

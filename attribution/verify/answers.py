@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from web3 import Web3
-
 from attribution.chain.errors import ChainError
 from attribution.errors import AttributionError
+from attribution.hashing import is_address, to_checksum_address
 from attribution.records import Record, RecordValidationError, io_hash
 from attribution.records.receipt import ReceiptError, prompt_bytes, recover_receipt_signer
 from attribution.verify import RecordNotPostedError, Verifier
@@ -99,12 +98,12 @@ def load_answer(obj: dict[str, Any] | str | Path) -> SavedAnswer:
         raise AnswerError(f"attribution lacks {e.args[0]!r}") from e
     except (RecordValidationError, TypeError, ValueError) as e:
         raise AnswerError(f"attribution.record is invalid: {e}") from e
-    if not Web3.is_address(node):
+    if not is_address(node):
         raise AnswerError(f"attribution.node {node!r} is not an address")
     for key in ("leaf", "salt", "receipt"):
         if key not in att:
             raise AnswerError(f"attribution lacks {key!r}")
-    return SavedAnswer(prompt=prompt, completion=text, seq=seq, node=Web3.to_checksum_address(node), record=record,
+    return SavedAnswer(prompt=prompt, completion=text, seq=seq, node=to_checksum_address(node), record=record,
                        leaf=_hex(att["leaf"], "leaf", 32), salt=_hex(att["salt"], "salt", 32),
                        receipt=_hex(att["receipt"], "receipt", 65), status_url=att.get("status_url"))
 

@@ -32,6 +32,7 @@ from attribution.chain.keys import DEV_ROLE_INDEX, dev_keys
 from attribution.da.client import DAClient
 from attribution.devnet import pgcluster
 from attribution.devnet.da_process import DAServerProcess
+from attribution.devnet.processes import start_anvil
 from attribution.indexer.db import open_engine
 from attribution.indexer.follower import Indexer
 from attribution.indexer.schema import records as records_table
@@ -39,7 +40,6 @@ from attribution.records import Profile, RecordColumns
 from attribution.records.payload import encode_batch
 from attribution.records.tree import record_tree
 from attribution.verify import Verifier, batch_events
-from node.bench.ledger import start_anvil
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,8 @@ def run(quick: bool, n_records: int | None, batch: int, postgres: bool, say: Any
     n_queries = 200 if quick else 1000
     ensure_built(REPO_ROOT)
     tmp = Path(tempfile.mkdtemp(prefix="loraledger-bench-indexer-"))
-    anvil, rpc = start_anvil(1_000_000_000)
+    chain = start_anvil(gas_limit=1_000_000_000)
+    anvil, rpc = chain.proc, chain.rpc_url
     da = DAServerProcess(tmp / "da", kzg=False)
     da.start()
     cluster = None

@@ -22,22 +22,17 @@ import json
 import logging
 import multiprocessing
 import pathlib
-import socket
 import statistics
 import tempfile
 import threading
 import time
 from typing import Any
 
+from attribution.devnet.processes import free_port
+
 __all__ = ["main"]
 
 logger = logging.getLogger(__name__)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 MODELS = {
@@ -199,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             base, adapter = args.model_dir, args.adapter_dir
         results: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
         settings = Settings.model_validate({
-            "node": {"port": _free_port(), "attribution": False, "requests_per_minute": 10**9,
+            "node": {"port": free_port(), "attribution": False, "requests_per_minute": 10**9,
                      "tokens_per_minute": 10**9},
             "engine": {"model_dir": base, "model_name": "base", "max_batch": args.max_batch,
                        "max_queue": 4 * args.concurrency, "max_seq_len": 256},

@@ -49,9 +49,9 @@ def _metric(text: str, name: str) -> float | None:
 
 
 def _config(root: pathlib.Path, base: pathlib.Path, adapter: pathlib.Path, max_tokens: int) -> pathlib.Path:
-    from node.bench.node import _free_port
+    from attribution.devnet.processes import free_port
 
-    ports = {"anvil": _free_port(), "da": _free_port(), "node": _free_port()}
+    ports = {"anvil": free_port(), "da": free_port(), "node": free_port()}
     text = f"""
 [devnet]
 state_dir = "{root / 'devnet'}"

@@ -16,9 +16,9 @@ import typer
 from pydantic import ValidationError
 
 from attribution.batcher import pipeline_status
-from attribution.chain.keys import ENV_KEYSTORE_PASSWORD
 from attribution.store import Batch, RecordStore, StoreError
 from node.batcher import build_batcher, close_batcher, start_batcher
+from node.chain import ENV_KEYSTORE_PASSWORD
 from node.errors import UsageError
 from node.settings import BatcherSettings, Settings, load_settings
 

@@ -61,7 +61,7 @@ def show(
 ) -> None:
     """A node's unused fee credit, the distributor's totals and the latest epoch's debit of this node."""
     ctx = connect(rpc_url, deployment)
-    target = parse_address(node, "--node") if node is not None else ctx.deployment.devnet.get("node")
+    target = parse_address(node, "--node") if node is not None else ctx.need_deployment().devnet.get("node")
     if not target:
         raise UsageError("pass --node ADDRESS (only the devnet's deployment file names a default node)")
     r = ctx.contracts.rewards

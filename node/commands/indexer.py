@@ -12,11 +12,10 @@ from typing import Annotated
 
 import typer
 
-from attribution.chain.client import ChainClient
-from attribution.chain.deploy import Deployment
 from attribution.chain.errors import ChainError
 from attribution.da.client import DEFAULT_URL, DAClient
 from attribution.errors import AttributionError
+from node.chain import connect_chain
 from node.errors import UsageError
 from node.settings import load_settings
 
@@ -43,12 +42,11 @@ def build_indexer(db: str, rpc_url: str | None, da_url: str, deployment_file: Pa
     from attribution.indexer.follower import Indexer, IndexerError
 
     settings = load_settings()
-    chain = ChainClient(rpc_url or settings.chain.rpc_url)
     try:
-        path = deployment_file or settings.chain.deployment_path(chain.chain_id)
-        dep = Deployment.load(path)
+        ctx = connect_chain(settings, rpc_url=rpc_url, deployment_file=deployment_file)
     except ChainError as e:
         raise UsageError(f"{e}; pass --deployment FILE or --rpc-url of the deployed chain") from e
+    chain, dep = ctx.client, ctx.need_deployment()
     try:
         engine = open_engine(db)
         return Indexer(engine, chain, dep.address("AttributionLedger"), DAClient(da_url, max_retries=2),

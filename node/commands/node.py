@@ -111,8 +111,6 @@ def run(
 @app.command("store-path")
 def store_path(
     config: Annotated[pathlib.Path | None, typer.Option("--config", help="Settings file (as for `node run`).")] = None,
-    host: Annotated[str | None, typer.Option("--host", hidden=True)] = None,
-    port: Annotated[int | None, typer.Option("--port", hidden=True)] = None,
 ) -> None:
     """Print the record store path the node uses with these settings (for scripts: the batcher's --db)."""
     from node.settings import load_settings

@@ -128,7 +128,7 @@ def test_rpc_key_never_printed(cli: Cli, deployment: DeployedContracts) -> None:
 def test_cli_constants_match_the_chain_layer() -> None:
     """The CLI keeps web3 out of `--help` by repeating two constants; they must stay equal."""
     from attribution.chain import keys
-    from node.commands import _chain
+    from node import chain, settings
 
-    assert (_chain.DEVNET_CHAIN_ID, _chain.ENV_KEYSTORE_PASSWORD) == (keys.DEVNET_CHAIN_ID,
-                                                                       keys.ENV_KEYSTORE_PASSWORD)
+    assert (settings.DEVNET_CHAIN_ID, chain.ENV_KEYSTORE_PASSWORD) == (keys.DEVNET_CHAIN_ID,
+                                                                        keys.ENV_KEYSTORE_PASSWORD)

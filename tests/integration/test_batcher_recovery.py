@@ -17,16 +17,17 @@ from pathlib import Path
 import pytest
 
 from attribution.chain.artifacts import ArtifactStore
+from attribution.devnet.processes import free_port
 from attribution.store import RecordStore
-from tests.fixtures.chain import deploy_fixture_contracts, free_port, stop_process
+from tests.fixtures.chain import deploy_fixture_contracts, start_anvil, stop_process
 from tests.fixtures.da import DAServerFactory
-from tests.integration.test_batcher import Env, all_final, drive, start_anvil_at
+from tests.integration.test_batcher import Env, all_final, drive
 
 
 @pytest.fixture
 def env(tmp_path: Path, forge_artifacts: ArtifactStore, da_server_factory: DAServerFactory) -> Iterator[Env]:
     """A fresh anvil (restartable on its port, with state), the contracts, a DA server with faults on, a store."""
-    anvil = start_anvil_at(free_port(), tmp_path / "anvil-state.json")
+    anvil = start_anvil(port=free_port(), state=tmp_path / "anvil-state.json")
     try:
         deployed = deploy_fixture_contracts(anvil, forge_artifacts)
         da = da_server_factory.start(enable_faults=True, kzg=False)
@@ -65,7 +66,7 @@ def test_rpc_back_after_an_outage_ends_the_backoff_at_once(env: Env) -> None:
     b.run_once()
     assert b.status()["consecutive_failures"] == 1
     b.run_once()  # still down
-    restarted = start_anvil_at(port, env.tmp / "anvil-state.json")
+    restarted = start_anvil(port=port, state=env.tmp / "anvil-state.json")
     env.anvil.proc = restarted.proc
     b.run_once()  # the RPC answers: reconcile, seal, disperse, submit in this pass
     assert b.status()["consecutive_failures"] == 0, b.status()

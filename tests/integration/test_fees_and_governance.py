@@ -11,7 +11,8 @@ from eth_account import Account
 
 from attribution.chain.client import ChainClient
 from attribution.chain.deploy import DeployConfig, check_roles, deploy_all
-from attribution.chain.errors import DeploymentError, error_class
+from attribution.chain.errors import DeploymentError
+from attribution.chain.reverts import error_class
 from attribution.merkle import StandardMerkleTree
 from tests.fixtures.chain import DEVNET_TEST_CONFIG, AnvilNode, DeployedContracts
 

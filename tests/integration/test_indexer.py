@@ -30,11 +30,13 @@ from fastapi.testclient import TestClient
 
 from attribution.chain.client import ChainClient
 from attribution.da.client import DAClient
+from attribution.devnet.processes import free_port
+from attribution.hashing import keccak256
 from attribution.indexer.api import create_app
 from attribution.indexer.db import head_revision, open_engine
 from attribution.indexer.follower import Indexer
 from attribution.indexer.schema import batches, metadata, profile_datasets, profiles, records, registry_events
-from attribution.records import Record, keccak256
+from attribution.records import Record
 from attribution.records.payload import encode_batch
 from attribution.records.tree import record_tree
 from attribution.verify import RecordNotPostedError, Verdict, Verifier
@@ -50,7 +52,7 @@ from tests.fixtures.batches import (
     publish_next,
     register_assets,
 )
-from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
+from tests.fixtures.chain import AnvilNode, DeployedContracts
 from tests.fixtures.da import DAServerProcess
 
 CLI = str(Path(sys.executable).parent / "loraledger")

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from attribution.chain.assets import adapter_id_for, dataset_id_for
-from attribution.chain.errors import error_class
+from attribution.chain.reverts import error_class
 from attribution.da.client import DAClient
-from attribution.records import Profile, Record, keccak256
+from attribution.hashing import keccak256
+from attribution.records import Profile, Record
 from attribution.rewards import checksum
 from attribution.rewards.epochs import RewardsChain
 from attribution.rewards.tree import RewardTree, encode_payload

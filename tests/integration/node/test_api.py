@@ -13,7 +13,8 @@ import openai
 import pytest
 
 from attribution.chain.assets import dataset_id_for
-from attribution.records import Record, io_hash, to_checksum_address
+from attribution.hashing import to_checksum_address
+from attribution.records import Record, io_hash
 from attribution.records.receipt import recover_receipt_signer
 from tests.integration.node.conftest import ADMIN_KEY, API_KEY, DATASET_A, DATASET_B, NodeProcess
 

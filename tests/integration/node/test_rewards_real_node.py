@@ -18,15 +18,17 @@ import httpx
 import pytest
 
 from attribution.chain.assets import adapter_id_for, dataset_id_for
-from attribution.chain.errors import error_class
 from attribution.chain.keys import dev_keys
+from attribution.chain.reverts import error_class
 from attribution.da.client import DAClient
-from attribution.records import Record, keccak256
+from attribution.devnet.processes import free_port
+from attribution.hashing import keccak256
+from attribution.records import Record
 from attribution.rewards import checksum
 from attribution.rewards.epochs import RewardsChain
 from attribution.rewards.tree import RewardTree
 from tests.fixtures.batches import node_account
-from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
+from tests.fixtures.chain import AnvilNode, DeployedContracts
 from tests.fixtures.da import DAServerProcess
 from tests.fixtures.rewards import Charge, reference_rewards, token_fee
 from tests.integration.node.conftest import (

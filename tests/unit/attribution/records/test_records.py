@@ -10,6 +10,7 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from attribution.hashing import to_checksum_address
 from attribution.records import (
     RECORD_TYPES,
     PendingRecord,
@@ -18,7 +19,6 @@ from attribution.records import (
     RecordValidationError,
     io_hash,
     record_leaves,
-    to_checksum_address,
 )
 from tests.unit.attribution.factories import LEDGER, NODE, random_records, record_batches
 

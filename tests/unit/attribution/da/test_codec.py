@@ -21,6 +21,7 @@ from attribution.da.codec import (
     parse_commitment_hex,
 )
 from attribution.da.errors import DACommitmentInvalid, DAPayloadTooLarge
+from attribution.hashing import keccak256
 
 ONE_BLOB_MAX = 4095 * 31  # 126,975 B: the header plus these fill exactly one blob
 
@@ -116,7 +117,7 @@ def test_decode_is_strict() -> None:
 
 def _cert(**overrides: object) -> Certificate:
     fields: dict[str, object] = {
-        "payload_keccak": codec.keccak256(b"x" * 40),
+        "payload_keccak": keccak256(b"x" * 40),
         "payload_length": 40,
         "kzg_commitments_hash": codec.kzg_commitments_hash((b"\xc0" + bytes(47),)),
         "blob_count": 1,
@@ -141,7 +142,7 @@ def test_certificate_layout_is_abi_encode_of_the_fields() -> None:
         ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64"],
         [2, cert.payload_keccak, 40, cert.kzg_commitments_hash, 1, 7, 1_700_000_000],
     )
-    assert cert.signing_digest() == codec.keccak256(digest_input)
+    assert cert.signing_digest() == keccak256(digest_input)
     assert cert.with_signature(b"").signing_digest() == cert.signing_digest()
     assert len(cert.encode()) == 384  # constant: one hash however many blobs
     assert cert.matches_commitments([b"\xc0" + bytes(47)]) and not cert.matches_commitments([bytes(48)])
@@ -196,9 +197,9 @@ def test_parse_commitment_hex() -> None:
 )
 def test_certificate_round_trip_property(length: int, seq: int, stored_at: int, seed: bytes, signed: bool) -> None:
     cert = Certificate.of(
-        payload_keccak=codec.keccak256(seed),
+        payload_keccak=keccak256(seed),
         payload_length=length,
-        kzg_commitments=tuple(codec.keccak256(seed + bytes([i % 256])) + bytes(16) for i in range(chunk_count(length))),
+        kzg_commitments=tuple(keccak256(seed + bytes([i % 256])) + bytes(16) for i in range(chunk_count(length))),
         da_sequence=seq,
         stored_at=stored_at,
     ).with_signature((bytes(64) + b"\x1c") if signed else b"")

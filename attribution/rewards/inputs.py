@@ -1,24 +1,22 @@
-"""The reward rule's vocabulary: the registry as it stood at time t (`RegistryView`; `ScheduledRegistry` in memory,
-`attribution.chain.history.RegistryHistory` from chain events), the split parameters over time (`SharesSchedule`),
-an epoch's batches (`EpochBatch`) and what the rule gives (`EpochRewards` and its parts). The rule itself is in
-`reference` (record by record) and `rule` (the fast path)."""
+"""The reward rule's inputs and outputs: the registry as it stood at time t (`RegistryView`; `ScheduledRegistry` in
+memory, `attribution.chain.history.RegistryHistory` from chain events), the split parameters over time
+(`SharesSchedule`), an epoch's batches (`EpochBatch`) and what the rule gives (`EpochRewards` and its parts). The rule
+itself is in `reference` (record by record) and `rule` (the fast path)."""
 
 from __future__ import annotations
 
 import bisect
-import functools
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from attribution.errors import AttributionError
-from attribution.records import to_checksum_address
+from attribution.hashing import to_checksum_address
 from attribution.records.payload import DecodedBatch
+from attribution.terms import AdapterTerms, DatasetTerms
 
 __all__ = [
     "BPS",
     "RewardsError",
-    "AdapterTermsLike",
-    "DatasetTermsLike",
     "RegistryView",
     "AdapterTerms",
     "DatasetTerms",
@@ -39,80 +37,28 @@ class RewardsError(AttributionError):
     """The reward inputs are inconsistent (a share schedule that does not cover a batch, bad credit, bad shares)."""
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def checksum(address: str | bytes) -> str:
-    """EIP-55 form of a 20-byte address given as bytes or hex (any case). Cached: the same few thousand accounts
-    come back for every batch."""
-    if isinstance(address, str):
-        s = address[2:] if address[:2] in ("0x", "0X") else address
-        try:
-            raw = bytes.fromhex(s)
-        except ValueError as e:
-            raise RewardsError(f"not an address: {address!r}") from e
-    else:
-        raw = bytes(address)
-    if len(raw) != 20:
-        raise RewardsError(f"an address has 20 bytes, got {len(raw)}: {address!r}")
-    return to_checksum_address(raw)
+    """EIP-55 form of a 20-byte address given as bytes or hex (any case); `RewardsError` for anything else."""
+    try:
+        return to_checksum_address(address)
+    except ValueError as e:
+        raise RewardsError(f"{e}: {address!r:.80}") from e
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Registry at time t
 # --------------------------------------------------------------------------------------------------------------
 
-class AdapterTermsLike(Protocol):
-    """What the rule reads of an adapter at time t (`attribution.chain.history.AdapterState` has these)."""
-
-    @property
-    def owner(self) -> str: ...
-    @property
-    def dataset_ids(self) -> tuple[bytes, ...]: ...
-    @property
-    def weights_bps(self) -> tuple[int, ...]: ...
-    @property
-    def price_per_m_tokens(self) -> int: ...
-    @property
-    def active(self) -> bool: ...
-
-
-class DatasetTermsLike(Protocol):
-    """What the rule reads of a dataset at time t (`attribution.chain.history.DatasetState` has these)."""
-
-    @property
-    def contributors(self) -> tuple[str, ...]: ...
-    @property
-    def shares_bps(self) -> tuple[int, ...]: ...
-
-
 class RegistryView(Protocol):
     """The registry state in effect at a time (`RegistryHistory` implements it)."""
 
-    def adapter_at(self, adapter_id: bytes, t: int) -> AdapterTermsLike | None:
+    def adapter_at(self, adapter_id: bytes, t: int) -> AdapterTerms | None:
         """The adapter's terms in effect at `t`, None if it was not registered by then."""
         ...
 
-    def dataset_at(self, dataset_id: bytes, t: int) -> DatasetTermsLike | None:
+    def dataset_at(self, dataset_id: bytes, t: int) -> DatasetTerms | None:
         """The dataset's contributors and shares in effect at `t`, None if not registered by then."""
         ...
-
-
-@dataclass(frozen=True)
-class AdapterTerms:
-    """An adapter's money-moving terms from some time on."""
-
-    owner: str
-    price_per_m_tokens: int
-    dataset_ids: tuple[bytes, ...] = ()
-    weights_bps: tuple[int, ...] = ()
-    active: bool = True
-
-
-@dataclass(frozen=True)
-class DatasetTerms:
-    """A dataset's contributors and shares from some time on."""
-
-    contributors: tuple[str, ...]
-    shares_bps: tuple[int, ...]
 
 
 class ScheduledRegistry:

@@ -20,6 +20,7 @@ from attribution.store import (
     StoreFullError,
     StoreTypeError,
 )
+from attribution.store.schema import disk_usage, free_bytes
 from tests.unit.attribution.factories import CHAIN_ID, LEDGER, NODE, pending, random_records
 
 
@@ -146,7 +147,7 @@ def test_free_space_floor_refuses_and_raises_the_alarm(tmp_path: Path) -> None:
     with RecordStore(tmp_path / "r.db", NODE, min_free_bytes=0) as s:
         s.append(pending())
         assert not s.disk_alarm
-        s.min_free_bytes = s._free_bytes() + (1 << 40)  # more than this disk has: the real statvfs decides
+        s.min_free_bytes = free_bytes(s.path) + (1 << 40)  # more than this disk has: the real statvfs decides
         s._free_at = 0.0
         with pytest.raises(StoreFullError, match="bytes free of min_free_bytes"):
             s.append(pending())
@@ -191,7 +192,7 @@ def test_prune_frees_pages_for_reuse(tmp_path: Path) -> None:
         b = _seal(s, 0, 3000)
         s.set_batch_state(b.batch_id, "final")
         s._batch_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        before = s._disk_usage()
+        before = disk_usage(s.path, s._read, s._read_lock)
         assert s.prune() == 3000
         assert s.used_bytes < before  # the rows' pages are free for new records: the bound counts them so
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from node.settings import load_settings
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "loraledger.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "loraledger.example.toml"
 
 
 def test_example_config_loads_every_section() -> None:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3.exceptions import ContractCustomError
 
-from attribution.chain import errors as chain_errors
+from attribution.chain import reverts
 from attribution.chain.artifacts import CORE_CONTRACTS, ArtifactStore, abi_hash
 from attribution.chain.client import revert_from
 from attribution.chain.deploy import Deployment
@@ -21,15 +21,10 @@ from attribution.chain.errors import (
     ContractRevert,
     DeploymentError,
     DevKeyRefused,
-    ErrorRegistry,
     Panicked,
     RevertedWithReason,
     SignerError,
     UnknownRevert,
-    abi_type,
-    decode_revert,
-    error_signature,
-    selector_of,
 )
 from attribution.chain.keys import (
     ENV_PRIVATE_KEY,
@@ -38,6 +33,7 @@ from attribution.chain.keys import (
     load_signer,
     write_keystore,
 )
+from attribution.chain.reverts import ErrorRegistry, abi_type, decode_revert, error_signature, selector_of
 
 ADDR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 TOY_ABI: list[dict[str, Any]] = [
@@ -147,7 +143,7 @@ def test_every_contract_error_round_trips(core_errors: list[dict[str, Any]]) -> 
     for entry in core_errors:
         data, values = encode_error(entry)
         exc = decode_revert(data)
-        cls = getattr(chain_errors, entry["name"])  # `from attribution.chain.errors import LedgerSeqGap` works
+        cls = getattr(reverts, entry["name"])  # `from attribution.chain.reverts import LedgerSeqGap` works
         assert type(exc) is cls, entry["name"]
         assert list(exc.args_by_name) == [p["name"] or f"arg{i}" for i, p in enumerate(entry["inputs"])]
         assert len(exc.values) == len(values)
@@ -157,7 +153,7 @@ def test_every_contract_error_round_trips(core_errors: list[dict[str, Any]]) -> 
 
 def test_unknown_error_name_is_an_attribute_error() -> None:
     with pytest.raises(ImportError):
-        from attribution.chain.errors import NoSuchSolidityError  # noqa: F401
+        from attribution.chain.reverts import NoSuchSolidityError  # noqa: F401
 
 
 # ----------------------------------------------------------------------------------------------------------------

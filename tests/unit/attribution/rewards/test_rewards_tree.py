@@ -24,7 +24,7 @@ from attribution.rewards.tree import (
 from node.bench.rewards import main as bench_main
 from node.bench.rewards import synthetic_epoch
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 DIST, TOKEN = checksum("0x" + "d1" * 20), checksum("0x" + "70" * 20)
 
 

@@ -33,7 +33,7 @@ def test_bad_input_is_a_usage_error(tmp_path: Path, args: list[str], message: st
 def test_put_to_a_dead_server_exits_1(tmp_path: Path) -> None:
     payload = tmp_path / "p.bin"
     payload.write_bytes(b"x")
-    from attribution.devnet.da_process import free_port
+    from attribution.devnet.processes import free_port
 
     result = CliRunner().invoke(app, ["put", str(payload), "--url", f"http://127.0.0.1:{free_port()}",
                                       "--timeout", "2", "--retries", "1"])

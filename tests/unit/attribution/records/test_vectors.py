@@ -11,7 +11,7 @@ from attribution.merkle import StandardMerkleTree
 from attribution.records import Record
 from attribution.records.payload import decode_batch
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 VECTORS = ROOT / "tests" / "vectors" / "records.json"
 
 

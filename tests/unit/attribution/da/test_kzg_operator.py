@@ -10,9 +10,10 @@ import pytest
 from eth_account import Account
 
 from attribution.da import kzg
-from attribution.da.codec import Certificate, encode_payload, keccak256
+from attribution.da.codec import Certificate, encode_payload
 from attribution.da.errors import DAOperatorKeyError, DAPayloadMismatch
 from attribution.da.operator import DEV_KEY_FILE, PASSWORD_ENV, load_operator, recover_signer, sign_certificate
+from attribution.hashing import keccak256
 
 
 def test_trusted_setup_comes_from_eth_account() -> None:

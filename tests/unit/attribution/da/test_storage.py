@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from attribution.da.codec import keccak256
 from attribution.da.errors import DAStorageError
 from attribution.da.storage import BlobStore
+from attribution.hashing import keccak256
 
 
 def test_write_find_read(tmp_path: Path) -> None:
