@@ -9,14 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from attribution.errors import AttributionError
 
-__all__ = ["IndexerDBError", "database_url", "open_engine", "migrate", "current_revision", "head_revision"]
+__all__ = ["IndexerDBError", "database_url", "open_engine", "migrate", "head_revision"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -76,12 +75,6 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     except sa.exc.OperationalError as e:
         raise IndexerDBError(f"cannot migrate {_safe(str(engine.url))}: {e.orig}; is the database up and "
                              "writable?") from e
-
-
-def current_revision(engine: Engine) -> str | None:
-    """The schema revision the database is at."""
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
