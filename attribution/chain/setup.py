@@ -109,7 +109,7 @@ def connect(rpc_url: str, *, expected_chain_id: int | None = None, deployment_fi
             ctx.deployment = deployment
     if signer is not None:
         if signer.dev_index_required and signer.dev_index is not None and chain_id != DEVNET_CHAIN_ID:
-            raise DevKeyRefused(f"dev account {signer.dev_index} is for the local devnet (chain {DEVNET_CHAIN_ID}) "
+            raise DevKeyRefused(f"--dev-account {signer.dev_index} is for the local devnet (chain {DEVNET_CHAIN_ID}) "
                                 f"only; the RPC at {client.safe_url} serves chain {chain_id}: use a keystore or "
                                 "set LORALEDGER_PRIVATE_KEY")
         client.account = load_signer(chain_id, keystore=signer.keystore, password=signer.password,
