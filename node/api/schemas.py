@@ -7,12 +7,12 @@ support are refused (`extra="forbid"`), never silently ignored.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
 
+from attribution.safejson import JSONInputError, loads
 from node.api.errors import APIError
 
 __all__ = ["AdapterAdd", "ChatMessage", "ChatRequest", "CompletionRequest", "read_json"]
@@ -142,15 +142,15 @@ async def read_json(request: Request, model: type[M], max_bytes: int) -> M:
     if not raw.strip():
         raise APIError(400, "the request body is empty: send a JSON object", code="invalid_json")
     try:
-        text = raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise APIError(400, f"the request body is not valid UTF-8 (byte {e.start}): send UTF-8 JSON",
                        code="invalid_encoding") from e
     try:
-        obj = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise APIError(400, f"the request body is not valid JSON ({e}): send a JSON object",
-                       code="invalid_json") from e
+        # depth-bounded: 100,000 nested brackets would overflow the C stack in json.loads (see attribution/safejson)
+        obj = loads(raw, what="the request body")
+    except JSONInputError as e:
+        raise APIError(400, f"{e}", code="invalid_json") from e
     if not isinstance(obj, dict):
         raise APIError(400, f"the request body must be a JSON object, got {type(obj).__name__}", code="invalid_json")
     request.state.json_body = obj

@@ -78,6 +78,19 @@ def serve_command(
     body_timeout: Annotated[float, typer.Option("--body-timeout", help="Seconds a put's whole body may take "
                                                 "to arrive.")] = 60.0,
     max_inflight_gets: Annotated[int, typer.Option("--max-inflight-gets", help="Concurrent GETs before 503.")] = 16,
+    header_timeout: Annotated[float, typer.Option("--header-timeout", help="Seconds a request's headers may take "
+                                                  "to arrive.")] = 10.0,
+    send_timeout: Annotated[float, typer.Option("--send-timeout", help="Seconds a reader may read nothing before "
+                                                "its GET is cut off.")] = 30.0,
+    max_gets_per_client: Annotated[int, typer.Option("--max-gets-per-client", help="Concurrent GETs from one "
+                                                     "address before 503.")] = 4,
+    max_uploads_per_client: Annotated[int, typer.Option("--max-uploads-per-client", help="Put bodies received at "
+                                                        "once from one address before 503.")] = 4,
+    quota_bytes: Annotated[int | None, typer.Option("--quota-bytes", help="Disk quota of the blob store; a put "
+                                                    "past it gets 507 (default: no quota).")] = None,
+    api_key_hash: Annotated[str | None, typer.Option("--api-key-hash", help="sha256 hex of the API key puts must "
+                                                     "send (`loraledger node hash-key`); or the key itself in "
+                                                     "$LORALEDGER_DA__API_KEY.")] = None,
     max_payload_bytes: Annotated[int, typer.Option("--max-payload-bytes", help="Largest payload accepted (at most "
                                                    "16 MiB); above it 413.")] = _MAX_PAYLOAD_BYTES,
     enable_faults: Annotated[bool, typer.Option("--enable-faults", help="Enable /admin/faults (tests only).")] = False,
@@ -93,8 +106,10 @@ def serve_command(
         raise UsageError(f"--kzg-workers must be >= 1, got {kzg_workers}")
     if max_inflight_gets < 1 or not 0 < max_payload_bytes <= _MAX_PAYLOAD_BYTES:
         raise UsageError(f"--max-inflight-gets must be >= 1 and --max-payload-bytes in 1..{_MAX_PAYLOAD_BYTES}")
-    if body_timeout <= 0:
-        raise UsageError(f"--body-timeout must be > 0, got {body_timeout}")
+    if min(body_timeout, header_timeout, send_timeout) <= 0:
+        raise UsageError("--body-timeout, --header-timeout and --send-timeout must be > 0 seconds")
+    if min(max_gets_per_client, max_uploads_per_client) < 1 or (quota_bytes is not None and quota_bytes < 1):
+        raise UsageError("--max-gets-per-client, --max-uploads-per-client and --quota-bytes must be >= 1")
     if operator_keystore is None and not dev:
         raise UsageError("no --operator-keystore: outside a local devnet the DA server needs a real operator key "
                          "(password in $LORALEDGER_DA__OPERATOR_PASSWORD); pass --dev for a local devnet")
@@ -103,6 +118,7 @@ def serve_command(
     _check_port_free(host, port)  # before anything is written to the data dir (the dev key)
     from attribution.da.errors import DAError
     from attribution.da.server import DAServerConfig, serve
+    from attribution.da.server import api_key_hash as key_hash
 
     try:
         serve(
@@ -110,7 +126,9 @@ def serve_command(
                 data_dir=data_dir, host=host, port=port, operator_keystore=operator_keystore,
                 enable_faults=enable_faults, kzg=kzg, kzg_workers=kzg_workers, dev=dev,
                 body_timeout_s=body_timeout, max_inflight_gets=max_inflight_gets,
-                max_payload_bytes=max_payload_bytes,
+                max_payload_bytes=max_payload_bytes, header_timeout_s=header_timeout, send_timeout_s=send_timeout,
+                max_gets_per_client=max_gets_per_client, max_uploads_per_client=max_uploads_per_client,
+                quota_bytes=quota_bytes, api_key_hash=key_hash(api_key_hash),
             )
         )
     except DAError as e:

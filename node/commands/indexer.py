@@ -66,12 +66,15 @@ def serve_command(db: DbOpt = str(DEFAULT_DB), rpc_url: RpcOpt = None, da_url: D
     """Follow the deployment from its deploy block and serve the query API (OpenAPI docs at /docs)."""
     import uvicorn
 
+    from attribution.http_server import HttpLimits, serve_config
     from attribution.indexer.api import create_app
     from attribution.indexer.follower import Indexer
 
     indexer = build_indexer(db, rpc_url, da_url, deployment, confirmations, page_blocks)
     assert isinstance(indexer, Indexer)
-    uvicorn.run(create_app(indexer.engine, indexer, poll_s=poll_s), host=host, port=port, log_level="info")
+    # header/body/send timeouts and a per-address connection cap, as the node and the DA server have
+    uvicorn.Server(serve_config(create_app(indexer.engine, indexer, poll_s=poll_s), host, port, HttpLimits(),
+                                log_level="info")).run()
 
 
 @app.command("sync")

@@ -73,6 +73,7 @@ def run(
         _json_logs()
     import uvicorn
 
+    from attribution.http_server import HttpLimits, serve_config
     from node.app import create_app
     from node.services import build_services
 
@@ -88,9 +89,14 @@ def run(
             # the graceful shutdown is the whole answer to SIGTERM/Ctrl-C: exit 0 instead of re-raising the signal
             self._captured_signals.clear()
 
-    server = _Server(uvicorn.Config(app_, host=settings.node.host, port=settings.node.port, log_config=None,
-                                           timeout_graceful_shutdown=int(settings.node.shutdown_deadline_s) or None,
-                                           access_log=False))
+    n = settings.node
+    # header/body/send timeouts and a per-address connection cap; X-Forwarded-For only from node.trusted_proxies
+    # (uvicorn's default trusts it from 127.0.0.1, which let any local client pick its rate-limit address)
+    limits = HttpLimits(header_timeout_s=n.header_timeout_s, body_timeout_s=n.body_timeout_s,
+                        send_timeout_s=n.send_timeout_s, max_connections_per_client=n.max_connections_per_client,
+                        trusted_proxies=tuple(n.trusted_proxies))
+    server = _Server(serve_config(app_, n.host, n.port, limits, log_config=None, access_log=False,
+                                  timeout_graceful_shutdown=int(n.shutdown_deadline_s) or None))
     server.run()
     typer.echo("loraledger node: stopped (in-flight answers finished and recorded, record store flushed)", err=True)
 
