@@ -1,8 +1,9 @@
 """uvicorn with the limits every HTTP server we run needs (node, DA server, indexer): one `serve_config`.
 
-uvicorn (its h11 protocol: httptools is not installed) alone waits forever for a request's headers or body and for a client that stops reading, and accepts any
-number of connections from one address, so a handful of idle sockets can hold a server's slots (16 DA readers
-that never read blocked every other GET). `HardenedProtocol` adds, per connection:
+uvicorn (its h11 protocol: httptools is not installed) alone waits forever for a request's headers or body and
+for a client that stops reading, and accepts any number of connections from one address, so a handful of idle
+sockets can hold a server's slots (16 DA readers that never read blocked every other GET).
+`HardenedProtocol` adds, per connection:
 
 - header timeout: the request line and headers must arrive within `header_timeout_s` of the connection opening
   or of the previous response (408, then close);

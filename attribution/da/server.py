@@ -72,13 +72,13 @@ class DAServerConfig:
     kzg_workers: int | None = None
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     max_inflight_puts: int = 4
-    max_inflight_gets: int = 16
+    max_inflight_gets: int = 64
     body_timeout_s: float = 60.0
     header_timeout_s: float = 10.0
     send_timeout_s: float = 30.0  # a GET whose client reads nothing for this long is cut off (slot released)
-    max_gets_per_client: int = 4  # one address cannot take every GET slot
-    max_uploads_per_client: int = 4  # put bodies being received at once from one address
-    max_uploads: int = 32  # put bodies being received at once in all (each spooled to disk, not memory)
+    max_gets_per_client: int = 8  # one address cannot take every GET slot
+    max_uploads_per_client: int = 8  # put bodies being received at once from one address
+    max_uploads: int = 64  # put bodies being received at once in all (each spooled to disk, not memory)
     max_connections_per_client: int = 64
     quota_bytes: int | None = None  # disk quota of the blob store; None: the disk's free space
     api_key_hash: str | None = None  # sha256 hex of the key puts must carry (`Authorization: Bearer KEY`)
@@ -493,15 +493,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="local devnet: without --operator-keystore, create/reuse a dev key in the data dir")
     parser.add_argument("--body-timeout", type=float, default=60.0,
                         help="seconds a put's whole body may take to arrive (default 60)")
-    parser.add_argument("--max-inflight-gets", type=int, default=16, help="concurrent GETs before 503 (default 16)")
+    parser.add_argument("--max-inflight-gets", type=int, default=64, help="concurrent GETs before 503 (default 64)")
     parser.add_argument("--header-timeout", type=float, default=10.0,
                         help="seconds a request's headers may take to arrive (default 10)")
     parser.add_argument("--send-timeout", type=float, default=30.0,
                         help="seconds a reader may read nothing before its GET is cut off (default 30)")
-    parser.add_argument("--max-gets-per-client", type=int, default=4,
-                        help="concurrent GETs from one address before 503 (default 4)")
-    parser.add_argument("--max-uploads-per-client", type=int, default=4,
-                        help="put bodies received at once from one address before 503 (default 4)")
+    parser.add_argument("--max-gets-per-client", type=int, default=8,
+                        help="concurrent GETs from one address before 503 (default 8)")
+    parser.add_argument("--max-uploads-per-client", type=int, default=8,
+                        help="put bodies received at once from one address before 503 (default 8)")
     parser.add_argument("--quota-bytes", type=int, default=None,
                         help="disk quota of the blob store; a put past it gets 507 (default: no quota)")
     parser.add_argument("--api-key-hash", default=None,

@@ -90,8 +90,8 @@ async def _serve(request: Request, s: Services, key: str, req: CompletionRequest
     if over is not None:
         which, retry = over
         s.metrics.rejected.labels(f"rate_{which}").inc()
-        raise APIError(429, f"rate limit on {which} per minute reached for this API key (or client address); retry after "
-                       f"{retry} s",
+        raise APIError(429, f"rate limit on {which} per minute reached for this API key (or client address); "
+                       f"retry after {retry} s",
                        type="rate_limit_error", code=f"rate_limit_{which}", headers={"Retry-After": str(retry)})
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
     if req.stream_options is not None and not req.stream:

@@ -77,15 +77,15 @@ def serve_command(
                                       "operator key in the data dir.")] = False,
     body_timeout: Annotated[float, typer.Option("--body-timeout", help="Seconds a put's whole body may take "
                                                 "to arrive.")] = 60.0,
-    max_inflight_gets: Annotated[int, typer.Option("--max-inflight-gets", help="Concurrent GETs before 503.")] = 16,
+    max_inflight_gets: Annotated[int, typer.Option("--max-inflight-gets", help="Concurrent GETs before 503.")] = 64,
     header_timeout: Annotated[float, typer.Option("--header-timeout", help="Seconds a request's headers may take "
                                                   "to arrive.")] = 10.0,
     send_timeout: Annotated[float, typer.Option("--send-timeout", help="Seconds a reader may read nothing before "
                                                 "its GET is cut off.")] = 30.0,
     max_gets_per_client: Annotated[int, typer.Option("--max-gets-per-client", help="Concurrent GETs from one "
-                                                     "address before 503.")] = 4,
+                                                     "address before 503.")] = 8,
     max_uploads_per_client: Annotated[int, typer.Option("--max-uploads-per-client", help="Put bodies received at "
-                                                        "once from one address before 503.")] = 4,
+                                                        "once from one address before 503.")] = 8,
     quota_bytes: Annotated[int | None, typer.Option("--quota-bytes", help="Disk quota of the blob store; a put "
                                                     "past it gets 507 (default: no quota).")] = None,
     api_key_hash: Annotated[str | None, typer.Option("--api-key-hash", help="sha256 hex of the API key puts must "
