@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+from starlette.requests import ClientDisconnect
 
 from attribution.safejson import JSONInputError, loads
 from node.api.errors import APIError
@@ -132,12 +133,18 @@ async def read_json(request: Request, model: type[M], max_bytes: int) -> M:
                        "send a shorter prompt", code="body_too_large")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise APIError(413, f"request body exceeds the node's limit of {max_bytes} bytes: send a shorter prompt",
-                           code="body_too_large")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise APIError(413, f"request body exceeds the node's limit of {max_bytes} bytes: send a shorter "
+                               "prompt", code="body_too_large")
+            chunks.append(chunk)
+    except ClientDisconnect as e:
+        # the client went away mid-body (or the body timeout cut it): nobody reads this answer, and a traceback
+        # per aborted upload would flood the log
+        raise APIError(400, "the request body ended before its Content-Length: send the whole body",
+                       code="body_incomplete") from e
     raw = b"".join(chunks)
     if not raw.strip():
         raise APIError(400, "the request body is empty: send a JSON object", code="invalid_json")
