@@ -16,6 +16,7 @@ from attribution.chain.errors import ChainError
 from attribution.da.client import DEFAULT_URL, DAClient
 from attribution.errors import AttributionError
 from node.chain import connect_chain
+from node.commands._chain import RpcOpt
 from node.errors import UsageError
 from node.settings import load_settings
 
@@ -27,7 +28,6 @@ DEFAULT_DB = Path(".loraledger/indexer.db")
 
 DbOpt = Annotated[str, typer.Option("--db", envvar="LORALEDGER_INDEXER_DB",
                                     help="SQLite file path, or a postgresql://user@host:port/db URL.")]
-RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: settings chain.rpc_url).")]
 DaOpt = Annotated[str, typer.Option("--da-url", envvar="LORALEDGER_DA_URL", help="DA server / eigenda-proxy URL.")]
 DeployOpt = Annotated[Path | None, typer.Option(
     "--deployment", help="Deployment file (default: deployments/<chainId>.json): ledger, registry, deploy block.")]

@@ -114,10 +114,30 @@ def store_path(
 
 
 @app.command("hash-key")
-def hash_key_cmd(key: Annotated[str, typer.Argument(help="The API or admin key to hash.")]) -> None:
+def hash_key_cmd(
+    key: Annotated[str | None, typer.Argument(help="The key (avoid: argv is visible to every local user; without "
+                                              "it the key is read from --key-file, a pipe, or a hidden prompt).",
+                                              show_default=False)] = None,
+    key_file: Annotated[pathlib.Path | None, typer.Option("--key-file", help="Read the key from this file "
+                                                          "(first line).")] = None,
+) -> None:
     """Print the sha256 hex to put in node.api_key_hashes / node.admin_key_hash (the node never stores keys)."""
+    import sys
+
     from node.api.auth import hash_key
 
+    if key is not None:
+        typer.echo("warning: a key on the command line is visible to every local user in `ps` and your shell "
+                   "history; pipe it in, use --key-file, or omit it to be prompted", err=True)
+    elif key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8").splitlines()[0] if key_file.stat().st_size else ""
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"--key-file {key_file}: {e}") from e
+    elif not sys.stdin.isatty():
+        key = sys.stdin.readline().rstrip("\r\n")
+    else:
+        key = typer.prompt("key", hide_input=True)
     if not key:
         raise UsageError("the key is empty")
     typer.echo(hash_key(key))
