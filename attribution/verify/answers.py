@@ -12,11 +12,11 @@ what it compared; `AnswerReport.ok` is True only when every step passed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attribution import safejson
 from attribution.chain.errors import ChainError
 from attribution.errors import AttributionError
 from attribution.hashing import is_address, to_checksum_address
@@ -63,12 +63,12 @@ def load_answer(obj: dict[str, Any] | str | Path) -> SavedAnswer:
     """Parse a saved answer (dict, JSON text, or a path to a JSON file)."""
     if isinstance(obj, Path):
         try:
-            obj = json.loads(obj.read_text())
+            obj = safejson.loads(obj.read_bytes(), what="the answer file")
         except (OSError, ValueError) as e:
             raise AnswerError(f"cannot read answer file: {e}") from e
     elif isinstance(obj, str):
         try:
-            obj = json.loads(obj)
+            obj = safejson.loads(obj, what="the answer")
         except ValueError as e:
             raise AnswerError(f"answer is not JSON: {e}") from e
     if not isinstance(obj, dict):
