@@ -134,7 +134,8 @@ def _too_large(limit: int) -> JSONResponse:
 
 def _unauthorized() -> JSONResponse:
     return _error(401, "unauthorized", "this DA server takes puts only with its API key: send `Authorization: "
-                  "Bearer KEY` (batcher.da_api_key / $LORALEDGER_DA_API_KEY)", {"WWW-Authenticate": "Bearer"})
+                  "Bearer KEY` (the batcher's batcher.da_api_key, env LORALEDGER_BATCHER__DA_API_KEY)",
+                  {"WWW-Authenticate": "Bearer"})
 
 
 async def _discard_body(request: Request) -> None:

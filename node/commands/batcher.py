@@ -148,7 +148,8 @@ def _build(db: Path | None, rpc_url: str | None, da_url: str | None, deployment:
     except StoreError as e:
         raise UsageError(f"cannot open record store {path}: {e}") from e
     try:
-        return Batcher(store, DAClient(da_url or bs.da_url, max_retries=2), ledger, txmgr, config,
+        da_key = bs.da_api_key.get_secret_value() if bs.da_api_key else None
+        return Batcher(store, DAClient(da_url or bs.da_url, max_retries=2, api_key=da_key), ledger, txmgr, config,
                        on_transition=_kill_hook())
     except BatcherError as e:
         store.close()

@@ -24,6 +24,16 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per HTTP a
 RetriesOpt = Annotated[int, typer.Option("--retries", help="Retries on 5xx/connection errors (backoff).")]
 
 
+DA_API_KEY_ENV = "LORALEDGER_BATCHER__DA_API_KEY"  # batcher.da_api_key: what a keyed DA server wants for puts
+
+
+def da_api_key() -> str | None:
+    """The DA write key for puts from this machine (env only: a key never goes on the command line)."""
+    import os
+
+    return os.environ.get(DA_API_KEY_ENV) or None
+
+
 def _quiet_http_logs() -> None:
     # httpx logs every request URL at INFO; a commitment in a URL is kilobytes of hex
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -142,7 +152,8 @@ def put_command(
     timeout: TimeoutOpt = 120.0,
     retries: RetriesOpt = 5,
 ) -> None:
-    """Store FILE on the DA layer and print its commitment as 0x hex."""
+    """Store FILE on the DA layer and print its commitment as 0x hex (a keyed DA server: the key in
+    $LORALEDGER_BATCHER__DA_API_KEY)."""
     _quiet_http_logs()
     _check_client_options(timeout, retries, url)
     try:
@@ -153,7 +164,7 @@ def put_command(
     from attribution.da.errors import DAError
 
     try:
-        with DAClient(url, timeout=timeout, max_retries=retries) as client:
+        with DAClient(url, timeout=timeout, max_retries=retries, api_key=da_api_key()) as client:
             commitment = client.put(payload)
     except DAError as e:
         typer.echo(f"error: {e}", err=True)
