@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from attribution.devnet.processes import free_port
 from attribution.http_server import HttpLimits, client_bucket, serve_config
-from tests.fixtures.chain import free_port
 
 BIG = 64 * 1024 * 1024  # far more than the socket buffers hold: a reader that never reads blocks the sender
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from tests.fixtures.chain import free_port
+from attribution.devnet.processes import free_port
 from tests.integration.node.conftest import NodeEnv, NodeProcess, start_node, write_config
 
 pytestmark = pytest.mark.timeout(600)
