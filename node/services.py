@@ -85,7 +85,8 @@ class Services:
                                    adapter=name)
         entry = self.catalogue.add(name, content_hash, adapter_id)  # registry check before any loading
         try:
-            self.cache.add(path, name)
+            # the cache hashes the bytes it loads in the same read: files swapped since the check are refused
+            self.cache.add(path, name, expected_id=content_hash)
         except BaseException:
             self.catalogue.remove(name)
             raise

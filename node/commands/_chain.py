@@ -24,7 +24,21 @@ if TYPE_CHECKING:  # attribution.chain (web3) is imported when a command runs: `
     from attribution.chain.setup import ChainContext
 
 
-RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: chain.rpc_url).")]
+def warn_secret_in_argv(value: str | None) -> str | None:
+    """Typer callback of `--rpc-url`: a URL holding a key or password on the command line is visible to every
+    local user (`ps`, shell history); say so and where to put it instead. Public URLs pass silently."""
+    from attribution.chain.redact import redact_url
+
+    if value and redact_url(value) != value:
+        typer.echo(f"warning: --rpc-url {redact_url(value)} carries a key or password, which every local user can "
+                   "read in `ps`; set LORALEDGER_CHAIN__RPC_URL or chain.rpc_url in loraledger.toml instead",
+                   err=True)
+    return value
+
+
+RpcOpt = Annotated[str | None, typer.Option("--rpc-url", callback=warn_secret_in_argv, help="L2 JSON-RPC URL "
+                                            "(default: chain.rpc_url; a URL with a key belongs in "
+                                            "LORALEDGER_CHAIN__RPC_URL, not argv).")]
 KeystoreOpt = Annotated[Path | None, typer.Option(
     "--keystore", help=f"Signer keyfile JSON; password from {ENV_KEYSTORE_PASSWORD} or a prompt. Without it: "
                        "LORALEDGER_PRIVATE_KEY, or on the local devnet (chain 31337) a dev account.")]

@@ -21,6 +21,7 @@ from attribution.chain.txmgr import TxManager, TxMgrConfig
 from attribution.da.client import DAClient
 from attribution.store import Batch, RecordStore, StoreError
 from node.chain import connect_chain, signer_params
+from node.commands._chain import RpcOpt
 from node.errors import UsageError
 from node.settings import load_settings
 
@@ -54,7 +55,7 @@ def _kill_hook() -> Any:
 @app.command("run")
 def run_command(
     db: Annotated[Path | None, typer.Option("--db", help=_DB_HELP)] = None,
-    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: chain.rpc_url).")] = None,
+    rpc_url: RpcOpt = None,
     da_url: Annotated[str | None, typer.Option("--da-url", help="DA URL (default: batcher.da_url).")] = None,
     deployment: Annotated[Path | None, typer.Option("--deployment", help="Deployment file (default: "
                                                     "deployments/<chainId>.json).")] = None,
@@ -147,7 +148,8 @@ def _build(db: Path | None, rpc_url: str | None, da_url: str | None, deployment:
     except StoreError as e:
         raise UsageError(f"cannot open record store {path}: {e}") from e
     try:
-        return Batcher(store, DAClient(da_url or bs.da_url, max_retries=2), ledger, txmgr, config,
+        da_key = bs.da_api_key.get_secret_value() if bs.da_api_key else None
+        return Batcher(store, DAClient(da_url or bs.da_url, max_retries=2, api_key=da_key), ledger, txmgr, config,
                        on_transition=_kill_hook())
     except BatcherError as e:
         store.close()

@@ -16,6 +16,7 @@ from attribution.chain.errors import ChainError
 from attribution.da.client import DEFAULT_URL, DAClient
 from attribution.errors import AttributionError
 from node.chain import connect_chain
+from node.commands._chain import RpcOpt
 from node.errors import UsageError
 from node.settings import load_settings
 
@@ -27,7 +28,6 @@ DEFAULT_DB = Path(".loraledger/indexer.db")
 
 DbOpt = Annotated[str, typer.Option("--db", envvar="LORALEDGER_INDEXER_DB",
                                     help="SQLite file path, or a postgresql://user@host:port/db URL.")]
-RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: settings chain.rpc_url).")]
 DaOpt = Annotated[str, typer.Option("--da-url", envvar="LORALEDGER_DA_URL", help="DA server / eigenda-proxy URL.")]
 DeployOpt = Annotated[Path | None, typer.Option(
     "--deployment", help="Deployment file (default: deployments/<chainId>.json): ledger, registry, deploy block.")]
@@ -66,12 +66,15 @@ def serve_command(db: DbOpt = str(DEFAULT_DB), rpc_url: RpcOpt = None, da_url: D
     """Follow the deployment from its deploy block and serve the query API (OpenAPI docs at /docs)."""
     import uvicorn
 
+    from attribution.http_server import HttpLimits, serve_config
     from attribution.indexer.api import create_app
     from attribution.indexer.follower import Indexer
 
     indexer = build_indexer(db, rpc_url, da_url, deployment, confirmations, page_blocks)
     assert isinstance(indexer, Indexer)
-    uvicorn.run(create_app(indexer.engine, indexer, poll_s=poll_s), host=host, port=port, log_level="info")
+    # header/body/send timeouts and a per-address connection cap, as the node and the DA server have
+    uvicorn.Server(serve_config(create_app(indexer.engine, indexer, poll_s=poll_s), host, port, HttpLimits(),
+                                log_level="info")).run()
 
 
 @app.command("sync")

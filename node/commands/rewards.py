@@ -68,7 +68,10 @@ def _rewards(rpc_url: str | None, deployment: Path | None, da_url: str | None, *
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per DA request would bury the answer
     ctx = connect(rpc_url, deployment, keystore=keystore, dev_account=dev_account,
                   default_dev_account=default_dev_account, sign=sign)
-    with DAClient(da_url or DEFAULT_URL, timeout=60.0, max_retries=3, backoff=0.2) as da, chain_errors():
+    from node.commands.da import da_api_key
+
+    with DAClient(da_url or DEFAULT_URL, timeout=60.0, max_retries=3, backoff=0.2, api_key=da_api_key()) as da, \
+            chain_errors():
         try:
             yield RewardsChain(ctx.contracts, da, confirmations=confirmations), ctx
         except RewardsError as e:
