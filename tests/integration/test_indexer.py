@@ -239,6 +239,61 @@ def test_indexer_verifies_every_batch_and_serves_queries(
     idx.engine.dispose()
 
 
+def _answers(client: TestClient, s: Scenario) -> list[Any]:
+    """What a dApp asks the index: listings by adapter, dataset, time and node, one record, usage, status."""
+    t0 = min(r.timestamp for r in s.ok_records)
+    out = [client.get("/v1/records", params={"adapter": "0x" + ADAPTER_ID.hex(), "limit": 1000}).json(),
+           client.get("/v1/records", params={"dataset": "0x" + DATASETS[0].hex(), "limit": 1000}).json(),
+           client.get("/v1/records", params={"from_ts": t0, "to_ts": t0 + 3, "limit": 1000}).json(),
+           client.get("/v1/records", params={"node": s.b.address, "limit": 3, "offset": 2}).json(),
+           client.get(f"/v1/records/{s.a.address}/{s.ok_records[3].seq}").json(),
+           client.get(f"/v1/records/{s.a.address}/{s.bad_records[0].seq}").json(),
+           client.get("/v1/batches").json()]
+    out += [client.get(f"/v1/usage/{by}").json() for by in ("adapter", "dataset", "contributor", "node", "epoch")]
+    status = client.get("/v1/status").json()
+    return out + [status["records"], status["batches"]]
+
+
+def test_bulk_catch_up_with_deferred_indexes_answers_like_the_row_path(
+        deployment: DeployedContracts, scenario: Scenario, module_da: DAServerProcess, index_db: str,
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from attribution.indexer.bulk import DEFER_INDEXES_KEY, defer_indexes, deferred_indexes
+    from attribution.indexer.db import migrate
+
+    d = deployment
+    row_url = str(tmp_path / "rows.db") if index_db.endswith(".db") else \
+        request.getfixturevalue("postgres_cluster").new_database()
+    row = _indexer(d, row_url, module_da.url)
+    row.bulk, row.defer_indexes_at = False, None
+    _catch_up(row)
+    bulk = _indexer(d, index_db, module_da.url)
+    bulk.defer_indexes_at = 1  # the whole scenario counts as far behind: indexes dropped, then rebuilt
+    bulk.sync_once(verify=False)  # every batch pending
+    bulk._maybe_defer_indexes(1)
+    with bulk.engine.connect() as conn:
+        assert deferred_indexes(conn) and not sa.inspect(conn).get_indexes("records")
+    _catch_up(bulk)
+    with bulk.engine.connect() as conn:
+        assert deferred_indexes(conn) == []
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    assert snapshot(index_db) == snapshot(row_url)
+    assert _answers(TestClient(create_app(bulk.engine)), scenario) == _answers(TestClient(create_app(row.engine)),
+                                                                               scenario)
+
+    # killed while deferred: migrating first rebuilds them from the statements kept in meta
+    with bulk.engine.begin() as conn:
+        assert defer_indexes(conn) and conn.execute(sa.select(sa.func.count()).select_from(records)).scalar()
+        assert conn.execute(sa.text(f"SELECT count(*) FROM meta WHERE key = '{DEFER_INDEXES_KEY}'")).scalar() == 1
+    migrate(bulk.engine, head_revision() or "head")
+    with bulk.engine.connect() as conn:
+        assert deferred_indexes(conn) == [] and compare_metadata(MigrationContext.configure(conn), metadata) == []
+    for idx in (bulk, row):
+        idx.engine.dispose()
+
+
 @contextlib.contextmanager
 def _http_server(app: Any) -> Iterator[str]:
     """Serve `app` with uvicorn on a free port in a thread."""
