@@ -170,6 +170,9 @@ def test_indexer_verifies_every_batch_and_serves_queries(
     by_adapter = client.get("/v1/records", params={"adapter": "0x" + ADAPTER_ID.hex(), "limit": 1000}).json()
     ok_adapter = sorted((r for r in s.ok_records if r.adapter_id == ADAPTER_ID), key=lambda r: (r.node, r.seq))
     mine = [x for x in by_adapter["records"] if x["verdict"] == "ok"]
+    for x in by_adapter["records"]:  # the reader builds the JSON from columns: exactly `Record.to_json` and leaf
+        rec = Record.from_json(x["record"])
+        assert rec.to_json() == x["record"] and x["leaf"] == "0x" + rec.leaf().hex()
     assert sorted((Record.from_json(x["record"]) for x in mine), key=lambda r: (r.node, r.seq)) == ok_adapter
     for x in mine[:4]:
         rec = Record.from_json(x["record"])
