@@ -151,6 +151,9 @@ class EngineSettings(BaseModel):
     max_queue: int = Field(256, ge=1, description="Requests waiting for a row; beyond it 429 with Retry-After.")
     max_seq_len: int = Field(512, gt=1, description="Prompt + completion tokens per request.")
     default_max_tokens: int = Field(64, gt=0, description="max_tokens when a request gives none.")
+    threads: int | None = Field(None, ge=1, description="torch threads of the engine (intra- and inter-op), set "
+                                "before it starts (default: the cores this process may use, minus one for HTTP, "
+                                "recording and batching when there are more than two).")
 
 
 class AdaptersSettings(BaseModel):

@@ -16,6 +16,7 @@ from attribution.chain.assets import dataset_id_for
 from attribution.hashing import to_checksum_address
 from attribution.records import IO_KIND_CHAT, IO_KIND_COMPLETION, Record, io_hash_v3
 from attribution.records.receipt import recover_receipt_signer
+from node.services import engine_threads
 from tests.integration.node.conftest import ADMIN_KEY, API_KEY, DATASET_A, DATASET_B, NodeProcess
 
 pytestmark = pytest.mark.timeout(600)
@@ -245,5 +246,8 @@ def test_metrics_health_ready(served_node: NodeProcess) -> None:
     assert 'max_lora="8"' in text
     stored = [ln for ln in text.splitlines() if ln.startswith("loraledger_records_stored_total")]
     assert float(stored[0].split()[-1]) >= 1
+    # engine.threads unset: the cores the node may use (it inherits this process's affinity), minus one above two
+    threads = [ln for ln in text.splitlines() if ln.startswith("loraledger_engine_threads ")]
+    assert float(threads[0].split()[-1]) == engine_threads(None)
     assert httpx.get(f"{served_node.url}/healthz", timeout=10).json() == {"status": "ok"}
     assert httpx.get(f"{served_node.url}/readyz", timeout=10).status_code == 200
