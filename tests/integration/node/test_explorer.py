@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,13 +151,16 @@ def ready(page: Any) -> None:
     page.wait_for_selector("body[data-ready='1']", timeout=30_000)
 
 
-def shot(page: Any, name: str) -> None:
-    """Screenshots for docs/explorer.md at desktop and phone width (only when LORALEDGER_EXPLORER_SHOTS is set)."""
+def shot(page: Any, name: str, at: str | None = None) -> None:
+    """Screenshots for docs/explorer.md at desktop and phone width (only when LORALEDGER_EXPLORER_SHOTS is set),
+    scrolled to the element `at` when given."""
     if not SHOTS:
         return
     Path(SHOTS).mkdir(parents=True, exist_ok=True)
     for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(size)
+        if at:
+            page.locator(at).evaluate("e => e.scrollIntoView({block: 'start'})")
         page.wait_for_timeout(150)
         page.screenshot(path=str(Path(SHOTS) / f"{name}-{label}.png"))
     page.set_viewport_size(DESKTOP)
@@ -218,7 +222,7 @@ def test_a_saved_answer_verifies_in_the_browser(world: dict[str, Any], page: Any
         assert verdict.startswith("VERIFIED"), (verdict, checks)
         assert len(checks) == 10 and all(mark == "PASS" for mark, _ in checks), checks
         assert "verifyRecord" in checks[8][1] and "= true" in checks[8][1]
-    shot(page, "verify")
+    shot(page, "verify", at="#verify-form")
     # page weight and time to interactive of the verify page (cold load, cache off)
     context = page.context
     cold = context.browser.new_context(viewport=DESKTOP)
@@ -252,7 +256,7 @@ def test_one_changed_character_in_the_completion_fails_at_io_hash(world: dict[st
     assert verdict.startswith("NOT VERIFIED")
     assert checks[0][0] == "FAIL" and "ioHash" in checks[0][1]
     assert all(mark == "PASS" for mark, _ in checks[1:4])  # the record, leaf and receipt are still the node's
-    shot(page, "verify-fail")
+    shot(page, "verify-fail", at="#verdict")
 
 
 def _wallet(page: Any, anvil: AnvilNode, account: str, chain_id: int) -> None:
@@ -347,3 +351,31 @@ def test_plots_render_real_data(world: dict[str, Any], page: Any) -> None:
     ready(page)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
     assert not page.csp_errors
+
+
+def test_rewards_status_and_claim_print_token_units(world: dict[str, Any]) -> None:
+    """The terminal's care: `rewards status|claim` tables print `0.000034 LLDEV`, `--json` keeps raw integers."""
+    d = world["deployment"]
+    operator = d.node.address  # dev account 1 earns the node's share
+    payout = int(next(a["cumulative"] for a in world["payload"]["accounts"] if a["account"] == operator))
+    deployment = world["root"] / "deployment.json"
+    d.deployment.save(deployment)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LORALEDGER_")}
+    cli = [str(Path(sys.executable).with_name("loraledger")), "rewards"]
+    where = ["--rpc-url", d.rpc_url, "--deployment", str(deployment), "--da-url", world["da"].url]
+
+    def run(*args: str) -> str:
+        p = subprocess.run([*cli, *args, *where], cwd=world["root"], env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    symbol = d.token.contract.functions.symbol().call()
+    raw = json.loads(run("status", "--account", operator, "--json"))["account"]
+    assert raw["claimable"] == str(payout)
+    table = run("status", "--account", operator)
+    units = format(Decimal(payout).scaleb(-18), "f").rstrip("0").rstrip(".")
+    assert f"{units} {symbol}" in table and str(payout) not in table
+    claimed = run("claim", "--dev-account", "1")
+    assert f"{units} {symbol}" in claimed
+    assert d.rewards.claimed(operator) == payout

@@ -19,7 +19,7 @@ export function barChart(title, labels, values, { fmt = (v) => String(v), unit =
   const W = 640, H = 240, L = 64, B = 40, T = 24, R = 8;
   const max = nice(Math.max(0, ...values));
   const n = Math.max(1, values.length);
-  const bw = (W - L - R) / n;
+  const bw = Math.min((W - L - R) / n, 72); // a lone bar stays a bar, not a wall
   const y = (v) => T + (H - T - B) * (1 - v / max);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "chart",
     "aria-label": `${title}: ${labels.map((l, i) => `${l} ${fmt(values[i])}`).join(", ")}` }, s("title", {}, title));

@@ -6,6 +6,11 @@ import { barChart } from "./charts.js";
 import { facts, h, link, mono, table } from "./dom.js";
 
 const time = (t) => (t ? new Date(Number(t) * 1000).toISOString().replace(".000Z", "Z") : "—");
+/** A token amount for an axis: three significant digits (0.0000812, 1.25, 3400). */
+export const tokenAxis = (cfg) => (v) => {
+  const x = Number(formatUnits(BigInt(Math.round(v)), cfg.token.decimals));
+  return x === 0 ? "0" : x >= 1000 ? x.toFixed(0) : String(Number(x.toPrecision(3)));
+};
 const amount = (cfg, v) => `${formatUnits(BigInt(v ?? 0), cfg.token.decimals)} ${cfg.token.symbol}`;
 const verdict = (v) => h("span", { class: `badge ${v === "ok" ? "pass" : v === "pending" ? "wait" : "fail"}` }, v);
 export const nodeLink = (a) => link(`/explorer/node/${a}`, mono(a));
@@ -77,7 +82,7 @@ export async function node(addr) {
 
 function epochCharts(cfg, epochs, what) {
   const labels = epochs.map((e) => String(e.epoch));
-  const fmt = (v) => formatUnits(BigInt(Math.round(v)), cfg.token.decimals).replace(/(\.\d{4})\d+$/, "$1");
+  const fmt = tokenAxis(cfg);
   return h("div", { class: "charts" },
     h("figure", {}, barChart("Tokens per epoch", labels, epochs.map((e) => e.tokens)),
       h("figcaption", {}, `Tokens served ${what}, per rewards epoch ("open": not proposed yet).`)),
@@ -125,7 +130,7 @@ export async function account(addr) {
       ["claimable now", amount(cfg, a.claimable)]]),
     h("p", { class: "actions" }, link("/explorer/claim", "Claim with your wallet")),
     h("figure", {}, barChart("Earnings per epoch", labels, a.epochs.map((e) => Number(BigInt(e.amount))),
-      { fmt: (v) => formatUnits(BigInt(Math.round(v)), cfg.token.decimals).replace(/(\.\d{4})\d+$/, "$1"), unit: cfg.token.symbol }),
+      { fmt: tokenAxis(cfg), unit: cfg.token.symbol }),
     h("figcaption", {}, "This account's amount in each epoch's rewards payload (DA).")),
     table("Epochs", ["epoch", "earned", "cumulative", "state"], a.epochs.map((e) => [String(e.epoch), amount(cfg, e.amount),
       amount(cfg, e.cumulative), e.state]))];

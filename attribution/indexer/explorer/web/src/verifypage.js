@@ -10,18 +10,21 @@ export async function verifyPage() {
   const cfg = await getConfig();
   const field = (name, label, value, hint) => h("label", {}, label, h("input", { name, value, type: "url",
     required: true, spellcheck: "false", "aria-describedby": `${name}-hint` }), h("small", { id: `${name}-hint` }, hint));
-  const text = h("textarea", { id: "answer", name: "answer", rows: "8", spellcheck: "false", "aria-label": "saved answer JSON",
+  const text = h("textarea", { id: "answer", name: "answer", rows: "5", spellcheck: "false", "aria-label": "saved answer JSON",
     placeholder: '{"request": {"prompt": "..."}, "response": {..., "attribution": {...}}}' });
   const file = h("input", { type: "file", accept: "application/json,.json", "aria-label": "open a saved answer file" });
   const list = h("ol", { id: "checks", class: "checks", "aria-live": "polite" });
   const verdict = h("p", { id: "verdict", class: "verdict", role: "status" });
-  const settings = h("form", { id: "endpoints", method: "get", action: "/explorer/verify", class: "endpoints" },
-    h("fieldset", {}, h("legend", {}, "What the checks trust"),
-      field("rpc", "L2 RPC URL", cfg.rpcUrl, "every chain read goes here"),
-      field("da", "DA URL", cfg.daUrl, "the batch payload is fetched from here"),
-      h("label", {}, "Ledger", h("input", { name: "ledger", value: cfg.ledger, required: true, pattern: "0x[0-9a-fA-F]{40}",
-        spellcheck: "false" }), h("small", {}, "AttributionLedger address of the deployment")),
-      h("button", { type: "submit" }, "Use these")));
+  const settings = h("details", { class: "endpoints" },
+    h("summary", {}, "Checked against RPC ", mono(cfg.rpcUrl), ", DA ", mono(cfg.daUrl), ", ledger ", mono(cfg.ledger),
+      " (change)"),
+    h("form", { id: "endpoints", method: "get", action: "/explorer/verify" },
+      h("fieldset", {}, h("legend", {}, "What the checks trust"),
+        field("rpc", "L2 RPC URL", cfg.rpcUrl, "every chain read goes here"),
+        field("da", "DA URL", cfg.daUrl, "the batch payload is fetched from here"),
+        h("label", {}, "Ledger", h("input", { name: "ledger", value: cfg.ledger, required: true,
+          pattern: "0x[0-9a-fA-F]{40}", spellcheck: "false" }), h("small", {}, "AttributionLedger address of the deployment")),
+        h("button", { type: "submit" }, "Use these"))));
   const run = async () => {
     list.replaceChildren(...CHECKS.map((name, i) => h("li", { id: `check-${i}`, class: "check pending" },
       h("span", { class: "badge" }, "…"), h("strong", {}, name), h("span", { class: "detail" }, ""))));
@@ -66,10 +69,9 @@ export async function verifyPage() {
   return [h("h1", {}, "Verify an answer"),
     h("p", {}, "Paste or drop the JSON a loraledger node answered (with what you asked). Your browser runs the ten " +
       "checks of ", mono("loraledger verify answer"), " itself, against the RPC, ledger and DA below; the indexer is not asked."),
-    settings,
     h("form", { id: "verify-form", onsubmit: (e) => { e.preventDefault(); run(); } },
       text, h("div", { class: "row" }, file, h("button", { type: "submit", id: "verify" }, "Verify"))),
-    verdict, list,
+    settings, verdict, list,
     h("p", { class: "muted" }, "A record not yet in a posted batch shows WAIT; check again after the node's batcher ran. ",
       link("/explorer/", "Back to the explorer"))];
 }
