@@ -15,7 +15,7 @@ from attribution.da.client import DAClient
 from attribution.errors import AttributionError
 from attribution.indexer.explorer.config import ExplorerConfig
 from attribution.rewards import RewardsError, checksum
-from attribution.rewards_chain import ProposalInfo, RewardsChain
+from attribution.rewards.epochs import ProposalInfo, RewardsChain
 
 __all__ = ["Epoch", "ChainView"]
 

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from attribution.chain.history import RegistryHistory
+from attribution.hashing import to_checksum_address
 from attribution.indexer.explorer.chainview import Epoch
 from attribution.indexer.queries import NotFound, parse_bytes
 from attribution.indexer.schema import batches, profile_datasets, profiles, records, registry_events
-from attribution.records import to_checksum_address
 
 __all__ = ["batch_records", "records_per_hour", "asset_history", "epoch_of", "usage_per_epoch", "node_record_count",
            "adapters_using", "parse_node"]

@@ -8,9 +8,9 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from attribution.hashing import to_checksum_address
 from attribution.indexer.registry import registry_history
 from attribution.indexer.schema import batches, profile_datasets, profiles
-from attribution.records import to_checksum_address
 
 __all__ = ["resolve"]
 

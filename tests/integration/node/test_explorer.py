@@ -24,9 +24,10 @@ import httpx
 import pytest
 
 from attribution.da.client import DAClient
-from attribution.rewards_chain import RewardsChain
-from attribution.rewards_tree import decode_payload
-from tests.fixtures.chain import AnvilNode, free_port
+from attribution.devnet.processes import free_port
+from attribution.rewards.epochs import RewardsChain
+from attribution.rewards.tree import decode_payload
+from tests.fixtures.chain import AnvilNode
 from tests.fixtures.da import DAServerProcess
 from tests.integration.node.conftest import API_KEY, NodeEnv, NodeProcess, run_batchers_until_final
 
