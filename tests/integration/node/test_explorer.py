@@ -179,8 +179,10 @@ def attribution(answer: dict[str, Any]) -> dict[str, Any]:
 def test_search_finds_the_record_of_a_real_answer(world: dict[str, Any], page: Any) -> None:
     idx: Indexer = world["indexer"]
     att = attribution(world["answers"][0])
-    page.goto(idx.url + "/")
+    response = page.goto(idx.url + "/")
     ready(page)
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp and "'unsafe" not in csp
     shot(page, "home")
     # by keyboard: Tab reaches the skip link, the home link, then the search box; Enter searches
     page.keyboard.press("Tab")
@@ -213,6 +215,13 @@ def test_search_finds_the_record_of_a_real_answer(world: dict[str, Any], page: A
     ready(page)
     assert "Nothing found" in page.inner_text("h1")
     assert not page.csp_errors
+    # the verify page may connect to an RPC the user chose, and to nothing else
+    chosen = httpx.get(f"{idx.url}/explorer/verify", params={"rpc": "http://127.0.0.1:9"})
+    assert "http://127.0.0.1:9" in chosen.headers["content-security-policy"].split("connect-src")[1].split(";")[0]
+    # bad input: a 400 JSON naming the parameter
+    bad = httpx.get(f"{idx.url}/v1/explorer/nodes/0x12")
+    assert bad.status_code == 400 and "node" in bad.json()["error"]["message"]
+    assert httpx.get(f"{idx.url}/v1/explorer/accounts/zz").status_code == 400
 
 
 def _verify(page: Any, idx: Indexer, answer: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
