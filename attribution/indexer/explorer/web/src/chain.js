@@ -1,6 +1,6 @@
 // The L2 and DA reads the pages make themselves (viem over the RPC URL shown on the page; fetch of the DA URL).
 // ABIs come from the forge artifacts at build time (build.mjs writes abis.json), so a contract change follows.
-import { createPublicClient, http, keccak256, toHex } from "viem";
+import { createPublicClient, http, keccak256 } from "viem";
 import abis from "./abis.json";
 
 export { abis };
@@ -49,5 +49,3 @@ export async function batchEvents(client, ledger, node, fromBlock) {
   return logs.map((l) => ({ ...l.args, blockNumber: l.blockNumber, txHash: l.transactionHash })).reverse();
 }
 
-export const short = (h, n = 10) => (typeof h === "string" && h.length > 2 * n + 2 ? `${h.slice(0, n + 2)}…${h.slice(-n + 2)}` : String(h));
-export { toHex };

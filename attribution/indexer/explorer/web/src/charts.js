@@ -20,6 +20,7 @@ export function barChart(title, labels, values, { fmt = (v) => String(v), unit =
   const max = nice(Math.max(0, ...values));
   const n = Math.max(1, values.length);
   const bw = Math.min((W - L - R) / n, 72); // a lone bar stays a bar, not a wall
+  const x0 = L + ((W - L - R) - n * bw) / 2;
   const y = (v) => T + (H - T - B) * (1 - v / max);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "chart",
     "aria-label": `${title}: ${labels.map((l, i) => `${l} ${fmt(values[i])}`).join(", ")}` }, s("title", {}, title));
@@ -30,7 +31,7 @@ export function barChart(title, labels, values, { fmt = (v) => String(v), unit =
   }
   const every = Math.ceil(n / 12);
   values.forEach((v, i) => {
-    const x = L + i * bw + bw * 0.1;
+    const x = x0 + i * bw + bw * 0.1;
     svg.append(s("rect", { x, y: y(v), width: Math.max(1, bw * 0.8), height: Math.max(0, H - B - y(v)), class: "bar" },
       s("title", {}, `${labels[i]}: ${fmt(v)}`)));
     if (i % every === 0) {

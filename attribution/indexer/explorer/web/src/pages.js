@@ -14,6 +14,8 @@ export const tokenAxis = (cfg) => (v) => {
 const amount = (cfg, v) => `${formatUnits(BigInt(v ?? 0), cfg.token.decimals)} ${cfg.token.symbol}`;
 const verdict = (v) => h("span", { class: `badge ${v === "ok" ? "pass" : v === "pending" ? "wait" : "fail"}` }, v);
 export const nodeLink = (a) => link(`/explorer/node/${a}`, mono(a));
+/** For table cells: 0x7099…79C8 (the full address in the link's title and URL). */
+const nodeCell = (a) => h("a", { href: `/explorer/node/${a}`, title: a }, mono(`${a.slice(0, 6)}…${a.slice(-4)}`));
 const batchLink = (id) => link(`/explorer/batch/${id}`, `batch ${id}`);
 const adapterLink = (id) => (/^0x0+$/.test(id) ? "base model (no adapter)" : link(`/explorer/adapter/${id}`, mono(id)));
 const datasetLink = (id) => link(`/explorer/dataset/${id}`, mono(id));
@@ -29,7 +31,7 @@ export async function home() {
     facts([["chain", String(st.chainId)], ["ledger", mono(st.ledger ?? "—")], ["indexed to block", String(st.cursor)],
       ["records", String(st.records)], ["batches", Object.entries(st.batches).map(([k, v]) => `${v} ${k}`).join(", ") || "none"]]),
     table("Latest batches", ["batch", "node", "seqs", "verdict", "posted"], batches.map((b) => [batchLink(b.batchId),
-      nodeLink(b.node), `${b.firstSeq}..${b.firstSeq + b.count - 1}`, verdict(b.verdict), time(b.postedAt)]))];
+      nodeCell(b.node), `${b.firstSeq}..${b.firstSeq + b.count - 1}`, verdict(b.verdict), time(b.postedAt)]))];
 }
 
 export async function record(node, seq) {
