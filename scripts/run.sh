@@ -16,8 +16,11 @@ $LL devnet up
 NODE="" BATCHER="" INDEXER=""
 EXPLORER_PORT=${LORALEDGER_EXPLORER_PORT:-8700}
 stop_all() {
-    [ -n "$INDEXER" ] && kill -TERM "$INDEXER" 2>/dev/null && wait "$INDEXER" 2>/dev/null
-    [ -n "$BATCHER" ] && kill -TERM "$BATCHER" 2>/dev/null && wait "$BATCHER" 2>/dev/null
+    # a child that already ended (Ctrl-C reaches the whole process group) makes `wait` fail: never let that end
+    # this trap (set -e) before the devnet is down
+    for pid in "$INDEXER" "$BATCHER"; do
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && { wait "$pid" 2>/dev/null || true; }
+    done
     $LL devnet down >/dev/null 2>&1 || true
     echo "indexer, batcher and devnet stopped (state kept in .devnet/ and .loraledger/)" >&2
 }
