@@ -470,8 +470,8 @@ def create_app(config: DAServerConfig, operator: LocalAccount | None = None) -> 
             Route("/admin/faults", faults, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
-        # payloads are public by design: any page (the explorer's verify page) may GET them from its own origin;
-        # put and the admin routes stay same-origin (no CORS preflight passes for them)
+        # payloads are public by design: any page may read them (the explorer's verify page fetches them from the
+        # browser); CORS only lets a page read GET answers, the put and admin routes allow no cross-origin method
         middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"])],
     )
     app.state.da = state

@@ -19,7 +19,7 @@ from attribution.chain.keys import dev_keys
 from attribution.hashing import to_checksum_address
 from attribution.records.payload import encode_batch
 from attribution.records.receipt import prompt_bytes, sign_receipt
-from attribution.records.record import Record, io_hash, keccak256
+from attribution.records.record import Record, io_hash, io_hash_v3, keccak256
 from attribution.records.tree import record_tree
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -29,8 +29,9 @@ pytestmark = pytest.mark.skipif(NODE is None or not (ROOT / "node_modules" / "vi
                                 reason="node and the npm packages (`make setup`) are needed")
 
 
-def io_hash_v3(kind: int, salt: bytes, prompt: bytes, completion: bytes) -> bytes:
-    """DESIGN.md v3: keccak256(abi.encode(uint8 kind, bytes32 salt, keccak256(prompt), keccak256(completion)))."""
+def abi_v3(kind: int, salt: bytes, prompt: bytes, completion: bytes) -> bytes:
+    """DESIGN.md v3 spelled with eth_abi: keccak256(abi.encode(uint8 kind, bytes32 salt, keccak256(prompt),
+    keccak256(completion))); must equal `io_hash_v3`."""
     return keccak256(encode(["uint8", "bytes32", "bytes32", "bytes32"], [kind, salt, keccak256(prompt),
                                                                        keccak256(completion)]))
 
@@ -42,7 +43,9 @@ def _answer(rng: random.Random, key: str, base: Record, seq: int, version: int, 
                                else {"prompt": f"Count to {seq}:"})
     text = "Ünïcode answer ✓" if chat else " one two three"
     pb = prompt_bytes(prompt=request.get("prompt"), messages=request.get("messages"))
-    ioh = io_hash_v3(2 if chat else 1, salt, pb, text.encode()) if version == 3 else io_hash(salt, pb, text)
+    kind = 2 if chat else 1
+    ioh = io_hash_v3(kind, salt, pb, text) if version == 3 else io_hash(salt, pb, text)
+    assert version != 3 or ioh == abi_v3(kind, salt, pb, text.encode())
     record = Record(base.chain_id, base.ledger, base.node, seq, base.model_id, base.adapter_id, base.dataset_ids,
                     base.weights_bps, 12, 3, 1_760_000_000 + seq, ioh)
     choice = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
@@ -50,7 +53,7 @@ def _answer(rng: random.Random, key: str, base: Record, seq: int, version: int, 
                                    "leaf": "0x" + record.leaf().hex(), "salt": "0x" + salt.hex(),
                                    "receipt": "0x" + sign_receipt(record, key).hex()}
     if version == 3:
-        attribution["ioHashVersion"] = 3
+        attribution["io_hash_version"] = 3
     return {"name": f"v{version} {'chat' if chat else 'completion'}", "version": version, "ioHash": "0x" + ioh.hex(),
             "saved": {"request": request, "response": {"choices": [choice], "attribution": attribution}}}
 

@@ -51,17 +51,20 @@ export function loadAnswer(input) {
   if (!isAddress(String(att.node))) throw new Error(`attribution.node ${att.node} is not an address`);
   const record = { ...r, chainId: BigInt(r.chainId), seq: BigInt(r.seq), timestamp: BigInt(r.timestamp),
     ledger: getAddress(r.ledger), node: getAddress(r.node) };
-  const version = Number(att.ioHashVersion ?? 1);
-  if (version !== 1 && version !== 3) throw new Error(`attribution.ioHashVersion ${att.ioHashVersion} is unknown (1 or 3)`);
+  // the node names the rule its ioHash follows (absent: v1, records from before v3); never guessed from the hash
+  const version = att.io_hash_version ?? 1;
+  if (version !== 1 && version !== 3) {
+    throw new Error(`attribution.io_hash_version is ${JSON.stringify(version)}: this page knows 1 (legacy) and 3`);
+  }
   return {
     prompt: toBytes(hasPrompt ? request.prompt : canonicalJson(request.messages)),
-    kind: Number(att.ioHashKind ?? (hasPrompt ? 1 : 2)), completion: toBytes(text), seq: BigInt(att.seq),
+    kind: hasPrompt ? 1 : 2, completion: toBytes(text), seq: BigInt(att.seq),
     node: getAddress(att.node), record, version, leaf: hexField(att, "leaf", 32), salt: hexField(att, "salt", 32),
     receipt: hexField(att, "receipt", 65),
   };
 }
 
-/** The ioHash of the answer's text, in the form its `ioHashVersion` names, and that form in words. */
+/** The ioHash of the answer's text by the rule its `io_hash_version` names, and that rule in words. */
 export function ioHashOf(a) {
   if (a.version === 3) {
     const enc = encodeAbiParameters([{ type: "uint8" }, { type: "bytes32" }, { type: "bytes32" }, { type: "bytes32" }],
