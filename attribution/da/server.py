@@ -31,6 +31,8 @@ from typing import Any, BinaryIO
 
 from eth_account.signers.local import LocalAccount
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -468,6 +470,9 @@ def create_app(config: DAServerConfig, operator: LocalAccount | None = None) -> 
             Route("/admin/faults", faults, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
+        # payloads are public by design: any page may read them (the explorer's verify page fetches them from the
+        # browser); CORS only lets a page read GET answers, the put and admin routes allow no cross-origin method
+        middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"])],
     )
     app.state.da = state
     return app

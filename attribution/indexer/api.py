@@ -105,8 +105,10 @@ def registry(conn: Conn, reader: Read, at: TimeQuery = None) -> dict[str, Any]:
     return reader.registry_state(conn, at)
 
 
-def create_app(engine: Engine, indexer: Indexer | None = None, *, poll_s: float = 1.0) -> FastAPI:
-    """The query API on `engine`; with `indexer`, its follow loop runs in a thread for the app's lifetime."""
+def create_app(engine: Engine, indexer: Indexer | None = None, *, poll_s: float = 1.0,
+               extend: Callable[[FastAPI], None] | None = None) -> FastAPI:
+    """The query API on `engine`; with `indexer`, its follow loop runs in a thread for the app's lifetime;
+    `extend` adds more routes (the explorer: `attribution.indexer.explorer.mount_explorer`)."""
     stop = threading.Event()
 
     @asynccontextmanager
@@ -145,4 +147,6 @@ def create_app(engine: Engine, indexer: Indexer | None = None, *, poll_s: float 
     app.add_exception_handler(QueryError, handler(400, "bad_request"))
     for router in (status_router, records_router, batches_router, usage_router, registry_router):
         app.include_router(router)
+    if extend is not None:
+        extend(app)
     return app

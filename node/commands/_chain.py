@@ -5,7 +5,7 @@ the signer (keystore, env key, or a dev account on the local devnet only), turn 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -147,3 +147,23 @@ def emit(data: dict[str, Any], as_json: bool, title: str) -> None:
     for key, value in data.items():
         table.add_row(key, json.dumps(value) if isinstance(value, list | dict) else str(value))
     Console(width=200).print(table)
+
+
+def token_units(token: Any) -> Callable[[int | str], str]:
+    """A formatter of reward-token base units for tables: `34000000000000` -> `0.000034 LLDEV` (decimals and symbol
+    read from the token); `--json` output keeps the raw integers."""
+    with chain_errors():
+        symbol = str(token.contract.functions.symbol().call())
+        decimals = int(token.contract.functions.decimals().call())
+
+    def fmt(value: int | str) -> str:
+        v = int(value)
+        digits = str(abs(v)).rjust(decimals + 1, "0")
+        whole, frac = (digits[:-decimals], digits[-decimals:].rstrip("0")) if decimals else (digits, "")
+        return f"{'-' if v < 0 else ''}{int(whole):,}{'.' + frac if frac else ''} {symbol}"
+    return fmt
+
+
+def in_units(data: dict[str, Any], keys: tuple[str, ...], fmt: Callable[[int | str], str]) -> dict[str, Any]:
+    """`data` with the amounts under `keys` formatted by `fmt` (for a table)."""
+    return {k: fmt(v) if k in keys and v is not None else v for k, v in data.items()}

@@ -113,6 +113,21 @@ def store_path(
     typer.echo(str(load_settings(config).store.path))
 
 
+@app.command("url")
+def url(
+    config: Annotated[pathlib.Path | None, typer.Option("--config", help="Settings file (as for `node run`).")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="As for `node run`.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="As for `node run`.")] = None,
+) -> None:
+    """Print the base URL the node serves on with these settings (for scripts)."""
+    from node.settings import load_settings
+
+    if config is not None and not config.is_file():
+        raise UsageError(f"--config {config}: no such file")
+    node = load_settings(config).node
+    typer.echo(f"http://{host or node.host}:{port or node.port}")
+
+
 @app.command("hash-key")
 def hash_key_cmd(
     key: Annotated[str | None, typer.Argument(help="The key (avoid: argv is visible to every local user; without "
