@@ -24,6 +24,7 @@ from safetensors.torch import load as load_safetensors
 
 from inference.adapters.errors import (
     AdapterConfigInvalid,
+    AdapterContentChanged,
     AdapterRankTooLarge,
     AdapterShapeMismatch,
     AdapterTargetModuleUnknown,
@@ -41,6 +42,7 @@ __all__ = [
     "adapter_id_of",
     "linear_shapes",
     "load_adapter",
+    "verified",
     "parse_lora_key",
 ]
 
@@ -223,6 +225,16 @@ def _check_size(size: int, max_bytes: int, wp: pathlib.Path, where: str) -> None
         raise AdapterTooLarge(f"{where}: {wp.name} is {size} bytes, over this node's limit of {max_bytes} bytes: "
                               "use a smaller rank or fewer target modules, or raise the node's max adapter bytes",
                               nbytes=size, max_bytes=max_bytes, adapter=where)
+
+
+def verified(weights: LoraWeights, expected_id: bytes | None, where: str) -> LoraWeights:
+    """`weights` if the content hash of the bytes they were loaded from is `expected_id` (or none is expected), else
+    `AdapterContentChanged`: files swapped or edited after the adapter was added are never served under its id."""
+    if expected_id is not None and weights.adapter_id != expected_id:
+        raise AdapterContentChanged(f"adapter {where}: its files now hash to 0x{weights.adapter_id.hex()}, not to "
+                                    f"its id 0x{expected_id.hex()} (swapped or edited after it was added); refused "
+                                    "until it is removed and added again", adapter=where)
+    return weights
 
 
 def load_adapter(
