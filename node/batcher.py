@@ -63,7 +63,7 @@ def build_batcher(settings: Settings, *, store_path: Path | None = None, metrics
         store = RecordStore(path, appender=False, archive_dir=settings.store.archive_dir)
     except StoreError as e:
         raise UsageError(f"cannot open record store {path}: {e}") from e
-    da = DAClient(bs.da_url, max_retries=2)
+    da = DAClient(bs.da_url, max_retries=2, api_key=bs.da_api_key.get_secret_value() if bs.da_api_key else None)
     try:
         return Batcher(store, da, ledger, txmgr, config, metrics=metrics, on_transition=on_transition)
     except (BatcherError, ChainError) as e:

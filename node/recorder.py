@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from attribution.hashing import to_checksum_address
-from attribution.records import PendingRecord, io_hash
+from attribution.records import (
+    IO_HASH_VERSION,
+    IO_KIND_CHAT,
+    IO_KIND_COMPLETION,
+    PendingRecord,
+    io_hash_v3,
+)
 from attribution.records.receipt import ReceiptSigner
 from attribution.store import RecordStore
 from node.catalogue import CatalogueEntry
@@ -40,8 +46,9 @@ class Recorder:
 
     async def record(self, *, model_id: bytes, entry: CatalogueEntry | None, prompt_tokens: int,
                      completion_tokens: int, prompt_bytes: bytes, completion_text: str,
-                     base_url: str) -> dict[str, Any]:
-        """Store the record durably, sign it; returns `{seq, node, record, leaf, salt, receipt, status_url}`."""
+                     base_url: str, kind: str = "completion") -> dict[str, Any]:
+        """Store the record durably, sign it; returns `{seq, node, record, leaf, salt, io_hash_version, receipt,
+        status_url}`. `kind` ("completion" or "chat") goes into the ioHash (v3)."""
         salt = secrets.token_bytes(32)
         pending = PendingRecord(
             chain_id=self.chain_id, ledger=self.ledger, node=self.node, model_id=model_id,
@@ -49,7 +56,9 @@ class Recorder:
             dataset_ids=entry.dataset_ids if entry is not None else (),
             weights_bps=entry.weights_bps if entry is not None else (),
             prompt_tokens=min(prompt_tokens, _U32), completion_tokens=min(completion_tokens, _U32),
-            timestamp=int(time.time()), io_hash=io_hash(salt, prompt_bytes, completion_text.encode()))
+            timestamp=int(time.time()),
+            io_hash=io_hash_v3(IO_KIND_CHAT if kind == "chat" else IO_KIND_COMPLETION, salt, prompt_bytes,
+                               completion_text.encode()))
         seq = await self.store.append_async(pending)
         if self.records_stored is not None:
             self.records_stored.inc()
@@ -62,6 +71,7 @@ class Recorder:
             "record": record.to_json(),
             "leaf": "0x" + leaf.hex(),
             "salt": "0x" + salt.hex(),
+            "io_hash_version": IO_HASH_VERSION,  # verifiers pick the ioHash rule by it (absent: v1)
             "receipt": "0x" + receipt.hex(),
             "status_url": f"{base_url.rstrip('/')}/v1/attribution/records/{seq}",
         }

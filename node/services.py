@@ -88,7 +88,8 @@ class Services:
                                    adapter=name)
         entry = self.catalogue.add(name, content_hash, adapter_id)  # registry check before any loading
         try:
-            self.cache.add(path, name)
+            # the cache hashes the bytes it loads in the same read: files swapped since the check are refused
+            self.cache.add(path, name, expected_id=content_hash)
         except BaseException:
             self.catalogue.remove(name)
             raise
@@ -164,6 +165,29 @@ def open_store(settings: Settings, node: bytes) -> Any:
                        archive_dir=st.archive_dir, commit_delay_s=st.commit_delay_ms / 1000)
 
 
+def engine_threads(configured: int | None) -> int:
+    """`engine.threads`, or by default the cores this process may use (its affinity, not the machine's count),
+    minus one for the HTTP, recording and batching threads when there are more than two."""
+    if configured is not None:
+        return configured
+    cores = len(os.sched_getaffinity(0))
+    return cores - 1 if cores > 2 else cores
+
+
+def apply_engine_threads(configured: int | None) -> int:
+    """Set torch's intra- and inter-op threads before the engine starts; returns the intra-op count."""
+    import torch
+
+    n = engine_threads(configured)
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(n)
+    except RuntimeError:  # fixed once any inter-op work ran in this process (a second node in tests): keep it
+        pass
+    logger.info("engine: %d torch threads (%d cores usable by this process)", n, len(os.sched_getaffinity(0)))
+    return n
+
+
 def build_services(settings: Settings) -> Services:
     """Load the model, start the engine, open the store, read the chain; raises `UsageError` on bad config."""
     import torch
@@ -175,6 +199,7 @@ def build_services(settings: Settings) -> Services:
     from inference.model import load_base_model
 
     e = settings.engine
+    threads = apply_engine_threads(e.threads)
     try:
         base = load_base_model(e.model_dir, dtype=getattr(torch, e.dtype), device=e.device, name=e.model_name)
     except InferenceError as err:
@@ -192,6 +217,7 @@ def build_services(settings: Settings) -> Services:
     chain_id = ledger = None
     registry: RegistryReader = OpenRegistry()
     metrics = NodeMetrics(max_batch=e.max_batch, max_lora=e.max_batch)
+    metrics.engine_threads.set(threads)
     if settings.node.attribution or a.require_registered:
         from attribution.chain.errors import ChainError, SignerError
         from attribution.chain.redact import redact_url

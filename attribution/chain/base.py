@@ -37,7 +37,7 @@ def b32(value: bytes | str) -> bytes:
 def checksum(address: str) -> str:
     """The EIP-55 checksummed form of `address` (raises `ValueError` for a malformed one)."""
     if not is_address(address):
-        raise ValueError(f"{address!r} is not an address (0x + 40 hex digits, in one case or the EIP-55 one)")
+        raise ValueError(f"{address!r} is not an address (0x + 40 hex digits)")
     return to_checksum_address(address)
 
 

@@ -97,10 +97,7 @@ def connect(rpc_url: str, *, expected_chain_id: int | None = None, deployment_fi
         path = Path(deployment_file) if deployment_file is not None else deployment_path(chain_id, deployments_dir)
         ctx.deployment_file = path
         if path.is_file() or require_deployment:
-            try:
-                deployment = Deployment.load(path)
-            except (KeyError, TypeError, ValueError) as e:
-                raise DeploymentError(f"unreadable deployment file {path}: {e}") from e
+            deployment = Deployment.load(path)
             if deployment.chain_id != chain_id:
                 raise ChainMismatch(f"{path} is for chain {deployment.chain_id} but the RPC at {client.safe_url} "
                                     f"serves chain {chain_id}; use deployments/{chain_id}.json or another RPC URL")
@@ -109,7 +106,7 @@ def connect(rpc_url: str, *, expected_chain_id: int | None = None, deployment_fi
             ctx.deployment = deployment
     if signer is not None:
         if signer.dev_index_required and signer.dev_index is not None and chain_id != DEVNET_CHAIN_ID:
-            raise DevKeyRefused(f"dev account {signer.dev_index} is for the local devnet (chain {DEVNET_CHAIN_ID}) "
+            raise DevKeyRefused(f"--dev-account {signer.dev_index} is for the local devnet (chain {DEVNET_CHAIN_ID}) "
                                 f"only; the RPC at {client.safe_url} serves chain {chain_id}: use a keystore or "
                                 "set LORALEDGER_PRIVATE_KEY")
         client.account = load_signer(chain_id, keystore=signer.keystore, password=signer.password,

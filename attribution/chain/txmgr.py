@@ -37,6 +37,7 @@ from web3.types import TxParams, TxReceipt
 from attribution.chain.client import ChainClient, revert_from
 from attribution.chain.errors import ChainError, RpcError, RpcUnavailable
 from attribution.chain.keys import check_key_allowed
+from attribution.chain.redact import scrub
 from attribution.hashing import keccak256, to_checksum_address
 
 __all__ = [
@@ -140,10 +141,11 @@ class TxManager:
         try:
             return fn()
         except (requests.ConnectionError, requests.Timeout, OSError) as e:
-            raise RpcUnavailable(f"{what}: RPC {self.client.rpc_url} unreachable ({type(e).__name__}); the batcher "
-                                 "retries with backoff") from e
+            # requests' own messages carry the full URL (with any key in it): `from None`, the redacted URL only
+            raise RpcUnavailable(f"{what}: RPC {self.client.safe_url} unreachable ({type(e).__name__}); the batcher "
+                                 "retries with backoff") from None
         except Web3RPCError as e:
-            raise RpcError(f"{what}: {e}") from e
+            raise RpcError(scrub(f"{what}: {e}")) from e
 
     # -- fees and nonces ----------------------------------------------------------------------------------------
 

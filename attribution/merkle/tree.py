@@ -3,12 +3,12 @@ over the node layer in `attribution.merkle.nodes` (see the package doc)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
+from attribution import safejson
 from attribution.hashing import native_kernels
 from attribution.merkle.nodes import (
     AllProofs,
@@ -121,8 +121,12 @@ class StandardMerkleTree:
     def load(cls, data: dict[str, Any] | str) -> StandardMerkleTree:
         """Load a `standard-v1` dump (dict or JSON text) and validate it, as OZ `StandardMerkleTree.load`."""
         if isinstance(data, str):
-            data = json.loads(data)
-        assert isinstance(data, dict)
+            try:
+                data = safejson.loads(data, what="the tree dump")
+            except safejson.JSONInputError as e:
+                raise MerkleTreeError(str(e)) from e
+        if not isinstance(data, dict):
+            raise MerkleTreeError("a standard-v1 tree dump is a JSON object")
         if data.get("format") != "standard-v1":
             raise MerkleTreeError(f"Unknown format {data.get('format')!r}")
         if data.get("leafEncoding") is None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from attribution import safejson
 from attribution.chain.contracts import Ledger
 from attribution.chain.errors import ChainError, DeploymentError
 from attribution.chain.setup import connect
@@ -117,7 +118,10 @@ class LedgerClient:
             raise RecordNotPostedError(f"GET {url}: 404 ({response.text[:200]})")
         if response.status_code != 200:
             raise ClientError(f"GET {url}: HTTP {response.status_code}: {response.text[:300]}")
-        body = response.json()
+        try:
+            body = safejson.loads(response.content, what=f"GET {url}")  # a node or indexer we do not trust
+        except safejson.JSONInputError as e:
+            raise ClientError(str(e)) from e
         if not isinstance(body, dict):
             raise ClientError(f"GET {url}: expected a JSON object")
         return body

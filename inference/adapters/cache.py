@@ -38,7 +38,7 @@ import torch
 
 from inference.adapters.errors import AdapterError, AdapterNotFound
 from inference.adapters.identity import adapter_id_of, parse_id
-from inference.adapters.weights import DEFAULT_MAX_BYTES, DEFAULT_MAX_RANK, LoraWeights, load_adapter
+from inference.adapters.weights import DEFAULT_MAX_BYTES, DEFAULT_MAX_RANK, LoraWeights, load_adapter, verified
 from inference.lora import LoraPool, PoolSlot
 
 __all__ = [
@@ -219,15 +219,15 @@ class AdapterCache:
 
     # ---------------------------------------------------------------- hot add / remove
 
-    def add(self, path: str | os.PathLike[str], name: str | None = None, *, validate: bool = True) -> bytes:
-        """Register an adapter directory; with `validate` it is loaded and checked first (named errors, no change).
+    def add(self, path: str | os.PathLike[str], name: str | None = None, *, validate: bool = True,
+            expected_id: bytes | None = None) -> bytes:
+        """Register an adapter directory; returns its id (the same content again: a no-op).
 
-        Returns its adapter id. Adding the same content again is a no-op returning the same id.
-        """
+        With `validate` it is loaded and checked first (named errors, no change), its bytes hashing to `expected_id`."""
         p = pathlib.Path(path)
-        adapter_id = adapter_id_of(p)
         name = name or p.name
-        weights = self._host_form(self._loader(p)) if validate else None  # the named errors; nothing changed yet
+        weights = self._host_form(verified(self._loader(p), expected_id, str(p))) if validate else None
+        adapter_id = weights.adapter_id if weights is not None else adapter_id_of(p)  # the id of the bytes loaded
         b = self.budgets
         if weights is not None and ((b.host_bytes is not None and weights.nbytes > b.host_bytes)
                                     or b.max_host_adapters == 0):
@@ -557,8 +557,8 @@ class AdapterCache:
         return True
 
     def _call_loader(self, e: _Entry) -> tuple[LoraWeights | None, BaseException | None]:
-        try:
-            return self._host_form(self._loader(e.path)), None
+        try:  # a reload re-checks the content hash: files swapped since add are never served under its id
+            return self._host_form(verified(self._loader(e.path), e.adapter_id, e.name)), None
         except Exception as exc:  # classified by _finish_load: the error belongs to this adapter's requests
             return None, exc
 

@@ -24,6 +24,7 @@ from safetensors.torch import load as load_safetensors
 
 from inference.adapters.errors import (
     AdapterConfigInvalid,
+    AdapterContentChanged,
     AdapterRankTooLarge,
     AdapterShapeMismatch,
     AdapterTargetModuleUnknown,
@@ -41,6 +42,7 @@ __all__ = [
     "adapter_id_of",
     "linear_shapes",
     "load_adapter",
+    "verified",
     "parse_lora_key",
 ]
 
@@ -183,6 +185,12 @@ def _check_config(cfg: dict[str, Any], where: str, max_rank: int) -> tuple[int, 
     alpha = cfg.get("lora_alpha", _PEFT_DEFAULT_ALPHA)
     if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not math.isfinite(alpha) or alpha <= 0:
         raise AdapterConfigInvalid(f"{where}: lora_alpha={alpha!r} must be a positive finite number", adapter=where)
+    targets = cfg.get("target_modules")
+    if not (targets is None or isinstance(targets, str)
+            or (isinstance(targets, list) and all(isinstance(t, str) for t in targets))):
+        raise AdapterConfigInvalid(f"{where}: target_modules={targets!r} must be a module name, a regex string or a "
+                                   "list of module names (e.g. [\"q_proj\", \"v_proj\"]): fix the adapter config",
+                                   adapter=where)
     _features_refused(cfg, where)
     if r > max_rank:
         raise AdapterRankTooLarge(f"{where}: rank r={r} exceeds this node's max_rank={max_rank}: retrain with "
@@ -217,6 +225,16 @@ def _check_size(size: int, max_bytes: int, wp: pathlib.Path, where: str) -> None
         raise AdapterTooLarge(f"{where}: {wp.name} is {size} bytes, over this node's limit of {max_bytes} bytes: "
                               "use a smaller rank or fewer target modules, or raise the node's max adapter bytes",
                               nbytes=size, max_bytes=max_bytes, adapter=where)
+
+
+def verified(weights: LoraWeights, expected_id: bytes | None, where: str) -> LoraWeights:
+    """`weights` if the content hash of the bytes they were loaded from is `expected_id` (or none is expected), else
+    `AdapterContentChanged`: files swapped or edited after the adapter was added are never served under its id."""
+    if expected_id is not None and weights.adapter_id != expected_id:
+        raise AdapterContentChanged(f"adapter {where}: its files now hash to 0x{weights.adapter_id.hex()}, not to "
+                                    f"its id 0x{expected_id.hex()} (swapped or edited after it was added); refused "
+                                    "until it is removed and added again", adapter=where)
+    return weights
 
 
 def load_adapter(

@@ -22,7 +22,6 @@ from typing import Any
 from eth_account import Account
 from rich.console import Console
 from rich.table import Table
-from web3 import Web3
 
 from attribution.chain.artifacts import ArtifactStore, ensure_built
 from attribution.chain.client import ChainClient
@@ -32,6 +31,7 @@ from attribution.chain.txmgr import TxManager, TxMgrConfig
 from attribution.da.client import DAClient
 from attribution.devnet.da_process import DAServerProcess
 from attribution.devnet.processes import start_anvil
+from attribution.hashing import keccak256
 from attribution.records import Profile, Record, RecordColumns
 from attribution.records.payload import encode_columns
 from attribution.records.tree import record_tree
@@ -43,7 +43,7 @@ TARGET_GAS_PER_RECORD_100K = 1.5
 
 # A minimal contract for the naive baseline: LOG1(calldata, topic) and stop. Hand-assembled so the benchmark
 # needs no compiler: runtime = CALLDATASIZE 0 0 CALLDATACOPY PUSH32 topic CALLDATASIZE 0 LOG1 STOP.
-_TOPIC = Web3.keccak(text="RecordAttributed(bytes)")
+_TOPIC = keccak256(b"RecordAttributed(bytes)")
 _RUNTIME = bytes.fromhex("3660006000377f") + bytes(_TOPIC) + bytes.fromhex("366000a100")
 _INIT = bytes.fromhex(f"60{len(_RUNTIME):02x}80600b6000396000f3") + _RUNTIME
 
@@ -117,7 +117,7 @@ def run(quick: bool, naive_samples: int | None = None, console: Console | None =
             # EigenDA-style certificate that does not grow with the payload), to show the certificate's share
             cols = _columns(SIZES[-1], client.chain_id, ledger_b, node_b, seq, seed=1)
             root = bytes.fromhex(record_tree(cols).root[2:])
-            small = b"\x01\x00\xd0" + bytes(Web3.keccak(encode_columns(cols))) * 2 + bytes(30)
+            small = b"\x01\x00\xd0" + keccak256(encode_columns(cols)) * 2 + bytes(30)
             data = ledger.contract.encode_abi("postBatch", args=[seq, SIZES[-1], root, small])
             receipt, _ = txmgr.send_and_confirm(ledger.address, bytes.fromhex(data[2:]))
             constant_cert_gas = int(receipt["gasUsed"])

@@ -5,7 +5,7 @@ the signer (keystore, env key, or a dev account on the local devnet only), turn 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,7 +24,21 @@ if TYPE_CHECKING:  # attribution.chain (web3) is imported when a command runs: `
     from attribution.chain.setup import ChainContext
 
 
-RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: chain.rpc_url).")]
+def warn_secret_in_argv(value: str | None) -> str | None:
+    """Typer callback of `--rpc-url`: a URL holding a key or password on the command line is visible to every
+    local user (`ps`, shell history); say so and where to put it instead. Public URLs pass silently."""
+    from attribution.chain.redact import redact_url
+
+    if value and redact_url(value) != value:
+        typer.echo(f"warning: --rpc-url {redact_url(value)} carries a key or password, which every local user can "
+                   "read in `ps`; set LORALEDGER_CHAIN__RPC_URL or chain.rpc_url in loraledger.toml instead",
+                   err=True)
+    return value
+
+
+RpcOpt = Annotated[str | None, typer.Option("--rpc-url", callback=warn_secret_in_argv, help="L2 JSON-RPC URL "
+                                            "(default: chain.rpc_url; a URL with a key belongs in "
+                                            "LORALEDGER_CHAIN__RPC_URL, not argv).")]
 KeystoreOpt = Annotated[Path | None, typer.Option(
     "--keystore", help=f"Signer keyfile JSON; password from {ENV_KEYSTORE_PASSWORD} or a prompt. Without it: "
                        "LORALEDGER_PRIVATE_KEY, or on the local devnet (chain 31337) a dev account.")]
@@ -133,3 +147,23 @@ def emit(data: dict[str, Any], as_json: bool, title: str) -> None:
     for key, value in data.items():
         table.add_row(key, json.dumps(value) if isinstance(value, list | dict) else str(value))
     Console(width=200).print(table)
+
+
+def token_units(token: Any) -> Callable[[int | str], str]:
+    """A formatter of reward-token base units for tables: `34000000000000` -> `0.000034 LLDEV` (decimals and symbol
+    read from the token); `--json` output keeps the raw integers."""
+    with chain_errors():
+        symbol = str(token.contract.functions.symbol().call())
+        decimals = int(token.contract.functions.decimals().call())
+
+    def fmt(value: int | str) -> str:
+        v = int(value)
+        digits = str(abs(v)).rjust(decimals + 1, "0")
+        whole, frac = (digits[:-decimals], digits[-decimals:].rstrip("0")) if decimals else (digits, "")
+        return f"{'-' if v < 0 else ''}{int(whole):,}{'.' + frac if frac else ''} {symbol}"
+    return fmt
+
+
+def in_units(data: dict[str, Any], keys: tuple[str, ...], fmt: Callable[[int | str], str]) -> dict[str, Any]:
+    """`data` with the amounts under `keys` formatted by `fmt` (for a table)."""
+    return {k: fmt(v) if k in keys and v is not None else v for k, v in data.items()}

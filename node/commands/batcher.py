@@ -19,6 +19,7 @@ from attribution.batcher import pipeline_status
 from attribution.store import Batch, RecordStore, StoreError
 from node.batcher import build_batcher, close_batcher, start_batcher
 from node.chain import ENV_KEYSTORE_PASSWORD
+from node.commands._chain import RpcOpt
 from node.errors import UsageError
 from node.settings import BatcherSettings, Settings, load_settings
 
@@ -53,7 +54,7 @@ def _kill_hook() -> Any:
 @app.command("run")
 def run_command(
     db: Annotated[Path | None, typer.Option("--db", help=_DB_HELP)] = None,
-    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: chain.rpc_url).")] = None,
+    rpc_url: RpcOpt = None,
     da_url: Annotated[str | None, typer.Option("--da-url", help="DA URL (default: batcher.da_url).")] = None,
     deployment: Annotated[Path | None, typer.Option("--deployment", help="Deployment file (default: "
                                                     "deployments/<chainId>.json).")] = None,

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from attribution.hashing import is_address, to_checksum_address
 from node.chain import ENV_KEYSTORE_PASSWORD
+from node.commands._chain import RpcOpt
 from node.errors import UsageError
 
 if TYPE_CHECKING:  # attribution.chain (web3) is imported inside the commands: `--help` stays fast
@@ -43,7 +44,7 @@ def _address(value: str | None, flag: str) -> str | None:
 
 @app.command("deploy")
 def deploy_command(
-    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: chain.rpc_url).")] = None,
+    rpc_url: RpcOpt = None,
     keystore: Annotated[Path | None, typer.Option(
         "--keystore", help=f"Deployer keyfile JSON; password from {ENV_KEYSTORE_PASSWORD} or a prompt. Without it: "
                            "LORALEDGER_PRIVATE_KEY.")] = None,

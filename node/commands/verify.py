@@ -19,13 +19,13 @@ from attribution.hashing import is_address, to_checksum_address
 from attribution.verify import DEFAULT_PAGE_BLOCKS, BatchCheck, RecordNotPostedError, Verifier, VerifyError
 from attribution.verify.answers import AnswerError, load_answer, verify_answer
 from node.chain import connect_chain
+from node.commands._chain import RpcOpt
 from node.errors import UsageError
 from node.settings import load_settings
 
 app = typer.Typer(help="Verify posted batches, records, nodes and saved answers from the chain and DA alone.",
                   no_args_is_help=True)
 
-RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: settings chain.rpc_url).")]
 DaOpt = Annotated[str, typer.Option("--da-url", envvar="LORALEDGER_DA_URL", help="DA server / eigenda-proxy URL.")]
 LedgerOpt = Annotated[str | None, typer.Option(
     "--ledger", help="AttributionLedger address (default: from deployments/<chainId>.json).")]
