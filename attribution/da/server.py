@@ -143,10 +143,13 @@ def _unauthorized() -> JSONResponse:
 async def _discard_body(request: Request) -> None:
     """Read and drop the body (bounded), so the client gets our answer instead of a reset mid-upload."""
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > _DRAIN_LIMIT:
-            return
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > _DRAIN_LIMIT:
+                return
+    except RuntimeError:  # Starlette's "Stream consumed": the chunk past the limit was the body's last
+        return
 
 
 async def _fault_latency(state: _State) -> None:

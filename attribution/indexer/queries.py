@@ -265,7 +265,7 @@ class Reader:
         elif by == "node":
             key, src = records.c.node, records.join(batches, ok)
         else:
-            key, src = batches.c.block_number / epoch_blocks, records.join(batches, ok)
+            key, src = batches.c.block_number // epoch_blocks, records.join(batches, ok)
         q = (sa.select(key.label("key"), sa.func.count().label("records"),
                        sa.func.sum(records.c.prompt_tokens).label("prompt"),
                        sa.func.sum(records.c.completion_tokens).label("completion"))

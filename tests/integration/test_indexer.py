@@ -202,6 +202,7 @@ def test_indexer_verifies_every_batch_and_serves_queries(
                      s.b.address: sum(r.node != a_node for r in s.ok_records)}
     epochs = client.get("/v1/usage/epoch", params={"epoch_blocks": 3}).json()["usage"]
     assert sum(e["records"] for e in epochs) == len(s.ok_records)
+    assert len({e["epoch"] for e in epochs}) == len(epochs)  # one row per epoch (floor division, not true division)
     datasets = {u["dataset"]: u["tokens"] for u in client.get("/v1/usage/dataset").json()["usage"]}
     assert datasets == {"0x" + DATASETS[0].hex(): want * 6000 // 10_000,
                         "0x" + DATASETS[1].hex(): want * 4000 // 10_000}
