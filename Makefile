@@ -16,7 +16,7 @@ WEB := attribution/indexer/explorer/web
 EXPLORER_STAMP := $(WEB)/dist/.built
 EXPLORER_SOURCES := $(wildcard $(WEB)/src/*.js) $(WEB)/index.html $(WEB)/app.css $(WEB)/build.mjs
 
-.PHONY: help setup browser run test lint typecheck forge-test pytest pytest-portable build bench clean devnet-down
+.PHONY: help setup browser postgres run test lint typecheck forge-test pytest pytest-portable build bench clean devnet-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,7 +46,16 @@ browser: ## Debian's chromium for the explorer's browser tests (apt-get, only wh
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		chromium fonts-dejavu-core >/dev/null; }; } || echo "no chromium: the explorer's browser tests will skip"
 
-setup: $(PY_STAMP) $(NPM_STAMP) $(FORGE_STAMP) $(EXPLORER_STAMP) browser ## venv, npm tools, contracts, explorer, chromium (idempotent)
+# PostgreSQL for the indexer's PostgreSQL tests, installed the same way and only when missing (Debian puts initdb and
+# pg_ctl in /usr/lib/postgresql/<major>/bin, where attribution/devnet/pgcluster.py finds them); elsewhere those tests
+# skip, except under CI=true, where they fail
+postgres: $(PY_STAMP) ## Debian's PostgreSQL server for the indexer tests (apt-get, only when missing)
+	@$(PY) -c 'import sys; from attribution.devnet import pgcluster; sys.exit(not pgcluster.available())' || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		postgresql >/dev/null; }; } || echo "no PostgreSQL: the indexer's PostgreSQL tests will skip (fail under CI=true)"
+
+setup: $(PY_STAMP) $(NPM_STAMP) $(FORGE_STAMP) $(EXPLORER_STAMP) browser postgres ## venv, npm tools, contracts, explorer, chromium, PostgreSQL (idempotent)
 
 build: $(FORGE_STAMP) ## compile the contracts
 

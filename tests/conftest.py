@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 # Tests never touch the network: huggingface_hub (imported by transformers/peft) must stay offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -11,3 +13,14 @@ pytest_plugins = [
     "tests.fixtures.models",
     "tests.fixtures.postgres",
 ]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI=true, stop before any test runs when a C extension or PostgreSQL is missing: their tests would
+    otherwise skip and the run would stay green."""
+    from tests.fixtures.ci import ci_strict, missing_prerequisites  # after HF_HUB_OFFLINE is set
+
+    if ci_strict():
+        missing = missing_prerequisites()
+        if missing:
+            pytest.exit("CI=true, but:\n  " + "\n  ".join(missing), returncode=pytest.ExitCode.USAGE_ERROR)

@@ -1,9 +1,13 @@
 """A throwaway PostgreSQL cluster (`initdb` + `pg_ctl`) in a temp dir on a free 127.0.0.1 port, for tests and the
 indexer benchmark. PostgreSQL refuses to run as root, so as root the cluster runs as the `postgres` user
-(`runuser`). Not for production: fsync is off."""
+(`runuser`). Not for production: fsync is off.
+
+The binaries come from PATH, else from the newest `/usr/lib/postgresql/<major>/bin`: Debian's `postgresql` package
+installs them there and puts only the client wrappers on PATH."""
 
 from __future__ import annotations
 
+import glob
 import itertools
 import os
 import shutil
@@ -15,16 +19,41 @@ from pathlib import Path
 from attribution.devnet.processes import free_port
 from attribution.errors import AttributionError
 
-__all__ = ["PostgresUnavailable", "PostgresCluster", "available", "start_postgres", "stop_postgres"]
+__all__ = ["PostgresUnavailable", "PostgresCluster", "available", "server_bin", "start_postgres", "stop_postgres"]
 
 
 class PostgresUnavailable(AttributionError, RuntimeError):
     """PostgreSQL is not installed (no `initdb`/`pg_ctl` on PATH) or did not start; the message says which."""
 
 
+DEBIAN_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+
+
+def server_bin(name: str, search: str = DEBIAN_BIN_GLOB) -> str | None:
+    """The path of the server binary `name` (`initdb`, `pg_ctl`): on PATH, else in the newest major version's
+    directory matching `search`; None when neither has it."""
+    found = shutil.which(name)
+    if found:
+        return found
+    dirs = sorted(glob.glob(search), key=lambda d: int(v) if (v := Path(d).parent.name).isdigit() else -1)
+    for d in reversed(dirs):
+        path = Path(d) / name
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    return None
+
+
 def available() -> bool:
-    """Whether `initdb` and `pg_ctl` are on PATH."""
-    return shutil.which("initdb") is not None and shutil.which("pg_ctl") is not None
+    """Whether `initdb` and `pg_ctl` are installed (on PATH or in /usr/lib/postgresql/<major>/bin)."""
+    return server_bin("initdb") is not None and server_bin("pg_ctl") is not None
+
+
+def _pg(name: str) -> str:
+    path = server_bin(name)
+    if path is None:
+        raise PostgresUnavailable(f"PostgreSQL is not installed: no {name} on PATH or in {DEBIAN_BIN_GLOB} "
+                                  "(apt-get install postgresql)")
+    return path
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
@@ -58,13 +87,14 @@ class PostgresCluster:
 def start_postgres() -> PostgresCluster:
     """initdb + pg_ctl start in a new temp dir (fsync off)."""
     if not available():
-        raise PostgresUnavailable("PostgreSQL is not installed: initdb and pg_ctl must be on PATH")
+        raise PostgresUnavailable(f"PostgreSQL is not installed: initdb and pg_ctl must be on PATH or in "
+                                  f"{DEBIAN_BIN_GLOB} (apt-get install postgresql)")
     root = Path(tempfile.mkdtemp(prefix="loraledger-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     data = root / "data"
-    init = subprocess.run(_as_postgres(["initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                                        "--no-sync"]), capture_output=True, text=True, timeout=120)
+    init = subprocess.run(_as_postgres([_pg("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E",
+                                        "UTF8", "--no-sync"]), capture_output=True, text=True, timeout=120)
     if init.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
         raise PostgresUnavailable(f"initdb failed: {(init.stdout + init.stderr)[-500:]}")
@@ -72,7 +102,7 @@ def start_postgres() -> PostgresCluster:
     for _ in range(3):
         port = free_port()
         proc = subprocess.run(_as_postgres([
-            "pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60", "-o",
+            _pg("pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60", "-o",
             f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off", "start"]), capture_output=True, text=True, timeout=90)
         if proc.returncode == 0:
@@ -84,6 +114,6 @@ def start_postgres() -> PostgresCluster:
 
 def stop_postgres(cluster: PostgresCluster) -> None:
     """Stop the cluster (immediate) and delete its files."""
-    subprocess.run(_as_postgres(["pg_ctl", "-D", str(cluster.root / "data"), "-m", "immediate", "stop"]),
+    subprocess.run(_as_postgres([_pg("pg_ctl"), "-D", str(cluster.root / "data"), "-m", "immediate", "stop"]),
                    capture_output=True, timeout=60)
     shutil.rmtree(cluster.root, ignore_errors=True)

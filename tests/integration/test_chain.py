@@ -236,13 +236,19 @@ def test_post_batch_rejects_inactive_node(deployment: DeployedContracts) -> None
 
 def test_stale_nonce_from_another_client_is_recovered(deployment: DeployedContracts) -> None:
     d = deployment
+    start = d.client.w3.eth.get_transaction_count(d.node.address)
     other = ChainClient(d.rpc_url, d.node)  # same key, its own nonce counter
-    d.assets.register_base_model(rand32(), "a")  # advances the shared client's counter
-    d.assets.register_base_model(rand32(), "b")
+    ids = [rand32() for _ in range(4)]
+    txs = [d.assets.register_base_model(ids[0], "a"),  # advances the shared client's counter
+           d.assets.register_base_model(ids[1], "b")]
     other_assets = type(d.assets)(other, d.assets.address, d.assets.abi)
-    other_assets.register_base_model(rand32(), "c")  # fresh counter: reads pending nonce
-    d.assets.register_base_model(rand32(), "d")  # shared counter is now stale: retried with the chain's nonce
-    assert d.client.w3.eth.get_transaction_count(d.node.address) >= 4
+    txs.append(other_assets.register_base_model(ids[2], "c"))  # fresh counter: reads pending nonce
+    txs.append(d.assets.register_base_model(ids[3], "d"))  # shared counter is now stale: retried with the chain's nonce
+    # all four mined, one nonce each, in order, none skipped or reused; every model is there with its uri
+    assert d.client.w3.eth.get_transaction_count(d.node.address) == start + 4
+    assert [d.client.w3.eth.get_transaction(t.tx_hash)["nonce"] for t in txs] == list(range(start, start + 4))
+    assert all(t.receipt["status"] == 1 for t in txs)
+    assert [d.assets.base_model(i).uri for i in ids] == ["a", "b", "c", "d"]
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -40,6 +40,18 @@ def _alive(pid: int) -> bool:
     return "Z" not in state.split()[1]
 
 
+def _cpu_ticks(pids: set[int]) -> int:
+    """User + system CPU time of `pids` in clock ticks (/proc/<pid>/stat fields 14 and 15); gone processes count 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
 def _payload_tmp_files(data_dir: Path) -> list[str]:
     # blob temp files are named <keccak hex>.blob.<uuid>.tmp; the daSequence one is sequence.<uuid>.tmp
     return [n for n in os.listdir(data_dir / "tmp") if len(n.split(".")[0]) == 64]
@@ -64,18 +76,31 @@ def test_sigkill_during_16_mib_put(da_server: DAServerProcess, da_client: DAClie
         except httpx.TransportError as e:
             outcome["error"] = e
 
+    idle_ticks = _cpu_ticks(workers)
     thread = threading.Thread(target=put_big)
     thread.start()
     deadline = time.monotonic() + 240
     if phase == "kzg":
-        # wait until the body is in and chunks are being committed: no payload temp file yet, workers busy
-        time.sleep(1.5)
+        # wait until the body is in and chunks are being committed: the KZG workers have used CPU (10 ticks, ~0.1 s)
+        # since the put began, and no payload temp file is there yet
+        while (_cpu_ticks(workers) - idle_ticks < 10 and not _payload_tmp_files(da_server.data_dir)
+               and thread.is_alive() and time.monotonic() < deadline):
+            time.sleep(0.005)
+        in_phase = _cpu_ticks(workers) - idle_ticks >= 10 and not _payload_tmp_files(da_server.data_dir)
     else:
         while not _payload_tmp_files(da_server.data_dir) and thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.001)
+        in_phase = bool(_payload_tmp_files(da_server.data_dir))
+    alive_at_kill = thread.is_alive()
     da_server.kill()
     thread.join(timeout=60)
-    assert "status" not in outcome or phase == "write", f"put finished before the kill: {outcome}"
+    assert not thread.is_alive(), "the client hung after the server died"
+    # the kill landed in the phase under test, with the put still in flight
+    assert in_phase and alive_at_kill, f"the {phase} phase was not reached while the put ran: {outcome}"
+    if phase == "kzg":  # nothing is written before the commitments: the client only sees the connection drop
+        assert set(outcome) == {"error"} and isinstance(outcome["error"], httpx.TransportError), outcome
+    else:  # killed while writing, or (rarely) just after the 200: never any other answer
+        assert set(outcome) == {"error"} or outcome == {"status": 200}, outcome
 
     # the KZG workers notice the server died and exit on their own; so do the forkserver and resource tracker
     wait_until = time.monotonic() + 15
@@ -91,6 +116,8 @@ def test_sigkill_during_16_mib_put(da_server: DAServerProcess, da_client: DAClie
     stored_big = store.read(bytes.fromhex(big_key))
     if outcome.get("status") == 200:
         assert stored_big is not None, "a put that answered 200 must be durable"
+    if phase == "kzg":
+        assert stored_big is None, "killed before its commitments were done, the put must leave no blob"
     if stored_big is not None:
         # killed after the rename but before the 200 (or it finished): the blob is complete, never partial
         assert da_client.get(Certificate.decode(stored_big[0]).commitment()) == big

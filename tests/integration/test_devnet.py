@@ -30,7 +30,6 @@ from node.errors import UsageError
 from tests.fixtures.chain import AnvilNode, DeployedContracts
 
 REPO = Path(__file__).resolve().parents[2]
-HAS_DA = (REPO / "node" / "commands" / "da.py").is_file()
 
 
 def cli(cwd: Path, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -140,7 +139,6 @@ def test_devnet_up_is_idempotent_and_state_survives_down_up(devnet_env: dict[str
     assert contracts.nodes.is_active(node.address)
 
 
-@pytest.mark.skipif(not HAS_DA, reason="the DA server command is not there yet")
 def test_devnet_runs_the_da_server_and_status_reports_it(devnet_env: dict[str, Any]) -> None:
     env = devnet_env
     config = dataclasses.replace(env["config"], da_command=da_server_argv, demo_dir=None)

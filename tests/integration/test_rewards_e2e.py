@@ -24,6 +24,7 @@ from attribution.records import Profile, Record
 from attribution.rewards import checksum
 from attribution.rewards.epochs import RewardsChain
 from attribution.rewards.tree import RewardTree, encode_payload
+from node.commands.rewards import due_epoch
 from tests.fixtures.batches import NodeAccount, node_account, publish
 from tests.fixtures.chain import AnvilNode, DeployedContracts
 from tests.fixtures.da import DAServerProcess
@@ -263,11 +264,24 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, modu
         while d.rewards.latest_epoch() < 4 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.5)
         assert d.rewards.latest_epoch() == 4
-        time.sleep(2)  # still in epoch 4's window: nothing more is proposed
+        # a block past epoch 4, so with --epoch-blocks 1 only epoch 4's veto window keeps epoch 5 from being due:
+        # the scheduler's own rule says nothing is due, and its next passes propose nothing
+        anvil.rpc("evm_mine")
+        assert due_epoch(rc, 1) is None
+        time.sleep(2)  # four more passes at --interval 0.5
         assert d.rewards.latest_epoch() == 4
     finally:
         proc.send_signal(signal.SIGTERM)
         out_s, err_s = proc.communicate(timeout=60)
     assert proc.returncode == 0, err_s
-    assert "epoch 4" in out_s and rc.verify(4).ok
-    assert d.rewards.total_claimed() <= d.rewards.total_debited() <= d.rewards.total_deposited()
+    p4 = rc.proposal_of(4)
+    published_lines = [line for line in out_s.splitlines() if line.startswith("epoch ")]
+    assert len(published_lines) == 1 and published_lines[0].startswith("epoch 4: blocks "), out_s
+    assert published_lines[0].endswith(f"root 0x{p4.root.hex()}") and rc.verify(4).ok
+    # the distributor's books, exactly: nothing deposited since the start, paid = epoch 1's claims + the CLI claim,
+    # debited = the latest live root's total = the debits of every proposal not vetoed (epoch 2's tampered one was)
+    assert d.rewards.total_deposited() == deposits
+    assert d.rewards.total_claimed() == total_paid + claimable
+    live = [p for p in rc.proposals() if not p.vetoed]
+    assert [p.epoch for p in live] == [1, 2, 3, 4]
+    assert d.rewards.total_debited() == p4.total == sum(sum(p.debits) for p in live)

@@ -33,14 +33,14 @@ async def _stream_one(client: httpx.AsyncClient, url: str, i: int, max_tokens: i
         async with client.stream("POST", f"{url}/v1/completions", json=body, headers=HEADERS) as resp:
             if resp.status_code != 200:
                 await resp.aread()
-                return {"status": resp.status_code, "retry_after": resp.headers.get("retry-after"),
+                return {"i": i, "status": resp.status_code, "retry_after": resp.headers.get("retry-after"),
                         "error": resp.json().get("error")}
             events = [line[6:] async for line in resp.aiter_lines() if line.startswith("data: ")]
     except httpx.HTTPError as e:
-        return {"status": None, "exc": type(e).__name__}
+        return {"i": i, "status": None, "exc": type(e).__name__}
     done = bool(events) and events[-1] == "[DONE]"
     att = json.loads(events[-2]).get("attribution") if done and len(events) >= 2 else None
-    return {"status": 200, "done": done, "attribution": att}
+    return {"i": i, "status": 200, "done": done, "attribution": att}
 
 
 async def _load(url: str, n: int, max_tokens: int, timeout: float) -> list[dict[str, Any]]:
@@ -80,16 +80,20 @@ def test_200_streaming_clients_small_queue(node_env: NodeEnv) -> None:
     assert len(answered) + len(overloaded) == 200, [r for r in results if r["status"] not in (200, 429)][:3]
     assert answered and overloaded, (len(answered), len(overloaded))
     assert all(r["retry_after"] and int(r["retry_after"]) >= 1 for r in overloaded)
-    assert all(r["error"]["type"] == "rate_limit_error" for r in overloaded)
+    # the 429s come from the engine's queue bound, not from the (generous) rate limits
+    assert all(r["error"]["type"] == "rate_limit_error" and r["error"]["code"] == "overloaded" for r in overloaded)
     assert all(r["done"] and r["attribution"] for r in answered), "a stream ended without [DONE] + attribution"
-    assert elapsed < 120
+    # one record per answered request and none for a refused one: the answers' seqs are the store's, gap-free
+    seqs = sorted(r["attribution"]["seq"] for r in answered)
+    assert seqs == list(range(seqs[0], seqs[0] + len(answered))), "a seq is duplicated or missing"
     with RecordStore(env.store_path, readonly=True) as store:
-        assert store.next_seq() >= len(answered)
+        assert store.next_seq() == seqs[-1] + 1, "the store holds a record no client received"
         for r in answered:
             att = r["attribution"]
-            assert "0x" + store.get(att["seq"]).leaf().hex() == att["leaf"]
-    seqs = sorted(r["attribution"]["seq"] for r in answered)
-    assert len(set(seqs)) == len(seqs)
+            rec = store.get(att["seq"])
+            assert "0x" + rec.leaf().hex() == att["leaf"]
+            assert (rec.adapter_id != bytes(32)) == (r["i"] % 2 == 1), f"request {r['i']}: wrong model recorded"
+            assert 1 <= rec.completion_tokens <= 8
     print(f"load: {len(answered)} answered, {len(overloaded)} got 429, {elapsed:.1f} s")
 
 

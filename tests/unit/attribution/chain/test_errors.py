@@ -152,8 +152,12 @@ def test_every_contract_error_round_trips(core_errors: list[dict[str, Any]]) -> 
 
 
 def test_unknown_error_name_is_an_attribute_error() -> None:
-    with pytest.raises(ImportError):
+    with pytest.raises(ImportError, match="cannot import name 'NoSuchSolidityError'"):
         from attribution.chain.reverts import NoSuchSolidityError  # noqa: F401
+    with pytest.raises(AttributeError, match=r"no custom error 'NoSuchSolidityError' in the loaded ABIs; run `forge"):
+        _ = reverts.NoSuchSolidityError
+    with pytest.raises(AttributeError, match=r"has no attribute 'lowercase_name'"):
+        _ = reverts.lowercase_name
 
 
 # ----------------------------------------------------------------------------------------------------------------
