@@ -5,7 +5,7 @@ from here."""
 
 from attribution.rewards.inputs import *  # noqa: F403
 from attribution.rewards.inputs import __all__ as _inputs_all
-from attribution.rewards.reference import ReferenceRewards, posted_at, reference_rewards
+from attribution.rewards.reference import ReferenceRewards, posted_at, record_time, reference_rewards
 from attribution.rewards.rule import compute_rewards
 
-__all__ = [*_inputs_all, "compute_rewards", "ReferenceRewards", "posted_at", "reference_rewards"]
+__all__ = [*_inputs_all, "compute_rewards", "ReferenceRewards", "posted_at", "record_time", "reference_rewards"]

@@ -22,15 +22,21 @@ from dataclasses import dataclass
 
 from attribution.rewards.inputs import BPS, EpochBatch, RegistryView, RewardsError, SharesSchedule, checksum
 
-__all__ = ["ReferenceRewards", "posted_at", "reference_rewards"]
+__all__ = ["ReferenceRewards", "posted_at", "record_time", "reference_rewards"]
 
 #: Time of record `i` of a batch, at which the registry and the share parameters are read.
 TimeOf = Callable[[EpochBatch, int], int]
 
 
 def posted_at(batch: EpochBatch, i: int) -> int:
-    """Every record of a batch at its batch's `postedAt` (what `compute_rewards` prices by)."""
+    """Every record of a batch at its batch's `postedAt` (what v2 priced by)."""
     return batch.posted_at
+
+
+def record_time(batch: EpochBatch, i: int) -> int:
+    """Record `i` at its own `timestamp` (v3, what `compute_rewards` prices by; the batch header bounds it)."""
+    assert batch.decoded is not None
+    return int(batch.decoded.timestamps[i])
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class ReferenceRewards:
 
 def reference_rewards(batches: Sequence[EpochBatch], registry: RegistryView, credits: Mapping[str, int],
                       shares: SharesSchedule, treasury: str, previous: Mapping[str, int] | None = None, *,
-                      time_of: TimeOf = posted_at) -> ReferenceRewards:
+                      time_of: TimeOf = record_time) -> ReferenceRewards:
     """Apply the rule to one epoch, one record at a time (see the module doc)."""
     if any(int(v) < 0 for v in credits.values()):
         raise RewardsError("a node's credit cannot be negative")
