@@ -72,10 +72,12 @@ def synthetic_epoch(records: int, *, adapters: int = 1000, datasets: int = 2000,
         n = min(batch_size, records - b * batch_size)
         node = node_names[b % nodes]
         pidx = rng.integers(0, len(profiles), n)
+        posted_at = 1000 * b // max(1, records // batch_size)
+        # records are priced at their own time (v3): here each batch's records were served at its postedAt
         dec = DecodedBatch(31337, b"\x01" * 20, bytes.fromhex(node[2:]), seq[node], n, tuple(profiles), pidx,
                            rng.integers(1, 2048, n).astype(np.uint32), rng.integers(1, 1024, n).astype(np.uint32),
-                           np.zeros(n, np.uint64), np.zeros((n, 32), np.uint8))
-        batches.append(EpochBatch(b + 1, node, 1000 * b // max(1, records // batch_size), "ok", dec, seq[node], n))
+                           np.full(n, posted_at, np.uint64), np.zeros((n, 32), np.uint8))
+        batches.append(EpochBatch(b + 1, node, posted_at, "ok", dec, seq[node], n))
         seq[node] += n
     credits = dict.fromkeys(node_names, 10**18)
     credits[node_names[-1]] = 10**6  # short: its fees are scaled
@@ -95,11 +97,12 @@ def reference_loop(batches: list[EpochBatch], reg: ScheduledRegistry, credits: d
             if done >= limit:
                 break
             p = dec.profiles[int(dec.profile_idx[i])]
-            a = reg.adapter_at(p.adapter_id, b.posted_at) if p.adapter_id != bytes(32) else None
+            t = int(dec.timestamps[i])  # the record's own time
+            a = reg.adapter_at(p.adapter_id, t) if p.adapter_id != bytes(32) else None
             fee = (int(dec.prompt_tokens[i]) + int(dec.completion_tokens[i])) * (
                 a.price_per_m_tokens if a is not None and a.active else 0) // 1_000_000
             owed[b.node] += fee
-            rows.append((b.node, fee, a, b.posted_at))
+            rows.append((b.node, fee, a, t))
             done += 1
     out: dict[str, int] = defaultdict(int)
     debit = {n: min(o, credits.get(n, 0)) for n, o in owed.items()}
