@@ -296,9 +296,10 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, modu
     published_lines = [line for line in out_s.splitlines() if line.startswith("epoch ")]
     assert len(published_lines) == 1 and published_lines[0].startswith("epoch 4: blocks "), out_s
     assert published_lines[0].endswith(f"root 0x{p4.root.hex()}") and rc.verify(4).ok
-    # the distributor's books, exactly: nothing deposited since the start, paid = epoch 1's claims + the CLI claim,
-    # debited = the latest live root's total = the debits of every proposal not vetoed (epoch 2's tampered one was)
-    assert d.rewards.total_deposited() == deposits
+    # the distributor's books, exactly: deposited = the start + the 1 wei that landed between compute and propose,
+    # paid = epoch 1's claims + the CLI claim, debited = the latest live root's total = the debits of every
+    # proposal not vetoed (epoch 2's tampered one was)
+    assert d.rewards.total_deposited() == deposits + 1
     assert d.rewards.total_claimed() == total_paid + claimable
     live = [p for p in rc.proposals() if not p.vetoed]
     assert [p.epoch for p in live] == [1, 2, 3, 4]
