@@ -12,6 +12,7 @@ failed keeps verdict NULL and is retried next round.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -298,6 +299,9 @@ class Indexer:
             except (VerifyError, ChainError) as e:
                 log.warning("batch %d not verified yet: %s", event.batch_id, e)
                 break
+            # The header's record time range comes from the ledger's stored batch (no column of its own here).
+            event = dataclasses.replace(event, first_timestamp=stored.first_timestamp,
+                                        last_timestamp=stored.last_timestamp)
             check = check_payload(event, self.chain.chain_id, self.ledger.address, payload, stored=stored,
                                   missing_reason=why, keep_decoded=True)
             indexed += self._store_verdict(event, check)
