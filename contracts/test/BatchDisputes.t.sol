@@ -751,8 +751,7 @@ contract BatchDisputesTest is DisputesBase {
     // ---- gas (docs/contracts.md has the transaction figures from measure-gas.sh) ----
 
     function test_Gas_DisputeSteps() public {
-        (uint256 batchId, IAttributionLedger.Record[] memory recs, bytes32[] memory tree) =
-            _postRecords(nodeA, 64, 70);
+        (uint256 batchId, IAttributionLedger.Record[] memory recs, bytes32[] memory tree) = _postRecords(nodeA, 64, 70);
         bytes memory receipt = _receipt(keyA, recs[5]);
         bytes32[] memory proof = _proof(tree, recs[5]);
         vm.prank(alice);

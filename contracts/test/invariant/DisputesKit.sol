@@ -78,8 +78,15 @@ library DisputesKit {
         bytes memory sig = new bytes(65);
         sig[64] = 0x1b;
         bytes memory cert = abi.encode(
-            version, keccak256(abi.encode(len, chunksRoot)), uint32(len), bytes32(0), uint32(0), daSequence,
-            uint64(1_700_000_000), chunksRoot, sig
+            version,
+            keccak256(abi.encode(len, chunksRoot)),
+            uint32(len),
+            bytes32(0),
+            uint32(0),
+            daSequence,
+            uint64(1_700_000_000),
+            chunksRoot,
+            sig
         );
         return bytes.concat(hex"0100d0", cert);
     }
