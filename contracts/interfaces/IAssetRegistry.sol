@@ -335,7 +335,9 @@ interface IAssetRegistry {
     /// (`address(0)` withdraws an offer). The id does not change.
     function transferAssetOwnership(AssetKind kind, bytes32 id, address newOwner) external;
 
-    /// @notice Pending owner only: accept asset `id` of `kind`.
+    /// @notice Pending owner only: accept asset `id` of `kind`. A pending terms change of a dataset or adapter is
+    /// cancelled (emitting its `*ChangeCancelled` event): the new owner takes the terms in effect, never a
+    /// re-pointing the seller scheduled before the accept.
     function acceptAssetOwnership(AssetKind kind, bytes32 id) external;
 
     /*//////////////////////////////////////////////////////////////

@@ -21,6 +21,9 @@ interface IAttributionLedger {
     /// @param firstSeq The seq of the batch's first record.
     /// @param count The number of records; the batch covers seqs `[firstSeq, firstSeq + count)`.
     /// @param postedAt `block.timestamp` of the posting block.
+    /// @param firstTimestamp The first record's timestamp as the node declared it (every record lies in
+    /// `[firstTimestamp, lastTimestamp]`, else the batch is malformed and earns nothing).
+    /// @param lastTimestamp The last record's timestamp (≤ `postedAt`).
     struct Batch {
         bytes32 root;
         bytes32 daCommitmentHash;
@@ -28,6 +31,8 @@ interface IAttributionLedger {
         uint64 firstSeq;
         uint32 count;
         uint64 postedAt;
+        uint64 firstTimestamp;
+        uint64 lastTimestamp;
     }
 
     /// @notice An attribution record (v1). Field order is the leaf encoding order (DESIGN.md, "Attribution record").
@@ -56,9 +61,18 @@ interface IAttributionLedger {
     /// @param root The records' Merkle root.
     /// @param firstSeq The first seq covered.
     /// @param count The number of records covered.
+    /// @param firstTimestamp The first record's timestamp (the header's lower bound for every record's timestamp).
+    /// @param lastTimestamp The last record's timestamp (the upper bound).
     /// @param daCommitment The full DA commitment of the batch payload (only its hash is stored).
     event BatchPosted(
-        uint256 indexed batchId, address indexed node, bytes32 root, uint64 firstSeq, uint32 count, bytes daCommitment
+        uint256 indexed batchId,
+        address indexed node,
+        bytes32 root,
+        uint64 firstSeq,
+        uint32 count,
+        uint64 firstTimestamp,
+        uint64 lastTimestamp,
+        bytes daCommitment
     );
 
     /*//////////////////////////////////////////////////////////////
@@ -98,6 +112,19 @@ interface IAttributionLedger {
     /// @param count The count passed.
     error LedgerSeqOverflow(uint64 firstSeq, uint32 count);
 
+    /// @notice The batch's first record timestamp is after its last; pass the timestamps of its first and last
+    /// records in seq order.
+    error LedgerTimestampsOutOfOrder(uint64 firstTimestamp, uint64 lastTimestamp);
+
+    /// @notice The batch's last record timestamp lies after the posting block's timestamp; records are served
+    /// before they are posted.
+    error LedgerTimestampInFuture(uint64 lastTimestamp, uint64 blockTimestamp);
+
+    /// @notice The batch starts before the node's previous batch ended: record timestamps never go back per node.
+    /// @param firstTimestamp The batch's first record timestamp.
+    /// @param previousLast The last record timestamp of the node's previous batch ({lastRecordTimestamp}).
+    error LedgerTimestampBeforePrevious(uint64 firstTimestamp, uint64 previousLast);
+
     /// @notice No batch with this id exists; ids run from 1 to {batchCount}.
     /// @param batchId The id asked for.
     error LedgerUnknownBatch(uint256 batchId);
@@ -111,16 +138,23 @@ interface IAttributionLedger {
 
     /// @notice Post the next batch of the caller's records.
     /// @dev Only an active node (`registry.isActive(msg.sender)`). Requires `0 < count ≤ MAX_BATCH_RECORDS`,
-    /// `root != 0`, a commitment of 1 to {MAX_COMMITMENT_BYTES} bytes and `firstSeq == nextSeq(msg.sender)`;
-    /// advances `nextSeq` by `count`.
+    /// `root != 0`, a commitment of 1 to {MAX_COMMITMENT_BYTES} bytes, `firstSeq == nextSeq(msg.sender)` and
+    /// `lastTimestamp(msg.sender) ≤ firstTimestamp ≤ lastTimestamp ≤ block.timestamp`; advances `nextSeq` by `count`.
     /// @param firstSeq The seq of the first record; must equal {nextSeq} of the caller.
     /// @param count The number of records (1 to {MAX_BATCH_RECORDS}).
+    /// @param firstTimestamp The first record's timestamp (≥ the end of the node's previous batch).
+    /// @param lastTimestamp The last record's timestamp (≤ `block.timestamp`).
     /// @param root The StandardMerkleTree root over the records' leaves (see {recordLeaf}).
     /// @param daCommitment The DA commitment of the batch's `LLB2` payload.
     /// @return batchId The new batch's id.
-    function postBatch(uint64 firstSeq, uint32 count, bytes32 root, bytes calldata daCommitment)
-        external
-        returns (uint256 batchId);
+    function postBatch(
+        uint64 firstSeq,
+        uint32 count,
+        uint64 firstTimestamp,
+        uint64 lastTimestamp,
+        bytes32 root,
+        bytes calldata daCommitment
+    ) external returns (uint256 batchId);
 
     /// @notice The most records one batch may cover: what fits one 16 MiB `LLB2` payload,
     /// `(16 MiB − 93-byte header) / 62 bytes per record slot` = 270598.
@@ -141,6 +175,14 @@ interface IAttributionLedger {
     /// @notice The seq that `node`'s next batch must start at (0 before its first batch).
     /// @param node The node address.
     function nextSeq(address node) external view returns (uint64);
+
+    /// @notice The last record timestamp of `node`'s latest batch (0 before its first batch): its next batch's
+    /// `firstTimestamp` must not be earlier.
+    function lastRecordTimestamp(address node) external view returns (uint64);
+
+    /// @notice The block in which `node` posted its latest batch (0 before its first batch). The RewardDistributor
+    /// keeps a node's fee credit until a settled epoch covers this block.
+    function lastPostBlock(address node) external view returns (uint64);
 
     /// @notice The number of batches posted so far, which is also the id of the latest batch.
     function batchCount() external view returns (uint256);

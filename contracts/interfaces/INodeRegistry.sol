@@ -7,8 +7,10 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 /// @notice Node operators bond an ERC-20 stake to become active. Unbonding is a two-step process (request, then
 /// withdraw after `unbondingDelay`); stake stays slashable until it is withdrawn. The unbonding delay never goes
 /// below {MIN_UNBONDING_DELAY}, which exceeds the longest dispute window (the RewardDistributor's
-/// `MAX_CHALLENGE_WINDOW`), so a node cannot post, unbond and leave before its batches can be disputed. Governance
-/// can slash (the hook for proven fraud) and set the parameters.
+/// `MAX_CHALLENGE_WINDOW`), so a node cannot post, unbond and leave before its batches can be disputed. Only the
+/// {slasher} (the disputes contract, which slashes on a proof) can slash; governance cannot, it only sets the
+/// parameters and the slasher (through a timelock whose delay exceeds the unbonding delay, so a node can leave first).
+/// "Exited" is a timestamp ({Node-exitAt}): a slash never makes a node exited at once.
 /// @dev Deployed as `constructor(IERC20 stakeToken, uint256 minBond, uint64 unbondingDelay, address governance)`
 /// (`unbondingDelay` in `[MIN_UNBONDING_DELAY, MAX_UNBONDING_DELAY]`).
 /// Governance is an OpenZeppelin `Ownable2Step` owner (`transferOwnership` + `acceptOwnership`; renouncing is
@@ -22,10 +24,14 @@ interface INodeRegistry {
     /// @param bonded Stake that counts towards {isActive}.
     /// @param unbonding Stake requested for withdrawal, withdrawable at `unbondableAt`.
     /// @param unbondableAt Timestamp from which `unbonding` can be withdrawn (0 when nothing is unbonding).
+    /// @param exitAt When the node has left (0 while it has bonded stake and asked for nothing): set when it unbonds
+    /// its whole bond (to that request's `unbondableAt`) or a slash takes its whole bond (now + unbonding delay);
+    /// cleared when it bonds again.
     struct Node {
         uint256 bonded;
         uint256 unbonding;
         uint64 unbondableAt;
+        uint64 exitAt;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -43,9 +49,11 @@ interface INodeRegistry {
     /// @notice Emitted when `node` withdrew `amount` of unbonded stake.
     event Withdrawn(address indexed node, uint256 amount);
 
-    /// @notice Emitted when governance slashed `amount` of `node`'s stake and sent it to `to`.
+    /// @notice Emitted when the slasher slashed `amount` of `node`'s stake and sent it to `to`.
     event Slashed(address indexed node, uint256 amount, address indexed to);
 
+    /// @notice Emitted when governance changed the slasher (address(0): nobody can slash).
+    event SlasherChanged(address indexed oldSlasher, address indexed newSlasher);
     /// @notice Emitted when governance changed the minimum bond.
     event MinBondChanged(uint256 oldMinBond, uint256 newMinBond);
 
@@ -90,7 +98,9 @@ interface INodeRegistry {
     /// @param nowTs The current block timestamp.
     error NodeRegistryUnbondingNotElapsed(address node, uint64 unbondableAt, uint64 nowTs);
 
-    /// @notice Governance tried to slash more than `node`'s total (bonded + unbonding) stake.
+    /// @notice Only the slasher (the disputes contract) may slash; governance cannot.
+    error NodeRegistryNotSlasher(address caller);
+    /// @notice The slasher tried to slash more than `node`'s total (bonded + unbonding) stake.
     /// @param node The node.
     /// @param amount The amount asked for.
     /// @param stake The node's total stake.
@@ -116,12 +126,14 @@ interface INodeRegistry {
     /// @return amount The amount transferred to the caller.
     function withdraw() external returns (uint256 amount);
 
-    /// @notice Governance only: take `amount` from `node`'s stake (bonded first, then unbonding) and send it to `to`.
+    /// @notice Slasher only: take `amount` from `node`'s stake (bonded first, then unbonding) and send it to `to`.
     /// @param node The node to slash.
     /// @param amount The amount (> 0, ≤ bonded + unbonding).
     /// @param to The recipient (non-zero).
     function slash(address node, uint256 amount, address to) external;
 
+    /// @notice Governance only: set the slasher (address(0): nobody can slash). Timelocked on a real chain.
+    function setSlasher(address newSlasher) external;
     /// @notice Governance only: set the minimum bond for {isActive} (> 0).
     function setMinBond(uint256 newMinBond) external;
 
@@ -132,10 +144,12 @@ interface INodeRegistry {
     /// @notice Whether `node` may post batches: its bonded stake is at least `minBond`.
     function isActive(address node) external view returns (bool);
 
-    /// @notice Whether `node` has no stake left, bonded or unbonding (never bonded, or withdrew everything): it can
-    /// post no batch and has nothing left to slash. The RewardDistributor lets only such a node withdraw its
-    /// unused fee credit.
+    /// @notice Whether `node` has left: no bonded stake, and its `exitAt` has passed (it unbonded everything, or a
+    /// slash took its bond, at least an unbonding delay ago), or it never bonded. The
+    /// RewardDistributor lets only such a node withdraw its unused fee credit (and only once its batches are paid).
     function hasExited(address node) external view returns (bool);
+    /// @notice The only address that may {slash} (address(0) until governance sets the disputes contract).
+    function slasher() external view returns (address);
 
     /// @notice `node`'s stake.
     function node(address node_) external view returns (Node memory);

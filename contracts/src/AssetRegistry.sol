@@ -291,6 +291,12 @@ contract AssetRegistry is IAssetRegistry, Governed {
             if (d.owner == address(0)) revert RegistryUnknownDataset(id);
             if (d.pendingOwner != msg.sender) revert RegistryNotPendingOwner(id, msg.sender);
             (previous, d.owner, d.pendingOwner) = (d.owner, msg.sender, address(0));
+            // The buyer takes the terms it saw: a change the seller scheduled is cancelled with the transfer.
+            uint64 nextAt = d.nextAt;
+            if (_isPending(nextAt)) {
+                d.nextAt = 0;
+                emit DatasetChangeCancelled(id, nextAt);
+            }
         } else if (kind == AssetKind.BaseModel) {
             StoredBaseModel storage m = _baseModels[id];
             if (m.owner == address(0)) revert RegistryUnknownBaseModel(id);
@@ -301,6 +307,11 @@ contract AssetRegistry is IAssetRegistry, Governed {
             if (a.owner == address(0)) revert RegistryUnknownAdapter(id);
             if (a.pendingOwner != msg.sender) revert RegistryNotPendingOwner(id, msg.sender);
             (previous, a.owner, a.pendingOwner) = (a.owner, msg.sender, address(0));
+            uint64 nextAt = a.nextAt;
+            if (_isPending(nextAt)) {
+                a.nextAt = 0;
+                emit AdapterChangeCancelled(id, nextAt);
+            }
         }
         emit AssetOwnershipTransferred(kind, id, previous, msg.sender);
     }

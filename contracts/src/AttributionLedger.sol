@@ -9,7 +9,7 @@ import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
 /// @title AttributionLedger
 /// @notice Gap-free, exactly-once log of attribution batches posted by active nodes. See {IAttributionLedger}.
 /// @dev Gas: a batch takes three storage slots (root, commitment hash, and one packed slot holding a ledger-local
-/// node index, firstSeq, count and postedAt). The node index (1-based, assigned on a node's first post) is what
+/// node index, firstSeq, count, postedAt and the first and last record timestamps). The node index (1-based, assigned on a node's first post) is what
 /// lets the packed slot fit; a node's first post pays once for its index entry.
 contract AttributionLedger is IAttributionLedger {
     /*//////////////////////////////////////////////////////////////
@@ -31,7 +31,8 @@ contract AttributionLedger is IAttributionLedger {
                                  STORAGE
     //////////////////////////////////////////////////////////////*/
 
-    /// @dev One batch in storage. `nodeIndex` indexes `_nodeAt`; `postedAt` is a uint40 timestamp (until year 36812).
+    /// @dev One batch in storage. `nodeIndex` indexes `_nodeAt`; the timestamps are uint40 (until year 36812), so
+    /// the third slot holds 248 bits.
     struct StoredBatch {
         bytes32 root;
         bytes32 daCommitmentHash;
@@ -39,12 +40,17 @@ contract AttributionLedger is IAttributionLedger {
         uint64 firstSeq;
         uint32 count;
         uint40 postedAt;
+        uint40 firstTimestamp;
+        uint40 lastTimestamp;
     }
 
-    /// @dev Per-node state in one slot: the next seq and the node's 1-based index (0 = never posted).
+    /// @dev Per-node state in one slot: the next seq, the node's 1-based index (0 = never posted), the last record
+    /// timestamp of its latest batch and the block that batch was posted in.
     struct NodeState {
         uint64 nextSeq;
         uint32 index;
+        uint40 lastTimestamp;
+        uint48 lastPostBlock;
     }
 
     /// @dev Global counters in one slot, both written by a node's first post.
@@ -74,10 +80,14 @@ contract AttributionLedger is IAttributionLedger {
     //////////////////////////////////////////////////////////////*/
 
     /// @inheritdoc IAttributionLedger
-    function postBatch(uint64 firstSeq, uint32 count, bytes32 root, bytes calldata daCommitment)
-        external
-        returns (uint256 batchId)
-    {
+    function postBatch(
+        uint64 firstSeq,
+        uint32 count,
+        uint64 firstTimestamp,
+        uint64 lastTimestamp,
+        bytes32 root,
+        bytes calldata daCommitment
+    ) external returns (uint256 batchId) {
         if (count == 0) revert LedgerZeroCount();
         if (count > MAX_BATCH_RECORDS) revert LedgerCountTooLarge(count, MAX_BATCH_RECORDS);
         if (root == bytes32(0)) revert LedgerZeroRoot();
@@ -91,6 +101,13 @@ contract AttributionLedger is IAttributionLedger {
         if (firstSeq != state.nextSeq) revert LedgerSeqGap(state.nextSeq, firstSeq);
         uint256 end = uint256(firstSeq) + count;
         if (end > type(uint64).max) revert LedgerSeqOverflow(firstSeq, count);
+        // A batch's records are served no later than it is posted and no earlier than the node's previous batch
+        // ended: a node can misdate a record only inside the gap since its previous batch (docs/rewards.md).
+        if (firstTimestamp > lastTimestamp) revert LedgerTimestampsOutOfOrder(firstTimestamp, lastTimestamp);
+        if (lastTimestamp > block.timestamp) revert LedgerTimestampInFuture(lastTimestamp, uint64(block.timestamp));
+        if (firstTimestamp < state.lastTimestamp) {
+            revert LedgerTimestampBeforePrevious(firstTimestamp, state.lastTimestamp);
+        }
 
         Counters memory counters = _counters;
         if (state.index == 0) {
@@ -102,6 +119,12 @@ contract AttributionLedger is IAttributionLedger {
         // casting to 'uint64' is safe because end <= type(uint64).max was checked above
         // forge-lint: disable-next-line(unsafe-typecast)
         state.nextSeq = uint64(end);
+        // casting to 'uint40' is safe: lastTimestamp <= block.timestamp was checked above
+        // forge-lint: disable-next-line(unsafe-typecast)
+        state.lastTimestamp = uint40(lastTimestamp);
+        // casting to 'uint48' is safe for 2^48 blocks
+        // forge-lint: disable-next-line(unsafe-typecast)
+        state.lastPostBlock = uint48(block.number);
         _counters = counters;
         _nodeStates[msg.sender] = state;
         _batches[batchId] = StoredBatch({
@@ -112,9 +135,14 @@ contract AttributionLedger is IAttributionLedger {
             count: count,
             // casting to 'uint40' is safe until the year 36812
             // forge-lint: disable-next-line(unsafe-typecast)
-            postedAt: uint40(block.timestamp)
+            postedAt: uint40(block.timestamp),
+            // casting to 'uint40' is safe: firstTimestamp <= lastTimestamp <= block.timestamp (checked above)
+            // forge-lint: disable-next-line(unsafe-typecast)
+            firstTimestamp: uint40(firstTimestamp),
+            // forge-lint: disable-next-line(unsafe-typecast)
+            lastTimestamp: uint40(lastTimestamp)
         });
-        emit BatchPosted(batchId, msg.sender, root, firstSeq, count, daCommitment);
+        emit BatchPosted(batchId, msg.sender, root, firstSeq, count, firstTimestamp, lastTimestamp, daCommitment);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -135,13 +163,25 @@ contract AttributionLedger is IAttributionLedger {
             node: _nodeAt[b.nodeIndex],
             firstSeq: b.firstSeq,
             count: b.count,
-            postedAt: b.postedAt
+            postedAt: b.postedAt,
+            firstTimestamp: b.firstTimestamp,
+            lastTimestamp: b.lastTimestamp
         });
     }
 
     /// @inheritdoc IAttributionLedger
     function nextSeq(address node) external view returns (uint64) {
         return _nodeStates[node].nextSeq;
+    }
+
+    /// @inheritdoc IAttributionLedger
+    function lastRecordTimestamp(address node) external view returns (uint64) {
+        return _nodeStates[node].lastTimestamp;
+    }
+
+    /// @inheritdoc IAttributionLedger
+    function lastPostBlock(address node) external view returns (uint64) {
+        return _nodeStates[node].lastPostBlock;
     }
 
     /// @inheritdoc IAttributionLedger

@@ -9,8 +9,8 @@ import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
 import {Governed} from "./utils/Governed.sol";
 
 /// @title NodeRegistry
-/// @notice Node operators bond an ERC-20 stake to become active; unbonding waits `unbondingDelay`; governance can
-/// slash bonded and unbonding stake. See {INodeRegistry}.
+/// @notice Node operators bond an ERC-20 stake to become active; unbonding waits `unbondingDelay`; only the slasher
+/// (the disputes contract, on a proof) can slash bonded and unbonding stake; governance cannot. See {INodeRegistry}.
 contract NodeRegistry is INodeRegistry, Governed, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -31,6 +31,7 @@ contract NodeRegistry is INodeRegistry, Governed, ReentrancyGuardTransient {
     IERC20 private immutable _stakeToken;
     uint256 private _minBond;
     uint64 private _unbondingDelay;
+    address private _slasher;
     mapping(address node => Node) private _nodes;
 
     /*//////////////////////////////////////////////////////////////
@@ -69,6 +70,7 @@ contract NodeRegistry is INodeRegistry, Governed, ReentrancyGuardTransient {
         Node storage n = _nodes[msg.sender];
         uint256 bonded = n.bonded + credited;
         n.bonded = bonded;
+        n.exitAt = 0; // bonded again: no longer leaving
         emit Bonded(msg.sender, credited, bonded);
     }
 
@@ -86,6 +88,8 @@ contract NodeRegistry is INodeRegistry, Governed, ReentrancyGuardTransient {
         uint64 unbondableAt = uint64(block.timestamp) + _unbondingDelay;
         n.unbonding = unbonding;
         n.unbondableAt = unbondableAt;
+        // Unbonding everything is leaving: the node has exited once all of it could be withdrawn.
+        if (n.bonded == 0) n.exitAt = unbondableAt;
         emit UnbondRequested(msg.sender, amount, unbonding, unbondableAt);
     }
 
@@ -105,11 +109,12 @@ contract NodeRegistry is INodeRegistry, Governed, ReentrancyGuardTransient {
     }
 
     /*//////////////////////////////////////////////////////////////
-                               GOVERNANCE
+                                SLASHING
     //////////////////////////////////////////////////////////////*/
 
     /// @inheritdoc INodeRegistry
-    function slash(address node_, uint256 amount, address to) external onlyOwner {
+    function slash(address node_, uint256 amount, address to) external {
+        if (msg.sender != _slasher || msg.sender == address(0)) revert NodeRegistryNotSlasher(msg.sender);
         if (amount == 0) revert NodeRegistryZeroAmount();
         if (to == address(0)) revert NodeRegistryZeroAddress();
         Node storage n = _nodes[node_];
@@ -128,8 +133,22 @@ contract NodeRegistry is INodeRegistry, Governed, ReentrancyGuardTransient {
                 if (n.unbonding == 0) n.unbondableAt = 0;
             }
         }
+        // A slash that takes the whole bond starts the exit clock, as if the node had asked to leave now: it never
+        // makes the node "exited" at once (its fee credit stays until its batches are paid for).
+        if (n.bonded == 0 && n.exitAt == 0) n.exitAt = uint64(block.timestamp) + _unbondingDelay;
         emit Slashed(node_, amount, to);
         _stakeToken.safeTransfer(to, amount);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                               GOVERNANCE
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc INodeRegistry
+    function setSlasher(address newSlasher) external onlyOwner {
+        address old = _slasher;
+        _slasher = newSlasher;
+        emit SlasherChanged(old, newSlasher);
     }
 
     /// @inheritdoc INodeRegistry
@@ -160,7 +179,13 @@ contract NodeRegistry is INodeRegistry, Governed, ReentrancyGuardTransient {
     /// @inheritdoc INodeRegistry
     function hasExited(address node_) external view returns (bool) {
         Node storage n = _nodes[node_];
-        return n.bonded == 0 && n.unbonding == 0;
+        // bonded == 0 with exitAt == 0 only for an address that never bonded: it never could post.
+        return n.bonded == 0 && block.timestamp >= n.exitAt;
+    }
+
+    /// @inheritdoc INodeRegistry
+    function slasher() external view returns (address) {
+        return _slasher;
     }
 
     /// @inheritdoc INodeRegistry

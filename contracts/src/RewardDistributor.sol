@@ -5,16 +5,23 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
 
+import {IAttributionLedger} from "../interfaces/IAttributionLedger.sol";
 import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
 import {IRewardDistributor} from "../interfaces/IRewardDistributor.sol";
 import {Governed} from "./utils/Governed.sol";
 
 /// @title RewardDistributor
-/// @notice Prepaid node fee credit, per-epoch debits reserved at proposal, and cumulative Merkle reward claims with
-/// a challenge window and a guardian veto. See {IRewardDistributor}.
+/// @notice Prepaid node fee credit, per-epoch debits taken in pages against the credit at the epoch's end block, and
+/// cumulative Merkle reward claims with a challenge window and a guardian veto. See {IRewardDistributor}.
+/// @dev A node's credit is `deposits up to a block − debits − withdrawals`: deposits are an OpenZeppelin
+/// `Checkpoints.Trace208` of the cumulative amount keyed by block number, so the credit "as it stood at an epoch's
+/// end block" is one lookup, and a deposit in a later block changes nothing about that epoch.
 contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using Checkpoints for Checkpoints.Trace208;
 
     /*//////////////////////////////////////////////////////////////
                                 CONSTANTS
@@ -27,7 +34,7 @@ contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTrans
     uint64 public constant MIN_CHALLENGE_WINDOW = 1 hours;
 
     /// @inheritdoc IRewardDistributor
-    uint256 public constant MAX_EPOCH_NODES = 256;
+    uint256 public constant MAX_PAGE_NODES = 200;
 
     uint256 private constant _BPS = 10_000;
 
@@ -37,24 +44,27 @@ contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTrans
 
     IERC20 private immutable _token;
     INodeRegistry private immutable _nodeRegistry;
+    IAttributionLedger private immutable _ledger;
     address private _poster;
     address private _guardian;
     address private _treasury;
     uint64 private _challengeWindow;
     uint16 private _nodeShareBps;
     uint16 private _adapterShareBps;
-    /// @dev The latest proposed epoch (pending, claimable or vetoed).
+    /// @dev The latest proposed epoch (open, sealed, vetoed or claimable).
     uint64 private _latestEpoch;
     /// @dev The last epoch known to be claimable when a newer one was proposed; {currentEpoch} may be newer.
     uint64 private _settledEpoch;
     uint256 private _totalClaimed;
     uint256 private _totalDeposited;
     uint256 private _totalDebited;
+    uint256 private _totalWithdrawn;
     mapping(uint64 epoch => Proposal) private _proposals;
-    mapping(uint64 epoch => address[]) private _debitNodes;
-    mapping(uint64 epoch => uint256[]) private _debitAmounts;
+    mapping(uint64 epoch => mapping(uint32 page => bytes32)) private _pageHashes;
     mapping(address account => uint256) private _claimed;
-    mapping(address node => uint256) private _feeCredit;
+    mapping(address node => Checkpoints.Trace208) private _deposits;
+    mapping(address node => uint256) private _debitedOf;
+    mapping(address node => uint256) private _withdrawnOf;
 
     /*//////////////////////////////////////////////////////////////
                                CONSTRUCTOR
@@ -62,15 +72,17 @@ contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTrans
 
     /// @param token_ The reward token, in which fees are paid (non-zero).
     /// @param nodeRegistry_ The NodeRegistry that says whether a node has exited (non-zero).
+    /// @param ledger_ The AttributionLedger that says when a node last posted (non-zero).
     /// @param governance_ Governance (non-zero): sets parameters and roles.
     /// @param poster_ Proposes roots (non-zero, not the guardian).
     /// @param guardian_ Vetoes roots during their window (non-zero, not the poster).
     /// @param treasury_ Receives rounding dust in the off-chain computation (non-zero).
-    /// @param challengeWindow_ Seconds before a proposed root becomes claimable (in `[MIN_CHALLENGE_WINDOW,
+    /// @param challengeWindow_ Seconds before a sealed root becomes claimable (in `[MIN_CHALLENGE_WINDOW,
     /// MAX_CHALLENGE_WINDOW]`).
     constructor(
         IERC20 token_,
         INodeRegistry nodeRegistry_,
+        IAttributionLedger ledger_,
         address governance_,
         address poster_,
         address guardian_,
@@ -78,13 +90,14 @@ contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTrans
         uint64 challengeWindow_
     ) Governed(governance_) {
         if (
-            address(token_) == address(0) || address(nodeRegistry_) == address(0) || poster_ == address(0)
-                || guardian_ == address(0) || treasury_ == address(0)
+            address(token_) == address(0) || address(nodeRegistry_) == address(0) || address(ledger_) == address(0)
+                || poster_ == address(0) || guardian_ == address(0) || treasury_ == address(0)
         ) revert DistributorZeroAddress();
         if (poster_ == guardian_) revert DistributorPosterIsGuardian(poster_);
         _checkWindow(challengeWindow_);
         _token = token_;
         _nodeRegistry = nodeRegistry_;
+        _ledger = ledger_;
         _poster = poster_;
         _guardian = guardian_;
         _treasury = treasury_;
@@ -98,20 +111,78 @@ contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTrans
     //////////////////////////////////////////////////////////////*/
 
     /// @inheritdoc IRewardDistributor
-    function proposeRoot(
-        uint64 epoch,
-        bytes32 root,
-        uint256 total,
-        bytes calldata payloadCommitment,
-        address[] calldata nodes,
-        uint256[] calldata debits
-    ) external {
+    function proposeRoot(uint64 epoch, uint64 endBlock, bytes32 root, uint256 total, bytes calldata payloadCommitment)
+        external
+    {
         if (msg.sender != _poster) revert DistributorNotPoster(msg.sender);
         if (root == bytes32(0)) revert DistributorZeroRoot();
-        _settleForProposal(epoch);
-        uint256 debited = _reserve(epoch, nodes, debits);
-        uint64 claimableAt = _store(epoch, root, total, debited, keccak256(payloadCommitment));
-        emit RootProposed(epoch, root, total, claimableAt, payloadCommitment, nodes, debits);
+        uint64 expected = _nextEpoch();
+        if (epoch != expected) revert DistributorEpochNotNext(epoch, expected);
+        // unchecked: epoch == _nextEpoch() >= 1.
+        uint64 previousEnd;
+        unchecked {
+            previousEnd = _proposals[epoch - 1].endBlock;
+        }
+        // Strictly before the current block: deposits later in this block must not change the epoch's credit.
+        if (endBlock <= previousEnd || endBlock >= block.number) {
+            revert DistributorBadEndBlock(endBlock, previousEnd, block.number);
+        }
+        _latestEpoch = epoch;
+        _proposals[epoch] = Proposal({
+            root: root,
+            total: total,
+            debited: 0,
+            payloadCommitmentHash: keccak256(payloadCommitment),
+            endBlock: endBlock,
+            proposedAt: _now(),
+            claimableAt: 0,
+            pages: 0,
+            releasedPages: 0,
+            vetoed: false
+        });
+        emit RootProposed(epoch, root, total, endBlock, payloadCommitment);
+    }
+
+    /// @inheritdoc IRewardDistributor
+    function addDebits(uint64 epoch, address[] calldata nodes, uint256[] calldata debits) external {
+        if (msg.sender != _poster) revert DistributorNotPoster(msg.sender);
+        Proposal storage p = _open(epoch);
+        uint256 n = nodes.length;
+        if (n != debits.length) revert DistributorLengthMismatch(n, debits.length);
+        if (n > MAX_PAGE_NODES) revert DistributorTooManyNodes(n, MAX_PAGE_NODES);
+        uint48 key = uint48(p.endBlock);
+        uint256 sum;
+        for (uint256 i; i < n; ++i) {
+            uint256 debit = debits[i];
+            if (debit == 0) continue;
+            address node = nodes[i];
+            uint256 credit = _creditAt(node, key);
+            if (debit > credit) revert DistributorInsufficientCredit(node, debit, credit);
+            _debitedOf[node] += debit;
+            sum += debit;
+        }
+        uint32 page = p.pages;
+        _pageHashes[epoch][page] = keccak256(abi.encode(nodes, debits));
+        p.pages = page + 1;
+        p.debited += sum;
+        _totalDebited += sum;
+        emit DebitsAdded(epoch, page, nodes, debits);
+    }
+
+    /// @inheritdoc IRewardDistributor
+    function sealRoot(uint64 epoch) external {
+        if (msg.sender != _poster) revert DistributorNotPoster(msg.sender);
+        Proposal storage p = _open(epoch);
+        uint256 debited = p.debited;
+        // unchecked: an open proposal's epoch is >= 1.
+        uint256 expected;
+        unchecked {
+            expected = _proposals[epoch - 1].total + debited;
+        }
+        if (p.total != expected) revert DistributorTotalMismatch(p.total, expected);
+        uint64 claimableAt = _now() + _challengeWindow;
+        p.claimableAt = claimableAt;
+        emit RootSealed(epoch, p.root, debited, claimableAt);
     }
 
     /// @inheritdoc IRewardDistributor
@@ -119,17 +190,33 @@ contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTrans
         if (msg.sender != _guardian) revert DistributorNotGuardian(msg.sender);
         if (epoch == 0 || epoch != _latestEpoch) revert DistributorUnknownEpoch(epoch);
         Proposal storage p = _proposals[epoch];
-        if (p.vetoed || block.timestamp >= p.claimableAt) revert DistributorWindowClosed(epoch, p.claimableAt);
-        p.vetoed = true;
-        address[] storage nodes = _debitNodes[epoch];
-        uint256[] storage debits = _debitAmounts[epoch];
-        uint256 n = nodes.length;
-        for (uint256 i; i < n; ++i) {
-            _feeCredit[nodes[i]] += debits[i];
+        uint64 claimableAt = p.claimableAt;
+        if (p.vetoed || (claimableAt != 0 && block.timestamp >= claimableAt)) {
+            revert DistributorWindowClosed(epoch, claimableAt);
         }
-        uint256 released = p.debited;
-        _totalDebited -= released;
-        emit RootVetoed(epoch, p.root, released);
+        p.vetoed = true;
+        emit RootVetoed(epoch, p.root, p.debited);
+    }
+
+    /// @inheritdoc IRewardDistributor
+    function releaseDebits(uint64 epoch, uint32 page, address[] calldata nodes, uint256[] calldata debits) external {
+        Proposal storage p = _proposals[epoch];
+        if (
+            !p.vetoed || page != p.releasedPages || page >= p.pages
+                || keccak256(abi.encode(nodes, debits)) != _pageHashes[epoch][page]
+        ) revert DistributorBadRelease(epoch, page);
+        uint256 n = nodes.length;
+        uint256 sum;
+        for (uint256 i; i < n; ++i) {
+            uint256 debit = debits[i];
+            if (debit == 0) continue;
+            // Exactly what addDebits added for this page (its hash matched), so this never underflows.
+            _debitedOf[nodes[i]] -= debit;
+            sum += debit;
+        }
+        p.releasedPages = page + 1;
+        _totalDebited -= sum;
+        emit DebitsReleased(epoch, page, sum);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -183,21 +270,25 @@ contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTrans
         _token.safeTransferFrom(msg.sender, address(this), amount);
         credited = _token.balanceOf(address(this)) - before;
         if (credited == 0) revert DistributorZeroAmount();
-        uint256 credit = _feeCredit[node] + credited;
-        _feeCredit[node] = credit;
+        Checkpoints.Trace208 storage deposits = _deposits[node];
+        deposits.push(SafeCast.toUint48(block.number), SafeCast.toUint208(deposits.latest() + credited));
         _totalDeposited += credited;
-        emit FeesDeposited(node, msg.sender, credited, credit);
+        emit FeesDeposited(node, msg.sender, credited, _feeCredit(node));
     }
 
     /// @inheritdoc IRewardDistributor
     function withdrawFeeCredit(address to) external nonReentrant returns (uint256 amount) {
         if (to == address(0)) revert DistributorZeroAddress();
-        // Only after exit: a node that could still post could otherwise pull its credit before the epoch that
-        // debits its latest batches is proposed.
+        // Only after exit (a node that can post keeps paying) and once a settled epoch covers its last batch: until
+        // then a proposal, or a proposal again after a veto, may still need this credit.
         if (!_nodeRegistry.hasExited(msg.sender)) revert DistributorNodeNotExited(msg.sender);
-        amount = _feeCredit[msg.sender];
+        uint64 lastPost = _ledger.lastPostBlock(msg.sender);
+        uint64 settledEnd = _proposals[_currentEpoch()].endBlock;
+        if (lastPost > settledEnd) revert DistributorCreditLocked(msg.sender, lastPost, settledEnd);
+        amount = _feeCredit(msg.sender);
         if (amount == 0) revert DistributorZeroAmount();
-        _feeCredit[msg.sender] = 0;
+        _withdrawnOf[msg.sender] += amount;
+        _totalWithdrawn += amount;
         emit FeeCreditWithdrawn(msg.sender, to, amount);
         _token.safeTransfer(to, amount);
     }
@@ -274,8 +365,8 @@ contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTrans
     }
 
     /// @inheritdoc IRewardDistributor
-    function proposalDebits(uint64 epoch) external view returns (address[] memory nodes, uint256[] memory debits) {
-        return (_debitNodes[epoch], _debitAmounts[epoch]);
+    function pageHash(uint64 epoch, uint32 page) external view returns (bytes32) {
+        return _pageHashes[epoch][page];
     }
 
     /// @inheritdoc IRewardDistributor
@@ -299,7 +390,12 @@ contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTrans
 
     /// @inheritdoc IRewardDistributor
     function feeCredit(address node) external view returns (uint256) {
-        return _feeCredit[node];
+        return _feeCredit(node);
+    }
+
+    /// @inheritdoc IRewardDistributor
+    function creditAt(address node, uint64 blockNumber) external view returns (uint256) {
+        return _creditAt(node, SafeCast.toUint48(blockNumber));
     }
 
     /// @inheritdoc IRewardDistributor
@@ -310,6 +406,16 @@ contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTrans
     /// @inheritdoc IRewardDistributor
     function totalDebited() external view returns (uint256) {
         return _totalDebited;
+    }
+
+    /// @inheritdoc IRewardDistributor
+    function totalWithdrawn() external view returns (uint256) {
+        return _totalWithdrawn;
+    }
+
+    /// @inheritdoc IRewardDistributor
+    function ledger() external view returns (IAttributionLedger) {
+        return _ledger;
     }
 
     /// @inheritdoc IRewardDistributor
@@ -361,67 +467,46 @@ contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTrans
                                 INTERNALS
     //////////////////////////////////////////////////////////////*/
 
-    /// @dev Check that `epoch` may be proposed now; the latest proposal, if its window passed, becomes settled.
-    function _settleForProposal(uint64 epoch) private {
+    /// @dev The epoch that may be proposed now: the current one + 1, or a vetoed one again once its pages are released.
+    /// The latest proposal, if its window passed, becomes settled.
+    function _nextEpoch() private returns (uint64) {
         uint64 latest = _latestEpoch;
-        if (latest != 0) {
-            Proposal storage last = _proposals[latest];
-            if (last.vetoed) {
-                if (epoch < latest) revert DistributorEpochNotIncreasing(epoch, latest);
-            } else {
-                if (epoch <= latest) revert DistributorEpochNotIncreasing(epoch, latest);
-                if (block.timestamp < last.claimableAt) revert DistributorWindowOpen(latest, last.claimableAt);
-                _settledEpoch = latest;
+        if (latest == 0) return 1;
+        Proposal storage last = _proposals[latest];
+        if (last.vetoed) {
+            if (last.releasedPages != last.pages) {
+                revert DistributorReleasePending(latest, last.releasedPages, last.pages);
             }
-        } else if (epoch == 0) {
-            revert DistributorEpochNotIncreasing(epoch, latest);
+            return latest;
+        }
+        uint64 claimableAt = last.claimableAt;
+        if (claimableAt == 0 || block.timestamp < claimableAt) revert DistributorWindowOpen(latest, claimableAt);
+        _settledEpoch = latest;
+        // unchecked: epochs grow by one per settled proposal, far below 2^64.
+        unchecked {
+            return latest + 1;
         }
     }
 
-    /// @dev Take each debit from its node's credit now: the money a root promises is set aside before anyone can
-    /// claim it, and a veto gives exactly this back.
-    function _reserve(uint64 epoch, address[] calldata nodes, uint256[] calldata debits)
-        private
-        returns (uint256 debited)
-    {
-        uint256 n = nodes.length;
-        if (n != debits.length) revert DistributorLengthMismatch(n, debits.length);
-        if (n > MAX_EPOCH_NODES) revert DistributorTooManyNodes(n, MAX_EPOCH_NODES);
-        for (uint256 i; i < n; ++i) {
-            address node = nodes[i];
-            uint256 debit = debits[i];
-            uint256 credit = _feeCredit[node];
-            if (debit > credit) revert DistributorInsufficientCredit(node, debit, credit);
-            // unchecked: debit <= credit was checked just above.
-            unchecked {
-                _feeCredit[node] = credit - debit;
-            }
-            debited += debit;
-        }
-        _debitNodes[epoch] = nodes;
-        _debitAmounts[epoch] = debits;
+    /// @dev The latest proposal, which must be open (neither sealed nor vetoed) and be `epoch`.
+    function _open(uint64 epoch) private view returns (Proposal storage p) {
+        if (epoch == 0 || epoch != _latestEpoch) revert DistributorUnknownEpoch(epoch);
+        p = _proposals[epoch];
+        if (p.vetoed || p.claimableAt != 0) revert DistributorNotOpen(epoch);
     }
 
-    /// @dev Store the proposal of `epoch` after checking its total; returns when it becomes claimable.
-    function _store(uint64 epoch, bytes32 root, uint256 total, uint256 debited, bytes32 payloadCommitmentHash)
-        private
-        returns (uint64 claimableAt)
-    {
-        uint256 expected = _proposals[_settledEpoch].total + debited;
-        if (total != expected) revert DistributorTotalMismatch(total, expected);
-        _totalDebited += debited;
-        uint64 nowTs = _now();
-        claimableAt = nowTs + _challengeWindow;
-        _latestEpoch = epoch;
-        _proposals[epoch] = Proposal({
-            root: root,
-            total: total,
-            debited: debited,
-            payloadCommitmentHash: payloadCommitmentHash,
-            proposedAt: nowTs,
-            claimableAt: claimableAt,
-            vetoed: false
-        });
+    /// @dev Deposits up to `key` (a block number) minus every debit and withdrawal, floored at 0.
+    function _creditAt(address node, uint48 key) private view returns (uint256) {
+        uint256 deposited = _deposits[node].upperLookupRecent(key);
+        uint256 spent = _debitedOf[node] + _withdrawnOf[node];
+        return deposited > spent ? deposited - spent : 0;
+    }
+
+    /// @dev The node's credit now.
+    function _feeCredit(address node) private view returns (uint256) {
+        uint256 deposited = _deposits[node].latest();
+        uint256 spent = _debitedOf[node] + _withdrawnOf[node];
+        return deposited > spent ? deposited - spent : 0;
     }
 
     function _now() private view returns (uint64) {
@@ -433,12 +518,14 @@ contract RewardDistributor is IRewardDistributor, Governed, ReentrancyGuardTrans
         if (window > MAX_CHALLENGE_WINDOW) revert DistributorWindowTooLong(window, MAX_CHALLENGE_WINDOW);
     }
 
-    /// @dev The latest proposed epoch if its window passed and it was not vetoed, else the last settled one.
+    /// @dev The latest proposed epoch if it was sealed, its window passed and it was not vetoed, else the last
+    /// settled one.
     function _currentEpoch() private view returns (uint64) {
         uint64 latest = _latestEpoch;
         if (latest != 0) {
             Proposal storage p = _proposals[latest];
-            if (!p.vetoed && block.timestamp >= p.claimableAt) return latest;
+            uint64 claimableAt = p.claimableAt;
+            if (!p.vetoed && claimableAt != 0 && block.timestamp >= claimableAt) return latest;
         }
         return _settledEpoch;
     }

@@ -41,7 +41,7 @@ contract AttributionLedgerTest is Fixture {
         bytes memory c = _commitment(200, 1);
         vm.warp(1_700_000_123);
         vm.prank(nodeA);
-        uint256 id = ledger.postBatch(0, 10, bytes32(uint256(0xabc)), c);
+        uint256 id = ledger.postBatch(0, 10, 1_700_000_100, 1_700_000_120, bytes32(uint256(0xabc)), c);
 
         vm.assertEq(id, 1, "batch ids start at 1");
         IAttributionLedger.Batch memory b = ledger.batch(id);
@@ -51,6 +51,10 @@ contract AttributionLedgerTest is Fixture {
         vm.assertEq(uint256(b.firstSeq), 0);
         vm.assertEq(uint256(b.count), 10);
         vm.assertEq(uint256(b.postedAt), 1_700_000_123);
+        vm.assertEq(uint256(b.firstTimestamp), 1_700_000_100);
+        vm.assertEq(uint256(b.lastTimestamp), 1_700_000_120);
+        vm.assertEq(uint256(ledger.lastRecordTimestamp(nodeA)), 1_700_000_120);
+        vm.assertEq(uint256(ledger.lastPostBlock(nodeA)), block.number);
         vm.assertEq(uint256(ledger.nextSeq(nodeA)), 10);
         vm.assertEq(ledger.batchCount(), 1);
     }
@@ -58,9 +62,41 @@ contract AttributionLedgerTest is Fixture {
     function test_PostBatch_EmitsBatchPosted() public {
         bytes memory c = _commitment(200, 2);
         vm.expectEmit(address(ledger));
-        emit IAttributionLedger.BatchPosted(1, nodeA, bytes32(uint256(7)), 0, 3, c);
+        emit IAttributionLedger.BatchPosted(1, nodeA, bytes32(uint256(7)), 0, 3, 5, 6, c);
         vm.prank(nodeA);
-        ledger.postBatch(0, 3, bytes32(uint256(7)), c);
+        ledger.postBatch(0, 3, 5, 6, bytes32(uint256(7)), c);
+    }
+
+    /// @dev N6: the header's record timestamps are ordered per node and never after the posting block, so a node
+    /// can misdate a record only inside the gap since its previous batch.
+    function test_RevertWhen_PostBatchTimestampsOutOfRange() public {
+        uint64 t = uint64(block.timestamp);
+        vm.startPrank(nodeA);
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerTimestampsOutOfOrder.selector, t, t - 1));
+        ledger.postBatch(0, 1, t, t - 1, bytes32(uint256(1)), hex"01");
+        vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerTimestampInFuture.selector, t + 1, t));
+        ledger.postBatch(0, 1, t, t + 1, bytes32(uint256(1)), hex"01");
+        ledger.postBatch(0, 1, t - 100, t - 50, bytes32(uint256(1)), hex"01");
+        vm.expectRevert(
+            abi.encodeWithSelector(IAttributionLedger.LedgerTimestampBeforePrevious.selector, t - 51, t - 50)
+        );
+        ledger.postBatch(1, 1, t - 51, t, bytes32(uint256(1)), hex"01");
+        ledger.postBatch(1, 1, t - 50, t, bytes32(uint256(1)), hex"01"); // may start where the previous ended
+        vm.stopPrank();
+        vm.assertEq(uint256(ledger.lastRecordTimestamp(nodeA)), t);
+        vm.assertEq(uint256(ledger.lastRecordTimestamp(nodeB)), 0, "per node");
+    }
+
+    function testFuzz_PostBatch_TimestampBounds(uint64 first, uint64 last, uint64 previousLast) public {
+        uint64 nowTs = uint64(block.timestamp);
+        previousLast = uint64(bound(previousLast, 0, nowTs));
+        vm.startPrank(nodeA);
+        ledger.postBatch(0, 1, previousLast, previousLast, bytes32(uint256(1)), hex"01");
+        bool ok = previousLast <= first && first <= last && last <= nowTs;
+        if (!ok) vm.expectRevert();
+        ledger.postBatch(1, 1, first, last, bytes32(uint256(1)), hex"01");
+        vm.stopPrank();
+        vm.assertEq(uint256(ledger.nextSeq(nodeA)), ok ? 2 : 1);
     }
 
     function test_PostBatch_ContinuesFromNextSeq() public {
@@ -102,25 +138,26 @@ contract AttributionLedgerTest is Fixture {
         uint32 max = ledger.MAX_BATCH_RECORDS();
         vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerCountTooLarge.selector, max + 1, max));
         vm.prank(nodeA);
-        ledger.postBatch(0, max + 1, bytes32(uint256(1)), hex"01");
+        ledger.postBatch(0, max + 1, 0, 0, bytes32(uint256(1)), hex"01");
         vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerCountTooLarge.selector, type(uint32).max, max));
         vm.prank(nodeA);
-        ledger.postBatch(0, type(uint32).max, bytes32(uint256(1)), hex"01");
+        ledger.postBatch(0, type(uint32).max, 0, 0, bytes32(uint256(1)), hex"01");
     }
 
     /// @dev L6: our commitment (387 bytes, cert v2), the v1 cert of a full 16 MiB payload (17411 bytes) and the
     /// bound itself fit; one byte over the bound does not.
     function test_RevertWhen_PostBatchCommitmentTooLong() public {
         _post(nodeA, 0, 1, bytes32(uint256(1))); // first post pays for the node index
+        uint64 t = uint64(block.timestamp);
         vm.prank(nodeA);
-        ledger.postBatch(1, 1, bytes32(uint256(1)), _commitment(387, 1));
+        ledger.postBatch(1, 1, t, t, bytes32(uint256(1)), _commitment(387, 1));
         vm.prank(nodeA);
-        ledger.postBatch(2, 1, bytes32(uint256(1)), _commitment(17_411, 1));
+        ledger.postBatch(2, 1, t, t, bytes32(uint256(1)), _commitment(17_411, 1));
         vm.prank(nodeA);
-        ledger.postBatch(3, 1, bytes32(uint256(1)), _commitment(24_576, 2));
+        ledger.postBatch(3, 1, t, t, bytes32(uint256(1)), _commitment(24_576, 2));
         vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerCommitmentTooLong.selector, 24_577, 24_576));
         vm.prank(nodeA);
-        ledger.postBatch(4, 1, bytes32(uint256(1)), _commitment(24_577, 3));
+        ledger.postBatch(4, 1, t, t, bytes32(uint256(1)), _commitment(24_577, 3));
     }
 
     function testFuzz_RevertWhen_PostBatchOversized(uint32 count, uint256 length) public {
@@ -129,7 +166,7 @@ contract AttributionLedgerTest is Fixture {
         bool ok = count <= ledger.MAX_BATCH_RECORDS() && length <= ledger.MAX_COMMITMENT_BYTES();
         if (!ok) vm.expectRevert();
         vm.prank(nodeA);
-        ledger.postBatch(0, count, bytes32(uint256(1)), _commitment(length, 7));
+        ledger.postBatch(0, count, 0, 0, bytes32(uint256(1)), _commitment(length, 7));
         vm.assertEq(uint256(ledger.nextSeq(nodeA)), ok ? count : 0);
     }
 
@@ -137,7 +174,7 @@ contract AttributionLedgerTest is Fixture {
         address stranger = makeAddr("stranger");
         vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerNodeNotActive.selector, stranger));
         vm.prank(stranger);
-        ledger.postBatch(0, 1, bytes32(uint256(1)), hex"01");
+        ledger.postBatch(0, 1, 0, 0, bytes32(uint256(1)), hex"01");
     }
 
     function test_RevertWhen_PostBatchNodeUnbonded() public {
@@ -145,40 +182,40 @@ contract AttributionLedgerTest is Fixture {
         nodes.requestUnbond(1);
         vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerNodeNotActive.selector, nodeA));
         vm.prank(nodeA);
-        ledger.postBatch(0, 1, bytes32(uint256(1)), hex"01");
+        ledger.postBatch(0, 1, 0, 0, bytes32(uint256(1)), hex"01");
     }
 
     function test_RevertWhen_PostBatchNodeSlashedBelowMinBond() public {
         _post(nodeA, 0, 1, bytes32(uint256(1)));
-        vm.prank(governance);
+        vm.prank(slasher);
         nodes.slash(nodeA, 1, treasury);
         vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerNodeNotActive.selector, nodeA));
         vm.prank(nodeA);
-        ledger.postBatch(1, 1, bytes32(uint256(1)), hex"01");
+        ledger.postBatch(1, 1, 0, 0, bytes32(uint256(1)), hex"01");
     }
 
     function test_RevertWhen_PostBatchZeroCount() public {
         vm.expectRevert(IAttributionLedger.LedgerZeroCount.selector);
         vm.prank(nodeA);
-        ledger.postBatch(0, 0, bytes32(uint256(1)), hex"01");
+        ledger.postBatch(0, 0, 0, 0, bytes32(uint256(1)), hex"01");
     }
 
     function test_RevertWhen_PostBatchZeroRoot() public {
         vm.expectRevert(IAttributionLedger.LedgerZeroRoot.selector);
         vm.prank(nodeA);
-        ledger.postBatch(0, 1, bytes32(0), hex"01");
+        ledger.postBatch(0, 1, 0, 0, bytes32(0), hex"01");
     }
 
     function test_RevertWhen_PostBatchEmptyCommitment() public {
         vm.expectRevert(IAttributionLedger.LedgerEmptyCommitment.selector);
         vm.prank(nodeA);
-        ledger.postBatch(0, 1, bytes32(uint256(1)), "");
+        ledger.postBatch(0, 1, 0, 0, bytes32(uint256(1)), "");
     }
 
     function test_RevertWhen_PostBatchSeqGap() public {
         vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerSeqGap.selector, uint64(0), uint64(1)));
         vm.prank(nodeA);
-        ledger.postBatch(1, 1, bytes32(uint256(1)), hex"01");
+        ledger.postBatch(1, 1, 0, 0, bytes32(uint256(1)), hex"01");
     }
 
     function test_RevertWhen_PostBatchReplaysLandedBatch() public {
@@ -186,7 +223,7 @@ contract AttributionLedgerTest is Fixture {
         // A node that crashed mid-post and retries the same batch learns it landed: exactly-once.
         vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerSeqGap.selector, uint64(4), uint64(0)));
         vm.prank(nodeA);
-        ledger.postBatch(0, 4, bytes32(uint256(1)), hex"01");
+        ledger.postBatch(0, 4, 0, 0, bytes32(uint256(1)), hex"01");
     }
 
     function test_RevertWhen_PostBatchSeqOverflow() public {
@@ -196,7 +233,7 @@ contract AttributionLedgerTest is Fixture {
         vm.assertEq(uint256(ledger.nextSeq(nodeA)), nearMax, "slot layout");
         vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerSeqOverflow.selector, nearMax, uint32(6)));
         vm.prank(nodeA);
-        ledger.postBatch(nearMax, 6, bytes32(uint256(1)), hex"01");
+        ledger.postBatch(nearMax, 6, 0, 0, bytes32(uint256(1)), hex"01");
     }
 
     function testFuzz_PostBatch_GapFree(uint32[8] memory counts, uint8 n) public {
@@ -220,7 +257,7 @@ contract AttributionLedgerTest is Fixture {
         vm.assume(firstSeq != 3);
         vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerSeqGap.selector, uint64(3), firstSeq));
         vm.prank(nodeA);
-        ledger.postBatch(firstSeq, 1, bytes32(uint256(1)), hex"01");
+        ledger.postBatch(firstSeq, 1, 0, 0, bytes32(uint256(1)), hex"01");
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -395,15 +432,20 @@ contract AttributionLedgerGasTest is Fixture {
     /// @dev A node's first post also writes its state and index entries (fresh slots): paid once per node.
     function test_PostBatchGas_FirstPostOfNode() public {
         uint256 used = _postGas(nodeB, 0);
-        vm.assertLe(used, 140_000, "first postBatch gas");
+        vm.assertLe(used, 145_000, "first postBatch gas");
     }
 
     function _postGas(address node, uint64 firstSeq) private returns (uint256 used) {
         bytes memory c = _commitment(200, 99);
         bytes32 root = keccak256("root");
+        // Real header timestamps (records from the end of the previous batch to now): their calldata bytes are part
+        // of the cost. Read before the prank.
+        uint64 first = ledger.lastRecordTimestamp(node);
+        if (first == 0) first = uint64(block.timestamp) - 3600;
+        uint64 last = uint64(block.timestamp);
         vm.prank(node);
         uint256 before = gasleft();
-        ledger.postBatch(firstSeq, 10_000, root, c);
+        ledger.postBatch(firstSeq, 10_000, first, last, root, c);
         used = before - gasleft();
         console.log("postBatch gas (200-byte commitment)", used);
         vm.assertEq(uint256(ledger.nextSeq(node)), firstSeq + 10_000);

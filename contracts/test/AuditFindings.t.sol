@@ -29,6 +29,17 @@ contract AuditFindingsTest is Fixture {
         r[0] = a;
     }
 
+    function _proposeSealed(uint64 epoch, bytes32 root, uint256 total, address[] memory ns, uint256[] memory ds)
+        private
+    {
+        vm.roll(block.number + 1);
+        vm.startPrank(poster);
+        distributor.proposeRoot(epoch, uint64(block.number - 1), root, total, "");
+        distributor.addDebits(epoch, ns, ds);
+        distributor.sealRoot(epoch);
+        vm.stopPrank();
+    }
+
     function _oneBps() private pure returns (uint16[] memory r) {
         r = new uint16[](1);
         r[0] = 10_000;
@@ -77,13 +88,15 @@ contract AuditFindingsTest is Fixture {
         leaves[0] = distributor.claimLeaf(alice, 1000);
         leaves[1] = distributor.claimLeaf(bob, 0);
         bytes32[] memory tree = StandardMerkle.build(leaves);
+        vm.roll(block.number + 1);
         vm.startPrank(poster);
+        distributor.proposeRoot(1, uint64(block.number - 1), tree[0], 1000, "");
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorTotalMismatch.selector, 1000, 0));
-        distributor.proposeRoot(1, tree[0], 1000, "", new address[](0), new uint256[](0));
+        distributor.sealRoot(1);
         vm.expectRevert(
             abi.encodeWithSelector(IRewardDistributor.DistributorInsufficientCredit.selector, nodeA, 1000, 0)
         );
-        distributor.proposeRoot(1, tree[0], 1000, "", _one(nodeA), _one(1000));
+        distributor.addDebits(1, _one(nodeA), _one(1000));
         vm.stopPrank();
     }
 
@@ -94,16 +107,14 @@ contract AuditFindingsTest is Fixture {
         l1[0] = distributor.claimLeaf(alice, 100);
         l1[1] = distributor.claimLeaf(bob, 0);
         bytes32[] memory t1 = StandardMerkle.build(l1);
-        vm.prank(poster);
-        distributor.proposeRoot(1, t1[0], 100, "", _one(nodeA), _one(100));
+        _proposeSealed(1, t1[0], 100, _one(nodeA), _one(100));
         vm.warp(block.timestamp + WINDOW);
         distributor.claim(alice, 100, t1[0], StandardMerkle.proof(t1, l1[0]));
         bytes32[] memory l2 = new bytes32[](2);
         l2[0] = distributor.claimLeaf(alice, 0);
         l2[1] = distributor.claimLeaf(bob, 100);
         bytes32[] memory t2 = StandardMerkle.build(l2);
-        vm.prank(poster);
-        distributor.proposeRoot(2, t2[0], 100, "", new address[](0), new uint256[](0));
+        _proposeSealed(2, t2[0], 100, new address[](0), new uint256[](0));
         vm.warp(block.timestamp + WINDOW);
         try distributor.claim(bob, 100, t2[0], StandardMerkle.proof(t2, l2[1])) {} catch {}
         vm.assertLe(distributor.totalClaimed(), 100, "total claimed <= the claimable root's total");
@@ -122,7 +133,7 @@ contract AuditFindingsTest is Fixture {
         vm.prank(governance);
         distributor.setPoster(guardian);
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorPosterIsGuardian.selector, poster));
-        new RewardDistributor(token, nodes, governance, poster, poster, treasury, WINDOW);
+        new RewardDistributor(token, nodes, ledger, governance, poster, poster, treasury, WINDOW);
     }
 
     /// @dev M3: no registry with a zero unbonding delay; a node that posts and unbonds stays slashable.
@@ -131,12 +142,12 @@ contract AuditFindingsTest is Fixture {
         new NodeRegistry(token, MIN_BOND, 0, governance);
         _bond(nodeA, MIN_BOND);
         vm.startPrank(nodeA);
-        ledger.postBatch(0, 1, keccak256("root"), hex"01");
+        ledger.postBatch(0, 1, 0, 0, keccak256("root"), hex"01");
         nodes.requestUnbond(MIN_BOND);
         vm.expectRevert();
         nodes.withdraw();
         vm.stopPrank();
-        vm.prank(governance);
+        vm.prank(slasher);
         nodes.slash(nodeA, MIN_BOND, treasury);
         vm.assertEq(token.balanceOf(treasury), MIN_BOND);
     }
@@ -160,9 +171,9 @@ contract AuditFindingsTest is Fixture {
         vm.expectRevert(
             abi.encodeWithSelector(IAttributionLedger.LedgerCountTooLarge.selector, type(uint32).max, 270_598)
         );
-        ledger.postBatch(0, type(uint32).max, keccak256("one record"), hex"01");
+        ledger.postBatch(0, type(uint32).max, 0, 0, keccak256("one record"), hex"01");
         vm.expectRevert(abi.encodeWithSelector(IAttributionLedger.LedgerCommitmentTooLong.selector, 1 << 20, 24_576));
-        ledger.postBatch(0, 1, keccak256("one record"), new bytes(1 << 20));
+        ledger.postBatch(0, 1, 0, 0, keccak256("one record"), new bytes(1 << 20));
         vm.stopPrank();
     }
 }

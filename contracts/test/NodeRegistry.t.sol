@@ -180,7 +180,7 @@ contract NodeRegistryTest is Fixture {
         nodes.requestUnbond(30);
         vm.expectEmit(address(nodes));
         emit INodeRegistry.Slashed(nodeA, 50, treasury);
-        vm.prank(governance);
+        vm.prank(slasher);
         nodes.slash(nodeA, 50, treasury);
         INodeRegistry.Node memory n = nodes.node(nodeA);
         vm.assertEq(n.bonded, MIN_BOND - 80);
@@ -192,13 +192,13 @@ contract NodeRegistryTest is Fixture {
         _bond(nodeA, MIN_BOND);
         vm.prank(nodeA);
         nodes.requestUnbond(MIN_BOND - 10); // trying to escape
-        vm.prank(governance);
+        vm.prank(slasher);
         nodes.slash(nodeA, 15, treasury);
         INodeRegistry.Node memory n = nodes.node(nodeA);
         vm.assertEq(n.bonded, 0);
         vm.assertEq(n.unbonding, MIN_BOND - 15);
         vm.assertTrue(n.unbondableAt != 0);
-        vm.prank(governance);
+        vm.prank(slasher);
         nodes.slash(nodeA, MIN_BOND - 15, treasury);
         n = nodes.node(nodeA);
         vm.assertEq(n.unbonding, 0);
@@ -206,23 +206,57 @@ contract NodeRegistryTest is Fixture {
         vm.assertEq(token.balanceOf(treasury), MIN_BOND);
     }
 
-    function test_RevertWhen_SlashNotGovernance() public {
+    /// @dev N5: only the slasher slashes; governance cannot, and before a slasher is set nobody can.
+    function test_RevertWhen_SlashNotSlasher() public {
         _bond(nodeA, MIN_BOND);
-        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, alice));
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NodeRegistryNotSlasher.selector, alice));
         vm.prank(alice);
         nodes.slash(nodeA, 1, alice);
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NodeRegistryNotSlasher.selector, governance));
+        vm.prank(governance);
+        nodes.slash(nodeA, 1, governance);
+        NodeRegistry fresh = new NodeRegistry(token, MIN_BOND, UNBONDING_DELAY, governance);
+        vm.assertEq(fresh.slasher(), address(0));
+        vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NodeRegistryNotSlasher.selector, address(0)));
+        vm.prank(address(0));
+        fresh.slash(nodeA, 1, governance);
+    }
+
+    function test_SetSlasher() public {
+        vm.expectEmit(address(nodes));
+        emit INodeRegistry.SlasherChanged(slasher, alice);
+        vm.prank(governance);
+        nodes.setSlasher(alice);
+        vm.assertEq(nodes.slasher(), alice);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, alice));
+        vm.prank(alice);
+        nodes.setSlasher(alice);
+    }
+
+    /// @dev N1: a slash that takes the whole bond starts the exit clock; it never makes the node exited at once.
+    function test_Slash_ToZeroIsNoExit() public {
+        _bond(nodeA, MIN_BOND);
+        vm.prank(slasher);
+        nodes.slash(nodeA, MIN_BOND, treasury);
+        vm.assertFalse(nodes.hasExited(nodeA), "slashed, not exited");
+        vm.assertEq(uint256(nodes.node(nodeA).exitAt), block.timestamp + UNBONDING_DELAY);
+        vm.warp(block.timestamp + UNBONDING_DELAY);
+        vm.assertTrue(nodes.hasExited(nodeA));
+        _bond(nodeA, MIN_BOND);
+        vm.assertFalse(nodes.hasExited(nodeA), "bonded again");
+        vm.assertEq(uint256(nodes.node(nodeA).exitAt), 0);
     }
 
     function test_RevertWhen_SlashZeroAmount() public {
         vm.expectRevert(INodeRegistry.NodeRegistryZeroAmount.selector);
-        vm.prank(governance);
+        vm.prank(slasher);
         nodes.slash(nodeA, 0, treasury);
     }
 
     function test_RevertWhen_SlashToZeroAddress() public {
         _bond(nodeA, MIN_BOND);
         vm.expectRevert(INodeRegistry.NodeRegistryZeroAddress.selector);
-        vm.prank(governance);
+        vm.prank(slasher);
         nodes.slash(nodeA, 1, address(0));
     }
 
@@ -231,7 +265,7 @@ contract NodeRegistryTest is Fixture {
         vm.prank(nodeA);
         nodes.requestUnbond(4);
         vm.expectRevert(abi.encodeWithSelector(INodeRegistry.NodeRegistrySlashExceedsStake.selector, nodeA, 11, 10));
-        vm.prank(governance);
+        vm.prank(slasher);
         nodes.slash(nodeA, 11, treasury);
     }
 
@@ -287,7 +321,7 @@ contract NodeRegistryTest is Fixture {
     function test_UnbondAndRun_StakeStaysSlashable() public {
         _bond(nodeA, MIN_BOND);
         vm.startPrank(nodeA);
-        ledger.postBatch(0, 1, keccak256("root"), hex"010000d0");
+        ledger.postBatch(0, 1, 0, 0, keccak256("root"), hex"010000d0");
         nodes.requestUnbond(MIN_BOND);
         uint64 at = uint64(block.timestamp) + UNBONDING_DELAY;
         vm.expectRevert(
@@ -299,7 +333,7 @@ contract NodeRegistryTest is Fixture {
         vm.stopPrank();
         vm.assertFalse(nodes.hasExited(nodeA), "unbonding stake is still stake");
         vm.warp(at + 1 days);
-        vm.prank(governance);
+        vm.prank(slasher);
         nodes.slash(nodeA, MIN_BOND, treasury);
         vm.assertEq(token.balanceOf(treasury), MIN_BOND);
         vm.assertTrue(nodes.hasExited(nodeA));
@@ -312,7 +346,11 @@ contract NodeRegistryTest is Fixture {
         vm.startPrank(nodeA);
         nodes.requestUnbond(MIN_BOND);
         vm.assertFalse(nodes.hasExited(nodeA));
-        vm.warp(block.timestamp + UNBONDING_DELAY);
+        vm.assertEq(uint256(nodes.node(nodeA).exitAt), block.timestamp + UNBONDING_DELAY);
+        vm.warp(block.timestamp + UNBONDING_DELAY - 1);
+        vm.assertFalse(nodes.hasExited(nodeA), "exit is a timestamp");
+        vm.warp(block.timestamp + 1);
+        vm.assertTrue(nodes.hasExited(nodeA));
         nodes.withdraw();
         vm.stopPrank();
         vm.assertTrue(nodes.hasExited(nodeA));
@@ -420,7 +458,7 @@ contract NodeRegistryTest is Fixture {
             nodes.requestUnbond(unbondAmt);
         }
         if (slashAmt > 0) {
-            vm.prank(governance);
+            vm.prank(slasher);
             nodes.slash(nodeA, slashAmt, treasury);
         }
         INodeRegistry.Node memory n = nodes.node(nodeA);

@@ -7,6 +7,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Fixture} from "./utils/Fixture.sol";
 import {StandardMerkle} from "./utils/StandardMerkle.sol";
 import {RewardDistributor} from "../src/RewardDistributor.sol";
+import {IAttributionLedger} from "../interfaces/IAttributionLedger.sol";
 import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
 import {FeeOnTransferToken} from "./utils/FeeOnTransferToken.sol";
 import {Governed} from "../src/utils/Governed.sol";
@@ -41,17 +42,30 @@ contract RewardDistributorTest is Fixture {
         r[0] = a;
     }
 
-    /// @dev Propose `root` with total `total`, debiting nodeA for what it adds over the previous root's total.
+    /// @dev Open, page and seal `epoch` ending at the previous block, nodeA paying what `root` adds over the
+    /// previous epoch's total.
     function _propose(uint64 epoch, bytes32 root, uint256 total) private {
-        uint256 debit = total - distributor.totalDebited();
-        vm.prank(poster);
-        distributor.proposeRoot(epoch, root, total, hex"010000d0", _one(nodeA), _one(debit));
+        uint256 debit = total - distributor.proposal(epoch - 1).total;
+        vm.roll(block.number + 1);
+        vm.startPrank(poster);
+        distributor.proposeRoot(epoch, uint64(block.number - 1), root, total, hex"010000d0");
+        distributor.addDebits(epoch, _one(nodeA), _one(debit));
+        distributor.sealRoot(epoch);
+        vm.stopPrank();
     }
 
-    /// @dev Propose with no debits and total 0, for tests that expect an earlier check to revert.
+    /// @dev Open `epoch` (ending at the previous block) with total 0, for tests that expect a check to revert.
     function _tryPropose(uint64 epoch, bytes32 root) private {
+        vm.roll(block.number + 1);
         vm.prank(poster);
-        distributor.proposeRoot(epoch, root, 0, "", new address[](0), new uint256[](0));
+        distributor.proposeRoot(epoch, uint64(block.number - 1), root, 0, "");
+    }
+
+    /// @dev Veto `epoch` (one page debiting nodeA `debit`) and release its page.
+    function _vetoAndRelease(uint64 epoch, uint256 debit) private {
+        vm.prank(guardian);
+        distributor.vetoRoot(epoch);
+        distributor.releaseDebits(epoch, 0, _one(nodeA), _one(debit));
     }
 
     function _now() private view returns (uint64) {
@@ -91,35 +105,39 @@ contract RewardDistributorTest is Fixture {
 
     function test_RevertWhen_ConstructorZeroAddress() public {
         vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
-        new RewardDistributor(IERC20(address(0)), nodes, governance, poster, guardian, treasury, WINDOW);
+        new RewardDistributor(IERC20(address(0)), nodes, ledger, governance, poster, guardian, treasury, WINDOW);
         vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
-        new RewardDistributor(token, INodeRegistry(address(0)), governance, poster, guardian, treasury, WINDOW);
+        new RewardDistributor(token, INodeRegistry(address(0)), ledger, governance, poster, guardian, treasury, WINDOW);
         vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
-        new RewardDistributor(token, nodes, governance, address(0), guardian, treasury, WINDOW);
+        new RewardDistributor(
+            token, nodes, IAttributionLedger(address(0)), governance, poster, guardian, treasury, WINDOW
+        );
         vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
-        new RewardDistributor(token, nodes, governance, poster, address(0), treasury, WINDOW);
+        new RewardDistributor(token, nodes, ledger, governance, address(0), guardian, treasury, WINDOW);
         vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
-        new RewardDistributor(token, nodes, governance, poster, guardian, address(0), WINDOW);
+        new RewardDistributor(token, nodes, ledger, governance, poster, address(0), treasury, WINDOW);
+        vm.expectRevert(IRewardDistributor.DistributorZeroAddress.selector);
+        new RewardDistributor(token, nodes, ledger, governance, poster, guardian, address(0), WINDOW);
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableInvalidOwner.selector, address(0)));
-        new RewardDistributor(token, nodes, address(0), poster, guardian, treasury, WINDOW);
+        new RewardDistributor(token, nodes, ledger, address(0), poster, guardian, treasury, WINDOW);
     }
 
     function test_RevertWhen_ConstructorWindowTooLong() public {
         vm.expectRevert(
             abi.encodeWithSelector(IRewardDistributor.DistributorWindowTooLong.selector, uint64(7 days + 1), 7 days)
         );
-        new RewardDistributor(token, nodes, governance, poster, guardian, treasury, 7 days + 1);
+        new RewardDistributor(token, nodes, ledger, governance, poster, guardian, treasury, 7 days + 1);
     }
 
     function test_RevertWhen_ConstructorWindowTooShort() public {
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorWindowTooShort.selector, 0, 1 hours));
-        new RewardDistributor(token, nodes, governance, poster, guardian, treasury, 0);
+        new RewardDistributor(token, nodes, ledger, governance, poster, guardian, treasury, 0);
     }
 
     /// @dev M2: the devnet's old "one key for every role" is refused; the guardian must be someone else.
     function test_RevertWhen_ConstructorPosterIsGuardian() public {
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorPosterIsGuardian.selector, poster));
-        new RewardDistributor(token, nodes, governance, poster, poster, treasury, WINDOW);
+        new RewardDistributor(token, nodes, ledger, governance, poster, poster, treasury, WINDOW);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -143,7 +161,7 @@ contract RewardDistributorTest is Fixture {
     /// @dev L5 for fees: a fee-on-transfer token credits what arrived, never more than the distributor holds.
     function test_DepositFees_CreditsWhatArrived() public {
         FeeOnTransferToken fee = new FeeOnTransferToken();
-        RewardDistributor d = new RewardDistributor(fee, nodes, governance, poster, guardian, treasury, WINDOW);
+        RewardDistributor d = new RewardDistributor(fee, nodes, ledger, governance, poster, guardian, treasury, WINDOW);
         fee.mint(alice, 1000);
         vm.startPrank(alice);
         fee.approve(address(d), 1000);
@@ -213,20 +231,29 @@ contract RewardDistributorTest is Fixture {
     function test_ProposeRoot_StoresAndBecomesClaimableAfterWindow() public {
         bytes32 root = keccak256("r1");
         bytes memory payload = hex"010000d0aabb";
+        vm.roll(block.number + 1);
+        uint64 end = uint64(block.number - 1);
+        vm.startPrank(poster);
         vm.expectEmit(address(distributor));
-        emit IRewardDistributor.RootProposed(1, root, 100, _now() + WINDOW, payload, _one(nodeA), _one(100));
-        vm.prank(poster);
-        distributor.proposeRoot(1, root, 100, payload, _one(nodeA), _one(100));
+        emit IRewardDistributor.RootProposed(1, root, 100, end, payload);
+        distributor.proposeRoot(1, end, root, 100, payload);
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.DebitsAdded(1, 0, _one(nodeA), _one(100));
+        distributor.addDebits(1, _one(nodeA), _one(100));
+        vm.assertEq(distributor.feeCredit(nodeA), POOL - 100, "debits are reserved at once");
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.RootSealed(1, root, 100, _now() + WINDOW);
+        distributor.sealRoot(1);
+        vm.stopPrank();
 
         IRewardDistributor.Proposal memory p = distributor.proposal(1);
         vm.assertEq(p.root, root);
         vm.assertEq(p.total, 100);
         vm.assertEq(p.debited, 100);
-        vm.assertEq(distributor.feeCredit(nodeA), POOL - 100, "debits are reserved at once");
+        vm.assertEq(uint256(p.endBlock), end);
+        vm.assertEq(uint256(p.pages), 1);
+        vm.assertEq(distributor.pageHash(1, 0), keccak256(abi.encode(_one(nodeA), _one(100))));
         vm.assertEq(distributor.totalDebited(), 100);
-        (address[] memory ns, uint256[] memory ds) = distributor.proposalDebits(1);
-        vm.assertEq(ns, _one(nodeA));
-        vm.assertEq(ds[0], 100);
         vm.assertEq(p.payloadCommitmentHash, keccak256(payload));
         vm.assertEq(uint256(p.proposedAt), block.timestamp);
         vm.assertEq(uint256(p.claimableAt), block.timestamp + WINDOW);
@@ -238,6 +265,15 @@ contract RewardDistributorTest is Fixture {
         vm.warp(block.timestamp + 1);
         vm.assertEq(distributor.currentRoot(), root, "claimable once the window passed");
         vm.assertEq(uint256(distributor.currentEpoch()), 1);
+    }
+
+    /// @dev An open (unsealed) proposal never becomes claimable, however long it waits.
+    function test_ProposeRoot_OpenNeverClaimable() public {
+        _tryPropose(1, keccak256("r"));
+        vm.warp(block.timestamp + 30 days);
+        vm.assertEq(distributor.currentRoot(), bytes32(0));
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorWindowOpen.selector, uint64(1), 0));
+        _tryPropose(2, keccak256("r2"));
     }
 
     function test_ProposeRoot_NewRootReplacesOnlyAfterItsWindow() public {
@@ -252,17 +288,24 @@ contract RewardDistributorTest is Fixture {
 
     function test_ProposeRoot_ReproposeVetoedEpoch() public {
         _propose(1, keccak256("bad"), 10);
-        vm.prank(guardian);
-        distributor.vetoRoot(1);
+        _vetoAndRelease(1, 10);
         _propose(1, keccak256("good"), 10);
         vm.warp(block.timestamp + WINDOW);
         vm.assertEq(distributor.currentRoot(), keccak256("good"));
+        vm.assertEq(distributor.feeCredit(nodeA), POOL - 10, "debited once");
     }
 
     function test_RevertWhen_ProposeRootNotPoster() public {
+        vm.roll(block.number + 1);
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorNotPoster.selector, alice));
         vm.prank(alice);
-        distributor.proposeRoot(1, keccak256("r"), 1, "", _one(nodeA), _one(1));
+        distributor.proposeRoot(1, 1, keccak256("r"), 1, "");
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorNotPoster.selector, alice));
+        vm.prank(alice);
+        distributor.addDebits(1, _one(nodeA), _one(1));
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorNotPoster.selector, alice));
+        vm.prank(alice);
+        distributor.sealRoot(1);
     }
 
     function test_RevertWhen_ProposeRootZeroRoot() public {
@@ -270,33 +313,59 @@ contract RewardDistributorTest is Fixture {
         _tryPropose(1, bytes32(0));
     }
 
-    function test_RevertWhen_ProposeRootEpochZero() public {
+    function test_RevertWhen_ProposeRootEpochNotNext() public {
         vm.expectRevert(
-            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotIncreasing.selector, uint64(0), uint64(0))
+            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotNext.selector, uint64(0), uint64(1))
         );
         _tryPropose(0, keccak256("r"));
-    }
-
-    function test_RevertWhen_ProposeRootEpochNotIncreasing() public {
-        _activate(5, 1, 1);
         vm.expectRevert(
-            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotIncreasing.selector, uint64(5), uint64(5))
+            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotNext.selector, uint64(5), uint64(1))
         );
         _tryPropose(5, keccak256("r"));
+        _activate(1, 1, 1);
         vm.expectRevert(
-            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotIncreasing.selector, uint64(4), uint64(5))
+            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotNext.selector, uint64(1), uint64(2))
         );
-        _tryPropose(4, keccak256("r"));
+        _tryPropose(1, keccak256("r"));
+        vm.expectRevert(
+            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotNext.selector, uint64(3), uint64(2))
+        );
+        _tryPropose(3, keccak256("r"));
     }
 
-    function test_RevertWhen_ProposeRootBelowVetoedEpoch() public {
-        _propose(3, keccak256("bad"), 10);
+    function test_RevertWhen_ProposeRootAfterVetoedEpoch() public {
+        _propose(1, keccak256("bad"), 10);
         vm.prank(guardian);
-        distributor.vetoRoot(3);
+        distributor.vetoRoot(1);
         vm.expectRevert(
-            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotIncreasing.selector, uint64(2), uint64(3))
+            abi.encodeWithSelector(IRewardDistributor.DistributorReleasePending.selector, uint64(1), 0, 1)
+        );
+        _tryPropose(1, keccak256("r"));
+        distributor.releaseDebits(1, 0, _one(nodeA), _one(10));
+        vm.expectRevert(
+            abi.encodeWithSelector(IRewardDistributor.DistributorEpochNotNext.selector, uint64(2), uint64(1))
         );
         _tryPropose(2, keccak256("r"));
+    }
+
+    function test_RevertWhen_ProposeRootBadEndBlock() public {
+        vm.roll(block.number + 5);
+        vm.startPrank(poster);
+        vm.expectRevert(
+            abi.encodeWithSelector(IRewardDistributor.DistributorBadEndBlock.selector, block.number, 0, block.number)
+        );
+        distributor.proposeRoot(1, uint64(block.number), keccak256("r"), 0, "");
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorBadEndBlock.selector, 0, 0, block.number));
+        distributor.proposeRoot(1, 0, keccak256("r"), 0, "");
+        distributor.proposeRoot(1, uint64(block.number - 2), keccak256("r"), 0, "");
+        distributor.sealRoot(1);
+        vm.warp(block.timestamp + WINDOW);
+        uint64 previous = uint64(block.number - 2);
+        vm.expectRevert(
+            abi.encodeWithSelector(IRewardDistributor.DistributorBadEndBlock.selector, previous, previous, block.number)
+        );
+        distributor.proposeRoot(2, previous, keccak256("r"), 0, "");
+        vm.stopPrank();
     }
 
     function test_RevertWhen_ProposeRootWindowOpen() public {
@@ -307,42 +376,66 @@ contract RewardDistributorTest is Fixture {
     }
 
     /// @dev A root may only promise what the debits of its epoch and the earlier ones took from node credit.
-    function test_RevertWhen_ProposeRootTotalMismatch() public {
+    function test_RevertWhen_SealRootTotalMismatch() public {
         _propose(1, keccak256("r1"), 100);
         vm.warp(block.timestamp + WINDOW);
+        vm.roll(block.number + 1);
         vm.startPrank(poster);
+        distributor.proposeRoot(2, uint64(block.number - 1), keccak256("r2"), 99, "");
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorTotalMismatch.selector, 99, 100));
-        distributor.proposeRoot(2, keccak256("r2"), 99, "", new address[](0), new uint256[](0));
+        distributor.sealRoot(2);
+        vm.stopPrank();
+        vm.prank(guardian);
+        distributor.vetoRoot(2);
+        vm.roll(block.number + 1);
+        vm.startPrank(poster);
+        distributor.proposeRoot(2, uint64(block.number - 1), keccak256("r2"), 151, "");
+        distributor.addDebits(2, _one(nodeA), _one(50));
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorTotalMismatch.selector, 151, 150));
-        distributor.proposeRoot(2, keccak256("r2"), 151, "", _one(nodeA), _one(50));
-        distributor.proposeRoot(2, keccak256("r2"), 150, "", _one(nodeA), _one(50));
+        distributor.sealRoot(2);
         vm.stopPrank();
     }
 
-    function test_RevertWhen_ProposeRootInsufficientCredit() public {
+    function test_RevertWhen_AddDebitsInsufficientCredit() public {
+        _tryPropose(1, keccak256("r"));
+        vm.startPrank(poster);
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorInsufficientCredit.selector, nodeB, 1, 0));
-        vm.prank(poster);
-        distributor.proposeRoot(1, keccak256("r"), 1, "", _one(nodeB), _one(1));
+        distributor.addDebits(1, _one(nodeB), _one(1));
         // A node listed twice is debited twice, from one credit.
         address[] memory twice = new address[](2);
         (twice[0], twice[1]) = (nodeA, nodeA);
         uint256[] memory debits = new uint256[](2);
         (debits[0], debits[1]) = (POOL, 1);
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorInsufficientCredit.selector, nodeA, 1, 0));
-        vm.prank(poster);
-        distributor.proposeRoot(1, keccak256("r"), POOL + 1, "", twice, debits);
+        distributor.addDebits(1, twice, debits);
+        vm.stopPrank();
     }
 
-    function test_RevertWhen_ProposeRootLengthMismatch() public {
+    function test_RevertWhen_AddDebitsLengthMismatch() public {
+        _tryPropose(1, keccak256("r"));
         vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorLengthMismatch.selector, 1, 0));
         vm.prank(poster);
-        distributor.proposeRoot(1, keccak256("r"), 0, "", _one(nodeA), new uint256[](0));
+        distributor.addDebits(1, _one(nodeA), new uint256[](0));
     }
 
-    function test_RevertWhen_ProposeRootTooManyNodes() public {
-        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorTooManyNodes.selector, 257, 256));
+    function test_RevertWhen_AddDebitsTooManyNodes() public {
+        _tryPropose(1, keccak256("r"));
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorTooManyNodes.selector, 201, 200));
         vm.prank(poster);
-        distributor.proposeRoot(1, keccak256("r"), 0, "", new address[](257), new uint256[](257));
+        distributor.addDebits(1, new address[](201), new uint256[](201));
+    }
+
+    function test_RevertWhen_AddDebitsNotOpen() public {
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorUnknownEpoch.selector, uint64(1)));
+        vm.prank(poster);
+        distributor.addDebits(1, _one(nodeA), _one(1));
+        _propose(1, keccak256("r"), 1);
+        vm.startPrank(poster);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorNotOpen.selector, uint64(1)));
+        distributor.addDebits(1, _one(nodeA), _one(1));
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorNotOpen.selector, uint64(1)));
+        distributor.sealRoot(1);
+        vm.stopPrank();
     }
 
     function test_VetoRoot_KeepsPreviousRoot() public {
@@ -355,13 +448,44 @@ contract RewardDistributorTest is Fixture {
         vm.prank(guardian);
         distributor.vetoRoot(2);
         vm.assertTrue(distributor.proposal(2).vetoed);
-        vm.assertEq(distributor.feeCredit(nodeA), POOL - 31, "the veto released the epoch's debits");
+        vm.assertEq(distributor.feeCredit(nodeA), POOL - 100, "reserved until the page is released");
+        vm.expectEmit(address(distributor));
+        emit IRewardDistributor.DebitsReleased(2, 0, 69);
+        distributor.releaseDebits(2, 0, _one(nodeA), _one(69));
+        vm.assertEq(distributor.feeCredit(nodeA), POOL - 31, "the release gave the epoch's debits back");
         vm.assertEq(distributor.totalDebited(), 31);
         vm.warp(block.timestamp + WINDOW);
         vm.assertEq(distributor.currentRoot(), t1[0], "vetoed root never becomes current");
         vm.assertEq(uint256(distributor.currentEpoch()), 1);
         // The vetoed total does not bind the next proposal; the last claimable one does.
-        _propose(3, keccak256("r3"), 31);
+        _propose(2, keccak256("r2"), 31);
+    }
+
+    function test_VetoRoot_OpenProposal() public {
+        _tryPropose(1, keccak256("r"));
+        vm.prank(poster);
+        distributor.addDebits(1, _one(nodeA), _one(5));
+        vm.prank(guardian);
+        distributor.vetoRoot(1);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorNotOpen.selector, uint64(1)));
+        vm.prank(poster);
+        distributor.sealRoot(1);
+    }
+
+    function test_RevertWhen_ReleaseDebitsBad() public {
+        _propose(1, keccak256("r"), 10);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorBadRelease.selector, uint64(1), 0));
+        distributor.releaseDebits(1, 0, _one(nodeA), _one(10)); // not vetoed
+        vm.prank(guardian);
+        distributor.vetoRoot(1);
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorBadRelease.selector, uint64(1), 0));
+        distributor.releaseDebits(1, 0, _one(nodeA), _one(11)); // not what the page added
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorBadRelease.selector, uint64(1), 1));
+        distributor.releaseDebits(1, 1, _one(nodeA), _one(10)); // no such page
+        distributor.releaseDebits(1, 0, _one(nodeA), _one(10));
+        vm.expectRevert(abi.encodeWithSelector(IRewardDistributor.DistributorBadRelease.selector, uint64(1), 0));
+        distributor.releaseDebits(1, 0, _one(nodeA), _one(10)); // twice
+        vm.assertEq(distributor.feeCredit(nodeA), POOL);
     }
 
     function test_RevertWhen_VetoRootNotGuardian() public {
@@ -496,7 +620,8 @@ contract RewardDistributorTest is Fixture {
                 bytes.concat(keccak256(abi.encode(block.chainid, address(distributor), alice, address(token), 5)))
             )
         );
-        RewardDistributor other = new RewardDistributor(token, nodes, governance, poster, guardian, treasury, WINDOW);
+        RewardDistributor other =
+            new RewardDistributor(token, nodes, ledger, governance, poster, guardian, treasury, WINDOW);
         vm.assertTrue(other.claimLeaf(alice, 5) != leaf, "other deployment");
         vm.chainId(10);
         vm.assertTrue(distributor.claimLeaf(alice, 5) != leaf, "other chain");
@@ -557,8 +682,12 @@ contract RewardDistributorTest is Fixture {
         vm.assertEq(distributor.treasury(), alice);
         vm.assertEq(uint256(distributor.challengeWindow()), 1 hours);
         // The new poster can propose; even with the shortest window the root is not claimable in its block.
-        vm.prank(alice);
-        distributor.proposeRoot(1, keccak256("r"), 1, "", _one(nodeA), _one(1));
+        vm.roll(block.number + 1);
+        vm.startPrank(alice);
+        distributor.proposeRoot(1, uint64(block.number - 1), keccak256("r"), 1, "");
+        distributor.addDebits(1, _one(nodeA), _one(1));
+        distributor.sealRoot(1);
+        vm.stopPrank();
         vm.assertEq(distributor.currentRoot(), bytes32(0));
         vm.warp(block.timestamp + 1 hours);
         vm.assertEq(distributor.currentRoot(), keccak256("r"));
@@ -616,8 +745,9 @@ contract RewardDistributorTest is Fixture {
     function test_Constants_UnbondingOutlastsEveryChallengeWindow() public view {
         vm.assertGt(uint256(nodes.MIN_UNBONDING_DELAY()), uint256(distributor.MAX_CHALLENGE_WINDOW()));
         vm.assertEq(uint256(distributor.MIN_CHALLENGE_WINDOW()), 1 hours);
-        vm.assertEq(distributor.MAX_EPOCH_NODES(), 256);
+        vm.assertEq(distributor.MAX_PAGE_NODES(), 200);
         vm.assertEq(address(distributor.nodeRegistry()), address(nodes));
+        vm.assertEq(address(distributor.ledger()), address(ledger));
     }
 
     function test_RevertWhen_RenounceGovernance() public {
@@ -667,15 +797,16 @@ contract RewardDistributorTest is Fixture {
     }
 
     /// @dev No debit above a node's credit is ever accepted, whatever the amounts.
-    function testFuzz_RevertWhen_ProposeRootInsufficientCredit(uint256 credit, uint256 debit) public {
+    function testFuzz_RevertWhen_AddDebitsInsufficientCredit(uint256 credit, uint256 debit) public {
         credit = bound(credit, 1, 1e30);
         debit = bound(debit, credit + 1, type(uint128).max);
         _deposit(nodeB, credit);
+        _tryPropose(1, keccak256("r"));
         vm.expectRevert(
             abi.encodeWithSelector(IRewardDistributor.DistributorInsufficientCredit.selector, nodeB, debit, credit)
         );
         vm.prank(poster);
-        distributor.proposeRoot(1, keccak256("r"), debit, "", _one(nodeB), _one(debit));
+        distributor.addDebits(1, _one(nodeB), _one(debit));
     }
 
     /// @dev Propose and veto any split of debits: every node gets exactly its credit back.
@@ -687,12 +818,14 @@ contract RewardDistributorTest is Fixture {
         (ns[0], ns[1]) = (nodeA, nodeB);
         uint256[] memory ds = new uint256[](2);
         (ds[0], ds[1]) = (a, b);
+        _tryPropose(1, keccak256("r"));
         vm.prank(poster);
-        distributor.proposeRoot(1, keccak256("r"), a + b, "", ns, ds);
+        distributor.addDebits(1, ns, ds);
         vm.assertEq(distributor.feeCredit(nodeA), POOL - a);
         vm.assertEq(distributor.feeCredit(nodeB), 1e24 - b);
         vm.prank(guardian);
         distributor.vetoRoot(1);
+        distributor.releaseDebits(1, 0, ns, ds);
         vm.assertEq(distributor.feeCredit(nodeA), POOL);
         vm.assertEq(distributor.feeCredit(nodeB), 1e24);
         vm.assertEq(distributor.totalDebited(), 0);

@@ -12,7 +12,7 @@ contract AttributionLedgerInvariantTest is Test {
     function setUp() public {
         handler = new LedgerHandler();
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](9);
+        bytes4[] memory selectors = new bytes4[](10);
         selectors[0] = LedgerHandler.postValid.selector;
         selectors[1] = LedgerHandler.postInvalid.selector;
         selectors[2] = LedgerHandler.bond.selector;
@@ -22,6 +22,7 @@ contract AttributionLedgerInvariantTest is Test {
         selectors[6] = LedgerHandler.postOversized.selector;
         selectors[7] = LedgerHandler.postUnbondAndRun.selector;
         selectors[8] = LedgerHandler.withdraw.selector;
+        selectors[9] = LedgerHandler.postBadTimestamps.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
 
@@ -59,6 +60,9 @@ contract AttributionLedgerInvariantTest is Test {
             vm.assertEq(uint256(b.firstSeq), uint256(g.firstSeq));
             vm.assertEq(uint256(b.count), uint256(g.count));
             vm.assertEq(uint256(b.postedAt), uint256(g.postedAt));
+            vm.assertEq(uint256(b.firstTimestamp), uint256(g.firstTimestamp));
+            vm.assertEq(uint256(b.lastTimestamp), uint256(g.lastTimestamp));
+            vm.assertLe(uint256(b.lastTimestamp), uint256(b.postedAt), "records served before the post");
         }
     }
 
@@ -67,6 +71,15 @@ contract AttributionLedgerInvariantTest is Test {
         vm.assertEq(handler.inactivePosts(), 0, "inactive node posted");
         vm.assertEq(handler.validPostsRejected(), 0, "active node's valid post reverted");
         vm.assertEq(handler.invalidPostsAccepted(), 0, "gap, replay, zero or oversized batch accepted");
+    }
+
+    function invariant_BatchIdsSequential() public view {
+        vm.assertEq(handler.wrongBatchId(), 0, "a post returned another id than the next one");
+    }
+
+    /// @dev Progress: valid posts by an active node were tried and none succeeded in a whole run: fail it.
+    function afterInvariant() external view {
+        if (handler.validPostsTried() > 0) vm.assertGt(handler.validPosts(), 0, "no valid post succeeded");
     }
 
     /// @dev M3: a node cannot post, unbond and take its stake out before a dispute could reach it.

@@ -27,14 +27,19 @@ contract LedgerHandler {
     uint256 public invalidPostsAccepted; // a gap, replay or zero count succeeded
     uint256 public validPostsRejected; // a valid post from an active node reverted
     uint256 public ranAway; // stake withdrawn within the longest dispute window after the node's last post
+    uint256 public wrongBatchId; // a post returned another id than the next one
+    uint256 public validPosts; // progress: valid posts that succeeded
+    uint256 public validPostsTried; // progress: valid posts by an active node
     uint256 public calls;
     /// @dev The longest dispute window (RewardDistributor.MAX_CHALLENGE_WINDOW).
     uint256 private constant DISPUTE_WINDOW = 7 days;
     mapping(address node => uint256) public lastPostAt;
+    mapping(address node => uint64) public ghostLastTimestamp;
 
     constructor() {
         token = new DevToken("T", "T", address(this));
         registry = new NodeRegistry(token, MIN_BOND, 14 days, address(this));
+        registry.setSlasher(address(this)); // the handler stands in for the disputes contract
         ledger = new AttributionLedger(registry);
         actors = [address(0xA11CE), address(0xB0B), address(0xCA401)];
         // The first two start active, the third inactive.
@@ -54,10 +59,18 @@ contract LedgerHandler {
         c[0] = 0x01;
         uint64 firstSeq = ghostNextSeq[node];
         bool active = registry.isActive(node);
+        if (active) ++validPostsTried;
+        // Any header in [end of the node's previous batch, now], ordered.
+        uint64 nowTs = uint64(block.timestamp);
+        uint64 firstTs = ghostLastTimestamp[node] + uint64(uint256(root) % (nowTs - ghostLastTimestamp[node] + 1));
+        uint64 lastTs = firstTs + uint64((uint256(root) >> 64) % (nowTs - firstTs + 1));
         vm.prank(node);
-        try ledger.postBatch(firstSeq, count, root, c) returns (uint256 batchId) {
+        try ledger.postBatch(firstSeq, count, firstTs, lastTs, root, c) returns (uint256 batchId) {
             if (!active) ++inactivePosts;
-            require(batchId == ghostBatches.length + 1, "batch ids are sequential from 1");
+            // A require here would revert the call, which the fuzzer ignores (fail_on_revert = false): count instead.
+            if (batchId != ghostBatches.length + 1) ++wrongBatchId;
+            ++validPosts;
+            ghostLastTimestamp[node] = lastTs;
             ghostBatches.push(
                 IAttributionLedger.Batch({
                     root: root,
@@ -66,7 +79,9 @@ contract LedgerHandler {
                     firstSeq: firstSeq,
                     count: count,
                     // forge-lint: disable-next-line(unsafe-typecast) -- test timestamps are far below 2^64
-                    postedAt: uint64(block.timestamp)
+                    postedAt: uint64(block.timestamp),
+                    firstTimestamp: firstTs,
+                    lastTimestamp: lastTs
                 })
             );
             ghostNextSeq[node] = firstSeq + count;
@@ -92,7 +107,35 @@ contract LedgerHandler {
             if (count == 0) count = 1;
         }
         vm.prank(node);
-        try ledger.postBatch(firstSeq, count, bytes32(uint256(1)), hex"01") {
+        try ledger.postBatch(firstSeq, count, 0, 0, bytes32(uint256(1)), hex"01") {
+            ++invalidPostsAccepted;
+        } catch {}
+    }
+
+    /// @dev Attacker (N6): a header that starts before the node's previous batch ended, ends in the future, or is
+    /// out of order.
+    function postBadTimestamps(uint256 actorSeed, uint8 kind, uint32 by) external {
+        ++calls;
+        address node = actors[actorSeed % 3];
+        uint64 prev = ghostLastTimestamp[node];
+        uint64 nowTs = uint64(block.timestamp);
+        uint64 d = 1 + uint64(by % 1 days);
+        uint64 firstTs;
+        uint64 lastTs;
+        if (kind % 3 == 0) {
+            if (prev == 0) return; // nothing before the first batch
+            firstTs = prev > d ? prev - d : 0;
+            lastTs = nowTs;
+        } else if (kind % 3 == 1) {
+            firstTs = prev;
+            lastTs = nowTs + d;
+        } else {
+            lastTs = prev;
+            firstTs = prev + d;
+        }
+        uint64 seq = ghostNextSeq[node];
+        vm.prank(node);
+        try ledger.postBatch(seq, 1, firstTs, lastTs, bytes32(uint256(1)), hex"01") {
             ++invalidPostsAccepted;
         } catch {}
     }
@@ -107,7 +150,7 @@ contract LedgerHandler {
         if (!longCommitment) count = max + 1 + (count % (type(uint32).max - max));
         else count = 1;
         vm.prank(node);
-        try ledger.postBatch(ghostNextSeq[node], count, bytes32(uint256(1)), c) {
+        try ledger.postBatch(ghostNextSeq[node], count, 0, 0, bytes32(uint256(1)), c) {
             ++invalidPostsAccepted;
         } catch {}
     }

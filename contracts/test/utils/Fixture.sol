@@ -24,6 +24,8 @@ abstract contract Fixture is Test {
     address internal poster;
     address internal guardian;
     address internal treasury;
+    /// @dev Stands in for the disputes contract (the only slasher on a real deployment).
+    address internal slasher;
     address internal nodeA;
     address internal nodeB;
     address internal alice;
@@ -41,6 +43,7 @@ abstract contract Fixture is Test {
         poster = makeAddr("poster");
         guardian = makeAddr("guardian");
         treasury = makeAddr("treasury");
+        slasher = makeAddr("slasher");
         nodeA = makeAddr("nodeA");
         nodeB = makeAddr("nodeB");
         alice = makeAddr("alice");
@@ -49,8 +52,10 @@ abstract contract Fixture is Test {
         token = new DevToken("Dev Token", "DEV", address(this));
         nodes = new NodeRegistry(token, MIN_BOND, UNBONDING_DELAY, governance);
         ledger = new AttributionLedger(nodes);
-        distributor = new RewardDistributor(token, nodes, governance, poster, guardian, treasury, WINDOW);
+        distributor = new RewardDistributor(token, nodes, ledger, governance, poster, guardian, treasury, WINDOW);
         assets = new AssetRegistry(governance, CHANGE_DELAY, MAX_PRICE);
+        vm.prank(governance);
+        nodes.setSlasher(slasher);
         vm.label(address(token), "DevToken");
         vm.label(address(nodes), "NodeRegistry");
         vm.label(address(ledger), "AttributionLedger");
@@ -91,8 +96,11 @@ abstract contract Fixture is Test {
     }
 
     function _post(address node, uint64 firstSeq, uint32 count, bytes32 root) internal returns (uint256 batchId) {
+        // Read before the prank: an external call in the argument list would use it up.
+        uint64 first = ledger.lastRecordTimestamp(node);
+        bytes memory c = _commitment(200, firstSeq);
         vm.prank(node);
-        batchId = ledger.postBatch(firstSeq, count, root, _commitment(200, firstSeq));
+        batchId = ledger.postBatch(firstSeq, count, first, uint64(block.timestamp), root, c);
     }
 
     // ---- records ----

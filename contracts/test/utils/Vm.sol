@@ -52,6 +52,7 @@ interface Vm {
     function assertGe(uint256 left, uint256 right, string calldata error) external pure;
     function assertLt(uint256 left, uint256 right) external pure;
     function assertGt(uint256 left, uint256 right) external pure;
+    function assertGt(uint256 left, uint256 right, string calldata error) external pure;
 
     // ---- files and JSON ----
     function projectRoot() external view returns (string memory path);
