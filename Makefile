@@ -57,8 +57,12 @@ lint: $(PY_STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check node inference attribution tests scripts
 	$(VENV)/bin/mypy
 
-forge-test: $(FORGE_STAMP) ## Foundry unit, fuzz and invariant tests; gas must match .gas-snapshot
-	forge test
+# Under CI=true the fuzz and invariant runs use foundry.toml's [profile.ci] (more runs); the gas check stays on the
+# default profile, whose figures .gas-snapshot holds.
+FORGE_PROFILE := $(if $(filter true,$(CI)),ci,default)
+
+forge-test: $(FORGE_STAMP) ## Foundry unit, fuzz and invariant tests; gas must match .gas-snapshot (CI=true: profile ci)
+	FOUNDRY_PROFILE=$(FORGE_PROFILE) forge test
 	forge snapshot --check --no-match-test 'testFuzz|invariant'
 
 pytest: setup ## Python unit and integration tests

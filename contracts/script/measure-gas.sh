@@ -20,6 +20,7 @@ A0=$(cast wallet address "$K0")
 A1=$(cast wallet address "$K1")
 AG=$(cast wallet address "$KG")
 cast rpc --rpc-url "$RPC" anvil_setBalance "$A1" 0xde0b6b3a7640000 >/dev/null
+cast rpc --rpc-url "$RPC" anvil_setBalance "$AG" 0xde0b6b3a7640000 >/dev/null
 
 create() { forge create --rpc-url "$RPC" --private-key "$K0" --broadcast "$@" 2>/dev/null | awk '/Deployed to:/ {print $3}'; }
 gas() { # key, to, sig, args...
@@ -30,7 +31,7 @@ gas() { # key, to, sig, args...
 TOKEN=$(create contracts/src/DevToken.sol:DevToken --constructor-args "Dev" "DEV" "$A0")
 NODES=$(create contracts/src/NodeRegistry.sol:NodeRegistry --constructor-args "$TOKEN" 100 1209600 "$A0")
 LEDGER=$(create contracts/src/AttributionLedger.sol:AttributionLedger --constructor-args "$NODES")
-DIST=$(create contracts/src/RewardDistributor.sol:RewardDistributor --constructor-args "$TOKEN" "$NODES" "$A0" "$A0" "$AG" "$A0" 3600)
+DIST=$(create contracts/src/RewardDistributor.sol:RewardDistributor --constructor-args "$TOKEN" "$NODES" "$LEDGER" "$A0" "$A0" "$AG" "$A0" 3600)
 ASSETS=$(create contracts/src/AssetRegistry.sol:AssetRegistry --constructor-args "$A0" 3600 1000000000000000000000000)
 
 gas "$K0" "$TOKEN" "mint(address,uint256)" "$A1" 1000 >/dev/null
@@ -39,14 +40,18 @@ BOND=$(gas "$K1" "$NODES" "bond(uint256)" 100)
 
 C200=0x0100d0$(python3 -c 'print("ab"*197)')
 R1=0x$(python3 -c 'print("11"*32)')
-POST1=$(gas "$K1" "$LEDGER" "postBatch(uint64,uint32,bytes32,bytes)" 0 10000 "$R1" "$C200")
-POST2=$(gas "$K1" "$LEDGER" "postBatch(uint64,uint32,bytes32,bytes)" 10000 10000 "$R1" "$C200")
+# v3 header: the first and last record timestamps (an hour of records, then the next batch from where it ended).
+T1=$(( $(cast block latest --rpc-url "$RPC" -f timestamp) - 3600 ))
+T2=$(( T1 + 3600 ))
+SIG="postBatch(uint64,uint32,uint64,uint64,bytes32,bytes)"
+POST1=$(gas "$K1" "$LEDGER" "$SIG" 0 10000 "$T1" "$T2" "$R1" "$C200")
+POST2=$(gas "$K1" "$LEDGER" "$SIG" 10000 10000 "$T2" "$T2" "$R1" "$C200")
 
 # Our DA commitment is 387 bytes at any payload size (cert v2); the bound is 24576 bytes (docs/contracts.md).
 C387=0x0100d0$(python3 -c 'print("ab"*384)')
 CMAX=0x0100d0$(python3 -c 'print("ab"*24573)')
-POST387=$(gas "$K1" "$LEDGER" "postBatch(uint64,uint32,bytes32,bytes)" 20000 270598 "$R1" "$C387")
-POSTMAX=$(gas "$K1" "$LEDGER" "postBatch(uint64,uint32,bytes32,bytes)" 290598 1 "$R1" "$CMAX")
+POST387=$(gas "$K1" "$LEDGER" "$SIG" 20000 270598 "$T2" "$T2" "$R1" "$C387")
+POSTMAX=$(gas "$K1" "$LEDGER" "$SIG" 290598 1 "$T2" "$T2" "$R1" "$CMAX")
 
 # Ids are namespaced by the registrant: datasetId = keccak256(abi.encode(owner, datasetKey)), same for adapters.
 DK=0x$(python3 -c 'print("d1"*32)'); M1=0x$(python3 -c 'print("e1"*32)'); CH=0x$(python3 -c 'print("ad"*32)')
@@ -64,13 +69,36 @@ const {StandardMerkleTree}=require("@openzeppelin/merkle-tree");
 const [d,t,a0,a1]=process.argv.slice(1);
 const tr=StandardMerkleTree.of([["31337",d,a1,t,"500"],["31337",d,a0,t,"300"]],["uint256","address","address","address","uint256"]);
 console.log(tr.root, "["+tr.getProof(0).join(",")+"]");' "$DIST" "$TOKEN" "$A0" "$A1")
-gas "$K0" "$TOKEN" "mint(address,uint256)" "$A0" 1000 >/dev/null
-gas "$K0" "$TOKEN" "approve(address,uint256)" "$DIST" 1000 >/dev/null
+gas "$K0" "$TOKEN" "mint(address,uint256)" "$A0" 1000000 >/dev/null
+gas "$K0" "$TOKEN" "approve(address,uint256)" "$DIST" 1000000 >/dev/null
 DEPOSIT=$(gas "$K0" "$DIST" "depositFees(address,uint256)" "$A1" 1000)
-PROPOSE=$(gas "$K0" "$DIST" "proposeRoot(uint64,bytes32,uint256,bytes,address[],uint256[])" 1 "$ROOT" 800 0x0100d0 "[$A1]" "[800]")
+DEPOSIT2=$(gas "$K0" "$DIST" "depositFees(address,uint256)" "$A1" 1000)
+# 200 more paying nodes (throwaway addresses) for a full page of debits.
+PAGE=200
+mapfile -t PN < <(python3 -c "print('\n'.join('0x%040x' % (0x10000 + i) for i in range($PAGE)))")
+for a in "${PN[@]}"; do gas "$K0" "$DIST" "depositFees(address,uint256)" "$a" 3 >/dev/null; done
+PAGE_NODES="[$(IFS=,; echo "${PN[*]}")]"
+PAGE_DEBITS="[$(python3 -c "print(','.join(['2']*$PAGE))")]"
+cast rpc --rpc-url "$RPC" evm_mine >/dev/null
+END=$(( $(cast block-number --rpc-url "$RPC") - 1 ))
+TOTAL=$(( 800 + 2 * PAGE ))
+OPEN=$(gas "$K0" "$DIST" "proposeRoot(uint64,uint64,bytes32,uint256,bytes)" 1 "$END" "$ROOT" "$TOTAL" 0x0100d0)
+PAGE1=$(gas "$K0" "$DIST" "addDebits(uint64,address[],uint256[])" 1 "[$A1]" "[800]")
+PAGEN=$(gas "$K0" "$DIST" "addDebits(uint64,address[],uint256[])" 1 "$PAGE_NODES" "$PAGE_DEBITS")
+SEAL=$(gas "$K0" "$DIST" "sealRoot(uint64)" 1)
 cast rpc --rpc-url "$RPC" evm_increaseTime 3600 >/dev/null
 cast rpc --rpc-url "$RPC" evm_mine >/dev/null
 CLAIM=$(gas "$K0" "$DIST" "claim(address,uint256,bytes32,bytes32[])" "$A1" 500 "$ROOT" "$PROOF")
+PER_NODE=$(( (PAGEN - PAGE1) / (PAGE - 1) ))
+
+# A vetoed proposal and its release (epoch 2, one full page).
+cast rpc --rpc-url "$RPC" evm_mine >/dev/null
+END2=$(( $(cast block-number --rpc-url "$RPC") - 1 ))
+gas "$K0" "$DIST" "proposeRoot(uint64,uint64,bytes32,uint256,bytes)" 2 "$END2" "$ROOT" "$(( TOTAL + PAGE ))" 0x >/dev/null
+PAGE_ONES="[$(python3 -c "print(','.join(['1']*$PAGE))")]"
+gas "$K0" "$DIST" "addDebits(uint64,address[],uint256[])" 2 "$PAGE_NODES" "$PAGE_ONES" >/dev/null
+VETO=$(gas "$KG" "$DIST" "vetoRoot(uint64)" 2)
+RELEASE=$(gas "$K0" "$DIST" "releaseDebits(uint64,uint32,address[],uint256[])" 2 0 "$PAGE_NODES" "$PAGE_ONES")
 
 cat <<TABLE
 | call | gasUsed (tx, incl. 21k intrinsic) |
@@ -85,7 +113,14 @@ cat <<TABLE
 | AssetRegistry.registerAdapter (1 dataset) | $AR |
 | AssetRegistry.schedulePrice (1 dataset kept) | $SP |
 | AssetRegistry.scheduleDatasetChange (1 contributor) | $SD |
-| RewardDistributor.depositFees (first deposit) | $DEPOSIT |
-| RewardDistributor.proposeRoot (1 node debited) | $PROPOSE |
+| RewardDistributor.depositFees (node's first deposit) | $DEPOSIT |
+| RewardDistributor.depositFees (later deposit, new block) | $DEPOSIT2 |
+| RewardDistributor.proposeRoot (opens an epoch) | $OPEN |
+| RewardDistributor.addDebits, 1 node | $PAGE1 |
+| RewardDistributor.addDebits, $PAGE nodes (MAX_PAGE_NODES, first debit of each) | $PAGEN |
+| RewardDistributor.addDebits, per extra node in a page | $PER_NODE |
+| RewardDistributor.sealRoot | $SEAL |
+| RewardDistributor.vetoRoot | $VETO |
+| RewardDistributor.releaseDebits, $PAGE nodes | $RELEASE |
 | RewardDistributor.claim (2-leaf tree, first claim) | $CLAIM |
 TABLE
