@@ -46,7 +46,13 @@ from attribution.da.client import DAClient
 from attribution.da.errors import DAPayloadTooLarge, DARequestRejected
 from attribution.errors import AttributionError
 from attribution.hashing import to_checksum_address
-from attribution.records.payload import MAX_PAYLOAD_BYTES, encode_columns, max_records_for, profile_bytes
+from attribution.records.payload import (
+    MAX_PAYLOAD_BYTES,
+    decode_batch,
+    encode_columns,
+    max_records_for,
+    profile_bytes,
+)
 from attribution.records.tree import record_tree
 from attribution.store import Batch, RecordStore, StoreError
 
@@ -318,9 +324,20 @@ class Batcher:
 
     # -- chain --------------------------------------------------------------------------------------------------
 
+    def _header_times(self, b: Batch) -> tuple[int, int]:
+        """(first, last) record timestamp of the batch, for the v3 header: the ledger requires them ordered per
+        node and the last no later than the posting block, and every record must lie between them."""
+        payload = self.store.batch_payload(b.batch_id)
+        if payload is None:
+            raise BatcherInconsistent(f"batch {b.batch_id} has no payload to read its record timestamps from")
+        ts = decode_batch(payload).timestamps
+        return int(ts.min()), int(ts.max())
+
     def _calldata(self, b: Batch) -> bytes:
         assert b.root is not None and b.commitment is not None
-        data = self.ledger.contract.encode_abi("postBatch", args=[b.first_seq, b.count, b.root, b.commitment])
+        first_ts, last_ts = self._header_times(b)
+        data = self.ledger.contract.encode_abi(
+            "postBatch", args=[b.first_seq, b.count, first_ts, last_ts, b.root, b.commitment])
         return bytes.fromhex(data[2:])
 
     def _submit(self, b: Batch) -> None:

@@ -32,9 +32,9 @@ CORE_CONTRACTS: tuple[str, ...] = (
     "AttributionLedger",
     "RewardDistributor",
 )
-#: Deployed on real chains only: OZ's TimelockController governs every contract (built from
-#: contracts/src/GovernanceTimelock.sol).
-TIMELOCK_CONTRACT = "TimelockController"
+#: Deployed on real chains only: the GovernanceTimelock (OZ's TimelockController with a delay floor and the guardian
+#: as canceller, contracts/src/GovernanceTimelock.sol) governs every contract.
+TIMELOCK_CONTRACT = "GovernanceTimelock"
 
 
 def abi_hash(abi: Sequence[dict[str, Any]]) -> str:

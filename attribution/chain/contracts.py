@@ -56,6 +56,8 @@ class Batch:
     first_seq: int
     count: int
     posted_at: int
+    first_timestamp: int = 0
+    last_timestamp: int = 0
 
 
 
@@ -66,19 +68,24 @@ class NodeStake:
     bonded: int
     unbonding: int
     unbondable_at: int
+    exit_at: int = 0
 
 
 @dataclass(frozen=True)
 class Proposal:
-    """A reward root proposal (`IRewardDistributor.Proposal`): `total` = previous total + `debited`."""
+    """A reward root proposal (`IRewardDistributor.Proposal`): `total` = previous total + `debited`; covers the
+    blocks up to `end_block`; `claimable_at` is 0 until it is sealed."""
 
     epoch: int
     root: bytes
     total: int
     debited: int
     payload_commitment_hash: bytes
+    end_block: int
     proposed_at: int
     claimable_at: int
+    pages: int
+    released_pages: int
     vetoed: bool
 
 
@@ -147,9 +154,17 @@ class NodeRegistry(Governed):
         return self._tx("withdraw", account=account)
 
     def slash(self, node: str, amount: int, to: str, *, account: LocalAccount | None = None) -> TxResult:
-        """Governance only: slash `amount` of `node`'s stake to `to`."""
+        """Slasher only (the disputes contract; governance cannot): slash `amount` of `node`'s stake to `to`."""
         return self._tx("slash", to_checksum_address(node), int(amount), to_checksum_address(to),
                         account=account)
+
+    def set_slasher(self, slasher: str, *, account: LocalAccount | None = None) -> TxResult:
+        """Governance only (timelocked on a real chain): set the only address that may slash."""
+        return self._tx("setSlasher", checksum(slasher), account=account)
+
+    def slasher(self) -> str:
+        """The only address that may slash (the zero address: nobody)."""
+        return str(self._call("slasher"))
 
     def set_min_bond(self, amount: int, *, account: LocalAccount | None = None) -> TxResult:
         """Governance only: set the minimum bond."""
@@ -165,8 +180,8 @@ class NodeRegistry(Governed):
 
     def node(self, node: str) -> NodeStake:
         """`node`'s stake."""
-        bonded, unbonding, at = self._call("node", to_checksum_address(node))
-        return NodeStake(int(bonded), int(unbonding), int(at))
+        bonded, unbonding, at, exit_at = self._call("node", to_checksum_address(node))
+        return NodeStake(int(bonded), int(unbonding), int(at), int(exit_at))
 
     def min_bond(self) -> int:
         """The minimum bonded stake of an active node."""
@@ -181,7 +196,7 @@ class NodeRegistry(Governed):
         return str(self._call("stakeToken"))
 
     def has_exited(self, node: str) -> bool:
-        """Whether `node` has no stake left (bonded or unbonding): only then may it withdraw its fee credit."""
+        """Whether `node` has left: no bonded stake and its exit time (`NodeStake.exit_at`) has passed."""
         return bool(self._call("hasExited", checksum(node)))
 
     def limits(self) -> dict[str, int]:
@@ -196,9 +211,18 @@ class Ledger(BoundContract):
     artifact_name = "AttributionLedger"
 
     def post_batch(self, first_seq: int, count: int, root: bytes | str, da_commitment: bytes, *,
+                   first_timestamp: int | None = None, last_timestamp: int | None = None,
                    account: LocalAccount | None = None) -> PostedBatch:
-        """Post the sender's next batch; returns the new batch id (from the `BatchPosted` event)."""
-        tx = self._tx("postBatch", int(first_seq), int(count), b32(root), bytes(da_commitment), account=account)
+        """Post the sender's next batch, whose records' timestamps lie in `[first_timestamp, last_timestamp]`
+        (each defaults to where the sender's previous batch ended, which is always accepted but covers only
+        records of that second); returns the new batch id (from the `BatchPosted` event)."""
+        if first_timestamp is None or last_timestamp is None:
+            sender = (account or self.client.account)
+            prev = self.last_record_timestamp(sender.address) if sender is not None else 0
+            first_timestamp = prev if first_timestamp is None else first_timestamp
+            last_timestamp = prev if last_timestamp is None else last_timestamp
+        tx = self._tx("postBatch", int(first_seq), int(count), int(first_timestamp), int(last_timestamp),
+                      b32(root), bytes(da_commitment), account=account)
         events = self.contract.events.BatchPosted().process_receipt(tx.receipt)
         if not events:
             raise ChainError(f"postBatch tx {tx.tx_hash} emitted no BatchPosted event; is {self.address} the ledger?")
@@ -214,8 +238,17 @@ class Ledger(BoundContract):
 
     def batch(self, batch_id: int) -> Batch:
         """A posted batch (raises `LedgerUnknownBatch` for an unknown id)."""
-        root, da_hash, node, first_seq, count, posted_at = self._call("batch", int(batch_id))
-        return Batch(int(batch_id), bytes(root), bytes(da_hash), node, int(first_seq), int(count), int(posted_at))
+        root, da_hash, node, first_seq, count, posted_at, first_ts, last_ts = self._call("batch", int(batch_id))
+        return Batch(int(batch_id), bytes(root), bytes(da_hash), node, int(first_seq), int(count), int(posted_at),
+                     int(first_ts), int(last_ts))
+
+    def last_record_timestamp(self, node: str) -> int:
+        """The last record timestamp of `node`'s latest batch: its next batch may not start earlier."""
+        return int(self._call("lastRecordTimestamp", checksum(node)))
+
+    def last_post_block(self, node: str) -> int:
+        """The block of `node`'s latest batch (0 if none): its credit stays until a settled epoch covers it."""
+        return int(self._call("lastPostBlock", checksum(node)))
 
     def limits(self) -> dict[str, int]:
         """MAX_BATCH_RECORDS and MAX_COMMITMENT_BYTES (the batcher caps batches to fit both)."""
@@ -280,13 +313,23 @@ class RewardDistributor(Governed):
         return self.deposit_fees(node, amount, account=account)
 
     def withdraw_fee_credit(self, to: str, *, account: LocalAccount | None = None) -> int:
-        """Node only, after it exited the NodeRegistry: send all its unused credit to `to`; returns the amount."""
+        """Node only, after it exited the NodeRegistry and once a settled epoch covers its last batch: send all its
+        unused credit to `to`; returns the amount."""
         tx = self._tx("withdrawFeeCredit", checksum(to), account=account)
         return int(self._one_event(tx, "FeeCreditWithdrawn")["amount"])
 
     def fee_credit(self, node: str) -> int:
-        """`node`'s unused fee credit (deposits minus the debits of proposals not vetoed)."""
+        """`node`'s unused fee credit now (deposits minus debits not released, minus withdrawals)."""
         return int(self._call("feeCredit", checksum(node)))
+
+    def credit_at(self, node: str, block_number: int) -> int:
+        """`node`'s credit for an epoch ending at `block_number`: deposits up to that block minus every debit and
+        withdrawal so far. What the rule debits at most; later deposits do not count."""
+        return int(self._call("creditAt", checksum(node), int(block_number)))
+
+    def total_withdrawn(self) -> int:
+        """Everything withdrawn by exited nodes."""
+        return int(self._call("totalWithdrawn"))
 
     def total_deposited(self) -> int:
         """Everything ever credited by `depositFees`."""
@@ -302,18 +345,65 @@ class RewardDistributor(Governed):
 
     # -- epochs -----------------------------------------------------------------------------------------------
 
-    def propose_root(self, epoch: int, root: bytes | str, total: int, payload_commitment: bytes = b"",
-                     nodes: Sequence[str] = (), debits: Sequence[int] = (), *,
-                     account: LocalAccount | None = None) -> TxResult:
-        """Poster only: propose `epoch`'s cumulative root; `debits[i]` is taken from `nodes[i]`'s credit at once
-        (released on a veto) and `total` must be the previous total plus the debits."""
-        return self._tx("proposeRoot", int(epoch), b32(root), int(total), bytes(payload_commitment),
-                        [checksum(n) for n in nodes], [int(d) for d in debits], account=account)
+    def propose_root(self, epoch: int, end_block: int, root: bytes | str, total: int,
+                     payload_commitment: bytes = b"", *, account: LocalAccount | None = None) -> TxResult:
+        """Poster only: open `epoch`'s proposal covering the blocks up to `end_block` (< the current block)."""
+        return self._tx("proposeRoot", int(epoch), int(end_block), b32(root), int(total), bytes(payload_commitment),
+                        account=account)
+
+    def add_debits(self, epoch: int, nodes: Sequence[str], debits: Sequence[int], *,
+                   account: LocalAccount | None = None) -> TxResult:
+        """Poster only: one page (at most `MAX_PAGE_NODES`) of debits of the open proposal."""
+        return self._tx("addDebits", int(epoch), [checksum(n) for n in nodes], [int(d) for d in debits],
+                        account=account)
+
+    def seal_root(self, epoch: int, *, account: LocalAccount | None = None) -> TxResult:
+        """Poster only: close the open proposal (its total is checked) and start its challenge window."""
+        return self._tx("sealRoot", int(epoch), account=account)
+
+    def propose_paged(self, epoch: int, end_block: int, root: bytes | str, total: int, payload_commitment: bytes,
+                      nodes: Sequence[str], debits: Sequence[int], *, page_size: int | None = None,
+                      account: LocalAccount | None = None) -> list[TxResult]:
+        """Open, page and seal `epoch`: `debits[i]` is taken from `nodes[i]`'s credit at the end block, in pages
+        of at most `MAX_PAGE_NODES`. Returns the transactions."""
+        size = int(page_size or self.limits()["MAX_PAGE_NODES"])
+        txs = [self.propose_root(epoch, end_block, root, total, payload_commitment, account=account)]
+        for i in range(0, len(nodes), size):
+            txs.append(self.add_debits(epoch, nodes[i:i + size], debits[i:i + size], account=account))
+        txs.append(self.seal_root(epoch, account=account))
+        return txs
 
     def veto_root(self, epoch: int, *, account: LocalAccount | None = None) -> int:
-        """Guardian only: veto the latest proposal in its window; returns the credit released to the nodes."""
+        """Guardian only: veto the latest proposal (open or in its window); returns what its pages debited (given
+        back by `release_all`)."""
         tx = self._tx("vetoRoot", int(epoch), account=account)
-        return int(self._one_event(tx, "RootVetoed")["released"])
+        return int(self._one_event(tx, "RootVetoed")["debited"])
+
+    def release_debits(self, epoch: int, page: int, nodes: Sequence[str], debits: Sequence[int], *,
+                       account: LocalAccount | None = None) -> int:
+        """Anyone: give page `page` of vetoed `epoch` back to its nodes; returns the amount released."""
+        tx = self._tx("releaseDebits", int(epoch), int(page), [checksum(n) for n in nodes], [int(d) for d in debits],
+                      account=account)
+        return int(self._one_event(tx, "DebitsReleased")["released"])
+
+    def pages_of(self, epoch: int, from_block: int | None = None) -> list[tuple[list[str], list[int]]]:
+        """The (nodes, debits) of each page of `epoch`'s latest proposal, from its `DebitsAdded` events."""
+        pages: dict[int, tuple[list[str], list[int]]] = {}
+        for ev in self.events("DebitsAdded", from_block=from_block, epoch=int(epoch)):
+            page = int(ev.args["page"])
+            if page == 0:
+                pages = {}  # a proposal again after a veto starts its pages over
+            pages[page] = ([str(n) for n in ev.args["nodes"]], [int(d) for d in ev.args["debits"]])
+        return [pages[i] for i in sorted(pages)]
+
+    def release_all(self, epoch: int, *, account: LocalAccount | None = None) -> int:
+        """Release every page of vetoed `epoch` not yet released; returns the total released."""
+        p = self.proposal(epoch)
+        pages = self.pages_of(epoch)
+        released = 0
+        for i in range(p.released_pages, p.pages):
+            released += self.release_debits(epoch, i, *pages[i], account=account)
+        return released
 
     def claim(self, account_addr: str, cumulative_amount: int, expected_root: bytes | str,
               proof: Sequence[bytes | str], *, account: LocalAccount | None = None) -> TxResult:
@@ -335,14 +425,18 @@ class RewardDistributor(Governed):
 
     def proposal(self, epoch: int) -> Proposal:
         """The proposal of `epoch` (all zero if none)."""
-        root, total, debited, commitment_hash, proposed_at, claimable_at, vetoed = self._call("proposal", int(epoch))
-        return Proposal(int(epoch), bytes(root), int(total), int(debited), bytes(commitment_hash), int(proposed_at),
-                        int(claimable_at), bool(vetoed))
+        (root, total, debited, commitment_hash, end_block, proposed_at, claimable_at, pages, released,
+         vetoed) = self._call("proposal", int(epoch))
+        return Proposal(int(epoch), bytes(root), int(total), int(debited), bytes(commitment_hash), int(end_block),
+                        int(proposed_at), int(claimable_at), int(pages), int(released), bool(vetoed))
 
     def proposal_debits(self, epoch: int) -> dict[str, int]:
-        """node -> debit of `epoch`'s proposal (empty if none)."""
-        nodes, debits = self._call("proposalDebits", int(epoch))
-        return {str(n): int(d) for n, d in zip(nodes, debits, strict=True)}
+        """node -> debit of `epoch`'s latest proposal, summed over its pages (empty if none)."""
+        out: dict[str, int] = {}
+        for nodes, debits in self.pages_of(epoch):
+            for n, d in zip(nodes, debits, strict=True):
+                out[n] = out.get(n, 0) + d
+        return out
 
     def claim_leaf(self, account_addr: str, cumulative_amount: int) -> bytes:
         """The leaf of `(account, cumulativeAmount)`."""
@@ -383,6 +477,10 @@ class RewardDistributor(Governed):
         """The NodeRegistry that says whether a node has exited."""
         return str(self._call("nodeRegistry"))
 
+    def ledger(self) -> str:
+        """The AttributionLedger whose `lastPostBlock` locks a node's credit."""
+        return str(self._call("ledger"))
+
     def shares(self) -> tuple[int, int]:
         """(nodeShareBps, adapterShareBps)."""
         return int(self._call("nodeShareBps")), int(self._call("adapterShareBps"))
@@ -396,18 +494,31 @@ class RewardDistributor(Governed):
         return {r: str(self._call(r)) for r in ("governance", "poster", "guardian", "treasury")}
 
     def limits(self) -> dict[str, int]:
-        """MIN_CHALLENGE_WINDOW, MAX_CHALLENGE_WINDOW, MAX_EPOCH_NODES."""
-        return {n: int(self._call(n)) for n in ("MIN_CHALLENGE_WINDOW", "MAX_CHALLENGE_WINDOW", "MAX_EPOCH_NODES")}
+        """MIN_CHALLENGE_WINDOW, MAX_CHALLENGE_WINDOW, MAX_PAGE_NODES."""
+        return {n: int(self._call(n)) for n in ("MIN_CHALLENGE_WINDOW", "MAX_CHALLENGE_WINDOW", "MAX_PAGE_NODES")}
 
 
 class Timelock(BoundContract):
-    """OpenZeppelin `TimelockController`: governance of every contract on a real chain.
+    """The GovernanceTimelock (OpenZeppelin `TimelockController` with a delay floor of unbonding delay + challenge
+    window, read live, and the guardian as canceller): governance of every contract on a real chain.
 
     A governance call is scheduled by a proposer and executed after `min_delay` seconds by an executor:
     `op = timelock.schedule_call(target, "setShares", 1000, 3000)`, wait, then `timelock.execute_call(op)`.
     """
 
-    artifact_name = "TimelockController"
+    artifact_name = "GovernanceTimelock"
+
+    def bind_floor(self, node_registry: str, distributor: str, *, account: LocalAccount | None = None) -> TxResult:
+        """Deployer only, once: bind the contracts whose unbonding delay and challenge window make the floor."""
+        return self._tx("bindFloor", checksum(node_registry), checksum(distributor), account=account)
+
+    def delay_floor(self) -> int:
+        """Unbonding delay + challenge window (0 before `bind_floor`): no operation is scheduled with less."""
+        return int(self._call("delayFloor"))
+
+    def cancel(self, op: TimelockOperation, *, account: LocalAccount | None = None) -> TxResult:
+        """Canceller only (proposers and the guardian): cancel a scheduled operation."""
+        return self._tx("cancel", self.operation_id(op), account=account)
 
     ROLES = ("PROPOSER_ROLE", "EXECUTOR_ROLE", "CANCELLER_ROLE", "DEFAULT_ADMIN_ROLE")
 

@@ -1,15 +1,17 @@
 """Deploy every contract, wire the roles, and read/write the deployment file `deployments/<chainId>.json`.
 
 Two modes. Devnet (chain 31337 without `timelock_delay_s`): the governance address (default: the deployer)
-governs every contract directly. Real chain (any other chain id, or `timelock_delay_s` set): an OpenZeppelin
-`TimelockController` is deployed first and governs every contract; its proposer and executor is the `governance`
-address given (e.g. a Safe), it administers itself, and its delay is at least the challenge window, so governance
-cannot change a rule faster than a root can be vetoed. A real-chain deploy refuses one key for several roles:
-governance, poster and guardian must be three different addresses, all given explicitly.
+governs every contract directly. Real chain (any other chain id, or `timelock_delay_s` set): the GovernanceTimelock
+(OpenZeppelin's `TimelockController` with a delay floor) is deployed first and governs every contract; its proposer
+and executor is the `governance` address given (e.g. a Safe), the guardian may cancel, it administers itself, and its
+delay is at least the unbonding delay plus the challenge window (the deploy refuses less, and the timelock keeps that
+floor live, so an honest node can always leave before a governance action reaches it). A real-chain deploy refuses
+one key for several roles (governance, poster and guardian are three different addresses, all given explicitly) and
+needs `token`: a DevToken would leave the deployer as the minter of the stake and reward token.
 
 Deployment file (version 2, JSON, written atomically):
 
-    {"version": 2, "chainId": 31337, "deployer": "0x..", "deployBlock": 3, "deployedAt": "2026-..Z",
+    {"version": 3, "chainId": 31337, "deployer": "0x..", "deployBlock": 3, "deployedAt": "2026-..Z",
      "contracts": {"AttributionLedger": {"address": "0x..", "abiHash": "0x..", "txHash": "0x..", "block": 5}, ...},
      "roles": {"governance": "0x..", "poster": "0x..", "guardian": "0x..", "treasury": "0x..",
                "proposer": "0x.."},                         # proposer: only with a TimelockController
@@ -46,7 +48,7 @@ from attribution.hashing import to_checksum_address
 
 log = logging.getLogger(__name__)
 
-DEPLOYMENT_VERSION = 2
+DEPLOYMENT_VERSION = 3  # 3: contracts v3 (RewardDistributor takes the ledger; GovernanceTimelock)
 DEFAULT_DEPLOYMENTS_DIR = REPO_ROOT / "deployments"
 
 #: contract name in the deployment file -> wrapper class
@@ -56,7 +58,7 @@ WRAPPERS: dict[str, type[Any]] = {
     "NodeRegistry": NodeRegistry,
     "AttributionLedger": Ledger,
     "RewardDistributor": RewardDistributor,
-    "TimelockController": Timelock,
+    "GovernanceTimelock": Timelock,
 }
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -67,8 +69,9 @@ ONE_TOKEN = 10**18
 class DeployConfig:
     """What to deploy with; `token=None` deploys a DevToken.
 
-    `timelock_delay_s` set: a TimelockController governs (required off the devnet), `governance` is its proposer
-    and executor. Devnet mode: `governance` (default: the deployer) governs directly; poster and guardian must
+    `timelock_delay_s` set: the GovernanceTimelock governs (required off the devnet, at least unbonding delay +
+    challenge window), `governance` is its proposer and executor, the guardian its canceller; `token` is required
+    off the devnet. Devnet mode: `governance` (default: the deployer) governs directly; poster and guardian must
     differ (the RewardDistributor refuses one address for both).
     """
 
@@ -191,8 +194,8 @@ class Deployment:
             nodes=NodeRegistry(client, self.address("NodeRegistry"), store=store, deploy_block=start),
             ledger=Ledger(client, self.address("AttributionLedger"), store=store, deploy_block=start),
             rewards=RewardDistributor(client, self.address("RewardDistributor"), store=store, deploy_block=start),
-            timelock=(Timelock(client, self.address("TimelockController"), store=store, deploy_block=start)
-                      if "TimelockController" in self.contracts else None),
+            timelock=(Timelock(client, self.address("GovernanceTimelock"), store=store, deploy_block=start)
+                      if "GovernanceTimelock" in self.contracts else None),
         )
 
     def check(self, client: ChainClient, store: ArtifactStore | None = None) -> list[str]:
@@ -266,7 +269,11 @@ def check_roles(chain_id: int, deployer: str, config: DeployConfig) -> dict[str,
     timelocked = config.timelock_delay_s is not None
     if chain_id != DEVNET_CHAIN_ID and not timelocked:
         raise DeploymentError(f"chain {chain_id} is not the local devnet: every contract must be governed by a "
-                              "TimelockController; pass --timelock-delay SECONDS (at least the challenge window)")
+                              "TimelockController (the GovernanceTimelock); pass --timelock-delay SECONDS (at least "
+                              "the unbonding delay plus the challenge window)")
+    if chain_id != DEVNET_CHAIN_ID and config.token is None:
+        raise DeploymentError(f"chain {chain_id} is not the local devnet: pass --token ADDRESS (an existing ERC-20); "
+                              "a DevToken would leave the deployer's key as the minter of the stake and reward token")
     given = {"governance": config.governance, "poster": config.poster, "guardian": config.guardian,
              "treasury": config.treasury}
     if timelocked:
@@ -282,10 +289,12 @@ def check_roles(chain_id: int, deployer: str, config: DeployConfig) -> dict[str,
                                   "and guardian must be three different addresses (governance + poster could "
                                   "propose and pass their own root; poster + guardian would veto nothing)")
         assert config.timelock_delay_s is not None
-        if config.timelock_delay_s < config.challenge_window_s:
-            raise DeploymentError(f"timelock delay {config.timelock_delay_s}s is below the challenge window "
-                                  f"{config.challenge_window_s}s: governance could change a rule faster than a root "
-                                  "can be vetoed; raise --timelock-delay")
+        floor = config.unbonding_delay_s + config.challenge_window_s
+        if config.timelock_delay_s < floor:
+            raise DeploymentError(f"timelock delay {config.timelock_delay_s}s is below the unbonding delay plus the "
+                                  f"challenge window ({config.unbonding_delay_s}s + {config.challenge_window_s}s = "
+                                  f"{floor}s): governance could act before an honest node can leave; raise "
+                                  "--timelock-delay")
     elif roles["poster"] == roles["guardian"]:
         raise DeploymentError(f"poster and guardian are both {roles['poster']}: the guardian must be another key "
                               "(pass --guardian ADDRESS)")
@@ -294,7 +303,7 @@ def check_roles(chain_id: int, deployer: str, config: DeployConfig) -> dict[str,
 
 def deploy_all(client: ChainClient, config: DeployConfig | None = None, store: ArtifactStore | None = None,
                progress: Callable[[str], None] | None = None) -> Deployment:
-    """Deploy [TimelockController,] token (unless given), AssetRegistry, NodeRegistry, AttributionLedger,
+    """Deploy [GovernanceTimelock,] token (unless given), AssetRegistry, NodeRegistry, AttributionLedger,
     RewardDistributor; set the shares (devnet mode). Roles are checked first (`check_roles`).
 
     Signed by the client's account (the deployer). Returns the `Deployment`; the caller decides where to save it.
@@ -322,9 +331,10 @@ def deploy_all(client: ChainClient, config: DeployConfig | None = None, store: A
 
     governance = roles["governance"]
     if config.timelock_delay_s is not None:
-        # Self-administered (admin 0): only its own delayed operations can change its roles or delay.
-        governance = deploy("TimelockController", config.timelock_delay_s, [roles["governance"]],
-                            [roles["governance"]], ZERO_ADDRESS)
+        # Self-administered (admin 0): only its own delayed operations can change its roles or delay; the guardian
+        # may cancel scheduled operations.
+        governance = deploy("GovernanceTimelock", config.timelock_delay_s, [roles["governance"]],
+                            [roles["governance"]], roles["guardian"])
         roles = {**roles, "proposer": roles["governance"], "governance": governance}
     if config.token is None:
         token = deploy("DevToken", config.token_name, config.token_symbol, deployer)
@@ -335,9 +345,16 @@ def deploy_all(client: ChainClient, config: DeployConfig | None = None, store: A
         contracts["Token"] = {"address": token, "abiHash": "", "txHash": "", "block": 0}
     deploy("AssetRegistry", governance, config.change_delay_s, config.max_price_per_m_tokens)
     node_registry = deploy("NodeRegistry", token, config.min_bond, config.unbonding_delay_s, governance)
-    deploy("AttributionLedger", node_registry)
-    distributor = deploy("RewardDistributor", token, node_registry, governance, roles["poster"], roles["guardian"],
-                         roles["treasury"], config.challenge_window_s)
+    ledger = deploy("AttributionLedger", node_registry)
+    distributor = deploy("RewardDistributor", token, node_registry, ledger, governance, roles["poster"],
+                         roles["guardian"], roles["treasury"], config.challenge_window_s)
+    if config.timelock_delay_s is not None:
+        say("binding the timelock's delay floor")
+        timelock = Timelock(client, governance, store=store)
+        timelock.bind_floor(node_registry, distributor)
+        if timelock.min_delay() < config.unbonding_delay_s + config.challenge_window_s:
+            raise DeploymentError(f"the timelock at {governance} reports a delay below unbonding delay + challenge "
+                                  "window after binding; do not use this deployment")
 
     rewards = RewardDistributor(client, distributor, store=store)
     if rewards.shares() != (config.node_share_bps, config.adapter_share_bps):

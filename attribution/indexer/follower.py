@@ -12,6 +12,7 @@ failed keeps verdict NULL and is retried next round.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -339,6 +340,9 @@ class Indexer:
     def _check(self, event: BatchEvent) -> BatchCheck:
         payload, why = self.verifier.fetch(event.da_commitment)
         stored = self.ledger.batch(event.batch_id)
+        # The header's record time range comes from the ledger's stored batch (no column of its own here).
+        event = dataclasses.replace(event, first_timestamp=stored.first_timestamp,
+                                    last_timestamp=stored.last_timestamp)
         return check_payload(event, self.chain.chain_id, self.ledger.address, payload, stored=stored,
                              missing_reason=why, keep_decoded=True)
 

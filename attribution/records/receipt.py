@@ -97,6 +97,10 @@ def receipt_message(chain_id: int, ledger: bytes | str, node: bytes | str, seq: 
     return encode_typed_data(full_message=data)
 
 
+#: Half the secp256k1 group order: a receipt's s must not exceed it (EIP-2 low-s).
+SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
+
 def sign_receipt(record: Record, private_key: str | bytes) -> bytes:
     """The node's 65-byte receipt signature for `record` (its key must be the record's `node`)."""
     signed = Account.sign_message(receipt_message(record.chain_id, record.ledger, record.node, record.seq,
@@ -110,6 +114,11 @@ def recover_receipt_signer(chain_id: int, ledger: bytes | str, node: bytes | str
     sig = _hex_bytes(signature, "receipt") if isinstance(signature, str) else bytes(signature)
     if len(sig) != 65:
         raise ReceiptError(f"receipt must be a 65-byte signature, got {len(sig)} bytes")
+    if int.from_bytes(sig[32:64], "big") > SECP256K1_HALF_N:
+        # Every valid signature has a second form (n - s, flipped v); accepting only the low-s one (EIP-2, as
+        # OpenZeppelin's ECDSA does) keeps one receipt one byte string.
+        raise ReceiptError("receipt signature has a high s value (s > n/2); only the low-s form is accepted: "
+                           "re-sign it, or normalize s to n - s and flip v")
     try:
         return str(Account.recover_message(receipt_message(chain_id, ledger, node, seq, leaf), signature=sig))
     except Exception as e:  # eth_keys raises several types for a bad (r, s, v)

@@ -1,22 +1,24 @@
 """Rewards from the chain and DA alone: plan an epoch, compute it, publish it, verify it, claim from it.
 
     rc = RewardsChain(contracts, da)
-    epoch = rc.compute(rc.plan())                 # batches of the epoch's L2 blocks, verified; registry at postedAt
-    rc.publish(epoch, account=poster)             # payload -> DA, proposeRoot(epoch, root, total, commitment, ...)
+    epoch = rc.compute(rc.plan())                 # batches of the epoch's L2 blocks, verified; each record priced at
+                                                  # its own timestamp; credit at the epoch's end block
+    rc.publish(epoch, account=poster)             # payload -> DA, proposeRoot + addDebits pages + sealRoot
     rc.verify(n)                                  # recompute from chain + DA, compare with the proposal and payload
     rc.claim(account, sender=...)                 # proof from the published payload, claim against currentRoot
 
-Epochs are consecutive L2 block ranges: epoch N covers `[previous.toBlock + 1, toBlock]` where `previous` is the
-latest proposal that was not vetoed (its payload on DA names its `toBlock`); the first starts at the ledger's
-deployment block. A node's credit "at proposal" is its `feeCredit` in the block before the proposal's block, which
-is what `verify` reads back (`eth_call` at that block).
+Epochs are consecutive (`epoch == currentEpoch + 1`; a vetoed epoch is proposed again under its number) and cover
+consecutive L2 block ranges: epoch N covers `[proposal(N - 1).endBlock + 1, endBlock]` (the first starts at the
+ledger's deployment block); the contract stores each proposal's `endBlock`. A node's credit is `creditAt(node,
+endBlock)`: deposits up to the end block minus earlier debits and withdrawals, so a deposit landing between compute
+and propose changes nothing; `verify` reads it in the block before the proposal opened.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from attribution.chain.deploy import Contracts
@@ -44,18 +46,19 @@ class ProposalInfo:
     commitment: bytes
     nodes: tuple[str, ...]
     debits: tuple[int, ...]
-    claimable_at: int
+    claimable_at: int  # 0 while it is open (not sealed)
     block_number: int
     tx_hash: str
     vetoed: bool
+    end_block: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """JSON view."""
         return {"epoch": self.epoch, "root": "0x" + self.root.hex(), "total": str(self.total),
                 "commitment": "0x" + self.commitment.hex(), "debits": {n: str(d) for n, d in
                                                                     zip(self.nodes, self.debits, strict=True)},
-                "claimableAt": self.claimable_at, "blockNumber": self.block_number, "txHash": self.tx_hash,
-                "vetoed": self.vetoed}
+                "endBlock": self.end_block, "claimableAt": self.claimable_at, "blockNumber": self.block_number,
+                "txHash": self.tx_hash, "vetoed": self.vetoed}
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class ComputedEpoch:
 
     @property
     def proposal_args(self) -> tuple[list[str], list[int]]:
-        """(nodes, debits) for `proposeRoot`: every node with a non-zero debit, sorted."""
+        """(nodes, debits) for the `addDebits` pages: every node with a non-zero debit, sorted."""
         items = sorted((n, d.debit) for n, d in self.result.nodes.items() if d.debit > 0)
         return [n for n, _ in items], [d for _, d in items]
 
@@ -123,16 +126,29 @@ class RewardsChain:
         return self.c.rewards.events(name, to_block=to_block)
 
     def proposals(self) -> list[ProposalInfo]:
-        """Every `RootProposed` in chain order, marked vetoed when a later `RootVetoed` names its epoch and root."""
-        vetoes = {(int(e.args["epoch"]), bytes(e.args["root"])): e.block_number for e in self._events("RootVetoed")}
-        out = []
-        for e in self._events("RootProposed"):
+        """Every proposal in chain order: its `RootProposed`, the pages of `DebitsAdded` that followed it, its
+        `RootSealed` (claimableAt; 0 while open) and whether a `RootVetoed` ended it."""
+        out: list[ProposalInfo] = []
+        pages: list[tuple[list[str], list[int]]] = []
+        for e in self.c.rewards.events(["RootProposed", "DebitsAdded", "RootSealed", "RootVetoed"]):
             a = e.args
-            key = (int(a["epoch"]), bytes(a["root"]))
-            vetoed = key in vetoes and vetoes[key] >= e.block_number
-            out.append(ProposalInfo(int(a["epoch"]), bytes(a["root"]), int(a["total"]), bytes(a["payloadCommitment"]),
-                                    tuple(checksum(n) for n in a["nodes"]), tuple(int(d) for d in a["debits"]),
-                                    int(a["claimableAt"]), e.block_number, e.tx_hash, vetoed))
+            if e.name == "RootProposed":
+                out.append(ProposalInfo(int(a["epoch"]), bytes(a["root"]), int(a["total"]),
+                                        bytes(a["payloadCommitment"]), (), (), 0, e.block_number, e.tx_hash, False,
+                                        int(a["endBlock"])))
+                pages = []
+                continue
+            if not out or int(a["epoch"]) != out[-1].epoch:
+                continue
+            last = out[-1]
+            if e.name == "DebitsAdded":
+                pages.append(([checksum(n) for n in a["nodes"]], [int(d) for d in a["debits"]]))
+                out[-1] = replace(last, nodes=tuple(n for ns, _ in pages for n in ns),
+                                  debits=tuple(d for _, ds in pages for d in ds))
+            elif e.name == "RootSealed":
+                out[-1] = replace(last, claimable_at=int(a["claimableAt"]))
+            else:
+                out[-1] = replace(last, vetoed=True)
         return out
 
     def proposal_of(self, epoch: int) -> ProposalInfo:
@@ -152,22 +168,21 @@ class RewardsChain:
         return decode_payload(data)
 
     def previous_of(self, epoch: int, before_block: int | None = None) -> ProposalInfo | None:
-        """The latest non-vetoed proposal of an earlier epoch (made before `before_block`)."""
-        prev = [p for p in self.proposals() if p.epoch < epoch and not p.vetoed
+        """The proposal `epoch` builds on: the last non-vetoed one of `epoch - 1` (made before `before_block`)."""
+        prev = [p for p in self.proposals() if p.epoch == epoch - 1 and not p.vetoed
                 and (before_block is None or p.block_number < before_block)]
         return prev[-1] if prev else None
 
     # -- planning and computing -------------------------------------------------------------------------------
 
     def plan(self, epoch: int | None = None, to_block: int | None = None) -> EpochPlan:
-        """The next epoch (or `epoch`) up to `to_block` (default: head - confirmations)."""
-        latest = self.c.rewards.latest_epoch()
+        """The next epoch (or `epoch`) up to `to_block` (default: head - confirmations; it must stay below the
+        block the proposal lands in, which the contract checks)."""
         if epoch is None:
-            last = [p for p in self.proposals() if p.epoch == latest]
-            epoch = latest if latest and last and last[-1].vetoed else latest + 1
+            epoch = self.c.rewards.current_epoch() + 1  # consecutive; a vetoed epoch comes again under its number
         prev = self.previous_of(epoch)
         prev_payload = self.payload_of(prev) if prev is not None else None
-        start = int(prev_payload["toBlock"]) + 1 if prev_payload else int(self.c.ledger.deploy_block or 0)
+        start = prev.end_block + 1 if prev is not None else int(self.c.ledger.deploy_block or 0)
         head = self.c.rewards.client.block_number() - self.confirmations
         end = head if to_block is None else int(to_block)
         if end > head:
@@ -215,12 +230,14 @@ class RewardsChain:
         return out
 
     def compute(self, plan: EpochPlan, *, credits_block: int | str = "latest") -> ComputedEpoch:
-        """Apply the rule to the plan's batches with each node's credit at `credits_block`."""
+        """Apply the rule to the plan's batches with each node's credit at the epoch's end block
+        (`creditAt(node, to_block)`, read at `credits_block`)."""
         batches = self.batches(plan.from_block, plan.to_block)
+        # Registry and shares as far as any record's time can reach: a record is never later than its batch.
         registry = self.history(plan.to_block)
         shares = self.shares(plan.to_block)
         nodes = sorted({checksum(b.node) for b in batches})
-        credits = {n: int(self._at("feeCredit", n, block=credits_block)) for n in nodes}
+        credits = {n: int(self._at("creditAt", n, plan.to_block, block=credits_block)) for n in nodes}
         treasury = str(self._at("treasury", block=credits_block))
         result = compute_rewards(batches, registry, credits, shares, treasury, plan.previous_cumulative)
         token = str(self._at("token", block=credits_block))
@@ -242,8 +259,8 @@ class RewardsChain:
                                "propose; wait for counted batches")
         commitment = self.da.put(epoch.payload_bytes)
         nodes, debits = epoch.proposal_args
-        self.c.rewards.propose_root(epoch.plan.epoch, epoch.tree.root, epoch.result.total, commitment, nodes, debits,
-                                    account=account)
+        self.c.rewards.propose_paged(epoch.plan.epoch, epoch.plan.to_block, epoch.tree.root, epoch.result.total,
+                                     commitment, nodes, debits, account=account)
         p = self.proposal_of(epoch.plan.epoch)
         log.info("proposed epoch %d root 0x%s total %d in tx %s", p.epoch, p.root.hex(), p.total, p.tx_hash)
         return p
@@ -263,8 +280,10 @@ class RewardsChain:
             return EpochCheck(epoch, p, [str(e)], None)
         prev = self.previous_of(epoch, before_block=p.block_number)
         prev_payload = self.payload_of(prev) if prev is not None else None
-        start = int(prev_payload["toBlock"]) + 1 if prev_payload else int(self.c.ledger.deploy_block or 0)
+        start = prev.end_block + 1 if prev is not None else int(self.c.ledger.deploy_block or 0)
         to_block = int(published.get("toBlock", -1))
+        if to_block != p.end_block:
+            diffs.append(f"payload toBlock {to_block} != the proposal's endBlock {p.end_block}")
         if int(published.get("fromBlock", -1)) != start:
             diffs.append(f"fromBlock {published.get('fromBlock')} != {start} (the block after the previous epoch)")
         if not start <= to_block < p.block_number:

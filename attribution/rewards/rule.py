@@ -2,10 +2,11 @@
 
 A pure function, `compute_rewards`, of
 - the epoch's batches, each with its verifier verdict, node, `postedAt` and decoded `LLB2` payload;
-- the registry as it was at each batch's `postedAt` (`RegistryView`: `attribution.chain.history.RegistryHistory`
-  fits, and so does the in-memory `ScheduledRegistry` below);
-- each node's fee credit at proposal, the split parameters in effect at each `postedAt` (`SharesSchedule`), the
-  treasury, and the previous cumulative amounts.
+- the registry as it was at each record's own `timestamp` (v3: t = the record's time, which the batch header bounds,
+  never `postedAt`; `RegistryView`: `attribution.chain.history.RegistryHistory` fits, and so does the in-memory
+  `ScheduledRegistry` below);
+- each node's fee credit at the epoch's end block, the split parameters in effect at each record's time
+  (`SharesSchedule`), the treasury, and the previous cumulative amounts.
 
 The rule, in the order it is applied:
 1. Only batches whose verdict is `ok` count; records of any other batch earn nothing and cost nothing.
@@ -363,29 +364,37 @@ def compute_rewards(batches: Sequence[EpochBatch], registry: RegistryView, credi
         n_idx = node_index.setdefault(node, len(node_names))
         if n_idx == len(node_names):
             node_names.append(node)
-        node_bps, adapter_bps = shares.at(b.posted_at)
         pidx = np.asarray(dec.profile_idx, dtype=np.int64)
-        per_profile = np.bincount(pidx, minlength=len(dec.profiles)) if len(pidx) else np.zeros(0, np.int64)
-        p2t = np.empty(len(dec.profiles), dtype=np.int64)
-        for i, p in enumerate(dec.profiles):
-            key = (p.adapter_id, b.posted_at, node_bps, adapter_bps)
+        ts = np.asarray(dec.timestamps, dtype=np.int64)
+        # Every record is priced and split by the registry and shares in effect at its own timestamp (v3; the
+        # batch header bounds it): one resolution per distinct (profile, timestamp) of the batch.
+        pairs, inverse = (np.unique(np.stack([pidx, ts], axis=1), axis=0, return_inverse=True) if len(pidx)
+                          else (np.zeros((0, 2), np.int64), np.zeros(0, np.int64)))
+        u2t = np.empty(len(pairs), dtype=np.int64)
+        found: dict[tuple[Any, ...], list[np.ndarray]] = {}
+        for u, (i, t) in enumerate(pairs.tolist()):
+            p = dec.profiles[i]
+            node_bps, adapter_bps = shares.at(t)
+            key = (p.adapter_id, t, node_bps, adapter_bps)
             hit = resolve_cache.get(key)
             if hit is None:
-                tm, state = _resolve(registry, p.adapter_id, b.posted_at, node_bps, adapter_bps, memo)
+                tm, state = _resolve(registry, p.adapter_id, t, node_bps, adapter_bps, memo)
                 ti = term_index.setdefault(tm, len(terms))
                 if ti == len(terms):
                     terms.append(tm)
                 hit = (ti, state)
                 resolve_cache[key] = hit
-            p2t[i] = hit[0]
-            if per_profile[i]:
-                m = _misattribution(b, node, p.adapter_id, p.dataset_ids, p.weights_bps, hit[1], pidx, i)
-                if m is not None:
-                    misattributed.append(m)
+            u2t[u] = hit[0]
+            m = _misattribution(p.adapter_id, p.dataset_ids, p.weights_bps, hit[1])
+            if m is not None:
+                found.setdefault((p.adapter_id, *m), []).append(np.flatnonzero(inverse == u))
+        for (adapter_id, reason, reported, registry_terms), where in found.items():
+            seqs = tuple((dec.first_seq + np.sort(np.concatenate(where))).tolist())
+            misattributed.append(Misattribution(b.batch_id, node, adapter_id, reason, seqs, reported, registry_terms))
         tokens = np.asarray(dec.prompt_tokens, dtype=np.int64) + np.asarray(dec.completion_tokens, dtype=np.int64)
         if len(tokens):
             max_tokens = max(max_tokens, int(tokens.max()))
-        parts_term.append(p2t[pidx])
+        parts_term.append(u2t[inverse.reshape(-1)] if len(pidx) else np.zeros(0, np.int64))
         parts_node.append(np.full(len(pidx), n_idx, dtype=np.int64))
         parts_tokens.append(tokens)
         summaries.append(BatchSummary(b.batch_id, node, "ok", True, int(dec.count), 0))  # fees filled below
@@ -533,21 +542,19 @@ def compute_rewards(batches: Sequence[EpochBatch], registry: RegistryView, credi
                         dict(datasets), n)
 
 
-def _misattribution(b: EpochBatch, node: str, adapter_id: bytes, ids: tuple[bytes, ...], weights: tuple[int, ...],
-                    state: AdapterTerms | None, pidx: np.ndarray, profile: int) -> Misattribution | None:
+def _misattribution(adapter_id: bytes, ids: tuple[bytes, ...], weights: tuple[int, ...],
+                    state: AdapterTerms | None) -> tuple[str, Any, Any] | None:
+    """(reason, reported provenance, registry provenance) when a profile's provenance differs from the registry
+    at a record's time, else None."""
     reported = tuple(zip(ids, weights, strict=True))
     registry: tuple[tuple[bytes, int], ...] | None
     if adapter_id == _ZERO32:
         if not reported:
             return None
-        reason, registry = "the bare base model has no datasets", ()
-    elif state is None:
-        reason, registry = "adapter not registered at postedAt", None
-    else:
-        registry = tuple((bytes(d), int(w)) for d, w in zip(state.dataset_ids, state.weights_bps, strict=True))
-        if registry == reported:
-            return None
-        reason = "provenance differs from the registry at postedAt"
-    assert b.decoded is not None
-    seqs = tuple((b.decoded.first_seq + np.flatnonzero(pidx == profile)).tolist())
-    return Misattribution(b.batch_id, node, adapter_id, reason, seqs, reported, registry)
+        return "the bare base model has no datasets", reported, ()
+    if state is None:
+        return "adapter not registered at the record's time", reported, None
+    registry = tuple((bytes(d), int(w)) for d, w in zip(state.dataset_ids, state.weights_bps, strict=True))
+    if registry == reported:
+        return None
+    return "provenance differs from the registry at the record's time", reported, registry

@@ -90,6 +90,8 @@ class BatchEvent:
     block_hash: bytes
     tx_hash: str
     log_index: int
+    first_timestamp: int = 0
+    last_timestamp: int = 0
 
     @classmethod
     def from_log(cls, ev: Any) -> BatchEvent:
@@ -98,7 +100,8 @@ class BatchEvent:
         return cls(batch_id=int(a["batchId"]), node=to_checksum_address(a["node"]), root=bytes(a["root"]),
                    first_seq=int(a["firstSeq"]), count=int(a["count"]), da_commitment=bytes(a["daCommitment"]),
                    block_number=int(ev["blockNumber"]), block_hash=bytes(ev["blockHash"]),
-                   tx_hash="0x" + bytes(ev["transactionHash"]).hex(), log_index=int(ev["logIndex"]))
+                   tx_hash="0x" + bytes(ev["transactionHash"]).hex(), log_index=int(ev["logIndex"]),
+                   first_timestamp=int(a["firstTimestamp"]), last_timestamp=int(a["lastTimestamp"]))
 
 
 def batch_events(ledger: Ledger, from_block: int, to_block: int | None = None, *, node: str | None = None,
@@ -206,6 +209,12 @@ def check_payload(event: BatchEvent, chain_id: int, ledger: str, payload: bytes 
     diffs = [f"{k} {_show(got[k])} != {_show(expected[k])}" for k in expected if got[k] != expected[k]]
     if diffs:
         return verdict(Verdict.HEADER_MISMATCH, "payload header vs batch: " + "; ".join(diffs), decoded=decoded)
+    if decoded.count:
+        # v3: the posted header bounds every record's time (records are priced at their own time).
+        lo, hi = int(decoded.timestamps.min()), int(decoded.timestamps.max())
+        if lo < event.first_timestamp or hi > event.last_timestamp:
+            return verdict(Verdict.MALFORMED, f"record timestamps [{lo}, {hi}] leave the batch header's range "
+                           f"[{event.first_timestamp}, {event.last_timestamp}]", decoded=decoded)
     try:
         tree = _tree(decoded)
     except AttributionError as e:  # a profile the record rules refuse: the payload cannot stand for records

@@ -12,7 +12,7 @@ import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
 import {IRewardDistributor} from "../interfaces/IRewardDistributor.sol";
 
 /// @notice Issue 21's attacker tests. Each began as a proof of concept that passed on the v2 contracts (the attack
-/// worked; commit 309e29e, `FindingsV2PoCTest`) and now asserts that the attack fails on v3.
+/// worked; commit b14561f, `FindingsV2PoCTest`) and now asserts that the attack fails on v3.
 contract FindingsV3Test is Fixture {
     bytes32 private constant MODEL = keccak256("model");
 

@@ -81,7 +81,8 @@ def _publish(url: str, da: DAClient, n_records: int, batch: int, say: Any) -> di
                              nprng.integers(0, 256, (m, 32), dtype=np.uint8))
         payload = encode_batch(chain_id, ledger_b, node_b, first, cols)
         root = record_tree(cols, leaves=cols.leaf_bytes()).root_bytes
-        ledger.post_batch(first, m, root, da.put(payload))
+        ledger.post_batch(first, m, root, da.put(payload), first_timestamp=t0 + first,
+                          last_timestamp=t0 + first + m - 1)
         say(f"posted {first + m:,}/{n_records:,} records")
     return {"ledger": ledger.address, "registry": dep.address("AssetRegistry"), "deploy_block": dep.deploy_block,
             "node": node.address, "profiles": profiles, "t0": t0}

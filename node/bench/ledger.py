@@ -65,7 +65,7 @@ def _columns(n: int, chain_id: int, ledger: bytes, node: bytes, first_seq: int, 
         chain_id, ledger, node, tuple(profiles), seqs=np.arange(first_seq, first_seq + n, dtype=np.uint64),
         profile_idx=g.integers(0, len(profiles), n), prompt_tokens=g.integers(1, 4096, n, dtype=np.uint32),
         completion_tokens=g.integers(1, 1024, n, dtype=np.uint32),
-        timestamps=np.uint64(1_760_000_000) + np.arange(n, dtype=np.uint64),
+        timestamps=np.uint64(1_760_000_000) + np.arange(first_seq, first_seq + n, dtype=np.uint64),
         io_hashes=g.integers(0, 256, (n, 32), dtype=np.uint8))
 
 
@@ -103,7 +103,9 @@ def run(quick: bool, naive_samples: int | None = None, console: Console | None =
                 t0 = time.monotonic()
                 commitment = dac.put(payload)
                 t_da = time.monotonic() - t0
-                data = ledger.contract.encode_abi("postBatch", args=[seq, n, root, commitment])
+                ts = cols.timestamps
+                data = ledger.contract.encode_abi(
+                    "postBatch", args=[seq, n, int(ts.min()), int(ts.max()), root, commitment])
                 receipt, tx = txmgr.send_and_confirm(ledger.address, bytes.fromhex(data[2:]))
                 gas = int(receipt["gasUsed"])
                 l1 = txmgr.l1_fee(receipt, tx.raw)
@@ -118,7 +120,9 @@ def run(quick: bool, naive_samples: int | None = None, console: Console | None =
             cols = _columns(SIZES[-1], client.chain_id, ledger_b, node_b, seq, seed=1)
             root = bytes.fromhex(record_tree(cols).root[2:])
             small = b"\x01\x00\xd0" + keccak256(encode_columns(cols)) * 2 + bytes(30)
-            data = ledger.contract.encode_abi("postBatch", args=[seq, SIZES[-1], root, small])
+            ts = cols.timestamps
+            data = ledger.contract.encode_abi(
+                "postBatch", args=[seq, SIZES[-1], int(ts.min()), int(ts.max()), root, small])
             receipt, _ = txmgr.send_and_confirm(ledger.address, bytes.fromhex(data[2:]))
             constant_cert_gas = int(receipt["gasUsed"])
             seq += SIZES[-1]

@@ -59,8 +59,10 @@ def deploy_command(
     guardian: Annotated[str | None, typer.Option("--guardian", help="Rewards guardian, never the poster.")] = None,
     treasury: Annotated[str | None, typer.Option("--treasury", help="Treasury (devnet default: deployer).")] = None,
     timelock_delay: Annotated[int | None, typer.Option(
-        "--timelock-delay", help="Seconds (>= --challenge-window): deploy an OZ TimelockController that governs "
-                                 "every contract. Required on any chain but the devnet (31337).")] = None,
+        "--timelock-delay", help="Seconds (>= --unbonding-delay + --challenge-window): deploy the "
+                                 "GovernanceTimelock (an OZ TimelockController with that floor, the guardian as "
+                                 "canceller) that governs every contract. Required on any chain but the devnet "
+                                 "(31337).")] = None,
     min_bond: Annotated[float, typer.Option("--min-bond", help="Minimum node bond in whole tokens (18 dec).")] = 1000,
     unbonding_delay: Annotated[int, typer.Option("--unbonding-delay", help="Seconds (>= 14 days).")] = 14 * 24 * 3600,
     challenge_window: Annotated[int, typer.Option("--challenge-window", help="Seconds (1 h to 7 days).")] = 24 * 3600,
@@ -73,7 +75,8 @@ def deploy_command(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing live deployment file.")] = False,
 ) -> None:
     """Deploy every contract, wire the roles and write deployments/<chainId>.json. Off the devnet every contract
-    is governed by a TimelockController (--timelock-delay) and governance, poster and guardian must differ."""
+    is governed by the GovernanceTimelock (--timelock-delay), --token is required, and governance, poster and
+    guardian must differ."""
     from attribution.chain.artifacts import ArtifactStore, ensure_built
     from attribution.chain.deploy import DeployConfig, Deployment, check_roles, deploy_all, deployment_path
     from attribution.chain.errors import ChainError, DeploymentError
@@ -84,9 +87,10 @@ def deploy_command(
         raise UsageError(f"--keystore {keystore} is not a file; pass an eth-account keyfile JSON")
     if min_bond <= 0 or max_price < 0 or min(unbonding_delay, challenge_window, change_delay) < 0:
         raise UsageError("--min-bond must be > 0; --max-price and the delays >= 0")
-    if timelock_delay is not None and timelock_delay < challenge_window:
-        raise UsageError(f"--timelock-delay {timelock_delay} is below --challenge-window {challenge_window}: "
-                         "governance could change a rule faster than a root can be vetoed")
+    if timelock_delay is not None and timelock_delay < unbonding_delay + challenge_window:
+        raise UsageError(f"--timelock-delay {timelock_delay} is below --unbonding-delay + --challenge-window "
+                         f"({unbonding_delay + challenge_window}): governance could act before an honest node can "
+                         "leave")
     config = DeployConfig(
         token=_address(token, "--token"), governance=_address(governance, "--governance"),
         poster=_address(poster, "--poster"), guardian=_address(guardian, "--guardian"),

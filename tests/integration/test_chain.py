@@ -82,7 +82,7 @@ def test_deployment_file_round_trip_and_checks(deployment: DeployedContracts, tm
     d = deployment
     path = d.deployment.save(tmp_path / f"{d.chain_id}.json")
     raw = json.loads(path.read_text())
-    assert raw["version"] == 2 and raw["chainId"] == d.chain_id
+    assert raw["version"] == 3 and raw["chainId"] == d.chain_id
     assert set(raw["contracts"]) == set(CORE_CONTRACTS)
     assert raw["params"]["minBond"] == str(1000 * 10**18)  # big ints as strings
     assert raw["params"]["changeDelay"] == 3600 and raw["params"]["maxPricePerMTokens"] == str(10_000 * 10**18)
@@ -258,6 +258,8 @@ UNTRIGGERABLE = {
                                     "can produce it (our DevToken cannot)",
     "ERC20InvalidSender": "OZ ERC20 raises it only for transfers from address(0), impossible externally",
     "ERC20InvalidApprover": "OZ ERC20 raises it only for approvals by address(0), impossible externally",
+    "CheckpointUnorderedInsertion": "the distributor's deposit checkpoints are keyed by block number, which never "
+                                    "goes back",
 }
 
 
@@ -336,6 +338,34 @@ def _t_seq_overflow(d: DeployedContracts, a: AnvilNode) -> Any:
             break
     assert d.ledger.next_seq(d.node.address) == top, "the ledger's nextSeq slot was not found"
     return lambda: d.ledger.post_batch(top, 2, rand32(), COMMITMENT), {"firstSeq": top, "count": 2}
+
+
+@trigger("LedgerTimestampsOutOfOrder")
+def _t_ts_order(d: DeployedContracts, a: AnvilNode) -> Any:
+    n = d.ledger.next_seq(d.node.address)
+    t = d.ledger.last_record_timestamp(d.node.address) + 10
+    return (lambda: d.ledger.post_batch(n, 1, rand32(), COMMITMENT, first_timestamp=t, last_timestamp=t - 1),
+            {"firstTimestamp": t, "lastTimestamp": t - 1})
+
+
+@trigger("LedgerTimestampInFuture")
+def _t_ts_future(d: DeployedContracts, a: AnvilNode) -> Any:
+    # N6: records are served before they are posted
+    n = d.ledger.next_seq(d.node.address)
+    t = int(d.client.w3.eth.get_block("latest")["timestamp"]) + 3600
+    return (lambda: d.ledger.post_batch(n, 1, rand32(), COMMITMENT, first_timestamp=t, last_timestamp=t),
+            {"lastTimestamp": t})
+
+
+@trigger("LedgerTimestampBeforePrevious")
+def _t_ts_before(d: DeployedContracts, a: AnvilNode) -> Any:
+    # N6: a node can misdate a record only inside the gap since its previous batch
+    n = d.ledger.next_seq(d.node.address)
+    now = int(d.client.w3.eth.get_block("latest")["timestamp"])
+    d.ledger.post_batch(n, 1, rand32(), COMMITMENT, first_timestamp=now - 10, last_timestamp=now - 5)
+    return (lambda: d.ledger.post_batch(n + 1, 1, rand32(), COMMITMENT, first_timestamp=now - 6,
+                                        last_timestamp=now - 5),
+            {"firstTimestamp": now - 6, "previousLast": now - 5})
 
 
 @trigger("LedgerUnknownBatch")
@@ -534,8 +564,17 @@ def _t_nr_not_elapsed(d: DeployedContracts, a: AnvilNode) -> Any:
 @trigger("NodeRegistrySlashExceedsStake")
 def _t_nr_slash(d: DeployedContracts, a: AnvilNode) -> Any:
     stake = d.nodes.node(d.node.address).bonded
-    return (lambda: d.nodes.slash(d.node.address, stake + 1, d.deployer.address, account=d.deployer),
+    slasher = d.accounts[7]  # stands in for the disputes contract
+    d.nodes.set_slasher(slasher.address, account=d.deployer)
+    return (lambda: d.nodes.slash(d.node.address, stake + 1, d.deployer.address, account=slasher),
             {"node": d.node.address, "amount": stake + 1, "stake": stake})
+
+
+@trigger("NodeRegistryNotSlasher")
+def _t_nr_not_slasher(d: DeployedContracts, a: AnvilNode) -> Any:
+    # N5: governance cannot slash; only the slasher (none is set on a fresh deployment)
+    return (lambda: d.nodes.slash(d.node.address, 1, d.deployer.address, account=d.deployer),
+            {"caller": d.deployer.address})
 
 
 @trigger("OwnableUnauthorizedAccount")
@@ -609,20 +648,34 @@ def _credit(d: DeployedContracts, amount: int) -> None:
     d.rewards.approve_and_deposit(d.token, d.node.address, amount)
 
 
-def _propose(d: DeployedContracts, debit: int = 0, root: bytes | None = None) -> int:
-    """Propose the next epoch debiting `debit` from the node (credited first); returns the epoch."""
-    epoch = d.rewards.latest_epoch() + 1
+def _end(d: DeployedContracts, a: AnvilNode) -> int:
+    """An epoch end block: the block before the next one."""
+    a.rpc("evm_mine")
+    return d.client.block_number() - 1
+
+
+def _propose(d: DeployedContracts, a: AnvilNode, debit: int = 0, root: bytes | None = None) -> int:
+    """Open, page and seal the next epoch debiting `debit` from the node (credited first); returns the epoch."""
+    epoch = d.rewards.current_epoch() + 1
     if debit:
         _credit(d, debit)
+    end = _end(d, a)
     nodes, debits = ([d.node.address], [debit]) if debit else ([], [])
-    d.rewards.propose_root(epoch, root or rand32(), d.rewards.total_debited() + debit, b"", nodes, debits,
-                           account=_poster(d))
+    d.rewards.propose_paged(epoch, end, root or rand32(), d.rewards.total_debited() + debit, b"", nodes, debits,
+                            account=_poster(d))
+    return epoch
+
+
+def _open(d: DeployedContracts, a: AnvilNode, total: int = 0) -> int:
+    """Open the next epoch without sealing it; returns the epoch."""
+    epoch = d.rewards.current_epoch() + 1
+    d.rewards.propose_root(epoch, _end(d, a), rand32(), total, account=_poster(d))
     return epoch
 
 
 @trigger("DistributorNotPoster")
 def _t_not_poster(d: DeployedContracts, a: AnvilNode) -> Any:
-    return lambda: d.rewards.propose_root(1, rand32(), 0), {"caller": d.node.address}
+    return lambda: d.rewards.propose_root(1, 1, rand32(), 0), {"caller": d.node.address}
 
 
 @trigger("DistributorNotGuardian")
@@ -633,7 +686,8 @@ def _t_not_guardian(d: DeployedContracts, a: AnvilNode) -> Any:
 @trigger("DistributorZeroAddress")
 def _t_dist_zero(d: DeployedContracts, a: AnvilNode) -> Any:
     dep, g = d.deployer.address, d.accounts[3].address
-    return _deploy(d, "RewardDistributor", d.token.address, d.nodes.address, dep, ZERO, g, dep, 3600), {}
+    return _deploy(d, "RewardDistributor", d.token.address, d.nodes.address, d.ledger.address, dep, ZERO, g, dep,
+                   3600), {}
 
 
 @trigger("DistributorPosterIsGuardian")
@@ -649,28 +703,81 @@ def _t_dist_zero_amount(d: DeployedContracts, a: AnvilNode) -> Any:
 
 @trigger("DistributorZeroRoot")
 def _t_dist_zero_root(d: DeployedContracts, a: AnvilNode) -> Any:
-    return lambda: d.rewards.propose_root(1, ZERO32, 0, account=_poster(d)), {}
+    return lambda: d.rewards.propose_root(1, _end(d, a), ZERO32, 0, account=_poster(d)), {}
 
 
-@trigger("DistributorEpochNotIncreasing")
+@trigger("DistributorEpochNotNext")
 def _t_epoch(d: DeployedContracts, a: AnvilNode) -> Any:
-    epoch = _propose(d)
+    # N3: epochs are consecutive, so no far-future epoch can brick the distributor
+    epoch = _propose(d, a)
     _advance(a, 3601)
-    return (lambda: d.rewards.propose_root(epoch, rand32(), d.rewards.total_debited(), account=_poster(d)),
-            {"epoch": epoch, "latest": epoch})
+    end = _end(d, a)
+    big = 2**64 - 1
+    return (lambda: d.rewards.propose_root(big, end, rand32(), d.rewards.total_debited(), account=_poster(d)),
+            {"epoch": big, "expected": epoch + 1})
 
 
 @trigger("DistributorWindowOpen")
 def _t_window_open(d: DeployedContracts, a: AnvilNode) -> Any:
-    epoch = _propose(d)
+    epoch = _propose(d, a)
     at = d.rewards.proposal(epoch).claimable_at
-    return (lambda: d.rewards.propose_root(epoch + 1, rand32(), d.rewards.total_debited(), account=_poster(d)),
+    end = _end(d, a)
+    return (lambda: d.rewards.propose_root(epoch + 1, end, rand32(), d.rewards.total_debited(),
+                                           account=_poster(d)),
             {"epoch": epoch, "claimableAt": at})
+
+
+@trigger("DistributorNotOpen")
+def _t_not_open(d: DeployedContracts, a: AnvilNode) -> Any:
+    epoch = _propose(d, a)
+    return lambda: d.rewards.seal_root(epoch, account=_poster(d)), {"epoch": epoch}
+
+
+@trigger("DistributorReleasePending")
+def _t_release_pending(d: DeployedContracts, a: AnvilNode) -> Any:
+    epoch = _propose(d, a, 5)
+    d.rewards.veto_root(epoch, account=_guardian(d))
+    end = _end(d, a)
+    return (lambda: d.rewards.propose_root(epoch, end, rand32(), 0, account=_poster(d)),
+            {"epoch": epoch, "releasedPages": 0, "pages": 1})
+
+
+@trigger("DistributorBadRelease")
+def _t_bad_release(d: DeployedContracts, a: AnvilNode) -> Any:
+    epoch = _propose(d, a, 5)
+    return (lambda: d.rewards.release_debits(epoch, 0, [d.node.address], [5]), {"epoch": epoch, "page": 0})
+
+
+@trigger("DistributorBadEndBlock")
+def _t_bad_end_block(d: DeployedContracts, a: AnvilNode) -> Any:
+    head = d.client.block_number()
+    return (lambda: d.rewards.propose_root(1, head + 5, rand32(), 0, account=_poster(d)),
+            {"endBlock": head + 5, "previousEndBlock": 0})
+
+
+@trigger("SafeCastOverflowedUintDowncast")
+def _t_safecast(d: DeployedContracts, a: AnvilNode) -> Any:
+    return lambda: d.rewards.credit_at(d.node.address, 2**48), {"bits": 48, "value": 2**48}
+
+
+@trigger("DistributorCreditLocked")
+def _t_credit_locked(d: DeployedContracts, a: AnvilNode) -> Any:
+    # N1: an exited node's credit stays until a settled epoch covers its last batch
+    node = d.accounts[8]
+    d.token.mint(node.address, d.nodes.min_bond() + 5, account=d.deployer)
+    d.nodes.approve_and_bond(d.token, d.nodes.min_bond(), account=node)
+    d.ledger.post_batch(0, 1, rand32(), b"\x01", account=node)
+    post_block = d.ledger.last_post_block(node.address)
+    d.rewards.approve_and_deposit(d.token, node.address, 5, account=node)
+    d.nodes.request_unbond(d.nodes.node(node.address).bonded, account=node)
+    _advance(a, d.nodes.unbonding_delay() + 1)
+    return (lambda: d.rewards.withdraw_fee_credit(node.address, account=node),
+            {"node": node.address, "lastPostBlock": post_block, "settledEndBlock": 0})
 
 
 @trigger("DistributorWindowClosed")
 def _t_window_closed(d: DeployedContracts, a: AnvilNode) -> Any:
-    epoch = _propose(d)
+    epoch = _propose(d, a)
     at = d.rewards.proposal(epoch).claimable_at
     _advance(a, 3601)
     return lambda: d.rewards.veto_root(epoch, account=_guardian(d)), {"epoch": epoch, "claimableAt": at}
@@ -685,30 +792,30 @@ def _t_unknown_epoch(d: DeployedContracts, a: AnvilNode) -> Any:
 def _t_total_mismatch(d: DeployedContracts, a: AnvilNode) -> Any:
     _credit(d, 100)
     expected = d.rewards.total_debited() + 100
-    return (lambda: d.rewards.propose_root(d.rewards.latest_epoch() + 1, rand32(), expected + 1, b"",
-                                           [d.node.address], [100], account=_poster(d)),
-            {"total": expected + 1, "expected": expected})
+    epoch = _open(d, a, expected + 1)
+    d.rewards.add_debits(epoch, [d.node.address], [100], account=_poster(d))
+    return (lambda: d.rewards.seal_root(epoch, account=_poster(d)), {"total": expected + 1, "expected": expected})
 
 
 @trigger("DistributorLengthMismatch")
 def _t_dist_length(d: DeployedContracts, a: AnvilNode) -> Any:
-    return (lambda: d.rewards.propose_root(1, rand32(), 0, b"", [d.node.address], [], account=_poster(d)),
+    epoch = _open(d, a)
+    return (lambda: d.rewards.add_debits(epoch, [d.node.address], [], account=_poster(d)),
             {"nodesLength": 1, "debitsLength": 0})
 
 
 @trigger("DistributorTooManyNodes")
 def _t_too_many_nodes(d: DeployedContracts, a: AnvilNode) -> Any:
-    nodes = [d.node.address] * 257
-    return (lambda: d.rewards.propose_root(1, rand32(), 0, b"", nodes, [0] * 257, account=_poster(d)),
-            {"count": 257, "max": 256})
+    epoch = _open(d, a)
+    nodes = [d.node.address] * 201
+    return (lambda: d.rewards.add_debits(epoch, nodes, [0] * 201, account=_poster(d)), {"count": 201, "max": 200})
 
 
 @trigger("DistributorInsufficientCredit")
 def _t_insufficient_credit(d: DeployedContracts, a: AnvilNode) -> Any:
     credit = d.rewards.fee_credit(d.node.address)
-    total = d.rewards.total_debited() + credit + 1
-    return (lambda: d.rewards.propose_root(d.rewards.latest_epoch() + 1, rand32(), total, b"", [d.node.address],
-                                           [credit + 1], account=_poster(d)),
+    epoch = _open(d, a)
+    return (lambda: d.rewards.add_debits(epoch, [d.node.address], [credit + 1], account=_poster(d)),
             {"node": d.node.address, "debit": credit + 1, "credit": credit})
 
 
@@ -747,7 +854,7 @@ def _claimable_tree(d: DeployedContracts, a: AnvilNode, amounts: tuple[int, int]
     values = [[d.chain_id, d.rewards.address, d.accounts[5].address, d.token.address, amounts[0]],
               [d.chain_id, d.rewards.address, d.accounts[6].address, d.token.address, amounts[1]]]
     tree = StandardMerkleTree.of(values, ["uint256", "address", "address", "address", "uint256"])
-    _propose(d, debit, tree.root_bytes)
+    _propose(d, a, debit, tree.root_bytes)
     _advance(a, 3601)
     assert d.rewards.current_root() == tree.root_bytes
     return tree, values
@@ -825,7 +932,7 @@ def test_reverted_transaction_is_decoded_from_the_receipt(deployment: DeployedCo
     d = deployment
     n = d.ledger.next_seq(d.node.address)
     with pytest.raises(error_class("LedgerSeqGap")) as ei:
-        d.client.transact(d.ledger.fn("postBatch", n + 9, 1, rand32(), COMMITMENT), gas=200_000)
+        d.client.transact(d.ledger.fn("postBatch", n + 9, 1, 0, 0, rand32(), COMMITMENT), gas=200_000)
     assert ei.value.args_by_name == {"expected": n, "got": n + 9}
     assert ei.value.tx_hash is not None
     receipt = d.client.w3.eth.get_transaction_receipt(ei.value.tx_hash)  # type: ignore[arg-type]

@@ -214,7 +214,7 @@ def test_abi_hash_is_canonical() -> None:
 
 
 def _deployment_json() -> dict[str, Any]:
-    return {"version": 2, "chainId": 10, "deployer": ADDR.lower(), "deployBlock": 5, "deployedAt": "x",
+    return {"version": 3, "chainId": 10, "deployer": ADDR.lower(), "deployBlock": 5, "deployedAt": "x",
             "contracts": {"AttributionLedger": {"address": ADDR.lower(), "abiHash": "0x00", "txHash": "0x",
                                                 "block": 5}},
             "roles": {"governance": ADDR}, "params": {"minBond": "1"}}

@@ -8,7 +8,15 @@ import dataclasses
 import pytest
 from eth_account import Account
 
-from attribution.records.receipt import ReceiptError, canonical_json, prompt_bytes, recover_receipt_signer, sign_receipt
+from attribution.records.receipt import (
+    SECP256K1_HALF_N,
+    ReceiptError,
+    ReceiptSigner,
+    canonical_json,
+    prompt_bytes,
+    recover_receipt_signer,
+    sign_receipt,
+)
 from tests.unit.attribution.factories import random_records
 
 
@@ -88,3 +96,22 @@ def test_receipt_signer_digest_is_the_eip712_digest() -> None:
         assert signer.digest(seq, rec.leaf()) == expected
     with pytest.raises(ReceiptError):
         signer.digest(2**64, rec.leaf())
+
+
+def test_high_s_receipt_is_refused_and_only_low_s_is_produced() -> None:
+    """Issue 21 (info): the second, high-s form (n - s, v flipped) of a valid receipt recovered the same node on v2;
+    now only the low-s form is accepted, and both signers produce it."""
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    acct = Account.create()
+    for seed in range(8):
+        rec = dataclasses.replace(random_records(1, seed=seed)[0], node=bytes.fromhex(acct.address[2:]))
+        sig = sign_receipt(rec, acct.key)
+        r, s, v = sig[:32], int.from_bytes(sig[32:64], "big"), sig[64]
+        assert s <= SECP256K1_HALF_N, "sign_receipt produces low s"
+        signer_sig = ReceiptSigner(acct, rec.chain_id, rec.ledger).sign(rec.seq, rec.leaf())
+        assert int.from_bytes(signer_sig[32:64], "big") <= SECP256K1_HALF_N, "ReceiptSigner produces low s"
+        high = r + (n - s).to_bytes(32, "big") + bytes([v ^ 1])  # 27 <-> 28
+        args = (rec.chain_id, rec.ledger, rec.node, rec.seq, rec.leaf())
+        assert recover_receipt_signer(*args, sig) == acct.address
+        with pytest.raises(ReceiptError, match="high s"):
+            recover_receipt_signer(*args, high)

@@ -40,29 +40,30 @@ def did(i: int) -> bytes:
 
 
 def batch(batch_id: int, node: str, posted_at: int, profiles: list[Profile], rows: list[tuple[int, int, int]],
-          verdict: str = "ok", first_seq: int = 0) -> EpochBatch:
-    """rows: (profile index, promptTokens, completionTokens)."""
+          verdict: str = "ok", first_seq: int = 0, timestamps: list[int] | None = None) -> EpochBatch:
+    """rows: (profile index, promptTokens, completionTokens); each record's timestamp defaults to `posted_at`."""
     n = len(rows)
+    ts = np.array(timestamps if timestamps is not None else [posted_at] * n, np.uint64)
     dec = DecodedBatch(31337, b"\x01" * 20, bytes.fromhex(node[2:]), first_seq, n, tuple(profiles),
                        np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.uint32),
-                       np.array([r[2] for r in rows], np.uint32), np.zeros(n, np.uint64), np.zeros((n, 32), np.uint8))
+                       np.array([r[2] for r in rows], np.uint32), ts, np.zeros((n, 32), np.uint8))
     return EpochBatch(batch_id, node, posted_at, verdict, dec, first_seq, n)
 
 
 def reference(batches: list[EpochBatch], registry: ScheduledRegistry, credits: dict[str, int],
               shares: SharesSchedule) -> tuple[dict[str, int], dict[str, int]]:
     """The rule written record by record, as DESIGN.md reads. Returns (epoch amounts, debits)."""
-    fees: list[tuple[str, int, Any, int, int]] = []  # node, fee, adapter terms, posted_at, record
+    fees: list[tuple[str, int, Any, int, int]] = []  # node, fee, adapter terms, the record's time, record
     for b in batches:
         if b.verdict != "ok":
             continue
         assert b.decoded is not None
         for i in range(b.decoded.count):
             r = b.decoded.record(i)
-            a = None if r.adapter_id == bytes(32) else registry.adapter_at(r.adapter_id, b.posted_at)
+            a = None if r.adapter_id == bytes(32) else registry.adapter_at(r.adapter_id, r.timestamp)
             price = a.price_per_m_tokens if a is not None and a.active else 0
             fee = (r.prompt_tokens + r.completion_tokens) * price // 1_000_000
-            fees.append((b.node, fee, a, b.posted_at, i))
+            fees.append((b.node, fee, a, r.timestamp, i))
     owed: dict[str, int] = defaultdict(int)
     for node, fee, *_ in fees:
         owed[node] += fee
@@ -179,7 +180,7 @@ def test_bare_model_inactive_and_unknown_adapters_pay_no_fee() -> None:
     b = batch(1, node, 600, profiles, [(0, 100, 100), (1, 100, 100), (2, 100, 100)])
     res = compute_rewards([b], reg, {node: 10**12}, SharesSchedule.fixed(2000, 3000), TREASURY)
     assert res.nodes[node].owed == 0 and res.amounts == {}
-    assert [m.reason for m in res.misattributed] == ["adapter not registered at postedAt"]
+    assert [m.reason for m in res.misattributed] == ["adapter not registered at the record's time"]
 
 
 def test_cumulative_carries_and_total_is_previous_plus_debits() -> None:
@@ -194,7 +195,22 @@ def test_cumulative_carries_and_total_is_previous_plus_debits() -> None:
     assert res.cumulative[addr(1, 1)] == 5 + res.amounts[addr(1, 1)]
 
 
-def test_shares_schedule_applies_by_posted_at() -> None:
+def test_records_are_priced_at_their_own_time_not_posted_at() -> None:
+    """N6: a price change that took effect after a record was served (a backlog posted late, or a node holding its
+    batch for a price cut) never reaches it; records of one batch served on both sides of the change pay each
+    their own price."""
+    reg = setup_registry()
+    reg.set_adapter(aid(2), 500, AdapterTerms(addr(2, 2), 9_000_000, (did(2),), (10000,)))
+    node = addr(1, 3)
+    p = Profile(MODEL, aid(2), (did(2),), (10000,))
+    backlog = batch(1, node, 10_000, [p], [(0, 10**6, 0), (0, 10**6, 0)], timestamps=[400, 500])
+    res = compute_rewards([backlog], reg, {node: 10**15}, SharesSchedule.fixed(2000, 3000), TREASURY)
+    assert res.nodes[node].owed == 1_234_567 + 9_000_000
+    ref, _ = reference([backlog], reg, {node: 10**15}, SharesSchedule.fixed(2000, 3000))
+    assert res.amounts == ref
+
+
+def test_shares_schedule_applies_by_record_time() -> None:
     reg = setup_registry()
     node = addr(1, 3)
     p = Profile(MODEL, aid(2), (did(2),), (10000,))
