@@ -125,7 +125,7 @@ class Indexer:
         self.confirmations = confirmations
         self.page_blocks = page_blocks
         self.verifier = Verifier(self.ledger, da, from_block=deploy_block, page_blocks=page_blocks)
-        self._batch_topic = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,bytes)")
+        self._batch_topic = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes)")
         self._registry_events: dict[bytes, Any] = {}
         self._analyzed = -1e9
         if self.registry is not None:

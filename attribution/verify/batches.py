@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 #: Blocks per `eth_getLogs` request at most (the chain layer halves a page the provider refuses).
 DEFAULT_PAGE_BLOCKS = DEFAULT_LOG_BLOCK_RANGE
-_BATCH_POSTED_TOPIC = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,bytes)")
+_BATCH_POSTED_TOPIC = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes)")
 
 
 class Verdict(enum.StrEnum):

@@ -211,9 +211,10 @@ def due_epoch(rc: RewardsChain, epoch_blocks: int) -> tuple[int, int] | None:
     proposals = rc.proposals()
     if proposals and not proposals[-1].vetoed:
         head_ts = int(rc.c.rewards.client.w3.eth.get_block("latest")["timestamp"])
-        if head_ts < proposals[-1].claimable_at:
+        at = proposals[-1].claimable_at
+        if at == 0 or head_ts < at:  # open (not sealed yet) or in its window
             return None
-    head = rc.c.rewards.client.block_number() - rc.confirmations
+    head = rc.c.rewards.client.block_number() - 1 - rc.confirmations  # an end block lies before the head
     from attribution.rewards import RewardsError
 
     try:
