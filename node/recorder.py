@@ -38,6 +38,9 @@ class Recorder:
     chain_id: int
     ledger: bytes
     records_stored: Any = None  # a prometheus Counter, incremented per durable record
+    # The latest timestamp handed out: record timestamps never go back in seq order (a wall clock stepped back by
+    # NTP must not), because the ledger requires each batch's time range to start where the previous one ended.
+    _last_timestamp: int = 0
 
     @property
     def node(self) -> bytes:
@@ -50,13 +53,17 @@ class Recorder:
         """Store the record durably, sign it; returns `{seq, node, record, leaf, salt, io_hash_version, receipt,
         status_url}`. `kind` ("completion" or "chat") goes into the ioHash (v3)."""
         salt = secrets.token_bytes(32)
+        # No await between taking the time and enqueueing (append_async enqueues before it awaits): on the one event
+        # loop, seq order is timestamp order.
+        now = max(int(time.time()), self._last_timestamp)
+        self._last_timestamp = now
         pending = PendingRecord(
             chain_id=self.chain_id, ledger=self.ledger, node=self.node, model_id=model_id,
             adapter_id=entry.adapter_id if entry is not None else ZERO32,
             dataset_ids=entry.dataset_ids if entry is not None else (),
             weights_bps=entry.weights_bps if entry is not None else (),
             prompt_tokens=min(prompt_tokens, _U32), completion_tokens=min(completion_tokens, _U32),
-            timestamp=int(time.time()),
+            timestamp=now,
             io_hash=io_hash_v3(IO_KIND_CHAT if kind == "chat" else IO_KIND_COMPLETION, salt, prompt_bytes,
                                completion_text.encode()))
         seq = await self.store.append_async(pending)
