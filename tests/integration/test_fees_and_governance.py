@@ -48,7 +48,7 @@ def _check_invariants(d: DeployedContracts) -> None:
 def test_deposit_propose_veto_repropose_claim_and_exit(deployment: DeployedContracts, anvil: AnvilNode,
                                                        chain_snapshot: AnvilNode) -> None:
     d = deployment
-    node, poster, guardian = d.node, d.accounts[2], d.accounts[3]
+    node, guardian = d.node, d.accounts[3]
     alice, bob, sponsor = d.accounts[5].address, d.accounts[6].address, d.accounts[7]
 
     # deposits: the node itself and anyone else may top up its credit

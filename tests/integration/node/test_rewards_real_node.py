@@ -174,6 +174,7 @@ def _paid_by_the_rule(env_a: NodeEnv, reg: Registered, anvil: AnvilNode, da_url:
     deposits = {d.node.address: 10**21, b_addr: 10**21}
     d.rewards.approve_and_deposit(d.token, d.node.address, deposits[d.node.address], account=d.node)
     d.rewards.approve_and_deposit(d.token, b_addr, deposits[b_addr], account=b_account.account)
+    anvil.rpc("evm_mine")  # the epoch ends before the head: its end block must hold both deposits (creditAt)
     rc = RewardsChain(d.deployment.bind(d.client), dac)
     computed = rc.compute(rc.plan())
     treasury = d.rewards.roles()["treasury"]
