@@ -12,8 +12,11 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 FORGE_STAMP := out/.built
 SOL_SOURCES := $(shell find contracts -name '*.sol' 2>/dev/null)
+WEB := attribution/indexer/explorer/web
+EXPLORER_STAMP := $(WEB)/dist/.built
+EXPLORER_SOURCES := $(wildcard $(WEB)/src/*.js) $(WEB)/index.html $(WEB)/app.css $(WEB)/build.mjs
 
-.PHONY: help setup run test lint typecheck forge-test pytest pytest-portable build bench clean devnet-down
+.PHONY: help setup browser run test lint typecheck forge-test pytest pytest-portable build bench clean devnet-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,7 +34,19 @@ $(FORGE_STAMP): $(NPM_STAMP) foundry.toml scripts/solc $(SOL_SOURCES)
 	forge build
 	@mkdir -p $(@D) && touch $@
 
-setup: $(PY_STAMP) $(NPM_STAMP) $(FORGE_STAMP) ## create the venv, install npm tools, build contracts (idempotent)
+# the explorer's bundle: ABIs from the forge artifacts, then esbuild over the npm packages in package-lock.json
+$(EXPLORER_STAMP): $(NPM_STAMP) $(FORGE_STAMP) $(EXPLORER_SOURCES)
+	node $(WEB)/build.mjs
+	@touch $@
+
+# Debian's chromium drives the explorer's Playwright tests; installed only when missing, and only where this runs as
+# root with apt (a CI machine or a dev box like it); elsewhere those tests skip and say why
+browser: ## Debian's chromium for the explorer's browser tests (apt-get, only when missing)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		chromium fonts-dejavu-core >/dev/null; }; } || echo "no chromium: the explorer's browser tests will skip"
+
+setup: $(PY_STAMP) $(NPM_STAMP) $(FORGE_STAMP) $(EXPLORER_STAMP) browser ## venv, npm tools, contracts, explorer, chromium (idempotent)
 
 build: $(FORGE_STAMP) ## compile the contracts
 

@@ -36,9 +36,9 @@ def create_app(settings: Settings, *, services: Services | Callable[[Settings], 
             s = (services or build_services)(settings)
         s.started_at = time.time()
         app.state.services = s
-        # what start-up built (model, modules, imports: ~350k objects) lives as long as the process: frozen out of
-        # the collector's view, so a full collection walks only what requests allocate. Unfrozen, each one held the
-        # GIL for 170-300 ms, stalling every request at once (vLLM freezes its heap after start-up the same way).
+        # what start-up built (model, modules, imports) lives as long as the process: frozen out of the collector's
+        # view, so a full collection walks only what requests allocate. Unfrozen, each one held the GIL long enough
+        # to stall every request at once (docs/node.md; vLLM freezes its heap after start-up the same way).
         gc.collect()
         gc.freeze()
         logger.info("node serving %s with %d adapters", s.model_name, len(s.catalogue.entries()))

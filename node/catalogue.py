@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from attribution.terms import AdapterTerms
 from node.errors import NodeError
 
 __all__ = [
@@ -30,7 +31,6 @@ __all__ = [
     "CatalogueEntry",
     "ChainRegistry",
     "OpenRegistry",
-    "Provenance",
     "RegistryReader",
 ]
 
@@ -47,22 +47,10 @@ class AdapterNotRegistered(AdapterNotServable):
     demo's) or name its registered adapterId."""
 
 
-@dataclass(frozen=True)
-class Provenance:
-    """What the registry says about one adapter id now."""
-
-    adapter_id: bytes
-    content_hash: bytes
-    owner: str
-    dataset_ids: tuple[bytes, ...]
-    weights_bps: tuple[int, ...]
-    active: bool
-
-
 class RegistryReader(Protocol):
     """Reads adapter entries from the AssetRegistry (or stands in for it without a chain)."""
 
-    def lookup(self, content_hash: bytes, adapter_id: bytes | None) -> Provenance | None:
+    def lookup(self, content_hash: bytes, adapter_id: bytes | None) -> AdapterTerms | None:
         """The entry for `adapter_id` (default: the id the registry gives `content_hash`), None if unregistered."""
         ...
 
@@ -77,7 +65,7 @@ class ChainRegistry:
         self.assets = assets
         self.owners = list(owners)
 
-    def lookup(self, content_hash: bytes, adapter_id: bytes | None) -> Provenance | None:
+    def lookup(self, content_hash: bytes, adapter_id: bytes | None) -> AdapterTerms | None:
         """Read the registry entry of `adapter_id`, or of the first owner's id for `content_hash`."""
         from attribution.chain.assets import adapter_id_for
 
@@ -85,20 +73,18 @@ class ChainRegistry:
         for aid in candidates:
             if not self.assets.adapter_exists(aid):
                 continue
-            a = self.assets.adapter(aid)
-            return Provenance(adapter_id=bytes(a.adapter_id), content_hash=bytes(a.content_hash), owner=str(a.owner),
-                              dataset_ids=tuple(bytes(d) for d in a.dataset_ids),
-                              weights_bps=tuple(int(w) for w in a.weights_bps), active=bool(a.active))
+            terms: AdapterTerms = self.assets.adapter(aid)
+            return terms
         return None
 
 
 class OpenRegistry:
     """Stand-in without a chain (benchmarks with attribution off): every adapter is its own id, no provenance."""
 
-    def lookup(self, content_hash: bytes, adapter_id: bytes | None) -> Provenance | None:
+    def lookup(self, content_hash: bytes, adapter_id: bytes | None) -> AdapterTerms | None:
         """Always servable."""
-        return Provenance(adapter_id=adapter_id or content_hash, content_hash=content_hash, owner="",
-                          dataset_ids=(), weights_bps=(), active=True)
+        return AdapterTerms(owner="", price_per_m_tokens=0, adapter_id=adapter_id or content_hash,
+                            content_hash=content_hash)
 
 
 @dataclass(frozen=True)
@@ -127,7 +113,7 @@ class Catalogue:
         self._by_hash: dict[bytes, str] = {}
 
     @staticmethod
-    def _check(name: str, content_hash: bytes, p: Provenance | None, adapter_id: bytes | None) -> None:
+    def _check(name: str, content_hash: bytes, p: AdapterTerms | None, adapter_id: bytes | None) -> None:
         shown = "0x" + (adapter_id or content_hash).hex()
         if p is None:
             raise AdapterNotRegistered(f"adapter {name!r} ({shown}) is not registered in the AssetRegistry: register "

@@ -62,6 +62,8 @@ class NodeMetrics:
         self.load_ms = Gauge("loraledger_adapter_load_ms", "Last disk->host load of the adapter (ms)", ["adapter"],
                              registry=r)
         self.queue_depth = Gauge("loraledger_queue_depth", "Requests waiting for a row", registry=r)
+        self.engine_threads = Gauge("loraledger_engine_threads", "torch threads the engine runs with "
+                                    "(engine.threads)", registry=r)
         self.ttft = Histogram("loraledger_time_to_first_token_seconds", "Time to first token", ["adapter"],
                               buckets=_LATENCY_BUCKETS, registry=r)
         self.tpot = Histogram("loraledger_time_per_output_token_seconds", "Time per output token after the first",

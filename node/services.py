@@ -22,7 +22,7 @@ from node.errors import UsageError
 from node.metrics import NodeMetrics
 from node.ratelimit import RateLimits
 from node.recorder import Recorder
-from node.settings import DEVNET_CHAIN_ID, Settings
+from node.settings import Settings
 
 __all__ = ["Services", "build_services", "open_store"]
 
@@ -85,7 +85,8 @@ class Services:
                                    adapter=name)
         entry = self.catalogue.add(name, content_hash, adapter_id)  # registry check before any loading
         try:
-            self.cache.add(path, name)
+            # the cache hashes the bytes it loads in the same read: files swapped since the check are refused
+            self.cache.add(path, name, expected_id=content_hash)
         except BaseException:
             self.catalogue.remove(name)
             raise
@@ -124,16 +125,6 @@ class Services:
         logger.info("node stopped; record store flushed")
 
 
-def _signer_account(settings: Settings, chain_id: int) -> Any:
-    from attribution.chain.keys import load_signer
-
-    c = settings.chain
-    return load_signer(chain_id, keystore=c.keystore,
-                       password=c.keystore_password.get_secret_value() if c.keystore_password else None,
-                       private_key=c.private_key.get_secret_value() if c.private_key else None,
-                       dev_index=settings.node.node_dev_index if chain_id == DEVNET_CHAIN_ID else None)
-
-
 def _manifest_adapters(manifest: pathlib.Path) -> list[tuple[pathlib.Path, str, bytes | None]]:
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
@@ -161,6 +152,29 @@ def open_store(settings: Settings, node: bytes) -> Any:
                        archive_dir=st.archive_dir, commit_delay_s=st.commit_delay_ms / 1000)
 
 
+def engine_threads(configured: int | None) -> int:
+    """`engine.threads`, or by default the cores this process may use (its affinity, not the machine's count),
+    minus one for the HTTP, recording and batching threads when there are more than two."""
+    if configured is not None:
+        return configured
+    cores = len(os.sched_getaffinity(0))
+    return cores - 1 if cores > 2 else cores
+
+
+def apply_engine_threads(configured: int | None) -> int:
+    """Set torch's intra- and inter-op threads before the engine starts; returns the intra-op count."""
+    import torch
+
+    n = engine_threads(configured)
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(n)
+    except RuntimeError:  # fixed once any inter-op work ran in this process (a second node in tests): keep it
+        pass
+    logger.info("engine: %d torch threads (%d cores usable by this process)", n, len(os.sched_getaffinity(0)))
+    return n
+
+
 def build_services(settings: Settings) -> Services:
     """Load the model, start the engine, open the store, read the chain; raises `UsageError` on bad config."""
     import torch
@@ -172,6 +186,7 @@ def build_services(settings: Settings) -> Services:
     from inference.model import load_base_model
 
     e = settings.engine
+    threads = apply_engine_threads(e.threads)
     try:
         base = load_base_model(e.model_dir, dtype=getattr(torch, e.dtype), device=e.device, name=e.model_name)
     except InferenceError as err:
@@ -189,22 +204,22 @@ def build_services(settings: Settings) -> Services:
     chain_id = ledger = None
     registry: RegistryReader = OpenRegistry()
     metrics = NodeMetrics(max_batch=e.max_batch, max_lora=e.max_batch)
+    metrics.engine_threads.set(threads)
     if settings.node.attribution or a.require_registered:
-        from attribution.chain.client import ChainClient
-        from attribution.chain.deploy import Deployment
-        from attribution.chain.errors import ChainError
+        from attribution.chain.errors import ChainError, SignerError
+        from attribution.chain.redact import redact_url
+        from node.chain import connect_chain, signer_params
 
+        signer = signer_params(settings, dev_index=settings.node.node_dev_index) if settings.node.attribution else None
         try:
-            client = ChainClient(settings.chain.rpc_url)
-            chain_id = client.chain_id
-            if settings.chain.chain_id is not None and settings.chain.chain_id != chain_id:
-                raise UsageError(f"chain.chain_id is {settings.chain.chain_id} but {settings.chain.rpc_url} is chain "
-                                 f"{chain_id}: fix chain.rpc_url or chain.chain_id")
-            deployment = Deployment.load(settings.chain.deployment_path(chain_id))
-            contracts = deployment.bind(client)
+            chain = connect_chain(settings, signer=signer)
+            contracts = chain.contracts
+        except SignerError as err:
+            raise UsageError(f"node key: {err}") from err
         except ChainError as err:
-            raise UsageError(f"cannot read the chain at {settings.chain.rpc_url}: {err}; start it (`loraledger "
-                             "devnet up`) or fix chain.rpc_url") from err
+            raise UsageError(f"cannot read the chain at {redact_url(settings.chain.rpc_url)}: {err}; start it "
+                             "(`loraledger devnet up`) or fix chain.rpc_url") from err
+        chain_id, deployment = chain.chain_id, chain.need_deployment()
         ledger = bytes.fromhex(deployment.address("AttributionLedger")[2:])
         if a.require_registered:
             owners = list(a.owners)
@@ -216,17 +231,14 @@ def build_services(settings: Settings) -> Services:
             from attribution.records.receipt import ReceiptSigner
             from attribution.store import StoreError
 
+            assert chain.account is not None  # connect loaded the signer it was given
+            receipts = ReceiptSigner(chain.account, chain_id, ledger)
             try:
-                account = _signer_account(settings, chain_id)
-            except ChainError as err:
-                raise UsageError(f"node key: {err}") from err
-            signer = ReceiptSigner(account, chain_id, ledger)
-            try:
-                store = open_store(settings, signer.node)
+                store = open_store(settings, receipts.node)
             except StoreError as err:
                 raise UsageError(f"store.path {settings.store.path}: {err}") from err
-            recorder = Recorder(store, signer, chain_id, ledger, metrics.records_stored)
-            logger.info("node 0x%s on chain %d, ledger 0x%s, records in %s (next seq %d)", signer.node.hex(),
+            recorder = Recorder(store, receipts, chain_id, ledger, metrics.records_stored)
+            logger.info("node 0x%s on chain %d, ledger 0x%s, records in %s (next seq %d)", receipts.node.hex(),
                         chain_id, ledger.hex(), settings.store.path, store.next_seq())
     catalogue = Catalogue(registry, refresh_s=a.refresh_s)
     services = Services(settings=settings, engine=engine, cache=cache, tokenizer=base.tokenizer,

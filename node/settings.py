@@ -80,6 +80,8 @@ class BatcherSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     da_url: str = Field("http://127.0.0.1:3100", description="DA server or eigenda-proxy URL.")
+    da_api_key: SecretStr | None = Field(None, description="Key the DA server wants for puts (its --api-key-hash); "
+                                         "prefer env LORALEDGER_BATCHER__DA_API_KEY.")
     seal_interval_s: float = Field(10.0, gt=0, description="Seal whatever waits at least this often.")
     seal_min_records: int = Field(10_000, ge=1, description="Seal as soon as this many records wait.")
     max_batch_records: int | None = Field(None, ge=1, description="Default: the ledger's MAX_BATCH_RECORDS / 16 MiB.")
@@ -108,11 +110,20 @@ class NodeSettings(BaseModel):
     max_prompt_chars: int = Field(32_768, gt=0, description="Largest prompt (or all messages) in characters; 400.")
     request_timeout_s: float = Field(120.0, gt=0, description="A request still generating after this is cut "
                                      "(finish_reason \"length\"); its tokens are attributed.")
-    requests_per_minute: int = Field(600, gt=0, description="Per API key (or per client address when open).")
+    requests_per_minute: int = Field(600, gt=0, description="Per API key; with keys off, per client address "
+                                     "(IPv6 by /64), loopback clients exempt (docs/node.md \"Rate limits\").")
     tokens_per_minute: int = Field(200_000, gt=0, description="Per API key: prompt tokens + max_tokens.")
     shutdown_deadline_s: float = Field(30.0, ge=0, description="On SIGTERM/Ctrl-C: how long in-flight requests "
                                        "may finish before they are cut (their tokens are still attributed).")
     json_logs: bool = Field(False, description="Log one JSON object per line.")
+    trusted_proxies: list[str] = Field(default_factory=list, description="Addresses of reverse proxies whose "
+                                       "X-Forwarded-For is believed (default none: the socket's peer is the client).")
+    header_timeout_s: float = Field(10.0, gt=0, description="A request's headers must arrive within this; 408.")
+    body_timeout_s: float = Field(30.0, gt=0, description="A request's body must arrive within this; 408.")
+    send_timeout_s: float = Field(60.0, gt=0, description="A client that reads nothing of its answer for this "
+                                  "long is disconnected (a streamed answer is still recorded).")
+    max_connections_per_client: int = Field(256, ge=1, description="Open connections from one address; "
+                                            "beyond it 503.")
     attribution: bool = Field(True, description="Record and sign every answer (off only for benchmarks).")
     node_dev_index: int = Field(1, ge=0, le=9, description="On the devnet (chain 31337) only, without a "
                                 "keystore: which anvil dev account is the node (1 = the bonded devnet node).")
@@ -140,6 +151,9 @@ class EngineSettings(BaseModel):
     max_queue: int = Field(256, ge=1, description="Requests waiting for a row; beyond it 429 with Retry-After.")
     max_seq_len: int = Field(512, gt=1, description="Prompt + completion tokens per request.")
     default_max_tokens: int = Field(64, gt=0, description="max_tokens when a request gives none.")
+    threads: int | None = Field(None, ge=1, description="torch threads of the engine (intra- and inter-op), set "
+                                "before it starts (default: the cores this process may use, minus one for HTTP, "
+                                "recording and batching when there are more than two).")
 
 
 class AdaptersSettings(BaseModel):

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from attribution.records import RECORD_FIELDS, RECORD_TYPES, Record, io_hash, keccak256  # noqa: E402
+from attribution.hashing import keccak256  # noqa: E402
+from attribution.records import RECORD_FIELDS, RECORD_TYPES, Record, io_hash  # noqa: E402
 from attribution.records.payload import encode_batch  # noqa: E402
 from attribution.records.tree import record_tree  # noqa: E402
 

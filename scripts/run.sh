@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: demo assets (once), the devnet (anvil + DA + contracts + demo assets registered, node bonded), the
-# node on 127.0.0.1:8000 and the batcher (records -> DA -> L2 ledger). Ctrl-C stops the node gracefully (in-flight
+# node on 127.0.0.1:8000, the batcher (records -> DA -> L2 ledger) and the indexer with its explorer on
+# 127.0.0.1:8700 (LORALEDGER_EXPLORER_PORT). Ctrl-C stops the node gracefully (in-flight
 # answers finish and are recorded), then the batcher, then the devnet; state stays in .devnet/ and .loraledger/,
 # so the next `make run` is serving again within seconds.
 set -euo pipefail
@@ -12,22 +13,37 @@ LL=.venv/bin/loraledger
 [ -f .demo/manifest.json ] || $LL demo init
 $LL devnet up
 
-NODE="" BATCHER=""
+NODE="" BATCHER="" INDEXER=""
+EXPLORER_PORT=${LORALEDGER_EXPLORER_PORT:-8700}
 stop_all() {
-    [ -n "$BATCHER" ] && kill -TERM "$BATCHER" 2>/dev/null && wait "$BATCHER" 2>/dev/null
+    # a child that already ended (Ctrl-C reaches the whole process group) makes `wait` fail: never let that end
+    # this trap (set -e) before the devnet is down
+    for pid in "$INDEXER" "$BATCHER"; do
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && { wait "$pid" 2>/dev/null || true; }
+    done
     $LL devnet down >/dev/null 2>&1 || true
-    echo "batcher and devnet stopped (state kept in .devnet/ and .loraledger/)" >&2
+    echo "indexer, batcher and devnet stopped (state kept in .devnet/ and .loraledger/)" >&2
 }
 trap stop_all EXIT
 trap '[ -n "$NODE" ] && kill -TERM "$NODE" 2>/dev/null' INT TERM
 
 $LL node run "$@" &
 NODE=$!
-store=$($LL node store-path "$@")
+config=()  # store-path takes only --config of the node's arguments
+args=("$@")
+for i in "${!args[@]}"; do
+    case "${args[$i]}" in --config) config=(--config "${args[$((i + 1))]:-}") ;; --config=*) config=("${args[$i]}") ;; esac
+done
+store=$($LL node store-path ${config[@]+"${config[@]}"})
 for _ in $(seq 1 240); do [ -f "$store" ] || ! kill -0 "$NODE" 2>/dev/null && break; sleep 0.5; done
 if kill -0 "$NODE" 2>/dev/null; then
     $LL batcher run --db "$store" &
     BATCHER=$!
+    mkdir -p .loraledger
+    $LL indexer serve --port "$EXPLORER_PORT" >.loraledger/indexer.log 2>&1 &
+    INDEXER=$!
+    echo "node      $($LL node url "$@")/v1   (OpenAI-compatible API)"
+    echo "explorer  http://127.0.0.1:$EXPLORER_PORT/explorer/   (indexer API /v1, log .loraledger/indexer.log)"
 fi
 # `wait` returns early when a trapped signal arrives: wait until the node has really finished
 while kill -0 "$NODE" 2>/dev/null; do wait "$NODE" || true; done

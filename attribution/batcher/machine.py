@@ -36,7 +36,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from web3 import Web3
 
 from attribution.batcher.metrics import BatcherMetrics
 from attribution.batcher.status import pipeline_status
@@ -46,6 +45,7 @@ from attribution.chain.txmgr import FeeCapExceeded, NonceTooLow, PreparedTx, TxM
 from attribution.da.client import DAClient
 from attribution.da.errors import DAPayloadTooLarge, DARequestRejected
 from attribution.errors import AttributionError
+from attribution.hashing import to_checksum_address
 from attribution.records.payload import (
     MAX_PAYLOAD_BYTES,
     decode_batch,
@@ -113,7 +113,7 @@ class Batcher:
         self.txmgr = txmgr
         self.config = config or BatcherConfig()
         self.metrics = metrics or BatcherMetrics()
-        self.node = Web3.to_checksum_address(txmgr.account.address)
+        self.node = to_checksum_address(txmgr.account.address)
         if bytes.fromhex(self.node[2:]) != store.node:
             raise BatcherInconsistent(f"the signing key is {self.node} but the store belongs to node "
                                       f"0x{store.node.hex()}; use that node's key")

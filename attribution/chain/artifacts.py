@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sha3
-
 from attribution.chain.errors import ArtifactError, ToolNotFound
+from attribution.hashing import keccak256
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +40,10 @@ TIMELOCK_CONTRACT = "GovernanceTimelock"
 DISPUTES_CONTRACT = "BatchDisputes"
 
 
-def keccak(data: bytes) -> bytes:
-    """keccak256 (the Ethereum hash, not NIST SHA3-256)."""
-    return sha3.keccak_256(data).digest()
-
-
 def abi_hash(abi: Sequence[dict[str, Any]]) -> str:
     """`0x` + keccak256 of the ABI as canonical JSON (sorted keys, no whitespace): changes iff the ABI does."""
     canonical = json.dumps(list(abi), sort_keys=True, separators=(",", ":")).encode()
-    return "0x" + keccak(canonical).hex()
+    return "0x" + keccak256(canonical).hex()
 
 
 @dataclass(frozen=True)

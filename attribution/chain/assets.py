@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 
-from attribution.chain.artifacts import keccak
 from attribution.chain.base import Governed, TxResult, b32, checksum
+from attribution.hashing import keccak256
+from attribution.terms import AdapterTerms, DatasetTerms
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -32,12 +33,12 @@ class AssetKind(enum.IntEnum):
 
 def adapter_id_for(owner: str, content_hash: bytes | str) -> bytes:
     """The adapter id `owner` gets for `content_hash` (what `registerAdapter` computes on-chain)."""
-    return keccak(abi_encode(["address", "bytes32"], [checksum(owner), b32(content_hash)]))
+    return keccak256(abi_encode(["address", "bytes32"], [checksum(owner), b32(content_hash)]))
 
 
 def dataset_id_for(owner: str, dataset_key: bytes | str) -> bytes:
     """The dataset id `owner` gets for `dataset_key` (what `registerDataset` computes on-chain)."""
-    return keccak(abi_encode(["address", "bytes32"], [checksum(owner), b32(dataset_key)]))
+    return keccak256(abi_encode(["address", "bytes32"], [checksum(owner), b32(dataset_key)]))
 
 
 @dataclass(frozen=True)
@@ -59,40 +60,12 @@ class Scheduled:
 
 
 @dataclass(frozen=True)
-class Dataset:
-    """A dataset's terms as in effect now (or, from `RegistryHistory`, at some time)."""
-
-    dataset_id: bytes
-    owner: str
-    dataset_key: bytes
-    contributors: tuple[str, ...]
-    shares_bps: tuple[int, ...]
-    uri: str
-
-
-@dataclass(frozen=True)
 class BaseModel:
     """A registered base model."""
 
     model_id: bytes
     owner: str
     uri: str
-
-
-@dataclass(frozen=True)
-class Adapter:
-    """An adapter as in effect now (`active_from`: when it (re)became active, 0 while deactivated)."""
-
-    adapter_id: bytes
-    owner: str
-    content_hash: bytes
-    base_model_id: bytes
-    dataset_ids: tuple[bytes, ...]
-    weights_bps: tuple[int, ...]
-    price_per_m_tokens: int
-    uri: str
-    active: bool
-    active_from: int
 
 
 @dataclass(frozen=True)
@@ -221,10 +194,11 @@ class AssetRegistry(Governed):
 
     # -- views ------------------------------------------------------------------------------------------------
 
-    def dataset(self, dataset_id: bytes | str) -> Dataset:
+    def dataset(self, dataset_id: bytes | str) -> DatasetTerms:
         """A dataset as in effect now (raises `RegistryUnknownDataset` if not registered)."""
         owner, key, contributors, shares, uri = self._call("dataset", b32(dataset_id))
-        return Dataset(b32(dataset_id), owner, bytes(key), tuple(contributors), tuple(int(s) for s in shares), uri)
+        return DatasetTerms(tuple(contributors), tuple(int(s) for s in shares), dataset_id=b32(dataset_id),
+                            owner=owner, dataset_key=bytes(key), uri=uri)
 
     def pending_dataset_change(self, dataset_id: bytes | str) -> PendingDatasetChange | None:
         """The dataset's pending change (None if none is pending)."""
@@ -236,12 +210,13 @@ class AssetRegistry(Governed):
         owner, uri = self._call("baseModel", b32(model_id))
         return BaseModel(b32(model_id), owner, uri)
 
-    def adapter(self, adapter_id: bytes | str) -> Adapter:
+    def adapter(self, adapter_id: bytes | str) -> AdapterTerms:
         """An adapter as in effect now (raises `RegistryUnknownAdapter` if not registered)."""
         owner, content_hash, base, datasets, weights, price, uri, active, active_from = self._call(
             "adapter", b32(adapter_id))
-        return Adapter(b32(adapter_id), owner, bytes(content_hash), bytes(base), tuple(bytes(d) for d in datasets),
-                       tuple(int(w) for w in weights), int(price), uri, bool(active), int(active_from))
+        return AdapterTerms(owner, int(price), tuple(bytes(d) for d in datasets), tuple(int(w) for w in weights),
+                            bool(active), adapter_id=b32(adapter_id), content_hash=bytes(content_hash),
+                            base_model_id=bytes(base), uri=uri, active_from=int(active_from))
 
     def pending_adapter_change(self, adapter_id: bytes | str) -> PendingAdapterChange | None:
         """The adapter's pending terms (None if none are pending)."""

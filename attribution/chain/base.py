@@ -14,15 +14,16 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic
-from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
 from attribution.chain.artifacts import ArtifactStore
 from attribution.chain.client import ChainClient
-from attribution.chain.errors import ChainError, registry
+from attribution.chain.errors import ChainError
 from attribution.chain.logs import iter_logs
+from attribution.chain.reverts import registry
+from attribution.hashing import is_address, to_checksum_address
 
 
 def b32(value: bytes | str) -> bytes:
@@ -35,9 +36,9 @@ def b32(value: bytes | str) -> bytes:
 
 def checksum(address: str) -> str:
     """The EIP-55 checksummed form of `address` (raises `ValueError` for a malformed one)."""
-    if not Web3.is_address(address):
+    if not is_address(address):
         raise ValueError(f"{address!r} is not an address (0x + 40 hex digits)")
-    return Web3.to_checksum_address(address)
+    return to_checksum_address(address)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class EventLog:
 def _topic_value(abi_type: str, value: Any) -> bytes:
     """An indexed argument as its 32-byte topic (static types only: dynamic ones are stored hashed)."""
     if abi_type == "address":
-        value = Web3.to_checksum_address(value)
+        value = to_checksum_address(value)
     elif abi_type == "bytes32":
         value = b32(value)
     elif abi_type in ("string", "bytes") or abi_type.endswith("]") or abi_type.startswith("tuple"):
@@ -99,7 +100,7 @@ class BoundContract:
             abi = (store or ArtifactStore()).load(self.artifact_name).abi
         registry().add_abi(abi)
         self.client = client
-        self.address = Web3.to_checksum_address(address)
+        self.address = to_checksum_address(address)
         self.abi = abi
         self.deploy_block = deploy_block
         self.contract: Contract = client.contract(self.address, abi)
@@ -125,7 +126,8 @@ class BoundContract:
         client = ChainClient(self.client.rpc_url, account)
         return type(self)(client, self.address, self.abi, deploy_block=self.deploy_block)
 
-    def _start_block(self, from_block: int | None) -> int:
+    def start_block(self, from_block: int | None) -> int:
+        """Where an event scan starts: `from_block` when given, else the deployment block."""
         if from_block is not None:
             return int(from_block)
         if self.deploy_block is None:
@@ -136,7 +138,7 @@ class BoundContract:
     def decode_log(self, entry: Any) -> EventLog | None:
         """Decode one raw log of this contract (None for a log of another event signature or address)."""
         topics = entry["topics"]
-        if not topics or Web3.to_checksum_address(entry["address"]) != self.address:
+        if not topics or to_checksum_address(entry["address"]) != self.address:
             return None
         name = self._event_by_topic.get(bytes(topics[0]))
         if name is None:
@@ -175,7 +177,7 @@ class BoundContract:
                     topics.append([_topic_value(i["type"], v) for v in value])
                 else:
                     topics.append(_topic_value(i["type"], value))
-        for entry in iter_logs(self.client, address=self.address, from_block=self._start_block(from_block),
+        for entry in iter_logs(self.client, address=self.address, from_block=self.start_block(from_block),
                                to_block=to_block, topics=topics, reverse=reverse):
             decoded = self.decode_log(entry)
             if decoded is not None:

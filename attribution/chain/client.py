@@ -19,7 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
-from web3.types import LogReceipt, TxParams, TxReceipt
+from web3.types import BlockIdentifier, FilterParams, LogReceipt, TxParams, TxReceipt
 
 from attribution.chain.artifacts import Artifact
 from attribution.chain.errors import (
@@ -30,10 +30,11 @@ from attribution.chain.errors import (
     SignerError,
     TransactionFailed,
     UnknownRevert,
-    registry,
 )
 from attribution.chain.logs import DEFAULT_LOG_BLOCK_RANGE, TopicFilter, iter_logs
 from attribution.chain.redact import register_url, scrub
+from attribution.chain.reverts import registry
+from attribution.hashing import to_checksum_address
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,11 @@ class ChainClient:
 
     def has_code(self, address: str) -> bool:
         """True when `address` holds contract code."""
-        return len(self._rpc("eth_getCode", lambda: self.w3.eth.get_code(Web3.to_checksum_address(address)))) > 0
+        return len(self._rpc("eth_getCode", lambda: self.w3.eth.get_code(to_checksum_address(address)))) > 0
+
+    def block_timestamp(self, block: BlockIdentifier = "latest") -> int:
+        """The timestamp (unix seconds) of a block, by number or tag."""
+        return int(self._rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(block))["timestamp"])
 
     def get_logs(self, *, address: str | Sequence[str], from_block: int, to_block: int | str = "latest",
                  topics: Sequence[TopicFilter] = (), reverse: bool = False) -> list[LogReceipt]:
@@ -134,9 +139,13 @@ class ChainClient:
         return list(iter_logs(self, address=address, from_block=from_block, to_block=to_block, topics=topics,
                               reverse=reverse))
 
+    def fetch_logs(self, params: FilterParams) -> list[LogReceipt]:
+        """One `eth_getLogs` request, unpaged (`logs.LogSource`); use `get_logs` for a range of any size."""
+        return list(self._rpc("eth_getLogs", lambda: self.w3.eth.get_logs(params)))
+
     def contract(self, address: str, abi: list[dict[str, Any]]) -> Contract:
         """A web3 contract object bound to this client's connection."""
-        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+        return self.w3.eth.contract(address=to_checksum_address(address), abi=abi)
 
     # -- calls ------------------------------------------------------------------------------------------------
 
@@ -144,7 +153,7 @@ class ChainClient:
         """`eth_call` a contract function; a revert raises the decoded `ContractRevert`."""
         params: TxParams = {}
         if sender is not None:
-            params["from"] = Web3.to_checksum_address(sender)
+            params["from"] = to_checksum_address(sender)
         try:
             return self._rpc(f"call {fn.fn_name}", lambda: fn.call(params, block_identifier=block))
         except ContractLogicError as e:
@@ -163,7 +172,7 @@ class ChainClient:
             if address not in self._nonces:
                 self._nonces[address] = int(self._rpc(
                     "eth_getTransactionCount", lambda: self.w3.eth.get_transaction_count(
-                    Web3.to_checksum_address(address), "pending")))
+                    to_checksum_address(address), "pending")))
             nonce = self._nonces[address]
             self._nonces[address] = nonce + 1
             return nonce
@@ -174,7 +183,7 @@ class ChainClient:
             if address is None:
                 self._nonces.clear()
             else:
-                self._nonces.pop(Web3.to_checksum_address(address), None)
+                self._nonces.pop(to_checksum_address(address), None)
 
     def _fees(self) -> dict[str, int]:
         latest = self._rpc("eth_getBlock", lambda: self.w3.eth.get_block("latest"))

@@ -2,7 +2,7 @@
 
 Each wrapper is bound to a `ChainClient` (connection + default signer) and an address; views return plain Python
 values or small frozen dataclasses, state-changing methods return a `TxResult` (receipt + what the event said).
-Reverts raise the decoded custom error, e.g. `errors.error_class("LedgerSeqGap")` with `.args_by_name`.
+Reverts raise the decoded custom error, e.g. `reverts.error_class("LedgerSeqGap")` with `.args_by_name`.
 `AssetRegistry` lives in `attribution.chain.assets` (re-exported here), the common base in `attribution.chain.base`.
 """
 
@@ -12,31 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
 
-from attribution.chain.artifacts import keccak
 from attribution.chain.assets import AssetKind, AssetRegistry, adapter_id_for, dataset_id_for
 from attribution.chain.base import BoundContract, EventLog, Governed, TxResult, b32, checksum
 from attribution.chain.errors import ChainError
+from attribution.hashing import to_checksum_address
+from attribution.records.record import RECORD_FIELDS
 
 __all__ = [
-    "RECORD_FIELDS", "RECORD_TYPES", "AssetKind", "AssetRegistry", "Batch", "BoundContract", "EventLog",
+    "AssetKind", "AssetRegistry", "Batch", "BoundContract", "EventLog",
     "FeeDeposit", "Governed", "Ledger", "NodeRegistry", "NodeStake", "PostedBatch", "Proposal", "RewardDistributor",
-    "Timelock", "TimelockOperation", "Token", "TxResult", "adapter_id_for", "dataset_id_for", "record_leaf_local",
-    "record_tuple",
+    "Timelock", "TimelockOperation", "Token", "TxResult", "adapter_id_for", "dataset_id_for", "record_tuple",
 ]
-
-_b32 = b32
-
-
-#: ABI types of the attribution record (v1), DESIGN.md field order.
-RECORD_TYPES: tuple[str, ...] = ("uint256", "address", "address", "uint64", "bytes32", "bytes32", "bytes32[]",
-                                 "uint16[]", "uint32", "uint32", "uint64", "bytes32")
-RECORD_FIELDS: tuple[str, ...] = ("chainId", "ledger", "node", "seq", "modelId", "adapterId", "datasetIds",
-                                  "weightsBps", "promptTokens", "completionTokens", "timestamp", "ioHash")
-
 
 
 def record_tuple(values: Sequence[Any]) -> tuple[Any, ...]:
@@ -44,15 +32,9 @@ def record_tuple(values: Sequence[Any]) -> tuple[Any, ...]:
     if len(values) != len(RECORD_FIELDS):
         raise ValueError(f"a record has {len(RECORD_FIELDS)} values ({', '.join(RECORD_FIELDS)}), got {len(values)}")
     (chain_id, ledger, node, seq, model_id, adapter_id, dataset_ids, weights, prompt, completion, ts, io_hash) = values
-    return (int(chain_id), Web3.to_checksum_address(ledger), Web3.to_checksum_address(node), int(seq),
-            _b32(model_id), _b32(adapter_id), [_b32(d) for d in dataset_ids], [int(w) for w in weights],
-            int(prompt), int(completion), int(ts), _b32(io_hash))
-
-
-def record_leaf_local(values: Sequence[Any]) -> bytes:
-    """The StandardMerkleTree leaf of a record computed in Python (must equal `Ledger.record_leaf`)."""
-    return keccak(keccak(abi_encode(list(RECORD_TYPES), list(record_tuple(values)))))
-
+    return (int(chain_id), to_checksum_address(ledger), to_checksum_address(node), int(seq),
+            b32(model_id), b32(adapter_id), [b32(d) for d in dataset_ids], [int(w) for w in weights],
+            int(prompt), int(completion), int(ts), b32(io_hash))
 
 
 @dataclass(frozen=True)
@@ -124,11 +106,11 @@ class Token(BoundContract):
 
     def balance_of(self, account: str) -> int:
         """`account`'s balance."""
-        return int(self._call("balanceOf", Web3.to_checksum_address(account)))
+        return int(self._call("balanceOf", to_checksum_address(account)))
 
     def allowance(self, owner: str, spender: str) -> int:
         """What `spender` may still pull from `owner`."""
-        return int(self._call("allowance", Web3.to_checksum_address(owner), Web3.to_checksum_address(spender)))
+        return int(self._call("allowance", to_checksum_address(owner), to_checksum_address(spender)))
 
     def total_supply(self) -> int:
         """Total supply."""
@@ -136,15 +118,15 @@ class Token(BoundContract):
 
     def approve(self, spender: str, amount: int, *, account: LocalAccount | None = None) -> TxResult:
         """Allow `spender` to pull `amount`."""
-        return self._tx("approve", Web3.to_checksum_address(spender), int(amount), account=account)
+        return self._tx("approve", to_checksum_address(spender), int(amount), account=account)
 
     def transfer(self, to: str, amount: int, *, account: LocalAccount | None = None) -> TxResult:
         """Send `amount` to `to`."""
-        return self._tx("transfer", Web3.to_checksum_address(to), int(amount), account=account)
+        return self._tx("transfer", to_checksum_address(to), int(amount), account=account)
 
     def mint(self, to: str, amount: int, *, account: LocalAccount | None = None) -> TxResult:
         """DevToken owner only: mint `amount` to `to`."""
-        return self._tx("mint", Web3.to_checksum_address(to), int(amount), account=account)
+        return self._tx("mint", to_checksum_address(to), int(amount), account=account)
 
 
 
@@ -173,7 +155,7 @@ class NodeRegistry(Governed):
 
     def slash(self, node: str, amount: int, to: str, *, account: LocalAccount | None = None) -> TxResult:
         """Slasher only (the disputes contract; governance cannot): slash `amount` of `node`'s stake to `to`."""
-        return self._tx("slash", Web3.to_checksum_address(node), int(amount), Web3.to_checksum_address(to),
+        return self._tx("slash", to_checksum_address(node), int(amount), to_checksum_address(to),
                         account=account)
 
     def set_slasher(self, slasher: str, *, account: LocalAccount | None = None) -> TxResult:
@@ -194,11 +176,11 @@ class NodeRegistry(Governed):
 
     def is_active(self, node: str) -> bool:
         """Whether `node` may post batches."""
-        return bool(self._call("isActive", Web3.to_checksum_address(node)))
+        return bool(self._call("isActive", to_checksum_address(node)))
 
     def node(self, node: str) -> NodeStake:
         """`node`'s stake."""
-        bonded, unbonding, at, exit_at = self._call("node", Web3.to_checksum_address(node))
+        bonded, unbonding, at, exit_at = self._call("node", to_checksum_address(node))
         return NodeStake(int(bonded), int(unbonding), int(at), int(exit_at))
 
     def min_bond(self) -> int:
@@ -240,7 +222,7 @@ class Ledger(BoundContract):
             first_timestamp = prev if first_timestamp is None else first_timestamp
             last_timestamp = prev if last_timestamp is None else last_timestamp
         tx = self._tx("postBatch", int(first_seq), int(count), int(first_timestamp), int(last_timestamp),
-                      _b32(root), bytes(da_commitment), account=account)
+                      b32(root), bytes(da_commitment), account=account)
         events = self.contract.events.BatchPosted().process_receipt(tx.receipt)
         if not events:
             raise ChainError(f"postBatch tx {tx.tx_hash} emitted no BatchPosted event; is {self.address} the ledger?")
@@ -248,7 +230,7 @@ class Ledger(BoundContract):
 
     def next_seq(self, node: str) -> int:
         """The seq that `node`'s next batch must start at."""
-        return int(self._call("nextSeq", Web3.to_checksum_address(node)))
+        return int(self._call("nextSeq", to_checksum_address(node)))
 
     def batch_count(self) -> int:
         """Number of batches posted (= latest batch id)."""
@@ -282,7 +264,7 @@ class Ledger(BoundContract):
 
     def verify_record(self, batch_id: int, record_values: Sequence[Any], proof: Sequence[bytes | str]) -> bool:
         """Whether batch `batch_id` attributes the record with this proof."""
-        return bool(self._call("verifyRecord", int(batch_id), record_tuple(record_values), [_b32(p) for p in proof]))
+        return bool(self._call("verifyRecord", int(batch_id), record_tuple(record_values), [b32(p) for p in proof]))
 
     def batch_posted_events(self, from_block: int | None = None, to_block: int | str = "latest",
                             node: str | None = None) -> list[dict[str, Any]]:

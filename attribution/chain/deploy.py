@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
 
 from attribution.chain.artifacts import REPO_ROOT, ArtifactStore
 from attribution.chain.client import ChainClient
@@ -46,6 +45,7 @@ from attribution.chain.contracts import AssetRegistry, Ledger, NodeRegistry, Rew
 from attribution.chain.disputes import BatchDisputes
 from attribution.chain.errors import ChainError, DeploymentError
 from attribution.chain.keys import DEVNET_CHAIN_ID
+from attribution.hashing import to_checksum_address
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +135,10 @@ class Deployment:
                                       f"{DEPLOYMENT_VERSION}); redeploy with `loraledger contracts deploy`")
             contracts = {str(k): dict(v) for k, v in data["contracts"].items()}
             for name, entry in contracts.items():
-                entry["address"] = Web3.to_checksum_address(entry["address"])
+                entry["address"] = to_checksum_address(entry["address"])
                 if name not in WRAPPERS:
                     log.debug("deployment lists extra contract %s", name)
-            return cls(chain_id=int(data["chainId"]), deployer=Web3.to_checksum_address(data["deployer"]),
+            return cls(chain_id=int(data["chainId"]), deployer=to_checksum_address(data["deployer"]),
                        deploy_block=int(data["deployBlock"]), contracts=contracts, roles=dict(data.get("roles", {})),
                        params=dict(data.get("params", {})), devnet=dict(data.get("devnet", {})),
                        deployed_at=str(data.get("deployedAt", "")), version=version)
@@ -290,7 +290,7 @@ def check_roles(chain_id: int, deployer: str, config: DeployConfig) -> dict[str,
         if missing:
             raise DeploymentError(f"a timelocked deploy needs every role given explicitly; missing "
                                   f"{', '.join('--' + r for r in missing)}")
-    roles: dict[str, str] = {r: str(Web3.to_checksum_address(v or deployer)) for r, v in given.items()}
+    roles: dict[str, str] = {r: str(to_checksum_address(v or deployer)) for r, v in given.items()}
     if timelocked:
         keys = [roles["governance"], roles["poster"], roles["guardian"]]
         if len(set(keys)) < 3:
@@ -349,7 +349,7 @@ def deploy_all(client: ChainClient, config: DeployConfig | None = None, store: A
     if config.token is None:
         token = deploy("DevToken", config.token_name, config.token_symbol, deployer)
     else:
-        token = Web3.to_checksum_address(config.token)
+        token = to_checksum_address(config.token)
         if not client.has_code(token):
             raise DeploymentError(f"token {token} has no code on chain {client.chain_id}; pass an ERC-20 address")
         contracts["Token"] = {"address": token, "abiHash": "", "txHash": "", "block": 0}

@@ -26,9 +26,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from attribution.chain.assets import AssetKind, AssetRegistry, BaseModel, Dataset
+from attribution.chain.assets import AssetKind, AssetRegistry, BaseModel
 from attribution.chain.base import EventLog, b32
 from attribution.chain.errors import ChainError
+from attribution.terms import AdapterTerms, DatasetTerms
 
 T = TypeVar("T")
 
@@ -45,26 +46,6 @@ class HistoryNotSynced(ChainError, ValueError):
     """The time asked for lies after the last block the history has read; `sync()` first (or ask earlier)."""
 
 
-@dataclass(frozen=True)
-class AdapterState:
-    """An adapter's terms in effect at some time."""
-
-    adapter_id: bytes
-    owner: str
-    content_hash: bytes
-    base_model_id: bytes
-    dataset_ids: tuple[bytes, ...]
-    weights_bps: tuple[int, ...]
-    price_per_m_tokens: int
-    active: bool
-    uri: str
-
-    def fee(self, tokens: int) -> int:
-        """The fee of `tokens` (prompt + completion) at this price, floored; 0 while inactive (DESIGN.md)."""
-        return tokens * self.price_per_m_tokens // 1_000_000 if self.active else 0
-
-
-DatasetState = Dataset  # the same terms, in effect at some time
 BaseModelState = BaseModel
 
 
@@ -73,8 +54,8 @@ class RegistryState:
     """Every asset registered by `timestamp`, with the terms in effect at `timestamp`."""
 
     timestamp: int
-    adapters: Mapping[bytes, AdapterState]
-    datasets: Mapping[bytes, DatasetState]
+    adapters: Mapping[bytes, AdapterTerms]
+    datasets: Mapping[bytes, DatasetTerms]
     base_models: Mapping[bytes, BaseModelState]
 
 
@@ -163,7 +144,7 @@ class RegistryHistory:
         with) to `to_block` (default: the head; pass a finalized block to ignore reorgs) and rebuild the history."""
         history = cls()
         history.registry = registry
-        history.synced_block = registry._start_block(from_block) - 1
+        history.synced_block = registry.start_block(from_block) - 1
         history.sync(to_block)
         return history
 
@@ -199,9 +180,7 @@ class RegistryHistory:
         if block not in self._block_times:
             if self.registry is None:
                 raise ChainError(f"no timestamp for block {block}; pass it in block_timestamps")
-            client = self.registry.client
-            self._block_times[block] = int(client._rpc("eth_getBlockByNumber",
-                                                       lambda: client.w3.eth.get_block(block))["timestamp"])
+            self._block_times[block] = self.registry.client.block_timestamp(block)
         return self._block_times[block]
 
     def _apply(self, ev: EventLog) -> None:
@@ -284,7 +263,7 @@ class RegistryHistory:
             raise HistoryNotSynced(f"time {t} is after the last block read ({self.synced_block}, timestamp "
                                    f"{self.synced_timestamp}); call sync() first")
 
-    def adapter_at(self, adapter_id: bytes | str, t: int, *, allow_future: bool = False) -> AdapterState | None:
+    def adapter_at(self, adapter_id: bytes | str, t: int, *, allow_future: bool = False) -> AdapterTerms | None:
         """The adapter's terms in effect at `t` (None if not registered by then)."""
         self._check_time(t, allow_future)
         ad = self._adapters.get(b32(adapter_id))
@@ -292,10 +271,10 @@ class RegistryHistory:
             return None
         terms, active, owner, uri = ad.terms.at(t), ad.active.at(t), ad.owner.at(t), ad.uri.at(t)
         assert terms is not None and owner is not None  # registration set both at registered_at <= t
-        return AdapterState(b32(adapter_id), owner, ad.content_hash, ad.base_model_id, terms[0], terms[1], terms[2],
-                            bool(active), uri or "")
+        return AdapterTerms(owner, terms[2], terms[0], terms[1], bool(active), adapter_id=b32(adapter_id),
+                            content_hash=ad.content_hash, base_model_id=ad.base_model_id, uri=uri or "")
 
-    def dataset_at(self, dataset_id: bytes | str, t: int, *, allow_future: bool = False) -> DatasetState | None:
+    def dataset_at(self, dataset_id: bytes | str, t: int, *, allow_future: bool = False) -> DatasetTerms | None:
         """The dataset's contributors and shares in effect at `t` (None if not registered by then)."""
         self._check_time(t, allow_future)
         d = self._datasets.get(b32(dataset_id))
@@ -303,7 +282,8 @@ class RegistryHistory:
             return None
         terms, owner, uri = d.terms.at(t), d.owner.at(t), d.uri.at(t)
         assert terms is not None and owner is not None
-        return DatasetState(b32(dataset_id), owner, d.dataset_key, terms[0], terms[1], uri or "")
+        return DatasetTerms(terms[0], terms[1], dataset_id=b32(dataset_id), owner=owner, dataset_key=d.dataset_key,
+                            uri=uri or "")
 
     def base_model_at(self, model_id: bytes | str, t: int, *, allow_future: bool = False) -> BaseModelState | None:
         """The base model at `t` (None if not registered by then)."""

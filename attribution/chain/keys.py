@@ -98,10 +98,31 @@ def write_keystore(path: Path | str, private_key: str, password: str, *, kdf: Li
     `kdf="pbkdf2", iterations=...`)."""
     path = Path(path)
     keyfile = Account.encrypt(account_from_key(private_key).key, password, kdf=kdf, iterations=iterations)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(keyfile, f)
+    try:
+        write_secret_file(path, json.dumps(keyfile).encode())
+    except FileExistsError as e:
+        raise SignerError(f"{path} already exists: a keystore is never overwritten (it may hold the only copy of "
+                          "a key); pick another path or move the old file away") from e
     return path
+
+
+def write_secret_file(path: Path, data: bytes) -> None:
+    """Create `path` holding `data`, readable by its owner only (0600), durably; `FileExistsError` if it exists.
+
+    `O_EXCL` on a fresh temp file: `O_CREAT` on an existing file keeps that file's mode (0644), so the secret
+    would be world-readable. The temp file is renamed into place only if `path` is still absent (a hard link
+    fails on an existing name), so no existing key is ever replaced.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_signer(chain_id: int, *, keystore: Path | str | None = None, password: str | None = None,

@@ -13,15 +13,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from web3 import Web3
 from web3.types import FilterParams, LogReceipt
 
 from attribution.chain.errors import RpcError
-
-if TYPE_CHECKING:
-    from attribution.chain.client import ChainClient
+from attribution.hashing import to_checksum_address
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +34,21 @@ _RANGE_REFUSAL = re.compile(r"block range|range (is )?too|range limit|max(imum)?
                             r"range of [\d,]+ blocks|too wide|exceeds? max(imum)? block")
 
 TopicFilter = bytes | str | Sequence[bytes | str] | None
+
+
+class LogSource(Protocol):
+    """What `iter_logs` needs of an RPC client (`ChainClient` is one): the head, one `eth_getLogs` call with the
+    client's error mapping, and the page cap it may lower for later scans."""
+
+    log_block_range: int
+
+    def block_number(self) -> int:
+        """The latest block number."""
+        ...
+
+    def fetch_logs(self, params: FilterParams) -> list[LogReceipt]:
+        """One `eth_getLogs` request; `RpcError` (with the provider's message) when it is refused."""
+        ...
 
 
 def classify_refusal(message: str) -> str | None:
@@ -71,7 +83,7 @@ def _topics(topics: Sequence[TopicFilter]) -> list[Any]:
     return out
 
 
-def iter_logs(client: ChainClient, *, address: str | Sequence[str], from_block: int,
+def iter_logs(client: LogSource, *, address: str | Sequence[str], from_block: int,
               to_block: int | str = "latest", topics: Sequence[TopicFilter] = (), reverse: bool = False,
               on_page: Callable[[int, int, int], None] | None = None) -> Iterator[LogReceipt]:
     """Yield the logs of `address` matching `topics` in `[from_block, to_block]`, page by page, in chain order.
@@ -85,8 +97,8 @@ def iter_logs(client: ChainClient, *, address: str | Sequence[str], from_block: 
     if from_block < 0:
         raise ValueError(f"from_block must be >= 0, got {from_block}")
     end = client.block_number() if to_block == "latest" else int(to_block)
-    addresses = [Web3.to_checksum_address(address)] if isinstance(address, str) else [
-        Web3.to_checksum_address(a) for a in address]
+    addresses = [to_checksum_address(address)] if isinstance(address, str) else [
+        to_checksum_address(a) for a in address]
     topic_list = _topics(topics)
     cap = max(1, int(client.log_block_range))
     span = cap
@@ -98,7 +110,7 @@ def iter_logs(client: ChainClient, *, address: str | Sequence[str], from_block: 
         if topic_list:
             params["topics"] = topic_list
         try:
-            page = client._rpc("eth_getLogs", lambda p=params: client.w3.eth.get_logs(p))  # type: ignore[misc]
+            page = client.fetch_logs(params)
         except RpcError as e:
             kind = classify_refusal(str(e))
             if kind is None:
@@ -122,7 +134,7 @@ def iter_logs(client: ChainClient, *, address: str | Sequence[str], from_block: 
         span = min(cap, span * 2)
 
 
-def get_logs(client: ChainClient, *, address: str | Sequence[str], from_block: int, to_block: int | str = "latest",
+def get_logs(client: LogSource, *, address: str | Sequence[str], from_block: int, to_block: int | str = "latest",
              topics: Sequence[TopicFilter] = ()) -> list[LogReceipt]:
     """All logs of `iter_logs` as a list."""
     return list(iter_logs(client, address=address, from_block=from_block, to_block=to_block, topics=topics))

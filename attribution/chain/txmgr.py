@@ -31,13 +31,14 @@ from typing import Any, cast
 import requests
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
-from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
 from web3.types import TxParams, TxReceipt
 
 from attribution.chain.client import ChainClient, revert_from
 from attribution.chain.errors import ChainError, RpcError, RpcUnavailable
 from attribution.chain.keys import check_key_allowed
+from attribution.chain.redact import scrub
+from attribution.hashing import keccak256, to_checksum_address
 
 __all__ = [
     "GAS_PRICE_ORACLE",
@@ -54,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 #: The OP Stack predeploy that prices the L1 data of an L2 transaction.
 GAS_PRICE_ORACLE = "0x420000000000000000000000000000000000000F"
-_GET_L1_FEE = Web3.keccak(text="getL1Fee(bytes)")[:4]
+_GET_L1_FEE = keccak256(b"getL1Fee(bytes)")[:4]
 
 
 class FeeCapExceeded(ChainError):
@@ -140,10 +141,11 @@ class TxManager:
         try:
             return fn()
         except (requests.ConnectionError, requests.Timeout, OSError) as e:
-            raise RpcUnavailable(f"{what}: RPC {self.client.rpc_url} unreachable ({type(e).__name__}); the batcher "
-                                 "retries with backoff") from e
+            # requests' own messages carry the full URL (with any key in it): `from None`, the redacted URL only
+            raise RpcUnavailable(f"{what}: RPC {self.client.safe_url} unreachable ({type(e).__name__}); the batcher "
+                                 "retries with backoff") from None
         except Web3RPCError as e:
-            raise RpcError(f"{what}: {e}") from e
+            raise RpcError(scrub(f"{what}: {e}")) from e
 
     # -- fees and nonces ----------------------------------------------------------------------------------------
 
@@ -185,7 +187,7 @@ class TxManager:
 
     def estimate_gas(self, to: str, data: bytes) -> int:
         """Gas estimate × margin; a revert raises the decoded custom error."""
-        params: TxParams = {"from": self.account.address, "to": Web3.to_checksum_address(to), "data": HexBytes(data)}
+        params: TxParams = {"from": self.account.address, "to": to_checksum_address(to), "data": HexBytes(data)}
         try:
             estimate = int(self._rpc("eth_estimateGas", lambda: self.w3.eth.estimate_gas(params)))
         except ContractLogicError as e:
@@ -194,7 +196,7 @@ class TxManager:
 
     def _sign(self, to: str, data: bytes, nonce: int, gas: int, max_fee: int, tip: int) -> PreparedTx:
         tx: dict[str, Any] = {"type": 2, "chainId": self.client.chain_id, "nonce": nonce,
-                              "to": Web3.to_checksum_address(to), "data": HexBytes(data), "value": 0, "gas": gas,
+                              "to": to_checksum_address(to), "data": HexBytes(data), "value": 0, "gas": gas,
                               "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
         signed = self.account.sign_transaction(tx)
         return PreparedTx(raw=bytes(signed.raw_transaction), tx_hash=bytes(signed.hash), nonce=nonce,
@@ -300,7 +302,7 @@ class TxManager:
         if raw is None:
             return None
         if self._has_oracle is None:
-            code = self._rpc("eth_getCode", lambda: self.w3.eth.get_code(Web3.to_checksum_address(GAS_PRICE_ORACLE)))
+            code = self._rpc("eth_getCode", lambda: self.w3.eth.get_code(to_checksum_address(GAS_PRICE_ORACLE)))
             self._has_oracle = len(code) > 0
         if not self._has_oracle:
             return None
@@ -309,7 +311,7 @@ class TxManager:
         data = _GET_L1_FEE + abi_encode(["bytes"], [raw])
         try:
             out = self._rpc("getL1Fee", lambda: self.w3.eth.call(
-                {"to": Web3.to_checksum_address(GAS_PRICE_ORACLE), "data": HexBytes(data)},
+                {"to": to_checksum_address(GAS_PRICE_ORACLE), "data": HexBytes(data)},
                 block_identifier=int(receipt["blockNumber"])))
         except (ContractLogicError, RpcError):
             return None
@@ -318,7 +320,7 @@ class TxManager:
     def revert_of(self, receipt: Mapping[str, Any], tx: PreparedTx) -> ChainError | None:
         """Replay a reverted transaction one block earlier to decode its custom error."""
         try:
-            self.w3.eth.call({"from": self.account.address, "to": Web3.to_checksum_address(tx.to),
+            self.w3.eth.call({"from": self.account.address, "to": to_checksum_address(tx.to),
                               "data": HexBytes(tx.data), "gas": tx.gas},
                              block_identifier=int(receipt["blockNumber"]) - 1)
         except ContractLogicError as e:

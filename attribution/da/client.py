@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from attribution.da.codec import Certificate, is_our_commitment, keccak256, parse_commitment
+from attribution.chain.redact import register_url, scrub
+from attribution.da.codec import Certificate, is_our_commitment, parse_commitment
 from attribution.da.errors import (
     DACommitmentInvalid,
     DAError,
@@ -27,6 +28,8 @@ from attribution.da.errors import (
     DAUnavailable,
 )
 from attribution.da.operator import recover_signer
+from attribution.hashing import keccak256
+from attribution.safejson import JSONInputError, loads
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +60,7 @@ class _Retry(Exception):
 
 def _error_message(response: httpx.Response) -> str:
     try:
-        body = response.json()
+        body = loads(response.content, what="the DA error answer")
         return str(body["error"]["message"])
     except Exception:  # not our JSON error shape (e.g. a proxy's plain text)
         return response.text[:500] or response.reason_phrase
@@ -131,8 +134,14 @@ class _ClientConfig:
         expected_operator: str | None = None,
         verify_kzg: bool = False,
         max_backoff: float = 10.0,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.safe_url = register_url(self.base_url)  # errors and logs name the server by this (no key in a URL)
+        # sent on every request: a DA server with an API key refuses puts without it (401)
+        self.headers = {"content-type": "application/octet-stream"}
+        if api_key:
+            self.headers["authorization"] = f"Bearer {api_key}"
         self.timeout = timeout
         self.retry = RetryPolicy(max_retries=max_retries, backoff=backoff, max_backoff=max_backoff)
         self._verifier = _Verifier(expected_operator, verify_kzg)
@@ -165,14 +174,14 @@ class DAClient(_ClientConfig):
         for attempt in range(self.retry.max_retries + 1):
             try:
                 response = self._http.request(
-                    method, path, content=content, headers={"content-type": "application/octet-stream"}
+                    method, path, content=content, headers=self.headers
                 )
                 _check_status(response, what)
                 return response
             except _Retry as e:
                 last, retry_after = str(e), e.retry_after
             except httpx.TransportError as e:  # connection refused/reset, timeouts
-                last, retry_after = f"{what}: {type(e).__name__}: {e}", None
+                last, retry_after = scrub(f"{what}: {type(e).__name__}: {e}"), None
             if attempt < self.retry.max_retries:
                 delay = self.retry.delay(attempt, retry_after)
                 logger.warning("%s; retry %d/%d in %.2fs", last, attempt + 1, self.retry.max_retries, delay)
@@ -200,12 +209,16 @@ class DAClient(_ClientConfig):
         try:
             response = self._http.get("/health")
         except httpx.TransportError as e:
-            raise DAUnavailable(f"DA health: {e}; is the DA server running at {self.base_url}?") from e
+            raise DAUnavailable(f"DA health: {type(e).__name__}; is the DA server running at "
+                                f"{self.safe_url}?") from None
         try:
             _check_status(response, "DA health")
         except _Retry as e:
             raise DAUnavailable(str(e)) from e
-        body = response.json()
+        try:
+            body = loads(response.content, what="the DA health answer")
+        except JSONInputError as e:
+            raise DAError(str(e)) from e
         if not isinstance(body, dict):
             raise DAError("DA health answered something other than a JSON object")
         return body
@@ -234,14 +247,14 @@ class AsyncDAClient(_ClientConfig):
         for attempt in range(self.retry.max_retries + 1):
             try:
                 response = await self._http.request(
-                    method, path, content=content, headers={"content-type": "application/octet-stream"}
+                    method, path, content=content, headers=self.headers
                 )
                 _check_status(response, what)
                 return response
             except _Retry as e:
                 last, retry_after = str(e), e.retry_after
             except httpx.TransportError as e:
-                last, retry_after = f"{what}: {type(e).__name__}: {e}", None
+                last, retry_after = scrub(f"{what}: {type(e).__name__}: {e}"), None
             if attempt < self.retry.max_retries:
                 delay = self.retry.delay(attempt, retry_after)
                 logger.warning("%s; retry %d/%d in %.2fs", last, attempt + 1, self.retry.max_retries, delay)

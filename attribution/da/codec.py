@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import sha3
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 
 from attribution.da.errors import DACommitmentInvalid, DAPayloadTooLarge
+from attribution.hashing import keccak256
 
 UNIT_BYTES = 31
 FIELD_ELEMENT_BYTES = 32
@@ -42,12 +42,6 @@ CERT_VERSION = 2  # 1 carried every KZG commitment (bytes[]): 128 calldata bytes
 CERT_TYPES = ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64", "bytes"]
 SIGNED_TYPES = CERT_TYPES[:-1]
 
-_ZERO_UNIT = bytes(UNIT_BYTES)
-
-
-def keccak256(data: bytes) -> bytes:
-    """Keccak-256 (the Ethereum hash, not NIST SHA3-256)."""
-    return sha3.keccak_256(data).digest()
 
 
 # ---------------------------------------------------------------------------------------------------------------

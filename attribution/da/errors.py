@@ -43,3 +43,7 @@ class DAOperatorKeyError(DAError, ValueError):
 
 class DAStorageError(DAError, OSError):
     """The blob store could not write or read durably (disk full, permissions); the put is not stored."""
+
+
+class DAQuotaExceeded(DAStorageError):
+    """Storing the payload would take the blob store past the operator's disk quota (`--quota-bytes`)."""

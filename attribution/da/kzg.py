@@ -119,7 +119,7 @@ class KZGPool:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
         # forkserver, not fork: forking a process that already runs uvicorn's threads is unsafe. The forkserver
-        # loads the trusted setup once (preload) and workers fork from it, instead of each loading it (~2 s CPU).
+        # loads the trusted setup once (preload) and workers fork from it, instead of each loading it (docs/da.md).
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["attribution.da._kzg_preload"])
         self._executor = ProcessPoolExecutor(

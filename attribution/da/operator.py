@@ -17,7 +17,7 @@ from eth_keys.exceptions import BadSignature, ValidationError
 from eth_typing import Hash32
 
 from attribution.chain.errors import SignerError
-from attribution.chain.keys import account_from_keystore
+from attribution.chain.keys import account_from_keystore, write_secret_file
 from attribution.da.codec import Certificate
 from attribution.da.errors import DAOperatorKeyError, DAPayloadMismatch
 
@@ -61,13 +61,10 @@ def _load_or_create_dev_key(data_dir: Path) -> LocalAccount:
         return account
     data_dir.mkdir(parents=True, exist_ok=True)
     account = Account.create()
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(account.key.hex())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        write_secret_file(path, account.key.hex().encode())  # 0600, O_EXCL: never an old file's mode
+    except FileExistsError:  # another server on this dir created it first: use that one
+        return _load_or_create_dev_key(data_dir)
     logger.warning(
         "created dev DA operator key %s in %s; use --operator-keystore outside a devnet", account.address, path
     )

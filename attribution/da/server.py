@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -29,15 +31,27 @@ from typing import Any, BinaryIO
 
 from eth_account.signers.local import LocalAccount
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate, keccak256, parse_commitment, parse_commitment_hex
-from attribution.da.errors import DACommitmentInvalid, DAError, DAOperatorKeyError, DAStorageError
+from attribution.da.admission import BodyTooLarge, authorized, client_of, give, spool_body, take
+from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate, parse_commitment, parse_commitment_hex
+from attribution.da.errors import (
+    DACommitmentInvalid,
+    DAError,
+    DAOperatorKeyError,
+    DAQuotaExceeded,
+    DAStorageError,
+)
 from attribution.da.kzg import KZGPool
 from attribution.da.operator import load_operator, sign_certificate
 from attribution.da.storage import BlobStore, open_blob
+from attribution.hashing import keccak256
+from attribution.http_server import HttpLimits, serve_config
+from attribution.safejson import loads
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +74,23 @@ class DAServerConfig:
     kzg_workers: int | None = None
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     max_inflight_puts: int = 4
-    max_inflight_gets: int = 16
+    max_inflight_gets: int = 64
     body_timeout_s: float = 60.0
+    header_timeout_s: float = 10.0
+    send_timeout_s: float = 30.0  # a GET whose client reads nothing for this long is cut off (slot released)
+    max_gets_per_client: int = 8  # one address cannot take every GET slot
+    max_uploads_per_client: int = 8  # put bodies being received at once from one address
+    max_uploads: int = 64  # put bodies being received at once in all (each spooled to disk, not memory)
+    max_connections_per_client: int = 64
+    quota_bytes: int | None = None  # disk quota of the blob store; None: the disk's free space
+    api_key_hash: str | None = None  # sha256 hex of the key puts must carry (`Authorization: Bearer KEY`)
     dev: bool = False  # a generated dev operator key is allowed (local devnets only)
+
+    def http_limits(self) -> HttpLimits:
+        """The connection-level limits of this server (timeouts, per-address connection cap)."""
+        return HttpLimits(header_timeout_s=self.header_timeout_s, body_timeout_s=self.body_timeout_s + 5,
+                          send_timeout_s=self.send_timeout_s,
+                          max_connections_per_client=self.max_connections_per_client)
 
 
 @dataclass
@@ -87,6 +115,9 @@ class _State:
     faults: Faults = field(default_factory=Faults)
     inflight_puts: int = 0
     inflight_gets: int = 0
+    receiving: int = 0
+    gets_by_client: dict[str, int] = field(default_factory=dict)
+    uploads_by_client: dict[str, int] = field(default_factory=dict)
     key_locks: dict[bytes, tuple[asyncio.Lock, int]] = field(default_factory=dict)
     warm_task: asyncio.Task[None] | None = None
 
@@ -103,26 +134,10 @@ def _too_large(limit: int) -> JSONResponse:
     )
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None when it exceeds `limit` (checked on Content-Length first, then while streaming)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        if int(declared) <= _DRAIN_LIMIT:
-            await _discard_body(request)
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            chunks.clear()
-            if size > _DRAIN_LIMIT:
-                return None
-            continue
-        chunks.append(chunk)
-    if size > limit:
-        return None
-    return chunks[0] if len(chunks) == 1 else await asyncio.to_thread(b"".join, chunks)
+def _unauthorized() -> JSONResponse:
+    return _error(401, "unauthorized", "this DA server takes puts only with its API key: send `Authorization: "
+                  "Bearer KEY` (the batcher's batcher.da_api_key, env LORALEDGER_BATCHER__DA_API_KEY)",
+                  {"WWW-Authenticate": "Bearer"})
 
 
 async def _discard_body(request: Request) -> None:
@@ -146,20 +161,64 @@ async def put(request: Request) -> Response:
     if faults.put_503:
         if faults.put_503 > 0:
             faults.put_503 -= 1
-        await _discard_body(request)
+        with contextlib.suppress(ClientDisconnect):
+            await _discard_body(request)
         return _error(503, "fault_injected", "put refused by an injected fault; retry later", {"Retry-After": "0"})
-    # the body is read before a put slot is taken, under a deadline: uploads that stall hold no slot, and are cut
-    # off after body_timeout_s
+    if not authorized(request, state.config.api_key_hash):
+        return _unauthorized()
+    # the body is spooled to disk before a put slot is taken, under a deadline: uploads that stall hold no slot
+    # and no memory, are cut off after body_timeout_s, and are capped per address and in all
+    client = client_of(request)
+    cfg = state.config
+    if state.receiving >= cfg.max_uploads or not take(state.uploads_by_client, client, cfg.max_uploads_per_client):
+        return _error(503, "busy", f"too many uploads in progress (limit {cfg.max_uploads_per_client} per address, "
+                      f"{cfg.max_uploads} in all); retry later", {"Retry-After": "1", "Connection": "close"})
+    state.receiving += 1
+    spooled: Path | None = None
     try:
-        async with asyncio.timeout(state.config.body_timeout_s):
-            payload = await _read_body(request, state.config.max_payload_bytes)
-    except TimeoutError:
-        return _error(408, "body_timeout", f"the request body did not arrive within {state.config.body_timeout_s:g} "
-                      "s; send the whole payload promptly (check the Content-Length)", {"Connection": "close"})
-    if payload is None:
-        return _too_large(state.config.max_payload_bytes)
-    if not payload:
-        return _error(400, "empty_payload", "the body is empty; POST the payload bytes to /put")
+        try:
+            async with asyncio.timeout(cfg.body_timeout_s):
+                spooled, size = await spool_body(request, cfg.max_payload_bytes, state.store.tmp_dir)
+        except TimeoutError:
+            return _error(408, "body_timeout", f"the request body did not arrive within {cfg.body_timeout_s:g} s; "
+                          "send the whole payload promptly (check the Content-Length)", {"Connection": "close"})
+        except BodyTooLarge:
+            return _too_large(cfg.max_payload_bytes) if await _drained(request) else _too_large_close(cfg)
+        except ClientDisconnect:
+            logger.info("a put's client went away before its body was complete")
+            return _error(400, "body_incomplete", "the request body ended early; send the whole payload")
+        finally:
+            state.receiving -= 1
+            give(state.uploads_by_client, client)
+        if size == 0:
+            return _error(400, "empty_payload", "the body is empty; POST the payload bytes to /put")
+        try:
+            state.store.check_quota(size)
+        except DAQuotaExceeded as e:
+            logger.error("put refused: %s", e)
+            return _error(507, "quota_exceeded", str(e), {"Retry-After": "60"})
+        return await _put_spooled(state, spooled)
+    finally:
+        if spooled is not None:
+            spooled.unlink(missing_ok=True)
+
+
+async def _drained(request: Request) -> bool:
+    """Read the rest of a too-large body (bounded), so the client sees the 413 instead of a reset."""
+    try:
+        await _discard_body(request)
+    except ClientDisconnect:
+        return False
+    return True
+
+
+def _too_large_close(cfg: DAServerConfig) -> JSONResponse:
+    response = _too_large(cfg.max_payload_bytes)
+    response.headers["Connection"] = "close"
+    return response
+
+
+async def _put_spooled(state: _State, spooled: Path) -> Response:
     if state.inflight_puts >= state.config.max_inflight_puts:
         return _error(
             503,
@@ -170,7 +229,11 @@ async def put(request: Request) -> Response:
     state.inflight_puts += 1
     try:
         await _fault_latency(state)  # inside the in-flight window: a slow DA also fills the put slots
+        payload = await asyncio.to_thread(spooled.read_bytes)  # in memory only inside a put slot
         commitment = await _store(state, payload)
+    except DAQuotaExceeded as e:
+        logger.error("put refused: %s", e)
+        return _error(507, "quota_exceeded", str(e), {"Retry-After": "60"})
     except DAStorageError as e:
         logger.error("put failed: %s", e)
         return _error(503, "storage_failed", f"{e}", {"Retry-After": "5"})
@@ -208,7 +271,7 @@ async def _store(state: _State, payload: bytes) -> bytes:
                 logger.info("put of already stored payload %s", payload_keccak.hex())
                 return Certificate.decode(existing).commitment()
             kzg = await state.pool.commit(payload) if state.pool is not None else []
-            # signing is ~10 ms of pure Python: in the thread with the fsyncs, not on the event loop
+            # signing is pure Python and slow (docs/da.md): in the thread with the fsyncs, not on the event loop
             certificate = await asyncio.to_thread(_certify_and_write, state, payload_keccak, payload, kzg)
             seq = certificate.da_sequence
             logger.info("stored payload %s: %d bytes, daSequence %d", payload_keccak.hex(), len(payload), seq)
@@ -250,6 +313,10 @@ async def get(request: Request) -> Response:
     if state.inflight_gets >= state.config.max_inflight_gets:
         return _error(503, "busy", f"{state.inflight_gets} gets are in flight (limit "
                       f"{state.config.max_inflight_gets}); retry later", {"Retry-After": "1"})
+    client = client_of(request)
+    if not take(state.gets_by_client, client, state.config.max_gets_per_client):
+        return _error(503, "busy", f"your address has {state.config.max_gets_per_client} gets in flight (the limit "
+                      "per address); read those first, then retry", {"Retry-After": "1"})
     state.inflight_gets += 1
     released = False
 
@@ -258,6 +325,7 @@ async def get(request: Request) -> Response:
         if not released:
             released = True
             state.inflight_gets -= 1
+            give(state.gets_by_client, client)
 
     try:
         opened = await asyncio.to_thread(open_blob, state.store.blob_dir, certificate.payload_keccak)
@@ -328,6 +396,10 @@ async def health(request: Request) -> Response:
             "max_payload_bytes": state.config.max_payload_bytes,
             "inflight_puts": state.inflight_puts,
             "inflight_gets": state.inflight_gets,
+            "receiving": state.receiving,
+            "stored_bytes": state.store.used_bytes,
+            "quota_bytes": state.config.quota_bytes,
+            "writes_need_key": state.config.api_key_hash is not None,
         }
     )
 
@@ -337,9 +409,16 @@ async def faults(request: Request) -> Response:
     state: _State = request.app.state.da
     if not state.config.enable_faults:
         return _error(404, "not_found", "fault switches are off; start the server with --enable-faults")
+    if not authorized(request, state.config.api_key_hash):
+        return _unauthorized()
     if request.method == "POST":
         try:
-            body = await request.json()
+            raw = b""
+            async for chunk in request.stream():
+                raw += chunk
+                if len(raw) > 4096:
+                    raise ValueError("body too large")
+            body = loads(raw, what="the faults body")
             if not isinstance(body, dict) or set(body) - {"put_503", "get_404", "latency_ms"}:
                 raise ValueError("unknown fields")
             put_503 = body.get("put_503", 0)
@@ -365,7 +444,7 @@ def create_app(config: DAServerConfig, operator: LocalAccount | None = None) -> 
             "--operator-keystore FILE (password in $LORALEDGER_DA__OPERATOR_PASSWORD), or --dev for a local devnet")
     config.data_dir.mkdir(parents=True, exist_ok=True)
     operator = operator or load_operator(config.operator_keystore, config.data_dir)
-    state = _State(config=config, operator=operator, store=BlobStore(config.data_dir))
+    state = _State(config=config, operator=operator, store=BlobStore(config.data_dir, config.quota_bytes))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -391,6 +470,9 @@ def create_app(config: DAServerConfig, operator: LocalAccount | None = None) -> 
             Route("/admin/faults", faults, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
+        # payloads are public by design: any page may read them (the explorer's verify page fetches them from the
+        # browser); CORS only lets a page read GET answers, the put and admin routes allow no cross-origin method
+        middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"])],
     )
     app.state.da = state
     return app
@@ -401,7 +483,8 @@ def serve(config: DAServerConfig) -> None:
     import uvicorn
 
     app = create_app(config)
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    uvicorn.Server(serve_config(app, config.host, config.port, config.http_limits(), log_level="warning",
+                                access_log=False)).run()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -416,13 +499,41 @@ def build_parser() -> argparse.ArgumentParser:
                         help="local devnet: without --operator-keystore, create/reuse a dev key in the data dir")
     parser.add_argument("--body-timeout", type=float, default=60.0,
                         help="seconds a put's whole body may take to arrive (default 60)")
-    parser.add_argument("--max-inflight-gets", type=int, default=16, help="concurrent GETs before 503 (default 16)")
+    parser.add_argument("--max-inflight-gets", type=int, default=64, help="concurrent GETs before 503 (default 64)")
+    parser.add_argument("--header-timeout", type=float, default=10.0,
+                        help="seconds a request's headers may take to arrive (default 10)")
+    parser.add_argument("--send-timeout", type=float, default=30.0,
+                        help="seconds a reader may read nothing before its GET is cut off (default 30)")
+    parser.add_argument("--max-gets-per-client", type=int, default=8,
+                        help="concurrent GETs from one address before 503 (default 8)")
+    parser.add_argument("--max-uploads-per-client", type=int, default=8,
+                        help="put bodies received at once from one address before 503 (default 8)")
+    parser.add_argument("--quota-bytes", type=int, default=None,
+                        help="disk quota of the blob store; a put past it gets 507 (default: no quota)")
+    parser.add_argument("--api-key-hash", default=None,
+                        help="sha256 hex of the API key puts must send (or the key itself in $LORALEDGER_DA__API_KEY)")
     parser.add_argument("--max-payload-bytes", type=int, default=MAX_PAYLOAD_BYTES,
                         help="largest payload accepted, at most 16 MiB (default); above it 413")
     parser.add_argument("--enable-faults", action="store_true", help="enable /admin/faults (tests only)")
     parser.add_argument("--no-kzg", dest="kzg", action="store_false", help="skip KZG commitments (benchmarks only)")
     parser.add_argument("--kzg-workers", type=int, default=None, help="KZG worker processes (default min(2, CPUs))")
     return parser
+
+
+API_KEY_ENV = "LORALEDGER_DA__API_KEY"
+
+
+def api_key_hash(given_hash: str | None) -> str | None:
+    """The write key's sha256 hex: `given_hash`, else the hash of $LORALEDGER_DA__API_KEY, else None (no key).
+
+    The key itself is read from the environment only, never from argv (visible to every local user in `ps`)."""
+    if given_hash:
+        h = given_hash.lower().removeprefix("0x")
+        if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+            raise DAError(f"--api-key-hash must be 64 hex digits (sha256 of the key), got {len(h)} characters")
+        return h
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    return hashlib.sha256(key.encode()).hexdigest() if key else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -436,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
                 enable_faults=args.enable_faults, kzg=args.kzg, kzg_workers=args.kzg_workers, dev=args.dev,
                 body_timeout_s=args.body_timeout, max_inflight_gets=args.max_inflight_gets,
                 max_payload_bytes=min(args.max_payload_bytes, MAX_PAYLOAD_BYTES),
+                header_timeout_s=args.header_timeout, send_timeout_s=args.send_timeout,
+                max_gets_per_client=args.max_gets_per_client, max_uploads_per_client=args.max_uploads_per_client,
+                quota_bytes=args.quota_bytes, api_key_hash=api_key_hash(args.api_key_hash),
             )
         )
     except DAError as e:

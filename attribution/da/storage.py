@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO
 
-from attribution.da.errors import DAStorageError
+from attribution.da.errors import DAQuotaExceeded, DAStorageError
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,9 @@ def write_durably(path: Path, parts: list[bytes], tmp_dir: Path) -> None:
 class BlobStore:
     """Payloads and their certificates on disk, keyed by payload keccak; plus the durable daSequence counter."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, quota_bytes: int | None = None) -> None:
         self.data_dir = data_dir
+        self.quota_bytes = quota_bytes  # None: no quota (the disk's free space is the only bound)
         self.blob_dir = data_dir / "blobs"
         self.tmp_dir = data_dir / "tmp"
         self._sequence_path = data_dir / "sequence"
@@ -70,6 +71,14 @@ class BlobStore:
             raise DAStorageError(f"cannot create the DA data dir {data_dir}: {e}; check path and permissions") from e
         self._recover()
         self._next_sequence = self._read_sequence()
+        self.used_bytes = sum(p.stat().st_size for p in self.blob_dir.iterdir() if p.suffix == ".blob")
+
+    def check_quota(self, nbytes: int) -> None:
+        """Raise `DAQuotaExceeded` if storing `nbytes` more would pass the quota."""
+        if self.quota_bytes is not None and self.used_bytes + nbytes > self.quota_bytes:
+            raise DAQuotaExceeded(f"the DA store holds {self.used_bytes} bytes and its quota is {self.quota_bytes}; "
+                                  f"a {nbytes}-byte payload does not fit: the operator must raise --quota-bytes or "
+                                  "move old blobs to an archive")
 
     def _recover(self) -> None:
         """Drop what a crash left half-written: temp files (a blob is only visible once renamed into place)."""
@@ -126,10 +135,16 @@ class BlobStore:
 
     def write(self, payload_keccak: bytes, payload: bytes, certificate: bytes) -> None:
         """Store certificate and payload in one file, durably; visible only once complete."""
+        size = 4 + len(certificate) + len(payload)
+        with self._lock:
+            self.check_quota(size)
+            self.used_bytes += size  # reserved before the write, so concurrent puts cannot pass the quota together
         try:
             write_durably(self._path(payload_keccak), [len(certificate).to_bytes(4, "big"), certificate, payload],
                           self.tmp_dir)
         except OSError as e:
+            with self._lock:
+                self.used_bytes -= size
             raise DAStorageError(f"cannot store payload {payload_keccak.hex()}: {e}; free disk space") from e
 
     def count(self) -> int:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attribution.devnet.processes import free_port
 from attribution.errors import AttributionError
 
 __all__ = ["PostgresUnavailable", "PostgresCluster", "available", "start_postgres", "stop_postgres"]
@@ -29,12 +29,6 @@ def available() -> bool:
 
 def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -76,7 +70,7 @@ def start_postgres() -> PostgresCluster:
         raise PostgresUnavailable(f"initdb failed: {(init.stdout + init.stderr)[-500:]}")
     last = ""
     for _ in range(3):
-        port = _free_port()
+        port = free_port()
         proc = subprocess.run(_as_postgres([
             "pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60", "-o",
             f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attribution.chain.artifacts import REPO_ROOT, ArtifactStore, ensure_built, find_foundry_tool
+from attribution.chain.artifacts import REPO_ROOT, ArtifactStore, ensure_built
 from attribution.chain.assets import adapter_id_for, dataset_id_for
 from attribution.chain.client import ChainClient
 from attribution.chain.deploy import (
@@ -42,6 +42,8 @@ from attribution.chain.deploy import (
 )
 from attribution.chain.errors import ChainError, DeploymentError, DevnetError
 from attribution.chain.keys import DEV_ROLE_INDEX, DEVNET_CHAIN_ID, dev_keys
+from attribution.chain.setup import connect
+from attribution.devnet.processes import anvil_argv
 
 log = logging.getLogger(__name__)
 
@@ -276,9 +278,9 @@ def _http_ok(url: str) -> bool:
 
 
 def _anvil_argv(config: DevnetConfig) -> list[str]:
-    anvil = find_foundry_tool("anvil", config.repo_root)
-    return [str(anvil), "--network", "optimism", "--host", config.host, "--port", str(config.anvil_port),
-            "--state", str(config.state_file), "--state-interval", "1", "--chain-id", str(DEVNET_CHAIN_ID)]
+    # not silent: the devnet's anvil logs to .devnet/anvil.log
+    return anvil_argv(config.anvil_port, host=config.host, state=config.state_file, chain_id=DEVNET_CHAIN_ID,
+                      silent=False, repo_root=config.repo_root)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -420,17 +422,16 @@ def _dev_client(config: DevnetConfig, role: str = "deployer") -> ChainClient:
     return ChainClient(config.rpc_url, Account.from_key(dev_keys()[DEV_ROLE_INDEX[role]]))
 
 
-def _existing_deployment(config: DevnetConfig, client: ChainClient, warnings: list[str]) -> Deployment | None:
-    path = deployment_path(DEVNET_CHAIN_ID, config.deployments_dir)
-    if not path.is_file():
-        return None
+def _existing_deployment(config: DevnetConfig, warnings: list[str]) -> Deployment | None:
+    """The live deployment of the devnet (its file, and code at every address), None when there is none."""
     try:
-        deployment = Deployment.load(path)
-        warnings.extend(deployment.check(client))
+        chain = connect(config.rpc_url, expected_chain_id=DEVNET_CHAIN_ID, deployments_dir=config.deployments_dir,
+                        require_deployment=False, check_code=True)
     except DeploymentError as e:
         log.info("existing deployment unusable (%s); redeploying", e)
         return None
-    return deployment
+    warnings.extend(chain.warnings)
+    return chain.deployment
 
 
 def _deploy_devnet(config: DevnetConfig, client: ChainClient, say: Callable[[str], None]) -> Deployment:
@@ -497,7 +498,7 @@ def up(config: DevnetConfig | None = None, progress: Callable[[str], None] | Non
         started.append("da")
 
     deployed = False
-    deployment = _existing_deployment(config, client, warnings)
+    deployment = _existing_deployment(config, warnings)
     if deployment is None:
         deployment = _deploy_devnet(config, client, say)
         deployed = True
@@ -548,7 +549,7 @@ def status(config: DevnetConfig | None = None) -> DevnetStatus:
         try:
             chain_id = client.chain_id
             block = client.block_number()
-            deployment = _existing_deployment(config, client, warnings)
+            deployment = _existing_deployment(config, warnings)
         except ChainError as e:
             warnings.append(f"anvil (pid {anvil_pid}) does not answer: {e}")
     return DevnetStatus(rpc_url=config.rpc_url, chain_id=chain_id, block_number=block, services=services,

@@ -1,5 +1,6 @@
 """The indexer's query API (FastAPI; OpenAPI docs at `/docs`). One router per resource; errors are JSON
-`{"error": {"code", "message"}}` with 400 for a bad parameter and 404 for what is not indexed.
+`{"error": {"code", "message"}}` with 400 for a bad parameter (integers above 2^63 - 1 included) and 404 for what
+is not indexed.
 
     GET /v1/status                                   cursor, record count, verdict totals
     GET /v1/records/{node}/{seq}                     one record with its proof
@@ -17,7 +18,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Connection, Engine
 
@@ -40,6 +42,11 @@ def _reader(request: Request) -> Reader:
 
 Conn = Annotated[Connection, Depends(_conn)]
 Read = Annotated[Reader, Depends(_reader)]
+# every integer a client passes goes to SQL: SQLite and PostgreSQL BIGINT stop at 2^63 - 1 (above: a 500 before)
+MAX_INT = 2**63 - 1
+SeqPath = Annotated[int, Path(ge=0, le=MAX_INT)]
+IdPath = Annotated[int, Path(ge=0, le=MAX_INT)]
+TimeQuery = Annotated[int | None, Query(ge=0, le=MAX_INT)]
 
 status_router = APIRouter(prefix="/v1", tags=["status"])
 records_router = APIRouter(prefix="/v1/records", tags=["records"])
@@ -55,16 +62,16 @@ def status(conn: Conn, reader: Read) -> dict[str, Any]:
 
 
 @records_router.get("/{node}/{seq}")
-def get_record(node: str, seq: int, conn: Conn, reader: Read) -> dict[str, Any]:
+def get_record(node: str, seq: SeqPath, conn: Conn, reader: Read) -> dict[str, Any]:
     """Record `seq` of `node`, its batch, verdict and Merkle proof (null unless the batch verified ok)."""
     return reader.record(conn, node, seq)
 
 
 @records_router.get("")
 def list_records(conn: Conn, reader: Read, node: str | None = None, adapter: str | None = None,
-                 dataset: str | None = None, from_ts: int | None = None, to_ts: int | None = None,
+                 dataset: str | None = None, from_ts: TimeQuery = None, to_ts: TimeQuery = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                 offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> dict[str, Any]:
     """Records by node, adapter id, dataset id and/or time range [from_ts, to_ts), each with its proof."""
     items = reader.records(conn, node=node, adapter=adapter, dataset=dataset, from_ts=from_ts, to_ts=to_ts,
                            limit=limit, offset=offset)
@@ -74,31 +81,34 @@ def list_records(conn: Conn, reader: Read, node: str | None = None, adapter: str
 @batches_router.get("")
 def list_batches(conn: Conn, reader: Read, node: str | None = None, verdict: str | None = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                 offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> dict[str, Any]:
     """Batches with their verdicts."""
     return {"batches": reader.batches(conn, node=node, verdict=verdict, limit=limit, offset=offset)}
 
 
 @batches_router.get("/{batch_id}")
-def get_batch(batch_id: int, conn: Conn, reader: Read) -> dict[str, Any]:
+def get_batch(batch_id: IdPath, conn: Conn, reader: Read) -> dict[str, Any]:
     """One batch with its verdict."""
     return reader.batch(conn, batch_id)
 
 
 @usage_router.get("/{by}")
-def usage(by: str, conn: Conn, reader: Read, epoch_blocks: Annotated[int, Query(ge=1)] = 1000) -> dict[str, Any]:
+def usage(by: str, conn: Conn, reader: Read,
+          epoch_blocks: Annotated[int, Query(ge=1, le=MAX_INT)] = 1000) -> dict[str, Any]:
     """Usage aggregates by adapter, dataset, contributor, node or epoch; batches not verified `ok` are excluded."""
     return {"by": by, "usage": reader.usage(conn, by, epoch_blocks=epoch_blocks)}
 
 
 @registry_router.get("")
-def registry(conn: Conn, reader: Read, at: int | None = None) -> dict[str, Any]:
+def registry(conn: Conn, reader: Read, at: TimeQuery = None) -> dict[str, Any]:
     """Datasets, base models and adapters in effect at unix time `at` (default: latest indexed)."""
     return reader.registry_state(conn, at)
 
 
-def create_app(engine: Engine, indexer: Indexer | None = None, *, poll_s: float = 1.0) -> FastAPI:
-    """The query API on `engine`; with `indexer`, its follow loop runs in a thread for the app's lifetime."""
+def create_app(engine: Engine, indexer: Indexer | None = None, *, poll_s: float = 1.0,
+               extend: Callable[[FastAPI], None] | None = None) -> FastAPI:
+    """The query API on `engine`; with `indexer`, its follow loop runs in a thread for the app's lifetime;
+    `extend` adds more routes (the explorer: `attribution.indexer.explorer.mount_explorer`)."""
     stop = threading.Event()
 
     @asynccontextmanager
@@ -125,8 +135,18 @@ def create_app(engine: Engine, indexer: Indexer | None = None, *, poll_s: float 
             return JSONResponse({"error": {"code": name, "message": str(exc)}}, status_code=code)
         return handle
 
+    async def invalid(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x not in ("path", "query")) or "request"
+        return JSONResponse({"error": {"code": "bad_request", "message": f"invalid {where}: "
+                                       f"{first.get('msg', 'invalid value')}"}}, status_code=400)
+
+    app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(NotFound, handler(404, "not_found"))
     app.add_exception_handler(QueryError, handler(400, "bad_request"))
     for router in (status_router, records_router, batches_router, usage_router, registry_router):
         app.include_router(router)
+    if extend is not None:
+        extend(app)
     return app

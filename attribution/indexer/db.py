@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from attribution.errors import AttributionError
 
-__all__ = ["IndexerDBError", "database_url", "open_engine", "migrate", "current_revision", "head_revision"]
+__all__ = ["IndexerDBError", "database_url", "open_engine", "migrate", "head_revision"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -41,6 +41,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    # 64 MiB of page cache (default 2 MiB): index maintenance and the sorts of a deferred index rebuild stay in
+    # memory; pages are only allocated as they are used
+    cur.execute("PRAGMA cache_size=-65536")
     cur.close()
 
 
@@ -68,20 +71,18 @@ def _config() -> Config:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Apply Alembic migrations up to `revision`."""
+    from attribution.indexer.bulk import restore_indexes
+
     cfg = _config()
     try:
         with engine.begin() as conn:
+            if revision != "head" or MigrationContext.configure(conn).get_current_revision() != head_revision():
+                restore_indexes(conn)  # indexes dropped for a catch-up: a migration sees what its revision expects
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except sa.exc.OperationalError as e:
         raise IndexerDBError(f"cannot migrate {_safe(str(engine.url))}: {e.orig}; is the database up and "
                              "writable?") from e
-
-
-def current_revision(engine: Engine) -> str | None:
-    """The schema revision the database is at."""
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:

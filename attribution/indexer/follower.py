@@ -13,17 +13,18 @@ failed keeps verdict NULL and is retried next round.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from web3 import Web3
 
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import AssetRegistry, Ledger
@@ -31,8 +32,10 @@ from attribution.chain.errors import ChainError
 from attribution.chain.logs import get_logs
 from attribution.da.client import DAClient
 from attribution.errors import AttributionError
+from attribution.hashing import keccak256, to_checksum_address
+from attribution.indexer.bulk import RecordRows, defer_indexes, insert_bulk, insert_rows, restore_indexes
 from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records, registry_events
-from attribution.records import Profile, keccak256
+from attribution.records import Profile
 from attribution.verify import BatchCheck, BatchEvent, Verdict, Verifier, VerifyError, check_payload
 
 __all__ = ["IndexerError", "SyncStats", "Indexer", "profile_id_of"]
@@ -40,6 +43,10 @@ __all__ = ["IndexerError", "SyncStats", "Indexer", "profile_id_of"]
 log = logging.getLogger(__name__)
 
 _I64 = 2**63 - 1
+
+#: a round with at least this many records to verify (and at least as many as are indexed already) drops the
+#: secondary indexes of `records` and rebuilds them at its end (`bulk.defer_indexes`).
+DEFER_INDEXES_AT = 200_000
 
 
 class IndexerError(AttributionError):
@@ -101,9 +108,14 @@ class Indexer:
     """Indexes one deployment (ledger + asset registry) into `engine`."""
 
     def __init__(self, engine: Engine, chain: ChainClient, ledger: str, da: DAClient, *, registry: str | None,
-                 deploy_block: int, confirmations: int = 2, page_blocks: int = 2_000) -> None:
+                 deploy_block: int, confirmations: int = 2, page_blocks: int = 2_000, bulk: bool = True,
+                 defer_indexes_at: int | None = DEFER_INDEXES_AT) -> None:
         if confirmations < 0 or page_blocks < 1:
             raise IndexerError("confirmations must be >= 0 and page_blocks >= 1")
+        if defer_indexes_at is not None and defer_indexes_at < 1:
+            raise IndexerError("defer_indexes_at must be >= 1 (or None: never defer)")
+        self.bulk = bulk
+        self.defer_indexes_at = defer_indexes_at
         self.engine = engine
         self.chain = chain
         self.ledger = Ledger(chain, ledger)
@@ -113,7 +125,7 @@ class Indexer:
         self.confirmations = confirmations
         self.page_blocks = page_blocks
         self.verifier = Verifier(self.ledger, da, from_block=deploy_block, page_blocks=page_blocks)
-        self._batch_topic = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,bytes)")
+        self._batch_topic = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes)")
         self._registry_events: dict[bytes, Any] = {}
         self._analyzed = -1e9
         if self.registry is not None:
@@ -251,7 +263,7 @@ class Indexer:
                 raise _Reorged(f"block {n} changed between eth_getLogs and eth_getBlockByNumber")
             ts = int(headers[n]["timestamp"])
             topic = bytes(lg["topics"][0]) if lg["topics"] else b""
-            if Web3.to_checksum_address(lg["address"]) == self.ledger.address and topic == self._batch_topic:
+            if to_checksum_address(lg["address"]) == self.ledger.address and topic == self._batch_topic:
                 ev = BatchEvent.from_log(self.ledger.contract.events.BatchPosted().process_log(lg))
                 batch_rows.append({
                     "batch_id": _i64(ev.batch_id, "batchId"), "node": bytes.fromhex(ev.node[2:]), "root": ev.root,
@@ -282,56 +294,82 @@ class Indexer:
     # -- verification -------------------------------------------------------------------------------------
 
     def verify_pending(self, limit: int | None = None) -> tuple[int, int]:
-        """Verify batches without a verdict (batch id order); returns (batches verified, records indexed)."""
+        """Verify batches without a verdict (batch id order); returns (batches verified, records indexed).
+
+        The next batch is fetched from DA and checked in a worker thread while this one is written: the database
+        write (SQLite's step, PostgreSQL's COPY) and the DA read release the GIL, so they overlap."""
+        q = sa.select(*(c for c in batches.c if c.name != "tree")).where(batches.c.verdict.is_(None)) \
+            .order_by(batches.c.batch_id)
         with self.engine.connect() as conn:
-            q = sa.select(batches).where(batches.c.verdict.is_(None)).order_by(batches.c.batch_id)
             rows = conn.execute(q.limit(limit) if limit else q).all()
+        events = [BatchEvent(batch_id=int(row.batch_id), node=to_checksum_address(bytes(row.node)),
+                             root=bytes(row.root), first_seq=int(row.first_seq), count=int(row._mapping["count"]),
+                             da_commitment=bytes(row.da_commitment), block_number=int(row.block_number),
+                             block_hash=bytes(row.block_hash), tx_hash="0x" + bytes(row.tx_hash).hex(),
+                             log_index=int(row.log_index)) for row in rows]
+        if limit is None:
+            self._maybe_defer_indexes(sum(e.count for e in events))
         done = indexed = 0
-        for row in rows:
-            event = BatchEvent(batch_id=int(row.batch_id), node=Web3.to_checksum_address(bytes(row.node)),
-                               root=bytes(row.root), first_seq=int(row.first_seq), count=int(row._mapping["count"]),
-                               da_commitment=bytes(row.da_commitment), block_number=int(row.block_number),
-                               block_hash=bytes(row.block_hash), tx_hash="0x" + bytes(row.tx_hash).hex(),
-                               log_index=int(row.log_index))
-            try:
-                payload, why = self.verifier.fetch(event.da_commitment)
-                stored = self.ledger.batch(event.batch_id)
-            except (VerifyError, ChainError) as e:
-                log.warning("batch %d not verified yet: %s", event.batch_id, e)
-                break
-            # The header's record time range comes from the ledger's stored batch (no column of its own here).
-            event = dataclasses.replace(event, first_timestamp=stored.first_timestamp,
-                                        last_timestamp=stored.last_timestamp)
-            check = check_payload(event, self.chain.chain_id, self.ledger.address, payload, stored=stored,
-                                  missing_reason=why, keep_decoded=True)
-            indexed += self._store_verdict(event, check)
-            done += 1
+        complete = True
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-verify")
+        ahead: deque[tuple[BatchEvent, Future[BatchCheck]]] = deque()
+        try:
+            todo = iter(events)
+            for event in itertools.islice(todo, 2):
+                ahead.append((event, pool.submit(self._check, event)))
+            while ahead:
+                event, future = ahead.popleft()
+                try:
+                    check = future.result()
+                except (VerifyError, ChainError) as e:
+                    log.warning("batch %d not verified yet: %s", event.batch_id, e)
+                    complete = False
+                    break
+                nxt = next(todo, None)
+                if nxt is not None:
+                    ahead.append((nxt, pool.submit(self._check, nxt)))
+                indexed += self._store_verdict(event, check)
+                done += 1
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if complete:
+            with self.engine.begin() as conn:
+                restore_indexes(conn)
         return done, indexed
 
+    def _check(self, event: BatchEvent) -> BatchCheck:
+        payload, why = self.verifier.fetch(event.da_commitment)
+        stored = self.ledger.batch(event.batch_id)
+        # The header's record time range comes from the ledger's stored batch (no column of its own here).
+        event = dataclasses.replace(event, first_timestamp=stored.first_timestamp,
+                                    last_timestamp=stored.last_timestamp)
+        return check_payload(event, self.chain.chain_id, self.ledger.address, payload, stored=stored,
+                             missing_reason=why, keep_decoded=True)
+
+    def _maybe_defer_indexes(self, pending: int) -> None:
+        """Drop the secondary record indexes when this round at least doubles the records indexed."""
+        if self.defer_indexes_at is None or pending < self.defer_indexes_at:
+            return
+        with self.engine.begin() as conn:
+            have = int(conn.execute(sa.select(sa.func.count()).select_from(records)).scalar() or 0)
+            if pending >= have:
+                defer_indexes(conn)
+
     def _store_verdict(self, event: BatchEvent, check: BatchCheck) -> int:
-        rows: list[dict[str, Any]] = []
+        rows: RecordRows | None = None
         new_profiles: list[Profile] = []
         tree_blob = None
         if check.decoded is not None and check.tree is not None and check.verdict in (Verdict.OK,
                                                                                         Verdict.ROOT_MISMATCH):
             d = check.decoded
-            tree = check.tree
-            nodes = tree._tree  # the flat OZ node array: proofs are served from it
-            indices: Sequence[int] = tree._tree_indices
-            tree_blob = nodes.buffer
-            pids = [profile_id_of(p) for p in d.profiles]
+            tree_blob = check.tree._tree.buffer  # the flat OZ node array: proofs are served from it
             new_profiles = list(d.profiles)
-            node = d.node
-            pidx, pt, ct, ts = (d.profile_idx.tolist(), d.prompt_tokens.tolist(), d.completion_tokens.tolist(),
-                                d.timestamps.tolist())
-            io = d.io_hashes.tobytes()
-            buf = nodes.buffer
-            for i in range(d.count):
-                ti = int(indices[i])
-                rows.append({"node": node, "seq": _i64(d.first_seq + i, "seq"), "batch_id": event.batch_id,
-                             "profile_id": pids[pidx[i]], "prompt_tokens": pt[i], "completion_tokens": ct[i],
-                             "timestamp": _i64(ts[i], "timestamp"), "io_hash": io[32 * i: 32 * i + 32],
-                             "leaf": buf[32 * ti: 32 * ti + 32], "tree_index": ti})
+            if d.count:
+                _i64(d.first_seq + d.count - 1, "seq")
+                _i64(int(d.timestamps.max()), "timestamp")
+            rows = RecordRows.of(d.node, event.batch_id, d.first_seq, [profile_id_of(p) for p in d.profiles],
+                                 d.profile_idx, d.prompt_tokens, d.completion_tokens, d.timestamps, d.io_hashes,
+                                 tree_blob, check.tree._tree_indices[:d.count])
         with self.engine.begin() as conn:
             current = conn.execute(sa.select(batches.c.block_hash).where(batches.c.batch_id == event.batch_id)
                                    ).scalar()
@@ -341,11 +379,16 @@ class Indexer:
                 verdict=check.verdict.value, detail=check.detail, rebuilt_root=check.rebuilt_root, tree=tree_blob))
             if new_profiles:
                 self._ensure_profiles(conn, new_profiles)
-            if rows:
-                conn.execute(sa.delete(records).where(records.c.batch_id == event.batch_id))
-                conn.execute(sa.insert(records), rows)
-        log.info("batch %d: %s (%d records)", event.batch_id, check.verdict.value, len(rows))
-        return len(rows)
+            if rows is not None and len(rows):
+                # by primary-key range (the batch's records are exactly its node's seqs), so no secondary index
+                # is needed: they may be deferred
+                conn.execute(sa.delete(records).where(
+                    records.c.node == rows.node, records.c.seq.between(rows.first_seq, rows.first_seq + len(rows) - 1),
+                    records.c.batch_id == event.batch_id))
+                (insert_bulk if self.bulk else insert_rows)(conn, rows)
+        n = 0 if rows is None else len(rows)
+        log.info("batch %d: %s (%d records)", event.batch_id, check.verdict.value, n)
+        return n
 
     def _ensure_profiles(self, conn: Connection, ps: list[Profile]) -> None:
         by_id = {profile_id_of(p): p for p in ps}

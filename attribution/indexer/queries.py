@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from attribution.errors import AttributionError
+from attribution.hashing import to_checksum_address
 from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records
-from attribution.records import Profile, Record, to_checksum_address
+from attribution.records import Profile
 
 __all__ = ["QueryError", "NotFound", "USAGE_DIMENSIONS", "Reader", "proof_from_tree"]
 
@@ -42,6 +43,17 @@ def proof_from_tree(tree: bytes, tree_index: int) -> list[bytes]:
         sib = i + 1 if i % 2 else i - 1
         out.append(tree[32 * sib: 32 * sib + 32])
         i = (i - 1) // 2
+    return out
+
+
+def _proof_hex(tree: bytes, tree_index: int) -> list[str]:
+    """`proof_from_tree` as 0x-hex strings (the hot loop of every listing: one call per record)."""
+    out = []
+    i = tree_index
+    while i > 0:
+        sib = i + 1 if i & 1 else i - 1
+        out.append("0x" + tree[32 * sib: 32 * sib + 32].hex())
+        i = (i - 1) >> 1
     return out
 
 
@@ -116,19 +128,30 @@ class Reader:
                     batches.c.posted_at)
 
     def _record_json(self, conn: Connection, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+        """`Record.to_json` of each row with its leaf and proof, built from the columns: the rows were checked
+        when their batch was verified, so no `Record` is re-validated, and the hex of a profile, node or ledger is
+        made once per call, not once per record (a test compares with `Record.to_json`)."""
         chain_id, ledger = self.domain(conn)
+        ledger_hex = to_checksum_address(ledger)
         pmap = self._profile_map(conn, {int(r.profile_id) for r in rows})
+        pjson = {pid: ("0x" + p.model_id.hex(), "0x" + p.adapter_id.hex(), ["0x" + d.hex() for d in p.dataset_ids],
+                       list(p.weights_bps)) for pid, p in pmap.items()}
+        nodes: dict[bytes, str] = {}
         out = []
         for r in rows:
-            p = pmap[int(r.profile_id)]
-            rec = Record(chain_id, ledger, bytes(r.node), int(r.seq), p.model_id, p.adapter_id, p.dataset_ids,
-                         p.weights_bps, int(r.prompt_tokens), int(r.completion_tokens), int(r.timestamp),
-                         bytes(r.io_hash))
+            model, adapter, datasets, weights = pjson[int(r.profile_id)]
+            node = bytes(r.node)
+            if node not in nodes:
+                nodes[node] = to_checksum_address(node)
+            rec = {"chainId": chain_id, "ledger": ledger_hex, "node": nodes[node], "seq": int(r.seq),
+                   "modelId": model, "adapterId": adapter, "datasetIds": list(datasets), "weightsBps": list(weights),
+                   "promptTokens": int(r.prompt_tokens), "completionTokens": int(r.completion_tokens),
+                   "timestamp": int(r.timestamp), "ioHash": "0x" + bytes(r.io_hash).hex()}
             proof = None
             if r.verdict == "ok":
                 tree = self._tree(conn, int(r.batch_id), bytes(r.rebuilt_root))
-                proof = None if tree is None else [_hex(x) for x in proof_from_tree(tree, int(r.tree_index))]
-            out.append({"record": rec.to_json(), "leaf": _hex(r.leaf), "batchId": int(r.batch_id),
+                proof = None if tree is None else _proof_hex(tree, int(r.tree_index))
+            out.append({"record": rec, "leaf": "0x" + bytes(r.leaf).hex(), "batchId": int(r.batch_id),
                         "verdict": r.verdict, "proof": proof, "blockNumber": int(r.block_number),
                         "postedAt": int(r.posted_at)})
         return out

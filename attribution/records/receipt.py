@@ -20,7 +20,8 @@ from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 
 from attribution.errors import AttributionError
-from attribution.records import Record, keccak256, to_checksum_address
+from attribution.hashing import keccak256, to_checksum_address
+from attribution.records import Record
 
 __all__ = [
     "RECEIPT_DOMAIN_NAME",

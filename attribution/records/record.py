@@ -1,4 +1,4 @@
-"""Attribution record v1: the frozen dataclass, its canonical ABI values, its Merkle leaf and `io_hash`.
+"""Attribution record v1: the frozen dataclass, its canonical ABI values, its Merkle leaf and `io_hash_v3`.
 
 A record is one finished request. Its leaf is the OpenZeppelin StandardMerkleTree leaf over the 12 values of
 `RECORD_TYPES` (DESIGN.md, "Attribution record"):
@@ -39,12 +39,13 @@ __all__ = [
     "PendingRecord",
     "Record",
     "io_hash",
-    "keccak256",
-    "to_checksum_address",
+    "io_hash_v3",
+    "IO_HASH_VERSION",
+    "IO_KIND_COMPLETION",
+    "IO_KIND_CHAT",
     "record_leaves",
     "record_leaves_from_columns",
     "RecordColumns",
-    "native_kernels",
 ]
 
 RECORD_TYPES: list[str] = [
@@ -74,8 +75,32 @@ class RecordValidationError(AttributionError, ValueError):
     """A record field is out of range or inconsistent; the message names the field and the rule broken."""
 
 
+IO_HASH_VERSION = 3  # what the node writes; answers without `io_hash_version` are v1
+IO_KIND_COMPLETION = 1
+IO_KIND_CHAT = 2
+
+
+def io_hash_v3(kind: int, salt: bytes, prompt: bytes | str, completion: bytes | str) -> bytes:
+    """`keccak256(abi.encode(uint8 kind, bytes32 salt, bytes32 keccak256(prompt), bytes32 keccak256(completion)))`.
+
+    `kind` is `IO_KIND_COMPLETION` (1) or `IO_KIND_CHAT` (2). Hashing each part separately fixes where the prompt
+    ends and the completion begins, and the kind fixes which route answered: v1's plain concatenation let a salt
+    holder move bytes from the prompt into the completion (or call a chat answer a completion) and still match.
+    Strings are encoded as UTF-8; `salt` is 32 random bytes.
+    """
+    if kind not in (IO_KIND_COMPLETION, IO_KIND_CHAT):
+        raise RecordValidationError(f"ioHash kind must be {IO_KIND_COMPLETION} (completion) or {IO_KIND_CHAT} "
+                                    f"(chat), got {kind!r}")
+    if len(salt) != 32:
+        raise RecordValidationError(f"salt must be 32 bytes, got {len(salt)}; use secrets.token_bytes(32)")
+    p = prompt.encode() if isinstance(prompt, str) else bytes(prompt)
+    c = completion.encode() if isinstance(completion, str) else bytes(completion)
+    return keccak256(kind.to_bytes(32, "big") + bytes(salt) + keccak256(p) + keccak256(c))
+
+
 def io_hash(salt: bytes, prompt: bytes | str, completion: bytes | str) -> bytes:
-    """`keccak256(salt ‖ prompt ‖ completion)`: binds a record to its text; `salt` is 32 random bytes.
+    """v1 (legacy, records written before v3): `keccak256(salt ‖ prompt ‖ completion)`; new records use
+    `io_hash_v3`. Kept so old answers stay verifiable; it cannot tell prompt bytes from completion bytes.
 
     Strings are encoded as UTF-8. Without the salt nobody can test a guess of the text against the record.
     """

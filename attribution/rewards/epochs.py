@@ -26,7 +26,7 @@ from attribution.chain.errors import ChainError
 from attribution.chain.history import RegistryHistory
 from attribution.da.client import DAClient
 from attribution.da.errors import DAError
-from attribution.records import keccak256
+from attribution.hashing import keccak256
 from attribution.rewards import EpochBatch, EpochRewards, RewardsError, SharesSchedule, checksum, compute_rewards
 from attribution.rewards.tree import RewardTree, build_payload, decode_payload, encode_payload, tree_from_payload
 from attribution.verify import Verifier, VerifyError, batch_events
@@ -176,14 +176,15 @@ class RewardsChain:
     # -- planning and computing -------------------------------------------------------------------------------
 
     def plan(self, epoch: int | None = None, to_block: int | None = None) -> EpochPlan:
-        """The next epoch (or `epoch`) up to `to_block` (default: head - confirmations; it must stay below the
-        block the proposal lands in, which the contract checks)."""
+        """The next epoch (or `epoch`) up to `to_block` (default: head - 1 - confirmations)."""
         if epoch is None:
             epoch = self.c.rewards.current_epoch() + 1  # consecutive; a vetoed epoch comes again under its number
         prev = self.previous_of(epoch)
         prev_payload = self.payload_of(prev) if prev is not None else None
         start = prev.end_block + 1 if prev is not None else int(self.c.ledger.deploy_block or 0)
-        head = self.c.rewards.client.block_number() - self.confirmations
+        # The end block must lie before the block the proposal is executed in (the contract checks `endBlock <
+        # block.number`, and a node's estimate runs at the head): the head itself is never an end block.
+        head = self.c.rewards.client.block_number() - 1 - self.confirmations
         end = head if to_block is None else int(to_block)
         if end > head:
             raise RewardsError(f"to-block {end} is past the head minus {self.confirmations} confirmations ({head})")
@@ -257,6 +258,10 @@ class RewardsChain:
         if epoch.tree is None:
             raise RewardsError(f"epoch {epoch.plan.epoch} has no rewards at all (no fees were owed): nothing to "
                                "propose; wait for counted batches")
+        stored = self.c.rewards.proposal(epoch.plan.epoch)
+        if stored.vetoed and stored.released_pages < stored.pages:
+            # a vetoed epoch is proposed again only once its pages went back to the nodes (anyone may release)
+            self.c.rewards.release_all(epoch.plan.epoch, account=account)
         commitment = self.da.put(epoch.payload_bytes)
         nodes, debits = epoch.proposal_args
         self.c.rewards.propose_paged(epoch.plan.epoch, epoch.plan.to_block, epoch.tree.root, epoch.result.total,
@@ -340,7 +345,7 @@ class RewardsChain:
 
     def status(self, account: str | None = None) -> dict[str, Any]:
         """Epochs with their state, and for `account` its claimable and claimed amounts."""
-        head_ts = int(self.c.rewards.client.w3.eth.get_block("latest")["timestamp"])
+        head_ts = self.c.rewards.client.block_timestamp("latest")
         current = self.c.rewards.current_epoch()
         epochs = []
         for p in self.proposals():

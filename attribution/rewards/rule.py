@@ -31,7 +31,6 @@ floor semantics are kept exactly.
 from __future__ import annotations
 
 import bisect
-import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,14 +39,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from attribution.errors import AttributionError
-from attribution.records import to_checksum_address
+from attribution.hashing import to_checksum_address
 from attribution.records.payload import DecodedBatch
+from attribution.terms import AdapterTerms, DatasetTerms
 
 __all__ = [
     "BPS",
     "RewardsError",
-    "AdapterTermsLike",
-    "DatasetTermsLike",
     "RegistryView",
     "AdapterTerms",
     "DatasetTerms",
@@ -72,80 +70,28 @@ class RewardsError(AttributionError):
     """The reward inputs are inconsistent (a share schedule that does not cover a batch, bad credit, bad shares)."""
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def checksum(address: str | bytes) -> str:
-    """EIP-55 form of a 20-byte address given as bytes or hex (any case). Cached: the same few thousand accounts
-    come back for every batch."""
-    if isinstance(address, str):
-        s = address[2:] if address[:2] in ("0x", "0X") else address
-        try:
-            raw = bytes.fromhex(s)
-        except ValueError as e:
-            raise RewardsError(f"not an address: {address!r}") from e
-    else:
-        raw = bytes(address)
-    if len(raw) != 20:
-        raise RewardsError(f"an address has 20 bytes, got {len(raw)}: {address!r}")
-    return to_checksum_address(raw)
+    """EIP-55 form of a 20-byte address given as bytes or hex (any case); `RewardsError` for anything else."""
+    try:
+        return to_checksum_address(address)
+    except ValueError as e:
+        raise RewardsError(f"{e}: {address!r:.80}") from e
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Registry at time t
 # --------------------------------------------------------------------------------------------------------------
 
-class AdapterTermsLike(Protocol):
-    """What the rule reads of an adapter at time t (`attribution.chain.history.AdapterState` has these)."""
-
-    @property
-    def owner(self) -> str: ...
-    @property
-    def dataset_ids(self) -> tuple[bytes, ...]: ...
-    @property
-    def weights_bps(self) -> tuple[int, ...]: ...
-    @property
-    def price_per_m_tokens(self) -> int: ...
-    @property
-    def active(self) -> bool: ...
-
-
-class DatasetTermsLike(Protocol):
-    """What the rule reads of a dataset at time t (`attribution.chain.history.DatasetState` has these)."""
-
-    @property
-    def contributors(self) -> tuple[str, ...]: ...
-    @property
-    def shares_bps(self) -> tuple[int, ...]: ...
-
-
 class RegistryView(Protocol):
     """The registry state in effect at a time (`RegistryHistory` implements it)."""
 
-    def adapter_at(self, adapter_id: bytes, t: int) -> AdapterTermsLike | None:
+    def adapter_at(self, adapter_id: bytes, t: int) -> AdapterTerms | None:
         """The adapter's terms in effect at `t`, None if it was not registered by then."""
         ...
 
-    def dataset_at(self, dataset_id: bytes, t: int) -> DatasetTermsLike | None:
+    def dataset_at(self, dataset_id: bytes, t: int) -> DatasetTerms | None:
         """The dataset's contributors and shares in effect at `t`, None if not registered by then."""
         ...
-
-
-@dataclass(frozen=True)
-class AdapterTerms:
-    """An adapter's money-moving terms from some time on."""
-
-    owner: str
-    price_per_m_tokens: int
-    dataset_ids: tuple[bytes, ...] = ()
-    weights_bps: tuple[int, ...] = ()
-    active: bool = True
-
-
-@dataclass(frozen=True)
-class DatasetTerms:
-    """A dataset's contributors and shares from some time on."""
-
-    contributors: tuple[str, ...]
-    shares_bps: tuple[int, ...]
 
 
 class ScheduledRegistry:
@@ -354,7 +300,7 @@ class _Terms:
 
 
 def _resolve(registry: RegistryView, adapter_id: bytes, t: int, node_bps: int, adapter_bps: int,
-             memo: dict[Any, _Terms]) -> tuple[_Terms, AdapterTermsLike | None]:
+             memo: dict[Any, _Terms]) -> tuple[_Terms, AdapterTerms | None]:
     if adapter_id == _ZERO32:
         return _Terms(adapter_id, None, 0, node_bps, adapter_bps, ()), None
     a = registry.adapter_at(adapter_id, t)
@@ -398,7 +344,7 @@ def compute_rewards(batches: Sequence[EpochBatch], registry: RegistryView, credi
     term_index: dict[_Terms, int] = {}
     node_names: list[str] = []
     node_index: dict[str, int] = {}
-    resolve_cache: dict[tuple[bytes, int, int, int], tuple[int, AdapterTermsLike | None]] = {}
+    resolve_cache: dict[tuple[bytes, int, int, int], tuple[int, AdapterTerms | None]] = {}
     parts_term: list[np.ndarray] = []
     parts_node: list[np.ndarray] = []
     parts_tokens: list[np.ndarray] = []
@@ -597,7 +543,7 @@ def compute_rewards(batches: Sequence[EpochBatch], registry: RegistryView, credi
 
 
 def _misattribution(adapter_id: bytes, ids: tuple[bytes, ...], weights: tuple[int, ...],
-                    state: AdapterTermsLike | None) -> tuple[str, Any, Any] | None:
+                    state: AdapterTerms | None) -> tuple[str, Any, Any] | None:
     """(reason, reported provenance, registry provenance) when a profile's provenance differs from the registry
     at a record's time, else None."""
     reported = tuple(zip(ids, weights, strict=True))

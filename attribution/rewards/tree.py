@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from attribution import safejson
+from attribution.hashing import keccak256
 from attribution.merkle import StandardMerkleTree
-from attribution.records import keccak256
 from attribution.rewards import EpochRewards, RewardsError, SharesSchedule, checksum
 
 __all__ = [
@@ -123,8 +124,8 @@ def encode_payload(payload: Mapping[str, Any]) -> bytes:
 def decode_payload(data: bytes) -> dict[str, Any]:
     """Parse a rewards payload; raises `RewardsError` when it is not one."""
     try:
-        payload = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
+        payload = safejson.loads(data, what="the rewards payload")  # from DA: untrusted bytes
+    except ValueError as e:
         raise RewardsError(f"the rewards payload is not JSON: {e}") from e
     if not isinstance(payload, dict) or payload.get("version") != PAYLOAD_VERSION:
         raise RewardsError(f"not a {PAYLOAD_VERSION} payload")

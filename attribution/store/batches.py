@@ -6,8 +6,9 @@ A sealed batch keeps its `LLB2` payload; once a batch is `final` and older than 
 record rows (the payload, in the database or an archive file, still answers `get(seq)`), so the log does not only
 grow. Every value is type-checked before it is written: nothing a caller passes can leave the store unreadable.
 
-`BatchLog` is a mixin with no state of its own: `RecordStore` (in `attribution.store`, which re-exports `Batch`
-and `BATCH_STATES`) inherits it and opens the connections and locks it uses.
+`RecordStore` (in `attribution.store.log`) owns one `BatchLog`, built on the store's connections, as
+`store.batch_log`; its methods are also the store's (`store.create_batch(...)`). The tables' DDL and the
+schema-1 migration are here too, so the batches' format has one home.
 """
 
 from __future__ import annotations
@@ -19,21 +20,20 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
-
+from attribution.store.checks import check_bytes, check_int, repair_blob
 from attribution.store.errors import BatchError, BatchStateError, StoreError, StoreReadOnlyError, StoreTypeError
 
-__all__ = ["BATCH_STATES", "Batch", "BatchLog"]
+__all__ = ["BATCH_STATES", "SCHEMA_VERSION", "Batch", "BatchLog", "create_batch_tables", "migrate_v1"]
 
-logger = logging.getLogger("attribution.store")  # the store's logger, as before the split
+logger = logging.getLogger(__name__)
 
 BATCH_STATES = ("sealed", "dispersed", "submitted", "posted", "final")
-_I64_MAX = (1 << 63) - 1
+SCHEMA_VERSION = 2  # of the store file; 2 added the `submitted` state, the tx fields and the payloads
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,31 +68,32 @@ class Batch:
 
 
 class BatchLog:
-    """Batches and retention of a `RecordStore` (which inherits this); see the module doc."""
+    """The batches table and retention of one record store (see the module doc); `RecordStore.batch_log`.
 
-    # set by RecordStore.__init__ (declared here for mypy)
-    path: Path
-    readonly: bool
-    archive_dir: Path | None
-    pruned_records: int
-    _read: sqlite3.Connection
-    _read_lock: threading.Lock
-    _batch_conn: sqlite3.Connection
-    _schema: int
-    _used: int
+    It shares the store's connections: `read` (with `read_lock`, the store's reader) for queries and `write` (None
+    when the store is read-only) for its own transactions, so the batcher's writes never wait for a group commit.
+    `next_seq` says where the stored records end (a batch may not go past it). `schema` is the store file's
+    schema version, for a read-only store that an old version wrote.
+    """
 
-    if TYPE_CHECKING:  # RecordStore's, used here
-
-        def next_seq(self) -> int: ...
-
-        def _disk_usage(self) -> int: ...
+    def __init__(self, path: Path, read: sqlite3.Connection, read_lock: threading.Lock,
+                 write: sqlite3.Connection | None, next_seq: Callable[[], int], *, schema: int = SCHEMA_VERSION,
+                 archive_dir: Path | None = None) -> None:
+        self.path = path
+        self.archive_dir = archive_dir
+        self.pruned_records = 0  # metric: record rows deleted by `prune` in this process
+        self._read = read
+        self._read_lock = read_lock
+        self._write = write
+        self._next_seq = next_seq
+        self._schema = schema
 
     # --- batches -------------------------------------------------------------------------------------------
 
     def _batch_write(self) -> sqlite3.Connection:
-        if self.readonly:
+        if self._write is None:
             raise StoreReadOnlyError(f"{self.path} was opened read-only")
-        return self._batch_conn
+        return self._write
 
     @staticmethod
     def _row_to_batch(row: tuple[Any, ...]) -> Batch:
@@ -101,7 +102,7 @@ class BatchLog:
             info_d = json.loads(info) if info else {}
         except ValueError:
             info_d = {"unreadable_info": str(info)[:200]}
-        return Batch(bid, first, count, state, _repair_blob(root), _repair_blob(com), _repair_blob(tx),
+        return Batch(bid, first, count, state, repair_blob(root), repair_blob(com), repair_blob(tx),
                      onchain if isinstance(onchain, int) else None, created, updated,
                      nonce if isinstance(nonce, int) else None, block if isinstance(block, int) else None,
                      info_d if isinstance(info_d, dict) else {}, bool(pruned))
@@ -111,7 +112,7 @@ class BatchLog:
 
     def _batch_query(self, where: str, args: tuple[Any, ...], tail: str = "") -> list[Batch]:
         with self._read_lock:
-            if self.readonly and self._schema < 2:
+            if self._schema < 2:
                 raise StoreError(f"{self.path} has schema {self._schema}; open it writable once (start the node or "
                                  "the batcher) to migrate it")
             rows = self._read.execute(f"SELECT {self._BATCH_COLS} FROM batches {where} {tail}", args).fetchall()
@@ -130,19 +131,19 @@ class BatchLog:
         is the 32-byte Merkle root as bytes (not 0x-hex); `payload` the `LLB2` bytes. Root, payload and the
         batch row are written in one transaction.
         """
-        _check_int(first_seq, "first_seq")
-        _check_int(count, "count")
-        _check_bytes(root, "root", 32)
-        _check_bytes(payload, "payload")
+        check_int(first_seq, "first_seq")
+        check_int(count, "count")
+        check_bytes(root, "root", 32)
+        check_bytes(payload, "payload")
         last = self.last_batch()
         expected = 0 if last is None else last.end_seq
         if first_seq != expected:
             raise BatchError(f"next batch must start at seq {expected}, got {first_seq}")
         if count <= 0:
             raise BatchError(f"a batch needs at least one record, got count={count}")
-        if first_seq + count > self.next_seq():
+        if first_seq + count > self._next_seq():
             raise BatchError(f"batch [{first_seq}, {first_seq + count}) goes past the stored records "
-                             f"(next seq {self.next_seq()})")
+                             f"(next seq {self._next_seq()})")
         now = time.time()
         c = self._batch_write()
         c.execute("BEGIN IMMEDIATE")
@@ -161,7 +162,7 @@ class BatchLog:
 
     def get_batch(self, batch_id: int) -> Batch:
         """The batch with this local id; `BatchError` if none."""
-        _check_int(batch_id, "batch_id")
+        check_int(batch_id, "batch_id")
         rows = self._batch_query("WHERE batch_id = ?", (batch_id,))
         if not rows:
             raise BatchError(f"no batch with id {batch_id}")
@@ -204,15 +205,15 @@ class BatchLog:
         batcher does this when the transaction's receipt vanished (before `final`; a `final` batch only when
         a reorg deeper than the confirmation depth dropped it).
         """
-        _check_int(batch_id, "batch_id")
+        check_int(batch_id, "batch_id")
         if not isinstance(state, str) or state not in BATCH_STATES:
             raise BatchStateError(f"unknown batch state {state!r}; one of {', '.join(BATCH_STATES)}")
-        _check_bytes(root, "root", 32)
-        _check_bytes(commitment, "commitment")
-        _check_bytes(tx_hash, "tx_hash", 32)
+        check_bytes(root, "root", 32)
+        check_bytes(commitment, "commitment")
+        check_bytes(tx_hash, "tx_hash", 32)
         for name, v in (("onchain_batch_id", onchain_batch_id), ("nonce", nonce), ("block_number", block_number)):
             if v is not None:
-                _check_int(v, name)
+                check_int(v, name)
         info_json = None
         if info is not None:
             if not isinstance(info, Mapping):
@@ -274,7 +275,7 @@ class BatchLog:
     def unseal_from(self, batch_id: int) -> int:
         """Delete batch `batch_id` and every later batch, all of which must still be `sealed` (nothing of them left
         this store): the batcher re-splits a payload the DA refused for size. Returns how many were deleted."""
-        _check_int(batch_id, "batch_id")
+        check_int(batch_id, "batch_id")
         first = self.get_batch(batch_id).first_seq
         later = self._batch_query("WHERE first_seq >= ?", (first,))
         moved = [b for b in later if b.state != "sealed"]
@@ -342,44 +343,8 @@ class BatchLog:
             self.pruned_records += deleted
             with contextlib.suppress(sqlite3.Error):  # move the deletions into the file, so its pages read as free
                 c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._used = self._disk_usage()
             logger.info("pruned %d record rows of %d final batch(es)", deleted, len(todo))
         return deleted
-
-
-def _check_int(value: Any, name: str) -> None:
-    """Refuse what is not a plain int (bool and float included) or does not fit SQLite's INTEGER."""
-    if not isinstance(value, int | np.integer) or isinstance(value, bool):
-        raise StoreTypeError(f"{name} must be an int, got {type(value).__name__} {value!r:.80}")
-    if not 0 <= int(value) <= _I64_MAX:
-        raise StoreTypeError(f"{name} must be in [0, 2^63), got {value}")
-
-
-def _check_bytes(value: Any, name: str, size: int | None = None) -> None:
-    """Refuse what is not raw bytes of the right size; 0x-hex strings are named as such (use bytes.fromhex)."""
-    if value is None:
-        return
-    if isinstance(value, str):
-        raise StoreTypeError(f"{name} must be raw bytes, got a str ({value[:12]!r}...); pass "
-                             f"bytes.fromhex({name}.removeprefix('0x'))")
-    if not isinstance(value, bytes | bytearray | memoryview):
-        raise StoreTypeError(f"{name} must be bytes, got {type(value).__name__}")
-    if size is not None and len(value) != size:
-        raise StoreTypeError(f"{name} must be {size} bytes, got {len(value)}")
-
-
-def _repair_blob(value: Any) -> bytes | None:
-    """Read a BLOB column; a 0x-hex TEXT left by the schema-1 API becomes its bytes instead of failing reads."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            return bytes.fromhex(value.removeprefix("0x"))
-        except ValueError:
-            return value.encode()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    return None
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -395,3 +360,41 @@ def _write_durably(path: Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_BATCHES_DDL = (
+    "CREATE TABLE {name} (batch_id INTEGER PRIMARY KEY AUTOINCREMENT, first_seq INTEGER NOT NULL UNIQUE, "
+    "count INTEGER NOT NULL CHECK (count > 0), "
+    "state TEXT NOT NULL CHECK (state IN ('sealed','dispersed','submitted','posted','final')), "
+    "root BLOB CHECK (root IS NULL OR (typeof(root) = 'blob' AND length(root) = 32)), "
+    "commitment BLOB CHECK (commitment IS NULL OR typeof(commitment) = 'blob'), "
+    "tx_hash BLOB CHECK (tx_hash IS NULL OR (typeof(tx_hash) = 'blob' AND length(tx_hash) = 32)), "
+    "onchain_batch_id INTEGER CHECK (onchain_batch_id IS NULL OR typeof(onchain_batch_id) = 'integer'), "
+    "created_at REAL NOT NULL, updated_at REAL NOT NULL, nonce INTEGER, block_number INTEGER, info TEXT, "
+    "pruned INTEGER NOT NULL DEFAULT 0)")
+
+
+def create_batch_tables(c: sqlite3.Connection, *, fresh: bool) -> None:
+    """Create the `batch_payloads` table, and the `batches` table in a `fresh` store (inside the caller's
+    transaction; an existing schema-1 `batches` table is left for `migrate_v1`)."""
+    if fresh:
+        c.execute(_BATCHES_DDL.format(name="batches"))
+    c.execute("CREATE TABLE IF NOT EXISTS batch_payloads (batch_id INTEGER PRIMARY KEY, payload BLOB NOT NULL)")
+
+
+def migrate_v1(c: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: the `submitted` state, tx fields, payloads; repair hex-string roots/hashes written by the old
+    API (they made every read fail). Inside the caller's transaction."""
+    c.execute(_BATCHES_DDL.format(name="batches_v2"))
+    rows = c.execute("SELECT batch_id, first_seq, count, state, root, commitment, tx_hash, onchain_batch_id, "
+                     "created_at, updated_at FROM batches").fetchall()
+    fixed = []
+    for bid, first, count, state, root, com, tx, onchain, created, updated in rows:
+        fixed.append((bid, first, count, state, repair_blob(root), repair_blob(com), repair_blob(tx),
+                      onchain if isinstance(onchain, int) else None, created, updated))
+    c.executemany("INSERT INTO batches_v2 (batch_id, first_seq, count, state, root, commitment, tx_hash, "
+                  "onchain_batch_id, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)", fixed)
+    c.execute("DROP TABLE batches")
+    c.execute("ALTER TABLE batches_v2 RENAME TO batches")
+    c.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+    logger.info("record store migrated to schema %d (%d batches)", SCHEMA_VERSION, len(rows))

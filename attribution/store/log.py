@@ -11,16 +11,15 @@ file system (`min_free_bytes`). Past either, `append` raises `StoreFullError`, i
 raises the `disk_alarm` flag (both exported as metrics); a record is refused loudly, never dropped silently. If
 the committer thread dies, every waiting and every later `append` raises `StoreError` instead of blocking.
 
-The `batches` table and retention (`create_batch`, `set_batch_state`, `prune`, ...) are `BatchLog`, in
-`attribution.store.batches`, which `RecordStore` inherits; the errors are in `attribution.store.errors`. Every name
-is importable from here.
+The `batches` table and retention are a `BatchLog` (`attribution.store.batches`) that the store owns as
+`batch_log`, on the store's connections; the store's `create_batch`, `set_batch_state`, `prune`, ... hand over to
+it. The errors are in `attribution.store.errors`. Every name is importable from here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import sqlite3
@@ -35,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from attribution.records import PendingRecord, Profile, Record, RecordColumns
-from attribution.store.batches import BATCH_STATES, Batch, BatchLog, _check_int, _repair_blob
+from attribution.store.batches import BATCH_STATES, Batch, BatchLog
+from attribution.store.checks import check_int
 from attribution.store.errors import (
     BatchError,
     BatchStateError,
@@ -48,6 +48,17 @@ from attribution.store.errors import (
     StoreReadOnlyError,
     StoreTypeError,
 )
+from attribution.store.schema import (
+    connect,
+    disk_usage,
+    free_bytes,
+    init_schema,
+    meta_node,
+    read_schema,
+    release_lock,
+    take_lock,
+)
+from attribution.store.schema import node_address as parse_node
 
 __all__ = [
     "StoreError",
@@ -68,7 +79,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _EST_ROW_BYTES = 128  # generous estimate of one record's share of the file (row + b-tree), for the disk bound
-_SCHEMA_VERSION = 2
 _FREE_CHECK_S = 0.5  # how stale the free-space reading may get before an append refreshes it
 
 
@@ -96,7 +106,7 @@ _BODY = struct.Struct(">IIQ32s")  # promptTokens | completionTokens | timestamp 
 _ContextKey = tuple[int, bytes, bytes, bytes, tuple[bytes, ...], tuple[int, ...]]
 
 
-class RecordStore(BatchLog):
+class RecordStore:
     """Durable, gap-free, per-node log of attribution records (SQLite WAL + group commit). See the module doc.
 
     `RecordStore(path, node_address, max_bytes=...)` opens or creates the store for `node_address` (20 bytes or
@@ -104,10 +114,10 @@ class RecordStore(BatchLog):
     (the CLI, while a node runs); then `node_address` may be omitted. `min_free_bytes` is the free space the file
     system must keep; `archive_dir` is where `prune` moves the payloads of pruned batches (None: they stay in the
     database). `commit_delay_s` (like PostgreSQL's `commit_delay`): once a record waits, the committer waits this
-    long more so that records arriving meanwhile share the transaction and its fsync (each commit costs ~0.2 ms of
-    CPU, most of it the fsync, whatever its size); 0 commits at once. `appender=False` opens writable for batches
-    only (a standalone batcher beside the node): it takes no append lock and runs no committer, and sees the node's
-    new records as they commit. Use as a context manager or call `close()`.
+    long more so that records arriving meanwhile share the transaction and its fsync (a commit's CPU cost is
+    mostly the fsync, whatever its size: docs/attribution.md); 0 commits at once. `appender=False` opens writable
+    for batches only (a standalone batcher beside the node): it takes no append lock and runs no committer, and sees
+    the node's new records as they commit. Use as a context manager or call `close()`.
     """
 
     def __init__(
@@ -116,7 +126,6 @@ class RecordStore(BatchLog):
         node_address: bytes | str | None = None,
         max_bytes: int = 8 << 30,
         readonly: bool = False,
-        max_group: int = 65_536,
         min_free_bytes: int = 256 << 20,
         archive_dir: str | os.PathLike[str] | None = None,
         appender: bool = True,
@@ -131,12 +140,10 @@ class RecordStore(BatchLog):
         self.archive_dir = None if archive_dir is None else Path(archive_dir)
         self.readonly = readonly
         self.appender = appender and not readonly
-        self.max_group = max_group
         self.full_rejections = 0  # metric: appends refused by the disk bound
         self.disk_alarm = False  # metric: the last check found the disk bound or the free-space floor crossed
-        self.pruned_records = 0  # metric: record rows deleted by `prune` in this process
         self._dead: BaseException | None = None
-        self._free = self._free_bytes()
+        self._free = free_bytes(self.path)
         self._free_at = time.monotonic()
         self.commits = 0  # metric: group transactions committed
         self.appended = 0  # metric: records committed by this process
@@ -156,29 +163,33 @@ class RecordStore(BatchLog):
             uri = f"file:{self.path.resolve()}?mode=ro"
             self._read = sqlite3.connect(uri, uri=True, check_same_thread=False)
             self._read.execute("PRAGMA query_only=ON")
-            self.node = self._meta_node()
-            if node_address is not None and self._addr(node_address) != self.node:
+            self.node = meta_node(self._read, self.path)
+            if node_address is not None and parse_node(node_address) != self.node:
                 raise StoreError(f"store {self.path} belongs to node 0x{self.node.hex()}")
-            self._schema = self._read_schema(self._read)
+            self.batch_log = BatchLog(self.path, self._read, self._read_lock, None, self.next_seq,
+                                      schema=read_schema(self._read), archive_dir=self.archive_dir)
             self._next_seq = self._max_seq() + 1
-            self._used = self._disk_usage()
+            self._used = disk_usage(self.path, self._read, self._read_lock)
             self._load_contexts()
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.appender and not self.path.exists():
             raise StoreError(f"no record store at {self.path}; start the node once to create it")
         if self.appender:
-            self._take_lock()
+            self._lock_fd = take_lock(self.path)
         try:
-            self._write = self._connect()
-            self._init_schema(node_address)
-            self._read = self._connect()
-            self._batch_conn = self._connect()
+            self._write = connect(self.path)
+            self.node = init_schema(self._write, self.path, node_address)
+            self._read = connect(self.path)
+            self._batch_conn = connect(self.path)
         except BaseException:
-            self._release_lock()
+            release_lock(self._lock_fd)
+            self._lock_fd = None
             raise
+        self.batch_log = BatchLog(self.path, self._read, self._read_lock, self._batch_conn, self.next_seq,
+                                  archive_dir=self.archive_dir)
         self._next_seq = self._max_seq() + 1
-        self._used = self._disk_usage()
+        self._used = disk_usage(self.path, self._read, self._read_lock)
         self._load_contexts()
         if not self.appender:
             return
@@ -187,103 +198,6 @@ class RecordStore(BatchLog):
 
     # --- setup ---------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _addr(value: bytes | str) -> bytes:
-        b = bytes.fromhex(value[2:] if value.startswith("0x") else value) if isinstance(value, str) else bytes(value)
-        if len(b) != 20:
-            raise StoreError(f"node address must be 20 bytes, got {len(b)}")
-        return b
-
-    def _take_lock(self) -> None:
-        fd = os.open(str(self.path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            os.close(fd)
-            raise StoreLockedError(f"{self.path} is in use by another process; stop it or use readonly=True") from e
-        self._lock_fd = fd
-
-    def _release_lock(self) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA journal_size_limit=67108864")  # truncate the WAL after checkpoints: it counts too
-        return conn
-
-    def _init_schema(self, node_address: bytes | str | None) -> None:
-        c = self._write
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            fresh = c.execute("SELECT name FROM sqlite_master WHERE name='batches'").fetchone() is None
-            c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-            # a context is what many records share (chain, ledger, model, adapter, datasets, weights); a record
-            # row is its seq, its context and a fixed 48-byte body, so a group commit binds 3 values per record
-            c.execute(
-                "CREATE TABLE IF NOT EXISTS contexts (ctx_id INTEGER PRIMARY KEY, chain_id INTEGER NOT NULL, "
-                "ledger BLOB NOT NULL, model_id BLOB NOT NULL, adapter_id BLOB NOT NULL, dataset_ids BLOB NOT NULL, "
-                "weights_bps BLOB NOT NULL)")
-            c.execute("CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, ctx_id INTEGER NOT NULL, "
-                      "body BLOB NOT NULL)")
-            if fresh:
-                c.execute(_BATCHES_DDL.format(name="batches"))
-            c.execute("CREATE TABLE IF NOT EXISTS batch_payloads (batch_id INTEGER PRIMARY KEY, payload BLOB NOT NULL)")
-            row = c.execute("SELECT value FROM meta WHERE key='node'").fetchone()
-            if row is None:
-                if node_address is None:
-                    raise StoreError(f"new store {self.path} needs node_address")
-                self.node = self._addr(node_address)
-                c.execute("INSERT INTO meta VALUES ('node', ?), ('schema', ?)", (self.node, _SCHEMA_VERSION))
-            else:
-                if self._read_schema(c) < 2:
-                    self._migrate_v1(c)
-                self.node = bytes(row[0])
-                if node_address is not None and self._addr(node_address) != self.node:
-                    raise StoreError(f"store {self.path} belongs to node 0x{self.node.hex()}, not "
-                                     f"0x{self._addr(node_address).hex()}; use one store per node")
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-
-    @staticmethod
-    def _read_schema(conn: sqlite3.Connection) -> int:
-        row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        return 1 if row is None else int(row[0])
-
-    @staticmethod
-    def _migrate_v1(c: sqlite3.Connection) -> None:
-        """Schema 1 -> 2: the `submitted` state, tx fields, payloads; repair hex-string roots/hashes written by
-        the old API (they made every read fail)."""
-        c.execute(_BATCHES_DDL.format(name="batches_v2"))
-        rows = c.execute("SELECT batch_id, first_seq, count, state, root, commitment, tx_hash, onchain_batch_id, "
-                         "created_at, updated_at FROM batches").fetchall()
-        fixed = []
-        for bid, first, count, state, root, com, tx, onchain, created, updated in rows:
-            fixed.append((bid, first, count, state, _repair_blob(root), _repair_blob(com), _repair_blob(tx),
-                          onchain if isinstance(onchain, int) else None, created, updated))
-        c.executemany("INSERT INTO batches_v2 (batch_id, first_seq, count, state, root, commitment, tx_hash, "
-                      "onchain_batch_id, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)", fixed)
-        c.execute("DROP TABLE batches")
-        c.execute("ALTER TABLE batches_v2 RENAME TO batches")
-        c.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (_SCHEMA_VERSION,))
-        logger.info("record store migrated to schema %d (%d batches)", _SCHEMA_VERSION, len(rows))
-
-    def _meta_node(self) -> bytes:
-        try:
-            row = self._read.execute("SELECT value FROM meta WHERE key='node'").fetchone()
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path} is not a record store: {e}") from e
-        if row is None:
-            raise StoreError(f"{self.path} is not an initialised record store")
-        return bytes(row[0])
-
     def _max_seq(self) -> int:
         """The highest seq ever stored: pruned records leave their batch behind, so the batches count too."""
         with self._read_lock:
@@ -291,26 +205,6 @@ class RecordStore(BatchLog):
             brow = self._read.execute("SELECT MAX(first_seq + count) FROM batches").fetchone()
         top = -1 if row[0] is None else int(row[0])
         return max(top, -1 if brow[0] is None else int(brow[0]) - 1)
-
-    def _disk_usage(self) -> int:
-        """Database + WAL bytes, less the database's free pages (reused before the file grows)."""
-        total = 0
-        for suffix in ("", "-wal"):
-            with contextlib.suppress(FileNotFoundError):
-                total += os.path.getsize(str(self.path) + suffix)
-        with contextlib.suppress(sqlite3.Error, AttributeError), self._read_lock:
-            free = self._read.execute("PRAGMA freelist_count").fetchone()[0]
-            page = self._read.execute("PRAGMA page_size").fetchone()[0]
-            total -= int(free) * int(page)
-        return max(0, total)
-
-    def _free_bytes(self) -> int:
-        """Free bytes the file system gives this (unprivileged) process where the store lives."""
-        try:
-            st = os.statvfs(self.path.parent if self.path.parent.exists() else Path.cwd())
-        except OSError:
-            return 1 << 62  # unknown: do not refuse on a failed probe; max_bytes still bounds the file
-        return int(st.f_bavail) * int(st.f_frsize)
 
     # --- appends -------------------------------------------------------------------------------------------
 
@@ -338,7 +232,7 @@ class RecordStore(BatchLog):
             queued = len(group.records) + len(records)
             now = time.monotonic()
             if now - self._free_at > _FREE_CHECK_S:
-                self._free, self._free_at = self._free_bytes(), now
+                self._free, self._free_at = free_bytes(self.path), now
             extra = queued * _EST_ROW_BYTES
             if self._used + extra > self.max_bytes or self._free - extra < self.min_free_bytes:
                 self.full_rejections += len(records)
@@ -475,8 +369,8 @@ class RecordStore(BatchLog):
             self.commits += 1
             self.appended += len(group.records)
             group.first_seq = first
-            self._used = self._disk_usage()
-            self._free, self._free_at = self._free_bytes(), time.monotonic()
+            self._used = disk_usage(self.path, self._read, self._read_lock)
+            self._free, self._free_at = free_bytes(self.path), time.monotonic()
         self._release(group)
 
     # --- reads ---------------------------------------------------------------------------------------------
@@ -521,7 +415,7 @@ class RecordStore(BatchLog):
 
     def get(self, seq: int) -> Record:
         """The record with this seq (from the payload of its batch once pruned); `RecordNotFoundError` if none."""
-        _check_int(seq, "seq")
+        check_int(seq, "seq")
         with self._read_lock:
             row = self._read.execute("SELECT seq, ctx_id, body FROM records WHERE seq = ?", (seq,)).fetchone()
         if row is not None:
@@ -558,8 +452,8 @@ class RecordStore(BatchLog):
 
         All of them must be stored (not pruned) and share one chainId and ledger; else `BatchError`.
         """
-        _check_int(start, "start")
-        _check_int(end, "end")
+        check_int(start, "start")
+        check_int(end, "end")
         if end <= start:
             raise BatchError(f"empty range [{start}, {end})")
         with self._read_lock:
@@ -612,6 +506,57 @@ class RecordStore(BatchLog):
                 (start, end, *same)).fetchone()
         return end if row[0] is None else int(row[0])
 
+    # --- batches and retention (the batch log's) ---------------------------------------------------------------
+
+    def last_batch(self) -> Batch | None:
+        """The batch with the highest first seq, or None."""
+        return self.batch_log.last_batch()
+
+    def create_batch(self, first_seq: int, count: int, root: bytes | None = None,
+                     payload: bytes | None = None) -> Batch:
+        """Seal `[first_seq, first_seq + count)` as a new batch (`BatchLog.create_batch`)."""
+        return self.batch_log.create_batch(first_seq, count, root, payload)
+
+    def get_batch(self, batch_id: int) -> Batch:
+        """The batch with this local id; `BatchError` if none."""
+        return self.batch_log.get_batch(batch_id)
+
+    def batch_payload(self, batch_id: int) -> bytes | None:
+        """The `LLB2` payload of a batch (from the database or its archive file), or None if none was kept."""
+        return self.batch_log.batch_payload(batch_id)
+
+    def set_batch_state(self, batch_id: int, state: str, **fields: Any) -> Batch:
+        """Move a batch forward, recording what the step produced (`BatchLog.set_batch_state`)."""
+        return self.batch_log.set_batch_state(batch_id, state, **fields)
+
+    def batch_of(self, seq: int) -> Batch | None:
+        """The batch that holds `seq`, or None while the record is not yet in a batch."""
+        return self.batch_log.batch_of(seq)
+
+    def batches(self, state: str | None = None) -> list[Batch]:
+        """All batches (optionally only those in `state`), by first seq."""
+        return self.batch_log.batches(state)
+
+    def batch_counts(self) -> dict[str, int]:
+        """Number of batches in each state (every state present, 0 when none)."""
+        return self.batch_log.batch_counts()
+
+    def unbatched_start(self) -> int:
+        """The first seq not in any batch (where the next batch starts)."""
+        return self.batch_log.unbatched_start()
+
+    def unseal_from(self, batch_id: int) -> int:
+        """Delete batch `batch_id` and every later (still sealed) batch; returns how many (`BatchLog.unseal_from`)."""
+        return self.batch_log.unseal_from(batch_id)
+
+    def prune(self, retention_s: float = 0.0, *, limit: int = 64) -> int:
+        """Delete the record rows of `final` batches older than `retention_s` (`BatchLog.prune`); returns rows
+        deleted. The disk bound then counts the space they freed."""
+        deleted = self.batch_log.prune(retention_s, limit=limit)
+        if deleted:
+            self._used = disk_usage(self.path, self._read, self._read_lock)
+        return deleted
+
     # --- lifecycle -----------------------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -628,7 +573,8 @@ class RecordStore(BatchLog):
         if not self.readonly:
             self._batch_conn.close()
             self._write.close()
-            self._release_lock()
+            release_lock(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self) -> RecordStore:
         return self
@@ -644,13 +590,3 @@ def _resolve(futs: list[asyncio.Future[int]]) -> None:
 
 
 _BODY_DTYPE = np.dtype([("pt", ">u4"), ("ct", ">u4"), ("ts", ">u8"), ("io", "u1", (32,))])
-_BATCHES_DDL = (
-    "CREATE TABLE {name} (batch_id INTEGER PRIMARY KEY AUTOINCREMENT, first_seq INTEGER NOT NULL UNIQUE, "
-    "count INTEGER NOT NULL CHECK (count > 0), "
-    "state TEXT NOT NULL CHECK (state IN ('sealed','dispersed','submitted','posted','final')), "
-    "root BLOB CHECK (root IS NULL OR (typeof(root) = 'blob' AND length(root) = 32)), "
-    "commitment BLOB CHECK (commitment IS NULL OR typeof(commitment) = 'blob'), "
-    "tx_hash BLOB CHECK (tx_hash IS NULL OR (typeof(tx_hash) = 'blob' AND length(tx_hash) = 32)), "
-    "onchain_batch_id INTEGER CHECK (onchain_batch_id IS NULL OR typeof(onchain_batch_id) = 'integer'), "
-    "created_at REAL NOT NULL, updated_at REAL NOT NULL, nonce INTEGER, block_number INTEGER, info TEXT, "
-    "pruned INTEGER NOT NULL DEFAULT 0)")

@@ -12,16 +12,23 @@ what it compared; `AnswerReport.ok` is True only when every step passed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from web3 import Web3
-
+from attribution import safejson
 from attribution.chain.errors import ChainError
 from attribution.errors import AttributionError
-from attribution.records import Record, RecordValidationError, io_hash
+from attribution.hashing import is_address, to_checksum_address
+from attribution.records import (
+    IO_HASH_VERSION,
+    IO_KIND_CHAT,
+    IO_KIND_COMPLETION,
+    Record,
+    RecordValidationError,
+    io_hash,
+    io_hash_v3,
+)
 from attribution.records.receipt import ReceiptError, prompt_bytes, recover_receipt_signer
 from attribution.verify import RecordNotPostedError, Verifier
 
@@ -46,6 +53,8 @@ class SavedAnswer:
     salt: bytes
     receipt: bytes
     status_url: str | None
+    io_version: int = 1  # the answer's `io_hash_version` (absent: 1, records from before v3)
+    kind: int = IO_KIND_COMPLETION  # chat when the request had `messages`
 
 
 def _hex(value: Any, field_name: str, size: int | None = None) -> bytes:
@@ -64,12 +73,12 @@ def load_answer(obj: dict[str, Any] | str | Path) -> SavedAnswer:
     """Parse a saved answer (dict, JSON text, or a path to a JSON file)."""
     if isinstance(obj, Path):
         try:
-            obj = json.loads(obj.read_text())
+            obj = safejson.loads(obj.read_bytes(), what="the answer file")
         except (OSError, ValueError) as e:
             raise AnswerError(f"cannot read answer file: {e}") from e
     elif isinstance(obj, str):
         try:
-            obj = json.loads(obj)
+            obj = safejson.loads(obj, what="the answer")
         except ValueError as e:
             raise AnswerError(f"answer is not JSON: {e}") from e
     if not isinstance(obj, dict):
@@ -99,14 +108,20 @@ def load_answer(obj: dict[str, Any] | str | Path) -> SavedAnswer:
         raise AnswerError(f"attribution lacks {e.args[0]!r}") from e
     except (RecordValidationError, TypeError, ValueError) as e:
         raise AnswerError(f"attribution.record is invalid: {e}") from e
-    if not Web3.is_address(node):
+    if not is_address(node):
         raise AnswerError(f"attribution.node {node!r} is not an address")
     for key in ("leaf", "salt", "receipt"):
         if key not in att:
             raise AnswerError(f"attribution lacks {key!r}")
-    return SavedAnswer(prompt=prompt, completion=text, seq=seq, node=Web3.to_checksum_address(node), record=record,
+    version = att.get("io_hash_version", 1)
+    if version not in (1, IO_HASH_VERSION) or isinstance(version, bool):
+        raise AnswerError(f"attribution.io_hash_version is {version!r}: this verifier knows 1 (legacy) and "
+                          f"{IO_HASH_VERSION}")
+    kind = IO_KIND_CHAT if request.get("messages") is not None else IO_KIND_COMPLETION
+    return SavedAnswer(prompt=prompt, completion=text, seq=seq, node=to_checksum_address(node), record=record,
                        leaf=_hex(att["leaf"], "leaf", 32), salt=_hex(att["salt"], "salt", 32),
-                       receipt=_hex(att["receipt"], "receipt", 65), status_url=att.get("status_url"))
+                       receipt=_hex(att["receipt"], "receipt", 65), status_url=att.get("status_url"),
+                       io_version=version, kind=kind)
 
 
 @dataclass(frozen=True)
@@ -159,9 +174,15 @@ def check_answer_offline(answer: SavedAnswer, report: AnswerReport | None = None
     """The checks that need neither chain nor DA: ioHash, record fields, leaf, receipt signer."""
     r = report or AnswerReport()
     rec = answer.record
-    computed = io_hash(answer.salt, answer.prompt, answer.completion)
-    r.add("ioHash", computed == rec.io_hash,
-          f"keccak256(salt ‖ prompt ‖ completion) = 0x{computed.hex()}; record says 0x{rec.io_hash.hex()}")
+    if answer.io_version == IO_HASH_VERSION:
+        computed = io_hash_v3(answer.kind, answer.salt, answer.prompt, answer.completion)
+        rule = (f"v3 keccak256(abi.encode(kind {answer.kind} "
+                f"({'chat' if answer.kind == IO_KIND_CHAT else 'completion'}), salt, keccak256(prompt), "
+                "keccak256(completion)))")
+    else:  # records from before v3: the plain concatenation cannot tell prompt bytes from completion bytes
+        computed = io_hash(answer.salt, answer.prompt, answer.completion)
+        rule = "v1 (legacy) keccak256(salt ‖ prompt ‖ completion)"
+    r.add("ioHash", computed == rec.io_hash, f"{rule} = 0x{computed.hex()}; record says 0x{rec.io_hash.hex()}")
     node_bytes = bytes.fromhex(answer.node[2:])
     r.add("record is this answer's", rec.seq == answer.seq and rec.node == node_bytes,
           f"record seq {rec.seq}, node 0x{rec.node.hex()}; attribution seq {answer.seq}, node {answer.node}")

@@ -19,16 +19,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from web3 import Web3
-
 from attribution.chain.contracts import Batch, Ledger
 from attribution.chain.errors import ChainError
 from attribution.chain.logs import DEFAULT_LOG_BLOCK_RANGE, iter_logs
 from attribution.da.client import DAClient
 from attribution.da.errors import DAError, DANotFound, DAPayloadMismatch
 from attribution.errors import AttributionError
+from attribution.hashing import keccak256, to_checksum_address
 from attribution.merkle import StandardMerkleTree
-from attribution.records import Record, RecordColumns, keccak256
+from attribution.records import Record, RecordColumns
 from attribution.records.payload import DecodedBatch, PayloadError, decode_batch
 from attribution.records.tree import record_tree
 
@@ -52,7 +51,7 @@ log = logging.getLogger(__name__)
 
 #: Blocks per `eth_getLogs` request at most (the chain layer halves a page the provider refuses).
 DEFAULT_PAGE_BLOCKS = DEFAULT_LOG_BLOCK_RANGE
-_BATCH_POSTED_TOPIC = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,bytes)")
+_BATCH_POSTED_TOPIC = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes)")
 
 
 class Verdict(enum.StrEnum):
@@ -98,7 +97,7 @@ class BatchEvent:
     def from_log(cls, ev: Any) -> BatchEvent:
         """From a web3 decoded event (`contract.events.BatchPosted().process_log` / `get_logs`)."""
         a = ev["args"]
-        return cls(batch_id=int(a["batchId"]), node=Web3.to_checksum_address(a["node"]), root=bytes(a["root"]),
+        return cls(batch_id=int(a["batchId"]), node=to_checksum_address(a["node"]), root=bytes(a["root"]),
                    first_seq=int(a["firstSeq"]), count=int(a["count"]), da_commitment=bytes(a["daCommitment"]),
                    block_number=int(ev["blockNumber"]), block_hash=bytes(ev["blockHash"]),
                    tx_hash="0x" + bytes(ev["transactionHash"]).hex(), log_index=int(ev["logIndex"]),
@@ -334,7 +333,7 @@ class Verifier:
 
     def verify_node(self, node: str) -> NodeReport:
         """Verdicts on every batch of `node`, and a check that its batches cover seqs 0..nextSeq-1 without gaps."""
-        node = Web3.to_checksum_address(node)
+        node = to_checksum_address(node)
         events = self.events(node=node)
         checks = [self.check_event(ev) for ev in events]
         gaps = []
@@ -351,7 +350,7 @@ class Verifier:
 
     def find_batch(self, node: str, seq: int) -> BatchEvent:
         """The event of the batch of `node` that covers `seq` (newest first: recent records are found fast)."""
-        for ev in batch_events(self.ledger, self.from_block, node=Web3.to_checksum_address(node),
+        for ev in batch_events(self.ledger, self.from_block, node=to_checksum_address(node),
                                page_blocks=self.page_blocks, reverse=True):
             if ev.first_seq <= seq < ev.first_seq + ev.count:
                 return ev
@@ -360,7 +359,7 @@ class Verifier:
 
     def verify_record(self, node: str, seq: int) -> RecordCheck:
         """Open record `seq` of `node` from its batch's DA payload, prove it and ask `verifyRecord` by eth_call."""
-        event = self.find_batch(Web3.to_checksum_address(node), seq)
+        event = self.find_batch(to_checksum_address(node), seq)
         check = self.check_event(event, keep_decoded=True)
         return self.open_record(check, seq)
 

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from web3 import Web3
 
-from attribution.chain.client import ChainClient
+from attribution import safejson
 from attribution.chain.contracts import Ledger
-from attribution.chain.deploy import Deployment, deployment_path
-from attribution.chain.errors import ChainError
+from attribution.chain.errors import ChainError, DeploymentError
+from attribution.chain.setup import connect
 from attribution.da.client import DEFAULT_URL, DAClient
 from attribution.errors import AttributionError
+from attribution.hashing import to_checksum_address
 from attribution.merkle import process_proof
 from attribution.records import Record, RecordValidationError
 from attribution.verify import DEFAULT_PAGE_BLOCKS, RecordNotPostedError, Verifier
@@ -77,15 +77,18 @@ class LedgerClient:
                  from_block: int | None = None, node_url: str | None = None, indexer_url: str | None = None,
                  deployments_dir: Path | str | None = None, page_blocks: int = DEFAULT_PAGE_BLOCKS,
                  timeout_s: float = 30.0) -> None:
-        chain = ChainClient(rpc_url, timeout_s=timeout_s)
+        try:
+            ctx = connect(rpc_url, deployments_dir=deployments_dir, load_deployment=ledger is None,
+                          timeout_s=timeout_s)
+        except DeploymentError as e:
+            raise ClientError(f"no ledger address: pass ledger= or a deployments_dir ({e})") from e
+        except ChainError as e:
+            raise ClientError(f"cannot read the chain: {e}") from e
         deploy_block = 0
         if ledger is None:
-            try:
-                deployment = Deployment.load(deployment_path(chain.chain_id, deployments_dir))
-            except ChainError as e:
-                raise ClientError(f"no ledger address: pass ledger= or a deployments_dir ({e})") from e
+            deployment = ctx.need_deployment()
             ledger, deploy_block = deployment.address("AttributionLedger"), deployment.deploy_block
-        self.ledger = Ledger(chain, ledger)
+        self.ledger = Ledger(ctx.client, ledger)
         self.da = DAClient(da_url, timeout=timeout_s, max_retries=3, backoff=0.2)
         self.verifier = Verifier(self.ledger, self.da, from_block=deploy_block if from_block is None else from_block,
                                  page_blocks=page_blocks)
@@ -115,7 +118,10 @@ class LedgerClient:
             raise RecordNotPostedError(f"GET {url}: 404 ({response.text[:200]})")
         if response.status_code != 200:
             raise ClientError(f"GET {url}: HTTP {response.status_code}: {response.text[:300]}")
-        body = response.json()
+        try:
+            body = safejson.loads(response.content, what=f"GET {url}")  # a node or indexer we do not trust
+        except safejson.JSONInputError as e:
+            raise ClientError(str(e)) from e
         if not isinstance(body, dict):
             raise ClientError(f"GET {url}: expected a JSON object")
         return body
@@ -125,7 +131,7 @@ class LedgerClient:
         if self.indexer_url is not None:
             if node is None:
                 raise ClientError("the indexer needs the node address: record(seq, node=...)")
-            url = f"{self.indexer_url}/v1/records/{Web3.to_checksum_address(node)}/{int(seq)}"
+            url = f"{self.indexer_url}/v1/records/{to_checksum_address(node)}/{int(seq)}"
             return RecordProof.from_json(self._get_json(url), "indexer")
         if self.node_url is not None:
             return RecordProof.from_json(self._get_json(f"{self.node_url}/v1/attribution/records/{int(seq)}"),
@@ -173,7 +179,7 @@ class LedgerClient:
         last = "not checked yet"
         while True:
             try:
-                event = self.verifier.find_batch(Web3.to_checksum_address(node), seq)
+                event = self.verifier.find_batch(to_checksum_address(node), seq)
                 depth = self.ledger.client.block_number() - event.block_number + 1
                 if depth >= confirmations:
                     check = self.verifier.check_event(event, keep_decoded=True)

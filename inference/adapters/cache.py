@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from inference.adapters.errors import AdapterError, AdapterNotFound
+from inference.adapters.errors import AdapterContentChanged, AdapterError, AdapterNotFound
 from inference.adapters.identity import adapter_id_of, parse_id
 from inference.adapters.weights import DEFAULT_MAX_BYTES, DEFAULT_MAX_RANK, LoraWeights, load_adapter
 from inference.lora import LoraPool, PoolSlot
@@ -219,15 +219,22 @@ class AdapterCache:
 
     # ---------------------------------------------------------------- hot add / remove
 
-    def add(self, path: str | os.PathLike[str], name: str | None = None, *, validate: bool = True) -> bytes:
+    def add(self, path: str | os.PathLike[str], name: str | None = None, *, validate: bool = True,
+            expected_id: bytes | None = None) -> bytes:
         """Register an adapter directory; with `validate` it is loaded and checked first (named errors, no change).
 
-        Returns its adapter id. Adding the same content again is a no-op returning the same id.
+        Returns its adapter id. Adding the same content again is a no-op returning the same id. With `expected_id`
+        (the content hash the caller checked, e.g. against the registry) the bytes loaded must hash to it, else
+        `AdapterContentChanged`: the id comes from the same read of the files as the weights.
         """
         p = pathlib.Path(path)
-        adapter_id = adapter_id_of(p)
         name = name or p.name
         weights = self._host_form(self._loader(p)) if validate else None  # the named errors; nothing changed yet
+        adapter_id = weights.adapter_id if weights is not None else adapter_id_of(p)
+        if expected_id is not None and adapter_id != expected_id:
+            raise AdapterContentChanged(f"adapter {p} changed on disk while it was being added (its files now hash "
+                                        f"to 0x{adapter_id.hex()}, not 0x{expected_id.hex()}): add it again",
+                                        adapter=str(p))
         b = self.budgets
         if weights is not None and ((b.host_bytes is not None and weights.nbytes > b.host_bytes)
                                     or b.max_host_adapters == 0):
@@ -558,9 +565,16 @@ class AdapterCache:
 
     def _call_loader(self, e: _Entry) -> tuple[LoraWeights | None, BaseException | None]:
         try:
-            return self._host_form(self._loader(e.path)), None
+            w = self._loader(e.path)
         except Exception as exc:  # classified by _finish_load: the error belongs to this adapter's requests
             return None, exc
+        if w.adapter_id != e.adapter_id:
+            # the files were swapped or edited since the adapter was added: never serve other weights under its id
+            return None, AdapterContentChanged(
+                f"adapter {e.name}: the files in {e.path} now hash to 0x{w.adapter_id.hex()}, not to its id "
+                f"0x{e.adapter_id.hex()} (swapped or edited after it was added); refused until it is removed and "
+                "added again", adapter=e.name)
+        return self._host_form(w), None
 
     def _finish_load(self, e: _Entry, token: int, w: LoraWeights | None, err: BaseException | None, t0: float,
                      *, retry: bool) -> AdapterError | None:

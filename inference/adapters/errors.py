@@ -69,3 +69,8 @@ class AdapterTooLarge(AdapterError, ValueError):
 
 class AdapterWeightsInvalid(AdapterError, ValueError):
     """The safetensors file is unreadable, a lora_A/lora_B pair is incomplete, or a tensor is not finite floats."""
+
+
+class AdapterContentChanged(AdapterError, ValueError):
+    """The adapter's files on disk no longer hash to the id it was added (and registered) under: swapped or edited
+    after it was added. It is refused until it is removed and added again (and registered, if its id changed)."""

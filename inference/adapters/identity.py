@@ -19,6 +19,7 @@ import os
 import pathlib
 from typing import Any
 
+from inference import safejson
 from inference.adapters.errors import AdapterConfigInvalid, AdapterNotFound, AdapterNotSafetensors
 
 CONFIG_NAME = "adapter_config.json"
@@ -49,17 +50,15 @@ def read_config(adapter_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise AdapterConfigInvalid(f"{d} has no {CONFIG_NAME}: save the adapter with peft's save_pretrained",
                                    adapter=str(d))
     try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise AdapterConfigInvalid(f"{cfg_path} is not valid JSON ({e}): fix or re-save the adapter",
-                                   adapter=str(d)) from e
+        # depth-bounded: a deeply nested file would overflow the C stack in json.loads (see inference/safejson)
+        cfg = safejson.loads(cfg_path.read_bytes(), what=str(cfg_path))
+    except safejson.JSONInputError as e:
+        raise AdapterConfigInvalid(f"{e}; fix or re-save the adapter", adapter=str(d)) from e
+    except OSError as e:
+        raise AdapterConfigInvalid(f"{cfg_path} cannot be read ({e}): check its permissions", adapter=str(d)) from e
     if not isinstance(cfg, dict):
         raise AdapterConfigInvalid(f"{cfg_path} must hold a JSON object, got {type(cfg).__name__}", adapter=str(d))
     return cfg
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in adapter_config.json")
 
 
 def weights_path(adapter_dir: str | os.PathLike[str]) -> pathlib.Path:

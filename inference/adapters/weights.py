@@ -183,6 +183,12 @@ def _check_config(cfg: dict[str, Any], where: str, max_rank: int) -> tuple[int, 
     alpha = cfg.get("lora_alpha", _PEFT_DEFAULT_ALPHA)
     if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not math.isfinite(alpha) or alpha <= 0:
         raise AdapterConfigInvalid(f"{where}: lora_alpha={alpha!r} must be a positive finite number", adapter=where)
+    targets = cfg.get("target_modules")
+    if not (targets is None or isinstance(targets, str)
+            or (isinstance(targets, list) and all(isinstance(t, str) for t in targets))):
+        raise AdapterConfigInvalid(f"{where}: target_modules={targets!r} must be a module name, a regex string or a "
+                                   "list of module names (e.g. [\"q_proj\", \"v_proj\"]): fix the adapter config",
+                                   adapter=where)
     _features_refused(cfg, where)
     if r > max_rank:
         raise AdapterRankTooLarge(f"{where}: rank r={r} exceeds this node's max_rank={max_rank}: retrain with "

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from inference.adapters.identity import CONFIG_NAME, PICKLE_WEIGHTS_NAME, WEIGHTS_NAME
 from node.api.auth import admin_key
 from node.api.errors import APIError
 from node.api.schemas import AdapterAdd, read_json
@@ -43,14 +44,24 @@ def _checked_path(s: Any, raw: str) -> pathlib.Path:
     if not p.is_absolute():
         raise APIError(400, f"path {raw!r} must be absolute", param="path", code="invalid_path")
     real = pathlib.Path(os.path.realpath(p))
-    if not any(real == root or root in real.parents for root in s.allowed_roots):
-        roots = ", ".join(str(r) for r in s.allowed_roots) or "(none configured)"
+    roots = ", ".join(str(r) for r in s.allowed_roots) or "(none configured)"
+    if not _inside(real, s.allowed_roots):
         raise APIError(400, f"path {raw!r} resolves outside the allowed adapter roots ({roots}): copy the adapter "
                        "there or add its root to adapters.allowed_roots", param="path", code="path_not_allowed")
     if not real.is_dir():
         raise APIError(400, f"path {raw!r} is not a directory: give the adapter directory (adapter_config.json + "
                        "adapter_model.safetensors)", param="path", code="invalid_path")
+    # the files the node reads, not only their directory: a weights file symlinked to /etc/passwd would be hashed
+    for name in (CONFIG_NAME, WEIGHTS_NAME, PICKLE_WEIGHTS_NAME):
+        f = real / name
+        if (f.exists() or f.is_symlink()) and not _inside(pathlib.Path(os.path.realpath(f)), s.allowed_roots):
+            raise APIError(400, f"{name} in {raw!r} links outside the allowed adapter roots ({roots}): copy the file "
+                           "itself into the adapter directory", param="path", code="path_not_allowed")
     return real
+
+
+def _inside(real: pathlib.Path, roots: list[pathlib.Path]) -> bool:
+    return any(real == root or root in real.parents for root in roots)
 
 
 @router.post("/v1/adapters", status_code=201, summary="Serve an adapter from a local directory")

@@ -3,6 +3,8 @@ is on its way to the chain (`stored|sealed|dispersed|posted|final`)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -32,9 +34,13 @@ def _store(request: Request) -> Any:
     return s.store
 
 
+_MAX_ID = 2**63 - 1  # SQLite's largest integer: no seq or batch id can be above it
+
+
 def _int_param(raw: str, name: str) -> int:
-    if not raw.isdigit() or len(raw) > 20:
-        raise APIError(400, f"{name} must be a non-negative integer, got {raw!r}", param=name, code="invalid_value")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 20 or int(raw) > _MAX_ID:
+        raise APIError(400, f"{name} must be an integer from 0 to {_MAX_ID}, got {raw[:40]!r}", param=name,
+                       code="invalid_value")
     return int(raw)
 
 
@@ -43,21 +49,61 @@ async def get_record(request: Request, seq: str) -> dict[str, Any]:
     """The record, its leaf, status, batch and (once sealed with a root) its Merkle proof."""
     store = _store(request)
     n = _int_param(seq, "seq")
+    # SQLite reads and the batch's Merkle tree (thousands of keccaks) run in a thread, never on the event loop;
+    # the tree of a sealed batch is built once and shared by every read of its records
     try:
-        record = store.get(n)
+        record, batch = await asyncio.to_thread(lambda: (store.get(n), store.batch_of(n)))
     except (RecordNotFoundError, OverflowError) as e:
         raise APIError(404, f"no record with seq {n} on this node (next seq {store.next_seq()})", param="seq",
                        code="record_not_found") from e
-    batch = store.batch_of(n)
     proof = None
     if batch is not None and batch.root is not None:
-        from attribution.records.tree import record_tree
-
-        tree = record_tree(store.range(batch.first_seq, batch.end_seq))
+        tree = await _trees(request).get(store, batch)
         proof = tree.get_proof(n - batch.first_seq)
     return {"seq": n, "record": record.to_json(), "leaf": "0x" + record.leaf().hex(),
             "status": "stored" if batch is None else batch.state,
             "batch": None if batch is None else _batch(batch), "proof": proof}
+
+
+class BatchTrees:
+    """The Merkle trees of the last few sealed batches read, each built once in a thread (concurrent reads of one
+    batch wait for the same build)."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._builds: OrderedDict[tuple[int, bytes], asyncio.Future[Any]] = OrderedDict()
+
+    async def get(self, store: Any, batch: Any) -> Any:
+        """The tree of `batch` (its records from `store`)."""
+        key = (batch.batch_id, batch.root)
+        fut = self._builds.get(key)
+        if fut is None:
+            fut = asyncio.ensure_future(asyncio.to_thread(_build_tree, store, batch.first_seq, batch.end_seq))
+            self._builds[key] = fut
+            fut.add_done_callback(lambda f: self._forget_failed(key, f))
+            while len(self._builds) > self.size:
+                self._builds.popitem(last=False)
+        else:
+            self._builds.move_to_end(key)
+        return await asyncio.shield(fut)
+
+    def _forget_failed(self, key: tuple[int, bytes], fut: asyncio.Future[Any]) -> None:
+        if (fut.cancelled() or fut.exception() is not None) and self._builds.get(key) is fut:
+            del self._builds[key]
+
+
+def _build_tree(store: Any, first: int, end: int) -> Any:
+    from attribution.records.tree import record_tree
+
+    return record_tree(store.range(first, end))
+
+
+def _trees(request: Request) -> BatchTrees:
+    state = request.app.state
+    trees = getattr(state, "batch_trees", None)
+    if trees is None:
+        trees = state.batch_trees = BatchTrees()
+    return trees
 
 
 @router.get("/v1/attribution/batches/{batch_id}", summary="One batch")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 
 from fastapi import Request
 
+from attribution.http_server import client_bucket
 from node.api.errors import APIError
 
-__all__ = ["admin_key", "client_key", "hash_key"]
+__all__ = ["admin_key", "client_key", "hash_key", "open_bucket"]
 
 
 def hash_key(key: str) -> str:
@@ -28,6 +30,19 @@ def _bearer(request: Request) -> str | None:
     return key.strip()
 
 
+def open_bucket(host: str | None) -> str:
+    """The rate-limit bucket of a client when keys are off: its address (IPv6 by /64); "" (not limited) for
+    loopback clients, which are the operator's own processes: one shared bucket for all of them throttled every
+    local tool together, while the engine's bounded queue (429 overloaded) still protects the node."""
+    bucket = client_bucket(host)
+    try:
+        if ipaddress.ip_address(bucket).is_loopback:
+            return ""
+    except ValueError:
+        pass
+    return "addr:" + bucket
+
+
 def _matches(key: str, hashes: list[str]) -> bool:
     digest = hash_key(key)
     return any(hmac.compare_digest(digest, h.lower()) for h in hashes)
@@ -39,7 +54,9 @@ def client_key(request: Request) -> str:
     hashes = services.settings.node.api_key_hashes
     key = _bearer(request)
     if not hashes:
-        return "key:" + hash_key(key)[:16] if key else "addr:" + (request.client.host if request.client else "-")
+        # keys off: any Bearer would do, so it must not pick the bucket (a random one per request dodged the limit);
+        # the client's address does (the peer, or what a trusted proxy forwarded), see `open_bucket`
+        return open_bucket(request.client.host if request.client else None)
     if key is None:
         raise APIError(401, "missing API key: send `Authorization: Bearer YOUR_KEY`", type="authentication_error",
                        code="invalid_api_key")

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from attribution.store import StoreClosedError, StoreDeadError, StoreError, StoreFullError
-from inference.adapters.errors import AdapterError, AdapterNotFound
+from inference.adapters.errors import AdapterContentChanged, AdapterError, AdapterNotFound
 from inference.engine import EngineOverloaded, EngineStopped, RequestFailed, RequestInvalid, RequestTooLong
 from inference.sampling import SamplingParamsInvalid
 from node.catalogue import AdapterNotServable
@@ -66,6 +66,8 @@ def map_exception(e: BaseException) -> APIError:
     if isinstance(e, AdapterNotFound):
         return APIError(404, f"{e}: list the served models with GET /v1/models", param="model",
                         code="model_not_found")
+    if isinstance(e, AdapterContentChanged):  # the operator's files changed under the node: not the client's fault
+        return APIError(409, str(e), param="model", code="adapter_content_changed")
     if isinstance(e, AdapterError):
         return APIError(400, str(e), param="path", code="adapter_invalid")
     if isinstance(e, RequestFailed):  # this request's own computation failed; the engine serves on

@@ -171,7 +171,7 @@ class Generation:
             self.attribution = await rec.record(
                 model_id=self.s.model_id, entry=self.job.entry, prompt_tokens=self.prompt_tokens,
                 completion_tokens=self.tokens, prompt_bytes=self.job.prompt_bytes, completion_text=self.text,
-                base_url=self.job.base_url)
+                base_url=self.job.base_url, kind=self.job.kind)
         except Exception as e:  # alarm: an answer was computed but not recorded, so the client gets a 503 instead
             self.s.metrics.records_refused.labels(map_exception(e).code or "error").inc()
             raise

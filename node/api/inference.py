@@ -86,11 +86,12 @@ async def _serve(request: Request, s: Services, key: str, req: CompletionRequest
         raise APIError(400, f"max_tokens {mt} exceeds this node's limit of {cap} (max_seq_len "
                        f"{s.settings.engine.max_seq_len} includes the prompt): lower it", param="max_tokens",
                        code="invalid_value")
-    over = s.limits.check(key, len(prompt_bytes) // 4 + mt)
+    over = s.limits.check(key, len(prompt_bytes) // 4 + mt) if key else None  # "": a loopback client, keys off
     if over is not None:
         which, retry = over
         s.metrics.rejected.labels(f"rate_{which}").inc()
-        raise APIError(429, f"rate limit on {which} per minute reached for this API key; retry after {retry} s",
+        raise APIError(429, f"rate limit on {which} per minute reached for this API key (or client address); "
+                       f"retry after {retry} s",
                        type="rate_limit_error", code=f"rate_limit_{which}", headers={"Retry-After": str(retry)})
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
     if req.stream_options is not None and not req.stream:

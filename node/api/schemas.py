@@ -7,12 +7,13 @@ support are refused (`extra="forbid"`), never silently ignored.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+from starlette.requests import ClientDisconnect
 
+from attribution.safejson import JSONInputError, loads
 from node.api.errors import APIError
 
 __all__ = ["AdapterAdd", "ChatMessage", "ChatRequest", "CompletionRequest", "read_json"]
@@ -132,25 +133,31 @@ async def read_json(request: Request, model: type[M], max_bytes: int) -> M:
                        "send a shorter prompt", code="body_too_large")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise APIError(413, f"request body exceeds the node's limit of {max_bytes} bytes: send a shorter prompt",
-                           code="body_too_large")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise APIError(413, f"request body exceeds the node's limit of {max_bytes} bytes: send a shorter "
+                               "prompt", code="body_too_large")
+            chunks.append(chunk)
+    except ClientDisconnect as e:
+        # the client went away mid-body (or the body timeout cut it): nobody reads this answer, and a traceback
+        # per aborted upload would flood the log
+        raise APIError(400, "the request body ended before its Content-Length: send the whole body",
+                       code="body_incomplete") from e
     raw = b"".join(chunks)
     if not raw.strip():
         raise APIError(400, "the request body is empty: send a JSON object", code="invalid_json")
     try:
-        text = raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise APIError(400, f"the request body is not valid UTF-8 (byte {e.start}): send UTF-8 JSON",
                        code="invalid_encoding") from e
     try:
-        obj = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise APIError(400, f"the request body is not valid JSON ({e}): send a JSON object",
-                       code="invalid_json") from e
+        # depth-bounded: 100,000 nested brackets would overflow the C stack in json.loads (see attribution/safejson)
+        obj = loads(raw, what="the request body")
+    except JSONInputError as e:
+        raise APIError(400, f"{e}", code="invalid_json") from e
     if not isinstance(obj, dict):
         raise APIError(400, f"the request body must be a JSON object, got {type(obj).__name__}", code="invalid_json")
     request.state.json_body = obj

@@ -11,6 +11,7 @@ Run: `loraledger bench indexer [--quick] [--json PATH]` or `python scripts/bench
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import random
@@ -32,6 +33,7 @@ from attribution.chain.keys import DEV_ROLE_INDEX, dev_keys
 from attribution.da.client import DAClient
 from attribution.devnet import pgcluster
 from attribution.devnet.da_process import DAServerProcess
+from attribution.devnet.processes import start_anvil
 from attribution.indexer.db import open_engine
 from attribution.indexer.follower import Indexer
 from attribution.indexer.schema import records as records_table
@@ -39,7 +41,6 @@ from attribution.records import Profile, RecordColumns
 from attribution.records.payload import encode_batch
 from attribution.records.tree import record_tree
 from attribution.verify import Verifier, batch_events
-from node.bench.ledger import start_anvil
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,10 @@ def _queries(db_url: str, setup: dict[str, Any], n_records: int, n_queries: int)
     from attribution.indexer.api import create_app
 
     engine = open_engine(db_url)
-    client = TestClient(create_app(engine))
+    # entered once: one event-loop thread for every request (a bare TestClient starts one per request, which is
+    # the test client's cost, not the API's)
+    stack = contextlib.ExitStack()
+    client = stack.enter_context(TestClient(create_app(engine)))
     rng = random.Random(11)
     node = setup["node"]
     profiles: tuple[Profile, ...] = setup["profiles"]
@@ -166,6 +170,7 @@ def _queries(db_url: str, setup: dict[str, Any], n_records: int, n_queries: int)
                                                         records_table.c.seq == rng.randrange(n_records))).all()
             base.append((time.perf_counter() - t) * 1000)
     out["baseline: PK select"] = {"p50_ms": _pct(base, 0.5), "p99_ms": _pct(base, 0.99)}
+    stack.close()
     out["all"] = {"p50_ms": _pct(all_ms, 0.5), "p99_ms": _pct(all_ms, 0.99)}
     with engine.connect() as conn:
         out["indexed_records"] = int(conn.execute(sa.select(sa.func.count()).select_from(records_table)).scalar()
@@ -180,7 +185,8 @@ def run(quick: bool, n_records: int | None, batch: int, postgres: bool, say: Any
     n_queries = 200 if quick else 1000
     ensure_built(REPO_ROOT)
     tmp = Path(tempfile.mkdtemp(prefix="loraledger-bench-indexer-"))
-    anvil, rpc = start_anvil(1_000_000_000)
+    chain = start_anvil(gas_limit=1_000_000_000)
+    anvil, rpc = chain.proc, chain.rpc_url
     da = DAServerProcess(tmp / "da", kzg=False)
     da.start()
     cluster = None

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import random
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -23,15 +22,16 @@ from typing import Any
 from eth_account import Account
 from rich.console import Console
 from rich.table import Table
-from web3 import Web3
 
-from attribution.chain.artifacts import ArtifactStore, ensure_built, find_foundry_tool
+from attribution.chain.artifacts import ArtifactStore, ensure_built
 from attribution.chain.client import ChainClient
 from attribution.chain.deploy import ONE_TOKEN, bond_node, deploy_all, devnet_deploy_config
 from attribution.chain.keys import DEV_ROLE_INDEX, dev_keys
 from attribution.chain.txmgr import TxManager, TxMgrConfig
 from attribution.da.client import DAClient
-from attribution.devnet.da_process import DAServerProcess, free_port
+from attribution.devnet.da_process import DAServerProcess
+from attribution.devnet.processes import start_anvil
+from attribution.hashing import keccak256
 from attribution.records import Profile, Record, RecordColumns
 from attribution.records.payload import encode_columns
 from attribution.records.tree import record_tree
@@ -43,7 +43,7 @@ TARGET_GAS_PER_RECORD_100K = 1.5
 
 # A minimal contract for the naive baseline: LOG1(calldata, topic) and stop. Hand-assembled so the benchmark
 # needs no compiler: runtime = CALLDATASIZE 0 0 CALLDATACOPY PUSH32 topic CALLDATASIZE 0 LOG1 STOP.
-_TOPIC = Web3.keccak(text="RecordAttributed(bytes)")
+_TOPIC = keccak256(b"RecordAttributed(bytes)")
 _RUNTIME = bytes.fromhex("3660006000377f") + bytes(_TOPIC) + bytes.fromhex("366000a100")
 _INIT = bytes.fromhex(f"60{len(_RUNTIME):02x}80600b6000396000f3") + _RUNTIME
 
@@ -69,31 +69,14 @@ def _columns(n: int, chain_id: int, ledger: bytes, node: bytes, first_seq: int, 
         io_hashes=g.integers(0, 256, (n, 32), dtype=np.uint8))
 
 
-def start_anvil(gas_limit: int) -> tuple[subprocess.Popen[bytes], str]:
-    """A throwaway OP-Stack anvil (no state, silent) on a free 127.0.0.1 port for a benchmark, with this block gas
-    limit; returns (process, url) once it answers. The caller kills the process."""
-    port = free_port()
-    proc = subprocess.Popen([str(find_foundry_tool("anvil")), "--network", "optimism", "--host", "127.0.0.1",
-                             "--port", str(port), "--silent", "--gas-limit", str(gas_limit)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    client = ChainClient(url)
-    deadline = time.monotonic() + 30
-    while not client.is_up():
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("anvil did not start within 30 s")
-        time.sleep(0.05)
-    return proc, url
-
-
 def run(quick: bool, naive_samples: int | None = None, console: Console | None = None) -> dict[str, Any]:
     """Run the benchmark; returns the JSON result."""
     console = console or Console(stderr=True)
     t_start = time.monotonic()
     ensure_built()
     naive_samples = naive_samples or (20 if quick else 100)
-    anvil, url = start_anvil(100_000_000)
+    chain = start_anvil(gas_limit=100_000_000)
+    anvil, url = chain.proc, chain.rpc_url
     tmp = Path(tempfile.mkdtemp(prefix="ledger-cost-"))
     da = DAServerProcess(tmp / "da", kzg_workers=min(2, os.cpu_count() or 1))
     try:
@@ -136,7 +119,7 @@ def run(quick: bool, naive_samples: int | None = None, console: Console | None =
             # EigenDA-style certificate that does not grow with the payload), to show the certificate's share
             cols = _columns(SIZES[-1], client.chain_id, ledger_b, node_b, seq, seed=1)
             root = bytes.fromhex(record_tree(cols).root[2:])
-            small = b"\x01\x00\xd0" + bytes(Web3.keccak(encode_columns(cols))) * 2 + bytes(30)
+            small = b"\x01\x00\xd0" + keccak256(encode_columns(cols)) * 2 + bytes(30)
             ts = cols.timestamps
             data = ledger.contract.encode_abi(
                 "postBatch", args=[seq, SIZES[-1], int(ts.min()), int(ts.max()), root, small])

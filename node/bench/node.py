@@ -10,7 +10,9 @@ The chain is not in the hot path (the node reads it only at start), so this benc
 (chain id 31337, a random ledger address and node key) instead of an anvil.
 
 Writes JSON with `attribution_overhead_pct` (throughput lost to attribution, %, median of the pairs), `p50_ms`,
-`p99_ms`, `requests_per_s` (attribution on), `concurrency`, and both modes in full.
+`p99_ms`, `requests_per_s` (attribution on), `concurrency`, `engine_threads`, and both modes in full.
+`--busy-neighbour` pairs rounds without and with a process spinning on one core instead (attribution on in both)
+and writes `busy_vs_quiet` (median over pairs of busy / quiet throughput), `engine_threads`, both modes in full.
 """
 
 from __future__ import annotations
@@ -18,26 +20,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import multiprocessing
 import pathlib
-import socket
 import statistics
 import tempfile
 import threading
 import time
 from typing import Any
 
+from attribution.devnet.processes import free_port
+
 __all__ = ["main"]
 
 logger = logging.getLogger(__name__)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 MODELS = {
@@ -157,6 +155,29 @@ def _measured_round(pool: concurrent.futures.Executor, url: str, concurrency: in
     return res
 
 
+def _spin() -> None:
+    """The busy neighbour: one process spinning on one core (the last this process may use)."""
+    import os
+
+    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+    while True:
+        pass
+
+
+class _Neighbour:
+    """Starts the spinning process on enter, kills it on exit."""
+
+    def __enter__(self) -> _Neighbour:
+        self.proc = multiprocessing.get_context("spawn").Process(target=_spin, daemon=True)
+        self.proc.start()
+        time.sleep(0.2)  # let it reach the loop
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.kill()
+        self.proc.join(10)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the bench; print the table; write JSON with --json."""
     ap = argparse.ArgumentParser(prog="loraledger bench node", description=__doc__.split("\n\n")[0])
@@ -174,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", choices=sorted(MODELS), default="small",
                     help="Size of the locally built model when no --model-dir is given (default small).")
     ap.add_argument("--adapter-dir", type=pathlib.Path, help="An adapter for that model (alternates with base).")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="engine.threads (default: the node's own default, the usable cores minus one above two).")
+    ap.add_argument("--busy-neighbour", action="store_true",
+                    help="Instead of attribution off/on, pairs of rounds without and with a neighbour process "
+                         "spinning on one core (attribution on in both): the throughput kept under a busy core.")
     args = ap.parse_args(argv)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
     if args.concurrency < 1 or args.max_tokens < 1 or args.max_batch < 1:
@@ -197,12 +223,13 @@ def main(argv: list[str] | None = None) -> int:
             base, adapter = _local_model(root, args.model)
         else:
             base, adapter = args.model_dir, args.adapter_dir
-        results: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+        modes = ("quiet", "busy") if args.busy_neighbour else ("off", "on")
+        results: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
         settings = Settings.model_validate({
-            "node": {"port": _free_port(), "attribution": False, "requests_per_minute": 10**9,
+            "node": {"port": free_port(), "attribution": False, "requests_per_minute": 10**9,
                      "tokens_per_minute": 10**9},
             "engine": {"model_dir": base, "model_name": "base", "max_batch": args.max_batch,
-                       "max_queue": 4 * args.concurrency, "max_seq_len": 256},
+                       "max_queue": 4 * args.concurrency, "max_seq_len": 256, "threads": args.threads},
             "adapters": {"dirs": [adapter] if adapter else [], "manifest": None, "require_registered": False},
             "store": {"path": root / "records-on.db"}})
         # one node; attribution is switched per round (its recorder present or not), so both modes share the same
@@ -214,18 +241,26 @@ def main(argv: list[str] | None = None) -> int:
         # the clients run in a process of their own: in this one they would compete with the node for the GIL, and
         # their CPU would dilute the node's CPU per request
         pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        import torch
+
+        threads = torch.get_num_threads()  # what engine.threads set before the engine started
+
+        def measured(mode: str, n: int) -> dict[str, Any]:
+            services.recorder = None if mode == "off" else recorder
+            with _Neighbour() if mode == "busy" else contextlib.nullcontext():
+                return _measured_round(pool, url, args.concurrency, n, args.max_tokens, models)
+
         with _Server(settings, services):
             try:
-                for mode in ("off", "on"):  # warm-up: first loads, allocator, kernels, the client process
-                    services.recorder = recorder if mode == "on" else None
-                    _measured_round(pool, url, args.concurrency, 2 * args.concurrency, args.max_tokens, models)
+                for mode in modes:  # warm-up: first loads, allocator, kernels, the client process
+                    measured(mode, 2 * args.concurrency)
                 for r in range(rounds):
-                    for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
-                        services.recorder = recorder if mode == "on" else None
-                        res = _measured_round(pool, url, args.concurrency, requests, args.max_tokens, models)
+                    for mode in modes if r % 2 == 0 else modes[::-1]:
+                        res = measured(mode, requests)
                         results[mode].append(res)
-                        console.print(f"round {r + 1} attribution {mode}: {res['requests_per_s']} req/s, "
-                                      f"p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
+                        console.print(f"round {r + 1} {'neighbour' if args.busy_neighbour else 'attribution'} "
+                                      f"{mode}: {res['requests_per_s']} req/s, p50 {res['p50_ms']} ms, "
+                                      f"p99 {res['p99_ms']} ms")
             finally:
                 services.recorder = recorder
                 pool.shutdown()
@@ -238,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
 
             with RecordStore(on_store, readonly=True) as st:
                 stored = st.next_seq()
+    if args.busy_neighbour:
+        return _neighbour_report(args, results, best, threads, rounds, requests, console)
     # each round pairs an off and an on run back to back: the overhead is the median over pairs of the pair's own
     # ratio, so a drift of the machine (or of the process) over the run hits both sides of every ratio alike
     pairs = list(zip(results["off"], results["on"], strict=True))
@@ -267,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
            "p99_ms": best["on"]["p99_ms"], "requests_per_s": best["on"]["requests_per_s"],
            "concurrency": args.concurrency, "max_tokens": args.max_tokens,
            "model": str(args.model_dir) if args.model_dir else args.model, "requests_per_round": requests,
-           "rounds": rounds, "records_stored": stored,
+           "rounds": rounds, "records_stored": stored, "engine_threads": threads,
            "records_per_commit": round(stored / commits, 2) if stored and commits else None,
            "off": best["off"], "on": best["on"], "all_rounds": results}
     if args.json:
@@ -275,3 +312,30 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(out, indent=2))
     errors = best["on"]["errors"] + best["off"]["errors"]
     return 1 if errors else 0
+
+
+def _neighbour_report(args: Any, results: dict[str, list[dict[str, Any]]], best: dict[str, dict[str, Any]],
+                      threads: int, rounds: int, requests: int, console: Any) -> int:
+    """Quiet vs busy-neighbour throughput: the median over pairs of each pair's busy / quiet ratio."""
+    from rich.table import Table
+
+    pairs = list(zip(results["quiet"], results["busy"], strict=True))
+    kept = statistics.median(busy["requests_per_s"] / quiet["requests_per_s"] for quiet, busy in pairs)
+    table = Table(title=f"node serving with {threads} engine threads, quiet vs a neighbour spinning on one core "
+                  f"({args.concurrency} clients, {requests} requests/round, best of {rounds})")
+    for col in ("neighbour", "req/s", "p50 ms", "p99 ms", "CPU ms/request", "errors"):
+        table.add_column(col)
+    for m in ("quiet", "busy"):
+        b = best[m]
+        table.add_row(m, str(b["requests_per_s"]), str(b["p50_ms"]), str(b["p99_ms"]), str(b["cpu_ms_per_request"]),
+                      str(b["errors"]))
+    console.print(table)
+    console.print(f"busy / quiet throughput: {kept:.2f} (median of {rounds} pairs; target >= 0.45 at 2 threads)")
+    out = {"busy_vs_quiet": round(kept, 3), "engine_threads": threads, "concurrency": args.concurrency,
+           "max_tokens": args.max_tokens, "model": str(args.model_dir) if args.model_dir else args.model,
+           "requests_per_round": requests, "rounds": rounds, "quiet": best["quiet"], "busy": best["busy"],
+           "all_rounds": results}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2))
+    return 1 if best["quiet"]["errors"] + best["busy"]["errors"] else 0

@@ -5,10 +5,8 @@ the signer (keystore, env key, or a dev account on the local devnet only), turn 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,17 +15,30 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from attribution.hashing import is_address, to_checksum_address
+from node.chain import ENV_KEYSTORE_PASSWORD
 from node.errors import UsageError
 from node.settings import load_settings
 
 if TYPE_CHECKING:  # attribution.chain (web3) is imported when a command runs: `--help` stays fast
-    from attribution.chain.client import ChainClient
-    from attribution.chain.deploy import Contracts, Deployment
+    from attribution.chain.setup import ChainContext
 
-DEVNET_CHAIN_ID = 31337
-ENV_KEYSTORE_PASSWORD = "LORALEDGER_KEYSTORE_PASSWORD"  # = attribution.chain.keys.ENV_KEYSTORE_PASSWORD
 
-RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: chain.rpc_url).")]
+def warn_secret_in_argv(value: str | None) -> str | None:
+    """Typer callback of `--rpc-url`: a URL holding a key or password on the command line is visible to every
+    local user (`ps`, shell history); say so and where to put it instead. Public URLs pass silently."""
+    from attribution.chain.redact import redact_url
+
+    if value and redact_url(value) != value:
+        typer.echo(f"warning: --rpc-url {redact_url(value)} carries a key or password, which every local user can "
+                   "read in `ps`; set LORALEDGER_CHAIN__RPC_URL or chain.rpc_url in loraledger.toml instead",
+                   err=True)
+    return value
+
+
+RpcOpt = Annotated[str | None, typer.Option("--rpc-url", callback=warn_secret_in_argv, help="L2 JSON-RPC URL "
+                                            "(default: chain.rpc_url; a URL with a key belongs in "
+                                            "LORALEDGER_CHAIN__RPC_URL, not argv).")]
 KeystoreOpt = Annotated[Path | None, typer.Option(
     "--keystore", help=f"Signer keyfile JSON; password from {ENV_KEYSTORE_PASSWORD} or a prompt. Without it: "
                        "LORALEDGER_PRIVATE_KEY, or on the local devnet (chain 31337) a dev account.")]
@@ -36,22 +47,6 @@ DevAccountOpt = Annotated[int | None, typer.Option(
 DeploymentOpt = Annotated[Path | None, typer.Option(
     "--deployment", help="Deployment file (default: chain.deployment_file or deployments/<chainId>.json).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-@dataclass
-class ChainContext:
-    """A connected client, the deployment and its bound wrappers."""
-
-    client: ChainClient
-    deployment: Deployment
-    contracts: Contracts
-
-    @property
-    def sender(self) -> str:
-        """The signer's address (raises `UsageError` when there is none)."""
-        if self.client.account is None:
-            raise UsageError("this command signs a transaction: pass --keystore FILE or set LORALEDGER_PRIVATE_KEY")
-        return str(self.client.account.address)
 
 
 @contextmanager
@@ -70,43 +65,24 @@ def chain_errors() -> Iterator[None]:
 def connect(rpc_url: str | None, deployment_file: Path | None, *, keystore: Path | None = None,
             dev_account: int | None = None, default_dev_account: int | None = None,
             sign: bool = False) -> ChainContext:
-    """Connect, check the deployment against the chain, and load the signer when `sign`."""
-    from attribution.chain.client import ChainClient
-    from attribution.chain.deploy import Deployment
-    from attribution.chain.keys import load_signer
+    """Connect, check the deployment against the chain, and load the signer when `sign` (`node.chain`)."""
+    from node.chain import connect_chain, signer_params
 
     try:
         settings = load_settings()
     except ValueError as e:
         raise UsageError(f"bad settings (loraledger.toml / LORALEDGER_* env): {e}") from e
+    signer = None
+    if sign:
+        keystore = keystore or settings.chain.keystore
+        if keystore is not None and not keystore.is_file():
+            raise UsageError(f"--keystore {keystore} is not a file; pass an eth-account keyfile JSON")
+        dev = dev_account if dev_account is not None else default_dev_account
+        signer = signer_params(settings, keystore=keystore, dev_index=dev, dev_index_required=dev_account is not None,
+                               prompt=lambda path: str(typer.prompt(f"password for {path}", hide_input=True)))
     with chain_errors():
-        client = ChainClient(rpc_url or settings.chain.rpc_url)
-        chain_id = client.chain_id
-        if settings.chain.chain_id is not None and settings.chain.chain_id != chain_id:
-            raise UsageError(f"the RPC serves chain {chain_id}, not chain.chain_id {settings.chain.chain_id}; "
-                             "check --rpc-url")
-        path = deployment_file or settings.chain.deployment_path(chain_id)
-        deployment = Deployment.load(path)
-        deployment.check(client)
-        if sign:
-            if dev_account is not None and chain_id != DEVNET_CHAIN_ID:
-                raise UsageError(f"--dev-account is for the local devnet (chain {DEVNET_CHAIN_ID}) only; this RPC "
-                                 f"serves chain {chain_id}: pass --keystore FILE or set LORALEDGER_PRIVATE_KEY")
-            keystore = keystore or settings.chain.keystore
-            password = None
-            if keystore is not None:
-                if not keystore.is_file():
-                    raise UsageError(f"--keystore {keystore} is not a file; pass an eth-account keyfile JSON")
-                password = os.environ.get(ENV_KEYSTORE_PASSWORD) or (
-                    settings.chain.keystore_password.get_secret_value() if settings.chain.keystore_password
-                    else None)
-                if password is None:
-                    password = typer.prompt(f"password for {keystore}", hide_input=True)
-            private_key = settings.chain.private_key.get_secret_value() if settings.chain.private_key else None
-            dev = dev_account if dev_account is not None else default_dev_account
-            client.account = load_signer(chain_id, keystore=keystore, password=password, private_key=private_key,
-                                         dev_index=dev if chain_id == DEVNET_CHAIN_ID else None)
-        return ChainContext(client, deployment, deployment.bind(client))
+        return connect_chain(settings, rpc_url=rpc_url, deployment_file=deployment_file, check_code=True,
+                             signer=signer)
 
 
 def parse_amount(value: str, flag: str) -> int:
@@ -134,11 +110,10 @@ def parse_b32(value: str, flag: str) -> bytes:
 
 def parse_address(value: str, flag: str) -> str:
     """A checksummed address."""
-    from web3 import Web3
 
-    if not Web3.is_address(value):
+    if not is_address(value):
         raise UsageError(f"{flag} {value!r} is not an address (0x + 40 hex digits)")
-    return str(Web3.to_checksum_address(value))
+    return str(to_checksum_address(value))
 
 
 def parse_weighted(items: list[str], flag: str, kind: str) -> tuple[list[str], list[int]]:
@@ -172,3 +147,23 @@ def emit(data: dict[str, Any], as_json: bool, title: str) -> None:
     for key, value in data.items():
         table.add_row(key, json.dumps(value) if isinstance(value, list | dict) else str(value))
     Console(width=200).print(table)
+
+
+def token_units(token: Any) -> Callable[[int | str], str]:
+    """A formatter of reward-token base units for tables: `34000000000000` -> `0.000034 LLDEV` (decimals and symbol
+    read from the token); `--json` output keeps the raw integers."""
+    with chain_errors():
+        symbol = str(token.contract.functions.symbol().call())
+        decimals = int(token.contract.functions.decimals().call())
+
+    def fmt(value: int | str) -> str:
+        v = int(value)
+        digits = str(abs(v)).rjust(decimals + 1, "0")
+        whole, frac = (digits[:-decimals], digits[-decimals:].rstrip("0")) if decimals else (digits, "")
+        return f"{'-' if v < 0 else ''}{int(whole):,}{'.' + frac if frac else ''} {symbol}"
+    return fmt
+
+
+def in_units(data: dict[str, Any], keys: tuple[str, ...], fmt: Callable[[int | str], str]) -> dict[str, Any]:
+    """`data` with the amounts under `keys` formatted by `fmt` (for a table)."""
+    return {k: fmt(v) if k in keys and v is not None else v for k, v in data.items()}

@@ -183,6 +183,6 @@ def show(
             data = {"kind": "baseModel", "modelId": hexs(aid), "owner": m.owner, "uri": m.uri}
         else:
             raise UsageError(f"{hexs(aid)} is no registered adapter, dataset or base model on chain "
-                             f"{ctx.deployment.chain_id} (an adapter's id is keccak256(owner, contentHash), not the "
+                             f"{ctx.chain_id} (an adapter's id is keccak256(owner, contentHash), not the "
                              "contentHash)")
     emit(data, as_json, f"{data['kind']} {hexs(aid)}")

@@ -14,14 +14,14 @@ from typing import Annotated, Any
 import typer
 
 from attribution.batcher import Batcher, BatcherConfig, BatcherError, pipeline_status
-from attribution.chain.client import ChainClient
 from attribution.chain.contracts import Ledger
-from attribution.chain.deploy import Deployment
-from attribution.chain.errors import ChainError
-from attribution.chain.keys import DEV_ROLE_INDEX, ENV_KEYSTORE_PASSWORD, load_signer
+from attribution.chain.errors import ChainError, DeploymentError
+from attribution.chain.keys import DEV_ROLE_INDEX, ENV_KEYSTORE_PASSWORD
 from attribution.chain.txmgr import TxManager, TxMgrConfig
 from attribution.da.client import DAClient
 from attribution.store import Batch, RecordStore, StoreError
+from node.chain import connect_chain, signer_params
+from node.commands._chain import RpcOpt
 from node.errors import UsageError
 from node.settings import load_settings
 
@@ -55,7 +55,7 @@ def _kill_hook() -> Any:
 @app.command("run")
 def run_command(
     db: Annotated[Path | None, typer.Option("--db", help=_DB_HELP)] = None,
-    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: chain.rpc_url).")] = None,
+    rpc_url: RpcOpt = None,
     da_url: Annotated[str | None, typer.Option("--da-url", help="DA URL (default: batcher.da_url).")] = None,
     deployment: Annotated[Path | None, typer.Option("--deployment", help="Deployment file (default: "
                                                     "deployments/<chainId>.json).")] = None,
@@ -114,23 +114,17 @@ def _build(db: Path | None, rpc_url: str | None, da_url: str | None, deployment:
            resubmit_after: float | None) -> Batcher:
     settings = load_settings()
     bs = settings.batcher
-    client = ChainClient(rpc_url or settings.chain.rpc_url)
     try:
-        chain_id = client.chain_id
-        dep_path = deployment or settings.chain.deployment_path(chain_id)
-        try:
-            dep = Deployment.load(dep_path)
-        except (OSError, ValueError, KeyError, ChainError) as e:
-            raise UsageError(f"cannot read deployment {dep_path}: {e}; pass --deployment FILE") from e
-        if dep.chain_id != chain_id:
-            raise UsageError(f"{dep_path} is for chain {dep.chain_id} but the RPC serves chain {chain_id}")
-        keystore = keystore or settings.chain.keystore
-        password = os.environ.get(ENV_KEYSTORE_PASSWORD) or (
-            settings.chain.keystore_password.get_secret_value() if settings.chain.keystore_password else None)
-        private_key = settings.chain.private_key.get_secret_value() if settings.chain.private_key else None
-        account = load_signer(chain_id, keystore=keystore, password=password, private_key=private_key,
-                              dev_index=DEV_ROLE_INDEX["node"] if chain_id == 31337 else None)
-        client.account = account
+        chain = connect_chain(settings, rpc_url=rpc_url, deployment_file=deployment,
+                              signer=signer_params(settings, keystore=keystore, dev_index=DEV_ROLE_INDEX["node"]))
+    except DeploymentError as e:
+        raise UsageError(f"{e}; pass --deployment FILE") from e
+    except ChainError as e:
+        raise UsageError(str(e)) from e
+    client, dep = chain.client, chain.need_deployment()
+    try:
+        account = chain.account
+        assert account is not None  # connect loaded the signer it was given
         ledger = Ledger(client, dep.addresses["AttributionLedger"])
         txmgr = TxManager(client, account, TxMgrConfig(
             tip_wei=bs.tip_wei, fee_cap_multiple=bs.fee_cap_multiple,
@@ -154,7 +148,8 @@ def _build(db: Path | None, rpc_url: str | None, da_url: str | None, deployment:
     except StoreError as e:
         raise UsageError(f"cannot open record store {path}: {e}") from e
     try:
-        return Batcher(store, DAClient(da_url or bs.da_url, max_retries=2), ledger, txmgr, config,
+        da_key = bs.da_api_key.get_secret_value() if bs.da_api_key else None
+        return Batcher(store, DAClient(da_url or bs.da_url, max_retries=2, api_key=da_key), ledger, txmgr, config,
                        on_transition=_kill_hook())
     except BatcherError as e:
         store.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,14 +11,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from attribution.hashing import is_address, to_checksum_address
+from node.chain import ENV_KEYSTORE_PASSWORD
+from node.commands._chain import RpcOpt
 from node.errors import UsageError
 
 if TYPE_CHECKING:  # attribution.chain (web3) is imported inside the commands: `--help` stays fast
     from attribution.chain.deploy import Deployment
 
 from node.settings import load_settings
-
-ENV_KEYSTORE_PASSWORD = "LORALEDGER_KEYSTORE_PASSWORD"  # = attribution.chain.keys.ENV_KEYSTORE_PASSWORD (tested)
 
 app = typer.Typer(help="Contracts: deploy all and wire roles, show a deployment, list custom errors.",
                   no_args_is_help=True)
@@ -34,18 +34,17 @@ ONE_TOKEN = 10**18
 
 
 def _address(value: str | None, flag: str) -> str | None:
-    from web3 import Web3
 
     if value is None:
         return None
-    if not Web3.is_address(value):
+    if not is_address(value):
         raise UsageError(f"{flag} {value!r} is not an address (0x + 40 hex digits)")
-    return Web3.to_checksum_address(value)
+    return to_checksum_address(value)
 
 
 @app.command("deploy")
 def deploy_command(
-    rpc_url: Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: chain.rpc_url).")] = None,
+    rpc_url: RpcOpt = None,
     keystore: Annotated[Path | None, typer.Option(
         "--keystore", help=f"Deployer keyfile JSON; password from {ENV_KEYSTORE_PASSWORD} or a prompt. Without it: "
                            "LORALEDGER_PRIVATE_KEY.")] = None,
@@ -79,10 +78,9 @@ def deploy_command(
     is governed by the GovernanceTimelock (--timelock-delay), --token is required, and governance, poster and
     guardian must differ."""
     from attribution.chain.artifacts import ArtifactStore, ensure_built
-    from attribution.chain.client import ChainClient
     from attribution.chain.deploy import DeployConfig, Deployment, check_roles, deploy_all, deployment_path
     from attribution.chain.errors import ChainError, DeploymentError
-    from attribution.chain.keys import load_signer
+    from node.chain import connect_chain, signer_params
 
     settings = load_settings()
     if keystore is not None and not keystore.is_file():
@@ -100,23 +98,14 @@ def deploy_command(
         unbonding_delay_s=unbonding_delay, challenge_window_s=challenge_window, change_delay_s=change_delay,
         max_price_per_m_tokens=int(max_price * ONE_TOKEN), timelock_delay_s=timelock_delay,
     )
-    client = ChainClient(rpc_url or settings.chain.rpc_url)
     console = make_console()
     try:
-        actual = client.chain_id
-        expected = chain_id if chain_id is not None else settings.chain.chain_id
-        if expected is not None and expected != actual:
-            raise UsageError(f"the RPC serves chain {actual}, not {expected}; check --rpc-url")
-        keystore = keystore or settings.chain.keystore
-        password = None
-        if keystore is not None:
-            password = os.environ.get(ENV_KEYSTORE_PASSWORD) or (
-                settings.chain.keystore_password.get_secret_value() if settings.chain.keystore_password else None)
-            if password is None:
-                password = typer.prompt(f"password for {keystore}", hide_input=True)
-        private_key = settings.chain.private_key.get_secret_value() if settings.chain.private_key else None
-        client.account = load_signer(actual, keystore=keystore, password=password, private_key=private_key,
-                                     dev_index=0 if actual == 31337 else None)
+        signer = signer_params(settings, keystore=keystore, dev_index=0,
+                               prompt=lambda p: str(typer.prompt(f"password for {p}", hide_input=True)))
+        chain = connect_chain(settings, rpc_url=rpc_url, expected_chain_id=chain_id, load_deployment=False,
+                              signer=signer)  # a wrong chain id is a DeploymentError: exit 2
+        client, actual = chain.client, chain.chain_id
+        assert client.account is not None  # connect loaded the signer it was given
         path = out or settings.chain.deployment_file or deployment_path(actual, settings.chain.deployments_dir)
         if path.is_file() and not force:
             try:
@@ -176,7 +165,8 @@ def show_command(
 def errors_command() -> None:
     """List every custom error of the deployed contracts with its selector and Python exception class."""
     from attribution.chain.artifacts import CORE_CONTRACTS, ArtifactStore
-    from attribution.chain.errors import ChainError, registry
+    from attribution.chain.errors import ChainError
+    from attribution.chain.reverts import registry
 
     store = ArtifactStore()
     try:

@@ -24,6 +24,16 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per HTTP a
 RetriesOpt = Annotated[int, typer.Option("--retries", help="Retries on 5xx/connection errors (backoff).")]
 
 
+DA_API_KEY_ENV = "LORALEDGER_BATCHER__DA_API_KEY"  # batcher.da_api_key: what a keyed DA server wants for puts
+
+
+def da_api_key() -> str | None:
+    """The DA write key for puts from this machine (env only: a key never goes on the command line)."""
+    import os
+
+    return os.environ.get(DA_API_KEY_ENV) or None
+
+
 def _quiet_http_logs() -> None:
     # httpx logs every request URL at INFO; a commitment in a URL is kilobytes of hex
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -77,7 +87,20 @@ def serve_command(
                                       "operator key in the data dir.")] = False,
     body_timeout: Annotated[float, typer.Option("--body-timeout", help="Seconds a put's whole body may take "
                                                 "to arrive.")] = 60.0,
-    max_inflight_gets: Annotated[int, typer.Option("--max-inflight-gets", help="Concurrent GETs before 503.")] = 16,
+    max_inflight_gets: Annotated[int, typer.Option("--max-inflight-gets", help="Concurrent GETs before 503.")] = 64,
+    header_timeout: Annotated[float, typer.Option("--header-timeout", help="Seconds a request's headers may take "
+                                                  "to arrive.")] = 10.0,
+    send_timeout: Annotated[float, typer.Option("--send-timeout", help="Seconds a reader may read nothing before "
+                                                "its GET is cut off.")] = 30.0,
+    max_gets_per_client: Annotated[int, typer.Option("--max-gets-per-client", help="Concurrent GETs from one "
+                                                     "address before 503.")] = 8,
+    max_uploads_per_client: Annotated[int, typer.Option("--max-uploads-per-client", help="Put bodies received at "
+                                                        "once from one address before 503.")] = 8,
+    quota_bytes: Annotated[int | None, typer.Option("--quota-bytes", help="Disk quota of the blob store; a put "
+                                                    "past it gets 507 (default: no quota).")] = None,
+    api_key_hash: Annotated[str | None, typer.Option("--api-key-hash", help="sha256 hex of the API key puts must "
+                                                     "send (`loraledger node hash-key`); or the key itself in "
+                                                     "$LORALEDGER_DA__API_KEY.")] = None,
     max_payload_bytes: Annotated[int, typer.Option("--max-payload-bytes", help="Largest payload accepted (at most "
                                                    "16 MiB); above it 413.")] = _MAX_PAYLOAD_BYTES,
     enable_faults: Annotated[bool, typer.Option("--enable-faults", help="Enable /admin/faults (tests only).")] = False,
@@ -93,8 +116,10 @@ def serve_command(
         raise UsageError(f"--kzg-workers must be >= 1, got {kzg_workers}")
     if max_inflight_gets < 1 or not 0 < max_payload_bytes <= _MAX_PAYLOAD_BYTES:
         raise UsageError(f"--max-inflight-gets must be >= 1 and --max-payload-bytes in 1..{_MAX_PAYLOAD_BYTES}")
-    if body_timeout <= 0:
-        raise UsageError(f"--body-timeout must be > 0, got {body_timeout}")
+    if min(body_timeout, header_timeout, send_timeout) <= 0:
+        raise UsageError("--body-timeout, --header-timeout and --send-timeout must be > 0 seconds")
+    if min(max_gets_per_client, max_uploads_per_client) < 1 or (quota_bytes is not None and quota_bytes < 1):
+        raise UsageError("--max-gets-per-client, --max-uploads-per-client and --quota-bytes must be >= 1")
     if operator_keystore is None and not dev:
         raise UsageError("no --operator-keystore: outside a local devnet the DA server needs a real operator key "
                          "(password in $LORALEDGER_DA__OPERATOR_PASSWORD); pass --dev for a local devnet")
@@ -103,6 +128,7 @@ def serve_command(
     _check_port_free(host, port)  # before anything is written to the data dir (the dev key)
     from attribution.da.errors import DAError
     from attribution.da.server import DAServerConfig, serve
+    from attribution.da.server import api_key_hash as key_hash
 
     try:
         serve(
@@ -110,7 +136,9 @@ def serve_command(
                 data_dir=data_dir, host=host, port=port, operator_keystore=operator_keystore,
                 enable_faults=enable_faults, kzg=kzg, kzg_workers=kzg_workers, dev=dev,
                 body_timeout_s=body_timeout, max_inflight_gets=max_inflight_gets,
-                max_payload_bytes=max_payload_bytes,
+                max_payload_bytes=max_payload_bytes, header_timeout_s=header_timeout, send_timeout_s=send_timeout,
+                max_gets_per_client=max_gets_per_client, max_uploads_per_client=max_uploads_per_client,
+                quota_bytes=quota_bytes, api_key_hash=key_hash(api_key_hash),
             )
         )
     except DAError as e:
@@ -124,7 +152,8 @@ def put_command(
     timeout: TimeoutOpt = 120.0,
     retries: RetriesOpt = 5,
 ) -> None:
-    """Store FILE on the DA layer and print its commitment as 0x hex."""
+    """Store FILE on the DA layer and print its commitment as 0x hex (a keyed DA server: the key in
+    $LORALEDGER_BATCHER__DA_API_KEY)."""
     _quiet_http_logs()
     _check_client_options(timeout, retries, url)
     try:
@@ -135,7 +164,7 @@ def put_command(
     from attribution.da.errors import DAError
 
     try:
-        with DAClient(url, timeout=timeout, max_retries=retries) as client:
+        with DAClient(url, timeout=timeout, max_retries=retries, api_key=da_api_key()) as client:
             commitment = client.put(payload)
     except DAError as e:
         typer.echo(f"error: {e}", err=True)

@@ -1,4 +1,4 @@
-"""`loraledger devnet up|down|status`: the local L2 (anvil --network optimism) + DA server + contracts.
+"""`loraledger devnet up|down|status|advance`: the local L2 (anvil --network optimism) + DA server + contracts.
 
 Thin wrappers over `attribution.devnet.stack`; this module only adds settings, the DA server command line and tables.
 """
@@ -169,3 +169,24 @@ def status_command(state_dir: StateDirOpt = None, port: PortOpt = None, da_port:
         _print(st, make_console())
     if not st.running:
         raise typer.Exit(3)
+
+
+@app.command("advance")
+def advance_command(seconds: Annotated[int, typer.Option("--seconds", min=1, help="How far to move the chain's "
+                                                                                  "clock (e.g. 3601 to pass a 1 h "
+                                                                                  "challenge window).")],
+                    port: PortOpt = None, as_json: JsonOpt = False) -> None:
+    """Mine one block SECONDS later on the devnet's anvil (only a local devnet's clock can move)."""
+    config = devnet_config(None, port, None, None, True)
+    from attribution.chain.client import ChainClient
+    from attribution.chain.devclock import advance_clock
+    from attribution.chain.errors import ChainError
+
+    try:
+        moved = advance_clock(ChainClient(config.rpc_url), seconds)
+    except ChainError as e:
+        raise UsageError(f"{e}; is the devnet up (`loraledger devnet up`)?") from e
+    if as_json:
+        typer.echo(json.dumps(moved.to_json(), indent=2))
+    else:
+        typer.echo(f"block {moved.block_number} at {moved.timestamp} (+{moved.timestamp - moved.before_timestamp} s)")

@@ -16,8 +16,10 @@ from node.commands._chain import (
     chain_errors,
     connect,
     emit,
+    in_units,
     parse_address,
     parse_amount,
+    token_units,
 )
 from node.errors import UsageError
 
@@ -49,8 +51,10 @@ def deposit(
         if balance < value:
             raise UsageError(f"{ctx.sender} holds {balance} reward-token units, less than {value}; fund it first")
         dep = c.rewards.approve_and_deposit(c.token, target or ctx.sender, value)
-    emit({"node": dep.node, "credited": str(dep.credited), "credit": str(dep.credit), "from": ctx.sender,
-          "txHash": dep.tx.tx_hash}, as_json, "fee credit deposited")
+    data = {"node": dep.node, "credited": str(dep.credited), "credit": str(dep.credit), "from": ctx.sender,
+            "txHash": dep.tx.tx_hash}
+    emit(data if as_json else in_units(data, ("credited", "credit"), token_units(c.token)), as_json,
+         "fee credit deposited")
 
 
 @app.command("show")
@@ -61,7 +65,7 @@ def show(
 ) -> None:
     """A node's unused fee credit, the distributor's totals and the latest epoch's debit of this node."""
     ctx = connect(rpc_url, deployment)
-    target = parse_address(node, "--node") if node is not None else ctx.deployment.devnet.get("node")
+    target = parse_address(node, "--node") if node is not None else ctx.need_deployment().devnet.get("node")
     if not target:
         raise UsageError("pass --node ADDRESS (only the devnet's deployment file names a default node)")
     r = ctx.contracts.rewards
@@ -78,4 +82,7 @@ def show(
             data["latestEpochDebit"] = str(r.proposal_debits(latest).get(target, 0))
             data["latestEpochState"] = "vetoed" if p.vetoed else "claimable" if r.current_epoch() == latest \
                 else "in challenge window"
+    if not as_json:
+        data = in_units(data, ("feeCredit", "totalDeposited", "totalDebited", "totalClaimed", "latestEpochDebit"),
+                        token_units(ctx.contracts.token))
     emit(data, as_json, f"fees of node {target}")

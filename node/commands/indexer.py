@@ -8,17 +8,21 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from attribution.chain.client import ChainClient
-from attribution.chain.deploy import Deployment
 from attribution.chain.errors import ChainError
 from attribution.da.client import DEFAULT_URL, DAClient
 from attribution.errors import AttributionError
+from node.chain import connect_chain
+from node.commands._chain import RpcOpt
 from node.errors import UsageError
 from node.settings import load_settings
+
+if TYPE_CHECKING:
+    from attribution.chain.client import ChainClient
+    from attribution.chain.deploy import Deployment
 
 app = typer.Typer(help="The indexer: follow the chain + DA for all nodes, verify every batch, serve queries.",
                   no_args_is_help=True)
@@ -28,12 +32,21 @@ DEFAULT_DB = Path(".loraledger/indexer.db")
 
 DbOpt = Annotated[str, typer.Option("--db", envvar="LORALEDGER_INDEXER_DB",
                                     help="SQLite file path, or a postgresql://user@host:port/db URL.")]
-RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: settings chain.rpc_url).")]
 DaOpt = Annotated[str, typer.Option("--da-url", envvar="LORALEDGER_DA_URL", help="DA server / eigenda-proxy URL.")]
 DeployOpt = Annotated[Path | None, typer.Option(
     "--deployment", help="Deployment file (default: deployments/<chainId>.json): ledger, registry, deploy block.")]
 ConfOpt = Annotated[int, typer.Option("--confirmations", min=0, help="Index only blocks this deep (reorg safety).")]
 PageOpt = Annotated[int, typer.Option("--page-blocks", min=1, help="Blocks per eth_getLogs request.")]
+
+
+def load_deployment(rpc_url: str | None, deployment_file: Path | None) -> tuple[ChainClient, Deployment]:
+    """The chain client and the deployment file of the chain it serves."""
+    settings = load_settings()
+    try:
+        ctx = connect_chain(settings, rpc_url=rpc_url, deployment_file=deployment_file)
+    except ChainError as e:
+        raise UsageError(f"{e}; pass --deployment FILE or --rpc-url of the deployed chain") from e
+    return ctx.client, ctx.need_deployment()
 
 
 def build_indexer(db: str, rpc_url: str | None, da_url: str, deployment_file: Path | None, confirmations: int,
@@ -42,13 +55,7 @@ def build_indexer(db: str, rpc_url: str | None, da_url: str, deployment_file: Pa
     from attribution.indexer.db import IndexerDBError, open_engine
     from attribution.indexer.follower import Indexer, IndexerError
 
-    settings = load_settings()
-    chain = ChainClient(rpc_url or settings.chain.rpc_url)
-    try:
-        path = deployment_file or settings.chain.deployment_path(chain.chain_id)
-        dep = Deployment.load(path)
-    except ChainError as e:
-        raise UsageError(f"{e}; pass --deployment FILE or --rpc-url of the deployed chain") from e
+    chain, dep = load_deployment(rpc_url, deployment_file)
     try:
         engine = open_engine(db)
         return Indexer(engine, chain, dep.address("AttributionLedger"), DAClient(da_url, max_retries=2),
@@ -64,16 +71,52 @@ def serve_command(db: DbOpt = str(DEFAULT_DB), rpc_url: RpcOpt = None, da_url: D
                   host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
                   port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8700,
                   poll_s: Annotated[float, typer.Option("--poll", min=0.05, help="Seconds between rounds.")] = 1.0,
+                  explorer: Annotated[bool, typer.Option(
+                      "--explorer/--no-explorer", help="Serve the explorer's pages at /explorer/.")] = True,
+                  public_rpc_url: Annotated[str | None, typer.Option(
+                      "--public-rpc-url", help="L2 RPC URL the explorer's pages use from the browser (default: "
+                                               "--rpc-url).")] = None,
+                  public_da_url: Annotated[str | None, typer.Option(
+                      "--public-da-url", help="DA URL the explorer's pages use from the browser (default: "
+                                              "--da-url).")] = None,
                   ) -> None:
-    """Follow the deployment from its deploy block and serve the query API (OpenAPI docs at /docs)."""
+    """Follow the deployment from its deploy block and serve the query API (OpenAPI docs at /docs) and the
+    explorer's pages (/explorer/)."""
     import uvicorn
 
+    from attribution.http_server import HttpLimits, serve_config
     from attribution.indexer.api import create_app
     from attribution.indexer.follower import Indexer
 
     indexer = build_indexer(db, rpc_url, da_url, deployment, confirmations, page_blocks)
     assert isinstance(indexer, Indexer)
-    uvicorn.run(create_app(indexer.engine, indexer, poll_s=poll_s), host=host, port=port, log_level="info")
+    extend = None
+    if explorer:
+        extend = explorer_extension(indexer, rpc_url, deployment, public_rpc_url, public_da_url or da_url)
+    # header/body/send timeouts and a per-address connection cap, as the node and the DA server have
+    uvicorn.Server(serve_config(create_app(indexer.engine, indexer, poll_s=poll_s, extend=extend), host, port,
+                                HttpLimits(), log_level="info")).run()
+
+
+def explorer_extension(indexer: object, rpc_url: str | None, deployment_file: Path | None,
+                       public_rpc_url: str | None, public_da_url: str) -> Any:
+    """`create_app`'s `extend` hook that mounts the explorer of the indexer's deployment."""
+    from attribution.indexer.explorer import explorer_config, mount_explorer
+    from attribution.indexer.explorer.chainview import ChainView
+    from attribution.indexer.explorer.config import ExplorerError
+    from attribution.indexer.follower import Indexer
+
+    assert isinstance(indexer, Indexer)
+    chain, dep = load_deployment(rpc_url, deployment_file)
+    if public_rpc_url is None and chain.safe_url != chain.rpc_url:
+        raise UsageError("--rpc-url carries a provider key, which the explorer would hand to every browser: pass "
+                         "--public-rpc-url with a URL meant for the public")
+    try:
+        config = explorer_config(dep, dep.bind(chain), rpc_url=public_rpc_url or chain.rpc_url, da_url=public_da_url)
+    except (ExplorerError, ChainError) as e:
+        raise UsageError(str(e)) from e
+    view = ChainView(config, indexer.da)
+    return lambda app: mount_explorer(app, config, view)
 
 
 @app.command("sync")

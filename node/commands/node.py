@@ -73,6 +73,7 @@ def run(
         _json_logs()
     import uvicorn
 
+    from attribution.http_server import HttpLimits, serve_config
     from node.app import create_app
     from node.services import build_services
 
@@ -88,9 +89,14 @@ def run(
             # the graceful shutdown is the whole answer to SIGTERM/Ctrl-C: exit 0 instead of re-raising the signal
             self._captured_signals.clear()
 
-    server = _Server(uvicorn.Config(app_, host=settings.node.host, port=settings.node.port, log_config=None,
-                                           timeout_graceful_shutdown=int(settings.node.shutdown_deadline_s) or None,
-                                           access_log=False))
+    n = settings.node
+    # header/body/send timeouts and a per-address connection cap; X-Forwarded-For only from node.trusted_proxies
+    # (uvicorn's default trusts it from 127.0.0.1, which let any local client pick its rate-limit address)
+    limits = HttpLimits(header_timeout_s=n.header_timeout_s, body_timeout_s=n.body_timeout_s,
+                        send_timeout_s=n.send_timeout_s, max_connections_per_client=n.max_connections_per_client,
+                        trusted_proxies=tuple(n.trusted_proxies))
+    server = _Server(serve_config(app_, n.host, n.port, limits, log_config=None, access_log=False,
+                                  timeout_graceful_shutdown=int(n.shutdown_deadline_s) or None))
     server.run()
     typer.echo("loraledger node: stopped (in-flight answers finished and recorded, record store flushed)", err=True)
 
@@ -98,8 +104,6 @@ def run(
 @app.command("store-path")
 def store_path(
     config: Annotated[pathlib.Path | None, typer.Option("--config", help="Settings file (as for `node run`).")] = None,
-    host: Annotated[str | None, typer.Option("--host", hidden=True)] = None,
-    port: Annotated[int | None, typer.Option("--port", hidden=True)] = None,
 ) -> None:
     """Print the record store path the node uses with these settings (for scripts: the batcher's --db)."""
     from node.settings import load_settings
@@ -109,11 +113,46 @@ def store_path(
     typer.echo(str(load_settings(config).store.path))
 
 
+@app.command("url")
+def url(
+    config: Annotated[pathlib.Path | None, typer.Option("--config", help="Settings file (as for `node run`).")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="As for `node run`.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="As for `node run`.")] = None,
+) -> None:
+    """Print the base URL the node serves on with these settings (for scripts)."""
+    from node.settings import load_settings
+
+    if config is not None and not config.is_file():
+        raise UsageError(f"--config {config}: no such file")
+    node = load_settings(config).node
+    typer.echo(f"http://{host or node.host}:{port or node.port}")
+
+
 @app.command("hash-key")
-def hash_key_cmd(key: Annotated[str, typer.Argument(help="The API or admin key to hash.")]) -> None:
+def hash_key_cmd(
+    key: Annotated[str | None, typer.Argument(help="The key (avoid: argv is visible to every local user; without "
+                                              "it the key is read from --key-file, a pipe, or a hidden prompt).",
+                                              show_default=False)] = None,
+    key_file: Annotated[pathlib.Path | None, typer.Option("--key-file", help="Read the key from this file "
+                                                          "(first line).")] = None,
+) -> None:
     """Print the sha256 hex to put in node.api_key_hashes / node.admin_key_hash (the node never stores keys)."""
+    import sys
+
     from node.api.auth import hash_key
 
+    if key is not None:
+        typer.echo("warning: a key on the command line is visible to every local user in `ps` and your shell "
+                   "history; pipe it in, use --key-file, or omit it to be prompted", err=True)
+    elif key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8").splitlines()[0] if key_file.stat().st_size else ""
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"--key-file {key_file}: {e}") from e
+    elif not sys.stdin.isatty():
+        key = sys.stdin.readline().rstrip("\r\n")
+    else:
+        key = typer.prompt("key", hide_input=True)
     if not key:
         raise UsageError("the key is empty")
     typer.echo(hash_key(key))

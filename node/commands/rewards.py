@@ -35,7 +35,9 @@ from node.commands._chain import (
     chain_errors,
     connect,
     emit,
+    in_units,
     parse_address,
+    token_units,
 )
 from node.errors import UsageError
 
@@ -68,7 +70,10 @@ def _rewards(rpc_url: str | None, deployment: Path | None, da_url: str | None, *
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per DA request would bury the answer
     ctx = connect(rpc_url, deployment, keystore=keystore, dev_account=dev_account,
                   default_dev_account=default_dev_account, sign=sign)
-    with DAClient(da_url or DEFAULT_URL, timeout=60.0, max_retries=3, backoff=0.2) as da, chain_errors():
+    from node.commands.da import da_api_key
+
+    with DAClient(da_url or DEFAULT_URL, timeout=60.0, max_retries=3, backoff=0.2, api_key=da_api_key()) as da, \
+            chain_errors():
         try:
             yield RewardsChain(ctx.contracts, da, confirmations=confirmations), ctx
         except RewardsError as e:
@@ -171,7 +176,10 @@ def claim(account: Annotated[str | None, typer.Option("--account", help="Whose r
         who = parse_address(account, "--account") if account else ctx.sender
         paid = rc.claim(who, sender=ctx.client.account)
         balance = ctx.contracts.token.balance_of(who)
-    emit({"account": who, "paid": str(paid), "balance": str(balance)}, as_json, "claimed")
+        data = {"account": who, "paid": str(paid), "balance": str(balance)}
+        if not as_json:
+            data = in_units(data, ("paid", "balance"), token_units(ctx.contracts.token))
+    emit(data, as_json, "claimed")
 
 
 @app.command("status")
@@ -180,19 +188,21 @@ def status(account: Annotated[str | None, typer.Option("--account", help="Also s
            as_json: JsonOpt = False) -> None:
     """Epochs (pending, claimable, vetoed, superseded) and an account's cumulative, claimed and claimable."""
     who = parse_address(account, "--account") if account else None
-    with _rewards(rpc_url, deployment, da_url) as (rc, _):
+    with _rewards(rpc_url, deployment, da_url) as (rc, ctx):
         data = rc.status(who)
-    if as_json:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    t = Table(title=f"rewards (current epoch {data['currentEpoch']})")
+        if as_json:
+            typer.echo(json.dumps(data, indent=2))
+            return
+        units = token_units(ctx.contracts.token)
+    t = Table(title=f"rewards (current epoch {data['currentEpoch']}; paid {units(data['totalClaimed'])} of "
+                    f"{units(data['totalDebited'])} debited)")
     for col in ("epoch", "state", "root", "total", "claimableAt"):
         t.add_column(col)
     for e in data["epochs"]:
-        t.add_row(str(e["epoch"]), e["state"], e["root"], e["total"], str(e["claimableAt"]))
+        t.add_row(str(e["epoch"]), e["state"], e["root"], units(e["total"]), str(e["claimableAt"]))
     Console(width=200).print(t)
     if "account" in data:
-        emit(data["account"], False, "account")
+        emit(in_units(data["account"], ("cumulative", "claimed", "claimable"), units), False, "account")
 
 
 def due_epoch(rc: RewardsChain, epoch_blocks: int) -> tuple[int, int] | None:
@@ -201,9 +211,10 @@ def due_epoch(rc: RewardsChain, epoch_blocks: int) -> tuple[int, int] | None:
     proposals = rc.proposals()
     if proposals and not proposals[-1].vetoed:
         head_ts = int(rc.c.rewards.client.w3.eth.get_block("latest")["timestamp"])
-        if head_ts < proposals[-1].claimable_at:
+        at = proposals[-1].claimable_at
+        if at == 0 or head_ts < at:  # open (not sealed yet) or in its window
             return None
-    head = rc.c.rewards.client.block_number() - rc.confirmations
+    head = rc.c.rewards.client.block_number() - 1 - rc.confirmations  # an end block lies before the head
     from attribution.rewards import RewardsError
 
     try:

@@ -12,20 +12,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from attribution.chain.client import ChainClient
 from attribution.chain.contracts import Ledger
-from attribution.chain.deploy import Deployment
-from attribution.chain.errors import ChainError
+from attribution.chain.errors import ChainError, DeploymentError
 from attribution.da.client import DEFAULT_URL, DAClient
+from attribution.hashing import is_address, to_checksum_address
 from attribution.verify import DEFAULT_PAGE_BLOCKS, BatchCheck, RecordNotPostedError, Verifier, VerifyError
 from attribution.verify.answers import AnswerError, load_answer, verify_answer
+from node.chain import connect_chain
+from node.commands._chain import RpcOpt
 from node.errors import UsageError
 from node.settings import load_settings
 
 app = typer.Typer(help="Verify posted batches, records, nodes and saved answers from the chain and DA alone.",
                   no_args_is_help=True)
 
-RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="L2 JSON-RPC URL (default: settings chain.rpc_url).")]
 DaOpt = Annotated[str, typer.Option("--da-url", envvar="LORALEDGER_DA_URL", help="DA server / eigenda-proxy URL.")]
 LedgerOpt = Annotated[str | None, typer.Option(
     "--ledger", help="AttributionLedger address (default: from deployments/<chainId>.json).")]
@@ -42,36 +42,30 @@ def _console() -> Console:
 def make_verifier(rpc_url: str | None, da_url: str, ledger: str | None, from_block: int | None,
                   page_blocks: int = DEFAULT_PAGE_BLOCKS) -> Verifier:
     """A `Verifier` from CLI options, falling back to settings and the deployment file."""
-    from web3 import Web3
 
     settings = load_settings()
-    client = ChainClient(rpc_url or settings.chain.rpc_url)
+    if ledger is not None and not is_address(ledger):
+        raise UsageError(f"--ledger {ledger!r} is not an address (0x + 40 hex digits)")
     try:
-        chain_id = client.chain_id
+        chain = connect_chain(settings, rpc_url=rpc_url, load_deployment=ledger is None)
+    except DeploymentError as e:
+        raise UsageError(f"no ledger address: pass --ledger or deploy first ({e})") from e
     except ChainError as e:
         raise UsageError(str(e)) from e
-    deploy_block = 0
+    client, deploy_block = chain.client, 0
     if ledger is None:
-        path = settings.chain.deployment_path(chain_id)
-        try:
-            deployment = Deployment.load(path)
-            ledger = deployment.address("AttributionLedger")
-        except ChainError as e:
-            raise UsageError(f"no ledger address: pass --ledger or deploy first ({e})") from e
-        deploy_block = deployment.deploy_block
-    elif not Web3.is_address(ledger):
-        raise UsageError(f"--ledger {ledger!r} is not an address (0x + 40 hex digits)")
+        deployment = chain.need_deployment()
+        ledger, deploy_block = deployment.address("AttributionLedger"), deployment.deploy_block
     da = DAClient(da_url, timeout=60.0, max_retries=3, backoff=0.2)
     return Verifier(Ledger(client, ledger), da, from_block=deploy_block if from_block is None else from_block,
                     page_blocks=page_blocks)
 
 
 def _address(value: str) -> str:
-    from web3 import Web3
 
-    if not Web3.is_address(value):
+    if not is_address(value):
         raise UsageError(f"{value!r} is not an address (0x + 40 hex digits)")
-    return str(Web3.to_checksum_address(value))
+    return str(to_checksum_address(value))
 
 
 def _table(checks: list[BatchCheck], title: str) -> Table:

@@ -119,6 +119,32 @@ def test_operator_deposits_and_shows_fee_credit(cli: Cli, deployment: DeployedCo
     assert "--node" in cli.fails("fees", "show")  # the fixture's deployment file names no devnet node
 
 
+def test_tables_print_token_amounts_with_the_symbol(cli: Cli, deployment: DeployedContracts) -> None:
+    """`fees show` reads `1,000.000034 LLDEV`, not `1000000034000000000000`; `--json` keeps the raw integer."""
+    d = deployment
+    node = d.accounts[8].address
+    d.token.mint(d.deployer.address, 10**21 + 34 * 10**12, account=d.deployer)
+    d.rewards.approve_and_deposit(d.token, node, 10**21 + 34 * 10**12, account=d.deployer)
+    symbol = d.token.contract.functions.symbol().call()
+    code, out, err = cli("fees", "show", "--node", node)
+    assert code == 0, err
+    assert f"1,000.000034 {symbol}" in out and "1000000034000000000000" not in out
+    assert cli.json("fees", "show", "--node", node)["feeCredit"] == str(10**21 + 34 * 10**12)
+
+
+def test_devnet_advance_moves_anvils_clock(cli: Cli, deployment: DeployedContracts) -> None:
+    port = deployment.rpc_url.rsplit(":", 1)[1]
+    before = deployment.client.w3.eth.get_block("latest")
+    code, out, err = cli("devnet", "advance", "--seconds", "3601", "--port", port, "--json", chain=False)
+    assert code == 0, err
+    moved = json.loads(out)
+    after = deployment.client.w3.eth.get_block("latest")
+    assert moved["timestamp"] == after["timestamp"] >= before["timestamp"] + 3601
+    assert moved["blockNumber"] == after["number"] == before["number"] + 1
+    code, _, err = cli("devnet", "advance", "--seconds", "0", "--port", port, chain=False)
+    assert code == 2 and "--seconds" in err
+
+
 def test_rpc_key_never_printed(cli: Cli, deployment: DeployedContracts) -> None:
     line = cli.fails("fees", "show", "--node", deployment.node.address, "--rpc-url",
                      "http://127.0.0.1:1/v3/TOPSECRETKEY0123456789", chain=False)
@@ -128,7 +154,7 @@ def test_rpc_key_never_printed(cli: Cli, deployment: DeployedContracts) -> None:
 def test_cli_constants_match_the_chain_layer() -> None:
     """The CLI keeps web3 out of `--help` by repeating two constants; they must stay equal."""
     from attribution.chain import keys
-    from node.commands import _chain
+    from node import chain, settings
 
-    assert (_chain.DEVNET_CHAIN_ID, _chain.ENV_KEYSTORE_PASSWORD) == (keys.DEVNET_CHAIN_ID,
-                                                                       keys.ENV_KEYSTORE_PASSWORD)
+    assert (settings.DEVNET_CHAIN_ID, chain.ENV_KEYSTORE_PASSWORD) == (keys.DEVNET_CHAIN_ID,
+                                                                        keys.ENV_KEYSTORE_PASSWORD)

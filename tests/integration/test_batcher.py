@@ -5,7 +5,6 @@ RPC outages, a stuck transaction replaced, a reorg that drops a posted batch."""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,42 +12,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web3 import Web3
 
 from attribution.batcher import Batcher, BatcherConfig, BatcherError
-from attribution.chain.artifacts import ArtifactStore, find_foundry_tool
+from attribution.chain.artifacts import ArtifactStore
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import Ledger
 from attribution.chain.txmgr import TxManager, TxMgrConfig
 from attribution.da.client import DAClient
+from attribution.devnet.processes import free_port
 from attribution.records import PendingRecord
 from attribution.records.payload import decode_batch
 from attribution.records.tree import record_tree
 from attribution.store import RecordStore
-from tests.fixtures.chain import AnvilNode, DeployedContracts, deploy_fixture_contracts, free_port, stop_process
+from tests.fixtures.chain import (
+    AnvilNode,
+    DeployedContracts,
+    deploy_fixture_contracts,
+    start_anvil,
+    stop_process,
+)
 from tests.fixtures.da import DAServerFactory, DAServerProcess
-
-
-def start_anvil_at(port: int, state: Path | None = None) -> AnvilNode:
-    """anvil --network optimism on a given port (so it can be restarted there), optionally with --state."""
-    anvil = find_foundry_tool("anvil")
-    args = [str(anvil), "--network", "optimism", "--host", "127.0.0.1", "--port", str(port), "--silent"]
-    if state is not None:
-        args += ["--state", str(state), "--state-interval", "1"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 30}))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            chain_id = int(w3.eth.chain_id)
-            from attribution.chain.keys import dev_keys
-
-            return AnvilNode(f"http://127.0.0.1:{port}", chain_id, list(dev_keys()), w3, port, proc)
-        except Exception:  # noqa: BLE001 - not up yet
-            if proc.poll() is not None:
-                raise RuntimeError(f"anvil exited: {proc.stderr.read() if proc.stderr else ''!r}") from None
-            time.sleep(0.05)
-    raise RuntimeError("anvil did not start")
 
 
 @dataclass
@@ -126,7 +109,7 @@ def check_ledger_matches(env: Env, expect_records: int) -> None:
 
 @pytest.fixture
 def env(tmp_path: Path, forge_artifacts: ArtifactStore, da_server_factory: DAServerFactory) -> Iterator[Env]:
-    anvil = start_anvil_at(free_port(), tmp_path / "anvil-state.json")
+    anvil = start_anvil(port=free_port(), state=tmp_path / "anvil-state.json")
     try:
         deployed = deploy_fixture_contracts(anvil, forge_artifacts)
         da = da_server_factory.start(enable_faults=True, kzg_workers=1)
@@ -208,7 +191,7 @@ def test_anvil_stopped_and_restarted_with_state(env: Env) -> None:
         b._next_try = 0.0
         b.run_once()
     assert b.status()["last_error"] is not None  # RPC down: backing off, nothing lost
-    restarted = start_anvil_at(port, env.tmp / "anvil-state.json")
+    restarted = start_anvil(port=port, state=env.tmp / "anvil-state.json")  # the same port: a restart
     env.anvil.proc = restarted.proc
     drive(b, all_final(env.store))
     check_ledger_matches(env, 80)

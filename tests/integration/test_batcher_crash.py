@@ -19,18 +19,19 @@ from pathlib import Path
 import pytest
 
 from attribution.chain.artifacts import ArtifactStore
+from attribution.devnet.processes import free_port
 from attribution.store import RecordStore
 from node.commands.batcher import KILL_ENV
-from tests.fixtures.chain import deploy_fixture_contracts, free_port, stop_process
+from tests.fixtures.chain import deploy_fixture_contracts, start_anvil, stop_process
 from tests.fixtures.da import DAServerFactory
-from tests.integration.test_batcher import Env, check_ledger_matches, start_anvil_at
+from tests.integration.test_batcher import Env, check_ledger_matches
 
 EVENTS = ("sealed", "dispersed", "submitted", "broadcast", "posted", "final")
 
 
 @pytest.fixture
 def env(tmp_path: Path, forge_artifacts: ArtifactStore, da_server_factory: DAServerFactory) -> Iterator[Env]:
-    anvil = start_anvil_at(free_port())
+    anvil = start_anvil(port=free_port())
     try:
         deployed = deploy_fixture_contracts(anvil, forge_artifacts)
         deployed.deployment.save(tmp_path / "deployment.json")

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from attribution.chain import errors as chain_errors
-from attribution.chain.artifacts import CORE_CONTRACTS, DISPUTES_CONTRACT, ArtifactStore, keccak
+from attribution.chain import reverts
+from attribution.chain.artifacts import CORE_CONTRACTS, DISPUTES_CONTRACT, ArtifactStore
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import (
     AssetKind,
@@ -20,10 +20,11 @@ from attribution.chain.contracts import (
     Token,
     adapter_id_for,
     dataset_id_for,
-    record_leaf_local,
 )
 from attribution.chain.deploy import Deployment
-from attribution.chain.errors import ContractRevert, DeploymentError, error_class
+from attribution.chain.errors import ContractRevert, DeploymentError
+from attribution.chain.reverts import error_class
+from attribution.hashing import keccak256
 from attribution.merkle import StandardMerkleTree
 from attribution.records import Record
 from attribution.records.tree import record_tree
@@ -185,14 +186,14 @@ def test_post_batch_read_back_and_verify_records(deployment: DeployedContracts) 
 
     b = d.ledger.batch(posted.batch_id)
     assert (b.root, b.node, b.first_seq, b.count) == (tree.root_bytes, d.node.address, first, 5)
-    assert b.da_commitment_hash == keccak(COMMITMENT)
+    assert b.da_commitment_hash == keccak256(COMMITMENT)
     events = d.ledger.batch_posted_events(from_block=posted.tx.block_number, node=d.node.address)
     assert [(e["batchId"], e["firstSeq"], e["count"], bytes(e["daCommitment"])) for e in events] == [
         (posted.batch_id, first, 5, COMMITMENT)]
 
     for i, rec in enumerate(records):
         values = rec.abi_values()
-        assert d.ledger.record_leaf(values) == rec.leaf() == record_leaf_local(values)
+        assert d.ledger.record_leaf(values) == rec.leaf()
         proof = tree.get_proof_bytes(i)
         assert d.ledger.verify_record(posted.batch_id, values, proof)
     # crash recovery: which batch covers a seq (None past nextSeq)
@@ -329,7 +330,7 @@ def _t_seq_overflow(d: DeployedContracts, a: AnvilNode) -> Any:
     d.ledger.post_batch(n, 3, rand32(), COMMITMENT)
     top = 2**64 - 2
     for mapping_slot in range(16):
-        key = keccak(bytes(12) + bytes.fromhex(d.node.address[2:]) + mapping_slot.to_bytes(32, "big"))
+        key = keccak256(bytes(12) + bytes.fromhex(d.node.address[2:]) + mapping_slot.to_bytes(32, "big"))
         word = int.from_bytes(d.client.w3.eth.get_storage_at(d.ledger.address, int.from_bytes(key, "big")), "big")
         if word & (2**64 - 1) == n + 3:
             new = (word >> 64 << 64) | top
@@ -907,7 +908,7 @@ def test_every_abi_error_has_a_trigger_or_a_reason(forge_artifacts: ArtifactStor
     assert not missing, f"custom errors without a test trigger: {sorted(missing)}"
     assert not set(TRIGGERS) & set(UNTRIGGERABLE)
     for name in names:
-        cls = getattr(chain_errors, name)  # module __getattr__ gives the generated class
+        cls = getattr(reverts, name)  # module __getattr__ gives the generated class
         assert cls is error_class(name) and issubclass(cls, ContractRevert) and cls.__name__ == name
 
 
@@ -919,7 +920,7 @@ def test_custom_error_is_decoded(name: str, deployment: DeployedContracts, chain
         action()
     exc = ei.value
     assert type(exc) is cls and exc.error_name == name
-    assert exc.signature.startswith(name + "(") and exc.selector == chain_errors.selector_of(exc.signature)
+    assert exc.signature.startswith(name + "(") and exc.selector == reverts.selector_of(exc.signature)
     for key, value in expected.items():
         assert exc.args_by_name[key] == value, (key, exc.args_by_name)
     assert name in str(exc)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from attribution.chain.artifacts import ArtifactStore
 from attribution.chain.client import ChainClient
 from attribution.chain.deploy import Deployment
 from attribution.chain.keys import dev_keys, write_keystore
@@ -44,14 +45,19 @@ def test_deploy_with_keystore_writes_the_deployment_file(other_chain: AnvilNode,
     out = tmp_path / "deployments" / f"{CHAIN_ID}.json"
     safe, poster, guardian, treasury = (Account.from_key("0x" + c * 32).address for c in ("4a", "4b", "4c", "4d"))
     roles = ["--governance", safe, "--poster", poster, "--guardian", guardian, "--treasury", treasury]
+    # an existing ERC-20 for stake and fees: off the devnet the deploy never mints its own (N7)
+    token, _ = ChainClient(other_chain.rpc_url, Account.from_key(OPERATOR_KEY)).deploy(
+        ArtifactStore().load("DevToken"), "Stake", "STK", safe)
+    delay = str(14 * 24 * 3600 + 7200)  # unbonding delay + challenge window (N8)
     base = ["contracts", "deploy", "--rpc-url", other_chain.rpc_url, "--keystore", str(keystore), "--chain-id",
             str(CHAIN_ID), "--challenge-window", "7200"]
-    args = [*base, *roles, "--timelock-delay", "7200", "--out", str(out)]
-    # a real chain refuses: no timelock, one key for several roles, a delay below the challenge window
-    for bad, why in (([*roles], "TimelockController"),
+    args = [*base, *roles, "--token", token, "--timelock-delay", delay, "--out", str(out)]
+    # a real chain refuses: no timelock, no --token, one key for several roles, a delay below unbonding + window
+    for bad, why in (([*roles, "--token", token], "TimelockController"),
+                     ([*roles, "--timelock-delay", delay], "--token"),
                      (["--governance", safe, "--poster", safe, "--guardian", guardian, "--treasury", treasury,
-                       "--timelock-delay", "7200"], "one key for several roles"),
-                     ([*roles, "--timelock-delay", "3600"], "below --challenge-window")):
+                       "--token", token, "--timelock-delay", delay], "one key for several roles"),
+                     ([*roles, "--token", token, "--timelock-delay", "7200"], "below --unbonding-delay")):
         refused = run_cli(tmp_path, *base, *bad, "--out", str(out), LORALEDGER_KEYSTORE_PASSWORD="s3cret")
         assert refused.returncode == 2 and why in refused.stderr, refused.stderr
         assert not out.exists()
@@ -61,7 +67,7 @@ def test_deploy_with_keystore_writes_the_deployment_file(other_chain: AnvilNode,
     deployment = Deployment.load(out)
     deployer = Account.from_key(OPERATOR_KEY).address
     assert deployment.chain_id == CHAIN_ID and deployment.deployer == deployer and not deployment.devnet
-    timelock = deployment.address("TimelockController")
+    timelock = deployment.address("GovernanceTimelock")
     assert deployment.roles == {"governance": timelock, "proposer": safe, "poster": poster, "guardian": guardian,
                                 "treasury": treasury}
     assert deployment.address("AttributionLedger") in proc.stdout
@@ -69,8 +75,8 @@ def test_deploy_with_keystore_writes_the_deployment_file(other_chain: AnvilNode,
     assert deployment.check(c.ledger.client) == []
     assert c.rewards.challenge_window() == 7200 and c.rewards.roles()["guardian"] == guardian
     assert c.assets.governance() == c.nodes.governance() == c.rewards.governance() == timelock != deployer
-    assert c.timelock is not None and c.timelock.min_delay() == 7200
-    assert json.loads(out.read_text())["params"]["timelockDelay"] == 7200
+    assert c.timelock is not None and c.timelock.min_delay() == int(delay)
+    assert json.loads(out.read_text())["params"]["timelockDelay"] == int(delay)
 
     again = run_cli(tmp_path, *args, LORALEDGER_KEYSTORE_PASSWORD="s3cret")
     assert again.returncode == 2 and "--force" in again.stderr  # a live deployment is not overwritten

@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from attribution.da.client import DAClient
-from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate, keccak256
+from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate
 from attribution.da.storage import BlobStore
+from attribution.hashing import keccak256
 from tests.fixtures.da import DAServerProcess
 
 

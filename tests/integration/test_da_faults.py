@@ -98,7 +98,7 @@ def test_tampered_blob_on_disk_is_detected(faulty: DAServerProcess) -> None:
         stored = blob.read_bytes()
         header = stored[: len(stored) - len(b"original payload")]  # u32 length ‖ certificate
         # the server re-checks the payload against the certificate before serving, so it answers 404 instead of
-        # sending damaged bytes; the client's own check (for servers that do not) is in tests/unit/da
+        # sending damaged bytes; the client's own check (for servers that do not) is in tests/unit/attribution/da
         blob.write_bytes(header + b"tampered payload")
         with pytest.raises(DANotFound, match="does not match its certificate"):
             client.get(commitment)

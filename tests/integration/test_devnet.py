@@ -23,10 +23,11 @@ from attribution.chain.client import ChainClient
 from attribution.chain.deploy import Deployment
 from attribution.chain.errors import DevnetError
 from attribution.chain.keys import dev_keys
+from attribution.devnet.processes import free_port
 from attribution.devnet.stack import DevnetConfig, down, register_demo_assets, status, up
 from node.commands.devnet import da_server_argv, devnet_config
 from node.errors import UsageError
-from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
+from tests.fixtures.chain import AnvilNode, DeployedContracts
 
 REPO = Path(__file__).resolve().parents[2]
 HAS_DA = (REPO / "node" / "commands" / "da.py").is_file()

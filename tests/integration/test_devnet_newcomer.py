@@ -11,10 +11,10 @@ from typing import Any
 from typer.testing import CliRunner
 
 from attribution.chain.client import ChainClient
+from attribution.devnet.processes import free_port
 from attribution.devnet.stack import status
 from node.cli import app
 from node.errors import UsageError
-from tests.fixtures.chain import free_port
 from tests.integration.test_devnet import cli, devnet_env  # noqa: F401 - the fixture is used by name
 
 

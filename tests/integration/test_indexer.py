@@ -30,11 +30,13 @@ from fastapi.testclient import TestClient
 
 from attribution.chain.client import ChainClient
 from attribution.da.client import DAClient
+from attribution.devnet.processes import free_port
+from attribution.hashing import keccak256
 from attribution.indexer.api import create_app
 from attribution.indexer.db import head_revision, open_engine
 from attribution.indexer.follower import Indexer
 from attribution.indexer.schema import batches, metadata, profile_datasets, profiles, records, registry_events
-from attribution.records import Record, keccak256
+from attribution.records import Record
 from attribution.records.payload import encode_batch
 from attribution.records.tree import record_tree
 from attribution.verify import RecordNotPostedError, Verdict, Verifier
@@ -50,7 +52,7 @@ from tests.fixtures.batches import (
     publish_next,
     register_assets,
 )
-from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
+from tests.fixtures.chain import AnvilNode, DeployedContracts
 from tests.fixtures.da import DAServerProcess
 
 CLI = str(Path(sys.executable).parent / "loraledger")
@@ -168,6 +170,9 @@ def test_indexer_verifies_every_batch_and_serves_queries(
     by_adapter = client.get("/v1/records", params={"adapter": "0x" + ADAPTER_ID.hex(), "limit": 1000}).json()
     ok_adapter = sorted((r for r in s.ok_records if r.adapter_id == ADAPTER_ID), key=lambda r: (r.node, r.seq))
     mine = [x for x in by_adapter["records"] if x["verdict"] == "ok"]
+    for x in by_adapter["records"]:  # the reader builds the JSON from columns: exactly `Record.to_json` and leaf
+        rec = Record.from_json(x["record"])
+        assert rec.to_json() == x["record"] and x["leaf"] == "0x" + rec.leaf().hex()
     assert sorted((Record.from_json(x["record"]) for x in mine), key=lambda r: (r.node, r.seq)) == ok_adapter
     for x in mine[:4]:
         rec = Record.from_json(x["record"])
@@ -235,6 +240,61 @@ def test_indexer_verifies_every_batch_and_serves_queries(
     assert client.get(f"/v1/records/{s.b.address}/99999").status_code == 404
     assert client.get("/v1/usage/planet").status_code == 400
     idx.engine.dispose()
+
+
+def _answers(client: TestClient, s: Scenario) -> list[Any]:
+    """What a dApp asks the index: listings by adapter, dataset, time and node, one record, usage, status."""
+    t0 = min(r.timestamp for r in s.ok_records)
+    out = [client.get("/v1/records", params={"adapter": "0x" + ADAPTER_ID.hex(), "limit": 1000}).json(),
+           client.get("/v1/records", params={"dataset": "0x" + DATASETS[0].hex(), "limit": 1000}).json(),
+           client.get("/v1/records", params={"from_ts": t0, "to_ts": t0 + 3, "limit": 1000}).json(),
+           client.get("/v1/records", params={"node": s.b.address, "limit": 3, "offset": 2}).json(),
+           client.get(f"/v1/records/{s.a.address}/{s.ok_records[3].seq}").json(),
+           client.get(f"/v1/records/{s.a.address}/{s.bad_records[0].seq}").json(),
+           client.get("/v1/batches").json()]
+    out += [client.get(f"/v1/usage/{by}").json() for by in ("adapter", "dataset", "contributor", "node", "epoch")]
+    status = client.get("/v1/status").json()
+    return out + [status["records"], status["batches"]]
+
+
+def test_bulk_catch_up_with_deferred_indexes_answers_like_the_row_path(
+        deployment: DeployedContracts, scenario: Scenario, module_da: DAServerProcess, index_db: str,
+        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from attribution.indexer.bulk import DEFER_INDEXES_KEY, defer_indexes, deferred_indexes
+    from attribution.indexer.db import migrate
+
+    d = deployment
+    row_url = str(tmp_path / "rows.db") if index_db.endswith(".db") else \
+        request.getfixturevalue("postgres_cluster").new_database()
+    row = _indexer(d, row_url, module_da.url)
+    row.bulk, row.defer_indexes_at = False, None
+    _catch_up(row)
+    bulk = _indexer(d, index_db, module_da.url)
+    bulk.defer_indexes_at = 1  # the whole scenario counts as far behind: indexes dropped, then rebuilt
+    bulk.sync_once(verify=False)  # every batch pending
+    bulk._maybe_defer_indexes(1)
+    with bulk.engine.connect() as conn:
+        assert deferred_indexes(conn) and not sa.inspect(conn).get_indexes("records")
+    _catch_up(bulk)
+    with bulk.engine.connect() as conn:
+        assert deferred_indexes(conn) == []
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    assert snapshot(index_db) == snapshot(row_url)
+    assert _answers(TestClient(create_app(bulk.engine)), scenario) == _answers(TestClient(create_app(row.engine)),
+                                                                               scenario)
+
+    # killed while deferred: migrating first rebuilds them from the statements kept in meta
+    with bulk.engine.begin() as conn:
+        assert defer_indexes(conn) and conn.execute(sa.select(sa.func.count()).select_from(records)).scalar()
+        assert conn.execute(sa.text(f"SELECT count(*) FROM meta WHERE key = '{DEFER_INDEXES_KEY}'")).scalar() == 1
+    migrate(bulk.engine, head_revision() or "head")
+    with bulk.engine.connect() as conn:
+        assert deferred_indexes(conn) == [] and compare_metadata(MigrationContext.configure(conn), metadata) == []
+    for idx in (bulk, row):
+        idx.engine.dispose()
 
 
 @contextlib.contextmanager

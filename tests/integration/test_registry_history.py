@@ -18,8 +18,9 @@ import pytest
 from attribution.chain.assets import AssetKind
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import AssetRegistry
-from attribution.chain.errors import error_class
-from attribution.chain.history import AdapterState, DatasetState, HistoryNotSynced, RegistryHistory
+from attribution.chain.history import HistoryNotSynced, RegistryHistory
+from attribution.chain.reverts import error_class
+from attribution.terms import AdapterTerms, DatasetTerms
 from tests.fixtures.chain import AnvilNode, DeployedContracts, FaultyRpc
 
 DELAY = 3600
@@ -66,7 +67,7 @@ class Recorder:
         self.record()
 
 
-def _as_view(s: AdapterState) -> tuple[Any, ...]:
+def _as_view(s: AdapterTerms) -> tuple[Any, ...]:
     return (s.owner, s.content_hash, s.base_model_id, tuple(s.dataset_ids), tuple(s.weights_bps),
             s.price_per_m_tokens, s.uri, s.active)
 
@@ -77,7 +78,7 @@ def _chain_view(v: Any) -> tuple[Any, ...]:
             uri, bool(active))
 
 
-def _ds_view(s: DatasetState) -> tuple[Any, ...]:
+def _ds_view(s: DatasetTerms) -> tuple[Any, ...]:
     return (s.owner, s.dataset_key, tuple(s.contributors), tuple(s.shares_bps), s.uri)
 
 

@@ -1,8 +1,9 @@
 """Rewards end to end on anvil + DA: two nodes, three adapters over four datasets, batches posted the way a node
 posts them, an epoch computed from the chain and DA, published, verified, claimed by everyone; the balances equal
 a deliberately simple re-implementation of the rule inside this test. Adversarial cases: a price change in
-mid-epoch, a node short of credit, a flagged batch, misreported provenance, a tampered proposal vetoed, a stale
-root, a second claim."""
+mid-epoch, a backlog held while the price changed (charged the price of when it was served), a deposit landing
+between compute and propose (nothing changes), a node short of credit, a flagged batch, misreported provenance, a
+tampered proposal vetoed and its pages released, a stale root, a second claim."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from attribution.chain.assets import adapter_id_for, dataset_id_for
-from attribution.chain.errors import error_class
+from attribution.chain.reverts import error_class
 from attribution.da.client import DAClient
-from attribution.records import Profile, Record, keccak256
+from attribution.hashing import keccak256
+from attribution.records import Profile, Record
 from attribution.rewards import checksum
 from attribution.rewards.epochs import RewardsChain
 from attribution.rewards.tree import RewardTree, encode_payload
@@ -81,8 +83,11 @@ class World:
         self.lying = Profile(MODEL, self.profiles[0].adapter_id, (self.ds_ids[2],), (10000,))
         self.posted: list[tuple[int, str, int, list[Record], bool]] = []  # batch id, node, postedAt, records, ok
 
-    def records(self, node: NodeAccount, n: int, seed: int, profiles: list[Profile] | None = None) -> list[Record]:
-        first = node.ledger.next_seq(node.address)
+    def records(self, node: NodeAccount, n: int, seed: int, profiles: list[Profile] | None = None,
+                first: int | None = None) -> list[Record]:
+        """`n` records served now (the chain's latest block time: records are priced at their own time)."""
+        first = node.ledger.next_seq(node.address) if first is None else first
+        now = int(self.d.client.w3.eth.get_block("latest")["timestamp"])
         ps = profiles or self.profiles
         out = []
         for i in range(n):
@@ -91,7 +96,7 @@ class World:
             ledger = bytes.fromhex(self.d.ledger.address[2:])
             out.append(Record(self.d.chain_id, ledger, bytes.fromhex(node.address[2:]), first + i, p.model_id,
                               p.adapter_id, p.dataset_ids, p.weights_bps, 1 + h[0] * 3,
-                              1 + h[1] * 2, 1_760_000_000 + i, h))
+                              1 + h[1] * 2, now, h))
         return out
 
     def post(self, node: NodeAccount, da: DAClient, records: list[Record], *, ok: bool = True) -> int:
@@ -104,14 +109,14 @@ class World:
     def reference(self, batches: list[tuple[int, str, int, list[Record], bool]], credits: dict[str, int],
                   shares: tuple[int, int], treasury: str) -> tuple[dict[str, int], dict[str, int]]:
         """The rule (tests/fixtures/rewards.py) over the batches that count, at each adapter's price in effect
-        when its batch was posted."""
+        when each record was served (its own timestamp, not its batch's postedAt)."""
         charges: list[Charge] = []
-        for _, node, t, records, ok in batches:
+        for _, node, _, records, ok in batches:
             if not ok:
                 continue
             for r in records:
                 a = self.adapters.get(r.adapter_id)
-                price = 0 if a is None else [p for at, p in a[3] if at <= t][-1]
+                price = 0 if a is None else [p for at, p in a[3] if at <= r.timestamp][-1]
                 charges.append((node, token_fee(r, price), None if a is None else a[:3]))
         return reference_rewards(charges, credits, shares, treasury, self.datasets)
 
@@ -139,14 +144,19 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, modu
     w.post(n1, module_da_client, w.records(n1, 40, 3), ok=False)  # root mismatch: earns nothing, costs nothing
     lying_batch = w.post(n1, module_da_client, w.records(n1, 20, 4, [w.lying, w.profiles[0]]))
     a3 = w.profiles[2].adapter_id
+    # n2's next records are served now but held back (as the batcher holds them while DA is down) ...
+    backlog = w.records(n2, 30, 5)
+    # ... while the owner schedules a price rise ...
     sched = d.assets.schedule_price(a3, 9_000_000, account=d.accounts[7])
     w.adapters[a3][3].append((sched.effective_at, 9_000_000))
-    w.post(n2, module_da_client, w.records(n2, 30, 5))  # before effectiveAt: old price
     _advance(anvil, WINDOW)
-    w.post(n1, module_da_client, w.records(n1, 70, 6))  # after: the new price
+    # ... that is in effect when the backlog is finally posted: it is still charged the price of when it was served
+    w.post(n2, module_da_client, backlog)
+    w.post(n1, module_da_client, w.records(n1, 70, 6))  # served after effectiveAt: the new price
     w.post(n2, module_da_client, w.records(n2, 40, 7))
     assert sum(len(b[3]) for b in w.posted) == 310
 
+    anvil.rpc("evm_mine")  # an epoch ends before the head block: let the last batch's block be final
     computed = rc.compute(rc.plan())
     res = computed.result
     credits = {n1.address: 10**15, n2.address: 40_000}
@@ -158,8 +168,9 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, modu
     assert {m.batch_id for m in res.misattributed} == {lying_batch}
     assert all(m.registry == tuple(zip(w.profiles[0].dataset_ids, w.profiles[0].weights_bps, strict=True))
                for m in res.misattributed)
-    # the price change applied only to batches posted at or after its effectiveAt
-    assert w.posted[4][2] < sched.effective_at <= w.posted[5][2]
+    # the backlog was posted after effectiveAt but served before it; batch 5 was served after it
+    assert max(r.timestamp for r in backlog) < sched.effective_at <= w.posted[4][2]
+    assert min(r.timestamp for r in w.posted[5][3]) >= sched.effective_at
 
     def fee_at(b: int, a3_price: int) -> int:
         prices = {aid: v[3][0][1] for aid, v in w.adapters.items()} | {a3: a3_price}
@@ -167,8 +178,12 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, modu
     assert res.batches[4].fees == fee_at(4, 7_000_000) and res.batches[5].fees == fee_at(5, 9_000_000)
     assert fee_at(5, 9_000_000) > fee_at(5, 7_000_000)
 
+    # a deposit lands between compute and propose (an honest top-up, or an attacker's 1 wei): nothing changes, the
+    # epoch debits the credit as it stood at its end block (N4)
+    d.rewards.approve_and_deposit(d.token, n2.address, 1, account=n2.account)
     p1 = rc.publish(computed, account=poster)
-    assert d.rewards.fee_credit(n2.address) == 0
+    assert d.rewards.fee_credit(n2.address) == 1, "the late wei counts from the next epoch"
+    assert p1.end_block == computed.plan.to_block and dict(zip(p1.nodes, p1.debits, strict=True)) == debits
     check = rc.verify(1)
     assert check.ok, check.differences
     assert _cli(dep, d, module_da, "verify", "--epoch", "1").returncode == 0
@@ -192,6 +207,7 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, modu
 
     # epoch 2: a tampered proposal (one amount moved between two accounts, same total) fails verify; veto
     w.post(n1, module_da_client, w.records(n1, 30, 8))
+    anvil.rpc("evm_mine")
     honest = rc.compute(rc.plan())
     bad_cum = dict(honest.result.cumulative)
     a, b = sorted(bad_cum)[:2]
@@ -203,13 +219,16 @@ def test_epochs_end_to_end(deployment: DeployedContracts, anvil: AnvilNode, modu
     commitment = module_da_client.put(encode_payload(bad_payload))
     credit_before = d.rewards.fee_credit(n1.address)
     nodes, debits2 = honest.proposal_args
-    d.rewards.propose_root(2, bad_tree.root, honest.result.total, commitment, nodes, debits2, account=poster)
+    d.rewards.propose_paged(2, honest.plan.to_block, bad_tree.root, honest.result.total, commitment, nodes, debits2,
+                            account=poster)
     assert d.rewards.fee_credit(n1.address) == credit_before - debits2[0]
     bad = rc.verify(2)
     assert not bad.ok and any("root" in x for x in bad.differences) and any(a in x for x in bad.differences)
     out = _cli(dep, d, module_da, "verify", "--epoch", "2")
     assert out.returncode == 1 and "root" in out.stdout + out.stderr
     d.rewards.veto_root(2, account=guardian)
+    assert d.rewards.fee_credit(n1.address) == credit_before - debits2[0], "reserved until its pages are released"
+    assert d.rewards.release_all(2) == sum(debits2)
     assert d.rewards.fee_credit(n1.address) == credit_before
 
     # the honest epoch 2 through the CLI (report files), then a claim with the stale epoch-1 root reverts

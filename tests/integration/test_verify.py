@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from attribution.da.client import DAClient
-from attribution.records import keccak256
+from attribution.hashing import keccak256
 from attribution.records.payload import encode_batch
 from attribution.verify import RecordNotPostedError, Verdict, Verifier
 from attribution.verify.answers import load_answer, verify_answer

@@ -6,7 +6,7 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 
 /// @title Governed
 /// @notice Two-step governance (OpenZeppelin `Ownable2Step`) that cannot be renounced: a registry or distributor
-/// without governance could never be slashed or re-parameterised again.
+/// without governance could never be re-parameterised (or given its slasher) again.
 abstract contract Governed is Ownable2Step {
     /// @notice Renouncing governance is disabled; transfer it with `transferOwnership` + `acceptOwnership`.
     error GovernanceRenounceDisabled();

@@ -29,7 +29,8 @@ import httpx
 import pytest
 
 from attribution.chain.assets import adapter_id_for, dataset_id_for
-from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
+from attribution.devnet.processes import free_port
+from tests.fixtures.chain import AnvilNode, DeployedContracts
 
 API_KEY = "sk-test-node-key"
 ADMIN_KEY = "admin-test-key"
@@ -191,11 +192,11 @@ def run_batchers_until_final(anvil: AnvilNode, da_url: str, envs: list[tuple[Nod
 def serve_in_process(model_dir: pathlib.Path, root: pathlib.Path, **store: Any) -> Iterator[tuple[str, Any]]:
     """The real app serving `model_dir` under uvicorn on a thread of this process, attribution recorded to
     `root/records.db` (more `[store]` settings in `store`) with a local record context; yields (url, services)."""
-    from node.bench.node import _free_port, _Server, _services
+    from node.bench.node import _Server, _services
     from node.settings import Settings
 
     settings = Settings.model_validate({
-        "node": {"port": _free_port(), "attribution": False},
+        "node": {"port": free_port(), "attribution": False},
         "engine": {"model_dir": model_dir, "model_name": "tiny-llama", "max_batch": 4, "max_seq_len": 256},
         "adapters": {"manifest": None, "require_registered": False},
         "store": {"path": root / "records.db", **store}})

@@ -13,8 +13,10 @@ import openai
 import pytest
 
 from attribution.chain.assets import dataset_id_for
-from attribution.records import Record, io_hash, to_checksum_address
+from attribution.hashing import to_checksum_address
+from attribution.records import IO_KIND_CHAT, IO_KIND_COMPLETION, Record, io_hash_v3
 from attribution.records.receipt import recover_receipt_signer
+from node.services import engine_threads
 from tests.integration.node.conftest import ADMIN_KEY, API_KEY, DATASET_A, DATASET_B, NodeProcess
 
 pytestmark = pytest.mark.timeout(600)
@@ -31,12 +33,15 @@ def client(served_node: NodeProcess) -> openai.OpenAI:
 def check_attribution(node: NodeProcess, att: dict[str, Any], prompt_bytes: bytes, text: str,
                       adapter: str | None, usage: dict[str, int] | None = None) -> Record:
     """Every property a client can check of an answer's attribution object."""
-    assert set(att) == {"seq", "node", "record", "leaf", "salt", "receipt", "status_url"}
+    assert set(att) == {"seq", "node", "record", "leaf", "salt", "io_hash_version", "receipt", "status_url"}
+    assert att["io_hash_version"] == 3
     record = Record.from_json(att["record"])
     assert record.seq == att["seq"]
     assert "0x" + record.leaf().hex() == att["leaf"]
     salt = bytes.fromhex(att["salt"][2:])
-    assert record.io_hash == io_hash(salt, prompt_bytes, text.encode())
+    # chat answers hash the canonical JSON of the messages (a list of objects); completions the prompt text
+    kind = IO_KIND_CHAT if prompt_bytes.startswith(b'[{"') else IO_KIND_COMPLETION
+    assert record.io_hash == io_hash_v3(kind, salt, prompt_bytes, text.encode())
     d = node.env.deployment
     assert record.chain_id == d.chain_id
     assert to_checksum_address(record.ledger) == d.addresses["AttributionLedger"]
@@ -241,5 +246,8 @@ def test_metrics_health_ready(served_node: NodeProcess) -> None:
     assert 'max_lora="8"' in text
     stored = [ln for ln in text.splitlines() if ln.startswith("loraledger_records_stored_total")]
     assert float(stored[0].split()[-1]) >= 1
+    # engine.threads unset: the cores the node may use (it inherits this process's affinity), minus one above two
+    threads = [ln for ln in text.splitlines() if ln.startswith("loraledger_engine_threads ")]
+    assert float(threads[0].split()[-1]) == engine_threads(None)
     assert httpx.get(f"{served_node.url}/healthz", timeout=10).json() == {"status": "ok"}
     assert httpx.get(f"{served_node.url}/readyz", timeout=10).status_code == 200

@@ -19,7 +19,7 @@ AUTH = {"key": f"Bearer {API_KEY}", "bad": "Bearer sk-wrong", "malformed": "Basi
 
 
 def test_corpus_is_large_enough() -> None:
-    assert len(CORPUS) >= 40
+    assert len(CORPUS) >= 89
     assert len({c["name"] for c in CORPUS}) == len(CORPUS)
 
 
@@ -33,6 +33,21 @@ def prepared(served_node: NodeProcess) -> NodeProcess:
     pickle_only.mkdir(exist_ok=True)
     (pickle_only / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
     (pickle_only / "adapter_model.bin").write_bytes(b"\x80\x04not really a pickle")
+    good = served_node.env.adapters["ad-late"]
+    cases = {"bad-targets": json.dumps({"peft_type": "LORA", "r": 8, "target_modules": 5}),
+             "deep-config": "[" * 100_000 + "]" * 100_000,
+             "linked-weights": (good / "adapter_config.json").read_text(), "linked-config": None}
+    for name, config in cases.items():
+        d = extra / name
+        d.mkdir(exist_ok=True)
+        if config is not None and not (d / "adapter_config.json").exists():
+            (d / "adapter_config.json").write_text(config)
+        if name != "linked-weights" and not (d / "adapter_model.safetensors").exists():
+            (d / "adapter_model.safetensors").write_bytes((good / "adapter_model.safetensors").read_bytes())
+    for link, target in ((extra / "linked-weights" / "adapter_model.safetensors", "/etc/passwd"),
+                         (extra / "linked-config" / "adapter_config.json", "/etc/hostname")):
+        if not link.is_symlink():
+            os.symlink(target, link)
     return served_node
 
 
@@ -58,6 +73,8 @@ def test_bad_input(prepared: NodeProcess, case: dict[str, Any]) -> None:
         content = case["raw"].encode()
     elif "raw_hex" in case:
         content = bytes.fromhex(case["raw_hex"])
+    elif "parts" in case:
+        content = "".join(text * times for text, times in case["parts"]).encode()
     elif "size" in case:
         content = json.dumps({"model": "tiny-llama", "prompt": "z" * case["size"], "max_tokens": 1}).encode()
     r = httpx.request(case["method"], prepared.url + case["path"], content=content, headers=headers, timeout=60)

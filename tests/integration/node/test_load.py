@@ -52,7 +52,7 @@ async def _load(url: str, n: int, max_tokens: int, timeout: float) -> list[dict[
 def _load_env(node_env: NodeEnv, name: str, **node: Any) -> NodeEnv:
     import dataclasses
 
-    from tests.fixtures.chain import free_port
+    from attribution.devnet.processes import free_port
 
     root = node_env.root / name
     root.mkdir(exist_ok=True)

@@ -18,15 +18,17 @@ import httpx
 import pytest
 
 from attribution.chain.assets import adapter_id_for, dataset_id_for
-from attribution.chain.errors import error_class
 from attribution.chain.keys import dev_keys
+from attribution.chain.reverts import error_class
 from attribution.da.client import DAClient
-from attribution.records import Record, keccak256
+from attribution.devnet.processes import free_port
+from attribution.hashing import keccak256
+from attribution.records import Record
 from attribution.rewards import checksum
 from attribution.rewards.epochs import RewardsChain
 from attribution.rewards.tree import RewardTree
 from tests.fixtures.batches import node_account
-from tests.fixtures.chain import AnvilNode, DeployedContracts, free_port
+from tests.fixtures.chain import AnvilNode, DeployedContracts
 from tests.fixtures.da import DAServerProcess
 from tests.fixtures.rewards import Charge, reference_rewards, token_fee
 from tests.integration.node.conftest import (
@@ -172,6 +174,7 @@ def _paid_by_the_rule(env_a: NodeEnv, reg: Registered, anvil: AnvilNode, da_url:
     deposits = {d.node.address: 10**21, b_addr: 10**21}
     d.rewards.approve_and_deposit(d.token, d.node.address, deposits[d.node.address], account=d.node)
     d.rewards.approve_and_deposit(d.token, b_addr, deposits[b_addr], account=b_account.account)
+    anvil.rpc("evm_mine")  # the epoch ends before the head: its end block must hold both deposits (creditAt)
     rc = RewardsChain(d.deployment.bind(d.client), dac)
     computed = rc.compute(rc.plan())
     treasury = d.rewards.roles()["treasury"]

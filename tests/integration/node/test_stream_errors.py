@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from attribution.records import Record, io_hash
+from attribution.records import IO_KIND_COMPLETION, Record, io_hash_v3
 from attribution.store import RecordStore
 from inference.engine import RequestFailed
 from tests.integration.node.conftest import serve_in_process
@@ -67,7 +67,8 @@ def test_mid_stream_error_event_carries_the_attribution(app_node: tuple[str, Any
     att = err["attribution"]
     record = Record.from_json(att["record"])
     assert record.completion_tokens == 3
-    assert record.io_hash == io_hash(bytes.fromhex(att["salt"][2:]), b"Encode", text.encode())
+    assert att["io_hash_version"] == 3
+    assert record.io_hash == io_hash_v3(IO_KIND_COMPLETION, bytes.fromhex(att["salt"][2:]), b"Encode", text.encode())
     assert "0x" + services.store.get(att["seq"]).leaf().hex() == att["leaf"]
     # the node keeps serving
     ok = httpx.post(f"{url}/v1/completions", json={**body, "stream": False, "max_tokens": 4}, timeout=60)

@@ -25,9 +25,9 @@ from attribution.merkle import (
     MerkleNodes,
     MerkleTreeError,
     StandardMerkleTree,
-    _sort_order,
     make_merkle_tree,
 )
+from attribution.merkle.nodes import sort_order
 from attribution.records import RECORD_TYPES, Profile, Record, RecordColumns, RecordValidationError, record_leaves
 from attribution.records.payload import decode_batch, encode_batch
 from attribution.records.tree import record_tree
@@ -248,7 +248,7 @@ def test_sort_handles_shared_prefixes_and_duplicates() -> None:
     leaves += leaves[:50] + leaves[2500:2550]
     rng.shuffle(leaves)
     want = sorted(range(len(leaves)), key=leaves.__getitem__)  # Python's sort is stable
-    assert _sort_order(leaves) == want
+    assert sort_order(leaves) == want
     assert np.frombuffer(K.sort_order(b"".join(leaves)), np.int64).tolist() == want
 
 

@@ -181,7 +181,7 @@ def test_errors() -> None:
 
 
 def test_fast_leaf_sort_is_the_stable_byte_sort() -> None:
-    from attribution.merkle import _sort_order
+    from attribution.merkle.nodes import sort_order as _sort_order
 
     rng = random.Random(3)
     leaves = [rng.randbytes(32) for _ in range(3000)]

@@ -147,8 +147,13 @@ def test_stale_load_of_a_removed_entry_is_dropped(base: BaseModel, adapters: lis
 def test_loader_thread_survives_a_fault_and_reports_it(base: BaseModel, adapters: list[pathlib.Path]) -> None:
     """A fault after the loader returned (here: weights whose byte count cannot be read) used to kill the thread."""
 
+    from inference.adapters.identity import adapter_id_of
+
+    broken_id = adapter_id_of(adapters[0])  # its content hash checks out: the fault comes after
+
     class Broken:
         rank = 8
+        adapter_id = broken_id
 
         @property
         def nbytes(self) -> int:
