@@ -1,7 +1,7 @@
 """The `BatchDisputes` wrapper: open, answer and settle the dispute games of docs/disputes.md.
 
 State-changing methods return a `DisputeTx` (the dispute id the transaction opened, answered or upheld, plus the
-`TxResult`); reverts raise the decoded custom error (`errors.error_class("DisputesNotYetDue")`, ...).
+`TxResult`); reverts raise the decoded custom error (`reverts.error_class("DisputesNotYetDue")`, ...).
 """
 
 from __future__ import annotations

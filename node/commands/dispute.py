@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from node.commands._chain import (
-    ChainContext,
     DeploymentOpt,
     DevAccountOpt,
     JsonOpt,
@@ -22,6 +21,9 @@ from node.commands._chain import (
     parse_b32,
 )
 from node.errors import UsageError
+
+if TYPE_CHECKING:  # web3 is imported when a command runs: `--help` stays fast
+    from attribution.chain.setup import ChainContext
 
 app = typer.Typer(help="Disputes: challenge a node with a saved answer, show a dispute, answer a challenge.",
                   no_args_is_help=True)

@@ -9,10 +9,11 @@ import os
 import pytest
 from eth_account import Account
 
-from attribution.chain import errors as chain_errors
+from attribution.chain import reverts
 from attribution.chain.artifacts import DISPUTES_CONTRACT, ArtifactStore
 from attribution.chain.disputes import BatchDisputes, DisputeKind, DisputeStatus
-from attribution.chain.errors import ContractRevert, error_class
+from attribution.chain.errors import ContractRevert
+from attribution.chain.reverts import error_class
 from attribution.records import Record
 from attribution.records.receipt import ReceiptSigner, sign_receipt
 from attribution.records.tree import record_tree
@@ -114,7 +115,7 @@ def test_every_disputes_error_is_decoded_and_a_bad_receipt_names_its_signer(
     names = {e["name"] for e in forge_artifacts.load(DISPUTES_CONTRACT).errors() if e["name"].startswith("Disputes")}
     assert len(names) == 26
     for name in names:
-        cls = getattr(chain_errors, name)
+        cls = getattr(reverts, name)
         assert cls is error_class(name) and issubclass(cls, ContractRevert)
     d = deployment
     rec = _records(d, d.ledger.next_seq(d.node.address), 1, _now(chain_snapshot))[0]
