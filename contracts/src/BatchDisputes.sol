@@ -123,10 +123,11 @@ contract BatchDisputes is IBatchDisputes, ReentrancyGuardTransient {
 
         disputeId = ++_disputeCount;
         if (seq >= _ledger.nextSeq(node)) {
-            // Unposted: a fault once overdue, or at once for a record dated beyond any honest clock.
-            uint64 dueAt = record.timestamp + MAX_POSTING_DELAY;
-            if (block.timestamp < dueAt && record.timestamp <= block.timestamp + FUTURE_TOLERANCE) {
-                revert DisputesNotYetDue(node, seq, dueAt);
+            // Unposted: a fault once overdue, or at once for a record dated beyond any honest clock (checked first,
+            // so a timestamp near 2^64 cannot overflow the due time and make the record unchallengeable).
+            if (record.timestamp <= block.timestamp + FUTURE_TOLERANCE) {
+                uint64 dueAt = record.timestamp + MAX_POSTING_DELAY;
+                if (block.timestamp < dueAt) revert DisputesNotYetDue(node, seq, dueAt);
             }
             _disputes[disputeId] = Dispute({
                 kind: Kind.Omission,

@@ -241,6 +241,16 @@ contract BatchDisputesTest is DisputesBase {
         vm.assertEq(_stake(nodeA), STAKE / 2);
     }
 
+    /// @dev A timestamp near 2^64 cannot overflow the due time into an unchallengeable record.
+    function test_OpenOmission_MaxTimestampSlashesAtOnce() public {
+        IAttributionLedger.Record memory rec = _record(nodeA, 0, 22);
+        rec.timestamp = type(uint64).max;
+        bytes memory receipt = _receipt(keyA, rec);
+        vm.prank(alice);
+        disputes.openOmission{value: OMISSION_BOND}(rec, receipt, 0);
+        vm.assertEq(_stake(nodeA), STAKE / 2);
+    }
+
     function test_RevertWhen_OpenOmissionNotYetDue() public {
         IAttributionLedger.Record memory rec = _record(nodeA, 0, 23);
         bytes memory receipt = _receipt(keyA, rec);
