@@ -574,7 +574,7 @@ contract BatchDisputesTest is DisputesBase {
 
     function _postPayload(address node, uint256 len, uint256 seed) internal returns (uint256, bytes memory) {
         bytes memory p = DisputesKit.payload(seed, len);
-        return (_postCommitment(node, DisputesKit.commitmentV3(p, uint64(seed))), p);
+        return (_postCommitment(node, DisputesKit.commitmentV3(p, seed)), p);
     }
 
     function test_ResolveAvailability_FullChunkPaysTheNode() public {

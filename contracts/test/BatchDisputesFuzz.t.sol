@@ -74,13 +74,13 @@ contract BatchDisputesFuzzTest is DisputesBase {
         bytes32[] memory proof = DisputesKit.chunkProof(p, index);
 
         flip = bound(flip, 0, chunk.length * 8 - 1);
-        chunk[flip / 8] = chunk[flip / 8] ^ bytes1(uint8(1 << (flip % 8)));
+        chunk[flip / 8] = chunk[flip / 8] ^ bytes1(uint8(2 ** (flip % 8)));
         vm.expectRevert(
             // forge-lint: disable-next-line(unsafe-typecast) -- index < 3
             abi.encodeWithSelector(IBatchDisputes.DisputesBadChunkProof.selector, uint32(index), keccak256(chunk))
         );
         disputes.resolveAvailability(id, commitment, chunk, proof);
-        chunk[flip / 8] = chunk[flip / 8] ^ bytes1(uint8(1 << (flip % 8)));
+        chunk[flip / 8] = chunk[flip / 8] ^ bytes1(uint8(2 ** (flip % 8)));
 
         disputes.resolveAvailability(id, commitment, chunk, proof);
         vm.assertTrue(disputes.dispute(id).status == IBatchDisputes.Status.Answered);

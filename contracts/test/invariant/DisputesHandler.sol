@@ -140,7 +140,7 @@ contract DisputesHandler {
                 disputes.respondOmission(id, proof);
             } else {
                 bytes memory p = DisputesKit.payload(hb.paySeed, hb.payLen);
-                bytes memory commitment = DisputesKit.commitmentV3(p, uint64(hb.paySeed));
+                bytes memory commitment = DisputesKit.commitmentV3(p, hb.paySeed);
                 bytes memory chunk;
                 bytes32[] memory proof;
                 if (d.index < DisputesKit.chunkCount(p.length)) {
@@ -237,8 +237,9 @@ contract DisputesHandler {
         ++liarLiesTried;
         uint64 first = ledger.nextSeq(liar);
         IAttributionLedger.Record memory good = _rec(liar, first, salt, uint64(block.timestamp));
-        IAttributionLedger.Record memory bad =
-            _rec(liar, first + 1 + uint64(salt % 5), salt + 1, uint64(block.timestamp));
+        // forge-lint: disable-next-line(unsafe-typecast) -- salt % 5 < 5
+        uint64 past = first + 1 + uint64(salt % 5);
+        IAttributionLedger.Record memory bad = _rec(liar, past, salt + 1, uint64(block.timestamp));
         bytes32[] memory leaves = new bytes32[](2);
         leaves[0] = ledger.recordLeaf(good);
         leaves[1] = ledger.recordLeaf(bad);
@@ -363,6 +364,7 @@ contract DisputesHandler {
         (bool ok, bytes memory ret) = address(disputes).call(call);
         if (!ok) {
             // only a fault already punished may be refused
+            // forge-lint: disable-next-line(unsafe-typecast) -- the revert's selector: its first four bytes
             if (bytes4(ret) != IBatchDisputes.DisputesAlreadyPunished.selector) ++wronglyAccepted;
             return;
         }
@@ -395,7 +397,7 @@ contract DisputesHandler {
         uint64 first = ledger.nextSeq(honest);
         bytes32 leaf = ledger.recordLeaf(_rec(honest, first, _servedSalt, _servedTs));
         bytes memory p = DisputesKit.payload(_servedSalt, 100);
-        uint256 batchId = _postAs(honest, first, 1, _servedTs, leaf, DisputesKit.commitmentV3(p, uint64(_servedSalt)));
+        uint256 batchId = _postAs(honest, first, 1, _servedTs, leaf, DisputesKit.commitmentV3(p, _servedSalt));
         _honestBatches.push(HonestBatch(batchId, first, 1, _servedTs, _servedSalt, _servedSalt, 100));
         _servedSalt = 0;
     }
@@ -405,7 +407,7 @@ contract DisputesHandler {
         HonestBatch memory hb = HonestBatch(0, first, count, uint64(block.timestamp), salt, salt, payLen);
         (, bytes32[] memory tree) = _tree(hb);
         bytes memory p = DisputesKit.payload(salt, payLen);
-        hb.batchId = _postAs(honest, first, count, hb.ts, tree[0], DisputesKit.commitmentV3(p, uint64(salt)));
+        hb.batchId = _postAs(honest, first, count, hb.ts, tree[0], DisputesKit.commitmentV3(p, salt));
         _honestBatches.push(hb);
     }
 

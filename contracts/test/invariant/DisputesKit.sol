@@ -65,25 +65,29 @@ library DisputesKit {
     }
 
     /// @dev A certificate v3 commitment for `p` (the operator signature is filler: the contract does not check it).
-    function commitmentV3(bytes memory p, uint64 daSequence) internal pure returns (bytes memory) {
+    function commitmentV3(bytes memory p, uint256 daSequence) internal pure returns (bytes memory) {
         bytes32 root = StandardMerkle.root(chunkLeaves(p));
         return commitmentWith(3, p.length, root, daSequence);
     }
 
-    function commitmentWith(uint8 version, uint256 len, bytes32 chunksRoot, uint64 daSequence)
+    function commitmentWith(uint8 version, uint256 len, bytes32 chunksRoot, uint256 daSequence)
         internal
         pure
         returns (bytes memory)
     {
         bytes memory sig = new bytes(65);
         sig[64] = 0x1b;
+        // forge-lint: disable-next-line(unsafe-typecast) -- test payloads are far below 4 GiB
+        uint32 len32 = uint32(len);
+        // forge-lint: disable-next-line(unsafe-typecast) -- a test sequence number; truncation is harmless
+        uint64 seq64 = uint64(daSequence);
         bytes memory cert = abi.encode(
             version,
             keccak256(abi.encode(len, chunksRoot)),
-            uint32(len),
+            len32,
             bytes32(0),
             uint32(0),
-            daSequence,
+            seq64,
             uint64(1_700_000_000),
             chunksRoot,
             sig
