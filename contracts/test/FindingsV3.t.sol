@@ -12,7 +12,8 @@ import {INodeRegistry} from "../interfaces/INodeRegistry.sol";
 import {IRewardDistributor} from "../interfaces/IRewardDistributor.sol";
 
 /// @notice Issue 21's attacker tests. Each began as a proof of concept that passed on the v2 contracts (the attack
-/// worked; commit b14561f, `FindingsV2PoCTest`) and now asserts that the attack fails on v3.
+/// worked: `FindingsV2PoCTest` in the commit "test: issue 21 attacker PoCs against the v2 contracts") and now
+/// asserts that the attack fails on v3.
 contract FindingsV3Test is Fixture {
     bytes32 private constant MODEL = keccak256("model");
 

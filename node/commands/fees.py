@@ -81,7 +81,7 @@ def show(
             p = r.proposal(latest)
             data["latestEpochDebit"] = str(r.proposal_debits(latest).get(target, 0))
             data["latestEpochState"] = "vetoed" if p.vetoed else "claimable" if r.current_epoch() == latest \
-                else "in challenge window"
+                else "open (being paged)" if p.claimable_at == 0 else "in challenge window"
     if not as_json:
         data = in_units(data, ("feeCredit", "totalDeposited", "totalDebited", "totalClaimed", "latestEpochDebit"),
                         token_units(ctx.contracts.token))
