@@ -29,6 +29,7 @@ _GROUPS: dict[str, tuple[str, str]] = {
     "da": ("da", "Data-availability layer: the Alt-DA server and put/get for operators."),
     "demo": ("demo", "Demo assets made locally: a small Llama, trained LoRA adapters, synthetic adapters."),
     "devnet": ("devnet", "Local devnet: anvil (OP-Stack mode), DA server, deployed contracts."),
+    "dispute": ("dispute", "Disputes: challenge a node with a saved answer, show a dispute, answer a challenge."),
     "fees": ("fees", "Node operators: deposit fee credit, show a node's credit and the latest debits."),
     "indexer": ("indexer", "The indexer: follow the chain + DA for all nodes, verify every batch, serve queries."),
     "node": ("node", "The inference node: OpenAI-compatible serving with an attribution record per answer, and its "

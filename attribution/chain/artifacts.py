@@ -35,6 +35,9 @@ CORE_CONTRACTS: tuple[str, ...] = (
 #: Deployed on real chains only: the GovernanceTimelock (OZ's TimelockController with a delay floor and the guardian
 #: as canceller, contracts/src/GovernanceTimelock.sol) governs every contract.
 TIMELOCK_CONTRACT = "GovernanceTimelock"
+#: The dispute games (docs/disputes.md), deployed with the core and made the NodeRegistry's only slasher; its errors
+#: are triggered by selector in contracts/test/BatchDisputes*.t.sol.
+DISPUTES_CONTRACT = "BatchDisputes"
 
 
 def abi_hash(abi: Sequence[dict[str, Any]]) -> str:
@@ -157,7 +160,8 @@ def is_stale(repo_root: Path, names: Iterable[str]) -> bool:
     return built_at < newest_source
 
 
-def ensure_built(repo_root: Path = REPO_ROOT, names: Iterable[str] = (*CORE_CONTRACTS, TIMELOCK_CONTRACT),
+def ensure_built(repo_root: Path = REPO_ROOT,
+                 names: Iterable[str] = (*CORE_CONTRACTS, TIMELOCK_CONTRACT, DISPUTES_CONTRACT),
                  timeout_s: float = 600) -> None:
     """`forge build contracts/src` when an artifact of `names` is missing or stale (forge caches; the forge tests
     are not compiled, so a broken test file does not block deployment)."""

@@ -42,6 +42,7 @@ from eth_account.signers.local import LocalAccount
 from attribution.chain.artifacts import REPO_ROOT, ArtifactStore
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import AssetRegistry, Ledger, NodeRegistry, RewardDistributor, Timelock, Token
+from attribution.chain.disputes import BatchDisputes
 from attribution.chain.errors import ChainError, DeploymentError
 from attribution.chain.keys import DEVNET_CHAIN_ID
 from attribution.hashing import to_checksum_address
@@ -59,6 +60,7 @@ WRAPPERS: dict[str, type[Any]] = {
     "AttributionLedger": Ledger,
     "RewardDistributor": RewardDistributor,
     "GovernanceTimelock": Timelock,
+    "BatchDisputes": BatchDisputes,
 }
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -88,6 +90,10 @@ class DeployConfig:
     change_delay_s: int = 24 * 3600
     max_price_per_m_tokens: int = 10_000 * ONE_TOKEN
     timelock_delay_s: int | None = None
+    #: BatchDisputes' challenge bonds in wei of the native currency: each covers the node's answer (a full-chunk
+    #: availability resolve is ~5.2M gas, docs/disputes.md); immutable once deployed.
+    omission_bond_wei: int = 10**16
+    availability_bond_wei: int = 2 * 10**17
     token_name: str = "loraledger Dev Token"
     token_symbol: str = "LLDEV"
 
@@ -196,6 +202,8 @@ class Deployment:
             rewards=RewardDistributor(client, self.address("RewardDistributor"), store=store, deploy_block=start),
             timelock=(Timelock(client, self.address("GovernanceTimelock"), store=store, deploy_block=start)
                       if "GovernanceTimelock" in self.contracts else None),
+            disputes=(BatchDisputes(client, self.address("BatchDisputes"), store=store, deploy_block=start)
+                      if "BatchDisputes" in self.contracts else None),
         )
 
     def check(self, client: ChainClient, store: ArtifactStore | None = None) -> list[str]:
@@ -234,6 +242,7 @@ class Contracts:
     ledger: Ledger
     rewards: RewardDistributor
     timelock: Timelock | None = None
+    disputes: BatchDisputes | None = None
 
 
 def deployment_path(chain_id: int, directory: Path | str | None = None) -> Path:
@@ -304,7 +313,8 @@ def check_roles(chain_id: int, deployer: str, config: DeployConfig) -> dict[str,
 def deploy_all(client: ChainClient, config: DeployConfig | None = None, store: ArtifactStore | None = None,
                progress: Callable[[str], None] | None = None) -> Deployment:
     """Deploy [GovernanceTimelock,] token (unless given), AssetRegistry, NodeRegistry, AttributionLedger,
-    RewardDistributor; set the shares (devnet mode). Roles are checked first (`check_roles`).
+    RewardDistributor, BatchDisputes; make BatchDisputes the slasher and set the shares (devnet mode). Roles are
+    checked first (`check_roles`).
 
     Signed by the client's account (the deployer). Returns the `Deployment`; the caller decides where to save it.
     """
@@ -348,6 +358,15 @@ def deploy_all(client: ChainClient, config: DeployConfig | None = None, store: A
     ledger = deploy("AttributionLedger", node_registry)
     distributor = deploy("RewardDistributor", token, node_registry, ledger, governance, roles["poster"],
                          roles["guardian"], roles["treasury"], config.challenge_window_s)
+    disputes = deploy("BatchDisputes", ledger, roles["treasury"], config.omission_bond_wei,
+                      config.availability_bond_wei)
+    if governance == deployer:
+        say("making BatchDisputes the registry's slasher")
+        NodeRegistry(client, node_registry, store=store).set_slasher(disputes)
+    else:
+        # Under a timelock the slasher is set by a delayed governance operation, like every other parameter.
+        log.warning("governance %s must call NodeRegistry(%s).setSlasher(%s): until then nobody can slash",
+                    governance, node_registry, disputes)
     if config.timelock_delay_s is not None:
         say("binding the timelock's delay floor")
         timelock = Timelock(client, governance, store=store)
@@ -370,7 +389,8 @@ def deploy_all(client: ChainClient, config: DeployConfig | None = None, store: A
         "minBond": str(config.min_bond), "unbondingDelay": config.unbonding_delay_s,
         "challengeWindow": config.challenge_window_s, "nodeShareBps": config.node_share_bps,
         "adapterShareBps": config.adapter_share_bps, "changeDelay": config.change_delay_s,
-        "maxPricePerMTokens": str(config.max_price_per_m_tokens)}
+        "maxPricePerMTokens": str(config.max_price_per_m_tokens),
+        "omissionBond": str(config.omission_bond_wei), "availabilityBond": str(config.availability_bond_wei)}
     if config.timelock_delay_s is not None:
         params["timelockDelay"] = config.timelock_delay_s
     return Deployment(chain_id=client.chain_id, deployer=deployer, deploy_block=first_block, contracts=contracts,

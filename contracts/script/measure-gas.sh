@@ -100,6 +100,82 @@ gas "$K0" "$DIST" "addDebits(uint64,address[],uint256[])" 2 "$PAGE_NODES" "$PAGE
 VETO=$(gas "$KG" "$DIST" "vetoRoot(uint64)" 2)
 RELEASE=$(gas "$K0" "$DIST" "releaseDebits(uint64,uint32,address[],uint256[])" 2 0 "$PAGE_NODES" "$PAGE_ONES")
 
+# ---- Disputes (BatchDisputes as the only slasher; bonds 0.01 / 0.2 ETH) ----
+DISPUTES=$(create contracts/src/BatchDisputes.sol:BatchDisputes --constructor-args "$LEDGER" "$A0" 10000000000000000 200000000000000000)
+gas "$K0" "$NODES" "setSlasher(address)" "$DISPUTES" >/dev/null
+RECT="(uint256,address,address,uint64,bytes32,bytes32,bytes32[],uint16[],uint32,uint32,uint64,bytes32)"
+S3=$(cast call --rpc-url "$RPC" "$LEDGER" "nextSeq(address)(uint64)" "$A1" | awk '{print $1}')
+T3=$(cast block latest --rpc-url "$RPC" -f timestamp)
+IO=0x$(python3 -c 'print("10"*32)'); Z32=0x$(python3 -c 'print("00"*32)')
+REC="(31337,$LEDGER,$A1,$S3,$M1,$Z32,[],[],10,20,$T3,$IO)"
+LEAF=$(cast call --rpc-url "$RPC" "$LEDGER" "recordLeaf($RECT)(bytes32)" "$REC")
+# a one-record batch (root = leaf, empty proof); each level of a real proof adds ~0.6k gas
+gas "$K1" "$LEDGER" "$SIG" "$S3" 1 "$T3" "$T3" "$LEAF" "$C200" >/dev/null
+OB=$(cast call --rpc-url "$RPC" "$LEDGER" "batchCount()(uint256)" | awk '{print $1}')
+DIGEST=$(cast call --rpc-url "$RPC" "$DISPUTES" "receiptDigest(address,uint64,bytes32)(bytes32)" "$A1" "$S3" "$LEAF")
+RCPT=$(cast wallet sign --no-hash --private-key "$K1" "$DIGEST")
+OPEN_O=$(gas "$K0" "$DISPUTES" "openOmission($RECT,bytes,uint256)" "$REC" "$RCPT" "$OB" --value 10000000000000000)
+RESPOND=$(gas "$K1" "$DISPUTES" "respondOmission(uint256,bytes32[])" 1 "[]")
+gas "$K0" "$DISPUTES" "openOmission($RECT,bytes,uint256)" "$REC" "$RCPT" "$OB" --value 10000000000000000 >/dev/null
+# Availability: full-chunk payloads (126,976 random bytes, one chunk) posted with certificate v3 commitments; the
+# resolve's 127 KB of calldata is over the shell's argument limit, so it goes through JSON-RPC from python.
+read -r OPEN_A RESOLVE < <(python3 - "$RPC" "$LEDGER" "$DISPUTES" "$A0" "$A1" "$S3" "$T3" <<'PY'
+import json, random, sys, time, urllib.request
+rpc, ledger, disputes, a0, a1, seq, ts = sys.argv[1:]
+def call(method, params):
+    req = urllib.request.Request(rpc, json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode(),
+                                 {"Content-Type": "application/json"})
+    out = json.load(urllib.request.urlopen(req))
+    if "error" in out: raise SystemExit(f"{method}: {out['error']}")
+    return out["result"]
+k = lambda b: bytes.fromhex(call("web3_sha3", ["0x" + b.hex()])[2:])
+w = lambda n: int(n).to_bytes(32, "big")
+sel = lambda sig: k(sig.encode())[:4]
+def dyn(b): return w(len(b)) + b + bytes(-len(b) % 32)
+def send(frm, to, data, value=0):
+    h = call("eth_sendTransaction", [{"from": frm, "to": to, "data": "0x" + data.hex(), "value": hex(value), "gas": hex(15_000_000)}])
+    r = None
+    while r is None:  # anvil mines right after it answers, not before
+        time.sleep(0.05)
+        r = call("eth_getTransactionReceipt", [h])
+    if r["status"] != "0x1": raise SystemExit(f"tx reverted: {data[:4].hex()}")
+    return int(r["gasUsed"], 16)
+call("anvil_impersonateAccount", [a1])
+gases = []
+for n in range(2):
+    chunk = random.Random(n).randbytes(126_976)
+    h = k(chunk)
+    root = k(k(w(0) + h))  # the one-leaf chunk tree: StandardMerkleTree leaf of (0, keccak(chunk))
+    sig = bytes(64) + b"\x1b"
+    cert = w(3) + h + w(len(chunk)) + w(0) + w(0) + w(n) + w(int(ts)) + root + w(9 * 32) + dyn(sig)
+    commitment = bytes.fromhex("0100d0") + cert
+    first = int(seq) + 1 + n
+    post = sel("postBatch(uint64,uint32,uint64,uint64,bytes32,bytes)") + w(first) + w(1) + w(int(ts)) + w(int(ts)) \
+        + k(b"root") + w(6 * 32) + dyn(commitment)
+    send(a1, ledger, post)
+    batch = int(call("eth_call", [{"to": ledger, "data": "0x" + sel("batchCount()").hex()}, "latest"]), 16)
+    gases.append(send(a0, disputes, sel("openAvailability(uint256,uint32)") + w(batch) + w(0), 2 * 10**17))
+    dispute_id = int(call("eth_call", [{"to": disputes, "data": "0x" + sel("disputeCount()").hex()}, "latest"]), 16)
+    if n == 0:
+        off_c = 4 * 32
+        off_chunk = off_c + len(dyn(commitment))
+        off_p = off_chunk + len(dyn(chunk))
+        data = sel("resolveAvailability(uint256,bytes,bytes,bytes32[])") + w(dispute_id) + w(off_c) + w(off_chunk) \
+            + w(off_p) + dyn(commitment) + dyn(chunk) + w(0)
+        gases.append(send(a0, disputes, data))
+print(gases[0], gases[1])
+PY
+)
+cast rpc --rpc-url "$RPC" evm_increaseTime 172801 >/dev/null
+cast rpc --rpc-url "$RPC" evm_mine >/dev/null
+SETTLE_O=$(gas "$K0" "$DISPUTES" "settleExpired(uint256)" 2)
+SETTLE_A=$(gas "$K0" "$DISPUTES" "settleExpired(uint256)" 4)
+LA=0x$(python3 -c 'print("a1"*32)'); LB=0x$(python3 -c 'print("b2"*32)')
+SA=$(cast wallet sign --no-hash --private-key "$K1" "$(cast call --rpc-url "$RPC" "$DISPUTES" "receiptDigest(address,uint64,bytes32)(bytes32)" "$A1" 7 "$LA")")
+SB=$(cast wallet sign --no-hash --private-key "$K1" "$(cast call --rpc-url "$RPC" "$DISPUTES" "receiptDigest(address,uint64,bytes32)(bytes32)" "$A1" 7 "$LB")")
+EQUIV=$(gas "$K0" "$DISPUTES" "proveEquivocation(address,uint64,bytes32,bytes,bytes32,bytes)" "$A1" 7 "$LA" "$SA" "$LB" "$SB")
+WITHDRAW=$(gas "$K1" "$DISPUTES" "withdraw()")
+
 cat <<TABLE
 | call | gasUsed (tx, incl. 21k intrinsic) |
 | --- | ---: |
@@ -123,4 +199,12 @@ cat <<TABLE
 | RewardDistributor.vetoRoot | $VETO |
 | RewardDistributor.releaseDebits, $PAGE nodes | $RELEASE |
 | RewardDistributor.claim (2-leaf tree, first claim) | $CLAIM |
+| BatchDisputes.openOmission (posted seq) | $OPEN_O |
+| BatchDisputes.respondOmission (1-record batch, empty proof) | $RESPOND |
+| BatchDisputes.openAvailability | $OPEN_A |
+| BatchDisputes.resolveAvailability, full 126,976-byte chunk | $RESOLVE |
+| BatchDisputes.settleExpired, omission (slash: challenger + treasury) | $SETTLE_O |
+| BatchDisputes.settleExpired, availability (slash, batch marked unavailable) | $SETTLE_A |
+| BatchDisputes.proveEquivocation (slash at once) | $EQUIV |
+| BatchDisputes.withdraw | $WITHDRAW |
 TABLE

@@ -12,7 +12,7 @@ import pytest
 from eth_account import Account
 
 from attribution.chain import reverts
-from attribution.chain.artifacts import CORE_CONTRACTS, ArtifactStore
+from attribution.chain.artifacts import CORE_CONTRACTS, DISPUTES_CONTRACT, ArtifactStore
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import (
     AssetKind,
@@ -83,7 +83,7 @@ def test_deployment_file_round_trip_and_checks(deployment: DeployedContracts, tm
     path = d.deployment.save(tmp_path / f"{d.chain_id}.json")
     raw = json.loads(path.read_text())
     assert raw["version"] == 3 and raw["chainId"] == d.chain_id
-    assert set(raw["contracts"]) == set(CORE_CONTRACTS)
+    assert set(raw["contracts"]) == {*CORE_CONTRACTS, DISPUTES_CONTRACT}
     assert raw["params"]["minBond"] == str(1000 * 10**18)  # big ints as strings
     assert raw["params"]["changeDelay"] == 3600 and raw["params"]["maxPricePerMTokens"] == str(10_000 * 10**18)
     loaded = Deployment.load(path)
