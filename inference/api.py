@@ -1,35 +1,66 @@
-"""The engine's request and response types: what callers (node/, the bench, tests) submit and receive.
+"""The engine seam: `EngineClient`, the protocol every backend implements, and the types and errors it speaks.
 
-Kept apart from the scheduler (`inference.engine`) so the HTTP layer and the engine loop can change independently;
-`inference.engine` re-exports every name here.
+The node drives an engine only through `EngineClient` (built by `inference.build_engine(spec)` from an `EngineSpec`):
+submit a `GenerationRequest` and iterate its `StreamEvent`s (the last carries the `Completion` with its `Usage`),
+cancel it; add, remove and pin adapters by content hash and local path; read `EngineStats` for metrics; the
+tokenizer and chat template; the model id. Backends: ours (`inference.backends.embedded`) and vLLM
+(`inference.backends.vllm`). Kept apart from the scheduler (`inference.engine`) so the HTTP layer and the engine loop
+can change independently; `inference.engine` re-exports the request and response types.
 """
 
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import queue
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+from inference.adapters.errors import (
+    AdapterContentChanged,
+    AdapterError,
+    AdapterNotFound,
+    AdapterRankTooLarge,
+    AdapterUnsupportedFeature,
+)
+from inference.adapters.identity import adapter_id_of as content_hash_of
 from inference.errors import InferenceError
-from inference.sampling import SamplingParams
+from inference.sampling import SamplingParams, SamplingParamsInvalid
 
 __all__ = [
+    "BACKENDS",
     "ZERO_ID",
+    "AdapterContentChanged",
+    "AdapterError",
+    "AdapterInfo",
+    "AdapterNameTaken",
+    "AdapterNotFound",
+    "AdapterRankTooLarge",
+    "AdapterUnsupportedFeature",
     "Completion",
+    "EngineClient",
     "EngineConfigInvalid",
     "EngineOverloaded",
+    "EngineSpec",
+    "EngineStarting",
+    "EngineStats",
     "EngineStopped",
     "GenerationRequest",
-    "RequestHandle",
     "RequestExceedsKVCache",
     "RequestFailed",
+    "RequestHandle",
     "RequestInvalid",
     "RequestTooLong",
+    "SamplingParams",
+    "SamplingParamsInvalid",
     "StreamEvent",
     "Usage",
+    "content_hash_of",
 ]
+
+BACKENDS = ("loraledger", "vllm", "auto")
 
 ZERO_ID = bytes(32)  # adapterId of the bare base model (DESIGN.md)
 
@@ -61,6 +92,14 @@ class EngineStopped(InferenceError, RuntimeError):
 class RequestExceedsKVCache(RequestTooLong):
     """Prompt plus max_tokens need more K/V than one row of the engine's `kv_cache_bytes` budget holds: the request
     can never run on this engine (raise the budget, or shorten the prompt / lower max_tokens)."""
+
+
+class EngineStarting(EngineStopped):
+    """The engine is still starting (vLLM takes tens of seconds): retry in a few seconds (HTTP 503)."""
+
+
+class AdapterNameTaken(AdapterError, ValueError):
+    """Another adapter already uses that name: remove it first or pick another name."""
 
 
 class EngineConfigInvalid(InferenceError, ValueError):
@@ -131,11 +170,121 @@ class StreamEvent:
     error: BaseException | None = None
 
 
+@dataclass(frozen=True)
+class AdapterInfo:
+    """One adapter's state in an engine (for `GET /v1/adapters/{id}`, `/v1/models` and metrics). `tier` is
+    "device" | "host" | "disk" for ours; vLLM keeps its own LRU tiers, its backend reports "vllm"."""
+
+    adapter_id: bytes  # the content hash
+    name: str
+    tier: str
+    path: pathlib.Path  # what the engine loads: the content-addressed, read-only copy
+    rank: int | None
+    host_bytes: int
+    device_bytes: int
+    disk_bytes: int
+    pinned: bool
+    refs: int
+    hits: int
+    tokens: int
+    load_ms: float | None  # last disk -> host load
+    device_ms: float | None  # last host -> device copy (enqueue time for an asynchronous copy)
+    loading: bool = False  # a disk -> host load is queued or running
+    load_error: str | None = None  # why the last load failed (named error class: message), None if it did not
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    """What `/metrics` and `/readyz` read from an engine (the llm-d gauges among them)."""
+
+    queued: int  # requests waiting for a row
+    running: int  # requests in the running batch
+    kv_cache_usage: float  # 0..1
+    max_loras: int  # adapters one batch can mix (`vllm:lora_requests_info`'s max_lora)
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """What `inference.build_engine` builds: the backend, the base model, the limits and the adapter budgets.
+
+    `backend`: "loraledger" (ours, the default: CPU, tests), "vllm" (vLLM's `AsyncLLM`), or "auto" (vLLM when CUDA
+    and the vllm package are both present, else ours). The `max_loras` ... `kv_cache_gib` fields are vLLM's; ours
+    budgets adapters in bytes (`device_bytes`, `host_bytes`)."""
+
+    model_dir: pathlib.Path
+    adapter_store: pathlib.Path  # the content-addressed, read-only copies of the adapters the engine loads
+    model_name: str | None = None
+    backend: str = "loraledger"
+    device: str = "cpu"
+    dtype: str = "float32"
+    max_batch: int = 32
+    max_queue: int = 256
+    max_seq_len: int = 512
+    device_bytes: int | None = None
+    host_bytes: int | None = None
+    max_loras: int = 8
+    max_cpu_loras: int = 32
+    max_lora_rank: int = 16
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    kv_cache_gib: float = 1.0  # vLLM on CPU: the K/V cache it reserves (its VLLM_CPU_KVCACHE_SPACE)
+    seed: int = 0
+
+
+class EngineClient(Protocol):
+    """An engine the node can serve through: ours or vLLM (`inference.build_engine`)."""
+
+    backend: str  # "loraledger" | "vllm"
+    model_id: bytes  # sha256 over the base model's weight files (DESIGN.md "Identities")
+    model_name: str
+    tokenizer: Any  # a Hugging Face tokenizer: encode/decode, apply_chat_template
+    chat_template: str  # the tokenizer's own, else `inference.chat.CHAT_TEMPLATE`
+
+    @property
+    def ready(self) -> bool:
+        """Whether requests can be admitted now (vLLM: once its engine is up)."""
+
+    @property
+    def status(self) -> str:
+        """One line for `/readyz` and logs: "ready", "starting (vllm, 12 s)", "stopped", "failed: ..."."""
+
+    def start(self) -> None:
+        """Start serving (ours: its step thread; vLLM: the engine, in the background: poll `ready`)."""
+
+    def stop(self) -> None:
+        """Stop; unfinished requests fail with `EngineStopped`."""
+
+    def submit(self, req: GenerationRequest, *, loop: asyncio.AbstractEventLoop | None = None) -> RequestHandle:
+        """Queue a request; raises RequestInvalid/RequestTooLong, AdapterNotFound, EngineOverloaded, EngineStopped."""
+
+    def add_adapter(self, content_hash: bytes, path: pathlib.Path, name: str) -> None:
+        """Serve the adapter at `path` whose content hash the caller checked: the engine loads a read-only,
+        content-addressed copy and refuses (`AdapterContentChanged`) files whose hash is no longer `content_hash`,
+        and adapters it cannot serve (named `AdapterError`s saying the limit and the setting)."""
+
+    def remove_adapter(self, content_hash: bytes) -> None:
+        """Stop serving it to new requests (in-flight ones finish)."""
+
+    def pin_adapter(self, content_hash: bytes, pinned: bool = True) -> None:
+        """Keep it loaded (never evicted) or make it evictable again."""
+
+    def adapter_info(self, content_hash: bytes) -> AdapterInfo | None:
+        """One adapter's state, None if it is not served."""
+
+    def adapters(self) -> list[AdapterInfo]:
+        """Every served adapter's state."""
+
+    def stats(self) -> EngineStats:
+        """Queue, running batch and K/V use now."""
+
+
 class RequestHandle:
     """A submitted request: iterate `events()` (blocking), wait with `result()`, stop it with `cancel()`."""
 
-    def __init__(self, request_id: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, request_id: str, loop: asyncio.AbstractEventLoop | None = None,
+                 on_cancel: Callable[[], None] | None = None) -> None:
         self.request_id = request_id
+        self._on_cancel = on_cancel  # a backend that stops requests itself (vLLM: abort) hooks in here
         self._cancelled = False
         self._done = threading.Event()
         self._completion: Completion | None = None
@@ -146,7 +295,10 @@ class RequestHandle:
 
     def cancel(self) -> None:
         """Ask the engine to stop this request at the next token boundary (finish_reason "cancelled")."""
+        first = not self._cancelled
         self._cancelled = True
+        if first and self._on_cancel is not None and not self.done:
+            self._on_cancel()
 
     @property
     def cancelled(self) -> bool:

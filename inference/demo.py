@@ -31,6 +31,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 
 from inference.adapters.identity import CONFIG_NAME, WEIGHTS_NAME
 from inference.adapters.weights import MODULE_ORDER, linear_shapes
+from inference.chat import CHAT_TEMPLATE
 from inference.errors import InferenceError
 
 __all__ = [
@@ -102,12 +103,6 @@ def python_license() -> str:
     """The LICENSE.txt shipped with this Python installation ('' if the install lacks it)."""
     p = pathlib.Path(sysconfig.get_paths()["stdlib"]) / "LICENSE.txt"
     return p.read_text(encoding="utf-8", errors="replace") if p.is_file() else ""
-
-
-# The chat template of the demo tokenizer, also the node's documented default for tokenizers without one:
-# one `<|role|>` line per message, then `<|assistant|>` for the answer to follow.
-CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> transformers.PreTrainedTokenizerFast:

@@ -100,6 +100,8 @@ class EngineConfig:
     # decode attention reads (native CPU kernel only; attention still computes in fp32, greedy output may differ)
     kv_cache_bytes: int | None = None  # K/V cache budget: as many rows of max_seq_len tokens as fit, at most
     # max_batch (one shorter row when not even one fits); None = max_batch full rows, whatever they take
+    bench_stats: bool = False  # record every prefill forward's shape in `Engine.prefill_shapes` (the bench's
+    # roofline): a list that grows with every prefill, so a serving engine leaves it off
 
 
 @dataclass(eq=False)
@@ -180,7 +182,8 @@ class Engine:
         self.decode_rows_total = 0  # sum over decode steps of running rows (mean batch = this / decode_steps)
         self.decode_steps = 0
         self.decode_batches: dict[int, int] = {}  # running rows -> decode steps at that batch size (the roofline's)
-        self.prefill_shapes: list[tuple[int, int]] = []  # (packed prompt tokens, rows) of every prefill forward
+        # (packed prompt tokens, rows) of every prefill forward, only with `bench_stats`: unbounded by nature
+        self.prefill_shapes: list[tuple[int, int]] | None = [] if self.config.bench_stats else None
         if cache is not None:
             cache.set_ready_callback(self._notify)
 
@@ -221,7 +224,7 @@ class Engine:
             adapter_id, tier = self.cache.acquire(req.adapter)
         rid = req.request_id or f"req-{next(_ids)}"
         seq = _Seq(handle=RequestHandle(rid, loop), req=req, prompt=prompt, adapter_id=adapter_id, tier=tier,
-                   generator=make_generator(req.sampling, self.device), t_submit=time.perf_counter())
+                   generator=make_generator(req.sampling), t_submit=time.perf_counter())
         with self._lock:
             if len(self._queue) >= self.config.max_queue:
                 overloaded = True
@@ -437,7 +440,8 @@ class Engine:
         self._running.extend(seqs)
         try:
             lens = [len(s.prompt) for s in seqs]
-            self.prefill_shapes.append((sum(lens), len(seqs)))
+            if self.prefill_shapes is not None:
+                self.prefill_shapes.append((sum(lens), len(seqs)))
             t_max = max(lens)
             tokens = torch.tensor([t for s in seqs for t in s.prompt], dtype=torch.long, device=dev)
             local = torch.repeat_interleave(torch.arange(len(seqs)), torch.tensor(lens))  # [N]
@@ -448,7 +452,7 @@ class Engine:
             lora = self.cache.pool if self.cache is not None else None
             routing = lora.routing(self._segments(seqs, lens)) if lora is not None else None
             attend = self.fwd.prefill_attend(self.kv, first, len(seqs), t_max, row_tok, pos, flat_pos)
-            h = self.fwd.forward(tokens, pos, self.kv, attend, lora, routing)  # [N, hidden]
+            h = self.fwd.forward(tokens, pos, attend, lora, routing)  # [N, hidden]
             last = torch.tensor(list(itertools.accumulate(lens)), device=dev) - 1
             nxt: list[int] = sample(self.fwd.logits(h.index_select(0, last)), [s.req.sampling for s in seqs],
                                     [s.generator for s in seqs]).tolist()
@@ -476,7 +480,7 @@ class Engine:
         lora = self.cache.pool if self.cache is not None else None
         routing = lora.routing(self._segments(seqs, [1] * b)) if lora is not None else None
         attend = self.fwd.decode_attend(self.kv, rows, pos, max(pos_list) + 1, pos_list)
-        h = self.fwd.forward(tokens, pos, self.kv, attend, lora, routing)  # [B, hidden]
+        h = self.fwd.forward(tokens, pos, attend, lora, routing)  # [B, hidden]
         nxt: list[int] = sample(self.fwd.logits(h), [s.req.sampling for s in seqs],
                                 [s.generator for s in seqs]).tolist()
         self.decode_steps += 1

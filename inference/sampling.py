@@ -53,9 +53,9 @@ class RowGenerator:
     draws: int = 0
 
 
-def make_generator(params: SamplingParams, device: torch.device | None = None) -> RowGenerator | None:
-    """The per-request generator: seeded from `params.seed`, or from the OS when no seed was given; None if greedy.
-    (`device` is accepted for the engine's call; the draws happen wherever the logits are.)"""
+def make_generator(params: SamplingParams) -> RowGenerator | None:
+    """The per-request generator: seeded from `params.seed`, or from the OS when no seed was given; None if greedy
+    (the draws happen wherever the logits are, so it needs no device)."""
     if params.greedy:
         return None
     seed = params.seed if params.seed is not None else random.SystemRandom().getrandbits(63)

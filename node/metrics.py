@@ -1,8 +1,9 @@
 """Prometheus metrics of one node: our names with per-adapter labels, plus the llm-d model-server names.
 
 The `vllm:*` gauges are what an llm-d / Gateway API inference router scrapes to balance many nodes with adapter
-affinity: `vllm:num_requests_waiting`, `vllm:num_requests_running`, `vllm:kv_cache_usage_perc` (our K/V cache is
-preallocated per row, so its use is running rows / max_batch) and `vllm:lora_requests_info` (value: the time of the
+affinity: `vllm:num_requests_waiting`, `vllm:num_requests_running`, `vllm:kv_cache_usage_perc` (the engine's own
+statistics, `EngineClient.stats()`: vLLM's scheduler stats on the vLLM backend; ours preallocates K/V per row, so its
+use is running rows / rows) and `vllm:lora_requests_info` (value: the time of the
 last change; labels: the adapters running and waiting, comma-separated, and `max_lora`).
 Each app has its own `CollectorRegistry` (no global state, so tests can build many apps).
 """
@@ -12,12 +13,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter as Multiset
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from attribution.batcher.metrics import BatcherMetrics
+
+if TYPE_CHECKING:
+    from inference.api import EngineClient
 
 __all__ = ["NodeMetrics"]
 
@@ -120,18 +124,17 @@ class NodeMetrics:
                 (self._running_adapters if was_running else self._waiting_adapters)[adapter] -= 1
                 self._touch()
 
-    def render(self, engine: Any, store: Any, cache: Any) -> bytes:
-        """Update the sampled gauges and render the text exposition."""
-        queued, running = int(engine.queued), int(engine.running)
-        self.queue_depth.set(queued)
-        self.vllm_waiting.set(queued)
-        self.vllm_running.set(running)
-        self.vllm_kv.set(running / self.max_batch if self.max_batch else 0.0)
+    def render(self, engine: EngineClient, store: Any) -> bytes:
+        """Update the sampled gauges from the engine's own statistics and render the text exposition."""
+        stats = engine.stats()
+        self.queue_depth.set(stats.queued)
+        self.vllm_waiting.set(stats.queued)
+        self.vllm_running.set(stats.running)
+        self.vllm_kv.set(stats.kv_cache_usage)
         if store is not None:
             self.store_bytes.set(store.used_bytes)
             self.store_full.set(1 if store.disk_alarm else 0)
-        if cache is not None:
-            for info in cache.list():
-                if info.load_ms is not None:
-                    self.load_ms.labels(info.name).set(info.load_ms)
+        for info in engine.adapters():
+            if info.load_ms is not None:
+                self.load_ms.labels(info.name).set(info.load_ms)
         return generate_latest(self.registry)

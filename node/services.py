@@ -1,6 +1,7 @@
-"""What one node process holds: the base model, the engine and adapter cache, the catalogue, the record store and
-receipt signer, the batcher (`batcher.enabled`), metrics and rate limits. `build_services(settings)` wires them;
-`close()` takes them down in order.
+"""What one node process holds: the engine (an `inference.api.EngineClient`: ours or vLLM), the catalogue, the record
+store and receipt signer, the batcher (`batcher.enabled`), metrics and rate limits. `build_services(settings)` wires
+them; `close()` takes them down in order. The node reaches the engine only through that protocol and
+`inference.build_engine`.
 
 The chain is read once at start (chain id, ledger address, registry entries of the served adapters); after that
 only the catalogue's background refresh and the batcher's own threads talk to it, so nothing in the request path
@@ -17,7 +18,7 @@ import pathlib
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from node.catalogue import Catalogue, ChainRegistry, OpenRegistry, RegistryReader
 from node.errors import UsageError
@@ -26,7 +27,10 @@ from node.ratelimit import RateLimits
 from node.recorder import Recorder
 from node.settings import Settings
 
-__all__ = ["Services", "build_services", "open_store"]
+if TYPE_CHECKING:
+    from inference.api import EngineClient
+
+__all__ = ["Services", "build_services", "engine_spec", "open_store"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +40,7 @@ class Services:
     """The node's parts, shared by every route (`request.app.state.services`)."""
 
     settings: Settings
-    engine: Any
-    cache: Any
-    tokenizer: Any
-    model_id: bytes
-    model_name: str
+    engine: EngineClient
     catalogue: Catalogue
     metrics: NodeMetrics
     limits: RateLimits
@@ -57,6 +57,21 @@ class Services:
     allowed_roots: list[pathlib.Path] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
+    @property
+    def model_id(self) -> bytes:
+        """The base model's id."""
+        return self.engine.model_id
+
+    @property
+    def model_name(self) -> str:
+        """The `model` name clients use for the base model."""
+        return self.engine.model_name
+
+    @property
+    def tokenizer(self) -> Any:
+        """The engine's tokenizer."""
+        return self.engine.tokenizer
+
     def start_refresh(self) -> None:
         """Re-read the registry every `adapters.refresh_s` on a background thread."""
         def loop() -> None:
@@ -71,25 +86,21 @@ class Services:
 
     def add_adapter(self, path: pathlib.Path, name: str | None = None, adapter_id: bytes | None = None) -> Any:
         """Validate and load an adapter directory, check it against the registry, serve it; returns its entry."""
-        from inference.adapters.identity import adapter_id_of
+        from inference.api import AdapterNameTaken, content_hash_of
 
         name = name or path.name
         if name == self.model_name or self.catalogue.get(name) is not None:
-            from inference.adapters.cache import AdapterNameTaken
-
             raise AdapterNameTaken(f"the name {name!r} is already served: remove it first or pick another name",
                                    adapter=name)
-        content_hash = adapter_id_of(path)  # refuses non-safetensors adapters with a named error
+        content_hash = content_hash_of(path)  # refuses non-safetensors adapters with a named error
         same = self.catalogue.by_content_hash(content_hash)
         if same is not None:
-            from inference.adapters.cache import AdapterNameTaken
-
             raise AdapterNameTaken(f"these adapter files are already served as {same.name!r}: use that name",
                                    adapter=name)
         entry = self.catalogue.add(name, content_hash, adapter_id)  # registry check before any loading
         try:
-            # the cache hashes the bytes it loads in the same read: files swapped since the check are refused
-            self.cache.add(path, name, expected_id=content_hash)
+            # the engine loads a read-only copy whose hash it checks again: the bytes served are the bytes checked
+            self.engine.add_adapter(content_hash, path, name)
         except BaseException:
             self.catalogue.remove(name)
             raise
@@ -101,7 +112,7 @@ class Services:
         if entry is None:
             return None
         self.catalogue.remove(entry.name)
-        self.cache.remove(entry.content_hash)
+        self.engine.remove_adapter(entry.content_hash)
         return entry
 
     async def drain(self, deadline_s: float) -> None:
@@ -118,12 +129,10 @@ class Services:
             await asyncio.sleep(0.05)
 
     def close(self) -> None:
-        """Stop the refresher, the engine, the cache loader; flush and close the store; then stop the batcher (after
+        """Stop the refresher and the engine; flush and close the store; then stop the batcher (after
         the store, so a pass under way when the last answers were recorded still finishes and persists its step)."""
         self._stop_refresh.set()
         self.engine.stop()
-        if self.cache is not None:
-            self.cache.close()
         try:
             if self.store is not None:
                 self.store.close()
@@ -188,35 +197,37 @@ def apply_engine_threads(configured: int | None) -> int:
     return n
 
 
-def build_services(settings: Settings) -> Services:
-    """Load the model, start the engine, open the store, read the chain; raises `UsageError` on bad config."""
-    import torch
+def engine_spec(settings: Settings) -> Any:
+    """The `inference.api.EngineSpec` of the `[engine]` and `[adapters]` settings."""
+    from inference.api import EngineSpec
 
-    from inference.adapters.cache import AdapterCache, CacheBudgets
-    from inference.engine import Engine, EngineConfig
-    from inference.errors import InferenceError
-    from inference.lora import LoraPool
-    from inference.model import load_base_model
+    e, a = settings.engine, settings.adapters
+    return EngineSpec(model_dir=e.model_dir, model_name=e.model_name, backend=e.backend, device=e.device,
+                      dtype=e.dtype, max_batch=e.max_batch, max_queue=e.max_queue, max_seq_len=e.max_seq_len,
+                      device_bytes=a.device_bytes, host_bytes=a.host_bytes,
+                      adapter_store=a.store_dir or settings.store.path.parent / "adapter-store",
+                      max_loras=e.max_loras, max_cpu_loras=e.max_cpu_loras, max_lora_rank=e.max_lora_rank,
+                      tensor_parallel_size=e.tensor_parallel_size, gpu_memory_utilization=e.gpu_memory_utilization,
+                      kv_cache_gib=e.kv_cache_gib)
+
+
+def build_services(settings: Settings) -> Services:
+    """Build the engine and start it (vLLM starts in the background: `/readyz` says when it is up), open the store,
+    read the chain; raises `UsageError` on bad config."""
+    from inference import InferenceError, build_engine
 
     e = settings.engine
-    threads = apply_engine_threads(e.threads)
-    try:
-        base = load_base_model(e.model_dir, dtype=getattr(torch, e.dtype), device=e.device, name=e.model_name)
-    except InferenceError as err:
-        raise UsageError(f"engine.model_dir: {err}") from err
-    from inference.adapters.weights import linear_shapes
-
-    cfg = base.model.config
-    pool = LoraPool(linear_shapes(cfg), cfg.num_hidden_layers, device=base.model.device, dtype=base.dtype)
     a = settings.adapters
-    cache = AdapterCache(cfg, pool, CacheBudgets(device_bytes=a.device_bytes, host_bytes=a.host_bytes))
-    engine = Engine(base, cache, EngineConfig(max_batch=e.max_batch, max_queue=e.max_queue,
-                                              max_seq_len=e.max_seq_len))
+    threads = apply_engine_threads(e.threads)  # before the model loads
+    try:
+        engine = build_engine(engine_spec(settings))
+    except InferenceError as err:
+        raise UsageError(f"engine: {err}") from err
 
     store = recorder = batcher = None
     chain_id = ledger = None
     registry: RegistryReader = OpenRegistry()
-    metrics = NodeMetrics(max_batch=e.max_batch, max_lora=e.max_batch)
+    metrics = NodeMetrics(max_batch=e.max_batch, max_lora=engine.stats().max_loras)
     metrics.engine_threads.set(threads)
     if settings.node.attribution or a.require_registered:
         from attribution.chain.errors import ChainError, SignerError
@@ -262,8 +273,7 @@ def build_services(settings: Settings) -> Services:
                     store.close()
                     raise
     catalogue = Catalogue(registry, refresh_s=a.refresh_s)
-    services = Services(settings=settings, engine=engine, cache=cache, tokenizer=base.tokenizer,
-                        model_id=base.model_id, model_name=base.name, catalogue=catalogue, metrics=metrics,
+    services = Services(settings=settings, engine=engine, catalogue=catalogue, metrics=metrics,
                         limits=RateLimits(settings.node.requests_per_minute, settings.node.tokens_per_minute),
                         recorder=recorder, store=store, batcher=batcher, chain_id=chain_id, ledger=ledger)
     adapters: list[tuple[pathlib.Path, str, bytes | None]] = [(d, d.name, None) for d in a.dirs]

@@ -160,6 +160,26 @@ class EngineSettings(BaseModel):
     threads: int | None = Field(None, ge=1, description="torch threads of the engine (intra- and inter-op), set "
                                 "before it starts (default: the cores this process may use, minus one for HTTP, "
                                 "recording and batching when there are more than two).")
+    backend: str = Field("loraledger", pattern="^(loraledger|vllm|auto)$", description="The engine: loraledger "
+                         "(ours, embedded), vllm (vLLM's AsyncLLM: `make setup-vllm`), or auto (vLLM where CUDA and "
+                         "vllm are present, else ours).")
+    tensor_parallel_size: int = Field(1, ge=1, description="vLLM only: GPUs one model is split across.")
+    max_loras: int = Field(8, ge=1, description="vLLM only: adapters one batch can mix (LoRA slots on the device).")
+    max_cpu_loras: int = Field(32, ge=1, description="vLLM only: adapters kept in host memory (>= max_loras).")
+    max_lora_rank: int = Field(16, description="vLLM only: the largest adapter rank served; vLLM allows 1, 8, 16, "
+                               "32, 64, 128, 256, 320 or 512.")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="vLLM on CUDA only: share of GPU memory "
+                                          "vLLM takes for weights, activations and K/V cache.")
+    kv_cache_gib: float = Field(1.0, gt=0, description="vLLM on CPU only: GiB of host memory for the K/V cache.")
+
+    @model_validator(mode="after")
+    def _vllm_limits(self) -> EngineSettings:
+        if self.max_lora_rank not in (1, 8, 16, 32, 64, 128, 256, 320, 512):
+            raise ValueError(f"max_lora_rank {self.max_lora_rank} is not one vLLM allows: pick 1, 8, 16, 32, 64, 128, "
+                             "256, 320 or 512")
+        if self.max_cpu_loras < self.max_loras:
+            raise ValueError(f"max_cpu_loras ({self.max_cpu_loras}) must be >= max_loras ({self.max_loras})")
+        return self
 
 
 class AdaptersSettings(BaseModel):
@@ -181,6 +201,8 @@ class AdaptersSettings(BaseModel):
                               "keccak256(owner, contentHash) for each (on the devnet, default: the demo owner).")
     host_bytes: int | None = Field(None, gt=0, description="Host-tier byte budget (None: unlimited).")
     device_bytes: int | None = Field(None, gt=0, description="Device-tier byte budget (None: unlimited).")
+    store_dir: Path | None = Field(None, description="Where the engine keeps the read-only, content-addressed copies "
+                                   "of the adapters it loads (default: `adapter-store` beside store.path).")
 
 
 class Settings(BaseSettings):

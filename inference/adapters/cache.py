@@ -39,6 +39,7 @@ import torch
 from inference.adapters.errors import AdapterError, AdapterNotFound
 from inference.adapters.identity import adapter_id_of, parse_id
 from inference.adapters.weights import DEFAULT_MAX_BYTES, DEFAULT_MAX_RANK, LoraWeights, load_adapter, verified
+from inference.api import AdapterInfo, AdapterNameTaken
 from inference.lora import LoraPool, PoolSlot
 
 __all__ = [
@@ -65,10 +66,6 @@ class AdapterBudgetExceeded(AdapterError, ValueError):
     """The adapter does not fit a tier's budget even when empty (or the disk budget is full): raise the budget."""
 
 
-class AdapterNameTaken(AdapterError, ValueError):
-    """Another adapter already uses that name: remove it first or pick another name."""
-
-
 class AdapterLoadFailed(AdapterError):
     """Loading failed for a reason other than the adapter's content (an I/O error that outlasted the retries, an
     unexpected fault): its waiting requests fail, the next request for it tries again."""
@@ -83,28 +80,6 @@ class CacheBudgets:
     disk_bytes: int | None = None
     max_device_adapters: int | None = None
     max_host_adapters: int | None = None
-
-
-@dataclass(frozen=True)
-class AdapterInfo:
-    """One adapter's state in the cache (for `GET /v1/adapters/{id}` and `/v1/models`)."""
-
-    adapter_id: bytes
-    name: str
-    tier: str
-    path: pathlib.Path
-    rank: int | None
-    host_bytes: int
-    device_bytes: int
-    disk_bytes: int
-    pinned: bool
-    refs: int
-    hits: int
-    tokens: int
-    load_ms: float | None  # last disk -> host load
-    device_ms: float | None  # last host -> device copy (enqueue time for an asynchronous copy)
-    loading: bool = False  # a disk -> host load is queued or running
-    load_error: str | None = None  # why the last load failed (named error class: message), None if it did not
 
 
 class _Entry:

@@ -188,7 +188,6 @@ class LlamaForward:
         self,
         tokens: torch.Tensor,  # [N] long
         positions: torch.Tensor,  # [N] long
-        kv: KVCache,
         attend: DecodeAttention | PrefillAttention | Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor],
                                                                torch.Tensor],
         lora: LoraPool | None,

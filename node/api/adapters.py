@@ -23,10 +23,7 @@ router = APIRouter(tags=["adapters"], dependencies=[Depends(admin_key)])
 
 
 def _view(s: Any, e: CatalogueEntry) -> dict[str, Any]:
-    try:
-        info = s.cache.info(e.content_hash)
-    except Exception:  # noqa: BLE001 - removed meanwhile
-        info = None
+    info = s.engine.adapter_info(e.content_hash)  # None: removed meanwhile
     return {
         "name": e.name, "adapter_id": "0x" + e.adapter_id.hex(), "content_hash": "0x" + e.content_hash.hex(),
         "owner": e.owner, "dataset_ids": ["0x" + d.hex() for d in e.dataset_ids], "weights_bps": list(e.weights_bps),

@@ -16,9 +16,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from attribution.store import StoreClosedError, StoreDeadError, StoreError, StoreFullError
-from inference.adapters.errors import AdapterContentChanged, AdapterError, AdapterNotFound
-from inference.engine import EngineOverloaded, EngineStopped, RequestFailed, RequestInvalid, RequestTooLong
-from inference.sampling import SamplingParamsInvalid
+from inference.api import (
+    AdapterContentChanged,
+    AdapterError,
+    AdapterNotFound,
+    EngineOverloaded,
+    EngineStarting,
+    EngineStopped,
+    RequestFailed,
+    RequestInvalid,
+    RequestTooLong,
+    SamplingParamsInvalid,
+)
+from inference.chat import ChatTemplateRefused
 from node.catalogue import AdapterNotServable
 from node.errors import NodeError
 
@@ -61,6 +71,8 @@ def map_exception(e: BaseException) -> APIError:
         return APIError(400, str(e), param=param, code="invalid_value")
     if isinstance(e, RequestInvalid):
         return APIError(400, str(e), param="prompt", code="invalid_value")
+    if isinstance(e, ChatTemplateRefused):
+        return APIError(400, str(e), param="messages", code="invalid_value")
     if isinstance(e, AdapterNotServable):
         return APIError(403, str(e), param="model", code="adapter_not_servable", type="permission_error")
     if isinstance(e, AdapterNotFound):
@@ -72,6 +84,8 @@ def map_exception(e: BaseException) -> APIError:
         return APIError(400, str(e), param="path", code="adapter_invalid")
     if isinstance(e, RequestFailed):  # this request's own computation failed; the engine serves on
         return APIError(500, str(e), type="server_error", code="engine_request_failed")
+    if isinstance(e, EngineStarting):
+        return APIError(503, f"{e}", type="service_unavailable", code="engine_starting", headers={"Retry-After": "5"})
     if isinstance(e, EngineStopped):
         return APIError(503, "the node is shutting down: retry on another node or in a moment",
                         type="service_unavailable", code="shutting_down", headers={"Retry-After": "5"})

@@ -17,8 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from inference.engine import GenerationRequest, RequestHandle
-from inference.sampling import SamplingParams
+from inference.api import GenerationRequest, RequestHandle, SamplingParams
 from node.api.errors import APIError, map_exception
 from node.catalogue import CatalogueEntry
 from node.services import Services

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from attribution.records.receipt import canonical_json
-from inference.sampling import SamplingParams, SamplingParamsInvalid
+from inference.api import SamplingParams, SamplingParamsInvalid
+from inference.chat import ChatTemplateRefused, render_chat
 from node.api.auth import client_key
 from node.api.errors import APIError, error_body, map_exception
 from node.api.generate import Generation, Job
@@ -16,26 +17,11 @@ from node.api.schemas import ChatRequest, CompletionRequest, read_json
 from node.catalogue import AdapterNotServable, Catalogue
 from node.services import Services
 
-__all__ = ["router", "render_chat"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["inference"])
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def render_chat(tokenizer: Any, messages: list[dict[str, str]]) -> str:
-    """The prompt text of a chat: the tokenizer's chat template, else the node's documented default
-    (`inference.demo.CHAT_TEMPLATE`: one `<|role|>` line per message, then `<|assistant|>`)."""
-    from inference.demo import CHAT_TEMPLATE
-
-    template = getattr(tokenizer, "chat_template", None) or CHAT_TEMPLATE
-    try:
-        text = tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False,
-                                             add_generation_prompt=True)
-    except Exception as e:  # jinja errors in a model's own template (e.g. it refuses a role order)
-        raise APIError(400, f"the model's chat template refused these messages: {e}", param="messages",
-                       code="invalid_value") from e
-    return str(text)
 
 
 def _services(request: Request) -> Services:
@@ -131,7 +117,8 @@ async def completions(request: Request, key: Annotated[str, Depends(client_key)]
 
 @router.post("/v1/chat/completions", summary="Chat completion (OpenAI-compatible)")
 async def chat_completions(request: Request, key: Annotated[str, Depends(client_key)]) -> Any:
-    """A chat answer to `messages`, rendered with the tokenizer's chat template (or the documented default)."""
+    """A chat answer to `messages`, rendered with the engine's chat template (the tokenizer's, or
+    `inference.chat.CHAT_TEMPLATE`)."""
     s = _services(request)
     req = await read_json(request, ChatRequest, s.settings.node.max_body_bytes)
     if req.max_tokens is not None and req.max_completion_tokens is not None:
@@ -139,7 +126,11 @@ async def chat_completions(request: Request, key: Annotated[str, Depends(client_
                        code="invalid_value")
     plain = [{"role": m.role, "content": m.text()} for m in req.messages]
     chars = sum(len(m["content"]) for m in plain)
-    prompt = render_chat(s.tokenizer, plain) if chars <= s.settings.node.max_prompt_chars else ""
+    try:
+        prompt = render_chat(s.tokenizer, plain, s.engine.chat_template) if chars <= s.settings.node.max_prompt_chars \
+            else ""
+    except ChatTemplateRefused as e:
+        raise APIError(400, str(e), param="messages", code="invalid_value") from e
     # ioHash covers the messages exactly as the client sent them (canonical JSON), not our template
     messages = request.state.json_body["messages"]
     return await _serve(request, s, key, req, "chat", prompt, canonical_json(messages),

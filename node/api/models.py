@@ -18,7 +18,7 @@ async def list_models(request: Request) -> dict[str, Any]:
     created = int(s.started_at)
     data: list[dict[str, Any]] = [{"id": s.model_name, "object": "model", "created": created, "owned_by": "loraledger",
                                    "root": s.model_name, "parent": None, "model_id": "0x" + s.model_id.hex()}]
-    tiers = {info.adapter_id: info.tier for info in s.cache.list()}
+    tiers = {info.adapter_id: info.tier for info in s.engine.adapters()}
     for e in s.catalogue.entries():
         data.append({"id": e.name, "object": "model", "created": created, "owned_by": e.owner or "loraledger",
                      "root": e.name, "parent": s.model_name, "adapter_id": "0x" + e.adapter_id.hex(),

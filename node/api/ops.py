@@ -17,7 +17,7 @@ router = APIRouter(tags=["operations"])
 async def metrics(request: Request) -> Response:
     """Text exposition format."""
     s = request.app.state.services
-    return Response(s.metrics.render(s.engine, s.store, s.cache), media_type=CONTENT_TYPE_LATEST)
+    return Response(s.metrics.render(s.engine, s.store), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz", summary="Liveness")
@@ -33,11 +33,13 @@ async def readyz(request: Request) -> Any:
     problems = []
     if not s.accepting:
         problems.append("shutting down")
-    if s.engine._thread is None:
-        problems.append("engine not running")
+    if not s.engine.ready:
+        problems.append(f"engine {s.engine.status}")
     if s.store is not None and s.store.used_bytes >= s.store.max_bytes:
         problems.append("record store full")
+    stats = s.engine.stats()
     body = {"status": "ready" if not problems else "not ready", "problems": problems,
-            "queued": s.engine.queued, "running": s.engine.running,
+            "engine": {"backend": s.engine.backend, "status": s.engine.status},
+            "queued": stats.queued, "running": stats.running,
             "next_seq": s.store.next_seq() if s.store is not None else None}
     return JSONResponse(body, status_code=200 if not problems else 503)

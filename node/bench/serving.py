@@ -134,7 +134,8 @@ def run_ours(base: _Base, work: list[Work], adapters: list[pathlib.Path | None],
         if p is not None and p not in names:
             names[p] = cache.add(p, validate=validate)
     eng = Engine(base, cache, EngineConfig(max_batch=max_batch, max_queue=100_000, max_seq_len=256,
-                                           prefill_token_budget=1024, detokenize=False, kv_dtype=kv_dtype))
+                                           prefill_token_budget=1024, detokenize=False, kv_dtype=kv_dtype,
+                                           bench_stats=True))
     try:
         t0 = time.perf_counter()
         handles = [eng.submit(GenerationRequest(prompt_ids=w.prompt, max_tokens=w.out, ignore_eos=True,
@@ -146,7 +147,7 @@ def run_ours(base: _Base, work: list[Work], adapters: list[pathlib.Path | None],
         tokens = sum(c.usage.completion_tokens for c in done)
         assert tokens == sum(w.out for w in work), "every request must produce exactly its forced length"
         return {"tok_s": tokens / wall, "wall_s": wall, "mean_batch": eng.decode_rows_total / max(1, eng.decode_steps),
-                "decode_batches": dict(eng.decode_batches), "prefill_shapes": list(eng.prefill_shapes),
+                "decode_batches": dict(eng.decode_batches), "prefill_shapes": list(eng.prefill_shapes or []),
                 "distinct_adapters": len(names), "tiers": _count(c.usage.cache_tier for c in done),
                 "evictions": dict(cache.evictions), "stats": cache.stats()}
     finally:

@@ -63,14 +63,15 @@ def test_half_precision_mixed_batch_matches_peft(dtype: torch.dtype, lora_kernel
     cache = AdapterCache(base.config, pool)
     for p in adapters:
         cache.add(p)
-    eng = Engine(base, cache, EngineConfig(max_batch=16, max_seq_len=128))
+    eng = Engine(base, cache, EngineConfig(max_batch=16, max_seq_len=128, bench_stats=True))
     jobs = _jobs(adapters)
     handles = [eng.submit(GenerationRequest(prompt=p, adapter=None if a is None else a.name, max_tokens=MAX_TOKENS,
                                             ignore_eos=True)) for a, p in jobs]
     eng.run_until_idle(timeout=120)
     ours = [h.result().token_ids for h in handles]
     cache.close()
-    assert eng.prefill_shapes[0][1] == len(jobs)  # one prefill wave: every row, base included, in one forward
+    # one prefill wave: every row, base included, in one forward
+    assert eng.prefill_shapes is not None and eng.prefill_shapes[0][1] == len(jobs)
 
     model = transformers.AutoModelForCausalLM.from_pretrained(tiny_base_dir, dtype=dtype).eval()
     pm = PeftModel.from_pretrained(model, adapters[0], adapter_name=adapters[0].name)

@@ -197,3 +197,11 @@ def test_stop_strings_refused_without_detokenizer(base: BaseModel) -> None:
     eng.run_until_idle(timeout=30)
     c = h.result()
     assert len(c.token_ids) == 3 and c.text == ""  # token ids only: the bench's mode
+
+
+def test_serving_engine_statistics_stay_bounded(engine: Engine) -> None:
+    """A serving engine keeps no per-forward record (the leak of `prefill_shapes`): only the bench switches it on."""
+    for i in range(6):
+        _run(engine, GenerationRequest(prompt=f"{PROMPT} {i}", max_tokens=2, ignore_eos=True))
+    assert engine.prefill_shapes is None
+    assert engine.decode_steps > 0 and set(engine.decode_batches) <= set(range(1, engine.config.max_batch + 1))
