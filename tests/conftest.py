@@ -1,5 +1,6 @@
 """Shared pytest configuration. Fixtures that start real servers live in tests/fixtures/ and are plugins here."""
 
+import importlib.util
 import os
 
 import pytest
@@ -24,3 +25,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         missing = missing_prerequisites()
         if missing:
             pytest.exit("CI=true, but:\n  " + "\n  ".join(missing), returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+# tests/vllm need the vllm package, which lives in .venv-vllm (`make test-vllm`); the main venv skips collecting them
+collect_ignore = [] if importlib.util.find_spec("vllm") is not None else ["vllm"]
