@@ -15,7 +15,8 @@ only the requested completion tokens (EOS ignored, forced lengths). Rows:
   manager, base); peft mixed-batch `generate(adapter_names=...)`, static batches of 32, 32 adapters; peft one request
   at a time with `set_adapter` (8 requests);
 - online: Poisson arrivals at 80% of the measured 32-adapter capacity, time to first token p50/p99;
-- cold load: disk -> host -> device milliseconds per adapter, p50/p99; bytes per resident adapter.
+- cold load: disk -> host -> device milliseconds per adapter, p50/p99; bytes per resident adapter;
+- `--backends loraledger,vllm`: vLLM's rows on the same weights, adapters and workload (`node.bench.serving_vllm`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from inference.engine import Engine, EngineConfig, GenerationRequest
 from inference.errors import InferenceError
 from inference.lora import LoraPool
 from node.bench.baselines import peft_model, run_hf_cb, run_hf_static, run_peft_sequential
+from node.bench.serving_vllm import json_keys
 from node.bench.workload import SEED, Work, build_model, workload, zipf_choices
 
 __all__ = ["MODELS", "main"]
@@ -290,8 +292,8 @@ def _sync(dev: torch.device) -> None:
 
 
 def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root: pathlib.Path,
-                progress: Any, requests: int | None = None) -> Result:
-    """Every row for one model size."""
+                progress: Any, requests: int | None = None, vllm: bool = False) -> Result:
+    """Every row for one model size; with `vllm`, vLLM's rows on the same weights and workload too."""
     spec = MODELS[name]
     res = Result(name)
     n_req = requests or (64 if quick else 256)
@@ -394,6 +396,11 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
     res.add("peft_sequential", "peft set_adapter, one at a time", run_peft_sequential(
         pm, work[:8], [p32[i].name for i in range(8)]), "8 req")
     del pm
+    if vllm:
+        from node.bench.serving_vllm import vllm_rows
+
+        vllm_rows(res, model, work, lambda i: fac.path("u", i, 16), device=device, dtype=str(dtype).split(".")[-1],
+                  root=root / name, step=step)
     return res
 
 
@@ -489,7 +496,7 @@ def _json(results: dict[str, Result], device: str, quick: bool) -> dict[str, Any
             "host_bytes_per_adapter": res.extra.get("host_bytes_per_adapter"),
             "padding_bytes_per_adapter": res.extra.get("padding_bytes_per_adapter"),
             "rows": res.rows,
-        }
+        } | (json_keys(tk, res.extra) if "vllm_startup_s" in res.extra else {})
 
     first = results.get("small") or next(iter(results.values()))
     out = flat(first)
@@ -517,6 +524,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--workdir", default=None, help="keep the synthetic adapters here (default: a temp dir)")
     ap.add_argument("--requests", type=int, default=None, help="override the number of requests (debugging)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    ap.add_argument("--backends", default="loraledger",
+                    help="comma list of loraledger,vllm: vllm adds vLLM's rows on the same weights and workload "
+                         "(run from .venv-vllm, `make setup-vllm`); our rows always run")
     ap.add_argument("--kernels", default=None, choices=kernels.CHOICES,
                     help=f"kernel path (sets {kernels.ENV}; default: its value, else auto = native where the CPU "
                          "has AVX-512 and the extension was built, else torch); compiled = torch.compile of the "
@@ -536,6 +546,9 @@ def main(argv: list[str]) -> int:
     for m in models:
         if m not in MODELS:
             ap.error(f"unknown model {m!r}: choose from {', '.join(MODELS)}")
+    backends = set(args.backends.split(","))
+    if not backends <= {"loraledger", "vllm"}:
+        ap.error(f"--backends {args.backends}: choose from loraledger,vllm")
     device = args.device
     if device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda but no CUDA device is available")
@@ -561,7 +574,7 @@ def main(argv: list[str]) -> int:
 
         for m in models:
             results[m] = bench_model(m, quick=args.quick, device=device, dtype=dtype, root=root, progress=progress,
-                                     requests=args.requests)
+                                     requests=args.requests, vllm="vllm" in backends)
             _print(results[m], dev_desc)
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)
