@@ -51,3 +51,23 @@ def test_refs_keep_a_removed_adapter_until_its_last_request(tiny_base_dir: pathl
         reg.acquire("a")
     assert a.path.exists()
     assert reg.release(held, tokens=5) is True and not a.path.exists()
+
+
+def test_backend_choice(tiny_base_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    import importlib.util
+
+    import torch
+
+    from inference.api import EngineConfigInvalid, EngineSpec
+    from inference.backends import build_engine, resolve_backend
+
+    spec = EngineSpec(model_dir=tiny_base_dir, adapter_store=tmp_path)
+    assert resolve_backend(spec) == "loraledger"
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    auto = "vllm" if torch.cuda.is_available() and has_vllm else "loraledger"
+    assert resolve_backend(EngineSpec(model_dir=tiny_base_dir, adapter_store=tmp_path, backend="auto")) == auto
+    with pytest.raises(EngineConfigInvalid, match="loraledger, vllm, auto"):
+        resolve_backend(EngineSpec(model_dir=tiny_base_dir, adapter_store=tmp_path, backend="tgi"))
+    if not has_vllm:
+        with pytest.raises(EngineConfigInvalid, match="make setup-vllm"):
+            build_engine(EngineSpec(model_dir=tiny_base_dir, adapter_store=tmp_path, backend="vllm"))
