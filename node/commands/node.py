@@ -95,6 +95,9 @@ def run(
     typer.echo(f"loraledger node: serving {services.model_name} + {len(adapters)} adapters on {base_url}\n"
                f"{batcher_line}\n"
                f"try:\n{examples(base_url, services.model_name, adapters[0].name if adapters else None)}", err=True)
+    if not services.engine.ready:  # vLLM starts in the background (tens of seconds); its progress is logged
+        typer.echo(f"loraledger node: the {services.engine.backend} engine is starting; {base_url}/readyz answers 200 "
+                   "once it is up", err=True)
     class _Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
             super().handle_exit(sig, frame)
