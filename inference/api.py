@@ -25,12 +25,16 @@ from inference.adapters.errors import (
     AdapterRankTooLarge,
     AdapterUnsupportedFeature,
 )
+from inference.adapters.identity import CONFIG_NAME, PICKLE_WEIGHTS_NAME, WEIGHTS_NAME
 from inference.adapters.identity import adapter_id_of as content_hash_of
 from inference.errors import InferenceError
 from inference.sampling import SamplingParams, SamplingParamsInvalid
 
 __all__ = [
     "BACKENDS",
+    "CONFIG_NAME",
+    "PICKLE_WEIGHTS_NAME",
+    "WEIGHTS_NAME",
     "ZERO_ID",
     "AdapterContentChanged",
     "AdapterError",

@@ -8,8 +8,7 @@ Layout (see docs/inference-engine.md), each part changeable on its own:
 - this module: the scheduler. `Engine.step()` admits queued requests whose adapter is ready (up to `max_batch` rows
   and a prefill token budget), prefills them packed in one forward, then decodes every running row in one forward;
   rows join and leave at token boundaries. Tokens stream through `RequestHandle` (sync) or `Engine.generate` (async
-  iterator). On finish each request carries a `Usage` (model id, adapter id, token counts, queue/prefill/decode ms,
-  the adapter's cache tier at admission, finish reason).
+  iterator); each finished request carries a `Usage` (ids, token counts, timings, cache tier, finish reason).
 """
 
 from __future__ import annotations
@@ -100,8 +99,7 @@ class EngineConfig:
     # decode attention reads (native CPU kernel only; attention still computes in fp32, greedy output may differ)
     kv_cache_bytes: int | None = None  # K/V cache budget: as many rows of max_seq_len tokens as fit, at most
     # max_batch (one shorter row when not even one fits); None = max_batch full rows, whatever they take
-    bench_stats: bool = False  # record every prefill forward's shape in `Engine.prefill_shapes` (the bench's
-    # roofline): a list that grows with every prefill, so a serving engine leaves it off
+    bench_stats: bool = False  # `Engine.prefill_shapes` grows by one per prefill: for the bench's roofline only
 
 
 @dataclass(eq=False)
@@ -182,8 +180,7 @@ class Engine:
         self.decode_rows_total = 0  # sum over decode steps of running rows (mean batch = this / decode_steps)
         self.decode_steps = 0
         self.decode_batches: dict[int, int] = {}  # running rows -> decode steps at that batch size (the roofline's)
-        # (packed prompt tokens, rows) of every prefill forward, only with `bench_stats`: unbounded by nature
-        self.prefill_shapes: list[tuple[int, int]] | None = [] if self.config.bench_stats else None
+        self.prefill_shapes: list[tuple[int, int]] | None = [] if self.config.bench_stats else None  # (tokens, rows)
         if cache is not None:
             cache.set_ready_callback(self._notify)
 

@@ -31,11 +31,11 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from inference.adapters.entry import AdapterBudgetExceeded, AdapterLoadFailed, CacheBudgets, _dir_bytes, _Entry
 from inference.adapters.errors import AdapterError, AdapterNotFound
 from inference.adapters.identity import adapter_id_of, parse_id
 from inference.adapters.weights import DEFAULT_MAX_BYTES, DEFAULT_MAX_RANK, LoraWeights, load_adapter, verified
@@ -59,69 +59,6 @@ TIERS = ("device", "host", "disk")
 # seconds to wait before each retry of a load that failed with a transient error (then the requests fail)
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.05, 0.2, 1.0)
 _TRANSIENT = (OSError, MemoryError)  # OSError covers TimeoutError, ConnectionError, a vanished network mount
-_gens = itertools.count(1)
-
-
-class AdapterBudgetExceeded(AdapterError, ValueError):
-    """The adapter does not fit a tier's budget even when empty (or the disk budget is full): raise the budget."""
-
-
-class AdapterLoadFailed(AdapterError):
-    """Loading failed for a reason other than the adapter's content (an I/O error that outlasted the retries, an
-    unexpected fault): its waiting requests fail, the next request for it tries again."""
-
-
-@dataclass(frozen=True)
-class CacheBudgets:
-    """Byte budgets (and optional adapter counts) per tier; None means unlimited."""
-
-    device_bytes: int | None = None
-    host_bytes: int | None = None
-    disk_bytes: int | None = None
-    max_device_adapters: int | None = None
-    max_host_adapters: int | None = None
-
-
-class _Entry:
-    """One registration of an adapter. A remove + add of the same content makes a new entry (a new `gen`)."""
-
-    def __init__(self, adapter_id: bytes, name: str, path: pathlib.Path, disk_bytes: int) -> None:
-        self.adapter_id = adapter_id
-        self.gen = next(_gens)
-        self.name = name
-        self.path = path
-        self.disk_bytes = disk_bytes
-        self.host: LoraWeights | None = None
-        self.slot: PoolSlot | None = None
-        self.device_bytes = 0
-        self.load: str | None = None  # None | "queued" | "running"
-        self.load_token = 0  # bumped by every claim: a job or waiter holding an older token is stale
-        self.attempts = 0  # transient failures of the current load so far
-        self.load_error: AdapterError | None = None
-        self.error_sticky = False  # content or budget error: refused until remove + add
-        self.room_for: int | None = None  # host bytes a finished load found no room for: it waits for room
-        self.refs = 0
-        self.active = 0
-        self.pinned = False
-        self.removing = False
-        self.hits = 0
-        self.tokens = 0
-        self.load_ms: float | None = None
-        self.device_ms: float | None = None
-        self.rank: int | None = None
-
-    @property
-    def tier(self) -> str:
-        if self.slot is not None:
-            return "device"
-        if self.host is not None:
-            return "host"
-        return "disk"
-
-
-def _dir_bytes(path: pathlib.Path) -> int:
-    return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
-
 
 class AdapterCache:
     """The adapters a node can serve, and where each one is now (device, host or disk)."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from inference.adapters.identity import CONFIG_NAME, PICKLE_WEIGHTS_NAME, WEIGHTS_NAME
+from inference.api import CONFIG_NAME, PICKLE_WEIGHTS_NAME, WEIGHTS_NAME
 from node.api.auth import admin_key
 from node.api.errors import APIError
 from node.api.schemas import AdapterAdd, read_json
