@@ -34,12 +34,18 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from attribution.batcher.config import (
+    DEFAULT_MAX_BATCH_RECORDS,
+    BatcherConfig,
+    BatcherError,
+    BatcherInconsistent,
+)
 from attribution.batcher.metrics import BatcherMetrics
 from attribution.batcher.status import pipeline_status
 from attribution.chain.contracts import Ledger
@@ -65,44 +71,6 @@ logger = logging.getLogger(__name__)
 
 #: How long a probe of a part that was down (DA /health, the RPC) may take before it counts as still down.
 PROBE_TIMEOUT_S = 5.0
-
-#: Records per batch when the ledger does not say: what fits a 16 MiB payload next to one profile without
-#: datasets (93 bytes); `_seal_one` lowers it further when a range has more or larger profiles.
-DEFAULT_MAX_BATCH_RECORDS = max_records_for(93)
-
-
-class BatcherError(AttributionError):
-    """The batcher cannot go on; the message says why and what to do."""
-
-
-class BatcherInconsistent(BatcherError):
-    """The store and the chain disagree about this node's batches (wrong store, node key or ledger); the batcher
-    stops instead of posting anything. Check `--db`, the node key and the ledger address."""
-
-
-@dataclass(frozen=True)
-class BatcherConfig:
-    """When to seal, how deep is final, how to back off."""
-
-    seal_interval_s: float = 10.0  # seal whatever waits at least this often
-    seal_min_records: int = 10_000  # ... and as soon as this many records wait
-    max_batch_records: int | None = None  # None: the ledger's MAX_BATCH_RECORDS, else what fits 16 MiB
-    confirmations: int = 2  # blocks (receipt block included) before a posted batch is final
-    poll_interval_s: float = 1.0
-    resubmit_after_s: float = 20.0  # no receipt after this long: replace the tx with bumped fees
-    retention_s: float | None = None  # prune records of final batches older than this (None: keep)
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
-    start_block: int = 0  # first block to scan for BatchPosted events (the ledger's deploy block)
-
-    def __post_init__(self) -> None:
-        if self.seal_interval_s <= 0 or self.poll_interval_s <= 0:
-            raise BatcherError("seal_interval_s and poll_interval_s must be > 0")
-        if self.seal_min_records < 1 or self.confirmations < 1:
-            raise BatcherError("seal_min_records and confirmations must be >= 1")
-        if self.max_batch_records is not None and self.max_batch_records < 1:
-            raise BatcherError(f"max_batch_records must be >= 1, got {self.max_batch_records}")
-
 
 class Batcher:
     """Drives the store's batches through DA and the ledger; see the module doc."""
