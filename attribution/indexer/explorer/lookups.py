@@ -1,5 +1,6 @@
 """Database reads for the explorer's pages, on SQLite and PostgreSQL alike (SQLAlchemy Core only): a batch's
-records, a node's records per hour, an asset's registry history and its usage and fees per rewards epoch."""
+records, a node's records per hour, an asset's registry history and its usage and fees per rewards epoch, and an
+account's usage per rewards epoch."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from attribution.indexer.queries import NotFound, parse_bytes
 from attribution.indexer.schema import batches, profile_datasets, profiles, records, registry_events
 
 __all__ = ["batch_records", "records_per_hour", "asset_history", "epoch_of", "usage_per_epoch", "node_record_count",
-           "adapters_using", "parse_node"]
+           "account_usage_per_epoch", "adapters_using", "parse_node"]
 
 MAX_BATCH_ROWS = 1000
 HOURS_SHOWN = 72
@@ -123,6 +124,44 @@ def usage_per_epoch(conn: Connection, history: RegistryHistory | None, epochs: S
             acc.setdefault(str(e.epoch), [0, 0, 0])
     return [{"epoch": k, "records": acc[k][0], "tokens": acc[k][1], "earnings": str(acc[k][2])}
             for k in _order(set(acc))]
+
+
+def account_usage_per_epoch(conn: Connection, history: RegistryHistory | None, epochs: Sequence[Epoch],
+                            account: str) -> list[dict[str, Any]]:
+    """Records and tokens (prompt + completion) per rewards epoch of the verified records whose fee paid `account`
+    something under the reward rule: served by it as node, of an adapter it owned at the record's time, or naming a
+    dataset it was a contributor of at that time. A record counts once, in full, however many of these it meets."""
+    who = account.lower()
+    named: dict[int, list[bytes]] = {}
+    for p in conn.execute(sa.select(profile_datasets.c.profile_id, profile_datasets.c.dataset_id)):
+        named.setdefault(int(p.profile_id), []).append(bytes(p.dataset_id))
+    tokens = sa.func.sum(records.c.prompt_tokens + records.c.completion_tokens).label("tokens")
+    ok = sa.and_(batches.c.batch_id == records.c.batch_id, batches.c.verdict == "ok")
+    group = [batches.c.block_number, records.c.timestamp, records.c.node, records.c.profile_id, profiles.c.adapter_id]
+    src = records.join(batches, ok).join(profiles, profiles.c.profile_id == records.c.profile_id)
+
+    def paid(r: Any) -> bool:
+        t = int(r.timestamp)
+        if _hex(r.node) == who:
+            return True
+        if history is None:
+            return False
+        a = history.adapter_at(bytes(r.adapter_id), t, allow_future=True)
+        if a is not None and a.owner.lower() == who:
+            return True
+        return any(d is not None and who in (c.lower() for c in d.contributors)
+                   for d in (history.dataset_at(ds, t, allow_future=True) for ds in named.get(int(r.profile_id), [])))
+    find = epoch_of(epochs)
+    acc: dict[str, list[int]] = {}
+    for r in conn.execute(sa.select(*group, sa.func.count().label("n"), tokens).select_from(src).group_by(*group)):
+        if paid(r):
+            row = acc.setdefault(find(int(r.block_number)), [0, 0])
+            row[0] += int(r.n)
+            row[1] += int(r.tokens)
+    for e in epochs:  # an epoch with no usage still shows, as a zero
+        if e.payload is not None and e.state != "vetoed":
+            acc.setdefault(str(e.epoch), [0, 0])
+    return [{"epoch": k, "records": acc[k][0], "tokens": acc[k][1]} for k in _order(set(acc))]
 
 
 def adapters_using(conn: Connection, dataset: bytes) -> list[str]:

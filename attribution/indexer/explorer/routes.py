@@ -11,6 +11,7 @@ from attribution.indexer.api import Conn, Read
 from attribution.indexer.explorer.chainview import ChainView
 from attribution.indexer.explorer.config import ExplorerConfig
 from attribution.indexer.explorer.lookups import (
+    account_usage_per_epoch,
     adapters_using,
     asset_history,
     batch_records,
@@ -104,10 +105,11 @@ def dataset(dataset_id: str, conn: Conn, view: View) -> dict[str, Any]:
 
 
 @router.get("/accounts/{account}")
-def account(account: str, view: View) -> dict[str, Any]:
-    """An account's earnings per epoch (from each epoch's rewards payload on DA), claimed and claimable."""
+def account(account: str, conn: Conn, view: View) -> dict[str, Any]:
+    """An account's earnings per epoch (from each epoch's rewards payload on DA), claimed and claimable, and its
+    usage per epoch: the tokens of the verified records whose fees paid it (as node, adapter owner or contributor)."""
     try:
         addr = checksum(account)
     except RewardsError as e:
         raise QueryError(f"account must be a 0x address of 20 bytes: {e}") from e
-    return view.account(addr)
+    return {**view.account(addr), "usage": account_usage_per_epoch(conn, registry_history(conn), view.epochs(), addr)}

@@ -365,6 +365,28 @@ def test_plots_render_real_data(world: dict[str, Any], page: Any) -> None:
     ready(page)
     assert page.locator("svg.chart").count() == 2
     shot(page, "dataset")
+    # an account's usage: the tokens of the records whose fees paid it, checked against the adapters' own plots
+    d = world["deployment"]
+    who = d.accounts[CONTRIBUTOR].address
+    per_adapter = {}
+    for ad in {attribution(a)["record"]["adapterId"] for a in world["answers"]}:
+        got = idx.get(f"/v1/explorer/adapters/{ad}")
+        contributors = {c for ds in got["state"]["datasetIds"]
+                        for c in idx.get(f"/v1/explorer/datasets/{ds}")["state"]["contributors"]}
+        tokens = next(e["tokens"] for e in got["epochs"] if e["epoch"] == "1")
+        per_adapter[ad] = (tokens, who in contributors or got["state"]["owner"] == who)
+    usage = {e["epoch"]: e["tokens"] for e in idx.get(f"/v1/explorer/accounts/{who}")["usage"]}
+    assert usage["1"] == sum(t for t, paid in per_adapter.values() if paid) > 0
+    node_usage = {e["epoch"]: e["tokens"] for e in idx.get(f"/v1/explorer/accounts/{d.node.address}")["usage"]}
+    assert node_usage["1"] == sum(t for t, _ in per_adapter.values())  # the node served every record
+    page.goto(f"{idx.url}/explorer/account/{who}")
+    ready(page)
+    charts = page.locator("svg.chart")
+    assert charts.count() == 2
+    assert charts.nth(0).locator("title").first.text_content() == "Tokens per epoch"
+    usage_bars = charts.nth(0).locator("rect.bar").evaluate_all("els => els.map(e => +e.getAttribute('height'))")
+    assert any(h > 0 for h in usage_bars)
+    assert f"1 {usage['1']}" in (charts.nth(0).get_attribute("aria-label") or "")
     # phone width: nothing wider than the screen
     page.set_viewport_size(PHONE)
     page.goto(f"{idx.url}/explorer/verify")

@@ -82,12 +82,17 @@ export async function node(addr) {
       `${b.firstSeq}..${b.firstSeq + b.count - 1}`, verdict(b.verdict), time(b.postedAt)]))];
 }
 
+// The usage plot of an adapter, a dataset or an account: `epochs` rows with `epoch` and `tokens`.
+function tokensFigure(epochs, caption) {
+  return h("figure", {}, barChart("Tokens per epoch", epochs.map((e) => String(e.epoch)), epochs.map((e) => e.tokens)),
+    h("figcaption", {}, caption));
+}
+
 function epochCharts(cfg, epochs, what) {
   const labels = epochs.map((e) => String(e.epoch));
   const fmt = tokenAxis(cfg);
   return h("div", { class: "charts" },
-    h("figure", {}, barChart("Tokens per epoch", labels, epochs.map((e) => e.tokens)),
-      h("figcaption", {}, `Tokens served ${what}, per rewards epoch ("open": not proposed yet).`)),
+    tokensFigure(epochs, `Tokens served ${what}, per rewards epoch ("open": not proposed yet).`),
     h("figure", {}, barChart("Earnings per epoch", labels, epochs.map((e) => Number(BigInt(e.earnings))), { fmt, unit: cfg.token.symbol }),
       h("figcaption", {}, `Fees ${what} earned, per epoch, at the registry's price in effect at each record's time.`)));
 }
@@ -131,9 +136,13 @@ export async function account(addr) {
     facts([["earned (cumulative, claimable root)", amount(cfg, a.cumulative)], ["claimed", amount(cfg, a.claimed)],
       ["claimable now", amount(cfg, a.claimable)]]),
     h("p", { class: "actions" }, link("/explorer/claim", "Claim with your wallet")),
-    h("figure", {}, barChart("Earnings per epoch", labels, a.epochs.map((e) => Number(BigInt(e.amount))),
-      { fmt: tokenAxis(cfg), unit: cfg.token.symbol }),
-    h("figcaption", {}, "This account's amount in each epoch's rewards payload (DA).")),
+    h("div", { class: "charts" },
+      tokensFigure(a.usage, "Tokens (prompt + completion) of the verified records whose fees paid this account, as " +
+        "node, adapter owner or dataset contributor, per rewards epoch (\"open\": not proposed yet)."),
+      h("figure", {}, barChart("Earnings per epoch", labels, a.epochs.map((e) => Number(BigInt(e.amount))),
+        { fmt: tokenAxis(cfg), unit: cfg.token.symbol }),
+      h("figcaption", {}, "This account's amount in each epoch's rewards payload (DA).")),
+    ),
     table("Epochs", ["epoch", "earned", "cumulative", "state"], a.epochs.map((e) => [String(e.epoch), amount(cfg, e.amount),
       amount(cfg, e.cumulative), e.state]))];
 }
