@@ -379,6 +379,8 @@ def test_plots_render_real_data(world: dict[str, Any], page: Any) -> None:
     assert usage["1"] == sum(t for t, paid in per_adapter.values() if paid) > 0
     node_usage = {e["epoch"]: e["tokens"] for e in idx.get(f"/v1/explorer/accounts/{d.node.address}")["usage"]}
     assert node_usage["1"] == sum(t for t, _ in per_adapter.values())  # the node served every record
+    stranger = {e["epoch"]: e["tokens"] for e in idx.get(f"/v1/explorer/accounts/0x{'11' * 20}")["usage"]}
+    assert stranger["1"] == 0 and not any(stranger.values())  # paid nothing: epoch 1 still shows, as a zero
     page.goto(f"{idx.url}/explorer/account/{who}")
     ready(page)
     charts = page.locator("svg.chart")
