@@ -104,6 +104,7 @@ def world(served_node: NodeProcess, node_env: NodeEnv, anvil: AnvilNode, module_
         {"role": "user", "content": "Héllo, who pays for this answer?"}]}, "/v1/chat/completions")]
     run_batchers_until_final(anvil, module_da.url, [(node_env, None)])
     d.rewards.approve_and_deposit(d.token, d.node.address, 10**21, account=d.node)
+    anvil.rpc("evm_mine")  # an epoch ends before the head block: its end block must hold the batches and the deposit
     rc = RewardsChain(d.deployment.bind(d.client), module_da_client)
     proposal = rc.publish(rc.compute(rc.plan()), account=d.accounts[2])
     latest = int(anvil.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
