@@ -27,7 +27,7 @@ from attribution.da.client import DAClient
 from attribution.devnet.processes import free_port
 from attribution.rewards.epochs import RewardsChain
 from attribution.rewards.tree import decode_payload
-from tests.fixtures.chain import AnvilNode
+from tests.fixtures.chain import AnvilNode, own_anvil
 from tests.fixtures.da import DAServerProcess
 from tests.integration.node.conftest import API_KEY, NodeEnv, NodeProcess, run_batchers_until_final
 
@@ -90,6 +90,10 @@ def _ask(url: str, body: dict[str, Any], path: str) -> dict[str, Any]:
     r = httpx.post(url + path, json=body, headers=AUTH, timeout=120)
     assert r.status_code == 200, r.text
     return {"request": body, "response": r.json()}
+
+
+# records are priced at their own time: this module needs a chain whose clock follows the wall clock
+anvil = pytest.fixture(scope="module", name="anvil")(own_anvil)
 
 
 @pytest.fixture(scope="module")

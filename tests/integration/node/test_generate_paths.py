@@ -62,7 +62,7 @@ def test_shutting_down_is_503_with_retry_after_and_no_record(app_node: tuple[str
 def test_request_timeout_cuts_and_records_the_tokens_produced(app_node: tuple[str, Any]) -> None:
     url, services = app_node
 
-    engine = services.engine
+    engine = services.engine.engine  # our engine behind the EngineClient seam: the slow model is injected there
     real_decode = engine._decode
 
     def slow_decode(seqs: Any) -> Any:  # a slow model: 0.1 s per decode step, 100 tokens would take 10 s

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from attribution.rewards import checksum
 from attribution.rewards.epochs import RewardsChain
 from attribution.rewards.tree import RewardTree
 from tests.fixtures.batches import node_account
-from tests.fixtures.chain import AnvilNode, DeployedContracts, start_anvil, stop_process
+from tests.fixtures.chain import AnvilNode, DeployedContracts, own_anvil
 from tests.fixtures.da import DAServerProcess
 from tests.fixtures.rewards import Charge, reference_rewards, token_fee
 from tests.integration.node.conftest import (
@@ -70,16 +69,7 @@ class Registered:
     datasets: dict[bytes, tuple[list[str], list[int]]]
 
 
-@pytest.fixture(scope="module")
-def anvil() -> Iterator[AnvilNode]:
-    """A fresh anvil for this module. Records are priced at their own time (the nodes' wall clock), so the chain's
-    clock must follow the wall clock as a real chain's does; other modules move the session anvil's clock ahead (an
-    hour or days), which would date every answer before its adapter was registered."""
-    node = start_anvil()
-    try:
-        yield node
-    finally:
-        stop_process(node.proc)
+anvil = pytest.fixture(scope="module", name="anvil")(own_anvil)
 
 
 @pytest.fixture(scope="module")
