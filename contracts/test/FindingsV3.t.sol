@@ -112,7 +112,8 @@ contract FindingsV3Test is Fixture {
         uint256 count = 1000;
         address[] memory all = new address[](count);
         for (uint256 i; i < count; ++i) {
-            all[i] = address(uint160(0x10000 + i));
+            // forge-lint: disable-next-line(unsafe-typecast)
+            all[i] = address(uint160(0x10000 + i)); // i < 1000: no truncation
             _deposit(all[i], 3);
         }
         bytes32 root = _root(count * 2);
