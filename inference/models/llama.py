@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F  # noqa: N812
 from transformers.activations import ACT2FN
 
-from inference import compiled, kernels
+from inference import compiled, gemm, kernels
 from inference.attention import DecodeAttention, PrefillAttention
 from inference.compiled import rms_norm, rotate_half
 from inference.kv import KVCache
@@ -75,6 +74,10 @@ class _LayerWeights:
     ln2: torch.Tensor
     q_norm: torch.Tensor | None
     k_norm: torch.Tensor | None
+    qkv: gemm.Linear  # the four GEMMs over the weights above, packed once where LORALEDGER_GEMM picks oneDNN
+    o: gemm.Linear
+    gu: gemm.Linear
+    down: gemm.Linear
 
 
 def _bias(mod: Any) -> torch.Tensor | None:
@@ -143,6 +146,7 @@ class LlamaForward:
         self.device = self.embed.device
         self.dtype = self.embed.dtype
         self.layers: list[_LayerWeights] = []
+        self.gemm = gemm.selected(self.device, self.dtype)  # "onednn" (weights packed once) or "plain" (F.linear)
         with torch.no_grad():
             for layer in inner.layers:
                 at, mlp = layer.self_attn, layer.mlp
@@ -151,15 +155,18 @@ class LlamaForward:
                 qkv, gu = [at.q_proj, at.k_proj, at.v_proj], [mlp.gate_proj, mlp.up_proj]
                 wqkv, wgu = _fuse(qkv, "weight"), _fuse(gu, "weight")
                 assert wqkv is not None and wgu is not None
+                bqkv, bgu = _fuse(qkv, "bias"), _fuse(gu, "bias")
+                wo, bo = at.o_proj.weight.detach(), _bias(at.o_proj)
+                wdown, bdown = mlp.down_proj.weight.detach(), _bias(mlp.down_proj)
                 self.layers.append(_LayerWeights(
-                    wqkv=wqkv, bqkv=_fuse(qkv, "bias"),
-                    wo=at.o_proj.weight.detach(), bo=_bias(at.o_proj),
-                    wgu=wgu, bgu=_fuse(gu, "bias"),
-                    wdown=mlp.down_proj.weight.detach(), bdown=_bias(mlp.down_proj),
+                    wqkv=wqkv, bqkv=bqkv, wo=wo, bo=bo, wgu=wgu, bgu=bgu, wdown=wdown, bdown=bdown,
                     ln1=layer.input_layernorm.weight.detach(), ln2=layer.post_attention_layernorm.weight.detach(),
                     q_norm=qn.weight.detach() if qn is not None else None,
                     k_norm=kn.weight.detach() if kn is not None else None,
+                    qkv=gemm.Linear(wqkv, bqkv, self.gemm), o=gemm.Linear(wo, bo, self.gemm),
+                    gu=gemm.Linear(wgu, bgu, self.gemm), down=gemm.Linear(wdown, bdown, self.gemm),
                 ))
+            self.head = gemm.Linear(self.lm_head, None, self.gemm)
             rot = inner.rotary_emb
             inv_freq = rot.inv_freq.float().to(self.device)  # [D/2]
             pos = torch.arange(max_len, device=self.device, dtype=torch.float32)
@@ -177,6 +184,10 @@ class LlamaForward:
         self.eager_ops = compiled.ops(False)
         self.q_size = self.n_heads * self.head_dim
         self.kv_size = self.n_kv * self.head_dim
+
+    def linears(self) -> list[gemm.Linear]:
+        """Every weight GEMM of one token's forward, in order: each layer's q/k/v, o, gate/up, down, then lm_head."""
+        return [lin for w in self.layers for lin in (w.qkv, w.o, w.gu, w.down)] + [self.head]
 
     def matmul_shapes(self) -> list[tuple[int, int]]:
         """(in, out) of every weight matmul of one token's forward, in order (the roofline's GEMMs)."""
@@ -206,7 +217,7 @@ class LlamaForward:
         y: torch.Tensor | None = None  # the previous sublayer's output, added to the residual stream x
         for li, w in enumerate(self.layers):
             x, h = ops.add_norm(x, y, w.ln1, self.eps)
-            qkv = F.linear(h, w.wqkv, w.bqkv)  # [N, (H + 2 Hkv) D]
+            qkv = w.qkv(h)  # [N, (H + 2 Hkv) D]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "qkv", h, qkv)
             if fused is not None and w.q_norm is None:  # RoPE + K/V write + attention in one native call
@@ -221,15 +232,15 @@ class LlamaForward:
             else:
                 q, k, v = ops.rope_qk(qkv, cos, sin, self.n_heads, self.n_kv, self.head_dim)
                 o = attend(li, q, k, v)  # [N, H D]
-            y = F.linear(o, w.wo, w.bo)  # [N, hidden]
+            y = w.o(o)  # [N, hidden]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "o", o, y)
             x, h = ops.add_norm(x, y, w.ln2, self.eps)
-            gu = F.linear(h, w.wgu, w.bgu)  # [N, 2 I]
+            gu = w.gu(h)  # [N, 2 I]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "gate_up", h, gu)
             m = ops.gate_mul(gu, self.inter, self.act)  # [N, I]
-            y = F.linear(m, w.wdown, w.bdown)  # [N, hidden]
+            y = w.down(m)  # [N, hidden]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "down", m, y)
         return ops.add_norm(x, y, self.norm, self.eps)[1]  # the last residual add and the final norm
@@ -255,15 +266,15 @@ class LlamaForward:
         for li, w in enumerate(self.layers):
             ext.add_rmsnorm(x.data_ptr(), 0 if y is None else y.data_ptr(), w.ln1.data_ptr(), h.data_ptr(), n, d,
                             self.eps)
-            qkv = F.linear(h, w.wqkv, w.bqkv)  # [N, (H + 2 Hkv) D]
+            qkv = w.qkv(h)  # [N, (H + 2 Hkv) D]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "qkv", h, qkv)
             o = fused(li, qkv)
-            y = F.linear(o, w.wo, w.bo)  # [N, hidden]
+            y = w.o(o)  # [N, hidden]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "o", o, y)
             ext.add_rmsnorm(x.data_ptr(), y.data_ptr(), w.ln2.data_ptr(), h.data_ptr(), n, d, self.eps)
-            gu = F.linear(h, w.wgu, w.bgu)  # [N, 2 I]
+            gu = w.gu(h)  # [N, 2 I]
             if routing is not None and lora is not None:
                 lora.apply(routing, li, "gate_up", h, gu)
             ext.silu_mul(gu.data_ptr(), m.data_ptr(), n, self.inter)
@@ -275,14 +286,14 @@ class LlamaForward:
 
     def _down(self, li: int, w: _LayerWeights, m: torch.Tensor, lora: LoraPool | None,
               routing: LoraRouting | None) -> torch.Tensor:
-        y = F.linear(m, w.wdown, w.bdown)
+        y = w.down(m)
         if routing is not None and lora is not None:
             lora.apply(routing, li, "down", m, y)
         return y
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """[N, vocab] logits (fp32) of the given final hidden rows."""
-        return F.linear(h, self.lm_head).float()
+        return self.head(h).float()
 
     # -------------------------------------------------------------- attention for the two step kinds
 

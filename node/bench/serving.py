@@ -37,20 +37,20 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F  # noqa: N812
 
-from inference import compiled, kernels
+from inference import compiled, gemm, kernels
 from inference.adapters.cache import AdapterCache, CacheBudgets
 from inference.adapters.weights import linear_shapes
 from inference.engine import Engine, EngineConfig, GenerationRequest
 from inference.errors import InferenceError
 from inference.lora import LoraPool
 from node.bench.baselines import peft_model, run_hf_cb, run_hf_static, run_peft_sequential
-from node.bench.serving_vllm import json_keys
+from node.bench.machine import environment
+from node.bench.serving_report import Result, print_model, to_json
 from node.bench.workload import SEED, Work, build_model, workload, zipf_choices
 
 __all__ = ["MODELS", "main"]
@@ -62,27 +62,6 @@ MODELS: dict[str, dict[str, int]] = {
     "medium": {"hidden": 2048, "layers": 4, "heads": 16, "intermediate": 5632, "vocab": 32000},
 }
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
-
-
-@dataclass
-class Result:
-    """Measured rows of one model."""
-
-    model: str
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, key: str, label: str, tok_s: float | None, note: str = "") -> None:
-        self.rows[key] = {"label": label, "tok_s": tok_s, "note": note}
-
-    def best(self, key: str, tok_s: float) -> None:
-        """Keep the faster of two measurements of a row."""
-        row = self.rows[key]
-        row["tok_s"] = max(row["tok_s"] or 0.0, tok_s)
-
-    def tok(self, key: str) -> float | None:
-        row = self.rows.get(key)
-        return None if row is None else row["tok_s"]
 
 
 # ===================================================================================================== SETUP
@@ -163,36 +142,6 @@ def _half_storage_ok(base: _Base, dtype: torch.dtype) -> bool:
             and k is not None and bool(k.simd(base.model.config.hidden_size // base.model.config.num_attention_heads)))
 
 
-_CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
-              "avx512_fp16", "amx_bf16", "amx_tile", "asimd", "sve")
-
-
-def environment(device: str) -> dict[str, Any]:
-    """What ran: the kernel path, the CPU (model, the SIMD flags that matter here, torch's dispatch level), torch."""
-    import platform
-
-    model, flags = platform.processor() or platform.machine(), set()
-    with contextlib.suppress(OSError):
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
-                model = value.strip()
-            elif key.strip() in ("flags", "Features"):  # x86 / arm64 spelling; the first CPU stands for all
-                flags = set(value.split())
-                break
-    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "unknown")()
-    env: dict[str, Any] = {
-        "kernels": kernels.selected(),
-        "kernels_requested": kernels.mode(),
-        "cpu": {"model": model, "flags": [f for f in _CPU_FLAGS if f in flags], "torch_capability": capability,
-                "cores": os.cpu_count()},
-        "torch_version": torch.__version__,
-    }
-    if device.startswith("cuda"):
-        env["cuda"] = {"device": torch.cuda.get_device_name(), "version": torch.version.cuda}
-    return env
-
-
 def _count(items: Iterator[str] | Any) -> dict[str, int]:
     out: dict[str, int] = {}
     for x in items:
@@ -255,24 +204,24 @@ def roofline(base: _Base, work: list[Work], decode_batches: dict[int, int], pref
     The numerator is the same requested completion tokens that the engine rows count."""
     from inference.engine import LlamaForward
 
-    fwd = LlamaForward(base.model, 8)
+    fwd = LlamaForward(base.model, 8)  # the engine's GEMM path (LORALEDGER_GEMM): packed oneDNN or F.linear
     dev, dt = fwd.device, fwd.dtype
-    layer_w = [w for lw in fwd.layers for w in (lw.wqkv, lw.wo, lw.wgu, lw.wdown)]
+    layer_w = fwd.linears()[:-1]
     memo: dict[tuple[int, bool], float] = {}
 
     def gemm_s(rows: int, head: bool) -> float:
         """Best of `reps` for the layer GEMMs (head=False) or lm_head alone (head=True) at `rows` rows."""
         if (rows, head) in memo:
             return memo[(rows, head)]
-        weights = [fwd.lm_head] if head else layer_w
-        xs = {w.shape[1]: torch.randn(rows, w.shape[1], device=dev, dtype=dt) for w in weights}
+        weights = [fwd.head] if head else layer_w
+        xs = {w.weight.shape[1]: torch.randn(rows, w.weight.shape[1], device=dev, dtype=dt) for w in weights}
         best = float("inf")
         with torch.inference_mode():
             for _ in range(reps):
                 _sync(dev)
                 t0 = time.perf_counter()
                 for w in weights:
-                    F.linear(xs[w.shape[1]], w)
+                    w(xs[w.weight.shape[1]])
                 _sync(dev)
                 best = min(best, time.perf_counter() - t0)
         memo[(rows, head)] = best
@@ -292,8 +241,9 @@ def _sync(dev: torch.device) -> None:
 
 
 def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root: pathlib.Path,
-                progress: Any, requests: int | None = None, vllm: bool = False) -> Result:
-    """Every row for one model size; with `vllm`, vLLM's rows on the same weights and workload too."""
+                progress: Any, requests: int | None = None, vllm: bool = False, peers: bool = False) -> Result:
+    """Every row for one model size; with `vllm`, vLLM's rows on the same weights and workload too; with `peers`,
+    only the rows compared with vLLM (`peer_rows`)."""
     spec = MODELS[name]
     res = Result(name)
     n_req = requests or (64 if quick else 256)
@@ -308,6 +258,14 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
 
     step("warm-up")
     run_ours(base, work[:4], [None] * 4, dtype=dtype)
+    if peers:
+        peer_rows(res, base, work, fac, dtype=dtype, step=step)
+        if vllm:
+            from node.bench.serving_vllm import vllm_rows
+
+            vllm_rows(res, model, work, lambda i: fac.path("u", i, 16), device=device, dtype=str(dtype).split(".")[-1],
+                      root=root / name, step=step, mixed=(32,), repeat=2)
+        return res
 
     # the rows the targets compare run more than once, interleaved with the others, and keep their best (co-tenants
     # on a shared machine only ever slow a run down): base-only and 32 adapters 3 times, the others twice
@@ -404,109 +362,35 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
     return res
 
 
-# ===================================================================================================== REPORT
-
-
-def _targets(res: Result) -> list[tuple[str, str, float | None, float, bool | None]]:
-    """(row key, description, measured ratio, needed, pass) for the issue's targets (small model)."""
-    m32 = res.tok("mixed_32")
-
-    def ratio(key: str) -> float | None:
-        other = res.tok(key)
-        return None if m32 is None or not other else m32 / other
-
-    zipf, base = res.tok("zipf1000"), res.tok("base")
-    out: list[tuple[str, str, float | None, float, bool | None]] = []
-    for key, desc, need in (("hf_static", "32 adapters / transformers static", 2.0),
-                            ("peft_mixed", "32 adapters / peft mixed", 3.5),
-                            ("base", "32 adapters / ours base", 0.9),
-                            ("roofline", "32 adapters / roofline", 0.6)):
-        r = ratio(key)
-        out.append(("mixed_32", desc, r, need, None if r is None else r >= need))
-    m32h, baseh, roof = res.tok("mixed_32_half"), res.tok("base_half"), res.tok("roofline")
-    if m32h is not None:  # the fp16-storage variant (not the issue's fp32 targets; reported beside them)
-        for other, desc, need in ((baseh, "fp16 storage: 32 adapters / its base", 0.9),
-                                  (roof, "fp16 storage: 32 adapters / roofline", 0.6)):
-            r = None if not other else m32h / other
-            out.append(("mixed_32_half", desc, r, need, None if r is None else r >= need))
-    zr = None if zipf is None or not base else zipf / base
-    out.append(("zipf1000", "Zipf-1000 / ours base", zr, 0.8, None if zr is None else zr >= 0.8))
-    cl = res.extra.get("cold_load_ms_p50")
-    out.append(("cold_load", "cold load p50 ms <= 20", cl, 20.0, None if cl is None else cl <= 20.0))
-    return out
-
-
-def _print(res: Result, device: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    base, hf = res.tok("base"), res.tok("hf_static")
-    targets = _targets(res) if res.model == "small" else []
-    tt = Table(title=f"targets: {res.model} model")
-    for col in ("check", "measured", "needed", "pass"):
-        tt.add_column(col)
-    for _, d, r, n, ok in targets:
-        tt.add_row(d, "-" if r is None else f"{r:.2f}", f"{n}", "-" if ok is None else ("PASS" if ok else "FAIL"))
-    t = Table(title=f"serving bench: {res.model} model on {device}")
-    for col in ("row", "tok/s", "x base-only", "x hf static", "target (>= x of)", "pass", "note"):
-        t.add_column(col)
-    for key, row in res.rows.items():
-        v = row["tok_s"]
-        tgt = [(d, r, n, ok) for k, d, r, n, ok in targets if k == key]
-        target = "; ".join(f"{d.split(' / ')[1]} x{n}" for d, _, n, _ in tgt if " / " in d)
-        passed = "" if not tgt else " ".join("PASS" if ok else "FAIL" for *_, ok in tgt)
-        t.add_row(row["label"], "-" if v is None else f"{v:.1f}",
-                  "-" if v is None or not base else f"{v / base:.2f}",
-                  "-" if v is None or not hf else f"{v / hf:.2f}", target, passed, row["note"])
-    Console(width=200).print(t)
-    if targets:
-        Console(width=200).print(tt)
-    e = res.extra
-    extra = Table(title=f"latency and memory: {res.model}")
-    for col in ("metric", "value", "target", "pass"):
-        extra.add_column(col)
-    extra.add_row("TTFT p50 / p99 ms (online, Poisson at 80% capacity)",
-                  f"{e['ttft_ms_p50']:.1f} / {e['ttft_ms_p99']:.1f} ({e['online_n']} req, {e['rate_rps']:.2f} req/s)",
-                  "", "")
-    cl_ok = e["cold_load_ms_p50"] <= 20.0
-    extra.add_row("cold load ms p50 / p99 (disk -> device)",
-                  f"{e['cold_load_ms_p50']:.1f} / {e['cold_load_ms_p99']:.1f} ({e['cold_n']} adapters)",
-                  "p50 <= 20" if res.model == "small" else "", ("PASS" if cl_ok else "FAIL") if res.model == "small"
-                  else "")
-    extra.add_row("bytes per resident adapter (device / host / disk)",
-                  f"{e['bytes_per_adapter']} / {e['host_bytes_per_adapter']} / {e['disk_bytes_per_adapter']}", "", "")
-    extra.add_row("rank padding bytes per adapter (r16)", str(e["padding_bytes_per_adapter"]), "", "")
-    Console(width=200).print(extra)
-
-
-def _json(results: dict[str, Result], device: str, quick: bool) -> dict[str, Any]:
-    def flat(res: Result) -> dict[str, Any]:
-        tk = res.tok
-        return {
-            "roofline_tok_s": tk("roofline"), "base_tok_s": tk("base"),
-            "mixed_tok_s": {str(k): tk(f"mixed_{k}") for k in (1, 8, 32, 256)},
-            "mixed_rank_32_tok_s": tk("mixed_rank_32"), "zipf1000_tok_s": tk("zipf1000"),
-            "base_half_storage_tok_s": tk("base_half"), "mixed32_half_storage_tok_s": tk("mixed_32_half"),
-            "hf_static_base_tok_s": tk("hf_static"), "hf_cb_base_tok_s": tk("hf_cb"),
-            "peft_mixed_tok_s": tk("peft_mixed"), "peft_sequential_tok_s": tk("peft_sequential"),
-            "ttft_ms_p50": res.extra.get("ttft_ms_p50"), "ttft_ms_p99": res.extra.get("ttft_ms_p99"),
-            "cold_load_ms_p50": res.extra.get("cold_load_ms_p50"),
-            "cold_load_ms_p99": res.extra.get("cold_load_ms_p99"),
-            "bytes_per_adapter": res.extra.get("bytes_per_adapter"),
-            "host_bytes_per_adapter": res.extra.get("host_bytes_per_adapter"),
-            "padding_bytes_per_adapter": res.extra.get("padding_bytes_per_adapter"),
-            "rows": res.rows,
-        } | (json_keys(tk, res.extra) if "vllm_startup_s" in res.extra else {})
-
-    first = results.get("small") or next(iter(results.values()))
-    out = flat(first)
-    out.update({
-        "device": device, "quick": quick, "torch_threads": torch.get_num_threads(),
-        "model": first.model,
-        "targets": [{"row": k, "check": d, "value": r, "need": n, "pass": ok} for k, d, r, n, ok in _targets(first)],
-        "models": {name: flat(r) for name, r in results.items()},
-    })
-    return out
+def peer_rows(res: Result, base: _Base, work: list[Work], fac: AdapterFactory, *, dtype: torch.dtype,
+              step: Any) -> None:
+    """Ours base-only and 32 adapters on the selected GEMM path and on plain `F.linear` (LORALEDGER_GEMM=plain),
+    three interleaved rounds, each row keeping its best: the rows issue 24 compares with vLLM, and the GEMM
+    choice's own effect in the same run."""
+    n = len(work)
+    paths32: list[pathlib.Path | None] = [fac.path("u", i % 32, 16) for i in range(n)]
+    chosen = gemm.selected(base.model.device, dtype)
+    base_only: list[pathlib.Path | None] = [None] * n
+    rows: list[tuple[str, list[pathlib.Path | None], str | None]] = [("base", base_only, None),
+                                                                      ("mixed_32", paths32, None)]
+    if chosen != "plain":
+        rows += [("base_plain", base_only, "plain"), ("mixed_32_plain", paths32, "plain")]
+    before = os.environ.get(gemm.ENV)
+    try:
+        for _ in range(3):
+            for key, adapters, path in rows:
+                step(f"ours: {key}")
+                os.environ[gemm.ENV] = path or chosen  # read when each run's engine builds its forward
+                tok_s = run_ours(base, work, adapters, dtype=dtype)["tok_s"]
+                if key in res.rows:
+                    res.best(key, tok_s)
+                else:
+                    res.add(key, f"ours, {'base only' if key.startswith('base') else '32 adapters (r16)'}, GEMM "
+                            f"{path or chosen}", tok_s, f"{n} req, best of 3 interleaved")
+    finally:
+        os.environ.pop(gemm.ENV, None)
+        if before is not None:
+            os.environ[gemm.ENV] = before
 
 
 def main(argv: list[str]) -> int:
@@ -531,17 +415,25 @@ def main(argv: list[str]) -> int:
                     help=f"kernel path (sets {kernels.ENV}; default: its value, else auto = native where the CPU "
                          "has AVX-512 and the extension was built, else torch); compiled = torch.compile of the "
                          "portable path, its compile time reported apart")
+    ap.add_argument("--gemm", default=None, choices=gemm.CHOICES,
+                    help=f"base weight GEMMs (sets {gemm.ENV}; default: its value, else auto = oneDNN with packed "
+                         "weights where it runs, else plain F.linear)")
+    ap.add_argument("--peers", action="store_true",
+                    help="only the rows compared with vLLM: ours base-only and 32 adapters (and on plain F.linear "
+                         "GEMMs), vLLM's base-only and 32 adapters with --backends loraledger,vllm")
     args = ap.parse_args(argv)
     if args.kernels is not None:
         os.environ[kernels.ENV] = args.kernels
+    if args.gemm is not None:
+        os.environ[gemm.ENV] = args.gemm
+    dtype = getattr(torch, args.dtype)
     try:
-        env = environment(args.device)
-    except InferenceError as e:  # a bad LORALEDGER_KERNELS value, or native asked for where it cannot run
+        env = environment(args.device, dtype)
+    except InferenceError as e:  # a bad LORALEDGER_KERNELS/GEMM value, or a path asked for where it cannot run
         ap.error(str(e))
     threads = args.threads if args.threads is not None else (1 if args.device == "cpu" else 0)
     if threads:
         torch.set_num_threads(threads)
-    dtype = getattr(torch, args.dtype)
     models = args.models.split(",") if args.models else (["small"] if args.quick else ["small", "medium"])
     for m in models:
         if m not in MODELS:
@@ -553,7 +445,7 @@ def main(argv: list[str]) -> int:
     if device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda but no CUDA device is available")
     dev_desc = device if not device.startswith("cuda") else f"{device} ({torch.cuda.get_device_name()})"
-    dev_desc += f", {args.dtype}, {torch.get_num_threads()} threads, kernels {env['kernels']}"
+    dev_desc += f", {args.dtype}, {torch.get_num_threads()} threads, kernels {env['kernels']}, GEMM {env['gemm']}"
 
     from rich.console import Console
 
@@ -574,11 +466,11 @@ def main(argv: list[str]) -> int:
 
         for m in models:
             results[m] = bench_model(m, quick=args.quick, device=device, dtype=dtype, root=root, progress=progress,
-                                     requests=args.requests, vllm="vllm" in backends)
-            _print(results[m], dev_desc)
+                                     requests=args.requests, vllm="vllm" in backends, peers=args.peers)
+            print_model(results[m], dev_desc)
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)
-    out = _json(results, dev_desc, args.quick)
+    out = to_json(results, dev_desc, args.quick)
     out.update(env)
     out["compile_s"] = compiled.compile_seconds() if env["kernels"] == "compiled" else None
     out["wall_s"] = time.perf_counter() - t_start

@@ -24,6 +24,8 @@ BENCHES: dict[str, tuple[str, str]] = {
                                                 "record, on anvil (pass --help)."),
     "serving": ("node.bench.serving", "Multi-adapter serving tokens/s, TTFT, cold loads, against transformers and peft "
                                    "(pass --help)."),
+    "gemm": ("node.bench.gemm", "Base weight GEMMs: F.linear vs oneDNN packed, MKL packed, inductor freezing, "
+                                "per row count (pass --help)."),
     "node": ("node.bench.node", "HTTP serving req/s and p50/p99 with attribution on vs off, same run (pass --help for "
                            "options)."),
     "indexer": ("node.bench.indexer", "Indexer catch-up records verified/s (SQLite, PostgreSQL) and query "
