@@ -1,12 +1,12 @@
 """The base model's weight GEMMs: plain `F.linear`, or oneDNN with the weight pre-packed once (``LORALEDGER_GEMM``).
 
-`F.linear` on CPU hands every call to MKL's sgemm over the row-major weight, which re-packs panels of the weight
-on each call and, on AMD CPUs, runs MKL's generic AVX2 code. oneDNN (bundled with every x86-64 and arm64 torch
-build) instead takes the weight once into the blocked layout its JIT kernel reads (`torch.ops.mkldnn.
-_reorder_linear_weight`, the op inductor's `freezing` inserts) and runs a kernel generated for this CPU's ISA
-(AVX2, AVX-512, AMX; NEON/SVE through ACL) on every call after (`torch.ops.mkldnn._linear_pointwise`). vLLM's CPU
-backend does the same through its own oneDNN build (`create_onednn_mm`). Measured per shape and row count by
-`loraledger bench gemm`; the figures are in docs/inference-engine.md.
+`F.linear` on CPU hands every call to MKL's sgemm over the row-major weight, which copies panels of the weight into
+its own blocked buffers inside every call. oneDNN (bundled with torch's x86-64 and arm64 builds) instead takes the
+weight once into the blocked layout its JIT kernel reads (`torch.ops.mkldnn._reorder_linear_weight`, the op
+inductor's `freezing` inserts) and runs a kernel generated for this CPU's ISA (AVX2, AVX-512, AMX) on every call
+after (`torch.ops.mkldnn._linear_pointwise`). vLLM's CPU backend does the same through its own oneDNN build
+(`create_onednn_mm`). Measured per shape and row count by `loraledger bench gemm`; the figures are in
+docs/inference-engine.md.
 
 The switch, read when a forward is built:
 
@@ -36,8 +36,8 @@ __all__ = ["CHOICES", "ENV", "GemmUnavailable", "Linear", "mode", "onednn_status
 ENV = "LORALEDGER_GEMM"
 CHOICES = ("auto", "onednn", "plain")
 
-# Row count the packed layout is chosen for. oneDNN's fp32 kernels read one blocked layout at every row count
-# (measured 1..256), so the hint only has to be a typical batch; vLLM probes with 128 the same way.
+# Row count the packed layout is chosen for: a typical decode batch. Every other row count runs on the same packed
+# copy (oneDNN builds a primitive per row count over it); vLLM probes with 128 the same way.
 PACK_ROWS_HINT = 64
 
 

@@ -8,13 +8,15 @@ Rows: vLLM base only and vLLM with 1/8/32/256 distinct adapters (r16), keyed lik
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pathlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["json_keys", "save_model", "vllm_rows"]
+__all__ = ["json_keys", "save_model", "started", "vllm_rows"]
 
 MIXED = (1, 8, 32, 256)
 
@@ -53,20 +55,24 @@ def _run(eng: Any, work: list[Any], adapters: list[pathlib.Path | None]) -> floa
     return tokens / (time.perf_counter() - t0)
 
 
-def vllm_rows(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pathlib.Path], *, device: str,
-              dtype: str, root: pathlib.Path, step: Callable[[str], None], mixed: tuple[int, ...] = MIXED,
-              repeat: int = 1) -> None:
-    """Add vLLM's rows to `res` (a serving-bench `Result`): base only and `mixed` adapter counts (default
-    1/8/32/256), each the best of `repeat` interleaved rounds, plus its start-up."""
+@contextlib.contextmanager
+def started(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pathlib.Path], *, device: str,
+            dtype: str, root: pathlib.Path, step: Callable[[str], None], mixed: tuple[int, ...] = MIXED
+            ) -> Iterator[Callable[[list[pathlib.Path | None]], float] | None]:
+    """vLLM up on the bench's model with the adapters `mixed` will use, warmed up: yields `run(adapters)` -> tok/s
+    of the workload (adapters[i] for request i, None = base), or None where vLLM is not installed."""
     from inference.api import EngineSpec, content_hash_of
     from inference.backends.vllm_engine import VllmEngine, vllm_available
 
     if not vllm_available():
         step("vLLM: not installed here (make setup-vllm, then run the bench from .venv-vllm): rows skipped")
         res.extra["vllm_startup_s"] = None
+        yield None
         return
     n = len(work)
     step("vLLM: start-up")
+    if device == "cpu":
+        _same_threads(res)
     spec = EngineSpec(model_dir=save_model(model, root), adapter_store=root / "vllm-store", backend="vllm",
                       device=device, dtype=dtype, max_batch=64, max_queue=100_000, max_seq_len=256, max_loras=32,
                       max_cpu_loras=256, max_lora_rank=16)
@@ -75,32 +81,46 @@ def vllm_rows(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pa
     try:
         eng.wait_ready(1800)
         res.extra["vllm_startup_s"] = eng.startup_s
-        used = sorted({i % k for k in mixed for i in range(n)})
-        for i in used:
+        for i in sorted({i % k for k in mixed for i in range(n)}):
             p = path_of(i)
             eng.add_adapter(content_hash_of(p), p, p.name)
         _run(eng, work[:4], [None] * 4)  # warm-up
-        best = f", best of {repeat}" if repeat > 1 else ""
-        for r in range(repeat):
-            step("vLLM: base only")
-            tok_s = _run(eng, work, [None] * n)
-            if r:
-                res.best("vllm_base", tok_s)
-            else:
-                res.add("vllm_base", "vLLM, base only", tok_s, f"{n} req, startup {eng.startup_s:.0f} s{best}")
-            for k in mixed:
-                step(f"vLLM: {k} adapters")
-                tok_s = _run(eng, work, [path_of(i % k) for i in range(n)])
-                if r:
-                    res.best(f"vllm_mixed_{k}", tok_s)
-                else:
-                    res.add(f"vllm_mixed_{k}", f"vLLM, {k} adapters (r16)", tok_s,
-                            f"max_loras 32, max_cpu_loras 256, {min(k, n)} distinct used{best}")
+        yield lambda adapters: _run(eng, work, adapters)
     finally:
         eng.stop()
+
+
+def vllm_rows(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pathlib.Path], *, device: str,
+              dtype: str, root: pathlib.Path, step: Callable[[str], None]) -> None:
+    """Add vLLM's rows to `res` (a serving-bench `Result`): base only and 1/8/32/256 adapters, plus its start-up."""
+    n = len(work)
+    with started(res, model, work, path_of, device=device, dtype=dtype, root=root, step=step) as run:
+        if run is None:
+            return
+        step("vLLM: base only")
+        res.add("vllm_base", "vLLM, base only", run([None] * n), f"{n} req, startup "
+                f"{res.extra['vllm_startup_s']:.0f} s")
+        for k in MIXED:
+            step(f"vLLM: {k} adapters")
+            res.add(f"vllm_mixed_{k}", f"vLLM, {k} adapters (r16)", run([path_of(i % k) for i in range(n)]),
+                    f"max_loras 32, max_cpu_loras 256, {min(k, n)} distinct used")
+
+
+def _same_threads(res: Any) -> None:
+    """vLLM's CPU worker on as many OpenMP threads as our rows use (`torch.get_num_threads()`, the bench's
+    --threads), unpinned like ours: its default (VLLM_CPU_OMP_THREADS_BIND=auto) pins one thread per physical core
+    and keeps one core back for its scheduler, so on a 2-core machine it would run 1 thread whatever --threads says.
+    An explicit VLLM_CPU_OMP_THREADS_BIND in the environment is kept (then vLLM decides)."""
+    import torch
+
+    if "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = "nobind"
+        os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())  # read by the worker process at start
+    res.extra["vllm_threads"] = os.environ.get("OMP_NUM_THREADS") if os.environ["VLLM_CPU_OMP_THREADS_BIND"] == \
+        "nobind" else f"bound: {os.environ['VLLM_CPU_OMP_THREADS_BIND']}"
 
 
 def json_keys(tok: Callable[[str], float | None], extra: dict[str, Any]) -> dict[str, Any]:
     """The JSON keys of vLLM's rows (None where they did not run)."""
     return {"vllm_base_tok_s": tok("vllm_base"), "vllm_mixed_tok_s": {str(k): tok(f"vllm_mixed_{k}") for k in MIXED},
-            "vllm_startup_s": extra.get("vllm_startup_s")}
+            "vllm_startup_s": extra.get("vllm_startup_s"), "vllm_threads": extra.get("vllm_threads")}

@@ -2,7 +2,8 @@
 
 - `LlamaForward` fuses q/k/v and gate/up into one matrix each; the model's own q/k/v/gate/up weights then become
   views of those matrices, so the process holds each weight once (counted as distinct storage bytes), the model
-  still computes the same logits, and a second engine on the same model reuses the fused matrices;
+  still computes the same logits, and a second engine on the same model reuses the fused matrices (the oneDNN
+  GEMMs' packed copy of each weight, `LORALEDGER_GEMM`, is held by the forward apart from these: `test_gemm.py`);
 - `EngineConfig.kv_cache_bytes`: the cache holds as many full-length rows as fit (never more bytes than the budget),
   the running batch never exceeds them, a budget below one row shortens the rows, and a request that can never fit
   is refused at submit with `RequestExceedsKVCache` naming the budget; a budget below one token is refused.
