@@ -127,8 +127,8 @@ def sync_command(db: DbOpt = str(DEFAULT_DB), rpc_url: RpcOpt = None, da_url: Da
                  timeout_s: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds.")] = 600,
                  ) -> None:
     """Index until caught up with the confirmed head and every batch verified, print the status, exit."""
-    from attribution.indexer.follower import Indexer
     from attribution.indexer.disputes import DisputeReader
+    from attribution.indexer.follower import Indexer
     from attribution.indexer.queries import Reader
 
     indexer = build_indexer(db, rpc_url, da_url, deployment, confirmations, page_blocks)
