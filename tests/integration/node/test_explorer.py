@@ -474,6 +474,7 @@ def test_disputes_show_on_their_pages(world: dict[str, Any], page: Any, anvil: A
     ready(page)
     table = page.get_by_role("region", name="Disputes", exact=True)
     assert table.locator("tbody tr").count() == 2
+    shot(page, "batch-disputes", at="[aria-label='Disputes']")
     assert {int(x) for x in table.locator("tbody tr td:first-child").all_inner_texts()} == {asked.dispute_id,
                                                                                             chunk.dispute_id}
     assert "counts" in page.locator("dl.facts").inner_text()  # not unavailable: its records still earn
