@@ -41,6 +41,7 @@ from attribution.records.tree import record_tree
 from attribution.rewards.epochs import UNAVAILABLE, RewardsChain
 from attribution.verify import Verifier
 from attribution.verify.answers import load_answer, verify_answer
+from attribution.verify.client import LedgerClient
 from tests.fixtures.batches import PROFILES, NodeAccount, Published, make_answer, node_account, publish, register_assets
 from tests.fixtures.chain import AnvilNode, DeployedContracts, own_anvil
 from tests.fixtures.da import DAServerProcess
@@ -299,6 +300,10 @@ def test_verify_batch_and_answer_show_the_disputes(world: World, deployment: Dep
     assert step.passed is False and "earns nothing" in step.detail and not report.ok
     assert report.disputes is not None and report.disputes.unavailable
     assert [s.passed for s in report.steps if s.name != step.name] == [True] * (len(report.steps) - 1)
+    with LedgerClient(d.rpc_url, da_url=module_da_client.base_url, ledger=d.ledger.address,
+                      from_block=d.deployment.deploy_block, disputes=_disputes(d).address) as sdk:
+        via_sdk = sdk.verify_answer(w.answer)  # the dApp SDK reports the same
+    assert via_sdk.disputes is not None and via_sdk.disputes.unavailable and not via_sdk.ok
     saved = tmp_path / "answer.json"
     saved.write_text(json.dumps(w.answer))
     out = subprocess.run([CLI, "verify", "answer", str(saved), *opts], capture_output=True, text=True, timeout=120,
