@@ -170,7 +170,7 @@ def test_rewards_without_a_disputes_contract_count_every_verified_batch(
     rc = RewardsChain(contracts, module_da_client)
     assert rc.unavailable_batches(d.client.block_number()) == set()
     batches = rc.batches(d.deployment.deploy_block, w.pending.block_number)
-    assert {b.batch_id: b.verdict for b in batches}[w.gone.batch_id] == "ok"
+    assert {b.posted.batch_id: b.verdict for b in batches}[w.gone.batch_id] == "ok"
 
 
 # -- indexer ------------------------------------------------------------------------------------------------------
