@@ -242,9 +242,8 @@ def _sync(dev: torch.device) -> None:
 
 def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root: pathlib.Path,
                 progress: Any, requests: int | None = None, vllm: bool = False, peers: bool = False,
-                rounds: int = 3) -> Result:
-    """Every row for one model size; with `vllm`, vLLM's rows on the same weights and workload too; with `peers`,
-    only the rows compared with vLLM (`peer_rows`)."""
+                threads: int | None = None, rounds: int = 3) -> Result:
+    """Every row for one model size (+ vLLM's rows with `vllm`); `peers`: only `serving_vllm.peer_rows`."""
     spec = MODELS[name]
     res = Result(name)
     n_req = requests or (64 if quick else 256)
@@ -260,13 +259,12 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
     step("warm-up")
     run_ours(base, work[:4], [None] * 4, dtype=dtype)
     if peers:
-        from node.bench.serving_vllm import started
+        from node.bench.serving_vllm import peer_rows
 
-        with contextlib.ExitStack() as stack:
-            vllm_run = stack.enter_context(started(
-                res, model, work, lambda i: fac.path("u", i, 16), device=device, dtype=str(dtype).split(".")[-1],
-                root=root / name, step=step, mixed=(32,))) if vllm else None
-            peer_rows(res, base, work, fac, dtype=dtype, step=step, vllm_run=vllm_run, rounds=rounds)
+        chosen = gemm.selected(base.model.device, dtype)
+        peer_rows(res, model, work, lambda i: fac.path("u", i, 16), lambda p: _ours_on(chosen, base, work, p, dtype),
+                  device=device, dtype=str(dtype)[6:], root=root / name, step=step, threads=threads, rounds=rounds,
+                  gemm=chosen, plain=None if chosen == "plain" else lambda p: _ours_on("plain", base, work, p, dtype))
         return res
 
     # the rows the targets compare run more than once, interleaved with the others, and keep their best (co-tenants
@@ -360,47 +358,22 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
         from node.bench.serving_vllm import vllm_rows
 
         vllm_rows(res, model, work, lambda i: fac.path("u", i, 16), device=device, dtype=str(dtype).split(".")[-1],
-                  root=root / name, step=step)
+                  root=root / name, step=step, threads=threads)
     return res
 
 
-def peer_rows(res: Result, base: _Base, work: list[Work], fac: AdapterFactory, *, dtype: torch.dtype, step: Any,
-              vllm_run: Any = None, rounds: int = 3) -> None:
-    """The rows issue 24 compares, `rounds` interleaved rounds, each row keeping its best: ours base-only and 32
-    adapters on the selected GEMM path, ours base-only on plain `F.linear` (LORALEDGER_GEMM=plain: the GEMM
-    choice's own effect), and with `vllm_run` (a started vLLM, `serving_vllm.started`) vLLM's base-only and 32
-    adapters right after ours, so a co-tenant's burst hits both sides alike."""
-    n = len(work)
-    paths32: list[pathlib.Path | None] = [fac.path("u", i % 32, 16) for i in range(n)]
-    base_only: list[pathlib.Path | None] = [None] * n
-    chosen = gemm.selected(base.model.device, dtype)
-    rows: list[tuple[str, str, list[pathlib.Path | None], str | None]] = [
-        ("base", f"ours, base only, GEMM {chosen}", base_only, chosen),
-        ("mixed_32", f"ours, 32 adapters (r16), GEMM {chosen}", paths32, chosen)]
-    if vllm_run is not None:
-        rows[1:1] = [("vllm_base", "vLLM, base only", base_only, None)]
-        rows.append(("vllm_mixed_32", "vLLM, 32 adapters (r16)", paths32, None))
-    if chosen != "plain":
-        rows.append(("base_plain", "ours, base only, GEMM plain", base_only, "plain"))
+def _ours_on(path: str, base: _Base, work: list[Work], adapters: list[pathlib.Path | None],
+             dtype: torch.dtype) -> float:
+    """Tokens/s of our engine on `work` with LORALEDGER_GEMM=`path` (read when the run's engine builds its forward),
+    the variable put back after."""
     before = os.environ.get(gemm.ENV)
+    os.environ[gemm.ENV] = path
     try:
-        for _ in range(rounds):
-            for key, label, adapters, path in rows:
-                step(f"{key} ({os.getloadavg()[0]:.1f} load)")
-                if path is None:
-                    tok_s = vllm_run(adapters)
-                else:
-                    os.environ[gemm.ENV] = path  # read when this run's engine builds its forward
-                    tok_s = run_ours(base, work, adapters, dtype=dtype)["tok_s"]
-                if key in res.rows:
-                    res.best(key, tok_s)
-                else:
-                    res.add(key, label, tok_s, f"{n} req, best of {rounds} interleaved")
+        return float(run_ours(base, work, adapters, dtype=dtype)["tok_s"])
     finally:
         os.environ.pop(gemm.ENV, None)
         if before is not None:
             os.environ[gemm.ENV] = before
-    res.extra["loadavg_end"] = os.getloadavg()
 
 
 def main(argv: list[str]) -> int:
@@ -418,7 +391,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--workdir", default=None, help="keep the synthetic adapters here (default: a temp dir)")
     ap.add_argument("--requests", type=int, default=None, help="override the number of requests (debugging)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
-    ap.add_argument("--rounds", type=int, default=3, help="--peers: interleaved rounds, each row keeps its best")
+    ap.add_argument("--rounds", type=int, default=3, help="--peers: interleaved rounds, each row keeps its best "
+                    "(default 3)")
     ap.add_argument("--backends", default="loraledger",
                     help="comma list of loraledger,vllm: vllm adds vLLM's rows on the same weights and workload "
                          "(run from .venv-vllm, `make setup-vllm`); our rows always run")
@@ -430,8 +404,8 @@ def main(argv: list[str]) -> int:
                     help=f"base weight GEMMs (sets {gemm.ENV}; default: its value, else auto = oneDNN with packed "
                          "weights where it runs, else plain F.linear)")
     ap.add_argument("--peers", action="store_true",
-                    help="only the rows compared with vLLM, interleaved: ours base-only and 32 adapters, ours "
-                         "base-only on plain F.linear GEMMs, vLLM's base-only and 32 adapters (--backends ...,vllm)")
+                    help="only base and 32 adapters, ours and vLLM's (with --backends loraledger,vllm) interleaved, "
+                         "plus ours base-only on plain F.linear GEMMs: the backend comparison, much shorter")
     args = ap.parse_args(argv)
     if args.kernels is not None:
         os.environ[kernels.ENV] = args.kernels
@@ -478,7 +452,7 @@ def main(argv: list[str]) -> int:
         for m in models:
             results[m] = bench_model(m, quick=args.quick, device=device, dtype=dtype, root=root, progress=progress,
                                      requests=args.requests, vllm="vllm" in backends, peers=args.peers,
-                                     rounds=args.rounds)
+                                     threads=threads, rounds=args.rounds)
             print_model(results[m], dev_desc)
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)

@@ -1,8 +1,8 @@
 """The serving bench's report: measured rows (`Result`), the issue's targets, the tables and the JSON.
 
 With vLLM's rows present, one more table gives the ratios issue 24 sets targets on: ours base-only / vLLM base-only,
-ours 32 adapters / vLLM 32 adapters, ours 32 adapters / ours base-only (and vLLM's own), plus ours on plain
-`F.linear` GEMMs beside ours on the selected GEMM path where `--peers` measured both.
+ours 32 adapters / vLLM 32 adapters, ours 32 adapters / ours base-only (and vLLM's own), plus ours base-only on
+plain `F.linear` GEMMs against the selected GEMM path where `--peers` measured both.
 """
 
 from __future__ import annotations
@@ -136,7 +136,6 @@ def peer_ratios(res: Result) -> dict[str, float | None]:
            "vLLM 32 adapters / vLLM base": r("vllm_mixed_32", "vllm_base")}
     if res.tok("base_plain") is not None:
         out |= {"ours base, plain F.linear / vLLM base": r("base_plain", "vllm_base"),
-                "ours 32 adapters, plain F.linear / vLLM 32 adapters": r("mixed_32_plain", "vllm_mixed_32"),
                 "ours base: selected GEMM / plain F.linear": r("base", "base_plain")}
     return out
 

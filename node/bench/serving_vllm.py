@@ -8,15 +8,14 @@ Rows: vLLM base only and vLLM with 1/8/32/256 distinct adapters (r16), keyed lik
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pathlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["json_keys", "save_model", "started", "vllm_rows"]
+__all__ = ["json_keys", "peer_rows", "save_model", "vllm_rows"]
 
 MIXED = (1, 8, 32, 256)
 
@@ -55,72 +54,117 @@ def _run(eng: Any, work: list[Any], adapters: list[pathlib.Path | None]) -> floa
     return tokens / (time.perf_counter() - t0)
 
 
-@contextlib.contextmanager
-def started(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pathlib.Path], *, device: str,
-            dtype: str, root: pathlib.Path, step: Callable[[str], None], mixed: tuple[int, ...] = MIXED
-            ) -> Iterator[Callable[[list[pathlib.Path | None]], float] | None]:
-    """vLLM up on the bench's model with the adapters `mixed` will use, warmed up: yields `run(adapters)` -> tok/s
-    of the workload (adapters[i] for request i, None = base), or None where vLLM is not installed."""
-    from inference.api import EngineSpec, content_hash_of
+def _start(model: Any, root: pathlib.Path, *, device: str, dtype: str, threads: int | None) -> Any:
+    """A started vLLM engine on the bench's weights (None where vLLM is not installed). On CPU its worker's OpenMP
+    threads are bound to the first `threads` cores, so both backends use the same number of cores."""
+    from inference.api import EngineSpec
     from inference.backends.vllm_engine import VllmEngine, vllm_available
 
     if not vllm_available():
-        step("vLLM: not installed here (make setup-vllm, then run the bench from .venv-vllm): rows skipped")
-        res.extra["vllm_startup_s"] = None
-        yield None
-        return
-    n = len(work)
-    step("vLLM: start-up")
-    if device == "cpu":
-        _same_threads(res)
+        return None
+    if device == "cpu" and threads:
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = "0" if threads == 1 else f"0-{threads - 1}"
     spec = EngineSpec(model_dir=save_model(model, root), adapter_store=root / "vllm-store", backend="vllm",
                       device=device, dtype=dtype, max_batch=64, max_queue=100_000, max_seq_len=256, max_loras=32,
                       max_cpu_loras=256, max_lora_rank=16)
     eng = VllmEngine(spec)
     eng.start()
+    eng.wait_ready(1800)
+    return eng
+
+
+def _skipped(res: Any, step: Callable[[str], None]) -> None:
+    step("vLLM: not installed here (make setup-vllm, then run the bench from .venv-vllm): rows skipped")
+    res.extra["vllm_startup_s"] = None
+
+
+def peer_rows(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pathlib.Path],
+              ours: Callable[[list[pathlib.Path | None]], float], *, device: str, dtype: str, root: pathlib.Path,
+              step: Callable[[str], None], threads: int | None, rounds: int = 3, gemm: str = "",
+              plain: Callable[[list[pathlib.Path | None]], float] | None = None) -> None:
+    """`--peers`: only the rows the backends are compared on (base only and 32 adapters, ours and vLLM's), run
+    interleaved round by round with both engines loaded, each row the best of `rounds` (co-tenants on a shared
+    machine only ever slow a run down). `ours(paths)` runs our engine on the workload and returns tokens/s; `gemm`
+    names its GEMM path in the labels; `plain(paths)`, where given, runs ours on plain `F.linear` GEMMs, a
+    `base_plain` row after each round (the GEMM choice's own effect, same run)."""
+    from inference.api import content_hash_of
+
+    n = len(work)
+    paths32: list[pathlib.Path | None] = [path_of(i % 32) for i in range(n)]
+    step("vLLM: start-up")
+    eng = _start(model, root, device=device, dtype=dtype, threads=threads)
+    if eng is None:
+        _skipped(res, step)
     try:
-        eng.wait_ready(1800)
-        res.extra["vllm_startup_s"] = eng.startup_s
-        for i in sorted({i % k for k in mixed for i in range(n)}):
-            p = path_of(i)
-            eng.add_adapter(content_hash_of(p), p, p.name)
-        _run(eng, work[:4], [None] * 4)  # warm-up
-        yield lambda adapters: _run(eng, work, adapters)
+        if eng is not None:
+            res.extra["vllm_startup_s"] = eng.startup_s
+            for i in range(32):
+                p = path_of(i)
+                eng.add_adapter(content_hash_of(p), p, p.name)
+            _run(eng, work[:4], [None] * 4)  # warm-up
+        rows: list[tuple[str, str, list[pathlib.Path | None]]] = [("base", "base only", [None] * n),
+                                                                  ("mixed_32", "32 adapters (r16)", paths32)]
+        for r in range(rounds):
+            for key, label, paths in rows:
+                step(f"round {r + 1}/{rounds}: ours, {label} (load {os.getloadavg()[0]:.1f})")
+                tok = ours(paths)
+                if r == 0:
+                    res.add(key, f"ours, {label}" + (f", GEMM {gemm}" if gemm else ""), tok,
+                            f"{n} req, best of {rounds}, interleaved with vLLM")
+                else:
+                    res.best(key, tok)
+                if eng is None:
+                    continue
+                step(f"round {r + 1}/{rounds}: vLLM, {label}")
+                tok = _run(eng, work, paths)
+                vkey = "vllm_base" if key == "base" else "vllm_mixed_32"
+                if r == 0:
+                    res.add(vkey, f"vLLM, {label}", tok, f"{n} req, best of {rounds}, startup {eng.startup_s:.0f} s")
+                else:
+                    res.best(vkey, tok)
+            if plain is not None:
+                step(f"round {r + 1}/{rounds}: ours, base only, GEMM plain (load {os.getloadavg()[0]:.1f})")
+                tok = plain([None] * n)
+                if r == 0:
+                    res.add("base_plain", "ours, base only, GEMM plain", tok, f"{n} req, best of {rounds}")
+                else:
+                    res.best("base_plain", tok)
+        res.extra["loadavg_end"] = list(os.getloadavg())
     finally:
-        eng.stop()
+        if eng is not None:
+            eng.stop()
 
 
 def vllm_rows(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pathlib.Path], *, device: str,
-              dtype: str, root: pathlib.Path, step: Callable[[str], None]) -> None:
+              dtype: str, root: pathlib.Path, step: Callable[[str], None], threads: int | None = None) -> None:
     """Add vLLM's rows to `res` (a serving-bench `Result`): base only and 1/8/32/256 adapters, plus its start-up."""
+    from inference.api import content_hash_of
+
     n = len(work)
-    with started(res, model, work, path_of, device=device, dtype=dtype, root=root, step=step) as run:
-        if run is None:
-            return
+    step("vLLM: start-up")
+    eng = _start(model, root, device=device, dtype=dtype, threads=threads)
+    if eng is None:
+        _skipped(res, step)
+        return
+    try:
+        res.extra["vllm_startup_s"] = eng.startup_s
+        used = sorted({i % k for k in MIXED for i in range(n)})
+        for i in used:
+            p = path_of(i)
+            eng.add_adapter(content_hash_of(p), p, p.name)
+        _run(eng, work[:4], [None] * 4)  # warm-up
         step("vLLM: base only")
-        res.add("vllm_base", "vLLM, base only", run([None] * n), f"{n} req, startup "
-                f"{res.extra['vllm_startup_s']:.0f} s")
+        res.add("vllm_base", "vLLM, base only", _run(eng, work, [None] * n), f"{n} req, startup "
+                f"{eng.startup_s:.0f} s")
         for k in MIXED:
             step(f"vLLM: {k} adapters")
-            res.add(f"vllm_mixed_{k}", f"vLLM, {k} adapters (r16)", run([path_of(i % k) for i in range(n)]),
+            res.add(f"vllm_mixed_{k}", f"vLLM, {k} adapters (r16)", _run(eng, work, [path_of(i % k) for i in range(n)]),
                     f"max_loras 32, max_cpu_loras 256, {min(k, n)} distinct used")
-
-
-def _same_threads(res: Any) -> None:
-    """vLLM's CPU worker on as many OpenMP threads as our rows use (`torch.get_num_threads()`, the bench's
-    --threads), unpinned like ours: its default (VLLM_CPU_OMP_THREADS_BIND=auto) pins one thread per physical core
-    and keeps one core back for its scheduler, so on a 2-core machine it would run 1 thread whatever --threads says.
-    An explicit VLLM_CPU_OMP_THREADS_BIND in the environment is kept (then vLLM decides)."""
-    import torch
-
-    if "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
-        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = "nobind"
-        os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())  # read by the worker process at start
-    res.extra["vllm_threads"] = os.environ.get("OMP_NUM_THREADS") if os.environ["VLLM_CPU_OMP_THREADS_BIND"] == \
-        "nobind" else f"bound: {os.environ['VLLM_CPU_OMP_THREADS_BIND']}"
+    finally:
+        eng.stop()
 
 
 def json_keys(tok: Callable[[str], float | None], extra: dict[str, Any]) -> dict[str, Any]:
     """The JSON keys of vLLM's rows (None where they did not run)."""
     return {"vllm_base_tok_s": tok("vllm_base"), "vllm_mixed_tok_s": {str(k): tok(f"vllm_mixed_{k}") for k in MIXED},
-            "vllm_startup_s": extra.get("vllm_startup_s"), "vllm_threads": extra.get("vllm_threads")}
+            "vllm_startup_s": extra.get("vllm_startup_s")}

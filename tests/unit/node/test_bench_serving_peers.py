@@ -27,13 +27,13 @@ def test_peer_ratios_divide_the_right_rows() -> None:
     res.add("vllm_base", "", 50.0)
     res.add("vllm_mixed_32", "", 25.0)
     res.add("base_plain", "", 40.0)
-    res.add("mixed_32_plain", "", 38.0)
     r = peer_ratios(res)
     assert r["ours base / vLLM base"] == pytest.approx(1.2)
     assert r["ours 32 adapters / vLLM 32 adapters"] == pytest.approx(2.28)
     assert r["ours 32 adapters / ours base"] == pytest.approx(0.95)
     assert r["vLLM 32 adapters / vLLM base"] == pytest.approx(0.5)
     assert r["ours base: selected GEMM / plain F.linear"] == pytest.approx(1.5)
+    assert r["ours base, plain F.linear / vLLM base"] == pytest.approx(0.8)
 
 
 def test_peers_run_writes_only_the_compared_rows(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
