@@ -25,6 +25,7 @@ GEMM's output (`inference.lora`).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -87,12 +88,21 @@ class Linear:
 
     __slots__ = ("bias", "packed", "weight")
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, path: str) -> None:
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, path: str,
+                 packs: dict[tuple[Any, ...], torch.Tensor] | None = None) -> None:
         self.weight = weight
         self.bias = bias
         self.packed: torch.Tensor | None = None
         if path == "onednn":
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), PACK_ROWS_HINT)
+            # `packs` (one dict per model) lets every forward over the same weights share one packed copy, so a
+            # second engine on a model, or engines built one after another before the last is collected, add none
+            key = (weight.data_ptr(), tuple(weight.shape), tuple(weight.stride()), weight.dtype, weight._version)
+            packed = None if packs is None else packs.get(key)
+            if packed is None:
+                packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), PACK_ROWS_HINT)
+                if packs is not None:
+                    packs[key] = packed
+            self.packed = packed
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """[N, in] -> [N, out]."""

@@ -147,6 +147,12 @@ class LlamaForward:
         self.dtype = self.embed.dtype
         self.layers: list[_LayerWeights] = []
         self.gemm = gemm.selected(self.device, self.dtype)  # "onednn" (weights packed once) or "plain" (F.linear)
+        # the packed copies live with the model: every forward over it (a second engine, the bench's runs) shares them
+        packs: dict[Any, torch.Tensor] = model.__dict__.setdefault("_loraledger_gemm_packs", {})
+
+        def linear(w: torch.Tensor, b: torch.Tensor | None) -> gemm.Linear:
+            return gemm.Linear(w, b, self.gemm, packs)
+
         with torch.no_grad():
             for layer in inner.layers:
                 at, mlp = layer.self_attn, layer.mlp
@@ -163,10 +169,9 @@ class LlamaForward:
                     ln1=layer.input_layernorm.weight.detach(), ln2=layer.post_attention_layernorm.weight.detach(),
                     q_norm=qn.weight.detach() if qn is not None else None,
                     k_norm=kn.weight.detach() if kn is not None else None,
-                    qkv=gemm.Linear(wqkv, bqkv, self.gemm), o=gemm.Linear(wo, bo, self.gemm),
-                    gu=gemm.Linear(wgu, bgu, self.gemm), down=gemm.Linear(wdown, bdown, self.gemm),
+                    qkv=linear(wqkv, bqkv), o=linear(wo, bo), gu=linear(wgu, bgu), down=linear(wdown, bdown),
                 ))
-            self.head = gemm.Linear(self.lm_head, None, self.gemm)
+            self.head = linear(self.lm_head, None)
             rot = inner.rotary_emb
             inv_freq = rot.inv_freq.float().to(self.device)  # [D/2]
             pos = torch.arange(max_len, device=self.device, dtype=torch.float32)

@@ -7,7 +7,8 @@
   zero rows included) to fp32 rounding;
 - the engine on the tiny model in fp32, greedy, a mixed batch of LoRA rows (ranks 4/8/16) and base rows, prefill
   and decode: oneDNN gives the same tokens as plain `F.linear`, on the portable path and on the default path,
-  and its logits differ from plain only by rounding; the packed copy is one copy of the GEMM weights, no more.
+  and its logits differ from plain only by rounding; the packed copy is one copy of the GEMM weights, no more, and a
+  second engine on the same model shares it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from inference.adapters.weights import linear_shapes
 from inference.engine import Engine, EngineConfig, GenerationRequest
 from inference.errors import InferenceError
 from inference.lora import LoraPool
-from inference.model import load_base_model
+from inference.model import BaseModel, load_base_model
 
 CPU = torch.device("cpu")
 PROMPTS = ["Decode a JSON document", "def dumps(obj, *, skipkeys=False):", "indent",
@@ -95,8 +96,10 @@ def test_packed_linear_computes_f_linear(rows: int, with_bias: bool) -> None:
     assert plain.packed is None and plain.packed_bytes == 0 and torch.equal(plain(x), F.linear(x, w, b))
 
 
-def _run(tiny_base_dir: pathlib.Path, adapters: list[pathlib.Path]) -> tuple[list[list[int]], torch.Tensor, Engine]:
-    """Greedy tokens of a mixed batch (each adapter and base on two prompts), and one prefill's last-token logits."""
+def _run(tiny_base_dir: pathlib.Path, adapters: list[pathlib.Path]
+         ) -> tuple[list[list[int]], torch.Tensor, Engine, BaseModel]:
+    """Greedy tokens of a mixed batch (each adapter and base on two prompts), one prefill's last-token logits, the
+    engine and its model."""
     base = load_base_model(tiny_base_dir)
     pool = LoraPool(linear_shapes(base.config), base.config.num_hidden_layers)
     cache = AdapterCache(base.config, pool)
@@ -112,7 +115,7 @@ def _run(tiny_base_dir: pathlib.Path, adapters: list[pathlib.Path]) -> tuple[lis
         with torch.inference_mode():
             h = eng.fwd.forward(ids, torch.arange(len(ids)), _causal_attention(eng), None, None)
             logits = eng.fwd.logits(h[-1:])
-        return [h.result().token_ids for h in handles], logits, eng
+        return [h.result().token_ids for h in handles], logits, eng, base
     finally:
         cache.close()
 
@@ -137,10 +140,10 @@ def test_engine_tokens_equal_plain(monkeypatch: pytest.MonkeyPatch, tiny_base_di
     adapters = tiny_adapters[:3]  # ranks 4, 8, 16
     monkeypatch.setenv(kernels.ENV, kernel_path)
     monkeypatch.setenv(gemm.ENV, "plain")
-    plain_tokens, plain_logits, eng = _run(tiny_base_dir, adapters)
+    plain_tokens, plain_logits, eng, _ = _run(tiny_base_dir, adapters)
     assert eng.fwd.gemm == "plain" and all(lin.packed is None for lin in eng.fwd.linears())
     monkeypatch.setenv(gemm.ENV, "auto")
-    tokens, logits, eng = _run(tiny_base_dir, adapters)
+    tokens, logits, eng, base = _run(tiny_base_dir, adapters)
     lins = eng.fwd.linears()
     assert eng.fwd.gemm == "onednn" and all(lin.packed is not None for lin in lins)
     assert tokens == plain_tokens and all(len(t) == 8 for t in tokens)
@@ -148,3 +151,6 @@ def test_engine_tokens_equal_plain(monkeypatch: pytest.MonkeyPatch, tiny_base_di
     # one packed copy of each GEMM weight: at least its bytes, and no more than a blocked layout's padding adds
     dense = sum(lin.weight.numel() * lin.weight.element_size() for lin in lins)
     assert dense <= sum(lin.packed_bytes for lin in lins) <= 1.1 * dense
+    # a second engine on the same model shares the packed copies instead of making more
+    again = Engine(base, None, EngineConfig(max_batch=2, max_seq_len=32))
+    assert all(a.packed is b.packed for a, b in zip(lins, again.fwd.linears(), strict=True))
