@@ -246,6 +246,10 @@ class Watcher:
     def _check_batches(self, now: int, stats: RoundStats) -> int:
         done = 0
         for b in self.state.batches_to_check():
+            if b.verdict == Verdict.PAYLOAD_MISSING.value and (
+                    self.state.challenge(f"availability:{b.batch_id}") is not None
+                    or now >= b.posted_at + self.windows["CHALLENGE_WINDOW"]):
+                continue  # the availability game has it (or can no longer): no need to ask DA every round
             try:
                 check = self._check(b)
             except VerifyError as e:  # DA or RPC unreachable: no evidence either way

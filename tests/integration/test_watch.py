@@ -115,6 +115,47 @@ def test_honest_batches_and_receipts_cause_nothing(world: World) -> None:
     assert covering is not None and covering.batch_id == pub.batch_id
 
 
+def test_cli_once_prints_the_status_and_bad_input_exits_2(world: World, module_da: DAServerProcess,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`loraledger watch --once` through the real entry point: one round, the status as JSON; a missing
+    `--receipts` path exits 2 with one `error:` line. (Second in the module: it follows from the deploy block, and
+    only the honest batch is there yet.)"""
+    import os
+    import sys
+
+    from node.cli import main
+
+    for key in [k for k in list(os.environ) if k.startswith("LORALEDGER_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(world.tmp)
+    file = world.d.deployment.save(world.tmp / "deployment.json")
+    node = node_account(world.d, 6)
+    answer, _ = make_answer(world.d, node, node.ledger.next_seq(node.address) + 3000)
+    (world.tmp / "answer.json").write_text(json.dumps(answer))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["loraledger", "watch", "--rpc-url", world.d.rpc_url, "--deployment",
+                                          str(file), "--da-url", module_da.url, "--dev-account", str(WATCHER),
+                                          "--state", str(world.tmp / "cli.db"), *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = int(e.code or 0)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, out, err = run("--once", "--receipts", str(world.tmp / "answer.json"))
+    assert code == 0, err
+    status = json.loads(out)
+    assert status["receipts"] == {"held": 1} and status["address"] == world.d.accounts[WATCHER].address
+    assert status["disputes"] == world.disputes().address and status["challenges"] == []
+    code, out, err = run("--once", "--receipts", str(world.tmp / "nowhere"))
+    assert code == 2 and err.strip().startswith("error: --receipts") and "does not exist" in err, err
+
+
 def test_misplaced_record_is_proven_at_once(world: World) -> None:
     """The payload's header says seqs F+5.., the post says F..: the payload's records rebuild the posted root, so
     each is in the root outside the batch's range."""
@@ -337,4 +378,5 @@ def _record(answer: dict[str, Any]) -> Any:
     from attribution.records import Record
 
     return Record.from_json(answer["response"]["attribution"]["record"])
+
 
