@@ -32,7 +32,7 @@ import requests
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
-from web3.types import TxParams, TxReceipt
+from web3.types import TxParams, TxReceipt, Wei
 
 from attribution.chain.client import ChainClient, revert_from
 from attribution.chain.errors import ChainError, RpcError, RpcUnavailable
@@ -189,7 +189,7 @@ class TxManager:
     def estimate_gas(self, to: str, data: bytes, value: int = 0) -> int:
         """Gas estimate × margin; a revert raises the decoded custom error."""
         params: TxParams = {"from": self.account.address, "to": to_checksum_address(to), "data": HexBytes(data),
-                            "value": value}
+                            "value": Wei(value)}
         try:
             estimate = int(self._rpc("eth_estimateGas", lambda: self.w3.eth.estimate_gas(params)))
         except ContractLogicError as e:
@@ -326,7 +326,7 @@ class TxManager:
         """Replay a reverted transaction one block earlier to decode its custom error."""
         try:
             self.w3.eth.call({"from": self.account.address, "to": to_checksum_address(tx.to),
-                              "data": HexBytes(tx.data), "gas": tx.gas, "value": tx.value},
+                              "data": HexBytes(tx.data), "gas": tx.gas, "value": Wei(tx.value)},
                              block_identifier=int(receipt["blockNumber"]) - 1)
         except ContractLogicError as e:
             return revert_from(e)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from web3.exceptions import BlockNotFound
+from web3.types import BlockIdentifier
 
 from attribution.chain.contracts import Ledger
 from attribution.chain.disputes import BatchDisputes, DisputeStatus, DisputeTx
@@ -171,7 +172,7 @@ class Watcher:
 
     # -- following ------------------------------------------------------------------------------------------
 
-    def _block(self, number: int | str) -> Any:
+    def _block(self, number: BlockIdentifier) -> Any:
         """The block, None when the chain has none at that height; an unreachable RPC raises `ChainError` (a
         missing answer must not look like a reorg and roll everything back)."""
         try:
@@ -179,7 +180,8 @@ class Watcher:
         except BlockNotFound:
             return None
         except Exception as e:  # noqa: BLE001 - transport and RPC errors of any kind: no evidence, retry later
-            raise ChainError(f"reading block {number} from {self.ledger.client.safe_url}: {type(e).__name__}") from None
+            raise ChainError(f"reading block {number!r} from {self.ledger.client.safe_url}: "
+                             f"{type(e).__name__}") from None
 
     def _check_reorg(self) -> int | None:
         top = self.state.top_block()

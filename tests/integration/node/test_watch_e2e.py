@@ -330,11 +330,11 @@ def test_dropped_records_past_the_max_posting_delay(world: World, answers: dict[
     # (>=: C's overdue seq 1 below may be settled in the same moment)
     assert world.paid(world.watcher_address()) - paid >= sum(int(f["toChallenger"]) for f in world.faults(a)) > 0
     # a client with the third saved answer challenges with the CLI: slashed at once, the client is paid
-    saved = tmp_path / "answer.json"
-    saved.write_text(json.dumps(answers["a"][2]))
+    answer_file = tmp_path / "answer.json"
+    answer_file.write_text(json.dumps(answers["a"][2]))
     client = world.d.accounts[CLIENT].address
     before = world.paid(client)
-    done = subprocess.run([CLI, "dispute", "open", "--receipt", str(saved), "--rpc-url", world.d.rpc_url,
+    done = subprocess.run([CLI, "dispute", "open", "--receipt", str(answer_file), "--rpc-url", world.d.rpc_url,
                            "--deployment", str(world.a.root / "deployments" / f"{world.d.chain_id}.json"), "--json"],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path,
                           env={k: v for k, v in os.environ.items() if not k.startswith("LORALEDGER_")})

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -21,7 +22,7 @@ LEDGER = "0x" + "ab" * 20
 NODE = Account.create()
 
 
-def _record(seq: int = 7, **changes: object) -> Record:
+def _record(seq: int = 7, **changes: Any) -> Record:
     rec = Record(CHAIN, bytes.fromhex(LEDGER[2:]), bytes.fromhex(NODE.address[2:]), seq, b"\x01" * 32, b"\x00" * 32,
                  (), (), 3, 4, 1_700_000_000, os.urandom(32))
     return dataclasses.replace(rec, **changes) if changes else rec
