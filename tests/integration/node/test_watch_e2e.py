@@ -43,6 +43,7 @@ from attribution.chain.devclock import advance_clock
 from attribution.chain.disputes import BatchDisputes
 from attribution.chain.keys import dev_keys
 from attribution.da.client import DAClient
+from attribution.da.codec import CERT_VERSION, parse_commitment
 from attribution.devnet.processes import free_port
 from attribution.records import Record
 from attribution.records.payload import encode_batch
@@ -244,6 +245,8 @@ def _post_lie(w: World, da_url: str, first: int, count: int, payload_records: li
     payload = encode_batch(w.d.chain_id, ledger, payload_records[0].node, payload_records[0].seq, payload_records)
     with DAClient(da_url, timeout=30) as da:
         commitment = da.put(payload)
+    # a certificate v3 (chunk root): an honest node could publish any chunk of this payload on-chain
+    assert parse_commitment(commitment).version == CERT_VERSION
     root = record_tree(root_records).root_bytes
     return w.node_b.ledger.post_batch(first, count, root, commitment, first_timestamp=min(times),
                                       last_timestamp=max(times)).batch_id
