@@ -57,7 +57,8 @@ class World:
         assert c.disputes is not None
         return c.disputes
 
-    def watcher(self, name: str = "watch.db", *, since: int | None = None, **config: Any) -> Watcher:
+    def watcher(self, name: str = "watch.db", *, since: int | None = None, da: DAClient | None = None,
+                **config: Any) -> Watcher:
         """A watcher signing as dev account 9 through a TxManager, following from block `since` (default: the
         head now, so earlier tests' batches are not its business)."""
         acct = self.d.accounts[WATCHER]
@@ -69,7 +70,7 @@ class World:
         state = WatchState(self.tmp / name, chain_id=self.d.chain_id, ledger=self.d.ledger.address,
                            disputes=disputes.address, deploy_block=start)
         cfg = WatchConfig(**{"confirmations": 0, "grace_s": 0, **config})
-        return Watcher(self.d.ledger, disputes, self.da, state, deploy_block=start, config=cfg)
+        return Watcher(self.d.ledger, disputes, da or self.da, state, deploy_block=start, config=cfg)
 
     def now(self) -> int:
         return int(self.anvil.w3.eth.get_block("latest")["timestamp"])
@@ -247,6 +248,48 @@ def test_withheld_payload_is_challenged_and_slashed_when_unanswered(world: World
     assert world.disputes().is_unavailable(pub.batch_id)
     assert world.paid() - paid == stake // 4
     assert _withdrawn(world) - withdrawn == bond  # the bond came back
+
+
+def test_an_honest_node_resolves_the_availability_challenge_and_keeps_the_bond(world: World,
+                                                                              private_da: DAServerProcess) -> None:
+    """The watcher's DA endpoint lacks a payload the honest node did put (on another DA server): past the grace it
+    challenges; the node's responder (`attribution.responder`, the chunk read back from DA under the certificate
+    v3's chunk root) resolves it; the watcher records the challenge as answered. Nothing is slashed; the bond is
+    the node's."""
+    from attribution.chain.contracts import Ledger
+    from attribution.responder import AnswerSource, Responder, ResponderConfig
+    from attribution.store import RecordStore
+
+    node = node_account(world.d, 6)
+    with DAClient(private_da.url, timeout=30, max_retries=1) as blind:
+        watcher = world.watcher(da=blind)
+        pub = publish(world.d, node, world.da, make_records(world.d, node.address, node.ledger.next_seq(node.address),
+                                                           4, seed=6))
+        stake, owed = world.stake(node.address), world.disputes().owed(node.address)
+        watcher.run_once()
+        ch = _only_challenge(watcher)
+        assert (ch.kind, ch.status, ch.batch_id) == ("availability", "open", pub.batch_id)
+        client = ChainClient(world.d.rpc_url, node.account)
+        disputes = world.d.deployment.bind(client).disputes
+        assert disputes is not None
+        store = RecordStore(world.tmp / "node-records.db", bytes.fromhex(node.address[2:]))  # empty: DA has it
+        try:
+            answers = AnswerSource(store, Ledger(client, world.d.ledger.address, world.d.ledger.abi), world.da,
+                                   start_block=world.d.deployment.deploy_block)
+            responder = Responder(disputes, TxManager(client, node.account, TxMgrConfig(poll_s=0.05)), answers,
+                                  ResponderConfig(confirmations=1, start_block=world.d.deployment.deploy_block),
+                                  state_path=world.tmp / "responder.json")
+            for _ in range(4):
+                responder.run_once()
+                world.anvil.rpc("evm_mine")
+        finally:
+            store.close()
+        watcher.run_once()
+    ch = _only_challenge(watcher)
+    assert ch.status == "answered"
+    assert world.disputes().dispute(ch.dispute_id).status is DisputeStatus.ANSWERED  # type: ignore[arg-type]
+    assert world.stake(node.address) == stake and not world.disputes().is_unavailable(pub.batch_id)
+    assert world.disputes().owed(node.address) - owed == world.disputes().availability_bond()
 
 
 def test_root_the_payload_does_not_rebuild_loses_the_omission_game(world: World) -> None:
