@@ -85,7 +85,14 @@ def create_app(watcher: Watcher, *, poll_s: float = 2.0, loop: bool = True) -> F
         if declared is not None and declared.isdigit() and int(declared) > MAX_EVIDENCE_BYTES:
             return _error(413, "too_large", f"body is {declared} bytes, more than {MAX_EVIDENCE_BYTES}: send one "
                           "saved answer per request")
-        body = await request.body()
+        parts, size = [], 0
+        async for part in request.stream():  # a chunked body has no Content-Length: count as it comes
+            size += len(part)
+            if size > MAX_EVIDENCE_BYTES:
+                return _error(413, "too_large", f"body is more than {MAX_EVIDENCE_BYTES} bytes: send one saved "
+                              "answer per request")
+            parts.append(part)
+        body = b"".join(parts)
         if not body:
             return _error(400, "empty_body", "send the saved answer as the JSON body (Content-Type: "
                           "application/json)")

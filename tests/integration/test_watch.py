@@ -377,6 +377,8 @@ def test_http_intake_holds_receipts_and_refuses_the_rest_with_json_4xx(world: Wo
             r = _post(client, body)
             assert r.status_code == status and r.json()["error"]["code"] == code, (code, r.text)
             assert r.json()["error"]["message"]
+        chunked = client.post("/receipts", content=iter([b"x" * (1 << 20), b"y" * 10]))  # no Content-Length
+        assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "too_large"
         status_body = client.get("/v1/status").json()
         assert status_body["receipts"] == {"held": 1} and status_body["address"] == watcher.address
         metrics = client.get("/metrics").text
