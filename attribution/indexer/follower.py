@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from attribution.chain.batch import PostedBatch
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import AssetRegistry, Ledger
 from attribution.chain.errors import ChainError
@@ -36,7 +37,7 @@ from attribution.hashing import keccak256, to_checksum_address
 from attribution.indexer.bulk import RecordRows, defer_indexes, insert_bulk, insert_rows, restore_indexes
 from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records, registry_events
 from attribution.records import Profile
-from attribution.verify import BatchCheck, BatchEvent, Verdict, Verifier, VerifyError, check_payload
+from attribution.verify import BatchCheck, Verdict, Verifier, VerifyError, check_payload, commitment_of
 
 __all__ = ["IndexerError", "SyncStats", "Indexer", "profile_id_of"]
 
@@ -264,7 +265,8 @@ class Indexer:
             ts = int(headers[n]["timestamp"])
             topic = bytes(lg["topics"][0]) if lg["topics"] else b""
             if to_checksum_address(lg["address"]) == self.ledger.address and topic == self._batch_topic:
-                ev = BatchEvent.from_log(self.ledger.contract.events.BatchPosted().process_log(lg))
+                ev = PostedBatch.from_log(self.ledger.contract.events.BatchPosted().process_log(lg))
+                assert ev.tx_hash is not None  # from_log always sets where the event sits
                 batch_rows.append({
                     "batch_id": _i64(ev.batch_id, "batchId"), "node": bytes.fromhex(ev.node[2:]), "root": ev.root,
                     "first_seq": _i64(ev.first_seq, "firstSeq"), "count": ev.count,
@@ -302,17 +304,18 @@ class Indexer:
             .order_by(batches.c.batch_id)
         with self.engine.connect() as conn:
             rows = conn.execute(q.limit(limit) if limit else q).all()
-        events = [BatchEvent(batch_id=int(row.batch_id), node=to_checksum_address(bytes(row.node)),
-                             root=bytes(row.root), first_seq=int(row.first_seq), count=int(row._mapping["count"]),
-                             da_commitment=bytes(row.da_commitment), block_number=int(row.block_number),
-                             block_hash=bytes(row.block_hash), tx_hash="0x" + bytes(row.tx_hash).hex(),
-                             log_index=int(row.log_index)) for row in rows]
+        events = [PostedBatch(batch_id=int(row.batch_id), node=to_checksum_address(bytes(row.node)),
+                              root=bytes(row.root), first_seq=int(row.first_seq), count=int(row._mapping["count"]),
+                              da_commitment_hash=keccak256(bytes(row.da_commitment)),
+                              da_commitment=bytes(row.da_commitment), posted_at=int(row.posted_at),
+                              block_number=int(row.block_number), block_hash=bytes(row.block_hash),
+                              tx_hash="0x" + bytes(row.tx_hash).hex(), log_index=int(row.log_index)) for row in rows]
         if limit is None:
             self._maybe_defer_indexes(sum(e.count for e in events))
         done = indexed = 0
         complete = True
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-verify")
-        ahead: deque[tuple[BatchEvent, Future[BatchCheck]]] = deque()
+        ahead: deque[tuple[PostedBatch, Future[BatchCheck]]] = deque()
         try:
             todo = iter(events)
             for event in itertools.islice(todo, 2):
@@ -337,8 +340,8 @@ class Indexer:
                 restore_indexes(conn)
         return done, indexed
 
-    def _check(self, event: BatchEvent) -> BatchCheck:
-        payload, why = self.verifier.fetch(event.da_commitment)
+    def _check(self, event: PostedBatch) -> BatchCheck:
+        payload, why = self.verifier.fetch(commitment_of(event))
         stored = self.ledger.batch(event.batch_id)
         # The header's record time range comes from the ledger's stored batch (no column of its own here).
         event = dataclasses.replace(event, first_timestamp=stored.first_timestamp,
@@ -355,7 +358,7 @@ class Indexer:
             if pending >= have:
                 defer_indexes(conn)
 
-    def _store_verdict(self, event: BatchEvent, check: BatchCheck) -> int:
+    def _store_verdict(self, event: PostedBatch, check: BatchCheck) -> int:
         rows: RecordRows | None = None
         new_profiles: list[Profile] = []
         tree_blob = None

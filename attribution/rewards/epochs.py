@@ -223,9 +223,8 @@ class RewardsChain:
         try:
             for ev in batch_events(self.c.ledger, from_block, to_block):
                 check = verifier.check_event(ev, keep_decoded=True)
-                posted_at = self.c.ledger.batch(ev.batch_id).posted_at
-                out.append(EpochBatch(ev.batch_id, ev.node, posted_at, check.verdict.value,
-                                      check.decoded if check.ok else None, ev.first_seq, ev.count))
+                posted = replace(ev, posted_at=self.c.ledger.batch(ev.batch_id).posted_at)
+                out.append(EpochBatch(posted, check.verdict.value, check.decoded if check.ok else None))
         except (VerifyError, ChainError) as e:
             raise RewardsError(f"cannot read the epoch's batches: {e}") from e
         return out
@@ -237,7 +236,7 @@ class RewardsChain:
         # Registry and shares as far as any record's time can reach: a record is never later than its batch.
         registry = self.history(plan.to_block)
         shares = self.shares(plan.to_block)
-        nodes = sorted({checksum(b.node) for b in batches})
+        nodes = sorted({checksum(b.posted.node) for b in batches})
         credits = {n: int(self._at("creditAt", n, plan.to_block, block=credits_block)) for n in nodes}
         treasury = str(self._at("treasury", block=credits_block))
         result = compute_rewards(batches, registry, credits, shares, treasury, plan.previous_cumulative)

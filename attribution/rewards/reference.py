@@ -30,7 +30,9 @@ TimeOf = Callable[[EpochBatch, int], int]
 
 def posted_at(batch: EpochBatch, i: int) -> int:
     """Every record of a batch at its batch's `postedAt` (what v2 priced by)."""
-    return batch.posted_at
+    t = batch.posted.posted_at
+    assert t is not None  # an EpochBatch is never made without it
+    return t
 
 
 def record_time(batch: EpochBatch, i: int) -> int:
@@ -64,7 +66,8 @@ def reference_rewards(batches: Sequence[EpochBatch], registry: RegistryView, cre
             shares.at(t)  # the split parameters must be known at t, even for a free record
             adapter = None if r.adapter_id == bytes(32) else registry.adapter_at(r.adapter_id, t)
             price = adapter.price_per_m_tokens if adapter is not None and adapter.active else 0
-            fees.append((checksum(b.node), (r.prompt_tokens + r.completion_tokens) * price // 1_000_000, adapter, t))
+            fee = (r.prompt_tokens + r.completion_tokens) * price // 1_000_000
+            fees.append((checksum(b.posted.node), fee, adapter, t))
     owed: dict[str, int] = defaultdict(int)
     for node, fee, _, _ in fees:
         owed[node] += fee

@@ -171,11 +171,11 @@ def _gather(batches: Sequence[EpochBatch], registry: RegistryView, shares: Share
     misattributed: list[Misattribution] = []
     max_tokens = 0
     for b in batches:
-        node = checksum(b.node)
+        node = checksum(b.posted.node)
         dec = b.decoded
         if b.verdict != "ok" or dec is None:
-            summaries.append(BatchSummary(b.batch_id, node, str(b.verdict), False,
-                                          dec.count if dec is not None else b.count, 0))
+            summaries.append(BatchSummary(b.posted.batch_id, node, str(b.verdict), False,
+                                          dec.count if dec is not None else b.posted.count, 0))
             continue
         n_idx = node_index.setdefault(node, len(node_names))
         if n_idx == len(node_names):
@@ -206,13 +206,14 @@ def _gather(batches: Sequence[EpochBatch], registry: RegistryView, shares: Share
                 found.setdefault((p.adapter_id, *m), []).append(np.flatnonzero(inverse == u))
         for (adapter_id, reason, reported, registry_terms), where in found.items():
             seqs = tuple((dec.first_seq + np.sort(np.concatenate(where))).tolist())
-            misattributed.append(Misattribution(b.batch_id, node, adapter_id, reason, seqs, reported, registry_terms))
+            misattributed.append(Misattribution(b.posted.batch_id, node, adapter_id, reason, seqs, reported,
+                                                registry_terms))
         tokens = np.asarray(dec.prompt_tokens, dtype=np.int64) + np.asarray(dec.completion_tokens, dtype=np.int64)
         if len(tokens):
             max_tokens = max(max_tokens, int(tokens.max()))
         parts.append((u2t[inverse.reshape(-1)] if len(pidx) else np.zeros(0, np.int64),
                       np.full(len(pidx), n_idx, dtype=np.int64), tokens))
-        summaries.append(BatchSummary(b.batch_id, node, "ok", True, int(dec.count), 0))  # fees filled by _fees
+        summaries.append(BatchSummary(b.posted.batch_id, node, "ok", True, int(dec.count), 0))  # fees filled by _fees
 
     def cat(k: int) -> np.ndarray:
         return np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64)

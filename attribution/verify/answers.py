@@ -233,6 +233,7 @@ def verify_answer(answer: SavedAnswer, verifier: Verifier) -> AnswerReport:
     except ChainError as e:  # only the confirmation count is lost
         r.add("confirmations", None, f"cannot read the head: {e}")
         return r
+    assert event.block_number is not None  # find_batch reads BatchPosted logs, which carry their block
     r.add("confirmations", True, f"{head - event.block_number + 1} blocks (head {head})")
     return r
 

@@ -184,6 +184,7 @@ class LedgerClient:
         while True:
             try:
                 event = self.verifier.find_batch(to_checksum_address(node), seq)
+                assert event.block_number is not None  # read from its BatchPosted log, which carries its block
                 depth = self.ledger.client.block_number() - event.block_number + 1
                 if depth >= confirmations:
                     check = self.verifier.check_event(event, keep_decoded=True)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from attribution.chain.batch import PostedBatch
 from attribution.records import Profile
 from attribution.records.payload import DecodedBatch
 from attribution.rewards import (
@@ -47,7 +48,8 @@ def batch(batch_id: int, node: str, posted_at: int, profiles: list[Profile], row
     dec = DecodedBatch(31337, b"\x01" * 20, bytes.fromhex(node[2:]), first_seq, n, tuple(profiles),
                        np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.uint32),
                        np.array([r[2] for r in rows], np.uint32), ts, np.zeros((n, 32), np.uint8))
-    return EpochBatch(batch_id, node, posted_at, verdict, dec, first_seq, n)
+    return EpochBatch(PostedBatch(batch_id, node, bytes(32), first_seq, n, bytes(32), posted_at=posted_at), verdict,
+                      dec)
 
 
 def reference(batches: list[EpochBatch], registry: ScheduledRegistry, credits: dict[str, int],
