@@ -37,14 +37,15 @@ from typing import Any
 from web3.exceptions import BlockNotFound
 from web3.types import BlockIdentifier
 
+from attribution.chain.batch import PostedBatch
 from attribution.chain.contracts import Ledger
 from attribution.chain.disputes import BatchDisputes, DisputeStatus, DisputeTx
 from attribution.chain.errors import ChainError, ContractRevert
 from attribution.da.client import DAClient
 from attribution.errors import AttributionError
-from attribution.hashing import to_checksum_address
+from attribution.hashing import keccak256, to_checksum_address
 from attribution.records.tree import record_tree
-from attribution.verify import BatchCheck, BatchEvent, Verdict, Verifier, VerifyError, batch_events, columns_of
+from attribution.verify import BatchCheck, Verdict, Verifier, VerifyError, batch_events, columns_of
 from attribution.watch.metrics import WatchMetrics
 from attribution.watch.receipts import HeldReceipt, ReceiptRejected, parse_evidence
 from attribution.watch.state import BatchRow, WatchState
@@ -77,6 +78,12 @@ class RoundStats:
     rolled_back_to: int | None = None
     batches_checked: int = 0
     actions: list[str] = field(default_factory=list)
+
+
+def _located(e: PostedBatch) -> tuple[int, bytes]:
+    """(block number, block hash) of a batch read from its event (always set there)."""
+    assert e.block_number is not None and e.block_hash is not None, "a BatchPosted event has its block"
+    return e.block_number, e.block_hash
 
 
 class _Reorged(Exception):
@@ -211,19 +218,20 @@ class Watcher:
             end = min(target, cursor + self.config.page_blocks)
             events = list(batch_events(self.ledger, cursor + 1, end))
             headers = {}
-            for n in sorted({e.block_number for e in events} | {end}):
+            for n in sorted({_located(e)[0] for e in events} | {end}):
                 blk = self._block(n)
                 if blk is None:
                     raise _Reorged(f"block {n} vanished")
                 headers[n] = blk
             rows = []
             for e in events:
-                if e.block_hash != bytes(headers[e.block_number]["hash"]):
-                    raise _Reorged(f"block {e.block_number} changed between eth_getLogs and eth_getBlockByNumber")
+                number, block_hash = _located(e)
+                if block_hash != bytes(headers[number]["hash"]):
+                    raise _Reorged(f"block {number} changed between eth_getLogs and eth_getBlockByNumber")
                 rows.append({"batch_id": e.batch_id, "node": e.node, "first_seq": e.first_seq, "count": e.count,
                              "root": e.root, "commitment": e.da_commitment, "first_ts": e.first_timestamp,
-                             "last_ts": e.last_timestamp, "posted_at": int(headers[e.block_number]["timestamp"]),
-                             "block_number": e.block_number, "block_hash": e.block_hash, "tx_hash": e.tx_hash,
+                             "last_ts": e.last_timestamp, "posted_at": int(headers[number]["timestamp"]),
+                             "block_number": number, "block_hash": block_hash, "tx_hash": e.tx_hash,
                              "log_index": e.log_index})
             self.state.save_page(end, {n: bytes(h["hash"]) for n, h in headers.items()}, rows)
             if rows:
@@ -233,9 +241,9 @@ class Watcher:
     # -- batches --------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _event(b: BatchRow) -> BatchEvent:
-        return BatchEvent(b.batch_id, b.node, b.root, b.first_seq, b.count, b.commitment, b.block_number,
-                          b.block_hash, b.tx_hash, b.log_index, b.first_ts, b.last_ts)
+    def _event(b: BatchRow) -> PostedBatch:
+        return PostedBatch(b.batch_id, b.node, b.root, b.first_seq, b.count, keccak256(b.commitment), b.first_ts,
+                           b.last_ts, b.posted_at, b.commitment, b.block_number, b.block_hash, b.tx_hash, b.log_index)
 
     def _check(self, b: BatchRow) -> BatchCheck:
         check = self.verifier.check_event(self._event(b), keep_decoded=True)
