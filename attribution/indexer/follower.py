@@ -7,7 +7,8 @@ chain; when its hash changed, stored blocks are walked down until one still matc
 hashes chain, so everything below it is unchanged), every row above it is deleted in one transaction and indexing
 resumes from there. A page is written in one transaction together with the cursor, so a kill at any moment
 resumes cleanly. Verification writes each batch's verdict and records in one transaction; a batch whose DA read
-failed keeps verdict NULL and is retried next round.
+failed keeps verdict NULL and is retried next round. With a `BatchDisputes` address every dispute event is stored
+the same way (`dispute_events`, in the page's transaction, rolled back with it).
 """
 
 from __future__ import annotations
@@ -29,13 +30,24 @@ from sqlalchemy.engine import Connection, Engine
 from attribution.chain.batch import PostedBatch
 from attribution.chain.client import ChainClient
 from attribution.chain.contracts import AssetRegistry, Ledger
+from attribution.chain.disputes import BatchDisputes
 from attribution.chain.errors import ChainError
 from attribution.chain.logs import get_logs
 from attribution.da.client import DAClient
 from attribution.errors import AttributionError
 from attribution.hashing import keccak256, to_checksum_address
 from attribution.indexer.bulk import RecordRows, defer_indexes, insert_bulk, insert_rows, restore_indexes
-from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records, registry_events
+from attribution.indexer.disputes import DisputeLogs
+from attribution.indexer.schema import (
+    batches,
+    blocks,
+    dispute_events,
+    meta,
+    profile_datasets,
+    profiles,
+    records,
+    registry_events,
+)
 from attribution.records import Profile
 from attribution.verify import BatchCheck, Verdict, Verifier, VerifyError, check_payload, commitment_of
 
@@ -106,11 +118,11 @@ def _i64(value: int, what: str) -> int:
 
 
 class Indexer:
-    """Indexes one deployment (ledger + asset registry) into `engine`."""
+    """Indexes one deployment (ledger + asset registry + disputes, when it has them) into `engine`."""
 
     def __init__(self, engine: Engine, chain: ChainClient, ledger: str, da: DAClient, *, registry: str | None,
                  deploy_block: int, confirmations: int = 2, page_blocks: int = 2_000, bulk: bool = True,
-                 defer_indexes_at: int | None = DEFER_INDEXES_AT) -> None:
+                 defer_indexes_at: int | None = DEFER_INDEXES_AT, disputes: str | None = None) -> None:
         if confirmations < 0 or page_blocks < 1:
             raise IndexerError("confirmations must be >= 0 and page_blocks >= 1")
         if defer_indexes_at is not None and defer_indexes_at < 1:
@@ -121,6 +133,7 @@ class Indexer:
         self.chain = chain
         self.ledger = Ledger(chain, ledger)
         self.registry = AssetRegistry(chain, registry) if registry else None
+        self.disputes = DisputeLogs(BatchDisputes(chain, disputes)) if disputes else None
         self.da = da
         self.deploy_block = deploy_block
         self.confirmations = confirmations
@@ -141,9 +154,17 @@ class Indexer:
 
     def _init_meta(self) -> None:
         want = {"chain_id": str(self.chain.chain_id), "ledger": self.ledger.address,
-                "registry": self.registry.address if self.registry else "", "deploy_block": str(self.deploy_block)}
+                "registry": self.registry.address if self.registry else "", "deploy_block": str(self.deploy_block),
+                "disputes": self.disputes.address if self.disputes else ""}
         with self.engine.begin() as conn:
             have = {str(k): str(v) for k, v in conn.execute(sa.select(meta.c.key, meta.c.value))}
+            if self.disputes is not None and not have.get("disputes"):
+                # indexed without disputes (before schema 0003, or without the address): fetch the events it passed
+                # over, then follow them with everything else
+                if "cursor" in have:
+                    self._backfill_disputes(conn, int(have["cursor"]))
+                conn.execute(sa.delete(meta).where(meta.c.key == "disputes"))
+                have.pop("disputes", None)
             for key, value in want.items():
                 if key in have and have[key] != value:
                     raise IndexerError(f"this database indexes {key} {have[key]}, not {value}; use another "
@@ -241,6 +262,7 @@ class Indexer:
             conn.execute(sa.delete(records).where(records.c.batch_id.in_(gone)))
             conn.execute(sa.delete(batches).where(batches.c.block_number > ancestor))
             conn.execute(sa.delete(registry_events).where(registry_events.c.block_number > ancestor))
+            conn.execute(sa.delete(dispute_events).where(dispute_events.c.block_number > ancestor))
             conn.execute(sa.delete(blocks).where(blocks.c.number > ancestor))
             used = sa.select(records.c.profile_id).distinct()
             conn.execute(sa.delete(profile_datasets).where(profile_datasets.c.profile_id.not_in(used)))
@@ -248,7 +270,8 @@ class Indexer:
             self._set_cursor(conn, min(ancestor, self.cursor(conn)))
 
     def _index_page(self, start: int, end: int) -> int:
-        addresses = [self.ledger.address] + ([self.registry.address] if self.registry else [])
+        addresses = [self.ledger.address] + ([self.registry.address] if self.registry else []) + \
+            ([self.disputes.address] if self.disputes else [])
         logs = get_logs(self.chain, address=addresses, from_block=start, to_block=end)
         numbers = sorted({int(lg["blockNumber"]) for lg in logs} | {end})
         headers: dict[int, Any] = {}
@@ -257,7 +280,7 @@ class Indexer:
             if b is None:
                 raise _Reorged(f"block {n} vanished")
             headers[n] = b
-        batch_rows, registry_rows = [], []
+        batch_rows, registry_rows, dispute_rows = [], [], []
         for lg in sorted(logs, key=lambda x: (int(x["blockNumber"]), int(x["logIndex"]))):
             n = int(lg["blockNumber"])
             if bytes(lg["blockHash"]) != bytes(headers[n]["hash"]):
@@ -273,6 +296,10 @@ class Indexer:
                     "da_commitment": ev.da_commitment, "posted_at": ts, "block_number": n,
                     "block_hash": ev.block_hash, "tx_hash": bytes.fromhex(ev.tx_hash[2:]), "log_index": ev.log_index,
                     "verdict": None, "detail": None, "rebuilt_root": None, "tree": None})
+            elif self.disputes is not None and to_checksum_address(lg["address"]) == self.disputes.address:
+                row = self.disputes.row(lg, ts)
+                if row is not None:
+                    dispute_rows.append(row)
             elif topic in self._registry_events:
                 decoded = self._registry_events[topic].process_log(lg)
                 registry_rows.append({"block_number": n, "log_index": int(lg["logIndex"]),
@@ -287,11 +314,33 @@ class Indexer:
                 conn.execute(sa.insert(batches), batch_rows)
             if registry_rows:
                 conn.execute(sa.insert(registry_events), registry_rows)
+            if dispute_rows:
+                conn.execute(sa.insert(dispute_events), dispute_rows)
             self._set_cursor(conn, end)
-        if batch_rows or registry_rows:
-            log.info("blocks %d..%d: %d batches, %d registry events", start, end, len(batch_rows),
-                     len(registry_rows))
-        return len(batch_rows) + len(registry_rows)
+        if batch_rows or registry_rows or dispute_rows:
+            log.info("blocks %d..%d: %d batches, %d registry events, %d dispute events", start, end, len(batch_rows),
+                     len(registry_rows), len(dispute_rows))
+        return len(batch_rows) + len(registry_rows) + len(dispute_rows)
+
+    def _backfill_disputes(self, conn: Connection, cursor: int) -> None:
+        """Store the dispute events of the blocks already indexed (up to `cursor`), in the caller's transaction."""
+        assert self.disputes is not None
+        logs = get_logs(self.chain, address=[self.disputes.address], from_block=self.deploy_block, to_block=cursor)
+        stamps: dict[int, int] = {}
+        rows = []
+        for lg in logs:
+            n = int(lg["blockNumber"])
+            if n not in stamps:
+                b = self._block(n)
+                if b is None or bytes(b["hash"]) != bytes(lg["blockHash"]):
+                    raise IndexerError(f"block {n} changed while back-filling dispute events; restart the indexer")
+                stamps[n] = int(b["timestamp"])
+            row = self.disputes.row(lg, stamps[n])
+            if row is not None:
+                rows.append(row)
+        if rows:
+            conn.execute(sa.insert(dispute_events), rows)
+        log.info("back-filled %d dispute events up to block %d", len(rows), cursor)
 
     # -- verification -------------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 `compute_rewards` (`rule.py`) is the fast path for millions of records; a property test keeps the two equal on random
 epochs. Each step below is one sentence of the rule:
 
-1. Only batches whose verdict is `ok` count.
+1. Only batches whose verdict is `ok` count (a batch `BatchDisputes` marked unavailable by the epoch's end block
+   has the verdict `unavailable`, whatever DA serves).
 2. fee = (promptTokens + completionTokens) * pricePerMTokens(adapter, t) // 1e6, with the registry as it stood at
    the record's time t; 0 for the bare base model, an inactive adapter or one not registered at t.
 3. owed(node) = the sum of its fees; debit = min(owed, credit); a short node's every fee becomes fee * debit // owed.

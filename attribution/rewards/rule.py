@@ -11,7 +11,8 @@ A pure function, `compute_rewards`, of
   (`SharesSchedule`), the treasury, and the previous cumulative amounts.
 
 The rule, in the order it is applied:
-1. Only batches whose verdict is `ok` count; records of any other batch earn nothing and cost nothing.
+1. Only batches whose verdict is `ok` count; records of any other batch earn nothing and cost nothing (that
+   includes `unavailable`: marked so by `BatchDisputes` at the epoch's end block, see `epochs.py`).
 2. fee = (promptTokens + completionTokens) * pricePerMTokens(adapter, t) // 1e6; 0 for the bare base model
    (adapterId 0), an inactive adapter, or an adapter not registered at t.
 3. owed(node) = sum of its fees; debit = min(owed, credit). When credit is short every fee of that node is scaled

@@ -22,6 +22,7 @@ from typing import Any
 
 from attribution.chain.batch import PostedBatch
 from attribution.chain.contracts import Ledger
+from attribution.chain.disputes import BatchDisputes
 from attribution.chain.errors import ChainError
 from attribution.chain.logs import DEFAULT_LOG_BLOCK_RANGE, iter_logs
 from attribution.da.client import DAClient
@@ -277,9 +278,11 @@ class Verifier:
     """Verifies batches of one ledger from its RPC and a DA endpoint; trusts nothing the nodes say."""
 
     def __init__(self, ledger: Ledger, da: DAClient, *, from_block: int = 0,
-                 page_blocks: int = DEFAULT_PAGE_BLOCKS) -> None:
+                 page_blocks: int = DEFAULT_PAGE_BLOCKS, disputes: BatchDisputes | None = None) -> None:
         self.ledger = ledger
         self.da = da
+        #: the deployment's BatchDisputes, when known: `verify batch` and `verify answer` show its disputes
+        self.disputes = disputes
         self.from_block = from_block
         self.page_blocks = page_blocks
 
