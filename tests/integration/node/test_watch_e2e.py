@@ -61,7 +61,7 @@ from tests.integration.node.conftest import (
     start_node,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 anvil = pytest.fixture(scope="module", name="anvil")(own_anvil)
 
