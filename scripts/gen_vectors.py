@@ -80,14 +80,15 @@ def certificate_v3(payload: bytes) -> dict[str, Any]:
     """A certificate v3 over `payload` as docs/disputes.md defines it (KZG off: no blobs, zero commitments hash)."""
     chunks = [payload[i:i + CHUNK_BYTES] for i in range(0, len(payload), CHUNK_BYTES)]
     chunk_tree = StandardMerkleTree.of([[i, keccak256(c)] for i, c in enumerate(chunks)], ["uint256", "bytes32"])
-    fields = [3, keccak256(payload), len(payload), bytes(32), 0, 1, 1_760_000_300,
-              bytes.fromhex(chunk_tree.root[2:])]
+    payload_keccak = keccak256(payload)
+    fields: list[Any] = [3, payload_keccak, len(payload), bytes(32), 0, 1, 1_760_000_300,
+                         bytes.fromhex(chunk_tree.root[2:])]
     digest = keccak256(abi_encode(CERT_V3_TYPES[:-1], fields))
     signature = bytes(Account.from_key(OPERATOR_KEY).unsafe_sign_hash(digest).signature)
     cert = abi_encode(CERT_V3_TYPES, [*fields, signature])
     operator = Account.from_key(OPERATOR_KEY).address
     return {
-        "version": 3, "payloadKeccak": _hex(fields[1]), "payloadLength": len(payload),
+        "version": 3, "payloadKeccak": _hex(payload_keccak), "payloadLength": len(payload),
         "kzgCommitmentsHash": _hex(bytes(32)), "blobCount": 0, "daSequence": 1, "storedAt": fields[6],
         "chunksRoot": chunk_tree.root, "chunkHashes": [_hex(keccak256(c)) for c in chunks],
         "chunkProofs": [chunk_tree.get_proof(i) for i in range(len(chunks))],
