@@ -36,7 +36,15 @@ from attribution.hashing import keccak256, to_checksum_address
 from attribution.indexer.bulk import RecordRows, defer_indexes, insert_bulk, insert_rows, restore_indexes
 from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records, registry_events
 from attribution.records import Profile
-from attribution.verify import BatchCheck, BatchEvent, Verdict, Verifier, VerifyError, check_payload
+from attribution.verify import (
+    BatchCheck,
+    BatchEvent,
+    Verdict,
+    Verifier,
+    VerifyError,
+    check_payload,
+    read_commitment,
+)
 
 __all__ = ["IndexerError", "SyncStats", "Indexer", "profile_id_of"]
 
@@ -125,7 +133,7 @@ class Indexer:
         self.confirmations = confirmations
         self.page_blocks = page_blocks
         self.verifier = Verifier(self.ledger, da, from_block=deploy_block, page_blocks=page_blocks)
-        self._batch_topic = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes)")
+        self._batch_topic = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes32)")
         self._registry_events: dict[bytes, Any] = {}
         self._analyzed = -1e9
         if self.registry is not None:
@@ -264,7 +272,8 @@ class Indexer:
             ts = int(headers[n]["timestamp"])
             topic = bytes(lg["topics"][0]) if lg["topics"] else b""
             if to_checksum_address(lg["address"]) == self.ledger.address and topic == self._batch_topic:
-                ev = BatchEvent.from_log(self.ledger.contract.events.BatchPosted().process_log(lg))
+                decoded = self.ledger.contract.events.BatchPosted().process_log(lg)
+                ev = BatchEvent.from_log(decoded, *read_commitment(self.ledger, decoded))  # b"": not in calldata
                 batch_rows.append({
                     "batch_id": _i64(ev.batch_id, "batchId"), "node": bytes.fromhex(ev.node[2:]), "root": ev.root,
                     "first_seq": _i64(ev.first_seq, "firstSeq"), "count": ev.count,
@@ -338,7 +347,8 @@ class Indexer:
         return done, indexed
 
     def _check(self, event: BatchEvent) -> BatchCheck:
-        payload, why = self.verifier.fetch(event.da_commitment)
+        # An empty commitment was not in the posting transaction's calldata: check_payload says so.
+        payload, why = self.verifier.fetch(event.da_commitment) if event.da_commitment else (None, "")
         stored = self.ledger.batch(event.batch_id)
         # The header's record time range comes from the ledger's stored batch (no column of its own here).
         event = dataclasses.replace(event, first_timestamp=stored.first_timestamp,

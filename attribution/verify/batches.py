@@ -1,6 +1,7 @@
 """Independent verification of posted batches from the chain and the DA layer alone (DESIGN.md invariant 4).
 
-For each `BatchPosted` event: fetch the payload from DA by the event's commitment, check that the commitment
+For each `BatchPosted` event: read the DA commitment from the posting transaction's calldata (the event carries
+its hash), fetch the payload from DA by it, check that the commitment
 hashes to the one the ledger stored, decode it strictly, check its header (chainId, ledger, node, firstSeq,
 count) against the batch, rebuild the Merkle tree and compare the root with the posted root. Each batch gets one
 `Verdict`. `check_payload` is the pure part (bytes in, verdict out), shared with the indexer; `Verifier` adds the
@@ -19,8 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from attribution.chain.commitments import posted_commitment
 from attribution.chain.contracts import Batch, Ledger
-from attribution.chain.errors import ChainError
+from attribution.chain.errors import ChainError, CommitmentNotFound
 from attribution.chain.logs import DEFAULT_LOG_BLOCK_RANGE, iter_logs
 from attribution.da.client import DAClient
 from attribution.da.errors import DAError, DANotFound, DAPayloadMismatch
@@ -42,6 +44,7 @@ __all__ = [
     "NodeReport",
     "RecordCheck",
     "batch_events",
+    "read_commitment",
     "check_payload",
     "columns_of",
     "Verifier",
@@ -51,7 +54,10 @@ log = logging.getLogger(__name__)
 
 #: Blocks per `eth_getLogs` request at most (the chain layer halves a page the provider refuses).
 DEFAULT_PAGE_BLOCKS = DEFAULT_LOG_BLOCK_RANGE
-_BATCH_POSTED_TOPIC = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes)")
+_BATCH_POSTED_TOPIC = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes32)")
+
+
+_NOT_IN_CALLDATA = "the DA commitment is not in the posting transaction's calldata (postBatch called by a contract)"
 
 
 class Verdict(enum.StrEnum):
@@ -78,7 +84,8 @@ class RecordNotPostedError(VerifyError, LookupError):
 
 @dataclass(frozen=True)
 class BatchEvent:
-    """One `BatchPosted` log with where it sits in the chain (block hash for reorg checks)."""
+    """One `BatchPosted` log with where it sits in the chain (block hash for reorg checks) and the commitment read
+    from its transaction's calldata (empty, with `missing_commitment` saying why, when it is not there)."""
 
     batch_id: int
     node: str
@@ -92,16 +99,28 @@ class BatchEvent:
     log_index: int
     first_timestamp: int = 0
     last_timestamp: int = 0
+    missing_commitment: str = ""
 
     @classmethod
-    def from_log(cls, ev: Any) -> BatchEvent:
-        """From a web3 decoded event (`contract.events.BatchPosted().process_log` / `get_logs`)."""
+    def from_log(cls, ev: Any, da_commitment: bytes, missing_commitment: str = "") -> BatchEvent:
+        """From a web3 decoded event (`contract.events.BatchPosted().process_log` / `get_logs`) and the commitment
+        its transaction posted (`read_commitment`)."""
         a = ev["args"]
         return cls(batch_id=int(a["batchId"]), node=to_checksum_address(a["node"]), root=bytes(a["root"]),
-                   first_seq=int(a["firstSeq"]), count=int(a["count"]), da_commitment=bytes(a["daCommitment"]),
+                   first_seq=int(a["firstSeq"]), count=int(a["count"]), da_commitment=da_commitment,
+                   missing_commitment=missing_commitment,
                    block_number=int(ev["blockNumber"]), block_hash=bytes(ev["blockHash"]),
                    tx_hash="0x" + bytes(ev["transactionHash"]).hex(), log_index=int(ev["logIndex"]),
                    first_timestamp=int(a["firstTimestamp"]), last_timestamp=int(a["lastTimestamp"]))
+
+
+def read_commitment(ledger: Ledger, ev: Any) -> tuple[bytes, str]:
+    """The commitment of a decoded `BatchPosted` event from its transaction's calldata, or (b"", why) when it is
+    not there (posted through a contract); RPC failures raise `ChainError`."""
+    try:
+        return posted_commitment(ledger, bytes(ev["transactionHash"]), bytes(ev["args"]["daCommitmentHash"])), ""
+    except CommitmentNotFound as e:
+        return b"", str(e)
 
 
 def batch_events(ledger: Ledger, from_block: int, to_block: int | None = None, *, node: str | None = None,
@@ -121,7 +140,8 @@ def batch_events(ledger: Ledger, from_block: int, to_block: int | None = None, *
     try:
         for lg in iter_logs(ledger.client, address=ledger.address, from_block=max(0, from_block),
                             to_block="latest" if to_block is None else to_block, topics=topics, reverse=reverse):
-            yield BatchEvent.from_log(event.process_log(lg))
+            decoded = event.process_log(lg)
+            yield BatchEvent.from_log(decoded, *read_commitment(ledger, decoded))
     except ChainError as e:
         raise VerifyError(f"reading BatchPosted events: {e}") from e
 
@@ -187,9 +207,11 @@ def check_payload(event: BatchEvent, chain_id: int, ledger: str, payload: bytes 
         return BatchCheck(event.batch_id, event.node, event.first_seq, event.count, event.root, v, detail, rebuilt,
                           event.block_number, decoded if keep_decoded else None, tree if keep_decoded else None)
 
+    if not event.da_commitment:
+        return verdict(Verdict.PAYLOAD_MISSING, event.missing_commitment or _NOT_IN_CALLDATA)
     if stored is not None:
         if keccak256(event.da_commitment) != stored.da_commitment_hash:
-            return verdict(Verdict.PAYLOAD_MISSING, "keccak256(event commitment) differs from the commitment hash "
+            return verdict(Verdict.PAYLOAD_MISSING, "keccak256(posted commitment) differs from the commitment hash "
                            "the ledger stored; the event is not this batch's (RPC serving wrong logs?)")
         diffs = [name for name, a, b in (
             ("root", event.root, stored.root), ("node", event.node.lower(), stored.node.lower()),
@@ -313,7 +335,7 @@ class Verifier:
 
     def check_event(self, event: BatchEvent, *, keep_decoded: bool = False) -> BatchCheck:
         """Verdict for the batch of one event."""
-        payload, why = self.fetch(event.da_commitment)
+        payload, why = self.fetch(event.da_commitment) if event.da_commitment else (None, event.missing_commitment)
         check = check_payload(event, self.chain_id, self.ledger.address, payload, stored=self.stored(event.batch_id),
                               missing_reason=why, keep_decoded=keep_decoded)
         log.info("batch %d of %s: %s", event.batch_id, event.node, check.verdict.value)
