@@ -138,6 +138,27 @@ class GenerationRequest:
     request_id: str = ""
 
 
+def checked_prompt(req: GenerationRequest, tokenizer: Any, vocab: int, max_seq_len: int) -> list[int]:
+    """The request's prompt token ids, checked the same way by every backend: max_tokens >= 1, a prompt (text, through
+    `tokenizer`, or ids), not empty, ids in [0, vocab), prompt + max_tokens <= max_seq_len."""
+    if req.max_tokens < 1:
+        raise RequestInvalid(f"max_tokens must be >= 1, got {req.max_tokens}")
+    if req.prompt_ids is not None:
+        prompt = list(req.prompt_ids)
+    elif req.prompt is not None:
+        prompt = list(tokenizer.encode(req.prompt))
+    else:
+        raise RequestInvalid("give a prompt (text) or prompt_ids")
+    if not prompt:
+        raise RequestInvalid("the prompt is empty: give at least one token")
+    if min(prompt) < 0 or max(prompt) >= vocab:
+        raise RequestInvalid(f"prompt token ids must be in [0, {vocab})")
+    if len(prompt) + req.max_tokens > max_seq_len:
+        raise RequestTooLong(f"prompt ({len(prompt)} tokens) + max_tokens ({req.max_tokens}) exceeds the engine's "
+                             f"max_seq_len {max_seq_len}: shorten the prompt or lower max_tokens")
+    return prompt
+
+
 @dataclass(frozen=True)
 class Usage:
     """What one finished request used: the input of its attribution record."""

@@ -40,6 +40,7 @@ from inference.api import (
     RequestTooLong,
     StreamEvent,
     Usage,
+    checked_prompt,
 )
 from inference.errors import InferenceError
 from inference.kv import KVCache
@@ -192,22 +193,7 @@ class Engine:
             raise EngineStopped("the engine is stopped: start it before submitting")
         if req.stop and not self.config.detokenize:
             raise RequestInvalid("stop strings need text: this engine runs with detokenize=False")
-        if req.max_tokens < 1:
-            raise RequestInvalid(f"max_tokens must be >= 1, got {req.max_tokens}")
-        if req.prompt_ids is not None:
-            prompt = list(req.prompt_ids)
-        elif req.prompt is not None:
-            prompt = list(self.tokenizer.encode(req.prompt))
-        else:
-            raise RequestInvalid("give a prompt (text) or prompt_ids")
-        if not prompt:
-            raise RequestInvalid("the prompt is empty: give at least one token")
-        if min(prompt) < 0 or max(prompt) >= self.fwd.vocab:
-            raise RequestInvalid(f"prompt token ids must be in [0, {self.fwd.vocab})")
-        if len(prompt) + req.max_tokens > self.config.max_seq_len:
-            raise RequestTooLong(f"prompt ({len(prompt)} tokens) + max_tokens ({req.max_tokens}) exceeds the "
-                                 f"engine's max_seq_len {self.config.max_seq_len}: shorten the prompt or lower "
-                                 "max_tokens")
+        prompt = checked_prompt(req, self.tokenizer, self.fwd.vocab, self.config.max_seq_len)
         if len(prompt) + req.max_tokens > self.kv.max_len:
             raise RequestExceedsKVCache(
                 f"prompt ({len(prompt)} tokens) + max_tokens ({req.max_tokens}) = {len(prompt) + req.max_tokens} "

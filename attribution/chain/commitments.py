@@ -16,7 +16,10 @@ from attribution.hashing import keccak256, to_checksum_address
 if TYPE_CHECKING:
     from attribution.chain.contracts import Ledger
 
-__all__ = ["commitment_from_tx", "posted_commitment"]
+__all__ = ["NOT_IN_CALLDATA", "commitment_from_tx", "posted_commitment"]
+
+#: Why a batch has no commitment to fetch: its transaction did not call postBatch directly.
+NOT_IN_CALLDATA = "the DA commitment is not in the posting transaction's calldata (postBatch called by a contract)"
 
 
 def commitment_from_tx(ledger: Ledger, tx: Any, commitment_hash: bytes) -> bytes:

@@ -16,13 +16,14 @@ from eth_account.signers.local import LocalAccount
 
 from attribution.chain.assets import AssetKind, AssetRegistry, adapter_id_for, dataset_id_for
 from attribution.chain.base import BoundContract, EventLog, Governed, TxResult, b32, checksum
+from attribution.chain.batch import PostedBatch
 from attribution.chain.commitments import posted_commitment
 from attribution.chain.errors import ChainError
 from attribution.hashing import to_checksum_address
 from attribution.records.record import RECORD_FIELDS
 
 __all__ = [
-    "AssetKind", "AssetRegistry", "Batch", "BoundContract", "EventLog",
+    "AssetKind", "AssetRegistry", "BoundContract", "EventLog",
     "FeeDeposit", "Governed", "Ledger", "NodeRegistry", "NodeStake", "PostedBatch", "Proposal", "RewardDistributor",
     "Timelock", "TimelockOperation", "Token", "TxResult", "adapter_id_for", "dataset_id_for", "record_tuple",
 ]
@@ -36,30 +37,6 @@ def record_tuple(values: Sequence[Any]) -> tuple[Any, ...]:
     return (int(chain_id), to_checksum_address(ledger), to_checksum_address(node), int(seq),
             b32(model_id), b32(adapter_id), [b32(d) for d in dataset_ids], [int(w) for w in weights],
             int(prompt), int(completion), int(ts), b32(io_hash))
-
-
-@dataclass(frozen=True)
-class PostedBatch:
-    """What `postBatch` did: the new batch id and the transaction."""
-
-    batch_id: int
-    tx: TxResult
-
-
-@dataclass(frozen=True)
-class Batch:
-    """A posted batch as stored by the ledger (`IAttributionLedger.Batch`)."""
-
-    batch_id: int
-    root: bytes
-    da_commitment_hash: bytes
-    node: str
-    first_seq: int
-    count: int
-    posted_at: int
-    first_timestamp: int = 0
-    last_timestamp: int = 0
-
 
 
 @dataclass(frozen=True)
@@ -216,7 +193,7 @@ class Ledger(BoundContract):
                    account: LocalAccount | None = None) -> PostedBatch:
         """Post the sender's next batch, whose records' timestamps lie in `[first_timestamp, last_timestamp]`
         (each defaults to where the sender's previous batch ended, which is always accepted but covers only
-        records of that second); returns the new batch id (from the `BatchPosted` event)."""
+        records of that second); returns the posted batch as its `BatchPosted` event says (new id, block, tx)."""
         if first_timestamp is None or last_timestamp is None:
             sender = (account or self.client.account)
             prev = self.last_record_timestamp(sender.address) if sender is not None else 0
@@ -227,7 +204,7 @@ class Ledger(BoundContract):
         events = self.contract.events.BatchPosted().process_receipt(tx.receipt)
         if not events:
             raise ChainError(f"postBatch tx {tx.tx_hash} emitted no BatchPosted event; is {self.address} the ledger?")
-        return PostedBatch(batch_id=int(events[0]["args"]["batchId"]), tx=tx)
+        return PostedBatch.from_log(events[0], bytes(da_commitment))  # what this call posted
 
     def next_seq(self, node: str, *, block: int | str = "latest") -> int:
         """The seq that `node`'s next batch must start at (as of `block`)."""
@@ -237,11 +214,9 @@ class Ledger(BoundContract):
         """Number of batches posted (= latest batch id)."""
         return int(self._call("batchCount"))
 
-    def batch(self, batch_id: int) -> Batch:
-        """A posted batch (raises `LedgerUnknownBatch` for an unknown id)."""
-        root, da_hash, node, first_seq, count, posted_at, first_ts, last_ts = self._call("batch", int(batch_id))
-        return Batch(int(batch_id), bytes(root), bytes(da_hash), node, int(first_seq), int(count), int(posted_at),
-                     int(first_ts), int(last_ts))
+    def batch(self, batch_id: int) -> PostedBatch:
+        """A posted batch as the ledger stores it (raises `LedgerUnknownBatch` for an unknown id)."""
+        return PostedBatch.from_stored(batch_id, self._call("batch", int(batch_id)))
 
     def last_record_timestamp(self, node: str) -> int:
         """The last record timestamp of `node`'s latest batch: its next batch may not start earlier."""

@@ -2,9 +2,11 @@
 
 The row path (`sa.insert(records)` with one dict per record) is the reference: simple, dialect-neutral, and what a
 test compares the bulk path with. The bulk path builds the rows column-wise from the decoded payload's numpy
-arrays and hands them to the driver in one call: SQLite gets `executemany` of plain tuples on the raw `sqlite3`
-cursor (no per-row SQLAlchemy parameter processing), PostgreSQL gets one binary `COPY` whose rows are laid out by
-a numpy structured array (every column has a fixed width, so no Python object is made per record at all).
+arrays and hands them to the driver in one call, with no Python object made per record: SQLite gets one
+`INSERT ... SELECT` whose parameters are whole columns (hashes joined, integers as fixed-width decimal digits) cut
+into rows by a recursive CTE inside SQLite, one `sqlite3_step` with the GIL released, about twice as fast as
+`executemany` of tuples; PostgreSQL gets one binary `COPY` whose rows are laid out by a numpy structured array
+(every column has a fixed width).
 
 Deferred indexes: maintaining `ix_records_profile` and `ix_records_timestamp` row by row while a million records
 arrive costs more than building them once from sorted data. When a round has many records to verify, the
@@ -41,6 +43,7 @@ DEFER_INDEXES_KEY = "deferred_indexes"
 
 _COLUMNS = ("node", "seq", "batch_id", "profile_id", "prompt_tokens", "completion_tokens", "timestamp", "io_hash",
             "leaf", "tree_index")
+_DIGIT_COLUMNS = ("profile_id", "prompt_tokens", "completion_tokens", "timestamp", "tree_index")
 
 
 @dataclass(frozen=True)
@@ -83,14 +86,14 @@ class RecordRows:
                     self.profile_id.tolist(), self.prompt_tokens.tolist(), self.completion_tokens.tolist(),
                     self.timestamp.tolist(), self.tree_index.tolist(), strict=True))]
 
-    def tuples(self) -> Any:
-        """One tuple per record in `_COLUMNS` order (an iterator: the driver consumes it once)."""
-        n = len(self)
-        io, lf = self.io_hash.tobytes(), self.leaf.tobytes()
-        return zip([self.node] * n, range(self.first_seq, self.first_seq + n), [self.batch_id] * n,
-                   self.profile_id.tolist(), self.prompt_tokens.tolist(), self.completion_tokens.tolist(),
-                   self.timestamp.tolist(), [io[k: k + 32] for k in range(0, 32 * n, 32)],
-                   [lf[k: k + 32] for k in range(0, 32 * n, 32)], self.tree_index.tolist(), strict=True)
+    def sqlite_params(self) -> dict[str, Any]:
+        """The parameters of `_SQLITE_INSERT`: every column of the batch as one blob (integers as fixed-width
+        decimal digits with their width in `w_<column>`, hashes joined), so no Python object is made per record."""
+        params: dict[str, Any] = {"n": len(self), "node": self.node, "first": self.first_seq, "batch": self.batch_id,
+                                  "io_hash": self.io_hash.tobytes(), "leaf": self.leaf.tobytes()}
+        for name in _DIGIT_COLUMNS:
+            params[name], params[f"w_{name}"] = _digits(getattr(self, name))
+        return params
 
     def pgcopy(self) -> bytes:
         """The rows in PostgreSQL's binary COPY format (header, rows, trailer)."""
@@ -113,21 +116,57 @@ class RecordRows:
         return b"PGCOPY\n\xff\r\n\x00" + bytes(8) + rows.tobytes() + b"\xff\xff"
 
 
+_POW10 = 10 ** np.arange(18, -1, -1, dtype=np.int64)
+
+
+def _digits(values: np.ndarray) -> tuple[bytes, int]:
+    """Non-negative int64s as one blob of fixed-width ASCII decimals, and the width (the largest value's digits:
+    at most 19 for 2**63 - 1)."""
+    v = np.asarray(values, dtype=np.int64)
+    width = len(str(int(v.max()))) if len(v) else 1
+    return ((v[:, None] // _POW10[19 - width:]) % 10 + 48).astype(np.uint8).tobytes(), width
+
+
+def _sqlite_insert() -> str:
+    """One INSERT ... SELECT that cuts every row out of the column blobs of `RecordRows.sqlite_params`: a
+    recursive CTE counts k = 0..n-1, `substr` of a blob is O(1), and `CAST` of decimal digits gives the INTEGER
+    the row path stores. The whole batch is one `sqlite3_step`, run with the GIL released."""
+    exprs = []
+    for name in _COLUMNS:
+        if name == "node":
+            exprs.append(":node")
+        elif name == "seq":
+            exprs.append(":first + k")
+        elif name == "batch_id":
+            exprs.append(":batch")
+        elif name in ("io_hash", "leaf"):
+            exprs.append(f"substr(:{name}, 32 * k + 1, 32)")
+        else:
+            exprs.append(f"CAST(substr(:{name}, :w_{name} * k + 1, :w_{name}) AS INTEGER)")
+    # INSERT first: Python's sqlite3 opens its implicit transaction only for statements that start with it
+    return (f"INSERT INTO records ({', '.join(_COLUMNS)}) WITH RECURSIVE i(k) AS (SELECT 0 UNION ALL "
+            f"SELECT k + 1 FROM i WHERE k + 1 < :n) SELECT {', '.join(exprs)} FROM i")
+
+
+_SQLITE_INSERT = _sqlite_insert()
+
+
 def insert_rows(conn: Connection, rows: RecordRows) -> None:
     """The row path: SQLAlchemy Core `insert` with one dict per record."""
     conn.execute(sa.insert(records), rows.dicts())
 
 
 def insert_bulk(conn: Connection, rows: RecordRows) -> None:
-    """The bulk path: `executemany` of tuples on SQLite, binary `COPY` on PostgreSQL (else the row path)."""
+    """The bulk path: one `INSERT ... SELECT` over column blobs on SQLite, binary `COPY` on PostgreSQL (else the
+    row path)."""
     raw: Any = conn.connection.dbapi_connection
     if conn.dialect.name == "sqlite":
-        cur = raw.cursor()
-        try:
-            cur.executemany(f"INSERT INTO records ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                            rows.tuples())
-        finally:
-            cur.close()
+        if len(rows):
+            cur = raw.cursor()
+            try:
+                cur.execute(_SQLITE_INSERT, rows.sqlite_params())
+            finally:
+                cur.close()
     elif conn.dialect.name == "postgresql":
         with raw.cursor() as cur, cur.copy(f"COPY records ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as cp:
             cp.write(rows.pgcopy())

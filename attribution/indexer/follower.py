@@ -7,7 +7,8 @@ chain; when its hash changed, stored blocks are walked down until one still matc
 hashes chain, so everything below it is unchanged), every row above it is deleted in one transaction and indexing
 resumes from there. A page is written in one transaction together with the cursor, so a kill at any moment
 resumes cleanly. Verification writes each batch's verdict and records in one transaction; a batch whose DA read
-failed keeps verdict NULL and is retried next round.
+failed keeps verdict NULL and is retried next round. With a `BatchDisputes` address every dispute event is stored
+the same way (`dispute_events`, in the page's transaction, rolled back with it).
 """
 
 from __future__ import annotations
@@ -26,23 +27,36 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from attribution.chain.batch import PostedBatch
 from attribution.chain.client import ChainClient
+from attribution.chain.commitments import NOT_IN_CALLDATA
 from attribution.chain.contracts import AssetRegistry, Ledger
+from attribution.chain.disputes import BatchDisputes
 from attribution.chain.errors import ChainError
 from attribution.chain.logs import get_logs
 from attribution.da.client import DAClient
 from attribution.errors import AttributionError
 from attribution.hashing import keccak256, to_checksum_address
 from attribution.indexer.bulk import RecordRows, defer_indexes, insert_bulk, insert_rows, restore_indexes
-from attribution.indexer.schema import batches, blocks, meta, profile_datasets, profiles, records, registry_events
+from attribution.indexer.disputes import DisputeLogs
+from attribution.indexer.schema import (
+    batches,
+    blocks,
+    dispute_events,
+    meta,
+    profile_datasets,
+    profiles,
+    records,
+    registry_events,
+)
 from attribution.records import Profile
 from attribution.verify import (
     BatchCheck,
-    BatchEvent,
     Verdict,
     Verifier,
     VerifyError,
     check_payload,
+    fetch_posted,
     read_commitment,
 )
 
@@ -113,11 +127,11 @@ def _i64(value: int, what: str) -> int:
 
 
 class Indexer:
-    """Indexes one deployment (ledger + asset registry) into `engine`."""
+    """Indexes one deployment (ledger + asset registry + disputes, when it has them) into `engine`."""
 
     def __init__(self, engine: Engine, chain: ChainClient, ledger: str, da: DAClient, *, registry: str | None,
                  deploy_block: int, confirmations: int = 2, page_blocks: int = 2_000, bulk: bool = True,
-                 defer_indexes_at: int | None = DEFER_INDEXES_AT) -> None:
+                 defer_indexes_at: int | None = DEFER_INDEXES_AT, disputes: str | None = None) -> None:
         if confirmations < 0 or page_blocks < 1:
             raise IndexerError("confirmations must be >= 0 and page_blocks >= 1")
         if defer_indexes_at is not None and defer_indexes_at < 1:
@@ -128,6 +142,7 @@ class Indexer:
         self.chain = chain
         self.ledger = Ledger(chain, ledger)
         self.registry = AssetRegistry(chain, registry) if registry else None
+        self.disputes = DisputeLogs(BatchDisputes(chain, disputes)) if disputes else None
         self.da = da
         self.deploy_block = deploy_block
         self.confirmations = confirmations
@@ -148,9 +163,17 @@ class Indexer:
 
     def _init_meta(self) -> None:
         want = {"chain_id": str(self.chain.chain_id), "ledger": self.ledger.address,
-                "registry": self.registry.address if self.registry else "", "deploy_block": str(self.deploy_block)}
+                "registry": self.registry.address if self.registry else "", "deploy_block": str(self.deploy_block),
+                "disputes": self.disputes.address if self.disputes else ""}
         with self.engine.begin() as conn:
             have = {str(k): str(v) for k, v in conn.execute(sa.select(meta.c.key, meta.c.value))}
+            if self.disputes is not None and not have.get("disputes"):
+                # indexed without disputes (before schema 0003, or without the address): fetch the events it passed
+                # over, then follow them with everything else
+                if "cursor" in have:
+                    self._backfill_disputes(conn, int(have["cursor"]))
+                conn.execute(sa.delete(meta).where(meta.c.key == "disputes"))
+                have.pop("disputes", None)
             for key, value in want.items():
                 if key in have and have[key] != value:
                     raise IndexerError(f"this database indexes {key} {have[key]}, not {value}; use another "
@@ -248,6 +271,7 @@ class Indexer:
             conn.execute(sa.delete(records).where(records.c.batch_id.in_(gone)))
             conn.execute(sa.delete(batches).where(batches.c.block_number > ancestor))
             conn.execute(sa.delete(registry_events).where(registry_events.c.block_number > ancestor))
+            conn.execute(sa.delete(dispute_events).where(dispute_events.c.block_number > ancestor))
             conn.execute(sa.delete(blocks).where(blocks.c.number > ancestor))
             used = sa.select(records.c.profile_id).distinct()
             conn.execute(sa.delete(profile_datasets).where(profile_datasets.c.profile_id.not_in(used)))
@@ -255,7 +279,8 @@ class Indexer:
             self._set_cursor(conn, min(ancestor, self.cursor(conn)))
 
     def _index_page(self, start: int, end: int) -> int:
-        addresses = [self.ledger.address] + ([self.registry.address] if self.registry else [])
+        addresses = [self.ledger.address] + ([self.registry.address] if self.registry else []) + \
+            ([self.disputes.address] if self.disputes else [])
         logs = get_logs(self.chain, address=addresses, from_block=start, to_block=end)
         numbers = sorted({int(lg["blockNumber"]) for lg in logs} | {end})
         headers: dict[int, Any] = {}
@@ -264,7 +289,7 @@ class Indexer:
             if b is None:
                 raise _Reorged(f"block {n} vanished")
             headers[n] = b
-        batch_rows, registry_rows = [], []
+        batch_rows, registry_rows, dispute_rows = [], [], []
         for lg in sorted(logs, key=lambda x: (int(x["blockNumber"]), int(x["logIndex"]))):
             n = int(lg["blockNumber"])
             if bytes(lg["blockHash"]) != bytes(headers[n]["hash"]):
@@ -273,13 +298,19 @@ class Indexer:
             topic = bytes(lg["topics"][0]) if lg["topics"] else b""
             if to_checksum_address(lg["address"]) == self.ledger.address and topic == self._batch_topic:
                 decoded = self.ledger.contract.events.BatchPosted().process_log(lg)
-                ev = BatchEvent.from_log(decoded, *read_commitment(self.ledger, decoded))  # b"": not in calldata
+                ev = PostedBatch.from_log(decoded, *read_commitment(self.ledger, decoded))
+                assert ev.tx_hash is not None  # from_log always sets where the event sits
                 batch_rows.append({
                     "batch_id": _i64(ev.batch_id, "batchId"), "node": bytes.fromhex(ev.node[2:]), "root": ev.root,
                     "first_seq": _i64(ev.first_seq, "firstSeq"), "count": ev.count,
-                    "da_commitment": ev.da_commitment, "posted_at": ts, "block_number": n,
+                    # b"": the commitment is not in the posting transaction's calldata (posted through a contract)
+                    "da_commitment": ev.da_commitment or b"", "posted_at": ts, "block_number": n,
                     "block_hash": ev.block_hash, "tx_hash": bytes.fromhex(ev.tx_hash[2:]), "log_index": ev.log_index,
                     "verdict": None, "detail": None, "rebuilt_root": None, "tree": None})
+            elif self.disputes is not None and to_checksum_address(lg["address"]) == self.disputes.address:
+                row = self.disputes.row(lg, ts)
+                if row is not None:
+                    dispute_rows.append(row)
             elif topic in self._registry_events:
                 decoded = self._registry_events[topic].process_log(lg)
                 registry_rows.append({"block_number": n, "log_index": int(lg["logIndex"]),
@@ -294,11 +325,33 @@ class Indexer:
                 conn.execute(sa.insert(batches), batch_rows)
             if registry_rows:
                 conn.execute(sa.insert(registry_events), registry_rows)
+            if dispute_rows:
+                conn.execute(sa.insert(dispute_events), dispute_rows)
             self._set_cursor(conn, end)
-        if batch_rows or registry_rows:
-            log.info("blocks %d..%d: %d batches, %d registry events", start, end, len(batch_rows),
-                     len(registry_rows))
-        return len(batch_rows) + len(registry_rows)
+        if batch_rows or registry_rows or dispute_rows:
+            log.info("blocks %d..%d: %d batches, %d registry events, %d dispute events", start, end, len(batch_rows),
+                     len(registry_rows), len(dispute_rows))
+        return len(batch_rows) + len(registry_rows) + len(dispute_rows)
+
+    def _backfill_disputes(self, conn: Connection, cursor: int) -> None:
+        """Store the dispute events of the blocks already indexed (up to `cursor`), in the caller's transaction."""
+        assert self.disputes is not None
+        logs = get_logs(self.chain, address=[self.disputes.address], from_block=self.deploy_block, to_block=cursor)
+        stamps: dict[int, int] = {}
+        rows = []
+        for lg in logs:
+            n = int(lg["blockNumber"])
+            if n not in stamps:
+                b = self._block(n)
+                if b is None or bytes(b["hash"]) != bytes(lg["blockHash"]):
+                    raise IndexerError(f"block {n} changed while back-filling dispute events; restart the indexer")
+                stamps[n] = int(b["timestamp"])
+            row = self.disputes.row(lg, stamps[n])
+            if row is not None:
+                rows.append(row)
+        if rows:
+            conn.execute(sa.insert(dispute_events), rows)
+        log.info("back-filled %d dispute events up to block %d", len(rows), cursor)
 
     # -- verification -------------------------------------------------------------------------------------
 
@@ -311,17 +364,20 @@ class Indexer:
             .order_by(batches.c.batch_id)
         with self.engine.connect() as conn:
             rows = conn.execute(q.limit(limit) if limit else q).all()
-        events = [BatchEvent(batch_id=int(row.batch_id), node=to_checksum_address(bytes(row.node)),
-                             root=bytes(row.root), first_seq=int(row.first_seq), count=int(row._mapping["count"]),
-                             da_commitment=bytes(row.da_commitment), block_number=int(row.block_number),
-                             block_hash=bytes(row.block_hash), tx_hash="0x" + bytes(row.tx_hash).hex(),
-                             log_index=int(row.log_index)) for row in rows]
+        events = [PostedBatch(batch_id=int(row.batch_id), node=to_checksum_address(bytes(row.node)),
+                              root=bytes(row.root), first_seq=int(row.first_seq), count=int(row._mapping["count"]),
+                              da_commitment_hash=keccak256(bytes(row.da_commitment)),
+                              da_commitment=bytes(row.da_commitment) or None,
+                              missing_commitment="" if row.da_commitment else NOT_IN_CALLDATA,
+                              posted_at=int(row.posted_at),
+                              block_number=int(row.block_number), block_hash=bytes(row.block_hash),
+                              tx_hash="0x" + bytes(row.tx_hash).hex(), log_index=int(row.log_index)) for row in rows]
         if limit is None:
             self._maybe_defer_indexes(sum(e.count for e in events))
         done = indexed = 0
         complete = True
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="indexer-verify")
-        ahead: deque[tuple[BatchEvent, Future[BatchCheck]]] = deque()
+        ahead: deque[tuple[PostedBatch, Future[BatchCheck]]] = deque()
         try:
             todo = iter(events)
             for event in itertools.islice(todo, 2):
@@ -346,13 +402,15 @@ class Indexer:
                 restore_indexes(conn)
         return done, indexed
 
-    def _check(self, event: BatchEvent) -> BatchCheck:
-        # An empty commitment was not in the posting transaction's calldata: check_payload says so.
-        payload, why = self.verifier.fetch(event.da_commitment) if event.da_commitment else (None, "")
+    def _check(self, event: PostedBatch) -> BatchCheck:
+        payload, why = fetch_posted(self.verifier, event)
         stored = self.ledger.batch(event.batch_id)
         # The header's record time range comes from the ledger's stored batch (no column of its own here).
+        # A batch without its commitment (not in calldata) is checked against the stored hash it cannot show.
         event = dataclasses.replace(event, first_timestamp=stored.first_timestamp,
-                                    last_timestamp=stored.last_timestamp)
+                                    last_timestamp=stored.last_timestamp,
+                                    da_commitment_hash=event.da_commitment_hash if event.da_commitment is not None
+                                    else stored.da_commitment_hash)
         return check_payload(event, self.chain.chain_id, self.ledger.address, payload, stored=stored,
                              missing_reason=why, keep_decoded=True)
 
@@ -365,7 +423,7 @@ class Indexer:
             if pending >= have:
                 defer_indexes(conn)
 
-    def _store_verdict(self, event: BatchEvent, check: BatchCheck) -> int:
+    def _store_verdict(self, event: PostedBatch, check: BatchCheck) -> int:
         rows: RecordRows | None = None
         new_profiles: list[Profile] = []
         tree_blob = None
@@ -381,6 +439,10 @@ class Indexer:
                                  d.profile_idx, d.prompt_tokens, d.completion_tokens, d.timestamps, d.io_hashes,
                                  tree_blob, check.tree._tree_indices[:d.count])
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # no wait for the WAL flush: the index is derived data, and a commit lost in a crash leaves the
+                # batch's verdict NULL, so the next round verifies it again
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             current = conn.execute(sa.select(batches.c.block_hash).where(batches.c.batch_id == event.batch_id)
                                    ).scalar()
             if current is None or bytes(current) != event.block_hash:

@@ -95,3 +95,23 @@ registry_events = Table(
     Column("event", String(64), nullable=False),
     Column("args", Text, nullable=False),
 )
+
+#: every BatchDisputes event, decoded (`args` as JSON); a dispute's state is folded from its events
+#: (`attribution.indexer.disputes`). `dispute_id`, `node` and `batch_id` are copied out of the arguments for the
+#: look-ups (NULL where the event does not name one; batch id 0, "no batch", is NULL too).
+dispute_events = Table(
+    "dispute_events", metadata,
+    Column("block_number", BigInteger, primary_key=True, autoincrement=False),
+    Column("log_index", Integer, primary_key=True, autoincrement=False),
+    Column("block_hash", LargeBinary(32), nullable=False),
+    Column("block_timestamp", BigInteger, nullable=False),
+    Column("tx_hash", LargeBinary(32), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("dispute_id", BigInteger),
+    Column("node", LargeBinary(20)),
+    Column("batch_id", BigInteger),
+    Column("args", Text, nullable=False),
+    Index("ix_dispute_events_dispute", "dispute_id"),
+    Index("ix_dispute_events_node", "node"),
+    Index("ix_dispute_events_batch", "batch_id"),
+)

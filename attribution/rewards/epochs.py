@@ -1,7 +1,8 @@
 """Rewards from the chain and DA alone: plan an epoch, compute it, publish it, verify it, claim from it.
 
     rc = RewardsChain(contracts, da)
-    epoch = rc.compute(rc.plan())                 # batches of the epoch's L2 blocks, verified; each record priced at
+    epoch = rc.compute(rc.plan())                 # batches of the epoch's L2 blocks, verified (unavailable per
+                                                  # BatchDisputes at the end block: nothing); each record priced at
                                                   # its own timestamp; credit at the epoch's end block
     rc.publish(epoch, account=poster)             # payload -> DA, proposeRoot + addDebits pages + sealRoot
     rc.verify(n)                                  # recompute from chain + DA, compare with the proposal and payload
@@ -31,9 +32,12 @@ from attribution.rewards import EpochBatch, EpochRewards, RewardsError, SharesSc
 from attribution.rewards.tree import RewardTree, build_payload, decode_payload, encode_payload, tree_from_payload
 from attribution.verify import Verifier, VerifyError, batch_events
 
-__all__ = ["ProposalInfo", "EpochPlan", "ComputedEpoch", "EpochCheck", "RewardsChain"]
+__all__ = ["UNAVAILABLE", "ProposalInfo", "EpochPlan", "ComputedEpoch", "EpochCheck", "RewardsChain"]
 
 log = logging.getLogger(__name__)
+
+#: The verdict of a batch that `BatchDisputes` marked unavailable by the epoch's end block (docs/rewards.md).
+UNAVAILABLE = "unavailable"
 
 
 @dataclass(frozen=True)
@@ -217,18 +221,31 @@ class RewardsChain:
             raise RewardsError(f"cannot read RewardDistributor.{name} at block {block}: {e}") from e
 
     def batches(self, from_block: int, to_block: int) -> list[EpochBatch]:
-        """Every batch posted in the block range, verified from DA, with its `postedAt`."""
+        """Every batch posted in the block range, verified from DA, with its `postedAt`; a batch that
+        `BatchDisputes` marked unavailable by `to_block` gets the verdict `unavailable` (it earns nothing)."""
         verifier = Verifier(self.c.ledger, self.da, from_block=from_block)
         out = []
         try:
+            unavailable = self.unavailable_batches(to_block)
             for ev in batch_events(self.c.ledger, from_block, to_block):
+                posted = replace(ev, posted_at=self.c.ledger.batch(ev.batch_id).posted_at)
+                if ev.batch_id in unavailable:
+                    # the chain's verdict overrides DA's: the node did not publish a challenged chunk in time
+                    out.append(EpochBatch(posted, UNAVAILABLE, None))
+                    continue
                 check = verifier.check_event(ev, keep_decoded=True)
-                posted_at = self.c.ledger.batch(ev.batch_id).posted_at
-                out.append(EpochBatch(ev.batch_id, ev.node, posted_at, check.verdict.value,
-                                      check.decoded if check.ok else None, ev.first_seq, ev.count))
+                out.append(EpochBatch(posted, check.verdict.value, check.decoded if check.ok else None))
         except (VerifyError, ChainError) as e:
             raise RewardsError(f"cannot read the epoch's batches: {e}") from e
         return out
+
+    def unavailable_batches(self, to_block: int) -> set[int]:
+        """Ids of the batches `BatchDisputes.isUnavailable` says true for at `to_block`: those with a
+        `BatchMarkedUnavailable` event at or before it (the mark is set once and never cleared, so the events and
+        the view agree). Empty for a deployment without a disputes contract."""
+        if self.c.disputes is None:
+            return set()
+        return {int(e.args["batchId"]) for e in self.c.disputes.events("BatchMarkedUnavailable", to_block=to_block)}
 
     def compute(self, plan: EpochPlan, *, credits_block: int | str = "latest") -> ComputedEpoch:
         """Apply the rule to the plan's batches with each node's credit at the epoch's end block
@@ -237,7 +254,7 @@ class RewardsChain:
         # Registry and shares as far as any record's time can reach: a record is never later than its batch.
         registry = self.history(plan.to_block)
         shares = self.shares(plan.to_block)
-        nodes = sorted({checksum(b.node) for b in batches})
+        nodes = sorted({checksum(b.posted.node) for b in batches})
         credits = {n: int(self._at("creditAt", n, plan.to_block, block=credits_block)) for n in nodes}
         treasury = str(self._at("treasury", block=credits_block))
         result = compute_rewards(batches, registry, credits, shares, treasury, plan.previous_cumulative)

@@ -1,7 +1,8 @@
 """The reward rule's inputs and outputs: the registry as it stood at time t (`RegistryView`; `ScheduledRegistry` in
 memory, `attribution.chain.history.RegistryHistory` from chain events), the split parameters over time
-(`SharesSchedule`), an epoch's batches (`EpochBatch`) and what the rule gives (`EpochRewards` and its parts). The rule
-itself is in `reference` (record by record) and `rule` (the fast path)."""
+(`SharesSchedule`), an epoch's batches (`EpochBatch`: a `PostedBatch` with its verdict and payload) and what the rule
+gives (`EpochRewards` and its parts). The rule itself is in `reference` (record by record) and `rule` (the fast
+path)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from attribution.chain.batch import PostedBatch
 from attribution.errors import AttributionError
 from attribution.hashing import to_checksum_address
 from attribution.records.payload import DecodedBatch
@@ -140,15 +142,17 @@ class SharesSchedule:
 
 @dataclass(frozen=True)
 class EpochBatch:
-    """One posted batch of the epoch: its verdict (`attribution.verify.Verdict` value) and decoded payload."""
+    """One posted batch of the epoch as the rule takes it: the batch (with its `posted_at`), its verdict
+    (`attribution.verify.Verdict` value) and decoded payload."""
 
-    batch_id: int
-    node: str
-    posted_at: int
+    posted: PostedBatch
     verdict: str
     decoded: DecodedBatch | None = field(default=None, repr=False, compare=False)
-    first_seq: int = 0
-    count: int = 0
+
+    def __post_init__(self) -> None:
+        if self.posted.posted_at is None:
+            raise RewardsError(f"batch {self.posted.batch_id} has no postedAt: read it with the ledger's batch(id) "
+                               "or from its block")
 
 
 @dataclass

@@ -3,7 +3,8 @@
 `compute_rewards` (`rule.py`) is the fast path for millions of records; a property test keeps the two equal on random
 epochs. Each step below is one sentence of the rule:
 
-1. Only batches whose verdict is `ok` count.
+1. Only batches whose verdict is `ok` count (a batch `BatchDisputes` marked unavailable by the epoch's end block
+   has the verdict `unavailable`, whatever DA serves).
 2. fee = (promptTokens + completionTokens) * pricePerMTokens(adapter, t) // 1e6, with the registry as it stood at
    the record's time t; 0 for the bare base model, an inactive adapter or one not registered at t.
 3. owed(node) = the sum of its fees; debit = min(owed, credit); a short node's every fee becomes fee * debit // owed.
@@ -30,7 +31,9 @@ TimeOf = Callable[[EpochBatch, int], int]
 
 def posted_at(batch: EpochBatch, i: int) -> int:
     """Every record of a batch at its batch's `postedAt` (what v2 priced by)."""
-    return batch.posted_at
+    t = batch.posted.posted_at
+    assert t is not None  # an EpochBatch is never made without it
+    return t
 
 
 def record_time(batch: EpochBatch, i: int) -> int:
@@ -64,7 +67,8 @@ def reference_rewards(batches: Sequence[EpochBatch], registry: RegistryView, cre
             shares.at(t)  # the split parameters must be known at t, even for a free record
             adapter = None if r.adapter_id == bytes(32) else registry.adapter_at(r.adapter_id, t)
             price = adapter.price_per_m_tokens if adapter is not None and adapter.active else 0
-            fees.append((checksum(b.node), (r.prompt_tokens + r.completion_tokens) * price // 1_000_000, adapter, t))
+            fee = (r.prompt_tokens + r.completion_tokens) * price // 1_000_000
+            fees.append((checksum(b.posted.node), fee, adapter, t))
     owed: dict[str, int] = defaultdict(int)
     for node, fee, _, _ in fees:
         owed[node] += fee

@@ -11,7 +11,8 @@ A pure function, `compute_rewards`, of
   (`SharesSchedule`), the treasury, and the previous cumulative amounts.
 
 The rule, in the order it is applied:
-1. Only batches whose verdict is `ok` count; records of any other batch earn nothing and cost nothing.
+1. Only batches whose verdict is `ok` count; records of any other batch earn nothing and cost nothing (that
+   includes `unavailable`: marked so by `BatchDisputes` at the epoch's end block, see `epochs.py`).
 2. fee = (promptTokens + completionTokens) * pricePerMTokens(adapter, t) // 1e6; 0 for the bare base model
    (adapterId 0), an inactive adapter, or an adapter not registered at t.
 3. owed(node) = sum of its fees; debit = min(owed, credit). When credit is short every fee of that node is scaled
@@ -171,11 +172,11 @@ def _gather(batches: Sequence[EpochBatch], registry: RegistryView, shares: Share
     misattributed: list[Misattribution] = []
     max_tokens = 0
     for b in batches:
-        node = checksum(b.node)
+        node = checksum(b.posted.node)
         dec = b.decoded
         if b.verdict != "ok" or dec is None:
-            summaries.append(BatchSummary(b.batch_id, node, str(b.verdict), False,
-                                          dec.count if dec is not None else b.count, 0))
+            summaries.append(BatchSummary(b.posted.batch_id, node, str(b.verdict), False,
+                                          dec.count if dec is not None else b.posted.count, 0))
             continue
         n_idx = node_index.setdefault(node, len(node_names))
         if n_idx == len(node_names):
@@ -206,13 +207,14 @@ def _gather(batches: Sequence[EpochBatch], registry: RegistryView, shares: Share
                 found.setdefault((p.adapter_id, *m), []).append(np.flatnonzero(inverse == u))
         for (adapter_id, reason, reported, registry_terms), where in found.items():
             seqs = tuple((dec.first_seq + np.sort(np.concatenate(where))).tolist())
-            misattributed.append(Misattribution(b.batch_id, node, adapter_id, reason, seqs, reported, registry_terms))
+            misattributed.append(Misattribution(b.posted.batch_id, node, adapter_id, reason, seqs, reported,
+                                                registry_terms))
         tokens = np.asarray(dec.prompt_tokens, dtype=np.int64) + np.asarray(dec.completion_tokens, dtype=np.int64)
         if len(tokens):
             max_tokens = max(max_tokens, int(tokens.max()))
         parts.append((u2t[inverse.reshape(-1)] if len(pidx) else np.zeros(0, np.int64),
                       np.full(len(pidx), n_idx, dtype=np.int64), tokens))
-        summaries.append(BatchSummary(b.batch_id, node, "ok", True, int(dec.count), 0))  # fees filled by _fees
+        summaries.append(BatchSummary(b.posted.batch_id, node, "ok", True, int(dec.count), 0))  # fees filled by _fees
 
     def cat(k: int) -> np.ndarray:
         return np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64)

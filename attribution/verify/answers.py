@@ -1,4 +1,5 @@
-"""Check a saved node answer step by step: text → ioHash → leaf → receipt → batch on-chain → DA payload.
+"""Check a saved node answer step by step: text → ioHash → leaf → receipt → batch on-chain (and its disputes) →
+DA payload.
 
 A saved answer is the node's JSON response (OpenAI shape plus `attribution: {seq, node, record, leaf, salt,
 receipt, status_url}`) together with what was asked, in one of two layouts:
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from attribution import safejson
+from attribution.chain.disputes import DisputeKind, DisputeStatus
 from attribution.chain.errors import ChainError
 from attribution.errors import AttributionError
 from attribution.hashing import is_address, to_checksum_address
@@ -31,6 +33,7 @@ from attribution.records import (
 )
 from attribution.records.receipt import ReceiptError, prompt_bytes, recover_receipt_signer
 from attribution.verify import RecordNotPostedError, Verifier
+from attribution.verify.disputes import DisputeReport, record_disputes
 
 __all__ = ["AnswerError", "SavedAnswer", "Step", "AnswerReport", "load_answer", "check_answer_offline",
            "verify_answer"]
@@ -140,6 +143,7 @@ class AnswerReport:
     steps: list[Step] = field(default_factory=list)
     batch_id: int | None = None
     proof: list[bytes] = field(default_factory=list)
+    disputes: DisputeReport | None = None
 
     def add(self, name: str, passed: bool | None, detail: str) -> bool:
         """Append a step; returns whether it passed."""
@@ -160,6 +164,8 @@ class AnswerReport:
         """A readable report, one line per step."""
         mark = {True: "PASS", False: "FAIL", None: "WAIT"}
         lines = [f"{i}. [{mark[s.passed]}] {s.name}: {s.detail}" for i, s in enumerate(self.steps, 1)]
+        if self.disputes is not None and self.disputes.disputes:
+            lines += ["disputes:", *(f"   {x}" for x in self.disputes.lines())]
         verdict = "VERIFIED" if self.ok else "PENDING" if self.pending else "NOT VERIFIED"
         return "\n".join([*lines, f"=> {verdict}"])
 
@@ -167,7 +173,8 @@ class AnswerReport:
         """JSON view."""
         return {"ok": self.ok, "pending": self.pending, "batchId": self.batch_id,
                 "proof": ["0x" + p.hex() for p in self.proof],
-                "steps": [{"name": s.name, "passed": s.passed, "detail": s.detail} for s in self.steps]}
+                "steps": [{"name": s.name, "passed": s.passed, "detail": s.detail} for s in self.steps],
+                "disputes": None if self.disputes is None else self.disputes.to_json()}
 
 
 def check_answer_offline(answer: SavedAnswer, report: AnswerReport | None = None) -> AnswerReport:
@@ -210,10 +217,20 @@ def verify_answer(answer: SavedAnswer, verifier: Verifier) -> AnswerReport:
         event = verifier.find_batch(answer.node, rec.seq)
     except RecordNotPostedError as e:
         r.add("posted in a batch", None, str(e))
+        if verifier.disputes is not None:
+            r.disputes = record_disputes(verifier.disputes, answer.node, rec.seq, None)
         return r
     r.batch_id = event.batch_id
     r.add("posted in a batch", True, f"batch {event.batch_id} covers seqs {event.first_seq}.."
           f"{event.first_seq + event.count - 1}, posted in block {event.block_number} (tx {event.tx_hash})")
+    if verifier.disputes is not None:
+        r.disputes = d = record_disputes(verifier.disputes, answer.node, rec.seq, event.batch_id)
+        gone = [x.dispute_id for x in d.disputes if x.kind is DisputeKind.AVAILABILITY
+                and x.status is DisputeStatus.UPHELD]
+        r.add("batch available (BatchDisputes)", not d.unavailable,
+              f"batch {event.batch_id} was marked unavailable (dispute {', '.join(map(str, gone))}): the node did not "
+              "publish a challenged chunk on-chain; this record earns nothing in rewards" if d.unavailable else
+              f"{d.summary()}; not marked unavailable")
     check = verifier.check_event(event, keep_decoded=True)
     if not r.add("DA payload rebuilds the posted root", check.ok, f"{check.verdict.value}: {check.detail}"):
         return r
@@ -233,6 +250,7 @@ def verify_answer(answer: SavedAnswer, verifier: Verifier) -> AnswerReport:
     except ChainError as e:  # only the confirmation count is lost
         r.add("confirmations", None, f"cannot read the head: {e}")
         return r
+    assert event.block_number is not None  # find_batch reads BatchPosted logs, which carry their block
     r.add("confirmations", True, f"{head - event.block_number + 1} blocks (head {head})")
     return r
 

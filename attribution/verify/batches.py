@@ -1,12 +1,12 @@
 """Independent verification of posted batches from the chain and the DA layer alone (DESIGN.md invariant 4).
 
-For each `BatchPosted` event: read the DA commitment from the posting transaction's calldata (the event carries
-its hash), fetch the payload from DA by it, check that the commitment
-hashes to the one the ledger stored, decode it strictly, check its header (chainId, ledger, node, firstSeq,
-count) against the batch, rebuild the Merkle tree and compare the root with the posted root. Each batch gets one
-`Verdict`. `check_payload` is the pure part (bytes in, verdict out), shared with the indexer; `Verifier` adds the
-RPC and DA reads, record proofs (`verify_record`) and the step-by-step check of a saved answer (`verify_answer`,
-in `attribution.verify.answers`).
+For each `BatchPosted` event (read as a `PostedBatch`, `attribution.chain.batch`, with the commitment from the
+posting transaction's calldata: the event carries its hash): fetch the payload from DA by the commitment, check
+that the commitment hashes to the one the ledger stored, decode it strictly, check its header (chainId, ledger,
+node, firstSeq, count) against the batch, rebuild the Merkle tree and compare the root with the posted root.
+Each batch gets one `Verdict`. `check_payload` is the pure part (bytes in, verdict out), shared with the indexer;
+`Verifier` adds the RPC and DA reads, record proofs (`verify_record`) and the step-by-step check of a saved answer
+(`verify_answer`, in `attribution.verify.answers`).
 
 A verdict is evidence about a batch. Failing to reach the RPC or DA is not: it raises `VerifyError` and the caller
 retries later.
@@ -14,14 +14,17 @@ retries later.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from attribution.chain.batch import PostedBatch
 from attribution.chain.commitments import posted_commitment
-from attribution.chain.contracts import Batch, Ledger
+from attribution.chain.contracts import Ledger
+from attribution.chain.disputes import BatchDisputes
 from attribution.chain.errors import ChainError, CommitmentNotFound
 from attribution.chain.logs import DEFAULT_LOG_BLOCK_RANGE, iter_logs
 from attribution.da.client import DAClient
@@ -39,13 +42,14 @@ __all__ = [
     "VerifyError",
     "BatchNotFoundError",
     "RecordNotPostedError",
-    "BatchEvent",
     "BatchCheck",
     "NodeReport",
     "RecordCheck",
     "batch_events",
     "read_commitment",
+    "fetch_posted",
     "check_payload",
+    "commitment_of",
     "columns_of",
     "Verifier",
 ]
@@ -55,9 +59,6 @@ log = logging.getLogger(__name__)
 #: Blocks per `eth_getLogs` request at most (the chain layer halves a page the provider refuses).
 DEFAULT_PAGE_BLOCKS = DEFAULT_LOG_BLOCK_RANGE
 _BATCH_POSTED_TOPIC = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes32)")
-
-
-_NOT_IN_CALLDATA = "the DA commitment is not in the posting transaction's calldata (postBatch called by a contract)"
 
 
 class Verdict(enum.StrEnum):
@@ -82,50 +83,18 @@ class RecordNotPostedError(VerifyError, LookupError):
     """The record's seq is not covered by any posted batch yet; wait for the node's batcher and retry."""
 
 
-@dataclass(frozen=True)
-class BatchEvent:
-    """One `BatchPosted` log with where it sits in the chain (block hash for reorg checks) and the commitment read
-    from its transaction's calldata (empty, with `missing_commitment` saying why, when it is not there)."""
-
-    batch_id: int
-    node: str
-    root: bytes
-    first_seq: int
-    count: int
-    da_commitment: bytes
-    block_number: int
-    block_hash: bytes
-    tx_hash: str
-    log_index: int
-    first_timestamp: int = 0
-    last_timestamp: int = 0
-    missing_commitment: str = ""
-
-    @classmethod
-    def from_log(cls, ev: Any, da_commitment: bytes, missing_commitment: str = "") -> BatchEvent:
-        """From a web3 decoded event (`contract.events.BatchPosted().process_log` / `get_logs`) and the commitment
-        its transaction posted (`read_commitment`)."""
-        a = ev["args"]
-        return cls(batch_id=int(a["batchId"]), node=to_checksum_address(a["node"]), root=bytes(a["root"]),
-                   first_seq=int(a["firstSeq"]), count=int(a["count"]), da_commitment=da_commitment,
-                   missing_commitment=missing_commitment,
-                   block_number=int(ev["blockNumber"]), block_hash=bytes(ev["blockHash"]),
-                   tx_hash="0x" + bytes(ev["transactionHash"]).hex(), log_index=int(ev["logIndex"]),
-                   first_timestamp=int(a["firstTimestamp"]), last_timestamp=int(a["lastTimestamp"]))
-
-
-def read_commitment(ledger: Ledger, ev: Any) -> tuple[bytes, str]:
-    """The commitment of a decoded `BatchPosted` event from its transaction's calldata, or (b"", why) when it is
+def read_commitment(ledger: Ledger, ev: Any) -> tuple[bytes | None, str]:
+    """The commitment of a decoded `BatchPosted` event from its transaction's calldata, or (None, why) when it is
     not there (posted through a contract); RPC failures raise `ChainError`."""
     try:
         return posted_commitment(ledger, bytes(ev["transactionHash"]), bytes(ev["args"]["daCommitmentHash"])), ""
     except CommitmentNotFound as e:
-        return b"", str(e)
+        return None, str(e)
 
 
 def batch_events(ledger: Ledger, from_block: int, to_block: int | None = None, *, node: str | None = None,
                  batch_id: int | None = None, page_blocks: int | None = None,
-                 reverse: bool = False) -> Iterator[BatchEvent]:
+                 reverse: bool = False) -> Iterator[PostedBatch]:
     """`BatchPosted` events in `[from_block, to_block]` (default: latest) in chain order (newest first with
     `reverse`), read with the chain layer's paged `eth_getLogs` (`page_blocks` caps a page; the provider's own
     limits halve it). Optionally only one node's or one batch id's (indexed topics)."""
@@ -141,26 +110,51 @@ def batch_events(ledger: Ledger, from_block: int, to_block: int | None = None, *
         for lg in iter_logs(ledger.client, address=ledger.address, from_block=max(0, from_block),
                             to_block="latest" if to_block is None else to_block, topics=topics, reverse=reverse):
             decoded = event.process_log(lg)
-            yield BatchEvent.from_log(decoded, *read_commitment(ledger, decoded))
+            yield PostedBatch.from_log(decoded, *read_commitment(ledger, decoded))
     except ChainError as e:
         raise VerifyError(f"reading BatchPosted events: {e}") from e
 
 
 @dataclass(frozen=True)
 class BatchCheck:
-    """The verdict on one batch, with what was compared."""
+    """The verdict on one posted batch, with what was compared."""
 
-    batch_id: int
-    node: str
-    first_seq: int
-    count: int
-    posted_root: bytes
+    posted: PostedBatch
     verdict: Verdict
     detail: str
     rebuilt_root: bytes | None = None
-    block_number: int | None = None
     decoded: DecodedBatch | None = field(default=None, compare=False, repr=False)
     tree: StandardMerkleTree | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def batch_id(self) -> int:
+        """The ledger's batch id."""
+        return self.posted.batch_id
+
+    @property
+    def node(self) -> str:
+        """The node that posted the batch."""
+        return self.posted.node
+
+    @property
+    def first_seq(self) -> int:
+        """The batch's first seq."""
+        return self.posted.first_seq
+
+    @property
+    def count(self) -> int:
+        """The batch's record count."""
+        return self.posted.count
+
+    @property
+    def posted_root(self) -> bytes:
+        """The root the batch was posted with."""
+        return self.posted.root
+
+    @property
+    def block_number(self) -> int | None:
+        """The block of the batch's `BatchPosted` event."""
+        return self.posted.block_number
 
     @property
     def ok(self) -> bool:
@@ -194,24 +188,24 @@ def _tree(decoded: DecodedBatch) -> StandardMerkleTree:
     return record_tree(cols, leaves=cols.leaf_bytes())
 
 
-def check_payload(event: BatchEvent, chain_id: int, ledger: str, payload: bytes | None, *,
-                  stored: Batch | None = None, missing_reason: str = "DA has no payload for the commitment",
+def check_payload(event: PostedBatch, chain_id: int, ledger: str, payload: bytes | None, *,
+                  stored: PostedBatch | None = None, missing_reason: str = "DA has no payload for the commitment",
                   keep_decoded: bool = False) -> BatchCheck:
-    """The verdict on one batch given its payload bytes (None when DA could not produce them). Pure: no I/O.
+    """The verdict on one batch (`event`: as its `BatchPosted` event says) given its payload bytes (None when DA
+    could not produce them). Pure: no I/O.
 
     `stored` is the ledger's `batch(id)`; when given, the event's commitment must hash to the stored one and the
     event's root, node, firstSeq and count must equal the stored ones.
     """
     def verdict(v: Verdict, detail: str, rebuilt: bytes | None = None, decoded: DecodedBatch | None = None,
                 tree: StandardMerkleTree | None = None) -> BatchCheck:
-        return BatchCheck(event.batch_id, event.node, event.first_seq, event.count, event.root, v, detail, rebuilt,
-                          event.block_number, decoded if keep_decoded else None, tree if keep_decoded else None)
+        return BatchCheck(event, v, detail, rebuilt, decoded if keep_decoded else None,
+                          tree if keep_decoded else None)
 
-    if not event.da_commitment:
-        return verdict(Verdict.PAYLOAD_MISSING, event.missing_commitment or _NOT_IN_CALLDATA)
     if stored is not None:
-        if keccak256(event.da_commitment) != stored.da_commitment_hash:
-            return verdict(Verdict.PAYLOAD_MISSING, "keccak256(posted commitment) differs from the commitment hash "
+        event_hash = event.da_commitment_hash if event.da_commitment is None else keccak256(event.da_commitment)
+        if event_hash != stored.da_commitment_hash:
+            return verdict(Verdict.PAYLOAD_MISSING, "keccak256(event commitment) differs from the commitment hash "
                            "the ledger stored; the event is not this batch's (RPC serving wrong logs?)")
         diffs = [name for name, a, b in (
             ("root", event.root, stored.root), ("node", event.node.lower(), stored.node.lower()),
@@ -298,9 +292,11 @@ class Verifier:
     """Verifies batches of one ledger from its RPC and a DA endpoint; trusts nothing the nodes say."""
 
     def __init__(self, ledger: Ledger, da: DAClient, *, from_block: int = 0,
-                 page_blocks: int = DEFAULT_PAGE_BLOCKS) -> None:
+                 page_blocks: int = DEFAULT_PAGE_BLOCKS, disputes: BatchDisputes | None = None) -> None:
         self.ledger = ledger
         self.da = da
+        #: the deployment's BatchDisputes, when known: `verify batch` and `verify answer` show its disputes
+        self.disputes = disputes
         self.from_block = from_block
         self.page_blocks = page_blocks
 
@@ -310,7 +306,7 @@ class Verifier:
         return self.ledger.client.chain_id
 
     def events(self, *, node: str | None = None, batch_id: int | None = None,
-               to_block: int | None = None) -> list[BatchEvent]:
+               to_block: int | None = None) -> list[PostedBatch]:
         """`BatchPosted` events since `from_block` (optionally of one node or one batch)."""
         return list(batch_events(self.ledger, self.from_block, to_block, node=node, batch_id=batch_id,
                                  page_blocks=self.page_blocks))
@@ -326,22 +322,22 @@ class Verifier:
         except DAError as e:  # unreachable or refused: no evidence either way
             raise VerifyError(f"cannot read DA at {self.da.base_url}: {e}") from e
 
-    def stored(self, batch_id: int) -> Batch:
+    def stored(self, batch_id: int) -> PostedBatch:
         """The ledger's stored batch."""
         try:
             return self.ledger.batch(batch_id)
         except ChainError as e:
             raise VerifyError(f"cannot read batch {batch_id} from the ledger: {e}") from e
 
-    def check_event(self, event: BatchEvent, *, keep_decoded: bool = False) -> BatchCheck:
+    def check_event(self, event: PostedBatch, *, keep_decoded: bool = False) -> BatchCheck:
         """Verdict for the batch of one event."""
-        payload, why = self.fetch(event.da_commitment) if event.da_commitment else (None, event.missing_commitment)
+        payload, why = fetch_posted(self, event)
         check = check_payload(event, self.chain_id, self.ledger.address, payload, stored=self.stored(event.batch_id),
                               missing_reason=why, keep_decoded=keep_decoded)
         log.info("batch %d of %s: %s", event.batch_id, event.node, check.verdict.value)
         return check
 
-    def event_of(self, batch_id: int) -> BatchEvent:
+    def event_of(self, batch_id: int) -> PostedBatch:
         """The `BatchPosted` event of `batch_id`."""
         found = self.events(batch_id=batch_id)
         if not found:
@@ -377,7 +373,7 @@ class Verifier:
                         f"{expect} (lower --from-block?)")
         return NodeReport(node, checks, next_seq, gaps)
 
-    def find_batch(self, node: str, seq: int) -> BatchEvent:
+    def find_batch(self, node: str, seq: int) -> PostedBatch:
         """The event of the batch of `node` that covers `seq` (newest first: recent records are found fast)."""
         for ev in batch_events(self.ledger, self.from_block, node=to_checksum_address(node),
                                page_blocks=self.page_blocks, reverse=True):
@@ -408,6 +404,21 @@ class Verifier:
         return RecordCheck(_without_payload(check), record, proof, onchain)
 
 
+def fetch_posted(verifier: Verifier, event: PostedBatch) -> tuple[bytes | None, str]:
+    """The payload of an event's batch from DA, or (None, why): DA lacks it, or the commitment was not in the
+    posting transaction's calldata (`missing_commitment`: posted through a contract), which leaves nothing to fetch."""
+    if event.da_commitment is None and event.missing_commitment:
+        return None, event.missing_commitment
+    return verifier.fetch(commitment_of(event))
+
+
+def commitment_of(event: PostedBatch) -> bytes:
+    """The DA commitment of a batch read from its event (the ledger's storage keeps only its hash)."""
+    if event.da_commitment is None:
+        raise VerifyError(f"batch {event.batch_id} was read from the ledger's storage, which keeps only the hash of "
+                          "its DA commitment: read its BatchPosted event (`batch_events`) to fetch the payload")
+    return event.da_commitment
+
+
 def _without_payload(check: BatchCheck) -> BatchCheck:
-    return BatchCheck(check.batch_id, check.node, check.first_seq, check.count, check.posted_root, check.verdict,
-                      check.detail, check.rebuilt_root, check.block_number)
+    return dataclasses.replace(check, decoded=None, tree=None)

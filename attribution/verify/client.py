@@ -22,6 +22,7 @@ import httpx
 
 from attribution import safejson
 from attribution.chain.contracts import Ledger
+from attribution.chain.disputes import BatchDisputes
 from attribution.chain.errors import ChainError, DeploymentError
 from attribution.chain.setup import connect
 from attribution.da.client import DEFAULT_URL, DAClient
@@ -76,7 +77,7 @@ class LedgerClient:
     def __init__(self, rpc_url: str, *, da_url: str = DEFAULT_URL, ledger: str | None = None,
                  from_block: int | None = None, node_url: str | None = None, indexer_url: str | None = None,
                  deployments_dir: Path | str | None = None, page_blocks: int = DEFAULT_PAGE_BLOCKS,
-                 timeout_s: float = 30.0) -> None:
+                 timeout_s: float = 30.0, disputes: str | None = None) -> None:
         try:
             ctx = connect(rpc_url, deployments_dir=deployments_dir, load_deployment=ledger is None,
                           timeout_s=timeout_s)
@@ -88,10 +89,13 @@ class LedgerClient:
         if ledger is None:
             deployment = ctx.need_deployment()
             ledger, deploy_block = deployment.address("AttributionLedger"), deployment.deploy_block
+            disputes = disputes or deployment.addresses.get("BatchDisputes")
         self.ledger = Ledger(ctx.client, ledger)
         self.da = DAClient(da_url, timeout=timeout_s, max_retries=3, backoff=0.2)
-        self.verifier = Verifier(self.ledger, self.da, from_block=deploy_block if from_block is None else from_block,
-                                 page_blocks=page_blocks)
+        start = deploy_block if from_block is None else from_block
+        # with the deployment's BatchDisputes, verify_answer also reports the batch's disputes
+        self.verifier = Verifier(self.ledger, self.da, from_block=start, page_blocks=page_blocks,
+                                 disputes=BatchDisputes(ctx.client, disputes, deploy_block=start) if disputes else None)
         self.node_url = node_url.rstrip("/") if node_url else None
         self.indexer_url = indexer_url.rstrip("/") if indexer_url else None
         self._http = httpx.Client(timeout=timeout_s)
@@ -180,6 +184,7 @@ class LedgerClient:
         while True:
             try:
                 event = self.verifier.find_batch(to_checksum_address(node), seq)
+                assert event.block_number is not None  # read from its BatchPosted log, which carries its block
                 depth = self.ledger.client.block_number() - event.block_number + 1
                 if depth >= confirmations:
                     check = self.verifier.check_event(event, keep_decoded=True)

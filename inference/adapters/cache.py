@@ -7,23 +7,17 @@
 - Eviction is LRU per tier; pinned adapters are never evicted; an adapter used by a running row (`activate`) is
   never evicted from the device, and one whose requests wait for the device keeps its host copy. A load that finds
   no host room waits (its requests with it) until room can be made, like a device full of busy adapters.
-- `acquire` (at submit) counts a reference and prefetches: a loader thread moves disk -> host while the engine keeps
-  computing; `activate` (engine thread, at admission) moves host -> device, evicting idle device adapters.
-- Loads belong to an entry, not to an adapter id: each load carries a token of the entry it was started for, and
-  its result is dropped when that entry was removed (or re-added as a new entry) or another load superseded it.
-  One load at a time per entry: `pin`/`preload` wait for a load in flight instead of starting a second one.
-- Load errors: an adapter's named content errors (`inference.adapters.errors`) stay until remove + add; transient
-  ones (`OSError`, `MemoryError`) are retried with backoff, then fail the waiting requests with `AdapterLoadFailed`,
-  and the next request tries again. The loader thread survives any exception and reports it on the adapter.
+- `acquire` (at submit) counts a reference and prefetches: the loader (`inference.adapters.loader`: load jobs,
+  retries, the loader thread) moves disk -> host while the engine keeps computing; `activate` (engine thread, at
+  admission) moves host -> device, evicting idle device adapters.
 - Hot add/remove: `add` validates (the named errors of `inference.adapters.errors`) before anything changes;
-  `remove` hides the adapter at once and frees it when its last in-flight request releases it.
+  `remove` hides the adapter at once and frees it when its last in-flight request releases it (a load of it in
+  flight is dropped when it finishes).
 - With a CUDA pool the host tier holds pinned (page-locked) tensors, so host -> device copies run asynchronously.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import os
 import pathlib
@@ -36,9 +30,10 @@ from typing import Any
 import torch
 
 from inference.adapters.entry import AdapterBudgetExceeded, AdapterLoadFailed, CacheBudgets, _dir_bytes, _Entry
-from inference.adapters.errors import AdapterError, AdapterNotFound
+from inference.adapters.errors import AdapterNotFound
 from inference.adapters.identity import adapter_id_of, parse_id
-from inference.adapters.weights import DEFAULT_MAX_BYTES, DEFAULT_MAX_RANK, LoraWeights, load_adapter, verified
+from inference.adapters.loader import DEFAULT_RETRY_DELAYS, AdapterLoader
+from inference.adapters.weights import DEFAULT_MAX_BYTES, DEFAULT_MAX_RANK, LoraWeights, load_adapter
 from inference.api import AdapterInfo, AdapterNameTaken
 from inference.lora import LoraPool, PoolSlot
 
@@ -56,9 +51,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 TIERS = ("device", "host", "disk")
-# seconds to wait before each retry of a load that failed with a transient error (then the requests fail)
-DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.05, 0.2, 1.0)
-_TRANSIENT = (OSError, MemoryError)  # OSError covers TimeoutError, ConnectionError, a vanished network mount
+
 
 class AdapterCache:
     """The adapters a node can serve, and where each one is now (device, host or disk)."""
@@ -78,50 +71,38 @@ class AdapterCache:
         self.base_config = base_config
         self.pool = pool
         self.budgets = budgets or CacheBudgets()
-        self._loader = loader or (lambda p: load_adapter(p, base_config, max_rank=max_rank, max_bytes=max_bytes,
-                                                         dtype=pool.dtype, device="cpu"))
+        load = loader or (lambda p: load_adapter(p, base_config, max_rank=max_rank, max_bytes=max_bytes,
+                                                 dtype=pool.dtype, device="cpu"))
         # page-locked host copies let the pool's host -> device copies run without blocking; only CUDA has them
         self.pin_host_memory = torch.device(pool.device).type == "cuda"
-        self.retry_delays = tuple(retry_delays)
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)  # signalled when a load finishes or a job is queued
         self._entries: dict[bytes, _Entry] = {}
         self._names: dict[str, bytes] = {}
         self._host_lru: OrderedDict[bytes, _Entry] = OrderedDict()
         self._device_lru: OrderedDict[bytes, _Entry] = OrderedDict()
-        self._room_waiters: set[_Entry] = set()
         self.host_used = 0
         self.device_used = 0
         self.disk_used = 0
         self.evictions = {"device": 0, "host": 0}
-        self.loader_faults = 0  # exceptions the loader thread caught outside the loader itself (bugs, reported)
-        self._ready: Callable[[], None] = lambda: None
-        self._prefetch = prefetch
-        self._pending: list[tuple[float, int, _Entry, int]] = []  # (due, seq, entry, token): a min-heap of jobs
-        self._seq = itertools.count()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._loads = AdapterLoader(self._cond, load, live=self._live, host_room_possible=self._host_room_possible,
+                                    insert_host=self._insert_host, pin_host_memory=self.pin_host_memory,
+                                    prefetch=prefetch, retry_delays=retry_delays)
 
     # ---------------------------------------------------------------- lifecycle
 
     def set_ready_callback(self, fn: Callable[[], None]) -> None:
         """Called (from the loader thread) whenever an adapter finished loading, so the engine can admit."""
-        self._ready = fn
+        self._loads.ready = fn
+
+    @property
+    def loader_faults(self) -> int:
+        """Exceptions the loader thread caught outside the loader itself (bugs, reported on the adapter)."""
+        return self._loads.faults
 
     def close(self) -> None:
         """Stop the loader thread (pending loads are dropped; a later request queues its load again)."""
-        with self._cond:
-            thread, self._thread = self._thread, None
-            self._stopping = True
-            self._cond.notify_all()
-        if thread is not None:
-            thread.join(10)
-        with self._cond:
-            for _, _, e, token in self._pending:
-                if e.load == "queued" and e.load_token == token:
-                    e.load = None
-            self._pending.clear()
-            self._stopping = False
+        self._loads.close()
 
     def __enter__(self) -> AdapterCache:
         return self
@@ -138,7 +119,7 @@ class AdapterCache:
         With `validate` it is loaded and checked first (named errors, no change), its bytes hashing to `expected_id`."""
         p = pathlib.Path(path)
         name = name or p.name
-        weights = self._host_form(verified(self._loader(p), expected_id, str(p))) if validate else None
+        weights = self._loads.load(p, expected_id, str(p)) if validate else None
         adapter_id = weights.adapter_id if weights is not None else adapter_id_of(p)  # the id of the bytes loaded
         b = self.budgets
         if weights is not None and ((b.host_bytes is not None and weights.nbytes > b.host_bytes)
@@ -197,10 +178,7 @@ class AdapterCache:
         if self._entries.get(e.adapter_id) is e:
             self.disk_used -= e.disk_bytes
             del self._entries[e.adapter_id]
-        self._room_waiters.discard(e)
-        e.load, e.load_token = None, e.load_token + 1  # a queued job or running load of it is now stale
-        self._cond.notify_all()  # a pin/preload waiting on its load sees it gone
-        self._kick_room_waiters()
+        self._loads.cancel(e)
         logger.info("adapter removed: 0x%s", e.adapter_id.hex())
 
     # ---------------------------------------------------------------- lookup
@@ -266,7 +244,7 @@ class AdapterCache:
             e = self._lookup(name_or_id)
             was, e.pinned = e.pinned, True
         try:
-            w = self._load_sync(e)
+            w = self._loads.load_sync(e)
             with self._lock:
                 if w is not None and e.host is None and e.slot is None:
                     raise AdapterBudgetExceeded(f"no host room to pin {e.name}: the host budget is held by pinned "
@@ -281,7 +259,7 @@ class AdapterCache:
         """Make the adapter evictable again."""
         with self._lock:
             self._lookup(name_or_id).pinned = False
-            self._kick_room_waiters()
+            self._loads.kick_room_waiters()
 
     # ---------------------------------------------------------------- requests (engine side)
 
@@ -296,8 +274,8 @@ class AdapterCache:
             tier = e.tier
             if e.host is not None:
                 self._host_lru.move_to_end(e.adapter_id)
-            if tier == "disk" and self._prefetch:
-                self._maybe_enqueue(e)
+            if tier == "disk" and self._loads.prefetch:
+                self._loads.maybe_enqueue(e)
         return e.adapter_id, tier
 
     def release(self, adapter_id: bytes, tokens: int = 0) -> None:
@@ -313,18 +291,18 @@ class AdapterCache:
             if e.removing and e.refs == 0 and e.active == 0:
                 self._drop(e)
             elif e.refs == 0:
-                self._kick_room_waiters()  # its host copy became evictable
+                self._loads.kick_room_waiters()  # its host copy became evictable
 
     def activate(self, adapter_id: bytes) -> PoolSlot | None:
         """Make the adapter device-resident for a running row; None while it loads or the device is full of busy
         adapters (the request keeps waiting). Raises the adapter's load error if loading failed."""
         w: LoraWeights | None = None
-        if not self._prefetch:  # load on this thread (outside the lock: other threads keep using the cache)
+        if not self._loads.prefetch:  # load on this thread (outside the lock: other threads keep using the cache)
             with self._lock:
                 e = self._entry(adapter_id)
                 need = e.slot is None and e.host is None and e.load_error is None
             if need:
-                w = self._load_sync(e)
+                w = self._loads.load_sync(e)
         with self._cond:
             return self._activate(self._entry(adapter_id), w)
 
@@ -341,8 +319,8 @@ class AdapterCache:
         if e.slot is None:
             w = e.host or loaded
             if w is None:
-                if self._prefetch:
-                    self._maybe_enqueue(e)
+                if self._loads.prefetch:
+                    self._loads.maybe_enqueue(e)
                 return None
             if not self._make_device_room(e, w):
                 return None
@@ -352,7 +330,7 @@ class AdapterCache:
             e.device_bytes = self.pool.slot_nbytes(w.rank, w.target_modules)
             self.device_used += e.device_bytes
             self._device_lru[e.adapter_id] = e
-            self._kick_room_waiters()  # its host copy became evictable
+            self._loads.kick_room_waiters()  # its host copy became evictable
         e.active += 1
         self._device_lru.move_to_end(e.adapter_id)
         return e.slot
@@ -373,7 +351,7 @@ class AdapterCache:
         with self._lock:
             e = self._lookup(name_or_id)
         while True:
-            w = self._load_sync(e)
+            w = self._loads.load_sync(e)
             with self._cond:
                 if w is None and e.host is None and e.slot is None:
                     continue  # evicted again between the load and here
@@ -391,161 +369,6 @@ class AdapterCache:
             torch.accelerator.synchronize(self.pool.device)  # the pool's copies may be asynchronous
         return (time.perf_counter() - t0) * 1e3
 
-    # ---------------------------------------------------------------- loading
-
-    def _host_form(self, w: LoraWeights) -> LoraWeights:
-        return w.pinned() if self.pin_host_memory else w
-
-    def _maybe_enqueue(self, e: _Entry) -> None:
-        """Queue a background load of `e` unless one is queued or running, it failed, or no host room can be made."""
-        if e.load is not None or e.load_error is not None or e.host is not None or e.slot is not None:
-            return
-        if e.room_for is not None and not self._host_room_possible(e, e.room_for):
-            self._room_waiters.add(e)
-            return
-        self._enqueue(e)
-
-    def _enqueue(self, e: _Entry, delay: float = 0.0) -> None:
-        self._room_waiters.discard(e)
-        e.load = "queued"
-        e.load_token += 1
-        heapq.heappush(self._pending, (time.monotonic() + delay, next(self._seq), e, e.load_token))
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._worker, name="adapter-loader", daemon=True)
-            self._thread.start()
-        self._cond.notify_all()
-
-    def _next_job(self) -> tuple[_Entry, int] | None:
-        """The next due job (lock held); None when the cache closes."""
-        while not self._stopping:
-            now = time.monotonic()
-            if self._pending and self._pending[0][0] <= now:
-                _, _, e, token = heapq.heappop(self._pending)
-                return e, token
-            self._cond.wait(self._pending[0][0] - now if self._pending else None)
-        return None
-
-    def _worker(self) -> None:
-        while True:
-            with self._cond:
-                job = self._next_job()
-            if job is None:
-                return
-            e, token = job
-            try:
-                if not self._run_job(e, token):
-                    continue
-            except Exception as exc:  # a fault outside the loader (a bug): report it on the adapter, keep serving
-                self.loader_faults += 1
-                logger.exception("adapter loader fault while loading 0x%s", e.adapter_id.hex())
-                with self._cond:
-                    if self._live(e) and e.load_token == token:
-                        failed = AdapterLoadFailed(f"adapter {e.name} could not be loaded ({type(exc).__name__}: "
-                                                   f"{exc}): an internal fault, logged; the next request for it "
-                                                   "tries again", adapter=e.name)
-                        failed.__cause__ = exc
-                        e.load, e.load_error, e.error_sticky, e.attempts = None, failed, False, 0
-                        self._cond.notify_all()
-            try:
-                self._ready()
-            except Exception:
-                logger.exception("adapter cache ready callback failed")
-
-    def _run_job(self, e: _Entry, token: int) -> bool:
-        """Run one queued load; False if it was stale or must wait for host room (nothing changed)."""
-        with self._cond:
-            # stale: the entry was removed or replaced, or a pin/preload claimed its load (a newer token)
-            if not (self._live(e) and e.load == "queued" and e.load_token == token):
-                return False
-            if e.room_for is not None and not self._host_room_possible(e, e.room_for):
-                e.load = None
-                self._room_waiters.add(e)
-                return False
-            e.load = "running"
-        t0 = time.perf_counter()
-        w, err = self._call_loader(e)
-        with self._cond:
-            self._finish_load(e, token, w, err, t0, retry=True)
-        return True
-
-    def _call_loader(self, e: _Entry) -> tuple[LoraWeights | None, BaseException | None]:
-        try:  # a reload re-checks the content hash: files swapped since add are never served under its id
-            return self._host_form(verified(self._loader(e.path), e.adapter_id, e.name)), None
-        except Exception as exc:  # classified by _finish_load: the error belongs to this adapter's requests
-            return None, exc
-
-    def _finish_load(self, e: _Entry, token: int, w: LoraWeights | None, err: BaseException | None, t0: float,
-                     *, retry: bool) -> AdapterError | None:
-        """Apply a finished load (lock held). Returns the error the adapter's requests now fail with, if any."""
-        if not (self._live(e) and e.load == "running" and e.load_token == token):
-            logger.debug("stale load of 0x%s dropped (entry removed, replaced or superseded)", e.adapter_id.hex())
-            return None
-        e.load = None
-        self._cond.notify_all()
-        if err is None and w is not None:
-            e.attempts = 0
-            e.load_ms = (time.perf_counter() - t0) * 1e3
-            e.rank = w.rank
-            if e.host is None and e.slot is None and not self._insert_host(e, w):
-                if e.load_error is None:  # not refused for good: wait for room (and load again then)
-                    e.room_for = w.nbytes
-                    self._room_waiters.add(e)
-            return e.load_error
-        if isinstance(err, AdapterError):  # the content is bad (or too big): refused until remove + add
-            e.attempts = 0
-            e.load_error, e.error_sticky = err, True
-            logger.warning("adapter 0x%s refused: %s", e.adapter_id.hex(), err)
-            return err
-        if retry and isinstance(err, _TRANSIENT) and e.attempts < len(self.retry_delays):
-            delay = self.retry_delays[e.attempts]
-            e.attempts += 1
-            logger.warning("adapter 0x%s load failed (%s: %s), retry %d in %.2fs", e.adapter_id.hex(),
-                           type(err).__name__, err, e.attempts, delay)
-            self._enqueue(e, delay)
-            return None
-        tries = e.attempts + 1
-        e.attempts = 0
-        failed = AdapterLoadFailed(f"adapter {e.name} could not be loaded from {e.path} after {tries} attempt(s) "
-                                   f"({type(err).__name__}: {err}): check the files and the disk; the next request "
-                                   "for it tries again", adapter=e.name)
-        failed.__cause__ = err
-        e.load_error, e.error_sticky = failed, False
-        logger.warning("adapter 0x%s failed to load: %s", e.adapter_id.hex(), failed)
-        return failed
-
-    def _load_sync(self, e: _Entry) -> LoraWeights | None:
-        """Load `e` on the calling thread (which must not hold the lock); returns the weights it loaded, or None
-        when they were already resident (perhaps loaded by a load in flight, which this waits for)."""
-        with self._cond:
-            while True:
-                if not self._live(e):
-                    raise AdapterNotFound(f"adapter {e.name} was removed while loading: add it again",
-                                          adapter=e.name)
-                if e.host is not None or e.slot is not None:
-                    return None
-                if e.load_error is not None and e.error_sticky:
-                    raise e.load_error
-                if e.load != "running":
-                    break
-                self._cond.wait()
-            self._room_waiters.discard(e)
-            e.load, e.load_error = "running", None  # claims a queued job too: its token becomes stale
-            e.load_token += 1
-            token = e.load_token
-        t0 = time.perf_counter()
-        for attempt in range(len(self.retry_delays) + 1):
-            w, err = self._call_loader(e)
-            if not (isinstance(err, _TRANSIENT) and attempt < len(self.retry_delays)):
-                break
-            time.sleep(self.retry_delays[attempt])
-        with self._cond:
-            e.attempts = attempt
-            failed = self._finish_load(e, token, w, err, t0, retry=False)
-            if not self._live(e):
-                raise AdapterNotFound(f"adapter {e.name} was removed while loading: add it again", adapter=e.name)
-        if failed is not None:
-            raise failed
-        return w
 
     # ---------------------------------------------------------------- tier accounting
 
@@ -581,7 +404,6 @@ class AdapterCache:
             self.evictions["host"] += 1
         e.host = w
         e.room_for = None
-        self._room_waiters.discard(e)
         self.host_used += w.nbytes
         self._host_lru[e.adapter_id] = e
         return True
@@ -593,17 +415,6 @@ class AdapterCache:
         e.host = None
         if self._host_lru.get(e.adapter_id) is e:
             del self._host_lru[e.adapter_id]
-
-    def _kick_room_waiters(self) -> None:
-        """Queue the loads that waited for host room, now that room may have been freed (lock held)."""
-        if not self._room_waiters or not self._prefetch:
-            return
-        for e in list(self._room_waiters):
-            if not self._live(e) or e.refs == 0:
-                self._room_waiters.discard(e)
-                e.room_for = None  # a later request loads it afresh
-            elif e.room_for is None or self._host_room_possible(e, e.room_for):
-                self._enqueue(e)
 
     def _make_device_room(self, e: _Entry, w: LoraWeights) -> bool:
         need = self.pool.slot_nbytes(w.rank, w.target_modules)
@@ -639,4 +450,4 @@ class AdapterCache:
                     "device_adapters": len(self._device_lru), "host_adapters": len(self._host_lru),
                     "adapters": sum(1 for e in self._entries.values() if not e.removing),
                     "loading": sum(1 for e in self._entries.values() if e.load is not None),
-                    "waiting_for_host_room": len(self._room_waiters)}
+                    "waiting_for_host_room": len(self._loads.room_waiters)}

@@ -48,9 +48,9 @@ from inference.api import (
     RequestFailed,
     RequestHandle,
     RequestInvalid,
-    RequestTooLong,
     StreamEvent,
     Usage,
+    checked_prompt,
 )
 from inference.backends.vllm_lora import ZERO_LORA_ID, VllmAdapters, _Adapter, write_zero_adapter
 from inference.chat import chat_template_of
@@ -273,23 +273,7 @@ class VllmEngine:
         return handle
 
     def _prompt(self, req: GenerationRequest) -> list[int]:
-        if req.max_tokens < 1:
-            raise RequestInvalid(f"max_tokens must be >= 1, got {req.max_tokens}")
-        if req.prompt_ids is not None:
-            prompt = list(req.prompt_ids)
-        elif req.prompt is not None:
-            prompt = list(self.tokenizer.encode(req.prompt))
-        else:
-            raise RequestInvalid("give a prompt (text) or prompt_ids")
-        if not prompt:
-            raise RequestInvalid("the prompt is empty: give at least one token")
-        if min(prompt) < 0 or max(prompt) >= self.vocab:
-            raise RequestInvalid(f"prompt token ids must be in [0, {self.vocab})")
-        if len(prompt) + req.max_tokens > self.spec.max_seq_len:
-            raise RequestTooLong(f"prompt ({len(prompt)} tokens) + max_tokens ({req.max_tokens}) exceeds the "
-                                 f"engine's max_seq_len {self.spec.max_seq_len}: shorten the prompt or lower "
-                                 "max_tokens")
-        return prompt
+        return checked_prompt(req, self.tokenizer, self.vocab, self.spec.max_seq_len)
 
     def _cancel(self, rid: str) -> None:
         with self._lock:

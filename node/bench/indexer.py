@@ -1,6 +1,9 @@
 """Indexer benchmark: records verified per second while catching up (SQLite and PostgreSQL), beside the bare
-verifier (DA fetch + strict decode + tree rebuild, no database) measured in the same run; then query latency
-p50/p99 through the HTTP API (in-process ASGI) on the whole index, beside a bare primary-key SELECT.
+verifier (DA fetch + strict decode + tree rebuild, no database) measured in the same run, before the first store
+and again after each (a catch-up's ratio is to the mean of the verifier runs on either side of it); then query
+latency p50/p99 through the HTTP API (in-process ASGI) on the whole index after its catch-up, beside a bare
+primary-key SELECT. Every phase reports the 1-minute load average it ran under (min-max), and the run names the
+CPU: on a shared machine the absolute rates move with the load, the ratios much less.
 
 Setup (not timed): a fresh anvil, the DA server, the contracts; one node posts `--records` records in batches of
 `--batch` (4 profiles, one with an adapter and two datasets). Full mode: 1,000,000 records; `--quick`: 100,000.
@@ -14,8 +17,10 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import random
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +48,60 @@ from attribution.records.tree import record_tree
 from attribution.verify import Verifier, batch_events
 
 log = logging.getLogger(__name__)
+
+
+def machine() -> dict[str, Any]:
+    """The CPU the figures came from: model, the flags that matter to the hashing and sorting here, cores."""
+    model, flags = "unknown", set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                model = value.strip()
+            elif key.strip() in ("flags", "Features"):
+                flags = set(value.split())
+                break
+    return {"cpu": model, "flags": [f for f in ("avx2", "fma", "sha_ni", "avx512f", "bmi2") if f in flags],
+            "cores": os.cpu_count()}
+
+
+class LoadSampler:
+    """The 1-minute load average sampled every `every_s` seconds while a phase runs: on a shared machine the
+    absolute rates move with it, so each phase reports the load it ran under."""
+
+    def __init__(self, every_s: float = 2.0) -> None:
+        self.every_s = every_s
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-load", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(self.every_s):
+                break
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(os.getloadavg()[0])
+
+    def summary(self) -> dict[str, float]:
+        """min / mean / max of the samples."""
+        s = self.samples or [os.getloadavg()[0]]
+        return {"min": min(s), "mean": sum(s) / len(s), "max": max(s)}
+
+
+def _phase(fn: Any, *args: Any) -> dict[str, Any]:
+    """Run one phase, adding the load average it ran under to its result."""
+    with LoadSampler() as load:
+        out: dict[str, Any] = fn(*args)
+    out["load"] = load.summary()
+    return out
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -190,23 +249,25 @@ def run(quick: bool, n_records: int | None, batch: int, postgres: bool, say: Any
     da = DAServerProcess(tmp / "da", kzg=False)
     da.start()
     cluster = None
-    results: dict[str, Any] = {"records": n, "batch": batch, "quick": quick}
+    results: dict[str, Any] = {"records": n, "batch": batch, "quick": quick, "machine": machine()}
     try:
         t = time.perf_counter()
         with DAClient(da.url, timeout=120) as dac:
             setup = _publish(rpc, dac, n, batch, say)
         results["setup_s"] = time.perf_counter() - t
         say("bare verifier ...")
-        results["verifier_only"] = _verifier_only(rpc, da.url, setup)
+        results["verifier_only"] = _phase(_verifier_only, rpc, da.url, setup)
         stores = {"sqlite": str(tmp / "indexer.db")}
         if postgres and pgcluster.available():
             cluster = pgcluster.start_postgres()
             stores["postgresql"] = cluster.new_database()
         for name, url in stores.items():
             say(f"catching up on {name} ...")
-            results[f"catch_up_{name}"] = _catch_up(url, rpc, da.url, setup)
+            results[f"catch_up_{name}"] = _phase(_catch_up, url, rpc, da.url, setup)
+            say(f"bare verifier again, after {name} ...")
+            results[f"verifier_after_{name}"] = _phase(_verifier_only, rpc, da.url, setup)
             say(f"queries on {name} ...")
-            results[f"queries_{name}"] = _queries(url, setup, n, n_queries)
+            results[f"queries_{name}"] = _phase(_queries, url, setup, n, n_queries)
     finally:
         if cluster is not None:
             pgcluster.stop_postgres(cluster)
@@ -220,27 +281,46 @@ def run(quick: bool, n_records: int | None, batch: int, postgres: bool, say: Any
     return results
 
 
+def _neighbour_verifier(r: dict[str, Any], store: str) -> float:
+    """The bare verifier's rate around a catch-up: the mean of the runs just before and just after it (the load of
+    a shared machine moves, so a catch-up is compared with the verifier measured beside it)."""
+    before = "verifier_only" if store == "sqlite" else "verifier_after_sqlite"
+    rates = [r[k]["records_per_s"] for k in (before, f"verifier_after_{store}") if k in r]
+    return sum(rates) / len(rates)
+
+
+def _load(x: dict[str, Any]) -> str:
+    load = x.get("load")
+    return "" if not load else f"{load['mean']:.1f} ({load['min']:.1f}-{load['max']:.1f})"
+
+
 def _print(r: dict[str, Any], console: Console) -> None:
-    t = Table(title=f"indexer catch-up: {r['records']:,} records in batches of {r['batch']:,}")
-    for col in ("what", "records", "seconds", "records/s", "vs bare verifier"):
+    m = r.get("machine", {})
+    t = Table(title=f"indexer catch-up: {r['records']:,} records in batches of {r['batch']:,} on {m.get('cpu', '?')} "
+                    f"({m.get('cores', '?')} cores)")
+    for col in ("what", "records", "seconds", "records/s", "vs bare verifier beside it", "load avg (min-max)"):
         t.add_column(col, justify="right" if col != "what" else "left")
-    base = r["verifier_only"]["records_per_s"]
-    for key, label in (("verifier_only", "bare verifier (DA + decode + tree, no DB)"),
-                       ("catch_up_sqlite", "indexer, SQLite"), ("catch_up_postgresql", "indexer, PostgreSQL")):
+    rows = (("verifier_only", "bare verifier (DA + decode + tree, no DB)"), ("catch_up_sqlite", "indexer, SQLite"),
+            ("verifier_after_sqlite", "bare verifier again"), ("catch_up_postgresql", "indexer, PostgreSQL"),
+            ("verifier_after_postgresql", "bare verifier again"))
+    for key, label in rows:
         if key in r:
             x = r[key]
-            t.add_row(label, f"{x['records']:,}", f"{x['seconds']:.1f}", f"{x['records_per_s']:,.0f}",
-                      f"{x['records_per_s'] / base:.2f}x")
+            ratio = "" if not key.startswith("catch_up_") else \
+                f"{x['records_per_s'] / _neighbour_verifier(r, key.removeprefix('catch_up_')):.2f}x"
+            t.add_row(label, f"{x['records']:,}", f"{x['seconds']:.1f}", f"{x['records_per_s']:,.0f}", ratio,
+                      _load(x))
     console.print(t)
     for store in ("sqlite", "postgresql"):
         q = r.get(f"queries_{store}")
         if not q:
             continue
-        qt = Table(title=f"query latency via the HTTP API on {q['indexed_records']:,} records ({store})")
+        qt = Table(title=f"query latency via the HTTP API on {q['indexed_records']:,} records ({store}), load avg "
+                         f"{_load(q)}")
         for col in ("query", "p50 ms", "p99 ms"):
             qt.add_column(col, justify="right" if col != "query" else "left")
         for name, v in q.items():
-            if isinstance(v, dict):
+            if isinstance(v, dict) and "p50_ms" in v:
                 qt.add_row(name, f"{v['p50_ms']:.2f}", f"{v['p99_ms']:.2f}")
         console.print(qt)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from attribution.chain.batch import PostedBatch
 from attribution.records import Profile
 from attribution.records.payload import DecodedBatch
 from attribution.rewards import (
@@ -77,7 +78,8 @@ def synthetic_epoch(records: int, *, adapters: int = 1000, datasets: int = 2000,
         dec = DecodedBatch(31337, b"\x01" * 20, bytes.fromhex(node[2:]), seq[node], n, tuple(profiles), pidx,
                            rng.integers(1, 2048, n).astype(np.uint32), rng.integers(1, 1024, n).astype(np.uint32),
                            np.full(n, posted_at, np.uint64), np.zeros((n, 32), np.uint8))
-        batches.append(EpochBatch(b + 1, node, posted_at, "ok", dec, seq[node], n))
+        batches.append(EpochBatch(PostedBatch(b + 1, node, bytes(32), seq[node], n, bytes(32), posted_at=posted_at),
+                                  "ok", dec))
         seq[node] += n
     credits = dict.fromkeys(node_names, 10**18)
     credits[node_names[-1]] = 10**6  # short: its fees are scaled
@@ -101,8 +103,8 @@ def reference_loop(batches: list[EpochBatch], reg: ScheduledRegistry, credits: d
             a = reg.adapter_at(p.adapter_id, t) if p.adapter_id != bytes(32) else None
             fee = (int(dec.prompt_tokens[i]) + int(dec.completion_tokens[i])) * (
                 a.price_per_m_tokens if a is not None and a.active else 0) // 1_000_000
-            owed[b.node] += fee
-            rows.append((b.node, fee, a, t))
+            owed[b.posted.node] += fee
+            rows.append((b.posted.node, fee, a, t))
             done += 1
     out: dict[str, int] = defaultdict(int)
     debit = {n: min(o, credits.get(n, 0)) for n, o in owed.items()}

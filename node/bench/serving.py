@@ -292,8 +292,9 @@ def _sync(dev: torch.device) -> None:
 
 
 def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root: pathlib.Path,
-                progress: Any, requests: int | None = None, vllm: bool = False) -> Result:
-    """Every row for one model size; with `vllm`, vLLM's rows on the same weights and workload too."""
+                progress: Any, requests: int | None = None, vllm: bool = False, peers: bool = False,
+                threads: int | None = None) -> Result:
+    """Every row for one model size (+ vLLM's rows with `vllm`); `peers`: only `serving_vllm.peer_rows`."""
     spec = MODELS[name]
     res = Result(name)
     n_req = requests or (64 if quick else 256)
@@ -308,6 +309,11 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
 
     step("warm-up")
     run_ours(base, work[:4], [None] * 4, dtype=dtype)
+    if peers:
+        from node.bench.serving_vllm import peer_rows
+        peer_rows(res, model, work, lambda i: fac.path("u", i, 16), lambda p: run_ours(base, work, p, dtype=dtype)
+                  ["tok_s"], device=device, dtype=str(dtype)[6:], root=root / name, step=step, threads=threads)
+        return res
 
     # the rows the targets compare run more than once, interleaved with the others, and keep their best (co-tenants
     # on a shared machine only ever slow a run down): base-only and 32 adapters 3 times, the others twice
@@ -400,7 +406,7 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
         from node.bench.serving_vllm import vllm_rows
 
         vllm_rows(res, model, work, lambda i: fac.path("u", i, 16), device=device, dtype=str(dtype).split(".")[-1],
-                  root=root / name, step=step)
+                  root=root / name, step=step, threads=threads)
     return res
 
 
@@ -462,6 +468,8 @@ def _print(res: Result, device: str) -> None:
     if targets:
         Console(width=200).print(tt)
     e = res.extra
+    if "ttft_ms_p50" not in e:  # --peers: no latency rows
+        return
     extra = Table(title=f"latency and memory: {res.model}")
     for col in ("metric", "value", "target", "pass"):
         extra.add_column(col)
@@ -527,6 +535,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--backends", default="loraledger",
                     help="comma list of loraledger,vllm: vllm adds vLLM's rows on the same weights and workload "
                          "(run from .venv-vllm, `make setup-vllm`); our rows always run")
+    ap.add_argument("--peers", action="store_true", help="only base and 32 adapters, ours and vLLM's (with "
+                    "--backends loraledger,vllm) interleaved, best of 3: the backend comparison, much shorter")
     ap.add_argument("--kernels", default=None, choices=kernels.CHOICES,
                     help=f"kernel path (sets {kernels.ENV}; default: its value, else auto = native where the CPU "
                          "has AVX-512 and the extension was built, else torch); compiled = torch.compile of the "
@@ -574,7 +584,8 @@ def main(argv: list[str]) -> int:
 
         for m in models:
             results[m] = bench_model(m, quick=args.quick, device=device, dtype=dtype, root=root, progress=progress,
-                                     requests=args.requests, vllm="vllm" in backends)
+                                     requests=args.requests, vllm="vllm" in backends,
+                                     peers=args.peers, threads=threads)
             _print(results[m], dev_desc)
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)

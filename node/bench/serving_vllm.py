@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["json_keys", "save_model", "vllm_rows"]
+__all__ = ["json_keys", "peer_rows", "save_model", "vllm_rows"]
 
 MIXED = (1, 8, 32, 256)
 
@@ -53,25 +53,89 @@ def _run(eng: Any, work: list[Any], adapters: list[pathlib.Path | None]) -> floa
     return tokens / (time.perf_counter() - t0)
 
 
-def vllm_rows(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pathlib.Path], *, device: str,
-              dtype: str, root: pathlib.Path, step: Callable[[str], None]) -> None:
-    """Add vLLM's rows to `res` (a serving-bench `Result`): base only and 1/8/32/256 adapters, plus its start-up."""
-    from inference.api import EngineSpec, content_hash_of
+def _start(model: Any, root: pathlib.Path, *, device: str, dtype: str, threads: int | None) -> Any:
+    """A started vLLM engine on the bench's weights (None where vLLM is not installed). On CPU its worker's OpenMP
+    threads are bound to the first `threads` cores, so both backends use the same number of cores."""
+    import os
+
+    from inference.api import EngineSpec
     from inference.backends.vllm_engine import VllmEngine, vllm_available
 
     if not vllm_available():
-        step("vLLM: not installed here (make setup-vllm, then run the bench from .venv-vllm): rows skipped")
-        res.extra["vllm_startup_s"] = None
-        return
-    n = len(work)
-    step("vLLM: start-up")
+        return None
+    if device == "cpu" and threads:
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = "0" if threads == 1 else f"0-{threads - 1}"
     spec = EngineSpec(model_dir=save_model(model, root), adapter_store=root / "vllm-store", backend="vllm",
                       device=device, dtype=dtype, max_batch=64, max_queue=100_000, max_seq_len=256, max_loras=32,
                       max_cpu_loras=256, max_lora_rank=16)
     eng = VllmEngine(spec)
     eng.start()
+    eng.wait_ready(1800)
+    return eng
+
+
+def _skipped(res: Any, step: Callable[[str], None]) -> None:
+    step("vLLM: not installed here (make setup-vllm, then run the bench from .venv-vllm): rows skipped")
+    res.extra["vllm_startup_s"] = None
+
+
+def peer_rows(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pathlib.Path],
+              ours: Callable[[list[pathlib.Path | None]], float], *, device: str, dtype: str, root: pathlib.Path,
+              step: Callable[[str], None], threads: int | None, rounds: int = 3) -> None:
+    """`--peers`: only the rows the backends are compared on (base only and 32 adapters, ours and vLLM's), run
+    interleaved round by round with both engines loaded, each row the best of `rounds` (co-tenants on a shared
+    machine only ever slow a run down). `ours(paths)` runs our engine on the workload and returns tokens/s."""
+    from inference.api import content_hash_of
+
+    n = len(work)
+    paths32: list[pathlib.Path | None] = [path_of(i % 32) for i in range(n)]
+    step("vLLM: start-up")
+    eng = _start(model, root, device=device, dtype=dtype, threads=threads)
+    if eng is None:
+        _skipped(res, step)
     try:
-        eng.wait_ready(1800)
+        if eng is not None:
+            res.extra["vllm_startup_s"] = eng.startup_s
+            for i in range(32):
+                p = path_of(i)
+                eng.add_adapter(content_hash_of(p), p, p.name)
+            _run(eng, work[:4], [None] * 4)  # warm-up
+        rows: list[tuple[str, str, list[pathlib.Path | None]]] = [("base", "base only", [None] * n),
+                                                                  ("mixed_32", "32 adapters (r16)", paths32)]
+        for r in range(rounds):
+            for key, label, paths in rows:
+                step(f"round {r + 1}/{rounds}: ours, {label}")
+                tok = ours(paths)
+                if r == 0:
+                    res.add(key, f"ours, {label}", tok, f"{n} req, best of {rounds}, interleaved with vLLM")
+                else:
+                    res.best(key, tok)
+                if eng is None:
+                    continue
+                step(f"round {r + 1}/{rounds}: vLLM, {label}")
+                tok = _run(eng, work, paths)
+                vkey = "vllm_base" if key == "base" else "vllm_mixed_32"
+                if r == 0:
+                    res.add(vkey, f"vLLM, {label}", tok, f"{n} req, best of {rounds}, startup {eng.startup_s:.0f} s")
+                else:
+                    res.best(vkey, tok)
+    finally:
+        if eng is not None:
+            eng.stop()
+
+
+def vllm_rows(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pathlib.Path], *, device: str,
+              dtype: str, root: pathlib.Path, step: Callable[[str], None], threads: int | None = None) -> None:
+    """Add vLLM's rows to `res` (a serving-bench `Result`): base only and 1/8/32/256 adapters, plus its start-up."""
+    from inference.api import content_hash_of
+
+    n = len(work)
+    step("vLLM: start-up")
+    eng = _start(model, root, device=device, dtype=dtype, threads=threads)
+    if eng is None:
+        _skipped(res, step)
+        return
+    try:
         res.extra["vllm_startup_s"] = eng.startup_s
         used = sorted({i % k for k in MIXED for i in range(n)})
         for i in used:

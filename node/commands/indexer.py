@@ -34,7 +34,8 @@ DbOpt = Annotated[str, typer.Option("--db", envvar="LORALEDGER_INDEXER_DB",
                                     help="SQLite file path, or a postgresql://user@host:port/db URL.")]
 DaOpt = Annotated[str, typer.Option("--da-url", envvar="LORALEDGER_DA_URL", help="DA server / eigenda-proxy URL.")]
 DeployOpt = Annotated[Path | None, typer.Option(
-    "--deployment", help="Deployment file (default: deployments/<chainId>.json): ledger, registry, deploy block.")]
+    "--deployment", help="Deployment file (default: deployments/<chainId>.json): ledger, registry, disputes, deploy "
+    "block.")]
 ConfOpt = Annotated[int, typer.Option("--confirmations", min=0, help="Index only blocks this deep (reorg safety).")]
 PageOpt = Annotated[int, typer.Option("--page-blocks", min=1, help="Blocks per eth_getLogs request.")]
 
@@ -60,7 +61,8 @@ def build_indexer(db: str, rpc_url: str | None, da_url: str, deployment_file: Pa
         engine = open_engine(db)
         return Indexer(engine, chain, dep.address("AttributionLedger"), DAClient(da_url, max_retries=2),
                        registry=dep.addresses.get("AssetRegistry"), deploy_block=dep.deploy_block,
-                       confirmations=confirmations, page_blocks=page_blocks)
+                       confirmations=confirmations, page_blocks=page_blocks,
+                       disputes=dep.addresses.get("BatchDisputes"))
     except (IndexerDBError, IndexerError, ChainError) as e:
         raise UsageError(str(e)) from e
 
@@ -125,6 +127,7 @@ def sync_command(db: DbOpt = str(DEFAULT_DB), rpc_url: RpcOpt = None, da_url: Da
                  timeout_s: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds.")] = 600,
                  ) -> None:
     """Index until caught up with the confirmed head and every batch verified, print the status, exit."""
+    from attribution.indexer.disputes import DisputeReader
     from attribution.indexer.follower import Indexer
     from attribution.indexer.queries import Reader
 
@@ -143,13 +146,14 @@ def sync_command(db: DbOpt = str(DEFAULT_DB), rpc_url: RpcOpt = None, da_url: Da
                              f"{stats.pending} batches pending: is DA at {da_url} up?)")
         time.sleep(0.5)
     with indexer.engine.connect() as conn:
-        typer.echo(json.dumps(Reader().status(conn), indent=2))
+        typer.echo(json.dumps({**Reader().status(conn), "disputes": DisputeReader().counts(conn)}, indent=2))
 
 
 @app.command("status")
 def status_command(db: DbOpt = str(DEFAULT_DB)) -> None:
-    """Print the index's cursor, record count and verdict totals."""
+    """Print the index's cursor, record count, verdict totals and disputes per status."""
     from attribution.indexer.db import IndexerDBError, open_engine
+    from attribution.indexer.disputes import DisputeReader
     from attribution.indexer.queries import Reader
 
     try:
@@ -157,4 +161,4 @@ def status_command(db: DbOpt = str(DEFAULT_DB)) -> None:
     except IndexerDBError as e:
         raise UsageError(str(e)) from e
     with engine.connect() as conn:
-        typer.echo(json.dumps(Reader().status(conn), indent=2))
+        typer.echo(json.dumps({**Reader().status(conn), "disputes": DisputeReader().counts(conn)}, indent=2))

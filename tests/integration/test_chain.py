@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -188,7 +189,12 @@ def test_post_batch_read_back_and_verify_records(deployment: DeployedContracts) 
     b = d.ledger.batch(posted.batch_id)
     assert (b.root, b.node, b.first_seq, b.count) == (tree.root_bytes, d.node.address, first, 5)
     assert b.da_commitment_hash == keccak256(COMMITMENT)
-    events = d.ledger.batch_posted_events(from_block=posted.tx.block_number, node=d.node.address)
+    # one type for a posted batch: what post_batch read from its event is the header the ledger stored, plus the
+    # commitment itself and where it was posted (the stored view has its time instead)
+    assert replace(posted, da_commitment=None, block_number=None, block_hash=None, tx_hash=None, log_index=None,
+                   posted_at=b.posted_at) == b
+    assert posted.da_commitment == COMMITMENT and posted.log_index is not None and posted.tx_hash is not None
+    events = d.ledger.batch_posted_events(from_block=posted.block_number, node=d.node.address)
     assert [(e["batchId"], e["firstSeq"], e["count"], bytes(e["daCommitment"])) for e in events] == [
         (posted.batch_id, first, 5, COMMITMENT)]
 

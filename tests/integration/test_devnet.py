@@ -119,7 +119,7 @@ def test_devnet_up_is_idempotent_and_state_survives_down_up(devnet_env: dict[str
     posted = contracts.ledger.post_batch(0, 4, b"\x42" * 32, b"\x01\x00\xd0demo")
     st = status(config)
     assert st.running and st.deployment is not None and st.deployment.addresses == first["contracts"]
-    assert st.block_number is not None and st.block_number >= posted.tx.block_number
+    assert st.block_number is not None and st.block_number >= posted.block_number
 
     stopped = cli(env["work"], "devnet", "down", *env["flags"], "--no-da").stdout
     assert "stopped anvil" in stopped
@@ -131,7 +131,7 @@ def test_devnet_up_is_idempotent_and_state_survives_down_up(devnet_env: dict[str
     third = up(config)  # state loaded back: nothing redeployed, the batch is still there
     assert not third.deployed and third.started == ["anvil"] and third.demo_assets == 0
     assert third.deployment is not None and third.deployment.addresses == first["contracts"]
-    assert third.block_number is not None and third.block_number >= posted.tx.block_number
+    assert third.block_number is not None and third.block_number >= posted.block_number
     contracts = deployment.bind(ChainClient(env["rpc"], node))
     batch = contracts.ledger.batch(posted.batch_id)
     assert (batch.root, batch.first_seq, batch.count, batch.node) == (b"\x42" * 32, 0, 4, node.address)

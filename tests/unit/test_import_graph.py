@@ -57,8 +57,4 @@ def test_no_benchmark_inside_the_library() -> None:
 @pytest.mark.parametrize("package", ["attribution", "node", "inference"])
 def test_no_module_over_600_lines(package: str) -> None:
     long = [(m, n) for m, n in graph.long_modules(ROOT) if m.split(".")[0] == package]
-    if package == "inference" and long == [("inference.adapters.cache", 642)]:
-        # the seam moved AdapterInfo to inference/api.py and the entry, budgets and errors to adapters/entry.py
-        # (730 -> 642 lines); the loader (load jobs, retries, the loader thread) is still to move out
-        pytest.xfail("inference/adapters/cache.py: its loader still to split out (issue 19, item 3)")
     assert long == []

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from attribution.indexer.api import Conn, Read
+from attribution.indexer.api import Conn, Disputes, Read
 from attribution.indexer.explorer.chainview import ChainView
 from attribution.indexer.explorer.config import ExplorerConfig
 from attribution.indexer.explorer.lookups import (
@@ -61,19 +61,32 @@ def search(q: str, conn: Conn) -> dict[str, Any]:
 
 
 @router.get("/batches/{batch_id}")
-def batch(batch_id: int, conn: Conn, reader: Read) -> dict[str, Any]:
-    """A batch with its verdict and its first records."""
-    return {"batch": reader.batch(conn, batch_id), "records": batch_records(conn, batch_id)}
+def batch(batch_id: int, conn: Conn, reader: Read, disputes: Disputes) -> dict[str, Any]:
+    """A batch with its verdict, its disputes (and whether they made it unavailable) and its first records."""
+    return {"batch": {**reader.batch(conn, batch_id), **disputes.batch_summary(conn, batch_id)},
+            "records": batch_records(conn, batch_id)}
+
+
+@router.get("/disputes")
+def disputes_list(conn: Conn, disputes: Disputes, status: str | None = None, kind: str | None = None,
+                  limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    """The disputes page: newest first, per status totals."""
+    return {"disputes": disputes.disputes(conn, status=status, kind=kind, limit=limit, offset=offset),
+            "counts": disputes.counts(conn), "limit": limit, "offset": offset}
 
 
 @router.get("/nodes/{node}")
-def node(node: str, conn: Conn, reader: Read, view: View) -> dict[str, Any]:
-    """A node's batches, records per hour, bond, fee credit and every batch whose verdict is not ok."""
+def node(node: str, conn: Conn, reader: Read, view: View, disputes: Disputes) -> dict[str, Any]:
+    """A node's batches, records per hour, bond, fee credit, every batch whose verdict is not ok, and its disputes
+    with the stake slashed in total."""
     raw, addr = parse_node(node)
     found = reader.batches(conn, node=addr, limit=1000)
+    summary = disputes.node_summary(conn, raw)
+    gone = set(summary["unavailableBatches"])
+    found = [{**b, "unavailable": b["batchId"] in gone} for b in found]
     return {"node": addr, **view.node(addr), "records": node_record_count(conn, raw),
             "recordsPerHour": records_per_hour(conn, raw), "batches": found[-100:][::-1],
-            "notOk": [b for b in found if b["verdict"] not in ("ok", "pending")]}
+            "notOk": [b for b in found if b["verdict"] not in ("ok", "pending") or b["unavailable"]], **summary}
 
 
 @router.get("/adapters/{adapter_id}")

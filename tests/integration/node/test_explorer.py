@@ -2,7 +2,8 @@
 `loraledger indexer serve`: a record looked up from a real answer; a saved answer verified in the page (all ten
 checks PASS, read from the RPC and DA by the browser itself); the same answer with one character of its completion
 changed fails at ioHash; a contributor claims through a test EIP-1193 provider backed by an anvil dev account and
-their token balance grows by exactly the payout; the plots draw real data.
+their token balance grows by exactly the payout; the plots draw real data; a watcher's disputes show on the
+disputes, batch and node pages.
 
 Set LORALEDGER_EXPLORER_SHOTS=docs/explorer to (re)write the screenshots docs/explorer.md shows."""
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,8 +25,11 @@ from typing import Any
 import httpx
 import pytest
 
+from attribution.chain.disputes import DisputeStatus
+from attribution.chain.errors import ContractRevert
 from attribution.da.client import DAClient
 from attribution.devnet.processes import free_port
+from attribution.records import Record
 from attribution.rewards.epochs import RewardsChain
 from attribution.rewards.tree import decode_payload
 from tests.fixtures.chain import AnvilNode, own_anvil
@@ -430,6 +435,61 @@ def test_rewards_status_and_claim_print_token_units(world: dict[str, Any]) -> No
     assert d.rewards.claimed(operator) == payout
 
 
+def test_disputes_show_on_their_pages(world: dict[str, Any], page: Any, anvil: AnvilNode) -> None:
+    """A watcher challenges the real node: an omission of a real answer's record (answered, by the node's process or
+    by the watcher with the proof the indexer serves: anyone may) and an availability challenge on its batch. The
+    disputes page lists both with their status; the batch page and the node page show them."""
+    d, idx = world["deployment"], world["indexer"]
+    disputes = d.deployment.bind(d.client).disputes
+    assert disputes is not None
+    att = attribution(world["answers"][1])
+    indexed = idx.get(f"/v1/records/{att['node']}/{att['seq']}")
+    batch_id = indexed["batchId"]
+    watcher = d.accounts[6]
+    record = Record.from_json(att["record"])
+    asked = disputes.open_omission(record.abi_values(), bytes.fromhex(att["receipt"][2:]), batch_id, account=watcher)
+    try:
+        disputes.respond_omission(asked.dispute_id, indexed["proof"], account=watcher)
+    except ContractRevert:  # the node's own process answered first (DisputesNotOpen)
+        pass
+    assert disputes.dispute(asked.dispute_id).status is DisputeStatus.ANSWERED
+    chunk = disputes.open_availability(batch_id, 0, account=watcher)
+    anvil.rpc("evm_mine")
+    for _ in range(300):
+        counts = idx.get("/v1/status")["disputes"]
+        if sum(counts.values()) >= 2 and counts["answered"] >= 1:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"the indexer did not index the disputes: {counts}")
+
+    page.goto(f"{idx.url}/explorer/disputes")
+    ready(page)
+    rows = page.locator("table tbody tr")
+    assert rows.count() == 2
+    text = page.locator("main").inner_text()
+    assert "omission" in text and "availability" in text and f"seq {att['seq']}" in text
+    assert page.locator("tbody tr", has_text="omission").locator(".badge").inner_text() == "answered"
+    assert page.locator("tbody tr", has_text="availability").locator(".badge").inner_text() in ("open", "answered")
+    shot(page, "disputes")
+
+    page.locator("tbody tr", has_text="omission").get_by_role("link", name=f"batch {batch_id}").click()
+    page.wait_for_url(f"**/explorer/batch/{batch_id}")
+    ready(page)
+    table = page.get_by_role("region", name="Disputes", exact=True)
+    assert table.locator("tbody tr").count() == 2
+    shot(page, "batch-disputes", at="[aria-label='Disputes']")
+    assert {int(x) for x in table.locator("tbody tr td:first-child").all_inner_texts()} == {asked.dispute_id,
+                                                                                            chunk.dispute_id}
+    assert "counts" in page.locator("dl.facts").inner_text()  # not unavailable: its records still earn
+    page.goto(f"{idx.url}/explorer/node/{att['node']}")
+    ready(page)
+    node_text = page.locator("main").inner_text()
+    assert "slashed in total" in node_text and re.search(r"[01] open, [12] answered, 0 upheld", node_text)
+    assert page.get_by_role("region", name="Disputes against this node").locator("tbody tr").count() == 2
+    assert not page.csp_errors
+
+
 def test_the_explorer_answers_the_same_on_postgresql(world: dict[str, Any], request: pytest.FixtureRequest) -> None:
     """A second indexer on PostgreSQL serves the explorer's look-ups and plots with the same JSON as SQLite's."""
     cluster = request.getfixturevalue("postgres_cluster")
@@ -447,7 +507,8 @@ def test_the_explorer_answers_the_same_on_postgresql(world: dict[str, Any], requ
         paths = ["/v1/status", "/v1/explorer/batches/1", f"/v1/explorer/nodes/{att['node']}",
                  f"/v1/explorer/adapters/{record['adapterId']}", f"/v1/explorer/datasets/{record['datasetIds'][0]}",
                  f"/v1/explorer/accounts/{d.accounts[CONTRIBUTOR].address}",
-                 f"/v1/explorer/search?q={att['node']}/{att['seq']}", f"/v1/records/{att['node']}/{att['seq']}"]
+                 f"/v1/explorer/search?q={att['node']}/{att['seq']}", f"/v1/records/{att['node']}/{att['seq']}",
+                 "/v1/explorer/disputes", "/v1/disputes"]
         for path in paths:
             assert pg.get(path) == sqlite_idx.get(path), path
         assert pg.get(paths[2])["recordsPerHour"]

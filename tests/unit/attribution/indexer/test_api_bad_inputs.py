@@ -26,6 +26,14 @@ CASES = [
     f"/v1/registry?at={BIG}",
     f"/v1/usage/epoch?epoch_blocks={BIG}",
     "/v1/records?limit=0",
+    f"/v1/disputes/{BIG}",
+    f"/v1/disputes?batch={BIG}",
+    "/v1/disputes?batch=0",
+    "/v1/disputes?status=lost",
+    "/v1/disputes?kind=fraud",
+    "/v1/disputes?node=0x12",
+    "/v1/disputes?limit=1001",
+    "/v1/nodes/0x12/disputes",
 ]
 
 
@@ -46,3 +54,11 @@ def test_bad_integer_is_400_json(client: TestClient, path: str) -> None:
 def test_largest_id_is_a_404_not_an_error(client: TestClient) -> None:
     r = client.get(f"/v1/records/{NODE}/{2**63 - 1}")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_disputes_of_an_empty_index_are_empty_not_errors(client: TestClient) -> None:
+    assert client.get("/v1/disputes").json()["disputes"] == []
+    assert client.get(f"/v1/nodes/{NODE}/disputes").json()["slashed"] == "0"
+    assert client.get("/v1/status").json()["disputes"] == {"open": 0, "answered": 0, "upheld": 0}
+    r = client.get("/v1/disputes/1")
+    assert r.status_code == 404 and "dispute 1" in r.json()["error"]["message"]

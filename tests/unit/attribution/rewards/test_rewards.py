@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from attribution.chain.batch import PostedBatch
 from attribution.records import Profile
 from attribution.records.payload import DecodedBatch
 from attribution.rewards import (
@@ -47,7 +48,8 @@ def batch(batch_id: int, node: str, posted_at: int, profiles: list[Profile], row
     dec = DecodedBatch(31337, b"\x01" * 20, bytes.fromhex(node[2:]), first_seq, n, tuple(profiles),
                        np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.uint32),
                        np.array([r[2] for r in rows], np.uint32), ts, np.zeros((n, 32), np.uint8))
-    return EpochBatch(batch_id, node, posted_at, verdict, dec, first_seq, n)
+    return EpochBatch(PostedBatch(batch_id, node, bytes(32), first_seq, n, bytes(32), posted_at=posted_at), verdict,
+                      dec)
 
 
 def reference(batches: list[EpochBatch], registry: ScheduledRegistry, credits: dict[str, int],
@@ -143,6 +145,24 @@ def test_flagged_batch_earns_nothing_and_costs_nothing() -> None:
     bad = batch(1, node, 10, [p], [(0, 10**6, 0)], verdict="root_mismatch")
     res = compute_rewards([bad], reg, {node: 10**12}, SharesSchedule.fixed(2000, 3000), TREASURY)
     assert res.amounts == {} and res.nodes == {} and not res.batches[0].counted and res.total == 0
+
+
+def test_unavailable_batch_earns_nothing_even_with_its_payload() -> None:
+    """A batch BatchDisputes marked unavailable counts for nothing in both rules, even when its payload decoded
+    (DA served it to the rewards computer, but the node did not publish the challenged chunk on-chain)."""
+    reg = setup_registry()
+    node = addr(1, 3)
+    p = Profile(MODEL, aid(2), (did(2),), (10000,))
+    good = batch(1, node, 10, [p], [(0, 10**6, 0)])
+    gone = batch(2, node, 10, [p], [(0, 10**6, 0)], verdict="unavailable")
+    shares = SharesSchedule.fixed(2000, 3000)
+    res = compute_rewards([good, gone], reg, {node: 10**12}, shares, TREASURY)
+    only = compute_rewards([good], reg, {node: 10**12}, shares, TREASURY)
+    assert [(b.batch_id, b.verdict, b.counted) for b in res.batches] == [(1, "ok", True), (2, "unavailable", False)]
+    assert res.amounts == only.amounts and res.nodes[node].debit == only.nodes[node].debit > 0
+    assert res.nodes[node].records == 1
+    ref, debits = reference([good, gone], reg, {node: 10**12}, shares)
+    assert res.amounts == ref and debits == {node: only.nodes[node].debit}
 
 
 def test_misattributed_records_are_reported_and_paid_by_registry() -> None:
@@ -279,7 +299,7 @@ def epochs(draw: Any) -> tuple[list[EpochBatch], ScheduledRegistry, dict[str, in
         rows = draw(st.lists(st.tuples(st.integers(0, len(profiles) - 1), st.integers(0, 2**32 - 1),
                                        st.integers(0, 5000)), min_size=1, max_size=30))
         batches.append(batch(bi + 1, draw(st.sampled_from(nodes)), draw(st.integers(0, 120)), profiles, rows,
-                             verdict=draw(st.sampled_from(["ok", "ok", "ok", "root_mismatch"]))))
+                             verdict=draw(st.sampled_from(["ok", "ok", "ok", "root_mismatch", "unavailable"]))))
     credits = {n: draw(st.one_of(st.integers(0, 10**6), st.integers(0, 2**100))) for n in nodes}
     if draw(st.integers(0, 9)) == 0:  # edge: a negative credit is refused
         credits[nodes[0]] = -draw(st.integers(1, 10**6))

@@ -1,6 +1,7 @@
 // The explorer's entry: route the stable URL to its page. Every page is a function returning nodes.
 import { NotFound } from "./api.js";
 import { claimPage } from "./claimpage.js";
+import { disputesPage } from "./disputes.js";
 import { h } from "./dom.js";
 import { account, adapter, batch, dataset, home, node, record } from "./pages.js";
 import { verifyPage } from "./verifypage.js";
@@ -17,6 +18,7 @@ const ROUTES = [
   [new RegExp(`^/explorer/account/${HEX40}$`), account],
   [/^\/explorer\/verify$/, verifyPage],
   [/^\/explorer\/claim$/, claimPage],
+  [/^\/explorer\/disputes$/, disputesPage],
 ];
 
 async function render() {

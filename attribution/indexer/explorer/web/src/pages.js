@@ -3,6 +3,7 @@
 import { formatUnits } from "viem";
 import { api, getConfig } from "./api.js";
 import { barChart } from "./charts.js";
+import { batchDisputes, nodeDisputes } from "./disputes.js";
 import { facts, h, link, mono, table } from "./dom.js";
 
 const time = (t) => (t ? new Date(Number(t) * 1000).toISOString().replace(".000Z", "Z") : "—");
@@ -27,9 +28,11 @@ export async function home() {
   return [h("h1", {}, "loraledger explorer"),
     h("p", {}, "Look up any record, batch, node, adapter, dataset or account; verify a saved answer in your browser " +
       "against the chain and DA; claim what you earned with your wallet."),
-    h("p", { class: "actions" }, link("/explorer/verify", "Verify an answer"), " ", link("/explorer/claim", "Claim rewards")),
+    h("p", { class: "actions" }, link("/explorer/verify", "Verify an answer"), " ", link("/explorer/claim", "Claim rewards"),
+      " ", link("/explorer/disputes", "Disputes")),
     facts([["chain", String(st.chainId)], ["ledger", mono(st.ledger ?? "—")], ["indexed to block", String(st.cursor)],
-      ["records", String(st.records)], ["batches", Object.entries(st.batches).map(([k, v]) => `${v} ${k}`).join(", ") || "none"]]),
+      ["records", String(st.records)], ["batches", Object.entries(st.batches).map(([k, v]) => `${v} ${k}`).join(", ") || "none"],
+      ["disputes", st.disputes ? `${st.disputes.open} open, ${st.disputes.answered} answered, ${st.disputes.upheld} upheld` : "—"]]),
     table("Latest batches", ["batch", "node", "seqs", "verdict", "posted"], batches.map((b) => [batchLink(b.batchId),
       nodeCell(b.node), `${b.firstSeq}..${b.firstSeq + b.count - 1}`, verdict(b.verdict), time(b.postedAt)]))];
 }
@@ -61,7 +64,9 @@ export async function batch(id) {
       ["seqs", `${b.firstSeq}..${b.firstSeq + b.count - 1} (${b.count} records)`], ["root", mono(b.root)],
       ["rebuilt root", mono(b.rebuiltRoot ?? "—")], ["posted", `${time(b.postedAt)}, block ${b.blockNumber}`],
       ["transaction", mono(b.txHash)], ["DA commitment", h("a", { href: `${cfg.daUrl}/get/${b.daCommitment}`, rel: "noreferrer",
-        class: "mono wrap" }, b.daCommitment)], ["disputes", "none (disputes are not indexed yet)"]]),
+        class: "mono wrap" }, b.daCommitment)], ["rewards", b.unavailable ? "none: marked unavailable" :
+        b.verdict === "ok" ? "counts" : "none: not verified ok"]]),
+    ...batchDisputes(cfg, b),
     table("Records", ["seq", "adapter", "tokens", "finished"], records.map((r) => [
       link(`/explorer/record/${b.node}/${r.seq}`, String(r.seq)), adapterLink(r.adapterId),
       String(r.promptTokens + r.completionTokens), time(r.timestamp)]))];
@@ -77,7 +82,9 @@ export async function node(addr) {
     h("figure", {}, barChart("Records per hour", n.recordsPerHour.map((x) => time(x.hour * 3600).slice(5, 16)),
       n.recordsPerHour.map((x) => x.records)), h("figcaption", {}, "Records per hour (UTC), from verified batches.")),
     n.notOk.length ? table("Batches whose verdict is not ok", ["batch", "verdict", "detail"],
-      n.notOk.map((b) => [batchLink(b.batchId), verdict(b.verdict), b.detail ?? ""])) : h("p", {}, "Every batch verified ok."),
+      n.notOk.map((b) => [batchLink(b.batchId), verdict(b.unavailable ? "unavailable" : b.verdict), b.detail ?? ""]))
+      : h("p", {}, "Every batch verified ok."),
+    ...nodeDisputes(cfg, n),
     table("Batches", ["batch", "seqs", "verdict", "posted"], n.batches.map((b) => [batchLink(b.batchId),
       `${b.firstSeq}..${b.firstSeq + b.count - 1}`, verdict(b.verdict), time(b.postedAt)]))];
 }
