@@ -200,9 +200,10 @@ def test_post_batch_read_back_and_verify_records(deployment: DeployedContracts) 
 
     # the event carries the commitment's hash; its bytes come from the posting transaction's calldata, accepted only
     # from a direct postBatch call to this ledger whose argument hashes to the event's hash
-    (log,) = list(d.ledger.events("BatchPosted", from_block=posted.tx.block_number, node=d.node.address))
+    (log,) = list(d.ledger.events("BatchPosted", from_block=posted.block_number, node=d.node.address))
     assert log.args["daCommitmentHash"] == keccak256(COMMITMENT) and "daCommitment" not in log.args
-    tx = d.client.transaction(posted.tx.tx_hash)
+    assert posted.tx_hash is not None
+    tx = d.client.transaction(posted.tx_hash)
     assert commitment_from_tx(d.ledger, tx, keccak256(COMMITMENT)) == COMMITMENT
     with pytest.raises(CommitmentNotFound, match="not the posted commitment hash"):
         commitment_from_tx(d.ledger, tx, keccak256(b"another commitment"))
