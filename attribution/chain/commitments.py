@@ -8,18 +8,34 @@ with the ledger's ABI and accepts the bytes only when they hash to the event's (
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from web3.contract import Contract
+
+from attribution.chain.client import ChainClient
 from attribution.chain.errors import ChainError, CommitmentNotFound
 from attribution.hashing import keccak256, to_checksum_address
-
-if TYPE_CHECKING:
-    from attribution.chain.contracts import Ledger
 
 __all__ = ["NOT_IN_CALLDATA", "commitment_from_tx", "posted_commitment"]
 
 #: Why a batch has no commitment to fetch: its transaction did not call postBatch directly.
 NOT_IN_CALLDATA = "the DA commitment is not in the posting transaction's calldata (postBatch called by a contract)"
+
+
+class Ledger(Protocol):
+    """What is read of the ledger wrapper (`attribution.chain.contracts.Ledger`, which imports this module)."""
+
+    @property
+    def address(self) -> str:
+        """The ledger's checksummed address."""
+
+    @property
+    def client(self) -> ChainClient:
+        """The connection."""
+
+    @property
+    def contract(self) -> Contract:
+        """The web3 contract (the ledger ABI decodes the calldata)."""
 
 
 def commitment_from_tx(ledger: Ledger, tx: Any, commitment_hash: bytes) -> bytes:
