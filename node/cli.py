@@ -37,6 +37,7 @@ _GROUPS: dict[str, tuple[str, str]] = {
     "records": ("records", "Inspect the node's attribution records (durable log)."),
     "rewards": ("rewards", "Rewards: compute, publish, verify and claim epochs of fees by the published rule."),
     "verify": ("verify", "Verify posted batches, records, nodes and saved answers from the chain and DA alone."),
+    "watch": ("watch", "The challenger: follow every node's batches, verify them, take receipts, open disputes."),
 }
 
 

@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from attribution.batcher.metrics import BatcherMetrics
 
 if TYPE_CHECKING:
+    from attribution.responder.metrics import ResponderMetrics
     from inference.api import EngineClient
 
 __all__ = ["NodeMetrics"]
@@ -83,6 +84,7 @@ class NodeMetrics:
         self.vllm_kv = Gauge("vllm:kv_cache_usage_perc", "K/V cache rows in use, 0..1 (llm-d)", registry=r)
         self._lock = threading.Lock()
         self._batcher: BatcherMetrics | None = None
+        self._responder: ResponderMetrics | None = None
         self._waiting_adapters: Multiset[str] = Multiset()
         self._running_adapters: Multiset[str] = Multiset()
         self._lora_changed = time.time()
@@ -96,6 +98,14 @@ class NodeMetrics:
         if self._batcher is None:
             self._batcher = BatcherMetrics(registry=self.registry)
         return self._batcher
+
+    def responder_metrics(self) -> ResponderMetrics:
+        """The dispute responder's metrics in this registry (on the node's `/metrics`); made once."""
+        if self._responder is None:
+            from attribution.responder.metrics import ResponderMetrics
+
+            self._responder = ResponderMetrics(registry=self.registry)
+        return self._responder
 
     def _touch(self) -> None:
         self._lora_changed = time.time()

@@ -1,11 +1,11 @@
 """What one node process holds: the engine (an `inference.api.EngineClient`: ours or vLLM), the catalogue, the record
-store and receipt signer, the batcher (`batcher.enabled`), metrics and rate limits. `build_services(settings)` wires
-them; `close()` takes them down in order. The node reaches the engine only through that protocol and
-`inference.build_engine`.
+store and receipt signer, the batcher (`batcher.enabled`), the dispute responder (`disputes.respond`), metrics and
+rate limits. `build_services(settings)` wires them; `close()` takes them down in order. The node reaches the engine
+only through that protocol and `inference.build_engine`.
 
 The chain is read once at start (chain id, ledger address, registry entries of the served adapters); after that
-only the catalogue's background refresh and the batcher's own threads talk to it, so nothing in the request path
-waits on the chain, DA or the batcher.
+only the catalogue's background refresh and the batcher's and the responder's own threads talk to it, so nothing in
+the request path waits on the chain, DA, the batcher or the responder.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class Services:
     recorder: Recorder | None
     store: Any
     batcher: Any = None  # attribution.batcher.Batcher run inside the node (None: off, or `batcher run` apart)
+    responder: Any = None  # attribution.responder.Responder: answers challenges against the node (None: off)
     chain_id: int | None = None
     ledger: bytes | None = None
     accepting: bool = True
@@ -132,6 +133,12 @@ class Services:
         """Stop the refresher and the engine; flush and close the store; then stop the batcher (after
         the store, so a pass under way when the last answers were recorded still finishes and persists its step)."""
         self._stop_refresh.set()
+        if self.responder is not None:  # before the store it reads from closes
+            from node.responder import close_responder
+
+            close_responder(self.responder)
+            self.responder = None
+            logger.info("dispute responder stopped")
         self.engine.stop()
         try:
             if self.store is not None:
@@ -224,7 +231,7 @@ def build_services(settings: Settings) -> Services:
     except InferenceError as err:
         raise UsageError(f"engine: {err}") from err
 
-    store = recorder = batcher = None
+    store = recorder = batcher = responder = None
     chain_id = ledger = None
     registry: RegistryReader = OpenRegistry()
     metrics = NodeMetrics(max_batch=e.max_batch, max_lora=engine.stats().max_loras)
@@ -272,10 +279,24 @@ def build_services(settings: Settings) -> Services:
                 except BaseException:
                     store.close()
                     raise
+            if settings.disputes.respond:
+                from node.responder import build_responder
+
+                try:  # one nonce owner for the node's key: the batcher's tx manager when it runs here
+                    responder = build_responder(settings, store, metrics=metrics.responder_metrics(),
+                                                txmgr=batcher.txmgr if batcher is not None else None)
+                except BaseException:
+                    if batcher is not None:
+                        from node.batcher import close_batcher
+
+                        close_batcher(batcher)
+                    store.close()
+                    raise
     catalogue = Catalogue(registry, refresh_s=a.refresh_s)
     services = Services(settings=settings, engine=engine, catalogue=catalogue, metrics=metrics,
                         limits=RateLimits(settings.node.requests_per_minute, settings.node.tokens_per_minute),
-                        recorder=recorder, store=store, batcher=batcher, chain_id=chain_id, ledger=ledger)
+                        recorder=recorder, store=store, batcher=batcher, responder=responder, chain_id=chain_id,
+                        ledger=ledger)
     adapters: list[tuple[pathlib.Path, str, bytes | None]] = [(d, d.name, None) for d in a.dirs]
     if a.manifest is not None and a.manifest.is_file():
         adapters += _manifest_adapters(a.manifest)
@@ -296,6 +317,8 @@ def build_services(settings: Settings) -> Services:
         except UsageError:
             services.close()
             raise
+    if responder is not None:
+        responder.start()
     engine.start()
     services.start_refresh()
     return services

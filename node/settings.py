@@ -99,6 +99,20 @@ class BatcherSettings(BaseModel):
     fee_cap_multiple: float = Field(10.0, ge=1, description="Never pay a fee cap above this × the suggested one.")
 
 
+class DisputesSettings(BaseModel):
+    """The dispute responder inside `loraledger node run`: it answers every challenge against this node
+    (docs/disputes.md "Node side")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    respond: bool = Field(True, description="Answer omission and availability challenges against this node "
+                          "automatically (false: nobody answers for it, and an unanswered challenge slashes it).")
+    poll_interval_s: float = Field(2.0, gt=0, description="How often BatchDisputes events are read.")
+    confirmations: int = Field(2, ge=0, description="Blocks deep before the responder trusts a block (reorgs).")
+    alarm_margin_s: int = Field(12 * 3600, ge=0, description="A challenge still unanswered this many (chain) "
+                                "seconds before its deadline raises the alarm (log line, metric).")
+
+
 class NodeSettings(BaseModel):
     """The HTTP server: address, keys (stored as sha256 hashes), limits, timeouts, shutdown, logs."""
 
@@ -206,7 +220,7 @@ class AdaptersSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    """All settings. Sections: `chain`, `devnet`, `store`, `batcher`, `node`, `engine`, `adapters`."""
+    """All settings. Sections: `chain`, `devnet`, `store`, `batcher`, `disputes`, `node`, `engine`, `adapters`."""
 
     model_config = SettingsConfigDict(env_prefix="LORALEDGER_", env_nested_delimiter="__", extra="ignore",
                                       toml_file=DEFAULT_TOML)
@@ -215,6 +229,7 @@ class Settings(BaseSettings):
     devnet: DevnetSettings = Field(default_factory=DevnetSettings)  # type: ignore[arg-type]
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
     batcher: BatcherSettings = Field(default_factory=BatcherSettings)  # type: ignore[arg-type]
+    disputes: DisputesSettings = Field(default_factory=DisputesSettings)  # type: ignore[arg-type]
     node: NodeSettings = Field(default_factory=NodeSettings)  # type: ignore[arg-type]
     engine: EngineSettings = Field(default_factory=EngineSettings)  # type: ignore[arg-type]
     adapters: AdaptersSettings = Field(default_factory=AdaptersSettings)  # type: ignore[arg-type]

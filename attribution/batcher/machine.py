@@ -52,7 +52,8 @@ from attribution.chain.contracts import Ledger
 from attribution.chain.errors import ChainError, ContractRevert, RpcUnavailable
 from attribution.chain.txmgr import FeeCapExceeded, NonceTooLow, PreparedTx, TxManager
 from attribution.da.client import DAClient
-from attribution.da.errors import DAError, DAPayloadTooLarge, DARequestRejected, DAUnavailable
+from attribution.da.codec import is_our_commitment, parse_commitment
+from attribution.da.errors import DACommitmentInvalid, DAError, DAPayloadTooLarge, DARequestRejected, DAUnavailable
 from attribution.errors import AttributionError
 from attribution.hashing import to_checksum_address
 from attribution.records.payload import (
@@ -362,6 +363,14 @@ class Batcher:
         return bytes.fromhex(data[2:])
 
     def _submit(self, b: Batch) -> None:
+        if b.commitment is not None and _unresolvable(b.commitment):
+            # dispersed before the DA server issued certificate v3: a batch posted with it could not answer an
+            # availability challenge (docs/da.md "Version 2 certificates"); the server certifies it again
+            logger.warning("batch %d was dispersed under a DA certificate v2; putting it again for a v3 one",
+                           b.batch_id)
+            if not self._disperse(b):
+                return
+            b = self.store.get_batch(b.batch_id)
         chain_next = self.ledger.next_seq(self.node)
         self._chain_next = chain_next
         if chain_next != b.first_seq:
@@ -567,3 +576,13 @@ class Batcher:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _unresolvable(commitment: bytes) -> bool:
+    """True for our DA certificate older than v3 (it has no chunksRoot); another layer's commitment is opaque."""
+    if not is_our_commitment(commitment):
+        return False
+    try:
+        return not parse_commitment(commitment).resolvable
+    except DACommitmentInvalid:
+        return False

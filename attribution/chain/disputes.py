@@ -2,6 +2,8 @@
 
 State-changing methods return a `DisputeTx` (the dispute id the transaction opened, answered or upheld, plus the
 `TxResult`); reverts raise the decoded custom error (`reverts.error_class("DisputesNotYetDue")`, ...).
+`use_txmgr(txmgr)` sends them through a `TxManager` (nonces, fee bumps, resubmission) instead of the client's
+plain send: what a long-running process (the watcher, the node's responder) does.
 """
 
 from __future__ import annotations
@@ -9,13 +11,16 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_account.signers.local import LocalAccount
 
 from attribution.chain.base import BoundContract, TxResult, b32, checksum
 from attribution.chain.contracts import record_tuple
 from attribution.chain.errors import ChainError
+
+if TYPE_CHECKING:
+    from attribution.chain.txmgr import TxManager
 
 __all__ = ["BatchDisputes", "Dispute", "DisputeKind", "DisputeStatus", "DisputeTx"]
 
@@ -84,10 +89,8 @@ class BatchDisputes(BoundContract):
                       account: LocalAccount | None = None) -> DisputeTx:
         """Challenge the record's node with its receipt (sends `omission_bond()`); `batch_id` = the batch holding
         the seq, 0 when unposted (then an overdue record slashes at once)."""
-        tx = TxResult.of(self.client.transact(
-            self.fn("openOmission", record_tuple(record_values), bytes(receipt), int(batch_id)),
-            account=account, value=self.omission_bond()))
-        return self._result(tx)
+        return self._result(self._tx("openOmission", record_tuple(record_values), bytes(receipt), int(batch_id),
+                                     account=account, value=self.omission_bond()))
 
     def respond_omission(self, dispute_id: int, proof: Sequence[bytes | str], *,
                          account: LocalAccount | None = None) -> DisputeTx:
@@ -97,9 +100,8 @@ class BatchDisputes(BoundContract):
     def open_availability(self, batch_id: int, chunk_index: int, *,
                           account: LocalAccount | None = None) -> DisputeTx:
         """Challenge a batch's node to publish chunk `chunk_index` of its payload (sends `availability_bond()`)."""
-        tx = TxResult.of(self.client.transact(self.fn("openAvailability", int(batch_id), int(chunk_index)),
-                                              account=account, value=self.availability_bond()))
-        return self._result(tx)
+        return self._result(self._tx("openAvailability", int(batch_id), int(chunk_index), account=account,
+                                     value=self.availability_bond()))
 
     def resolve_availability(self, dispute_id: int, commitment: bytes, chunk: bytes, proof: Sequence[bytes | str],
                              *, account: LocalAccount | None = None) -> DisputeTx:
@@ -177,6 +179,27 @@ class BatchDisputes(BoundContract):
                                                  "RESPONSE_WINDOW")}
 
     # -- internals ------------------------------------------------------------------------------------------
+
+    txmgr: TxManager | None = None
+
+    def use_txmgr(self, txmgr: TxManager) -> BatchDisputes:
+        """Send every later transaction of this wrapper (without an explicit `account`) through `txmgr`."""
+        self.txmgr = txmgr
+        return self
+
+    def _tx(self, name: str, *args: Any, account: LocalAccount | None = None, value: int = 0) -> TxResult:
+        if self.txmgr is None or account is not None:
+            return TxResult.of(self.client.transact(self.fn(name, *args), account=account, value=value))
+        from attribution.chain.txmgr import TxFailed
+
+        data = bytes.fromhex(self.contract.encode_abi(name, args=list(args))[2:])
+        try:  # the estimate inside raises a decoded custom error before anything is signed
+            receipt, _ = self.txmgr.send_and_confirm(self.address, data, value=value)
+        except TxFailed as e:  # reverted when mined (the state moved since the estimate): the decoded error
+            if e.revert is not None:
+                raise e.revert from e
+            raise
+        return TxResult.of(receipt)
 
     def _result(self, tx: TxResult) -> DisputeTx:
         for name in ("ChallengeOpened", "ChallengeAnswered", "FaultProven"):

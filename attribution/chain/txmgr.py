@@ -32,7 +32,7 @@ import requests
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
-from web3.types import TxParams, TxReceipt
+from web3.types import TxParams, TxReceipt, Wei
 
 from attribution.chain.client import ChainClient, revert_from
 from attribution.chain.errors import ChainError, RpcError, RpcUnavailable
@@ -113,6 +113,7 @@ class PreparedTx:
     to: str
     data: bytes
     sent_at: float = field(default=0.0, compare=False)
+    value: int = 0  # wei sent with the call (a dispute bond); 0 for the batcher's postBatch
 
     def info(self) -> dict[str, Any]:
         """JSON-friendly fields for the store (big ints as decimal strings)."""
@@ -185,28 +186,32 @@ class TxManager:
 
     # -- building, signing, sending -----------------------------------------------------------------------------
 
-    def estimate_gas(self, to: str, data: bytes) -> int:
+    def estimate_gas(self, to: str, data: bytes, value: int = 0) -> int:
         """Gas estimate × margin; a revert raises the decoded custom error."""
-        params: TxParams = {"from": self.account.address, "to": to_checksum_address(to), "data": HexBytes(data)}
+        params: TxParams = {"from": self.account.address, "to": to_checksum_address(to), "data": HexBytes(data),
+                            "value": Wei(value)}
         try:
             estimate = int(self._rpc("eth_estimateGas", lambda: self.w3.eth.estimate_gas(params)))
         except ContractLogicError as e:
             raise revert_from(e) from e
         return int(estimate * self.config.gas_margin)
 
-    def _sign(self, to: str, data: bytes, nonce: int, gas: int, max_fee: int, tip: int) -> PreparedTx:
+    def _sign(self, to: str, data: bytes, nonce: int, gas: int, max_fee: int, tip: int, value: int = 0) -> PreparedTx:
         tx: dict[str, Any] = {"type": 2, "chainId": self.client.chain_id, "nonce": nonce,
-                              "to": to_checksum_address(to), "data": HexBytes(data), "value": 0, "gas": gas,
+                              "to": to_checksum_address(to), "data": HexBytes(data), "value": value, "gas": gas,
                               "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
         signed = self.account.sign_transaction(tx)
         return PreparedTx(raw=bytes(signed.raw_transaction), tx_hash=bytes(signed.hash), nonce=nonce,
-                          max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip, gas=gas, to=tx["to"], data=data)
+                          max_fee_per_gas=max_fee, max_priority_fee_per_gas=tip, gas=gas, to=tx["to"], data=data,
+                          value=value)
 
-    def prepare(self, to: str, data: bytes, *, gas: int | None = None, nonce: int | None = None) -> PreparedTx:
-        """Estimate (unless `gas`), price and sign a new transaction with the next nonce (or `nonce`)."""
-        gas = gas if gas is not None else self.estimate_gas(to, data)
+    def prepare(self, to: str, data: bytes, *, gas: int | None = None, nonce: int | None = None,
+                value: int = 0) -> PreparedTx:
+        """Estimate (unless `gas`), price and sign a new transaction with the next nonce (or `nonce`), sending
+        `value` wei with it."""
+        gas = gas if gas is not None else self.estimate_gas(to, data, value)
         max_fee, tip = self.suggested_fees()
-        return self._sign(to, data, self.reserve_nonce() if nonce is None else nonce, gas, max_fee, tip)
+        return self._sign(to, data, self.reserve_nonce() if nonce is None else nonce, gas, max_fee, tip, value)
 
     def bump(self, prev: PreparedTx) -> PreparedTx:
         """The same nonce, tip and fee cap raised ≥ `bump_percent` (and at least the current suggestion)."""
@@ -219,7 +224,7 @@ class TxManager:
             raise FeeCapExceeded(f"replacing nonce {prev.nonce} needs maxFeePerGas {max_fee}, above the cap {cap} "
                                  f"({self.config.fee_cap_multiple}× the suggested {suggested_max}); waiting instead")
         self.resubmissions += 1
-        return self._sign(prev.to, prev.data, prev.nonce, prev.gas, max_fee, tip)
+        return self._sign(prev.to, prev.data, prev.nonce, prev.gas, max_fee, tip, prev.value)
 
     def broadcast(self, tx: PreparedTx) -> PreparedTx:
         """Send a signed transaction; "already known" counts as sent. Returns it with `sent_at` set."""
@@ -321,7 +326,7 @@ class TxManager:
         """Replay a reverted transaction one block earlier to decode its custom error."""
         try:
             self.w3.eth.call({"from": self.account.address, "to": to_checksum_address(tx.to),
-                              "data": HexBytes(tx.data), "gas": tx.gas},
+                              "data": HexBytes(tx.data), "gas": tx.gas, "value": Wei(tx.value)},
                              block_identifier=int(receipt["blockNumber"]) - 1)
         except ContractLogicError as e:
             return revert_from(e)
@@ -331,9 +336,10 @@ class TxManager:
 
     # -- the whole loop -----------------------------------------------------------------------------------------
 
-    def send_and_confirm(self, to: str, data: bytes, *, gas: int | None = None) -> tuple[TxReceipt, PreparedTx]:
+    def send_and_confirm(self, to: str, data: bytes, *, gas: int | None = None,
+                         value: int = 0) -> tuple[TxReceipt, PreparedTx]:
         """Prepare, broadcast, resubmit with bumps after `resubmit_after_s`, wait for `confirmations`."""
-        tx = self.broadcast(self.prepare(to, data, gas=gas))
+        tx = self.broadcast(self.prepare(to, data, gas=gas, value=value))
         hashes = [tx.tx_hash]
         deadline = time.monotonic() + self.config.receipt_timeout_s
         last_send = time.monotonic()

@@ -2,9 +2,9 @@
 
 `DAClient.put(payload) -> commitment` and `DAClient.get(commitment) -> payload` with timeouts and bounded retries
 (exponential backoff with jitter) on 5xx, timeouts and connection errors; 4xx are never retried. Commitments that
-carry our certificate prefix (`01 00 d0`) are verified: payload keccak and length always, the operator signature
-against `expected_operator` when configured, the KZG commitments when `verify_kzg` is on. Other commitments (e.g.
-a real EigenDA cert) are opaque bytes. `AsyncDAClient` is the same over `httpx.AsyncClient`.
+carry our certificate prefix (`01 00 d0`) are verified: payload keccak, length and (v3) `chunksRoot` always, the
+operator signature against `expected_operator` when configured, the KZG commitments when `verify_kzg` is on. Other
+commitments (e.g. a real EigenDA cert) are opaque bytes. `AsyncDAClient` is the same over `httpx.AsyncClient`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import httpx
 
 from attribution.chain.redact import register_url, scrub
+from attribution.da.chunks import chunks_root
 from attribution.da.codec import Certificate, is_our_commitment, parse_commitment
 from attribution.da.errors import (
     DACommitmentInvalid,
@@ -108,6 +109,10 @@ class _Verifier:
             )
         if keccak256(payload) != certificate.payload_keccak:
             raise DAPayloadMismatch("payload keccak differs from the certificate; the DA layer served wrong data")
+        if certificate.resolvable and chunks_root(payload) != certificate.chunks_root:
+            # a root the chunks do not rebuild would leave availability challenges unanswerable
+            raise DAPayloadMismatch("chunksRoot in the certificate is not the root of the payload's chunks; the "
+                                    "DA layer issued a wrong certificate")
         if self.expected_operator is not None:
             signer = recover_signer(certificate)
             if signer.lower() != self.expected_operator.lower():

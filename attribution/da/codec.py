@@ -9,12 +9,17 @@ Encoding (one payload → field elements → 4096-element blobs):
 
 Commitment = `01 ‖ 00 ‖ d0 ‖ cert` (OP Alt-DA generic commitment, DA layer byte 0x00 = EigenDA, our cert version
 byte 0xd0) with `cert = abi.encode(uint8 version, bytes32 payloadKeccak, uint32 payloadLength,
-bytes32 kzgCommitmentsHash, uint32 blobCount, uint64 daSequence, uint64 storedAt, bytes operatorSignature)`,
-version 2. `kzgCommitmentsHash = keccak256(commitment_0 ‖ … ‖ commitment_{n-1})` over the 48-byte KZG commitments
-of the `blobCount` blobs (zero hash and count with KZG off). The certificate has a constant size (384 bytes), as an
-EigenDA certificate does, so posting it costs the same at 1k or 270k records; anyone recomputes the commitments
-from the payload (a challenger supplies them, checked against the hash). The operator signs
-`keccak256(abi.encode(<the same fields without operatorSignature>))` as a raw secp256k1 digest (not EIP-191).
+bytes32 kzgCommitmentsHash, uint32 blobCount, uint64 daSequence, uint64 storedAt, bytes32 chunksRoot,
+bytes operatorSignature)`, version 3 (docs/disputes.md "Certificate v3 and chunks"). `kzgCommitmentsHash =
+keccak256(commitment_0 ‖ … ‖ commitment_{n-1})` over the 48-byte KZG commitments of the `blobCount` blobs (zero
+hash and count with KZG off). `chunksRoot` is the StandardMerkleTree root over `(uint256 i, bytes32 keccak256(
+dispute chunk i))` (`attribution.da.chunks`): what `BatchDisputes.resolveAvailability` checks a published chunk
+against. The certificate has a constant size (416 bytes), as an EigenDA certificate does, so posting it costs the
+same at 1k or 270k records. The operator signs `keccak256(abi.encode(<the same fields without operatorSignature>))`
+as a raw secp256k1 digest (not EIP-191).
+
+Version 2 (the same without `chunksRoot`, 384 bytes) is still decoded and verified, so batches posted with it stay
+readable; the server issues only v3, and a v2 certificate cannot answer an availability challenge (docs/da.md).
 """
 
 from __future__ import annotations
@@ -37,10 +42,15 @@ MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 HEADER_BYTES = FIELD_ELEMENT_BYTES
 
 COMMITMENT_PREFIX = b"\x01\x00\xd0"  # generic commitment, DA layer EigenDA, our devnet cert version
-CERT_VERSION = 2  # 1 carried every KZG commitment (bytes[]): 128 calldata bytes per blob on every postBatch
+# 1 carried every KZG commitment (bytes[]): 128 calldata bytes per blob on every postBatch; 2 hashed them;
+# 3 adds the dispute chunks' Merkle root (an availability challenge is answered against it)
+CERT_VERSION = 3
+CERT_V2 = 2
+READABLE_VERSIONS = (CERT_V2, CERT_VERSION)
 
-CERT_TYPES = ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64", "bytes"]
+CERT_TYPES = ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64", "bytes32", "bytes"]
 SIGNED_TYPES = CERT_TYPES[:-1]
+CERT_V2_TYPES = [*CERT_TYPES[:7], "bytes"]
 
 
 
@@ -152,7 +162,8 @@ def kzg_commitments_hash(commitments: tuple[bytes, ...] | list[bytes]) -> bytes:
 
 @dataclass(frozen=True)
 class Certificate:
-    """An EigenDA-style DA certificate: what was stored, its KZG commitments (hashed), where in the log, who attests."""
+    """An EigenDA-style DA certificate: what was stored, its KZG commitments (hashed), its dispute chunks' root,
+    where in the log, who attests. `chunks_root` is empty for a version 2 certificate."""
 
     payload_keccak: bytes
     payload_length: int
@@ -160,21 +171,27 @@ class Certificate:
     blob_count: int
     da_sequence: int
     stored_at: int
+    chunks_root: bytes = b""
     operator_signature: bytes = b""
     version: int = CERT_VERSION
 
     @classmethod
     def of(cls, *, payload_keccak: bytes, payload_length: int, kzg_commitments: tuple[bytes, ...] | list[bytes],
-           da_sequence: int, stored_at: int) -> Certificate:
-        """An unsigned certificate over these blob commitments (none: KZG off)."""
+           da_sequence: int, stored_at: int, chunks_root: bytes) -> Certificate:
+        """An unsigned v3 certificate over these blob commitments (none: KZG off) and this chunk root."""
         if any(len(c) != KZG_COMMITMENT_BYTES for c in kzg_commitments):
             raise DACommitmentInvalid(f"every KZG commitment must be {KZG_COMMITMENT_BYTES} bytes")
+        if len(chunks_root) != 32:
+            raise DACommitmentInvalid(f"chunksRoot must be 32 bytes, got {len(chunks_root)}")
         return cls(payload_keccak=payload_keccak, payload_length=payload_length,
                    kzg_commitments_hash=kzg_commitments_hash(kzg_commitments), blob_count=len(kzg_commitments),
-                   da_sequence=da_sequence, stored_at=stored_at)
+                   da_sequence=da_sequence, stored_at=stored_at, chunks_root=bytes(chunks_root))
+
+    def _types(self) -> list[str]:
+        return CERT_V2_TYPES if self.version == CERT_V2 else CERT_TYPES
 
     def _signed_fields(self) -> list[object]:
-        return [
+        fields: list[object] = [
             self.version,
             self.payload_keccak,
             self.payload_length,
@@ -183,11 +200,12 @@ class Certificate:
             self.da_sequence,
             self.stored_at,
         ]
+        return fields if self.version == CERT_V2 else [*fields, self.chunks_root]
 
     def signing_digest(self) -> bytes:
         """`keccak256(abi.encode(version, payloadKeccak, payloadLength, kzgCommitmentsHash, blobCount, daSequence,
-        storedAt))`."""
-        return keccak256(abi_encode(SIGNED_TYPES, self._signed_fields()))
+        storedAt, chunksRoot))` (v2: without chunksRoot)."""
+        return keccak256(abi_encode(self._types()[:-1], self._signed_fields()))
 
     def with_signature(self, signature: bytes) -> Certificate:
         """A copy carrying `signature` as its operator signature."""
@@ -195,7 +213,7 @@ class Certificate:
 
     def encode(self) -> bytes:
         """The ABI-encoded certificate (the bytes after the 3-byte commitment prefix)."""
-        return abi_encode(CERT_TYPES, [*self._signed_fields(), self.operator_signature])
+        return abi_encode(self._types(), [*self._signed_fields(), self.operator_signature])
 
     def commitment(self) -> bytes:
         """The Alt-DA commitment: `01 00 d0 ‖ cert`."""
@@ -205,18 +223,32 @@ class Certificate:
         """True when these blob commitments (e.g. recomputed from the payload) are the certified ones."""
         return len(commitments) == self.blob_count and kzg_commitments_hash(commitments) == self.kzg_commitments_hash
 
+    @property
+    def resolvable(self) -> bool:
+        """True when an availability challenge on a batch with this certificate can be answered (v3 and later)."""
+        return self.version >= CERT_VERSION
+
     @classmethod
     def decode(cls, cert: bytes) -> Certificate:
-        """Decode and sanity-check an ABI-encoded certificate; raise `DACommitmentInvalid` when malformed."""
+        """Decode and sanity-check an ABI-encoded certificate (v3, or v2 as issued before); raise
+        `DACommitmentInvalid` when malformed."""
         head = bytes(cert[:32])
-        if len(head) == 32 and head[:31] == bytes(31) and head[31] != CERT_VERSION:
-            raise DACommitmentInvalid(f"certificate version {head[31]} is not supported (expected {CERT_VERSION}); "
-                                      "re-put the payload to get a current certificate")
+        version = head[31] if len(head) == 32 and head[:31] == bytes(31) else None
+        if version is not None and version not in READABLE_VERSIONS:
+            raise DACommitmentInvalid(f"certificate version {version} is not supported (expected {CERT_VERSION}, or "
+                                      f"{CERT_V2} for payloads stored before v3); re-put the payload to get a "
+                                      "current certificate")
+        types = CERT_V2_TYPES if version == CERT_V2 else CERT_TYPES
         try:
-            fields = abi_decode(CERT_TYPES, cert, strict=True)
+            fields = abi_decode(types, cert, strict=True)
         except Exception as e:  # eth-abi raises a zoo of decoding errors
-            raise DACommitmentInvalid(f"certificate is not valid ABI for {CERT_TYPES}: {e}") from e
-        version, payload_keccak, payload_length, kzg_hash, blob_count, da_sequence, stored_at, signature = fields
+            raise DACommitmentInvalid(f"certificate is not valid ABI for {types}: {e}") from e
+        if version == CERT_V2:
+            *head_fields, signature = fields
+            root = b""
+        else:
+            *head_fields, root, signature = fields
+        version, payload_keccak, payload_length, kzg_hash, blob_count, da_sequence, stored_at = head_fields
         certificate = cls(
             version=version,
             payload_keccak=bytes(payload_keccak),
@@ -225,6 +257,7 @@ class Certificate:
             blob_count=blob_count,
             da_sequence=da_sequence,
             stored_at=stored_at,
+            chunks_root=bytes(root),
             operator_signature=bytes(signature),
         )
         if certificate.encode() != bytes(cert):
@@ -233,8 +266,8 @@ class Certificate:
         return certificate
 
     def check_shape(self) -> None:
-        """Raise `DACommitmentInvalid` unless version, length, blob count, hash and signature size fit."""
-        if self.version != CERT_VERSION:
+        """Raise `DACommitmentInvalid` unless version, length, blob count, hashes and signature size fit."""
+        if self.version not in READABLE_VERSIONS:
             raise DACommitmentInvalid(f"certificate version {self.version} is not supported (expected {CERT_VERSION})")
         if self.payload_length > MAX_PAYLOAD_BYTES:
             raise DACommitmentInvalid(f"certificate claims {self.payload_length} bytes, above the 16 MiB limit")
@@ -247,6 +280,8 @@ class Certificate:
             )
         if len(self.kzg_commitments_hash) != 32 or (n == 0) != (self.kzg_commitments_hash == bytes(32)):
             raise DACommitmentInvalid("kzgCommitmentsHash must be 32 bytes, zero exactly when blobCount is 0")
+        if len(self.chunks_root) != (0 if self.version == CERT_V2 else 32):
+            raise DACommitmentInvalid("chunksRoot must be 32 bytes in a v3 certificate (and absent from v2)")
         if len(self.operator_signature) not in (0, SIGNATURE_BYTES):
             raise DACommitmentInvalid(f"operator signature must be {SIGNATURE_BYTES} bytes")
 

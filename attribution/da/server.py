@@ -38,16 +38,18 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from attribution.da.admission import BodyTooLarge, authorized, client_of, give, spool_body, take
+from attribution.da.chunks import chunks_root
 from attribution.da.codec import MAX_PAYLOAD_BYTES, Certificate, parse_commitment, parse_commitment_hex
 from attribution.da.errors import (
     DACommitmentInvalid,
     DAError,
     DAOperatorKeyError,
+    DAPayloadMismatch,
     DAQuotaExceeded,
     DAStorageError,
 )
 from attribution.da.kzg import KZGPool
-from attribution.da.operator import load_operator, sign_certificate
+from attribution.da.operator import load_operator, recover_signer, sign_certificate
 from attribution.da.storage import BlobStore, open_blob
 from attribution.hashing import keccak256
 from attribution.http_server import HttpLimits, serve_config
@@ -270,9 +272,15 @@ async def _store(state: _State, payload: bytes) -> bytes:
         async with lock:
             existing = await asyncio.to_thread(state.store.find_certificate, payload_keccak)
             if existing is not None:
-                # content-addressed: the same payload keeps its first certificate (idempotent put)
-                logger.info("put of already stored payload %s", payload_keccak.hex())
-                return Certificate.decode(existing).commitment()
+                stored = Certificate.decode(existing)
+                if stored.resolvable:
+                    # content-addressed: the same payload keeps its first certificate (idempotent put)
+                    logger.info("put of already stored payload %s", payload_keccak.hex())
+                    return stored.commitment()
+                # stored under a v2 certificate, which cannot answer an availability challenge: certify it again
+                # as v3 (the old commitment still reads, see `get`)
+                logger.info("put of payload %s stored under certificate v%d: issuing a v3 certificate",
+                            payload_keccak.hex(), stored.version)
             kzg = await state.pool.commit(payload) if state.pool is not None else []
             # signing is pure Python and slow (docs/da.md): in the thread with the fsyncs, not on the event loop
             certificate = await asyncio.to_thread(_certify_and_write, state, payload_keccak, payload, kzg)
@@ -295,6 +303,7 @@ def _certify_and_write(state: _State, payload_keccak: bytes, payload: bytes, kzg
             kzg_commitments=tuple(kzg),
             da_sequence=state.store.allocate_sequence(),
             stored_at=int(time.time()),
+            chunks_root=chunks_root(payload),
         ),
         state.operator,
     )
@@ -336,7 +345,8 @@ async def get(request: Request) -> Response:
             release()
             return _not_found()
         f, stored_cert, length = opened
-        if stored_cert != certificate.encode():
+        if stored_cert != certificate.encode() and not await asyncio.to_thread(_earlier_certificate, state,
+                                                                                certificate, stored_cert):
             f.close()
             release()
             return _not_found()
@@ -371,6 +381,17 @@ async def get(request: Request) -> Response:
 
 
 _GET_CHUNK = 1 << 20
+
+
+def _earlier_certificate(state: _State, certificate: Certificate, stored_cert: bytes) -> bool:
+    """True for a v2 certificate this server's operator signed for a payload it has since certified again as v3:
+    commitments posted before the upgrade keep reading."""
+    if certificate.resolvable or not certificate.operator_signature:
+        return False
+    try:
+        return recover_signer(certificate) == state.operator.address
+    except DAPayloadMismatch:
+        return False
 
 
 def _not_found() -> JSONResponse:

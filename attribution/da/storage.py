@@ -134,8 +134,13 @@ class BlobStore:
             raise DAStorageError(f"blob {payload_keccak.hex()} is unreadable: {e}") from e
 
     def write(self, payload_keccak: bytes, payload: bytes, certificate: bytes) -> None:
-        """Store certificate and payload in one file, durably; visible only once complete."""
-        size = 4 + len(certificate) + len(payload)
+        """Store certificate and payload in one file, durably; visible only once complete (a payload certified
+        again replaces its file)."""
+        try:
+            replaced = self._path(payload_keccak).stat().st_size
+        except FileNotFoundError:
+            replaced = 0
+        size = 4 + len(certificate) + len(payload) - replaced
         with self._lock:
             self.check_quota(size)
             self.used_bytes += size  # reserved before the write, so concurrent puts cannot pass the quota together

@@ -1,5 +1,5 @@
 """A small SDK for dApps: fetch a record and its proof (from a node or the indexer), verify it off-chain and with
-`eth_call`, verify a saved answer, wait until a record is final.
+`eth_call`, verify a saved answer, wait until a record is final, hand a receipt to a watcher (`send_receipt`).
 
 Trust: the node and the indexer are only sources of data. Every answer they give is checked against the chain
 (the root the ledger stores for the batch) and, for saved answers, against the DA payload too.
@@ -33,7 +33,7 @@ from attribution.records import Record, RecordValidationError
 from attribution.verify import DEFAULT_PAGE_BLOCKS, RecordNotPostedError, Verifier
 from attribution.verify.answers import AnswerReport, SavedAnswer, load_answer, verify_answer
 
-__all__ = ["ClientError", "RecordNotFinal", "RecordProof", "LedgerClient"]
+__all__ = ["ClientError", "RecordNotFinal", "RecordProof", "LedgerClient", "send_receipt"]
 
 
 class ClientError(AttributionError):
@@ -175,6 +175,10 @@ class LedgerClient:
             Path(answer) if isinstance(answer, str) and not answer.lstrip().startswith("{") else answer)
         return verify_answer(saved, self.verifier)
 
+    def send_receipt(self, answer: dict[str, Any] | str | Path | SavedAnswer, watcher_url: str) -> dict[str, Any]:
+        """`send_receipt(watcher_url, answer)` over this client's HTTP connection pool."""
+        return send_receipt(watcher_url, answer, http=self._http)
+
     def wait_final(self, node: str, seq: int, *, confirmations: int = 12, timeout_s: float = 600.0,
                    poll_s: float = 2.0) -> RecordProof:
         """Block until record `seq` of `node` is in a posted batch `confirmations` blocks deep whose DA payload
@@ -199,3 +203,40 @@ class LedgerClient:
             if time.monotonic() >= deadline:
                 raise RecordNotFinal(f"record {seq} of {node} not final after {timeout_s:.0f}s: {last}")
             time.sleep(poll_s)
+
+
+def send_receipt(watcher_url: str, answer: dict[str, Any] | str | Path | SavedAnswer, *,
+                 http: httpx.Client | None = None, timeout_s: float = 30.0) -> dict[str, Any]:
+    """Hand a saved answer (dict, JSON text, path, or the `{record, receipt}` evidence) to a watcher
+    (`loraledger watch`, `POST /receipts`): it holds the receipt and challenges the node if its record is not
+    posted in time or a batch contradicts it. Needs no RPC. Returns the watcher's answer (`status` "held" or
+    "duplicate", node, seq, leaf, equivocation); a refusal raises `ClientError` with the watcher's reason."""
+    if isinstance(answer, SavedAnswer):
+        body: Any = {"record": answer.record.to_json(), "receipt": "0x" + answer.receipt.hex()}
+    elif isinstance(answer, dict):
+        body = answer
+    else:
+        try:
+            text = answer if isinstance(answer, str) and answer.lstrip().startswith("{") else \
+                Path(answer).read_text()
+            body = safejson.loads(text, what="the answer")
+        except (OSError, safejson.JSONInputError) as e:
+            raise ClientError(f"cannot read the answer: {e}") from e
+    url = watcher_url.rstrip("/") + "/receipts"
+    client = http or httpx.Client(timeout=timeout_s)
+    try:
+        response = client.post(url, json=body)
+    except httpx.HTTPError as e:
+        raise ClientError(f"POST {url}: {e}") from e
+    finally:
+        if http is None:
+            client.close()
+    try:
+        out = response.json()
+    except ValueError:
+        out = None
+    if response.status_code not in (200, 201) or not isinstance(out, dict) or "error" in out:
+        err = out.get("error") if isinstance(out, dict) else None
+        why = err.get("message") if isinstance(err, dict) else response.text[:300]
+        raise ClientError(f"POST {url}: HTTP {response.status_code}: {why}")
+    return out

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from attribution.da import kzg
+from attribution.da.chunks import chunks_root
 from attribution.da.client import DAClient
 from attribution.da.codec import MAX_PAYLOAD_BYTES, chunk_count, encode_payload, parse_commitment
 from attribution.da.errors import DANotFound, DARequestRejected
@@ -58,6 +59,7 @@ def test_round_trip(client: DAClient, server: DAServerProcess, size: int) -> Non
     assert cert.blob_count == chunk_count(size)
     assert cert.matches_commitments(kzg.payload_commitments(payload))
     assert recover_signer(cert) == server.operator_address
+    assert cert.version == 3 and cert.chunks_root == chunks_root(payload)
     assert client.get(commitment) == payload
 
 
@@ -66,7 +68,7 @@ def test_round_trip_16_mib_and_one_more_byte_refused(client: DAClient, server: D
     commitment = client.put(payload)
     assert parse_commitment(commitment).payload_length == MAX_PAYLOAD_BYTES
     assert parse_commitment(commitment).blob_count == 133
-    assert len(commitment) == 3 + 384  # constant size: as at one byte
+    assert len(commitment) == 3 + 416  # constant size: as at one byte (certificate v3)
     assert client.get(commitment) == payload
     with pytest.raises(DARequestRejected) as excinfo:
         client.put(payload + b"\x00")

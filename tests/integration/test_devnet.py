@@ -158,6 +158,19 @@ def test_devnet_runs_the_da_server_and_status_reports_it(devnet_env: dict[str, A
     assert not (config.state_dir / "da.pid").exists()
 
 
+
+def test_watch_runs_on_the_devnet_with_the_defaults_make_run_uses(devnet_env: dict[str, Any]) -> None:
+    """`make run` starts `loraledger watch --port P` in the working directory: the deployment from
+    deployments/<chainId>.json, dev account 6, the state in .loraledger/watch.db. One round (`--once`) there."""
+    env = devnet_env
+    config = dataclasses.replace(env["config"], da_command=da_server_argv, demo_dir=None,
+                                 deployments_dir=env["work"] / "deployments")
+    assert up(config).deployed
+    out = cli(env["work"], "watch", "--once", "--rpc-url", env["rpc"], "--da-url", env["da"])
+    st = json.loads(out.stdout)
+    assert st["address"] == Account.from_key(dev_keys()[6]).address and st["challenges"] == []
+    assert st["cursor"] >= 0 and (env["work"] / ".loraledger" / "watch.db").is_file()
+
 def test_devnet_refuses_a_port_held_by_someone_else(anvil: AnvilNode, tmp_path: Path) -> None:
     config = DevnetConfig(state_dir=tmp_path / "state", anvil_port=anvil.port, deployments_dir=tmp_path / "dep",
                           demo_dir=None)

@@ -112,6 +112,8 @@ def write_config(env: NodeEnv, **sections: dict[str, Any]) -> pathlib.Path:
         # these tests post with `loraledger batcher run` (`run_batchers_until_final`); test_node_batcher turns the
         # node's own batcher on
         "batcher": {"enabled": False},
+        # the responder polls the chain; the dispute tests (test_node_disputes) turn it on
+        "disputes": {"respond": False},
     }
     for name, values in sections.items():
         base.setdefault(name, {}).update(values)

@@ -123,6 +123,7 @@ def _cert(**overrides: object) -> Certificate:
         "blob_count": 1,
         "da_sequence": 7,
         "stored_at": 1_700_000_000,
+        "chunks_root": keccak256(b"chunks"),
         "operator_signature": bytes(64) + b"\x1b",
     }
     fields.update(overrides)
@@ -131,21 +132,40 @@ def _cert(**overrides: object) -> Certificate:
 
 def test_certificate_layout_is_abi_encode_of_the_fields() -> None:
     cert = _cert()
+    root = cert.chunks_root
     expected = abi_encode(
-        ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64", "bytes"],
-        [2, cert.payload_keccak, 40, cert.kzg_commitments_hash, 1, 7, 1_700_000_000, cert.operator_signature],
+        ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64", "bytes32", "bytes"],
+        [3, cert.payload_keccak, 40, cert.kzg_commitments_hash, 1, 7, 1_700_000_000, root, cert.operator_signature],
     )
     assert cert.encode() == expected
     assert cert.commitment() == b"\x01\x00\xd0" + expected
     assert parse_commitment(cert.commitment()) == cert
     digest_input = abi_encode(
-        ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64"],
-        [2, cert.payload_keccak, 40, cert.kzg_commitments_hash, 1, 7, 1_700_000_000],
+        ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64", "bytes32"],
+        [3, cert.payload_keccak, 40, cert.kzg_commitments_hash, 1, 7, 1_700_000_000, root],
     )
     assert cert.signing_digest() == keccak256(digest_input)
     assert cert.with_signature(b"").signing_digest() == cert.signing_digest()
-    assert len(cert.encode()) == 384  # constant: one hash however many blobs
+    assert len(cert.encode()) == 416 and len(cert.commitment()) == 419  # constant: one hash however many blobs
     assert cert.matches_commitments([b"\xc0" + bytes(47)]) and not cert.matches_commitments([bytes(48)])
+    # the contract reads head words 0 (version), 2 (payloadLength) and 7 (chunksRoot) after the 3-byte prefix
+    c = cert.commitment()
+    assert (c[3 + 31], int.from_bytes(c[3 + 64:3 + 96], "big"), c[3 + 224:3 + 256]) == (3, 40, root)
+    assert cert.resolvable
+
+
+def test_version_2_certificates_still_decode_but_cannot_be_resolved() -> None:
+    v3 = _cert()
+    fields = [2, v3.payload_keccak, 40, v3.kzg_commitments_hash, 1, 7, 1_700_000_000]
+    raw = abi_encode(["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64", "bytes"],
+                     [*fields, v3.operator_signature])
+    v2 = parse_commitment(b"\x01\x00\xd0" + raw)
+    assert (v2.version, v2.chunks_root, v2.resolvable, len(raw)) == (2, b"", False, 384)
+    assert v2.encode() == raw
+    assert v2.signing_digest() == keccak256(abi_encode(
+        ["uint8", "bytes32", "uint32", "bytes32", "uint32", "uint64", "uint64"], fields))
+    with pytest.raises(DACommitmentInvalid, match="chunksRoot"):
+        Certificate(**{**v3.__dict__, "chunks_root": b""}).check_shape()
 
 
 @pytest.mark.parametrize(
@@ -157,6 +177,8 @@ def test_certificate_layout_is_abi_encode_of_the_fields() -> None:
         lambda c: c + b"\x00",  # trailing byte (non-canonical)
         lambda c: c[:3],  # prefix only
         lambda c: c[:3] + bytes(31) + b"\x01" + c[35:],  # version field 1 (per-blob commitments, retired)
+        lambda c: c[:3] + bytes(31) + b"\x02" + c[35:],  # v2 field with a v3 body (a v2 cert is 32 bytes shorter)
+        lambda c: c[:3] + bytes(31) + b"\x04" + c[35:],  # a version from the future
     ],
 )
 def test_malformed_commitments_are_refused(mutation: object) -> None:
@@ -172,7 +194,7 @@ def test_certificate_shape_checks() -> None:
         parse_commitment(_cert(kzg_commitments_hash=bytes(32)).commitment())
     with pytest.raises(DACommitmentInvalid, match="48 bytes"):
         Certificate.of(payload_keccak=bytes(32), payload_length=1, kzg_commitments=(bytes(47),), da_sequence=0,
-                       stored_at=0)
+                       stored_at=0, chunks_root=bytes(32))
     with pytest.raises(DACommitmentInvalid, match="65 bytes"):
         parse_commitment(_cert(operator_signature=bytes(10)).commitment())
     # no KZG commitments at all is a server started with --no-kzg: allowed
@@ -202,6 +224,7 @@ def test_certificate_round_trip_property(length: int, seq: int, stored_at: int, 
         kzg_commitments=tuple(keccak256(seed + bytes([i % 256])) + bytes(16) for i in range(chunk_count(length))),
         da_sequence=seq,
         stored_at=stored_at,
+        chunks_root=keccak256(seed + b"root"),
     ).with_signature((bytes(64) + b"\x1c") if signed else b"")
     assert parse_commitment(cert.commitment()) == cert
     # flipping any byte of the fixed-size head either fails to decode or decodes to a different certificate

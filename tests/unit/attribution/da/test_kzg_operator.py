@@ -10,6 +10,7 @@ import pytest
 from eth_account import Account
 
 from attribution.da import kzg
+from attribution.da.chunks import chunks_root
 from attribution.da.codec import Certificate, encode_payload
 from attribution.da.errors import DAOperatorKeyError, DAPayloadMismatch
 from attribution.da.operator import DEV_KEY_FILE, PASSWORD_ENV, load_operator, recover_signer, sign_certificate
@@ -40,7 +41,7 @@ def test_chunk_commitments_verify_with_ckzg() -> None:
 
 def _cert() -> Certificate:
     return Certificate.of(payload_keccak=keccak256(b"p"), payload_length=1, kzg_commitments=(bytes(48),),
-                          da_sequence=3, stored_at=1_700_000_000)
+                          da_sequence=3, stored_at=1_700_000_000, chunks_root=chunks_root(b"p"))
 
 
 def test_sign_and_recover(tmp_path: Path) -> None:
@@ -51,6 +52,7 @@ def test_sign_and_recover(tmp_path: Path) -> None:
     # the signature covers every field: change one and the recovered signer changes
     tampered = Certificate(**{**signed.__dict__, "da_sequence": 4})
     assert recover_signer(tampered) != account.address
+    assert recover_signer(Certificate(**{**signed.__dict__, "chunks_root": bytes(32)})) != account.address
     with pytest.raises(DAPayloadMismatch):
         recover_signer(signed.with_signature(bytes(65)))
 
@@ -91,3 +93,6 @@ def test_client_refuses_a_payload_that_differs_from_the_certificate(tmp_path: Pa
         verifier.check(signed.commitment(), b"q")
     with pytest.raises(DAPayloadMismatch, match="bytes"):
         verifier.check(signed.commitment(), b"pp")
+    wrong_root = Certificate(**{**signed.__dict__, "chunks_root": keccak256(b"other")})
+    with pytest.raises(DAPayloadMismatch, match="chunksRoot"):
+        verifier.check(wrong_root.commitment(), b"p")
