@@ -202,6 +202,8 @@ def check_payload(event: PostedBatch, chain_id: int, ledger: str, payload: bytes
         return BatchCheck(event, v, detail, rebuilt, decoded if keep_decoded else None,
                           tree if keep_decoded else None)
 
+    if event.da_commitment is None and event.missing_commitment:  # nothing to compare or fetch
+        return verdict(Verdict.PAYLOAD_MISSING, event.missing_commitment)
     if stored is not None:
         event_hash = event.da_commitment_hash if event.da_commitment is None else keccak256(event.da_commitment)
         if event_hash != stored.da_commitment_hash:
