@@ -12,6 +12,8 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account import Account
 
+from attribution.da.chunks import chunks_root
+from attribution.da.codec import Certificate, parse_commitment
 from attribution.hashing import keccak256, to_checksum_address
 from attribution.merkle import StandardMerkleTree
 from attribution.records import Record
@@ -90,6 +92,10 @@ def test_v3_header_receipt_and_certificate_vectors() -> None:
     digest = keccak256(abi_encode(CERT_V3[:-1], list(fields[:8])))
     assert "0x" + digest.hex() == c["digest"]
     assert Account._recover_hash(digest, signature=fields[8]) == c["operator"]
+    assert parse_commitment(commitment) == Certificate.of(  # the DA codec reads and would make the same certificate
+        payload_keccak=keccak256(payload), payload_length=len(payload), kzg_commitments=[], da_sequence=c["daSequence"],
+        stored_at=c["storedAt"], chunks_root=chunks_root(payload)).with_signature(fields[8])
+    assert parse_commitment(commitment).signing_digest() == digest
     chunks = [payload[i:i + 126_976] for i in range(0, len(payload), 126_976)]
     tree = StandardMerkleTree.of([[i, keccak256(ch)] for i, ch in enumerate(chunks)], ["uint256", "bytes32"])
     assert tree.root == c["chunksRoot"] and c["chunkHashes"] == ["0x" + keccak256(ch).hex() for ch in chunks]
