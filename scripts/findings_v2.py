@@ -9,9 +9,11 @@ transaction).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from eth_account import Account
 
@@ -51,6 +53,19 @@ def high_s_receipt() -> tuple[bool, str]:
     return signer == NODE, f"the high-s form recovers {signer}"
 
 
+def _epoch_batch(decoded: Any, records: list[Record], posted_at: int) -> Any:
+    """The rule's input for one batch in whichever form this tree has: v2's flat `EpochBatch(batch_id, node,
+    posted_at, verdict, decoded, first_seq, count)` or the later one holding a `PostedBatch`."""
+    if "posted" not in {f.name for f in dataclasses.fields(EpochBatch)}:
+        v2_epoch_batch: Any = EpochBatch  # typed as HEAD's class; this is the v2 tree's
+        return v2_epoch_batch(1, NODE, posted_at, "ok", decoded, 0, len(records))
+    from attribution.chain.batch import PostedBatch
+
+    posted = PostedBatch(1, NODE, bytes(32), 0, len(records), bytes(32), min(r.timestamp for r in records),
+                         max(r.timestamp for r in records), posted_at)
+    return EpochBatch(posted, "ok", decoded)
+
+
 def n6_priced_at_posted_at() -> tuple[bool, str]:
     """Records served before a price change, posted after it (a backlog held through a DA outage), are charged the
     new price."""
@@ -64,7 +79,7 @@ def n6_priced_at_posted_at() -> tuple[bool, str]:
             reg.set_adapter(adapter, at, AdapterTerms(owner, price, (dataset,), (10_000,), adapter_id=adapter))
         records = [_record(i, adapter, (dataset,), change_at - 600 + i) for i in range(5)]  # served before
         decoded = decode_batch(encode_batch(31337, LEDGER, bytes.fromhex(NODE[2:]), 0, records))
-        batch = EpochBatch(1, NODE, change_at + 3600, "ok", decoded, 0, len(records))  # posted an hour after
+        batch = _epoch_batch(decoded, records, change_at + 3600)  # posted an hour after the change
         res = compute_rewards([batch], reg, {NODE: 10**30}, SharesSchedule.fixed(2000, 3000), ROLES["treasury"])
         return int(res.nodes[NODE].owed)
 
