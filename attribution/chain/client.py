@@ -133,6 +133,11 @@ class ChainClient:
         """The timestamp (unix seconds) of a block, by number or tag."""
         return int(self._rpc("eth_getBlockByNumber", lambda: self.w3.eth.get_block(block))["timestamp"])
 
+    def transaction(self, tx_hash: str | bytes) -> Any:
+        """A mined or pending transaction by hash (`eth_getTransactionByHash`: `to`, `input`, ...)."""
+        h = tx_hash if isinstance(tx_hash, str) else "0x" + bytes(tx_hash).hex()
+        return self._rpc("eth_getTransactionByHash", lambda: self.w3.eth.get_transaction(h))  # type: ignore[arg-type]
+
     def get_logs(self, *, address: str | Sequence[str], from_block: int, to_block: int | str = "latest",
                  topics: Sequence[TopicFilter] = (), reverse: bool = False) -> list[LogReceipt]:
         """`eth_getLogs` paged over block ranges (`logs.iter_logs`): start at the deployment block, never 0."""

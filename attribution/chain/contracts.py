@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 from attribution.chain.assets import AssetKind, AssetRegistry, adapter_id_for, dataset_id_for
 from attribution.chain.base import BoundContract, EventLog, Governed, TxResult, b32, checksum
 from attribution.chain.batch import PostedBatch
+from attribution.chain.commitments import posted_commitment
 from attribution.chain.errors import ChainError
 from attribution.hashing import to_checksum_address
 from attribution.records.record import RECORD_FIELDS
@@ -203,7 +204,7 @@ class Ledger(BoundContract):
         events = self.contract.events.BatchPosted().process_receipt(tx.receipt)
         if not events:
             raise ChainError(f"postBatch tx {tx.tx_hash} emitted no BatchPosted event; is {self.address} the ledger?")
-        return PostedBatch.from_log(events[0])
+        return PostedBatch.from_log(events[0], bytes(da_commitment))  # what this call posted
 
     def next_seq(self, node: str, *, block: int | str = "latest") -> int:
         """The seq that `node`'s next batch must start at (as of `block`)."""
@@ -244,10 +245,11 @@ class Ledger(BoundContract):
     def batch_posted_events(self, from_block: int | None = None, to_block: int | str = "latest",
                             node: str | None = None) -> list[dict[str, Any]]:
         """`BatchPosted` events in a block range (optionally of one node) as plain dicts (paged `eth_getLogs`;
-        `from_block` defaults to the deployment block)."""
+        `from_block` defaults to the deployment block), each with its `daCommitment` read from the posting
+        transaction's calldata (`attribution.chain.commitments`)."""
         filters: dict[str, Any] = {"node": node} if node else {}
-        return [ev.as_dict() for ev in self.events("BatchPosted", from_block=from_block, to_block=to_block,
-                                                   **filters)]
+        return [{**ev.as_dict(), "daCommitment": posted_commitment(self, ev.tx_hash, ev.args["daCommitmentHash"])}
+                for ev in self.events("BatchPosted", from_block=from_block, to_block=to_block, **filters)]
 
     def batch_id_for(self, node: str, seq: int, from_block: int | None = None) -> int | None:
         """The id of the batch of `node` that covers `seq`, or None when `seq` is not posted yet.

@@ -53,6 +53,11 @@ class TransactionFailed(ChainError):
         self.tx_hash = tx_hash
 
 
+class CommitmentNotFound(ChainError, LookupError):
+    """A batch's DA commitment is not in its transaction's calldata: `postBatch` was not called directly by the node's
+    key (a contract called it), or the RPC served another transaction; the batch cannot be read from DA this way."""
+
+
 class DeploymentError(ChainError, LookupError):
     """The deployment file is missing, for another chain, or points at addresses without code; redeploy."""
 

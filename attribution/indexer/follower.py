@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from attribution.chain.batch import PostedBatch
 from attribution.chain.client import ChainClient
+from attribution.chain.commitments import NOT_IN_CALLDATA
 from attribution.chain.contracts import AssetRegistry, Ledger
 from attribution.chain.disputes import BatchDisputes
 from attribution.chain.errors import ChainError
@@ -49,7 +50,15 @@ from attribution.indexer.schema import (
     registry_events,
 )
 from attribution.records import Profile
-from attribution.verify import BatchCheck, Verdict, Verifier, VerifyError, check_payload, commitment_of
+from attribution.verify import (
+    BatchCheck,
+    Verdict,
+    Verifier,
+    VerifyError,
+    check_payload,
+    fetch_posted,
+    read_commitment,
+)
 
 __all__ = ["IndexerError", "SyncStats", "Indexer", "profile_id_of"]
 
@@ -139,7 +148,7 @@ class Indexer:
         self.confirmations = confirmations
         self.page_blocks = page_blocks
         self.verifier = Verifier(self.ledger, da, from_block=deploy_block, page_blocks=page_blocks)
-        self._batch_topic = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes)")
+        self._batch_topic = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes32)")
         self._registry_events: dict[bytes, Any] = {}
         self._analyzed = -1e9
         if self.registry is not None:
@@ -288,12 +297,14 @@ class Indexer:
             ts = int(headers[n]["timestamp"])
             topic = bytes(lg["topics"][0]) if lg["topics"] else b""
             if to_checksum_address(lg["address"]) == self.ledger.address and topic == self._batch_topic:
-                ev = PostedBatch.from_log(self.ledger.contract.events.BatchPosted().process_log(lg))
+                decoded = self.ledger.contract.events.BatchPosted().process_log(lg)
+                ev = PostedBatch.from_log(decoded, *read_commitment(self.ledger, decoded))
                 assert ev.tx_hash is not None  # from_log always sets where the event sits
                 batch_rows.append({
                     "batch_id": _i64(ev.batch_id, "batchId"), "node": bytes.fromhex(ev.node[2:]), "root": ev.root,
                     "first_seq": _i64(ev.first_seq, "firstSeq"), "count": ev.count,
-                    "da_commitment": ev.da_commitment, "posted_at": ts, "block_number": n,
+                    # b"": the commitment is not in the posting transaction's calldata (posted through a contract)
+                    "da_commitment": ev.da_commitment or b"", "posted_at": ts, "block_number": n,
                     "block_hash": ev.block_hash, "tx_hash": bytes.fromhex(ev.tx_hash[2:]), "log_index": ev.log_index,
                     "verdict": None, "detail": None, "rebuilt_root": None, "tree": None})
             elif self.disputes is not None and to_checksum_address(lg["address"]) == self.disputes.address:
@@ -356,7 +367,9 @@ class Indexer:
         events = [PostedBatch(batch_id=int(row.batch_id), node=to_checksum_address(bytes(row.node)),
                               root=bytes(row.root), first_seq=int(row.first_seq), count=int(row._mapping["count"]),
                               da_commitment_hash=keccak256(bytes(row.da_commitment)),
-                              da_commitment=bytes(row.da_commitment), posted_at=int(row.posted_at),
+                              da_commitment=bytes(row.da_commitment) or None,
+                              missing_commitment="" if row.da_commitment else NOT_IN_CALLDATA,
+                              posted_at=int(row.posted_at),
                               block_number=int(row.block_number), block_hash=bytes(row.block_hash),
                               tx_hash="0x" + bytes(row.tx_hash).hex(), log_index=int(row.log_index)) for row in rows]
         if limit is None:
@@ -390,11 +403,14 @@ class Indexer:
         return done, indexed
 
     def _check(self, event: PostedBatch) -> BatchCheck:
-        payload, why = self.verifier.fetch(commitment_of(event))
+        payload, why = fetch_posted(self.verifier, event)
         stored = self.ledger.batch(event.batch_id)
         # The header's record time range comes from the ledger's stored batch (no column of its own here).
+        # A batch without its commitment (not in calldata) is checked against the stored hash it cannot show.
         event = dataclasses.replace(event, first_timestamp=stored.first_timestamp,
-                                    last_timestamp=stored.last_timestamp)
+                                    last_timestamp=stored.last_timestamp,
+                                    da_commitment_hash=event.da_commitment_hash if event.da_commitment is not None
+                                    else stored.da_commitment_hash)
         return check_payload(event, self.chain.chain_id, self.ledger.address, payload, stored=stored,
                              missing_reason=why, keep_decoded=True)
 

@@ -14,7 +14,9 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from attribution.chain.commitments import posted_commitment
 from attribution.chain.contracts import Ledger
+from attribution.chain.errors import CommitmentNotFound
 from attribution.da.chunks import chunk_proof, chunks_tree
 from attribution.da.client import DAClient
 from attribution.da.codec import is_our_commitment, parse_commitment
@@ -167,9 +169,10 @@ class AnswerSource:
 
     def _commitment_from_chain(self, batch_id: int, stored_hash: bytes) -> bytes:
         for ev in self.ledger.events("BatchPosted", from_block=self.start_block, reverse=True, batchId=batch_id):
-            commitment = bytes(ev.args["daCommitment"])
-            if keccak256(commitment) == stored_hash:
-                return commitment
+            try:  # the event carries the hash; the bytes are in the posting transaction's calldata
+                return posted_commitment(self.ledger, ev.tx_hash, stored_hash)
+            except CommitmentNotFound as e:
+                raise Unanswerable(f"batch {batch_id}: {e}") from e
         raise Unanswerable(f"no BatchPosted event with the stored commitment of batch {batch_id} since block "
                            f"{self.start_block}")
 

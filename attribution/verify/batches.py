@@ -1,11 +1,12 @@
 """Independent verification of posted batches from the chain and the DA layer alone (DESIGN.md invariant 4).
 
-For each `BatchPosted` event (read as a `PostedBatch`, `attribution.chain.batch`): fetch the payload from DA by
-the event's commitment, check that the commitment hashes to the one the ledger stored, decode it strictly, check
-its header (chainId, ledger, node, firstSeq, count) against the batch, rebuild the Merkle tree and compare the root
-with the posted root. Each batch gets one `Verdict`. `check_payload` is the pure part (bytes in, verdict out),
-shared with the indexer; `Verifier` adds the RPC and DA reads, record proofs (`verify_record`) and the
-step-by-step check of a saved answer (`verify_answer`, in `attribution.verify.answers`).
+For each `BatchPosted` event (read as a `PostedBatch`, `attribution.chain.batch`, with the commitment from the
+posting transaction's calldata: the event carries its hash): fetch the payload from DA by the commitment, check
+that the commitment hashes to the one the ledger stored, decode it strictly, check its header (chainId, ledger,
+node, firstSeq, count) against the batch, rebuild the Merkle tree and compare the root with the posted root.
+Each batch gets one `Verdict`. `check_payload` is the pure part (bytes in, verdict out), shared with the indexer;
+`Verifier` adds the RPC and DA reads, record proofs (`verify_record`) and the step-by-step check of a saved answer
+(`verify_answer`, in `attribution.verify.answers`).
 
 A verdict is evidence about a batch. Failing to reach the RPC or DA is not: it raises `VerifyError` and the caller
 retries later.
@@ -21,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attribution.chain.batch import PostedBatch
+from attribution.chain.commitments import posted_commitment
 from attribution.chain.contracts import Ledger
 from attribution.chain.disputes import BatchDisputes
-from attribution.chain.errors import ChainError
+from attribution.chain.errors import ChainError, CommitmentNotFound
 from attribution.chain.logs import DEFAULT_LOG_BLOCK_RANGE, iter_logs
 from attribution.da.client import DAClient
 from attribution.da.errors import DAError, DANotFound, DAPayloadMismatch
@@ -44,6 +46,8 @@ __all__ = [
     "NodeReport",
     "RecordCheck",
     "batch_events",
+    "read_commitment",
+    "fetch_posted",
     "check_payload",
     "commitment_of",
     "columns_of",
@@ -54,7 +58,7 @@ log = logging.getLogger(__name__)
 
 #: Blocks per `eth_getLogs` request at most (the chain layer halves a page the provider refuses).
 DEFAULT_PAGE_BLOCKS = DEFAULT_LOG_BLOCK_RANGE
-_BATCH_POSTED_TOPIC = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes)")
+_BATCH_POSTED_TOPIC = keccak256(b"BatchPosted(uint256,address,bytes32,uint64,uint32,uint64,uint64,bytes32)")
 
 
 class Verdict(enum.StrEnum):
@@ -79,6 +83,15 @@ class RecordNotPostedError(VerifyError, LookupError):
     """The record's seq is not covered by any posted batch yet; wait for the node's batcher and retry."""
 
 
+def read_commitment(ledger: Ledger, ev: Any) -> tuple[bytes | None, str]:
+    """The commitment of a decoded `BatchPosted` event from its transaction's calldata, or (None, why) when it is
+    not there (posted through a contract); RPC failures raise `ChainError`."""
+    try:
+        return posted_commitment(ledger, bytes(ev["transactionHash"]), bytes(ev["args"]["daCommitmentHash"])), ""
+    except CommitmentNotFound as e:
+        return None, str(e)
+
+
 def batch_events(ledger: Ledger, from_block: int, to_block: int | None = None, *, node: str | None = None,
                  batch_id: int | None = None, page_blocks: int | None = None,
                  reverse: bool = False) -> Iterator[PostedBatch]:
@@ -96,7 +109,8 @@ def batch_events(ledger: Ledger, from_block: int, to_block: int | None = None, *
     try:
         for lg in iter_logs(ledger.client, address=ledger.address, from_block=max(0, from_block),
                             to_block="latest" if to_block is None else to_block, topics=topics, reverse=reverse):
-            yield PostedBatch.from_log(event.process_log(lg))
+            decoded = event.process_log(lg)
+            yield PostedBatch.from_log(decoded, *read_commitment(ledger, decoded))
     except ChainError as e:
         raise VerifyError(f"reading BatchPosted events: {e}") from e
 
@@ -188,6 +202,8 @@ def check_payload(event: PostedBatch, chain_id: int, ledger: str, payload: bytes
         return BatchCheck(event, v, detail, rebuilt, decoded if keep_decoded else None,
                           tree if keep_decoded else None)
 
+    if event.da_commitment is None and event.missing_commitment:  # nothing to compare or fetch
+        return verdict(Verdict.PAYLOAD_MISSING, event.missing_commitment)
     if stored is not None:
         event_hash = event.da_commitment_hash if event.da_commitment is None else keccak256(event.da_commitment)
         if event_hash != stored.da_commitment_hash:
@@ -317,7 +333,7 @@ class Verifier:
 
     def check_event(self, event: PostedBatch, *, keep_decoded: bool = False) -> BatchCheck:
         """Verdict for the batch of one event."""
-        payload, why = self.fetch(commitment_of(event))
+        payload, why = fetch_posted(self, event)
         check = check_payload(event, self.chain_id, self.ledger.address, payload, stored=self.stored(event.batch_id),
                               missing_reason=why, keep_decoded=keep_decoded)
         log.info("batch %d of %s: %s", event.batch_id, event.node, check.verdict.value)
@@ -388,6 +404,14 @@ class Verifier:
         except ChainError as e:
             raise VerifyError(f"verifyRecord eth_call failed: {e}") from e
         return RecordCheck(_without_payload(check), record, proof, onchain)
+
+
+def fetch_posted(verifier: Verifier, event: PostedBatch) -> tuple[bytes | None, str]:
+    """The payload of an event's batch from DA, or (None, why): DA lacks it, or the commitment was not in the
+    posting transaction's calldata (`missing_commitment`: posted through a contract), which leaves nothing to fetch."""
+    if event.da_commitment is None and event.missing_commitment:
+        return None, event.missing_commitment
+    return verifier.fetch(commitment_of(event))
 
 
 def commitment_of(event: PostedBatch) -> bytes:

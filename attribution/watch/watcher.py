@@ -38,6 +38,7 @@ from web3.exceptions import BlockNotFound
 from web3.types import BlockIdentifier
 
 from attribution.chain.batch import PostedBatch
+from attribution.chain.commitments import NOT_IN_CALLDATA
 from attribution.chain.contracts import Ledger
 from attribution.chain.disputes import BatchDisputes, DisputeStatus, DisputeTx
 from attribution.chain.errors import ChainError, ContractRevert
@@ -229,7 +230,8 @@ class Watcher:
                 if block_hash != bytes(headers[number]["hash"]):
                     raise _Reorged(f"block {number} changed between eth_getLogs and eth_getBlockByNumber")
                 rows.append({"batch_id": e.batch_id, "node": e.node, "first_seq": e.first_seq, "count": e.count,
-                             "root": e.root, "commitment": e.da_commitment, "first_ts": e.first_timestamp,
+                             # b"": not in the posting transaction's calldata (postBatch called by a contract)
+                             "root": e.root, "commitment": e.da_commitment or b"", "first_ts": e.first_timestamp,
                              "last_ts": e.last_timestamp, "posted_at": int(headers[number]["timestamp"]),
                              "block_number": number, "block_hash": block_hash, "tx_hash": e.tx_hash,
                              "log_index": e.log_index})
@@ -243,7 +245,8 @@ class Watcher:
     @staticmethod
     def _event(b: BatchRow) -> PostedBatch:
         return PostedBatch(b.batch_id, b.node, b.root, b.first_seq, b.count, keccak256(b.commitment), b.first_ts,
-                           b.last_ts, b.posted_at, b.commitment, b.block_number, b.block_hash, b.tx_hash, b.log_index)
+                           b.last_ts, b.posted_at, b.commitment or None, b.block_number, b.block_hash, b.tx_hash,
+                           b.log_index, missing_commitment="" if b.commitment else NOT_IN_CALLDATA)
 
     def _check(self, b: BatchRow) -> BatchCheck:
         check = self.verifier.check_event(self._event(b), keep_decoded=True)

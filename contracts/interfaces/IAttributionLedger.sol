@@ -63,7 +63,9 @@ interface IAttributionLedger {
     /// @param count The number of records covered.
     /// @param firstTimestamp The first record's timestamp (the header's lower bound for every record's timestamp).
     /// @param lastTimestamp The last record's timestamp (the upper bound).
-    /// @param daCommitment The full DA commitment of the batch payload (only its hash is stored).
+    /// @param daCommitmentHash keccak256 of the DA commitment (as stored). The commitment's bytes are not in the
+    /// event: they are the `daCommitment` argument of the {postBatch} call in the same transaction's calldata, which
+    /// an indexer decodes and checks against this hash (docs/contracts.md, "Reading a batch's commitment").
     event BatchPosted(
         uint256 indexed batchId,
         address indexed node,
@@ -72,7 +74,7 @@ interface IAttributionLedger {
         uint32 count,
         uint64 firstTimestamp,
         uint64 lastTimestamp,
-        bytes daCommitment
+        bytes32 daCommitmentHash
     );
 
     /*//////////////////////////////////////////////////////////////

@@ -127,9 +127,10 @@ contract AttributionLedger is IAttributionLedger {
         state.lastPostBlock = uint48(block.number);
         _counters = counters;
         _nodeStates[msg.sender] = state;
+        bytes32 daCommitmentHash = keccak256(daCommitment);
         _batches[batchId] = StoredBatch({
             root: root,
-            daCommitmentHash: keccak256(daCommitment),
+            daCommitmentHash: daCommitmentHash,
             nodeIndex: state.index,
             firstSeq: firstSeq,
             count: count,
@@ -142,7 +143,9 @@ contract AttributionLedger is IAttributionLedger {
             // forge-lint: disable-next-line(unsafe-typecast)
             lastTimestamp: uint40(lastTimestamp)
         });
-        emit BatchPosted(batchId, msg.sender, root, firstSeq, count, firstTimestamp, lastTimestamp, daCommitment);
+        // The commitment's hash, not its bytes: they are this call's calldata already, where readers take them
+        // (docs/contracts.md, "Reading a batch's commitment"); logging them again was paid on every post.
+        emit BatchPosted(batchId, msg.sender, root, firstSeq, count, firstTimestamp, lastTimestamp, daCommitmentHash);
     }
 
     /*//////////////////////////////////////////////////////////////

@@ -2,16 +2,20 @@
 pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {Fixture} from "./utils/Fixture.sol";
 import {StandardMerkle} from "./utils/StandardMerkle.sol";
+import {VmDisputes} from "./invariant/DisputesKit.sol";
 import {AttributionLedger} from "../src/AttributionLedger.sol";
+import {BatchDisputes} from "../src/BatchDisputes.sol";
 import {RewardDistributor} from "../src/RewardDistributor.sol";
 import {IAttributionLedger} from "../interfaces/IAttributionLedger.sol";
 
 /// @notice Differential tests against vectors produced outside Solidity:
 /// - `contracts/test/vectors/merkle-golden.json`: the npm OpenZeppelin merkle-tree library (claims and records);
-/// - `tests/vectors/records.json`: the Python attribution code (records, leaves, root, proofs).
+/// - `tests/vectors/records.json`: the Python attribution code (records, leaves, root, proofs; v3: the batch header
+///   and its postBatch calldata, the node's receipt with low s only, a certificate-v3 commitment of the payload).
 /// The contracts' leaf encodings, OZ MerkleProof and the in-test reference tree must agree with both.
 contract GoldenVectorsTest is Fixture {
     string private constant NPM_VECTORS = "contracts/test/vectors/merkle-golden.json";
@@ -122,6 +126,98 @@ contract GoldenVectorsTest is Fixture {
                 vm.assertFalse(golden.verifyRecord(id, recs[i], proof), "flipped proof bit");
             }
         }
+    }
+
+    /// @dev The v3 formats from the Python side: the header posts as the vector's exact calldata; the ledger's
+    /// disputes contract computes the vector's receipt digest, recovers the low-s receipt and refuses the high-s one;
+    /// the certificate v3 (Python-built chunk root) resolves an availability challenge with the payload's chunk.
+    function test_Golden_PythonV3_HeaderReceiptAndCertificate() public {
+        string memory json = vm.readFile(PY_VECTORS);
+        vm.chainId(vm.parseJsonUint(json, ".chainId"));
+        address ledgerAt = vm.parseJsonAddress(json, ".ledger");
+        address node = vm.parseJsonAddress(json, ".node");
+        vm.etch(ledgerAt, address(new AttributionLedger(nodes)).code);
+        AttributionLedger golden = AttributionLedger(ledgerAt);
+        _bond(node, MIN_BOND);
+        bytes memory commitment = _goldenHeader(json, golden, node);
+        BatchDisputes disputes = new BatchDisputes(golden, treasury, 1 ether, 1 ether);
+        _goldenReceipt(json, disputes, node);
+        _goldenCertificate(json, disputes, commitment);
+    }
+
+    /// @dev Our ABI encodes the vector's header fields to the vector's calldata, which the ledger accepts.
+    function _goldenHeader(string memory json, AttributionLedger golden, address node)
+        private
+        returns (bytes memory commitment)
+    {
+        commitment = vm.parseJsonBytes(json, ".certificateV3.commitment");
+        uint64 lastTs = uint64(vm.parseJsonUint(json, ".header.lastTimestamp"));
+        bytes memory call = abi.encodeCall(
+            IAttributionLedger.postBatch,
+            (
+                uint64(vm.parseJsonUint(json, ".header.firstSeq")),
+                uint32(vm.parseJsonUint(json, ".header.count")),
+                uint64(vm.parseJsonUint(json, ".header.firstTimestamp")),
+                lastTs,
+                vm.parseJsonBytes32(json, ".header.root"),
+                commitment
+            )
+        );
+        vm.assertEq(call, vm.parseJsonBytes(json, ".header.postBatchCalldata"), "postBatch calldata");
+        if (block.timestamp < lastTs) vm.warp(lastTs);
+        vm.prank(node);
+        (bool ok,) = address(golden).call(call);
+        vm.assertTrue(ok, "the vector's header posts");
+        IAttributionLedger.Batch memory b = golden.batch(1);
+        vm.assertEq(uint256(b.firstTimestamp), vm.parseJsonUint(json, ".header.firstTimestamp"));
+        vm.assertEq(uint256(b.lastTimestamp), uint256(lastTs));
+        vm.assertEq(b.daCommitmentHash, keccak256(commitment));
+    }
+
+    /// @dev The disputes contract computes the vector's receipt digest; the low-s signature recovers the node and
+    /// the high-s twin is refused.
+    function _goldenReceipt(string memory json, BatchDisputes disputes, address node) private view {
+        bytes32 digest = vm.parseJsonBytes32(json, ".receipt.digest");
+        uint64 seq = uint64(vm.parseJsonUint(json, ".receipt.seq"));
+        vm.assertEq(
+            disputes.receiptDigest(node, seq, vm.parseJsonBytes32(json, ".receipt.leaf")), digest, "receipt digest"
+        );
+        (address signer, ECDSA.RecoverError err,) =
+            ECDSA.tryRecover(digest, vm.parseJsonBytes(json, ".receipt.signature"));
+        vm.assertTrue(err == ECDSA.RecoverError.NoError && signer == node, "low-s receipt recovers the node");
+        (, err,) = ECDSA.tryRecover(digest, vm.parseJsonBytes(json, ".receipt.highS"));
+        vm.assertTrue(err == ECDSA.RecoverError.InvalidSignatureS, "high-s receipt refused");
+    }
+
+    /// @dev The certificate v3's signing digest and operator, then an availability challenge of batch 1 answered
+    /// with the payload's only chunk under the Python-built chunk root.
+    function _goldenCertificate(string memory json, BatchDisputes disputes, bytes memory commitment) private {
+        bytes memory cert = new bytes(commitment.length - 3);
+        for (uint256 i; i < cert.length; ++i) {
+            cert[i] = commitment[i + 3];
+        }
+        bytes32 certDigest = _certDigest(cert);
+        vm.assertEq(certDigest, vm.parseJsonBytes32(json, ".certificateV3.digest"), "certificate digest");
+        (,,,,,,,, bytes memory sig) =
+            abi.decode(cert, (uint8, bytes32, uint32, bytes32, uint32, uint64, uint64, bytes32, bytes));
+        vm.assertEq(ECDSA.recover(certDigest, sig), vm.parseJsonAddress(json, ".certificateV3.operator"));
+        bytes memory payload = vm.parseJsonBytes(json, ".payload");
+        vm.assertEq(vm.parseJsonBytes32(json, ".certificateV3.payloadKeccak"), keccak256(payload));
+        vm.assertEq(vm.parseJsonUint(json, ".certificateV3.payloadLength"), payload.length);
+        VmDisputes(address(vm)).deal(alice, 1 ether);
+        vm.prank(alice);
+        uint256 id = disputes.openAvailability{value: 1 ether}(1, 0);
+        disputes.resolveAvailability(id, commitment, payload, new bytes32[](0)); // one chunk: the root is its leaf
+        vm.assertEq(disputes.dispute(id).leaf, keccak256(payload), "answered with the payload's only chunk");
+    }
+
+    /// @dev keccak256(abi.encode(<the certificate's fields without the signature>)) (docs/disputes.md).
+    function _certDigest(bytes memory cert) private pure returns (bytes32) {
+        (uint8 version, bytes32 payloadKeccak, uint32 len, bytes32 kzg, uint32 blobs, uint64 daSeq,,,) =
+            abi.decode(cert, (uint8, bytes32, uint32, bytes32, uint32, uint64, uint64, bytes32, bytes));
+        (,,,,,, uint64 storedAt, bytes32 chunksRoot,) =
+            abi.decode(cert, (uint8, bytes32, uint32, bytes32, uint32, uint64, uint64, bytes32, bytes));
+        return keccak256(abi.encode(version, payloadKeccak, len, kzg, blobs, daSeq, storedAt, chunksRoot));
     }
 
     /*//////////////////////////////////////////////////////////////

@@ -15,6 +15,7 @@ from eth_account import Account
 from attribution.chain import reverts
 from attribution.chain.artifacts import CORE_CONTRACTS, DISPUTES_CONTRACT, ArtifactStore
 from attribution.chain.client import ChainClient
+from attribution.chain.commitments import commitment_from_tx
 from attribution.chain.contracts import (
     AssetKind,
     NodeRegistry,
@@ -23,7 +24,7 @@ from attribution.chain.contracts import (
     dataset_id_for,
 )
 from attribution.chain.deploy import Deployment
-from attribution.chain.errors import ContractRevert, DeploymentError
+from attribution.chain.errors import CommitmentNotFound, ContractRevert, DeploymentError
 from attribution.chain.reverts import error_class
 from attribution.hashing import keccak256
 from attribution.merkle import StandardMerkleTree
@@ -196,6 +197,21 @@ def test_post_batch_read_back_and_verify_records(deployment: DeployedContracts) 
     events = d.ledger.batch_posted_events(from_block=posted.block_number, node=d.node.address)
     assert [(e["batchId"], e["firstSeq"], e["count"], bytes(e["daCommitment"])) for e in events] == [
         (posted.batch_id, first, 5, COMMITMENT)]
+
+    # the event carries the commitment's hash; its bytes come from the posting transaction's calldata, accepted only
+    # from a direct postBatch call to this ledger whose argument hashes to the event's hash
+    (log,) = list(d.ledger.events("BatchPosted", from_block=posted.block_number, node=d.node.address))
+    assert log.args["daCommitmentHash"] == keccak256(COMMITMENT) and "daCommitment" not in log.args
+    assert posted.tx_hash is not None
+    tx = d.client.transaction(posted.tx_hash)
+    assert commitment_from_tx(d.ledger, tx, keccak256(COMMITMENT)) == COMMITMENT
+    with pytest.raises(CommitmentNotFound, match="not the posted commitment hash"):
+        commitment_from_tx(d.ledger, tx, keccak256(b"another commitment"))
+    with pytest.raises(CommitmentNotFound, match="posted through a contract"):
+        commitment_from_tx(d.ledger, {**tx, "to": d.rewards.address}, keccak256(COMMITMENT))
+    approve = d.client.transaction(d.token.approve(d.nodes.address, 1).tx_hash)
+    with pytest.raises(CommitmentNotFound):
+        commitment_from_tx(d.ledger, {**approve, "to": d.ledger.address}, keccak256(COMMITMENT))
 
     for i, rec in enumerate(records):
         values = rec.abi_values()

@@ -40,6 +40,7 @@ interface Vm {
     function assertEq(bytes32 left, bytes32 right) external pure;
     function assertEq(bytes32 left, bytes32 right, string calldata error) external pure;
     function assertEq(bytes calldata left, bytes calldata right) external pure;
+    function assertEq(bytes calldata left, bytes calldata right, string calldata error) external pure;
     function assertEq(string calldata left, string calldata right) external pure;
     function assertEq(bytes32[] calldata left, bytes32[] calldata right) external pure;
     function assertEq(bytes32[] calldata left, bytes32[] calldata right, string calldata error) external pure;

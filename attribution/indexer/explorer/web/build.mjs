@@ -12,7 +12,8 @@ const out = process.env.FORGE_OUT ?? join(root, "out");
 const abi = (file, name, used) => JSON.parse(readFileSync(join(out, file, `${name}.json`), "utf8")).abi
   .filter((x) => x.type === "error" || used.includes(x.name));
 const abis = {
-  AttributionLedger: abi("AttributionLedger.sol", "AttributionLedger", ["BatchPosted", "batch", "verifyRecord", "nextSeq"]),
+  AttributionLedger: abi("AttributionLedger.sol", "AttributionLedger",
+    ["BatchPosted", "postBatch", "batch", "verifyRecord", "nextSeq"]),
   RewardDistributor: abi("RewardDistributor.sol", "RewardDistributor",
     ["RootProposed", "currentEpoch", "currentRoot", "claimed", "proposal", "claim"]),
   ERC20: abi("DevToken.sol", "DevToken", ["balanceOf"]) };

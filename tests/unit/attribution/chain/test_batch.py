@@ -8,11 +8,12 @@ import dataclasses
 import pytest
 
 from attribution.chain.batch import PostedBatch
+from attribution.chain.commitments import NOT_IN_CALLDATA
 from attribution.hashing import keccak256, to_checksum_address
 from attribution.records.payload import encode_batch
 from attribution.records.tree import record_tree
 from attribution.rewards import EpochBatch, RewardsError
-from attribution.verify import Verdict, VerifyError, check_payload, commitment_of
+from attribution.verify import Verdict, VerifyError, check_payload, commitment_of, fetch_posted
 from tests.unit.attribution.factories import CHAIN_ID, LEDGER, NODE, random_records
 
 COMMITMENT = b"\x01\x00\xd0" + bytes(range(61))
@@ -20,16 +21,17 @@ ROOT = bytes(range(32))
 
 
 def _log(**args: object) -> dict[str, object]:
-    """A `BatchPosted` log as web3's `process_log` decodes it (lower-case node: the decoder's checksum is ours)."""
+    """A `BatchPosted` log as web3's `process_log` decodes it (lower-case node: the decoder's checksum is ours); it
+    carries the commitment's hash, the bytes come from the posting transaction's calldata."""
     base: dict[str, object] = {"batchId": 7, "node": "0x" + NODE.hex(), "root": ROOT, "firstSeq": 40, "count": 3,
                                "firstTimestamp": 1_700_000_000, "lastTimestamp": 1_700_000_009,
-                               "daCommitment": COMMITMENT}
+                               "daCommitmentHash": keccak256(COMMITMENT)}
     return {"args": base | args, "blockNumber": 123, "blockHash": b"\xbb" * 32, "transactionHash": b"\xcc" * 32,
             "logIndex": 4}
 
 
 def test_from_log_reads_the_header_and_where_it_was_posted() -> None:
-    b = PostedBatch.from_log(_log())
+    b = PostedBatch.from_log(_log(), COMMITMENT)
     assert (b.batch_id, b.root, b.first_seq, b.count, b.end_seq) == (7, ROOT, 40, 3, 43)
     assert b.node == to_checksum_address(NODE) and b.node != "0x" + NODE.hex()
     assert b.da_commitment == COMMITMENT and b.da_commitment_hash == keccak256(COMMITMENT)
@@ -39,7 +41,7 @@ def test_from_log_reads_the_header_and_where_it_was_posted() -> None:
 
 
 def test_the_stored_view_is_the_same_header() -> None:
-    event = PostedBatch.from_log(_log())
+    event = PostedBatch.from_log(_log(), COMMITMENT)
     stored = PostedBatch.from_stored(7, (ROOT, keccak256(COMMITMENT), to_checksum_address(NODE), 40, 3,
                                          1_700_000_010, 1_700_000_000, 1_700_000_009))
     assert stored.posted_at == 1_700_000_010 and stored.da_commitment is None and stored.block_number is None
@@ -52,7 +54,7 @@ def _posted(records_seed: int = 3) -> tuple[PostedBatch, bytes]:
     payload = encode_batch(CHAIN_ID, LEDGER, NODE, 40, records)
     times = [r.timestamp for r in records]
     event = PostedBatch.from_log(_log(root=record_tree(records).root_bytes, count=5, firstTimestamp=min(times),
-                                      lastTimestamp=max(times)))
+                                      lastTimestamp=max(times)), COMMITMENT)
     return event, payload
 
 
@@ -80,6 +82,10 @@ def test_only_an_event_gives_the_commitment_to_fetch() -> None:
     assert commitment_of(event) == COMMITMENT
     with pytest.raises(VerifyError, match="BatchPosted event"):
         commitment_of(dataclasses.replace(event, da_commitment=None))
+    # a batch posted through a contract: no commitment in its transaction's calldata, nothing to fetch
+    missing = PostedBatch.from_log(_log(), None, NOT_IN_CALLDATA)
+    assert missing.da_commitment is None and missing.da_commitment_hash == keccak256(COMMITMENT)
+    assert fetch_posted(None, missing) == (None, NOT_IN_CALLDATA)  # type: ignore[arg-type]
 
 
 def test_the_rule_takes_a_posted_batch_with_its_time() -> None:

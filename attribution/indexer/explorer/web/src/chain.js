@@ -1,6 +1,6 @@
 // The L2 and DA reads the pages make themselves (viem over the RPC URL shown on the page; fetch of the DA URL).
 // ABIs come from the forge artifacts at build time (build.mjs writes abis.json), so a contract change follows.
-import { createPublicClient, http, keccak256 } from "viem";
+import { createPublicClient, decodeFunctionData, getAddress, http, keccak256 } from "viem";
 import abis from "./abis.json";
 
 export { abis };
@@ -49,3 +49,24 @@ export async function batchEvents(client, ledger, node, fromBlock) {
   return logs.map((l) => ({ ...l.args, blockNumber: l.blockNumber, txHash: l.transactionHash })).reverse();
 }
 
+
+/** The DA commitment batch event `ev` posted: the `daCommitment` argument of the `postBatch` call in its transaction
+ * (the event carries only `daCommitmentHash`, docs/contracts.md "Reading a batch's commitment"); null with why when
+ * the transaction is not a direct `postBatch` call to `ledger` or its argument does not hash to the event's. */
+export async function postedCommitment(client, ledger, ev) {
+  const tx = await client.getTransaction({ hash: ev.txHash });
+  if (!tx.to || getAddress(tx.to) !== getAddress(ledger)) {
+    return { commitment: null, why: `tx ${ev.txHash} calls ${tx.to}, not the ledger: posted through a contract` };
+  }
+  let call;
+  try {
+    call = decodeFunctionData({ abi: abis.AttributionLedger, data: tx.input });
+  } catch (e) {
+    return { commitment: null, why: `tx ${ev.txHash} is not a ledger call (${e.shortMessage ?? e.message})` };
+  }
+  const commitment = call.functionName === "postBatch" ? call.args[5] : null;
+  if (!commitment || keccak256(commitment) !== ev.daCommitmentHash) {
+    return { commitment: null, why: `tx ${ev.txHash} posts no commitment hashing to ${ev.daCommitmentHash}` };
+  }
+  return { commitment, why: "" };
+}

@@ -1,7 +1,7 @@
 // The ten checks of `loraledger verify answer` (attribution/answer.py), run in the browser against the L2 RPC, the
 // ledger and the DA URL the page shows. Nothing the indexer says is used: each PASS rests on the chain and DA.
 import { getAddress, keccak256, recoverTypedDataAddress } from "viem";
-import { abis, batchEvents, daGet, publicClient } from "./chain.js";
+import { abis, batchEvents, daGet, postedCommitment, publicClient } from "./chain.js";
 import { ioHashOf, leafOf, recordStruct } from "./answer.js";
 import { standardTree } from "./merkle.js";
 import { decodeBatch, recordAt } from "./llb2.js";
@@ -58,7 +58,7 @@ export async function verifyAnswer(answer, { rpcUrl, daUrl, ledger, fromBlock },
 
   const stored = await client.readContract({ address: ledgerAddr, abi: abis.AttributionLedger, functionName: "batch",
     args: [ev.batchId] });
-  const rebuilt = await rebuildBatch(ev, stored, chainId, ledgerAddr, daUrl);
+  const rebuilt = await rebuildBatch(client, ev, stored, chainId, ledgerAddr, daUrl);
   if (!add(rebuilt.ok, rebuilt.detail)) return results;
 
   const index = Number(rec.seq - ev.firstSeq);
@@ -79,15 +79,17 @@ export async function verifyAnswer(answer, { rpcUrl, daUrl, ledger, fromBlock },
 
 /** Fetch the batch's payload from DA, check it against the stored batch and rebuild the tree (attribution/verify.py
  * `check_payload`). */
-async function rebuildBatch(ev, stored, chainId, ledger, daUrl) {
+async function rebuildBatch(client, ev, stored, chainId, ledger, daUrl) {
   const fail = (detail) => ({ ok: false, detail });
-  if (keccak256(ev.daCommitment) !== stored.daCommitmentHash) {
-    return fail("keccak256(event commitment) differs from the commitment hash the ledger stored");
+  const { commitment, why: noCommitment } = await postedCommitment(client, ledger, ev);
+  if (!commitment) return fail(`payload_missing: ${noCommitment}`);
+  if (keccak256(commitment) !== stored.daCommitmentHash) {
+    return fail("keccak256(posted commitment) differs from the commitment hash the ledger stored");
   }
   const diffs = [["root", ev.root, stored.root], ["node", ev.node, stored.node], ["firstSeq", ev.firstSeq,
     stored.firstSeq], ["count", ev.count, stored.count]].filter(([, a, b]) => a !== b).map(([n]) => n);
   if (diffs.length) return fail(`header_mismatch: event and stored batch differ in ${diffs.join(", ")}`);
-  const { payload, why } = await daGet(daUrl, ev.daCommitment);
+  const { payload, why } = await daGet(daUrl, commitment);
   if (!payload) return fail(`payload_missing: ${why}`);
   let decoded;
   try {
