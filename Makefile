@@ -96,7 +96,7 @@ forge-test: $(FORGE_STAMP) ## Foundry unit, fuzz and invariant tests; gas must m
 	forge snapshot --check --no-match-test 'testFuzz|invariant'
 
 pytest: setup ## Python unit and integration tests
-	$(PY) -m pytest -q tests --ignore=tests/vllm -m "not e2e"
+	$(PY) -m pytest -q tests --ignore=tests/vllm -m "not e2e" --durations=15
 
 # Where the native kernels ran in `pytest`, run the inference tests again on the portable torch path (what GPUs and
 # CPUs without AVX-512 use); elsewhere `pytest` already ran the torch path.
@@ -108,7 +108,7 @@ pytest-portable: setup ## the inference tests again with LORALEDGER_KERNELS=torc
 
 test: setup lint forge-test pytest pytest-portable ## everything: ruff, mypy, forge test, pytest (both kernel paths)
 
-test-e2e: setup ## the dispute scenarios end to end (anvil, DA, nodes, batchers, watcher as processes; minutes each)
+test-e2e: setup ## the dispute scenarios end to end: the four lies, a griefer, outages (every process real; minutes)
 	$(PY) -m pytest -q tests -m e2e --ignore=tests/vllm
 
 test-vllm: setup-vllm ## the vLLM backend against a real vLLM (differential, node end to end), one engine per module

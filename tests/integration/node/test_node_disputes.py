@@ -35,6 +35,8 @@ anvil = pytest.fixture(scope="module", name="anvil")(own_anvil)  # this module m
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 DAY = 24 * 3600
 
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
 
 @pytest.fixture
 def miner(anvil: AnvilNode) -> Iterator[None]:
