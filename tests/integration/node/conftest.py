@@ -175,22 +175,37 @@ def start_batcher(env: NodeEnv, da_url: str, key: str | None) -> subprocess.Pope
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=run_env, cwd=env.root)
 
 
+@contextlib.contextmanager
+def mining(anvil: AnvilNode, every: float = 0.2) -> Iterator[None]:
+    """A block every `every` seconds while the block runs, as an OP chain makes them (finality and confirmations
+    need blocks on top; anvil mines only on transactions)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: [anvil.rpc("anvil_mine", 1) for _ in iter(lambda: stop.wait(every), True)],
+                              daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def miner(anvil: AnvilNode) -> Iterator[None]:
+    """`mining(anvil)` for the whole test (the requesting module's `anvil`)."""
+    with mining(anvil):
+        yield
+
+
 def run_batchers_until_final(anvil: AnvilNode, da_url: str, envs: list[tuple[NodeEnv, str | None]]) -> None:
     """Run `start_batcher(env, da_url, key)` for each (env, key) until drained (their batches final) and assert each
     exits 0; a thread mines a block every 0.2 s meanwhile (finality needs blocks on top; anvil mines only on
     transactions)."""
-    stop = threading.Event()
-    miner = threading.Thread(target=lambda: [anvil.rpc("anvil_mine", 1) for _ in iter(lambda: stop.wait(0.2), True)],
-                             daemon=True)
-    miner.start()
-    try:
+    with mining(anvil):
         procs = [start_batcher(env, da_url, key) for env, key in envs]
         for p in procs:
             out, _ = p.communicate(timeout=240)
             assert p.returncode == 0, out.decode()[-3000:]
-    finally:
-        stop.set()
-        miner.join(timeout=10)
 
 
 @contextlib.contextmanager

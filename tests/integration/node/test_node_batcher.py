@@ -9,30 +9,15 @@ from __future__ import annotations
 import pathlib
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.fixtures.chain import AnvilNode
 from tests.fixtures.da import DAServerFactory, DAServerProcess
 from tests.integration.node.conftest import API_KEY, NodeEnv, second_node_env, start_node, write_config
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-
-
-@pytest.fixture
-def miner(anvil: AnvilNode) -> Iterator[None]:
-    """A block every 0.2 s, as an OP chain makes them (finality needs blocks on top of the batch's)."""
-    stop = threading.Event()
-    thread = threading.Thread(target=lambda: [anvil.rpc("anvil_mine", 1) for _ in iter(lambda: stop.wait(0.2), True)],
-                              daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import pathlib
 import re
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -36,18 +34,6 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 DAY = 24 * 3600
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
-
-
-@pytest.fixture
-def miner(anvil: AnvilNode) -> Iterator[None]:
-    """A block every 0.2 s, as an OP chain makes them (finality and confirmations need blocks on top)."""
-    stop = threading.Event()
-    thread = threading.Thread(target=lambda: [anvil.rpc("anvil_mine", 1) for _ in iter(lambda: stop.wait(0.2), True)],
-                              daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(timeout=10)
 
 
 def _env(env: NodeEnv, root: pathlib.Path, da: DAServerProcess, dev_index: int, rpc_url: str | None = None
