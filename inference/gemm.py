@@ -41,6 +41,20 @@ CHOICES = ("auto", "onednn", "plain")
 # copy (oneDNN builds a primitive per row count over it); vLLM probes with 128 the same way.
 PACK_ROWS_HINT = 64
 
+# Row counts where MKL's sgemm on the row-major fp32 weight beats oneDNN's packed kernel, measured per shape and
+# thread count by `loraledger bench gemm` (docs/inference-engine.md): a single row (a GEMV, memory-bound: oneDNN's
+# primitive is ~1.5x slower there at one thread, even at two) and big prefill waves (from 256 rows at one thread and
+# from 512 at two, MKL's own blocking is 5-15 % faster). Between them, decode batches, the packed kernel wins by up
+# to 3x. Both paths read the same fp32 weights, so only rounding differs (checked by test_gemm.py).
+PLAIN_ROWS_AT_MOST = 1
+PLAIN_ROWS_FROM = {1: 256}  # torch threads -> first row count for plain sgemm
+PLAIN_ROWS_FROM_MORE_THREADS = 512
+
+
+def plain_rows_from() -> int:
+    """The first row count at which `Linear` goes back to plain sgemm, for the current torch thread count."""
+    return PLAIN_ROWS_FROM.get(torch.get_num_threads(), PLAIN_ROWS_FROM_MORE_THREADS)
+
 
 class GemmUnavailable(InferenceError, RuntimeError):
     """The oneDNN GEMMs were asked for (LORALEDGER_GEMM=onednn) but cannot run for this model on this machine."""
@@ -86,7 +100,7 @@ class Linear:
 
     `weight` [out, in] stays referenced (the model owns it); `packed` is oneDNN's copy, None on the plain path."""
 
-    __slots__ = ("bias", "packed", "weight")
+    __slots__ = ("bias", "by_rows", "packed", "weight")
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, path: str,
                  packs: dict[tuple[Any, ...], torch.Tensor] | None = None) -> None:
@@ -103,10 +117,14 @@ class Linear:
                 if packs is not None:
                     packs[key] = packed
             self.packed = packed
+        # the row-count switch is measured for fp32 only (bf16/fp16 weights go to oneDNN at every row count)
+        self.by_rows = self.packed is not None and weight.dtype == torch.float32
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """[N, in] -> [N, out]."""
-        if self.packed is None or x.shape[0] == 0:
+        rows = x.shape[0]
+        if self.packed is None or rows == 0 or (self.by_rows and (rows <= PLAIN_ROWS_AT_MOST
+                                                                   or rows >= plain_rows_from())):
             return F.linear(x, self.weight, self.bias)
         return torch.ops.mkldnn._linear_pointwise(x.contiguous(), self.packed, self.bias, "none", [], "")
 

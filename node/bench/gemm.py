@@ -6,8 +6,10 @@ batches 1, 8, 32, 64 and a prefill wave of 256 tokens. Choices, all measured in 
 
 - ``plain``: `F.linear` on the row-major fp32 weight (MKL sgemm in torch's x86 builds): the engine's path under
   ``LORALEDGER_GEMM=plain`` and the baseline every ratio is taken against;
-- ``onednn``: the engine's `inference.gemm.Linear`: oneDNN with the weight packed once
-  (`torch.ops.mkldnn._reorder_linear_weight`, then `_linear_pointwise`);
+- ``onednn``: oneDNN with the weight packed once (`torch.ops.mkldnn._reorder_linear_weight`, then
+  `_linear_pointwise`) at every row count;
+- ``engine``: the engine's `inference.gemm.Linear` on its default path: the packed oneDNN kernel, except at the row
+  counts where plain sgemm measured faster (`gemm.PLAIN_ROWS_AT_MOST`, `gemm.PLAIN_ROWS_FROM`);
 - ``mkldnn_linear``: `torch._C._nn.mkldnn_linear` on `to_mkldnn` weights, the input converted to and from the
   mkldnn layout on every call (what calling oneDNN from eager torch costs without the packed op);
 - ``mkl_packed``: MKL's packed sgemm (`torch.ops.mkl._mkl_linear`), packed for exactly M rows (it falls back to
@@ -43,7 +45,7 @@ __all__ = ["main"]
 
 ROWS = (1, 8, 32, 64, 256)
 SHAPES = ("qkv", "o", "gate_up", "down", "lm_head")
-CHOICES = ("plain", "onednn", "mkldnn_linear", "mkl_packed", "compiled", "bf16")
+CHOICES = ("plain", "onednn", "engine", "mkldnn_linear", "mkl_packed", "compiled", "bf16")
 
 Call = Callable[[torch.Tensor], torch.Tensor]
 
@@ -87,8 +89,10 @@ class _Choice:
     def _make(self, w: torch.Tensor, m: int) -> Call:
         if self.name == "plain":
             return lambda x: F.linear(x, w)
-        if self.name == "onednn":
-            return gemm.Linear(w, None, "onednn")
+        if self.name in ("onednn", "engine"):
+            lin = gemm.Linear(w, None, "onednn")
+            lin.by_rows = lin.by_rows and self.name == "engine"
+            return lin
         if self.name == "mkldnn_linear":
             wm = w.to_mkldnn()
             return lambda x: torch._C._nn.mkldnn_linear(x.to_mkldnn(), wm, None).to_dense()

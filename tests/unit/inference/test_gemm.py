@@ -96,6 +96,29 @@ def test_packed_linear_computes_f_linear(rows: int, with_bias: bool) -> None:
     assert plain.packed is None and plain.packed_bytes == 0 and torch.equal(plain(x), F.linear(x, w, b))
 
 
+@needs_onednn
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("extra", [None, 0, 44])
+def test_plain_sgemm_at_the_measured_row_counts(threads: int, extra: int | None) -> None:
+    """One row and prefill waves from PLAIN_ROWS_FROM go to plain sgemm (bit for bit `F.linear`), the rows between
+    to the packed kernel; with the switch off (`by_rows`, what `bench gemm`'s ``onednn`` row measures) every row
+    count runs packed, to within rounding."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        rows = 1 if extra is None else gemm.plain_rows_from() + extra
+        assert rows == 1 or rows >= (256 if threads == 1 else 512)
+        g = torch.Generator().manual_seed(rows)
+        w, x = torch.randn(192, 160, generator=g), torch.randn(rows, 160, generator=g)
+        lin = gemm.Linear(w, None, "onednn")
+        assert lin.by_rows and torch.equal(lin(x), F.linear(x, w))
+        lin.by_rows = False
+        torch.testing.assert_close(lin(x), F.linear(x, w), rtol=1e-5, atol=1e-5)
+    finally:
+        torch.set_num_threads(before)
+    assert not gemm.Linear(w.to(torch.bfloat16), None, "plain").by_rows
+
+
 def _run(tiny_base_dir: pathlib.Path, adapters: list[pathlib.Path]
          ) -> tuple[list[list[int]], torch.Tensor, Engine, BaseModel]:
     """Greedy tokens of a mixed batch (each adapter and base on two prompts), one prefill's last-token logits, the

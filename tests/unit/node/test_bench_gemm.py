@@ -20,11 +20,11 @@ pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason
 
 def test_quick_run_writes_every_choice(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "gemm.json"
-    assert bench_gemm.main(["--quick", "--model", "small", "--choices", "plain,onednn,bf16", "--json",
+    assert bench_gemm.main(["--quick", "--model", "small", "--choices", "plain,onednn,engine,bf16", "--json",
                             str(path)]) == 0
     out = json.loads(path.read_text())
     assert out["rows"] == [1, 64] and out["threads"] == 1 and out["cpu"]["model"]
-    for name in ("plain", "onednn"):
+    for name in ("plain", "onednn", "engine"):
         for m in ("1", "64"):
             r = out["results"][name][m]
             assert r["us"] > 0 and set(r["shape_us"]) == set(bench_gemm.SHAPES)
