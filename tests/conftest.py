@@ -4,9 +4,15 @@ import importlib.util
 import os
 
 import pytest
+from hypothesis import settings
 
 # Tests never touch the network: huggingface_hub (imported by transformers/peft) must stay offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Hypothesis's default 200 ms deadline per example is a timing assertion: with pytest-xdist workers (make pytest) or
+# a busy CI machine beside them, one slow example would fail a correct property.
+settings.register_profile("loraledger", deadline=None)
+settings.load_profile("loraledger")
 
 pytest_plugins = [
     "tests.fixtures.chain",
