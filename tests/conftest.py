@@ -9,6 +9,13 @@ from hypothesis import settings
 # Tests never touch the network: huggingface_hub (imported by transformers/peft) must stay offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# Under pytest-xdist (make pytest) the workers share the cores: each worker's torch, and what it starts without a
+# thread count of its own, gets its share, so OpenMP threads do not spin against the other workers' (a node sets
+# engine.threads itself; tests that need a given count set it with torch.set_num_threads). Set before torch loads.
+if os.environ.get("PYTEST_XDIST_WORKER") and "OMP_NUM_THREADS" not in os.environ:
+    _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // max(1, _workers)))
+
 # Hypothesis's default 200 ms deadline per example is a timing assertion: with pytest-xdist workers (make pytest) or
 # a busy CI machine beside them, one slow example would fail a correct property.
 settings.register_profile("loraledger", deadline=None)
