@@ -103,12 +103,15 @@ forge-test: $(FORGE_STAMP) ## Foundry unit, fuzz and invariant tests; gas must m
 
 # pytest-xdist: most tests wait on anvil, the DA server or a child process, so a worker per core (2 to 4; 0 = all in
 # this process, where there is one core) cuts the wall time; --dist loadscope keeps each module on one worker, so a
-# module's contracts, DA server and node start once. Every server a test starts is on a free port and every file it
-# writes is under its tmp dir, so the workers share nothing. `make pytest PYTEST_WORKERS=0` runs them one by one.
+# module's contracts, DA server and node start once, and --no-loadscope-reorder hands modules out in collection
+# order (integration/node, integration, then unit: the long ones first, so no worker is left with one at the end).
+# Every server a test starts is on a free port and every file it writes is under its tmp dir, so the workers share
+# nothing. `make pytest PYTEST_WORKERS=0` runs them one by one in one process.
 PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 2 ? 0 : (n > 4 ? 4 : n) )))
 
 pytest: setup ## Python unit and integration tests (PYTEST_WORKERS xdist workers: a worker per core, 2 to 4)
-	$(PY) -m pytest -q tests --ignore=tests/vllm -m "not e2e" -n $(PYTEST_WORKERS) --dist loadscope --durations=15
+	$(PY) -m pytest -q tests --ignore=tests/vllm -m "not e2e" -n $(PYTEST_WORKERS) --dist loadscope \
+		--no-loadscope-reorder --durations=15
 
 # Where the native kernels ran in `pytest`, run the inference tests again on the portable torch path (what GPUs and
 # CPUs without AVX-512 use); elsewhere `pytest` already ran the torch path.
