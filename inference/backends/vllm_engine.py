@@ -77,7 +77,9 @@ class VllmEngine:
 
     backend = "vllm"
 
-    def __init__(self, spec: EngineSpec) -> None:
+    def __init__(self, spec: EngineSpec, *, lora: bool = True) -> None:
+        """`lora=False` starts vLLM with LoRA disabled (base model only, requests naming an adapter are refused):
+        what `loraledger bench serving --vllm-no-lora` measures as vLLM's fastest base-only reference."""
         import transformers
 
         if not vllm_available():
@@ -97,7 +99,8 @@ class VllmEngine:
         self.adapters_ = VllmAdapters(ContentStore(spec.adapter_store), self.config, spec.max_lora_rank)
         self._zero: Any = None  # the LoRARequest of base rows on CPU (module docstring)
         self._extra_slots = 0
-        if spec.device == "cpu":
+        self.lora = lora
+        if spec.device == "cpu" and lora:
             from vllm.lora.request import LoRARequest
 
             z = write_zero_adapter(pathlib.Path(spec.adapter_store), self.config)
@@ -177,19 +180,23 @@ class VllmEngine:
             loop.close()
 
     def engine_args(self) -> Any:
-        """vLLM's `AsyncEngineArgs` for this spec (fp32/bf16 as asked, our limits, LoRA on)."""
+        """vLLM's `AsyncEngineArgs` for this spec (fp32/bf16 as asked, our limits, LoRA on unless `lora=False`).
+        On CPU with LoRA on it runs eager (vLLM's CPU LoRA layers are not compiled); without LoRA vLLM's own default
+        (its torch.compile'd model) applies."""
         from vllm.engine.arg_utils import AsyncEngineArgs
 
         s = self.spec
         cpu = s.device == "cpu"
         extra: dict[str, Any] = {"kv_cache_memory_bytes": int(s.kv_cache_gib * 2**30)} if cpu else \
             {"gpu_memory_utilization": s.gpu_memory_utilization}
+        if self.lora:
+            extra.update(enable_lora=True, max_loras=s.max_loras + self._extra_slots, max_lora_rank=s.max_lora_rank,
+                         max_cpu_loras=s.max_cpu_loras + self._extra_slots)
         return AsyncEngineArgs(
             model=str(s.model_dir), tokenizer=str(s.model_dir), served_model_name=self.model_name, dtype=s.dtype,
-            max_model_len=s.max_seq_len, max_num_seqs=s.max_batch, seed=s.seed, enable_lora=True,
-            max_loras=s.max_loras + self._extra_slots, max_lora_rank=s.max_lora_rank,
-            max_cpu_loras=s.max_cpu_loras + self._extra_slots,
-            tensor_parallel_size=s.tensor_parallel_size, enforce_eager=cpu, disable_log_stats=True, **extra)
+            max_model_len=s.max_seq_len, max_num_seqs=s.max_batch, seed=s.seed,
+            tensor_parallel_size=s.tensor_parallel_size, enforce_eager=cpu and self.lora, disable_log_stats=True,
+            **extra)
 
     async def _boot(self) -> None:
         from vllm.v1.engine.async_llm import AsyncLLM
@@ -252,6 +259,9 @@ class VllmEngine:
                 raise EngineStopped(f"vLLM failed to start ({self._state}): the operator must fix and restart")
             raise EngineStarting(f"the vLLM engine is still starting ({self.status}): retry in a few seconds")
         prompt = self._prompt(req)
+        if req.adapter is not None and not self.lora:
+            raise RequestInvalid(f"adapter {req.adapter!r}: this vLLM engine runs with LoRA disabled (base model "
+                                 "only): send the request without an adapter")
         entry = self.adapters_.acquire(req.adapter) if req.adapter is not None else None
         with self._lock:
             if len(self._tasks) >= self.spec.max_batch + self.spec.max_queue:
@@ -359,6 +369,9 @@ class VllmEngine:
     def add_adapter(self, content_hash: bytes, path: pathlib.Path, name: str) -> None:
         """Check and register the adapter; once vLLM is up it also loads it now (into its host LRU), so whatever
         vLLM itself refuses is refused here, not on a request."""
+        if not self.lora:
+            raise AdapterError(f"adapter {name}: this vLLM engine runs with LoRA disabled (base model only)",
+                               adapter=name)
         entry = self.adapters_.add(content_hash, path, name)
         if self.ready:
             try:

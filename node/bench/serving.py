@@ -242,7 +242,7 @@ def _sync(dev: torch.device) -> None:
 
 def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root: pathlib.Path,
                 progress: Any, requests: int | None = None, vllm: bool = False, peers: bool = False,
-                threads: int | None = None, rounds: int = 3) -> Result:
+                threads: int | None = None, rounds: int = 3, vllm_no_lora: bool = False) -> Result:
     """Every row for one model size (+ vLLM's rows with `vllm`); `peers`: only `serving_vllm.peer_rows`."""
     spec = MODELS[name]
     res = Result(name)
@@ -264,7 +264,8 @@ def bench_model(name: str, *, quick: bool, device: str, dtype: torch.dtype, root
         chosen = gemm.selected(base.model.device, dtype)
         peer_rows(res, model, work, lambda i: fac.path("u", i, 16), lambda p: _ours_on(chosen, base, work, p, dtype),
                   device=device, dtype=str(dtype)[6:], root=root / name, step=step, threads=threads, rounds=rounds,
-                  gemm=chosen, plain=None if chosen == "plain" else lambda p: _ours_on("plain", base, work, p, dtype))
+                  gemm=chosen, plain=None if chosen == "plain" else lambda p: _ours_on("plain", base, work, p, dtype),
+                  no_lora=vllm_no_lora)
         return res
 
     # the rows the targets compare run more than once, interleaved with the others, and keep their best (co-tenants
@@ -406,7 +407,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--peers", action="store_true",
                     help="only base and 32 adapters, ours and vLLM's (with --backends loraledger,vllm) interleaved, "
                          "plus ours base-only on plain F.linear GEMMs: the backend comparison, much shorter")
+    ap.add_argument("--vllm-no-lora", action="store_true",
+                    help="--peers: then vLLM with LoRA disabled (base model only, vLLM's own default compilation), "
+                         "its base-only row interleaved with ours: vLLM's fastest base, a reference no multi-adapter "
+                         "node can run")
     args = ap.parse_args(argv)
+    if args.vllm_no_lora and not args.peers:
+        ap.error("--vllm-no-lora goes with --peers (and --backends loraledger,vllm)")
     if args.kernels is not None:
         os.environ[kernels.ENV] = args.kernels
     if args.gemm is not None:
@@ -452,7 +459,7 @@ def main(argv: list[str]) -> int:
         for m in models:
             results[m] = bench_model(m, quick=args.quick, device=device, dtype=dtype, root=root, progress=progress,
                                      requests=args.requests, vllm="vllm" in backends, peers=args.peers,
-                                     threads=threads, rounds=args.rounds)
+                                     threads=threads, rounds=args.rounds, vllm_no_lora=args.vllm_no_lora)
             print_model(results[m], dev_desc)
         if not args.workdir:
             shutil.rmtree(root, ignore_errors=True)

@@ -137,6 +137,9 @@ def peer_ratios(res: Result) -> dict[str, float | None]:
     if res.tok("base_plain") is not None:
         out |= {"ours base, plain F.linear / vLLM base": r("base_plain", "vllm_base"),
                 "ours base: selected GEMM / plain F.linear": r("base", "base_plain")}
+    if res.tok("vllm_base_nolora") is not None:
+        out |= {"ours base / vLLM base, LoRA disabled": r("base", "vllm_base_nolora"),
+                "vLLM base, LoRA on / LoRA disabled": r("vllm_base", "vllm_base_nolora")}
     return out
 
 

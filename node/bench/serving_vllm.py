@@ -54,9 +54,10 @@ def _run(eng: Any, work: list[Any], adapters: list[pathlib.Path | None]) -> floa
     return tokens / (time.perf_counter() - t0)
 
 
-def _start(model: Any, root: pathlib.Path, *, device: str, dtype: str, threads: int | None) -> Any:
+def _start(model: Any, root: pathlib.Path, *, device: str, dtype: str, threads: int | None, lora: bool = True) -> Any:
     """A started vLLM engine on the bench's weights (None where vLLM is not installed). On CPU its worker's OpenMP
-    threads are bound to the first `threads` cores, so both backends use the same number of cores."""
+    threads are bound to the first `threads` cores, so both backends use the same number of cores. `lora=False`:
+    LoRA disabled (base model only, vLLM's default compilation)."""
     from inference.api import EngineSpec
     from inference.backends.vllm_engine import VllmEngine, vllm_available
 
@@ -67,7 +68,7 @@ def _start(model: Any, root: pathlib.Path, *, device: str, dtype: str, threads: 
     spec = EngineSpec(model_dir=save_model(model, root), adapter_store=root / "vllm-store", backend="vllm",
                       device=device, dtype=dtype, max_batch=64, max_queue=100_000, max_seq_len=256, max_loras=32,
                       max_cpu_loras=256, max_lora_rank=16)
-    eng = VllmEngine(spec)
+    eng = VllmEngine(spec, lora=lora)
     eng.start()
     eng.wait_ready(1800)
     return eng
@@ -81,12 +82,15 @@ def _skipped(res: Any, step: Callable[[str], None]) -> None:
 def peer_rows(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pathlib.Path],
               ours: Callable[[list[pathlib.Path | None]], float], *, device: str, dtype: str, root: pathlib.Path,
               step: Callable[[str], None], threads: int | None, rounds: int = 3, gemm: str = "",
-              plain: Callable[[list[pathlib.Path | None]], float] | None = None) -> None:
+              plain: Callable[[list[pathlib.Path | None]], float] | None = None, no_lora: bool = False) -> None:
     """`--peers`: only the rows the backends are compared on (base only and 32 adapters, ours and vLLM's), run
     interleaved round by round with both engines loaded, each row the best of `rounds` (co-tenants on a shared
     machine only ever slow a run down). `ours(paths)` runs our engine on the workload and returns tokens/s; `gemm`
     names its GEMM path in the labels; `plain(paths)`, where given, runs ours on plain `F.linear` GEMMs, a
-    `base_plain` row after each round (the GEMM choice's own effect, same run)."""
+    `base_plain` row after each round (the GEMM choice's own effect, same run). `no_lora`: then a second vLLM engine
+    with LoRA disabled (vLLM's fastest base-only configuration, which no multi-adapter node can run: its base rows
+    here otherwise go through the LoRA layers, see `inference.backends.vllm_engine`), `rounds` more rounds of its
+    base-only row interleaved with ours (`vllm_base_nolora`; ours keeps its best over all rounds)."""
     from inference.api import content_hash_of
 
     n = len(work)
@@ -129,10 +133,37 @@ def peer_rows(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pa
                     res.add("base_plain", "ours, base only, GEMM plain", tok, f"{n} req, best of {rounds}")
                 else:
                     res.best("base_plain", tok)
-        res.extra["loadavg_end"] = list(os.getloadavg())
     finally:
         if eng is not None:
             eng.stop()
+    if no_lora and eng is not None:
+        _no_lora_rows(res, model, work, ours, device=device, dtype=dtype, root=root, step=step, threads=threads,
+                      rounds=rounds)
+    res.extra["loadavg_end"] = list(os.getloadavg())
+
+
+def _no_lora_rows(res: Any, model: Any, work: list[Any], ours: Callable[[list[pathlib.Path | None]], float], *,
+                  device: str, dtype: str, root: pathlib.Path, step: Callable[[str], None], threads: int | None,
+                  rounds: int) -> None:
+    """vLLM base only with LoRA disabled, interleaved with ours base only (`--vllm-no-lora`)."""
+    n = len(work)
+    step("vLLM, LoRA disabled: start-up")
+    eng = _start(model, root, device=device, dtype=dtype, threads=threads, lora=False)
+    try:
+        res.extra["vllm_nolora_startup_s"] = eng.startup_s
+        _run(eng, work[:4], [None] * 4)  # warm-up
+        for r in range(rounds):
+            step(f"LoRA-off round {r + 1}/{rounds}: ours, base only (load {os.getloadavg()[0]:.1f})")
+            res.best("base", ours([None] * n))
+            step(f"LoRA-off round {r + 1}/{rounds}: vLLM, LoRA disabled, base only")
+            tok = _run(eng, work, [None] * n)
+            if r == 0:
+                res.add("vllm_base_nolora", "vLLM, base only, LoRA disabled", tok,
+                        f"{n} req, best of {rounds}, startup {eng.startup_s:.0f} s")
+            else:
+                res.best("vllm_base_nolora", tok)
+    finally:
+        eng.stop()
 
 
 def vllm_rows(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pathlib.Path], *, device: str,
@@ -167,4 +198,5 @@ def vllm_rows(res: Any, model: Any, work: list[Any], path_of: Callable[[int], pa
 def json_keys(tok: Callable[[str], float | None], extra: dict[str, Any]) -> dict[str, Any]:
     """The JSON keys of vLLM's rows (None where they did not run)."""
     return {"vllm_base_tok_s": tok("vllm_base"), "vllm_mixed_tok_s": {str(k): tok(f"vllm_mixed_{k}") for k in MIXED},
-            "vllm_startup_s": extra.get("vllm_startup_s")}
+            "vllm_startup_s": extra.get("vllm_startup_s"), "vllm_base_nolora_tok_s": tok("vllm_base_nolora"),
+            "vllm_nolora_startup_s": extra.get("vllm_nolora_startup_s")}

@@ -34,6 +34,17 @@ def test_peer_ratios_divide_the_right_rows() -> None:
     assert r["vLLM 32 adapters / vLLM base"] == pytest.approx(0.5)
     assert r["ours base: selected GEMM / plain F.linear"] == pytest.approx(1.5)
     assert r["ours base, plain F.linear / vLLM base"] == pytest.approx(0.8)
+    assert "ours base / vLLM base, LoRA disabled" not in r  # --vllm-no-lora did not run
+    res.add("vllm_base_nolora", "", 80.0)
+    r = peer_ratios(res)
+    assert r["ours base / vLLM base, LoRA disabled"] == pytest.approx(0.75)
+    assert r["vLLM base, LoRA on / LoRA disabled"] == pytest.approx(0.625)
+
+
+def test_vllm_no_lora_needs_peers(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        serving.main(["--vllm-no-lora"])
+    assert e.value.code == 2 and "--vllm-no-lora goes with --peers" in capsys.readouterr().err
 
 
 def test_peers_run_writes_only_the_compared_rows(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
