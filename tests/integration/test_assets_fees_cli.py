@@ -7,15 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from attribution.chain.assets import adapter_id_for, dataset_id_for
-from node.cli import main
 from tests.fixtures.chain import DeployedContracts
+from tests.fixtures.cli import run_cli
 
 
 class Cli:
@@ -31,15 +30,7 @@ class Cli:
 
     def __call__(self, *args: str, chain: bool = True) -> tuple[int, str, str]:
         extra = ["--rpc-url", self.d.rpc_url, "--deployment", str(self.file)] if chain else []
-        self.monkeypatch.setattr(sys, "argv", ["loraledger", *args, *extra])
-        self.capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as e:
-            code = int(e.code or 0)
-        out = self.capsys.readouterr()
-        return code, out.out, out.err
+        return run_cli(self.monkeypatch, self.capsys, *args, *extra)
 
     def json(self, *args: str) -> dict[str, Any]:
         code, out, err = self(*args, "--json")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +14,15 @@ import pytest
 from attribution.records import Record
 from attribution.records.receipt import sign_receipt
 from attribution.records.tree import record_tree
-from node.cli import main
 from tests.fixtures.chain import AnvilNode, DeployedContracts
+from tests.fixtures.cli import run_cli
 
 COMMITMENT = b"\x01\x00\xd0" + b"cert"
 
 
 def _run(d: DeployedContracts, deployment_file: Path, capsys: pytest.CaptureFixture[str],
          monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["loraledger", *args, "--rpc-url", d.rpc_url, "--deployment",
-                                      str(deployment_file)])
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_cli(monkeypatch, capsys, *args, "--rpc-url", d.rpc_url, "--deployment", str(deployment_file))
 
 
 def _answer(record: Record, receipt: bytes) -> dict[str, Any]:

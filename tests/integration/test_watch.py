@@ -31,6 +31,7 @@ from attribution.watch import WatchConfig, Watcher, WatchState
 from attribution.watch.api import create_app
 from tests.fixtures.batches import make_answer, make_records, node_account, publish
 from tests.fixtures.chain import AnvilNode, DeployedContracts, own_anvil
+from tests.fixtures.cli import run_cli
 from tests.fixtures.da import DAServerFactory, DAServerProcess
 
 anvil = pytest.fixture(scope="module", name="anvil")(own_anvil)
@@ -123,9 +124,6 @@ def test_cli_once_prints_the_status_and_bad_input_exits_2(world: World, module_d
     `--receipts` path exits 2 with one `error:` line. (Second in the module: it follows from the deploy block, and
     only the honest batch is there yet.)"""
     import os
-    import sys
-
-    from node.cli import main
 
     for key in [k for k in list(os.environ) if k.startswith("LORALEDGER_")]:
         monkeypatch.delenv(key)
@@ -136,17 +134,9 @@ def test_cli_once_prints_the_status_and_bad_input_exits_2(world: World, module_d
     (world.tmp / "answer.json").write_text(json.dumps(answer))
 
     def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["loraledger", "watch", "--rpc-url", world.d.rpc_url, "--deployment",
-                                          str(file), "--da-url", module_da.url, "--dev-account", str(WATCHER),
-                                          "--state", str(world.tmp / "cli.db"), *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as e:
-            code = int(e.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
+        return run_cli(monkeypatch, capsys, "watch", "--rpc-url", world.d.rpc_url, "--deployment", str(file),
+                       "--da-url", module_da.url, "--dev-account", str(WATCHER), "--state", str(world.tmp / "cli.db"),
+                       *args)
 
     code, out, err = run("--once", "--receipts", str(world.tmp / "answer.json"))
     assert code == 0, err
