@@ -24,13 +24,12 @@ GEMM's output (`inference.lora`).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from inference.errors import InferenceError
+from inference.errors import InferenceError, choice_from_env
 
 __all__ = ["CHOICES", "ENV", "GemmUnavailable", "Linear", "mode", "onednn_status", "selected"]
 
@@ -62,11 +61,7 @@ class GemmUnavailable(InferenceError, RuntimeError):
 
 def mode() -> str:
     """The requested GEMM path, from LORALEDGER_GEMM (default ``auto``); an unknown value raises InferenceError."""
-    value = os.environ.get(ENV, "").strip().lower() or "auto"
-    if value not in CHOICES:
-        raise InferenceError(f"{ENV}={value!r} is not a GEMM path: use one of {', '.join(CHOICES)} "
-                             "(or unset it for auto)")
-    return value
+    return choice_from_env(ENV, CHOICES, "a GEMM path")
 
 
 def onednn_status(device: torch.device, dtype: torch.dtype) -> tuple[bool, str]:

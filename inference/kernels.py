@@ -22,10 +22,9 @@ in one place to count calls.
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 
-from inference.errors import InferenceError
+from inference.errors import InferenceError, choice_from_env
 
 try:  # built by `pip install -e .` when a C compiler is present (optional extension, see setup.py)
     import inference._kernels as _ext
@@ -46,11 +45,7 @@ class KernelsUnavailable(InferenceError, RuntimeError):
 
 def mode() -> str:
     """The requested path, from LORALEDGER_KERNELS (default ``auto``); an unknown value raises InferenceError."""
-    value = os.environ.get(ENV, "").strip().lower() or "auto"
-    if value not in CHOICES:
-        raise InferenceError(f"{ENV}={value!r} is not a kernel path: use one of {', '.join(CHOICES)} "
-                             "(or unset it for auto)")
-    return value
+    return choice_from_env(ENV, CHOICES, "a kernel path")
 
 
 def native_status() -> tuple[bool, str]:
