@@ -76,12 +76,12 @@ def start_anvil(port: int | None = None, *, state: Path | None = None, gas_limit
     raise RuntimeError(f"anvil did not start ({attempts if port is None else 1} attempt(s)): {last_error}")
 
 
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate and reap (SIGKILL after 10 s), closing its stderr pipe."""
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Terminate (SIGTERM) and reap, SIGKILL after `timeout` seconds; closes its stderr pipe."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)

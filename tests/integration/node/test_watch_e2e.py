@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -44,7 +43,7 @@ from attribution.chain.disputes import BatchDisputes
 from attribution.chain.keys import dev_keys
 from attribution.da.client import DAClient
 from attribution.da.codec import CERT_VERSION, parse_commitment
-from attribution.devnet.processes import free_port
+from attribution.devnet.processes import free_port, stop_process
 from attribution.records import Record
 from attribution.records.payload import encode_batch
 from attribution.records.tree import record_tree
@@ -189,11 +188,7 @@ def world(node_env: NodeEnv, deployment: DeployedContracts, anvil: AnvilNode, da
             time.sleep(0.2)
         yield World(deployment, anvil, da, private_da, watcher, node_env, env_b, env_c, node_b, node_c, tmp)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=30)
 
 
 @pytest.fixture(scope="module")
