@@ -40,9 +40,15 @@ __all__ = ["LoraPool", "LoraRouting", "PoolSlot", "Segment", "UnsupportedTargetM
 logger = logging.getLogger(__name__)
 
 MIN_BUCKET = 4
-ABSENT_SLOT_ROWS = 50  # a window slot with no row costs the slot-major bmm about this many padded rows (its weights)
 STRIDE_ALIGN = 16  # bytes: torch._grouped_mm (CPU and CUDA) refuses operands whose strides are not multiples of this
-PADDED_ROWS_PER_SLOT = 25
+# Cost model of the two torch kernels for rows that are not direct (decode steps; skewed popularity), in microseconds
+# per layer for one shrink and one expand, measured on CPU (hidden 512, rank 16, 1 thread, stacks read from memory:
+# docs/inference-engine.md). Only their ratios matter.
+BMM_SLOT_US = 8.0  # slot-major bmm: each slot of a run (its weights read once)...
+BMM_ROW_US = 0.9  # ...plus each padded row of it
+BMM_RUN_US = 20.0  # each further run of consecutive slots is its own set of bmm calls
+GROUPED_SLOT_US = 12.0  # segment matmul: each slot of the window, used or not (one mm call each)...
+GROUPED_ROW_US = 1.1  # ...plus each row
 # a step whose LoRA rows average at least this many per segment (prefill: a prompt per segment) runs each segment's
 # matmuls straight on its slice of the activations, adding into the output in place: no gather, concatenation or
 # scatter of [tokens, width] copies, which cost more than the matmuls at prefill sizes (docs/inference-engine.md)
@@ -54,7 +60,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("o", ("o_proj",)),
     ("gate_up", ("gate_proj", "up_proj")),
     ("down", ("down_proj",)),
-)  # slot-major bmm while its padding stays under this many rows per slot (see routing)
+)
 
 
 class UnsupportedTargetModule(InferenceError, ValueError):
@@ -98,6 +104,9 @@ class _Group:
     slots: torch.Tensor | None = None  # [n] long: slot of each sorted row (native kernel mode, CPU fp32)
     native: tuple[int, int, int] | None = None  # (rows pointer, slots pointer, n): the native kernel's row arguments
     first: int = 0  # lowest slot of the step (torch path): slots below it are not read
+    # slot-major bmm: [(first slot, slots, offset in the padded slot axis)], the runs of slots read (absent slots
+    # between runs are skipped; a short gap is cheaper to read than another call and stays inside its run)
+    runs: list[tuple[int, int, int]] = field(default_factory=list)
     direct: list[tuple[int, int, int]] | None = None  # [(start, stop, slot)]: per-segment matmuls on x/y slices
 
 
@@ -279,9 +288,11 @@ class LoraPool:
     def routing(self, segments: list[Segment]) -> LoraRouting | None:
         """Sort this step's LoRA rows by (bucket, slot) into index tensors; None when no row uses an adapter.
 
-        Per bucket it picks the cheaper kernel: a slot-major `bmm` straight over the pool stacks when padding every
-        slot to its busiest slot's row count adds at most `PADDED_ROWS_PER_SLOT` rows per slot (decode steps), else
-        the segment matmul `_grouped_mm` (prefill, skewed popularity), which has no padding but a per-slot cost.
+        Per bucket it picks the cheaper kernel by the measured cost model `BMM_*_US` / `GROUPED_*_US`: a slot-major
+        `bmm` straight over the pool stacks, per run of used slots, with every slot padded to its busiest slot's row
+        count (decode steps: a row or two per slot), or the segment matmul `_grouped_mm` over the window (skewed
+        popularity), which has no padding but costs a call per slot of the window, used or not. Long segments
+        (prefill) go direct.
         """
         if not segments:
             return None
@@ -319,28 +330,46 @@ class LoraPool:
                 counts_l[s.slot.index - lo] += s.length
             n = n_rows
             per_slot = max(counts_l)
-            present = sum(1 for c in counts_l if c)
             slot_idx = torch.tensor([s.slot.index - lo for s in segs], dtype=torch.long)
             lens = torch.tensor([s.length for s in segs], dtype=torch.long)
             counts = torch.tensor(counts_l, dtype=torch.long)
             rows = _rows(segs)
-            # cost model measured on CPU (hidden 512, r 16): a segment matmul pays ~5 us per slot in the batch, the
-            # slot-major bmm ~0.2 us per padded row, so padding up to ~25 rows per slot is still cheaper; a slot of
-            # the window that no row uses still costs the bmm a full read of its weights (~50 padded rows)
-            bmm_waste = n_groups * per_slot - n + ABSENT_SLOT_ROWS * (n_groups - present)
-            if self.grouped and bmm_waste > PADDED_ROWS_PER_SLOT * present:
+            # the slot-major bmm reads runs of consecutive slots: a gap of unused slots stays inside a run while
+            # reading it costs less than one more call (`BMM_*_US`), a longer gap starts a new run
+            slot_us = BMM_SLOT_US + BMM_ROW_US * per_slot
+            spans: list[list[int]] = []  # [first, last] window-relative, inclusive
+            for i, c in enumerate(counts_l):
+                if not c:
+                    continue
+                if spans and (i - spans[-1][1] - 1) * slot_us <= BMM_RUN_US:
+                    spans[-1][1] = i
+                else:
+                    spans.append([i, i])
+            n_read = sum(b - a + 1 for a, b in spans)
+            bmm_us = BMM_RUN_US * (len(spans) - 1) + slot_us * n_read  # the first call is paid by either kernel
+            grouped_us = GROUPED_SLOT_US * n_groups + GROUPED_ROW_US * n
+            if self.grouped and grouped_us < bmm_us:
                 out.groups.append(_Group(bucket=r, n_groups=n_groups, rows=rows.to(dev),
                                          offs=torch.cumsum(counts, 0).to(torch.int32).to(dev), per_slot=0,
                                          gidx=None, pos=None, first=lo))
             else:
-                slot_of_row = torch.repeat_interleave(slot_idx, lens)  # [n], sorted
-                first = torch.cumsum(counts, 0) - counts  # [G] first sorted row of each slot
-                pos = slot_of_row * per_slot + (torch.arange(n) - first[slot_of_row])  # [n]
-                gidx = torch.full((n_groups * per_slot,), segs[0].start, dtype=torch.long)
+                padded_slot = [0] * n_groups  # window slot -> its index on the padded slot axis of the runs
+                runs, off = [], 0
+                for a_, b_ in spans:
+                    for i in range(a_, b_ + 1):
+                        padded_slot[i] = off + i - a_
+                    runs.append((lo + a_, b_ - a_ + 1, off))
+                    off += b_ - a_ + 1
+                slot_of_row = torch.repeat_interleave(slot_idx, lens)  # [n] window slot of each sorted row
+                first = torch.cumsum(counts, 0) - counts  # [window] first sorted row of each slot
+                padded = torch.tensor(padded_slot, dtype=torch.long)[slot_of_row]
+                pos = padded * per_slot + (torch.arange(n) - first[slot_of_row])  # [n]
+                gidx = torch.full((n_read * per_slot,), segs[0].start, dtype=torch.long)
                 gidx[pos] = rows
-                out.groups.append(_Group(bucket=r, n_groups=n_groups, rows=rows.to(dev), offs=None,
-                                         per_slot=per_slot, gidx=gidx.to(dev), pos=pos.to(dev), first=lo))
-                out.padded_rows += n_groups * per_slot - n
+                out.groups.append(_Group(bucket=r, n_groups=n_read, rows=rows.to(dev), offs=None,
+                                         per_slot=per_slot, gidx=gidx.to(dev), pos=pos.to(dev), first=lo,
+                                         runs=runs))
+                out.padded_rows += n_read * per_slot - n
             out.lora_rows += n
         return out
 
@@ -376,8 +405,8 @@ class LoraPool:
             if a is None:
                 continue
             r = bk.rank
+            bs_full = [bk.b[(layer, m)] for m in self.groups[group]]  # each [cap, r, out_m]
             if g.direct is not None:
-                bs_full = [bk.b[(layer, m)] for m in self.groups[group]]  # each [cap, r, out_m]
                 for start, stop, slot in g.direct:
                     t = x[start:stop] @ a[slot]  # [len, k r]
                     col = 0
@@ -387,21 +416,23 @@ class LoraPool:
                         col += w
                 continue
             assert g.rows is not None  # only direct groups go without
-            lo, hi = g.first, g.first + g.n_groups
-            a = a[lo:hi]
-            bs = [bk.b[(layer, m)][lo:hi] for m in self.groups[group]]  # each [G, r, out_m]
             if g.offs is not None:
+                lo, hi = g.first, g.first + g.n_groups
                 xs = x.index_select(0, g.rows)  # [n, in]
-                t = torch._grouped_mm(xs, a, offs=g.offs)  # [n, k r]
-                us = [torch._grouped_mm(t[:, j * r:(j + 1) * r].contiguous(), b, offs=g.offs)
-                      for j, b in enumerate(bs)]  # each [n, out_m]
+                t = torch._grouped_mm(xs, a[lo:hi], offs=g.offs)  # [n, k r]
+                us = [torch._grouped_mm(t[:, j * r:(j + 1) * r].contiguous(), b[lo:hi], offs=g.offs)
+                      for j, b in enumerate(bs_full)]  # each [n, out_m]
                 u = us[0] if len(us) == 1 else torch.cat(us, dim=-1)
             else:
                 assert g.gidx is not None and g.pos is not None
-                xs = x.index_select(0, g.gidx).view(g.n_groups, g.per_slot, x.shape[1])  # [G, m, in]
-                t = torch.bmm(xs, a)  # [G, m, k r]
-                us = [torch.bmm(t[:, :, j * r:(j + 1) * r], b) for j, b in enumerate(bs)]  # each [G, m, out_m]
-                u = (us[0] if len(us) == 1 else torch.cat(us, dim=-1)).view(g.n_groups * g.per_slot, -1)
+                xs = x.index_select(0, g.gidx).view(g.n_groups, g.per_slot, x.shape[1])  # [S, m, in]
+                parts = []
+                for first, ns, off in g.runs:  # each run: one shrink and one expand per module over its slots
+                    t = torch.bmm(xs[off:off + ns], a[first:first + ns])  # [ns, m, k r]
+                    us = [torch.bmm(t[:, :, j * r:(j + 1) * r], b[first:first + ns])
+                          for j, b in enumerate(bs_full)]  # each [ns, m, out_m]
+                    parts.append(us[0] if len(us) == 1 else torch.cat(us, dim=-1))
+                u = (parts[0] if len(parts) == 1 else torch.cat(parts)).view(g.n_groups * g.per_slot, -1)
                 if g.n_groups * g.per_slot == g.rows.shape[0]:  # no padding: gidx is the rows' order itself
                     y.index_put_((g.gidx,), u.to(y.dtype), accumulate=True)
                     continue

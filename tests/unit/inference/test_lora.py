@@ -145,8 +145,9 @@ def test_decode_routing_uses_slot_major_bmm_and_measures_padding() -> None:
 
 
 def test_lora_cost_follows_the_batch_not_the_highest_slot() -> None:
-    """Two adapters in slots 0 and 7 of a full bucket: the slot-major bmm would read all 8 slots' weights, so the
-    routing takes the segment matmul, which reads the two in the batch; results match the per-row reference."""
+    """Two adapters in slots 0 and 7 of a full bucket: the slot-major bmm runs over the two slots only (two runs, the
+    six slots between them are never read); a third adapter next to one of them joins its run (reading a one-slot
+    gap costs less than another call). Results match the per-row reference."""
     pool = LoraPool(SHAPES, LAYERS)
     pool.native = False
     ads = [_adapter(i, 8, ("q_proj", "v_proj")) for i in range(8)]
@@ -155,7 +156,7 @@ def test_lora_cost_follows_the_batch_not_the_highest_slot() -> None:
     routing = pool.routing(segs)
     assert routing is not None
     (g,) = routing.groups
-    assert g.offs is not None and routing.padded_rows == 0  # segment matmul over the window, empty slots skipped
+    assert g.offs is None and g.runs == [(0, 1, 0), (7, 1, 1)] and routing.padded_rows == 0
     x, y = torch.randn(2, 32), torch.zeros(2, 32 + 8 + 16)
     pool.apply(routing, 0, "qkv", x, y)
     for row, i in ((0, 7), (1, 0)):
@@ -163,6 +164,39 @@ def test_lora_cost_follows_the_batch_not_the_highest_slot() -> None:
         torch.testing.assert_close(y[row, :32], x[row] @ a[(0, "q_proj")].T @ b[(0, "q_proj")].T, rtol=1e-4,
                                    atol=1e-4)
         torch.testing.assert_close(y[row, 40:], x[row] @ a[(0, "v_proj")].T @ b[(0, "v_proj")].T, rtol=1e-4,
+                                   atol=1e-4)
+    segs = [*segs, Segment(slot=slots[5], start=2, length=1)]
+    routing = pool.routing(segs)
+    assert routing is not None
+    (g,) = routing.groups
+    assert g.runs == [(0, 1, 0), (5, 3, 1)] and routing.padded_rows == 1  # slot 6 is read, its row dropped
+    x, y = torch.randn(3, 32), torch.zeros(3, 32 + 8 + 16)
+    pool.apply(routing, 0, "qkv", x, y)
+    for row, i in ((0, 7), (1, 0), (2, 5)):
+        a, b = ads[i]
+        torch.testing.assert_close(y[row, :32], x[row] @ a[(0, "q_proj")].T @ b[(0, "q_proj")].T, rtol=1e-4,
+                                   atol=1e-4)
+
+
+def test_skewed_rows_take_the_segment_matmul() -> None:
+    """One slot with 40 rows beside seven with one each: padding every slot to 40 rows costs more than a call per
+    slot, so the routing takes the segment matmul (no padding)."""
+    pool = LoraPool(SHAPES, LAYERS)
+    pool.native = False
+    pool.direct = False
+    ads = [_adapter(i, 8, ("q_proj",)) for i in range(8)]
+    slots = [pool.alloc(8, a, b, 1.0, ("q_proj",)) for a, b in ads]
+    segs = [Segment(slot=slots[0], start=0, length=40)] + [Segment(slot=slots[i], start=39 + i, length=1)
+                                                          for i in range(1, 8)]
+    routing = pool.routing(segs)
+    assert routing is not None
+    (g,) = routing.groups
+    assert g.offs is not None and g.runs == [] and routing.padded_rows == 0
+    x, y = torch.randn(47, 32), torch.zeros(47, 32 + 8 + 16)
+    pool.apply(routing, 0, "qkv", x, y)
+    for row, i in ((0, 0), (39, 0), (40, 1), (46, 7)):
+        a, b = ads[i]
+        torch.testing.assert_close(y[row, :32], x[row] @ a[(0, "q_proj")].T @ b[(0, "q_proj")].T, rtol=1e-4,
                                    atol=1e-4)
 
 
