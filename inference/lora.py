@@ -434,11 +434,20 @@ class LoraPool:
                     parts.append(us[0] if len(us) == 1 else torch.cat(us, dim=-1))
                 u = (parts[0] if len(parts) == 1 else torch.cat(parts)).view(g.n_groups * g.per_slot, -1)
                 if g.n_groups * g.per_slot == g.rows.shape[0]:  # no padding: gidx is the rows' order itself
-                    y.index_put_((g.gidx,), u.to(y.dtype), accumulate=True)
+                    _scatter_add(y, g.gidx, u)
                     continue
                 u = u.index_select(0, g.pos)  # [n, sum out]
-            # rows are unique within a step, so an accumulating index_put is a scatter-add (faster than index_add_)
-            y.index_put_((g.rows,), u.to(y.dtype), accumulate=True)
+            _scatter_add(y, g.rows, u)
+
+
+def _scatter_add(y: torch.Tensor, rows: torch.Tensor, u: torch.Tensor) -> None:
+    """``y[rows] += u`` (rows are unique within a step). `index_add_` where y is contiguous (the engine's linear
+    outputs: 24 us against 54 for [64, 1536] fp32 on CPU), an accumulating `index_put_` on a strided view (where
+    `index_add_` is 5x slower)."""
+    if y.is_contiguous():
+        y.index_add_(0, rows, u.to(y.dtype))
+    else:
+        y.index_put_((rows,), u.to(y.dtype), accumulate=True)
 
 
 def _rows(segs: list[Segment]) -> torch.Tensor:
