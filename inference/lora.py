@@ -42,13 +42,14 @@ logger = logging.getLogger(__name__)
 MIN_BUCKET = 4
 STRIDE_ALIGN = 16  # bytes: torch._grouped_mm (CPU and CUDA) refuses operands whose strides are not multiples of this
 # Cost model of the two torch kernels for rows that are not direct (decode steps; skewed popularity), in microseconds
-# per layer for one shrink and one expand, measured on CPU (hidden 512, rank 16, 1 thread, stacks read from memory:
-# docs/inference-engine.md). Only their ratios matter.
-BMM_SLOT_US = 8.0  # slot-major bmm: each slot of a run (its weights read once)...
-BMM_ROW_US = 0.9  # ...plus each padded row of it
-BMM_RUN_US = 20.0  # each further run of consecutive slots is its own set of bmm calls
-GROUPED_SLOT_US = 12.0  # segment matmul: each slot of the window, used or not (one mm call each)...
-GROUPED_ROW_US = 1.1  # ...plus each row
+# per layer for its q/k/v and o groups, fitted to `loraledger bench lora` (small model: hidden 512, rank 16, fp32,
+# 1 thread, a 134 MB pool read from memory; docs/inference-engine.md). Only their ratios matter.
+BMM_SLOT_US = 18.0  # slot-major bmm: each slot of a run (its weights read once)...
+BMM_ROW_US = 7.4  # ...plus each (padded) row per slot
+BMM_RUN_US = 56.0  # each further run of consecutive slots is its own set of bmm calls
+GROUPED_SLOT_US = 30.0  # segment matmul: each used slot of the window (one mm call per slot)...
+GROUPED_EMPTY_US = 13.0  # ...each unused slot of the window (its call has no rows)...
+GROUPED_ROW_US = 8.0  # ...plus each row
 # a step whose LoRA rows average at least this many per segment (prefill: a prompt per segment) runs each segment's
 # matmuls straight on its slice of the activations, adding into the output in place: no gather, concatenation or
 # scatter of [tokens, width] copies, which cost more than the matmuls at prefill sizes (docs/inference-engine.md)
@@ -285,15 +286,19 @@ class LoraPool:
 
     # ---------------------------------------------------------------- per step
 
-    def routing(self, segments: list[Segment]) -> LoraRouting | None:
+    def routing(self, segments: list[Segment], kernel: str | None = None) -> LoraRouting | None:
         """Sort this step's LoRA rows by (bucket, slot) into index tensors; None when no row uses an adapter.
 
         Per bucket it picks the cheaper kernel by the measured cost model `BMM_*_US` / `GROUPED_*_US`: a slot-major
         `bmm` straight over the pool stacks, per run of used slots, with every slot padded to its busiest slot's row
         count (decode steps: a row or two per slot), or the segment matmul `_grouped_mm` over the window (skewed
         popularity), which has no padding but costs a call per slot of the window, used or not. Long segments
-        (prefill) go direct.
+        (prefill) go direct. `kernel` ("bmm" or "grouped") forces one of the two on the torch path (tests, `bench
+        lora`); "grouped" needs `self.grouped`.
         """
+        if kernel not in (None, "bmm", "grouped") or (kernel == "grouped" and not self.grouped):
+            raise ValueError(f"kernel {kernel!r}: choose bmm or grouped (grouped only where the pool probed "
+                             f"torch._grouped_mm: {self.grouped})")
         if not segments:
             return None
         by_bucket: dict[int, list[Segment]] = {}
@@ -315,7 +320,8 @@ class LoraPool:
                 out.lora_rows += rows.shape[0]
                 continue
             n_rows = sum(s.length for s in segs)
-            if self.direct and n_rows >= DIRECT_MIN_ROWS * len(segs):  # long segments (prefill): slices, in place
+            # long segments (prefill): slices, in place
+            if self.direct and kernel is None and n_rows >= DIRECT_MIN_ROWS * len(segs):
                 out.groups.append(_Group(bucket=r, n_groups=0, rows=None, offs=None, per_slot=0, gidx=None,
                                          pos=None, direct=[(s.start, s.start + s.length, s.slot.index)
                                                            for s in segs]))
@@ -347,8 +353,10 @@ class LoraPool:
                     spans.append([i, i])
             n_read = sum(b - a + 1 for a, b in spans)
             bmm_us = BMM_RUN_US * (len(spans) - 1) + slot_us * n_read  # the first call is paid by either kernel
-            grouped_us = GROUPED_SLOT_US * n_groups + GROUPED_ROW_US * n
-            if self.grouped and grouped_us < bmm_us:
+            present = sum(1 for c in counts_l if c)
+            grouped_us = (GROUPED_SLOT_US * present + GROUPED_EMPTY_US * (n_groups - present)
+                          + GROUPED_ROW_US * n)
+            if kernel == "grouped" or (kernel is None and self.grouped and grouped_us < bmm_us):
                 out.groups.append(_Group(bucket=r, n_groups=n_groups, rows=rows.to(dev),
                                          offs=torch.cumsum(counts, 0).to(torch.int32).to(dev), per_slot=0,
                                          gidx=None, pos=None, first=lo))

@@ -26,6 +26,8 @@ BENCHES: dict[str, tuple[str, str]] = {
                                    "(pass --help)."),
     "gemm": ("node.bench.gemm", "Base weight GEMMs: F.linear vs oneDNN packed, MKL packed, inductor freezing, "
                                 "per row count (pass --help)."),
+    "lora": ("node.bench.lora", "LoRA kernels of one decode step (slot-major bmm over runs vs segment matmul), "
+                                "forced and as routed (pass --help)."),
     "node": ("node.bench.node", "HTTP serving req/s and p50/p99 with attribution on vs off, same run (pass --help for "
                            "options)."),
     "indexer": ("node.bench.indexer", "Indexer catch-up records verified/s (SQLite, PostgreSQL) and query "

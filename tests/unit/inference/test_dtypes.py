@@ -58,6 +58,7 @@ def test_half_precision_mixed_batch_matches_peft(dtype: torch.dtype, lora_kernel
     if lora_kernel == "grouped":  # every prefill bucket takes the segment matmul (where the bf16 crash was)
         assert pool.grouped
         monkeypatch.setattr(lora_mod, "GROUPED_SLOT_US", 0.0)  # the segment matmul costs nothing: always taken
+        monkeypatch.setattr(lora_mod, "GROUPED_EMPTY_US", 0.0)
         monkeypatch.setattr(lora_mod, "GROUPED_ROW_US", 0.0)
     else:
         pool.grouped = False
