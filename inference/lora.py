@@ -50,6 +50,10 @@ BMM_RUN_US = 56.0  # each further run of consecutive slots is its own set of bmm
 GROUPED_SLOT_US = 30.0  # segment matmul: each used slot of the window (one mm call per slot)...
 GROUPED_EMPTY_US = 13.0  # ...each unused slot of the window (its call has no rows)...
 GROUPED_ROW_US = 8.0  # ...plus each row
+# at 2 or more torch threads on CPU (`bench lora --threads 2`): the bmm splits its batch over the threads (0.7x the
+# 1-thread time), the segment matmul's many small mm calls pay the threads' fork/join instead (1.2x and more)
+BMM_THREADS_FACTOR = 0.7
+GROUPED_THREADS_FACTOR = 1.2
 # a step whose LoRA rows average at least this many per segment (prefill: a prompt per segment) runs each segment's
 # matmuls straight on its slice of the activations, adding into the output in place: no gather, concatenation or
 # scatter of [tokens, width] copies, which cost more than the matmuls at prefill sizes (docs/inference-engine.md)
@@ -356,6 +360,9 @@ class LoraPool:
             present = sum(1 for c in counts_l if c)
             grouped_us = (GROUPED_SLOT_US * present + GROUPED_EMPTY_US * (n_groups - present)
                           + GROUPED_ROW_US * n)
+            if dev.type == "cpu" and torch.get_num_threads() > 1:
+                bmm_us *= BMM_THREADS_FACTOR
+                grouped_us *= GROUPED_THREADS_FACTOR
             if kernel == "grouped" or (kernel is None and self.grouped and grouped_us < bmm_us):
                 out.groups.append(_Group(bucket=r, n_groups=n_groups, rows=rows.to(dev),
                                          offs=torch.cumsum(counts, 0).to(torch.int32).to(dev), per_slot=0,

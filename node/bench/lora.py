@@ -8,7 +8,8 @@ a serving engine meets:
 - ``one_row``: the same 32 slots, 1 row each;
 - ``tail``: 12 used slots spread over a window of 32 (requests that finished left gaps);
 - ``far``: 2 slots at the two ends of the window;
-- ``skewed``: 1 slot with 32 rows beside 15 slots with 1 row each.
+- ``skewed``: 1 slot with 32 rows beside 15 slots with 1 row each;
+- ``uneven``: 64 rows over 28 of 32 slots, 1 to 6 rows each (a decode step of 256 queued requests over 32 adapters).
 
 Per shape, µs per step of the slot-major bmm (over runs of used slots) and of the segment matmul (`_grouped_mm`
 over the window), both forced; which one the routing picks (the cost model `inference.lora.BMM_*_US` /
@@ -45,6 +46,9 @@ SHAPES: dict[str, list[tuple[int, int]]] = {
     "tail": [(i, 1) for i in (0, 1, 4, 7, 8, 12, 15, 19, 22, 26, 29, 31)],
     "far": [(0, 1), (31, 1)],
     "skewed": [(0, 32)] + [(i, 1) for i in range(1, 16)],
+    # 64 rows of 256 queued requests over 32 adapters: 1-6 rows per slot, 4 slots unused (placed by a fixed shuffle)
+    "uneven": sorted(((i * 7) % 32, n) for i, n in enumerate(
+        (6, 4, 4, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1))),
 }
 
 

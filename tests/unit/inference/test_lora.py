@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 
@@ -20,6 +22,16 @@ def _adapter(seed: int, rank: int, targets: tuple[str, ...]) -> tuple[dict, dict
     a = {(li, m): torch.randn(rank, SHAPES[m][0], generator=g) for li in range(LAYERS) for m in targets}
     b = {(li, m): torch.randn(SHAPES[m][1], rank, generator=g) for li in range(LAYERS) for m in targets}
     return a, b
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """The routing's kernel choice depends on torch's thread count (`BMM_THREADS_FACTOR`): these tests assert the
+    choices at one thread (the xdist workers' count too), except where a test sets its own."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_bucket_rank() -> None:
@@ -223,3 +235,29 @@ def test_freed_slot_is_reused_and_rezeroed() -> None:
     pool.apply(routing, 0, "qkv", torch.randn(1, 32), y)
     assert torch.count_nonzero(y[:, :32]) > 0
     assert torch.count_nonzero(y[:, 32:]) == 0  # the old adapter's v_proj weights are gone
+
+
+def test_uneven_decode_rows_take_the_bmm_at_two_threads() -> None:
+    """8 slots with 1-6 decode rows each: at one thread the segment matmul is the cheaper (no padding to 6 rows), at
+    two threads the bmm (it splits its batch over the threads, the segment matmul's small calls do not); both give
+    the per-row reference."""
+    pool = LoraPool(SHAPES, LAYERS)
+    pool.native = False
+    pool.direct = False
+    ads = [_adapter(i, 8, ("q_proj",)) for i in range(8)]
+    slots = [pool.alloc(8, a, b, 1.0, ("q_proj",)) for a, b in ads]
+    owner = [i for i, c in enumerate((6, 1, 2, 3, 1, 2, 1, 1)) for _ in range(c)][::-1]  # 17 rows, slots mixed
+    segs = [Segment(slot=slots[i], start=row, length=1) for row, i in enumerate(owner)]
+    x = torch.randn(len(owner), 32)
+    for threads, kind in ((1, "grouped"), (2, "bmm")):
+        torch.set_num_threads(threads)
+        routing = pool.routing(segs)
+        assert routing is not None
+        (g,) = routing.groups
+        assert ("grouped" if g.offs is not None else "bmm") == kind
+        y = torch.zeros(len(owner), 32 + 8 + 16)
+        pool.apply(routing, 1, "qkv", x, y)
+        for row, i in enumerate(owner):
+            a, b = ads[i]
+            torch.testing.assert_close(y[row, :32], x[row] @ a[(1, "q_proj")].T @ b[(1, "q_proj")].T, rtol=1e-4,
+                                       atol=1e-4)
