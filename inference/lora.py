@@ -100,7 +100,9 @@ class Segment:
 @dataclass
 class _Group:
     bucket: int
-    n_groups: int  # G: slots first..first+G-1 of the bucket's stacks take part (lowest to highest slot this step)
+    # G: segment matmul: slots first..first+G-1 (lowest to highest slot this step); slot-major bmm: the slots its runs
+    # read, in run order (the padded slot axis)
+    n_groups: int
     rows: torch.Tensor | None  # [n] long: rows of x using this bucket, sorted by slot (not needed in direct mode)
     offs: torch.Tensor | None  # [G] int32 end offsets of each slot's rows: segment matmul mode
     per_slot: int  # m: padded rows per slot (slot-major bmm mode)
