@@ -28,8 +28,6 @@ exists only where vLLM is installed: the ``onednn`` row is the same kind of kern
 from __future__ import annotations
 
 import argparse
-import json
-import pathlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +36,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from inference import gemm
-from node.bench.machine import environment
+from node.bench.machine import environment, run_cpu_bench
 from node.bench.serving import MODELS
 
 __all__ = ["main"]
@@ -287,21 +285,5 @@ def main(argv: list[str]) -> int:
     if args.quick:
         rows, choices, args.reps = (1, 64), [c for c in choices if c != "compiled"], 3
     torch.set_num_threads(args.threads)
-
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    t_start = time.perf_counter()
-
-    def progress(msg: str) -> None:
-        console.log(f"{time.perf_counter() - t_start:6.1f}s {msg}")
-
-    out = run(args.model, rows, choices, args.reps, progress)
-    out.update(environment("cpu"))
-    out["threads"] = torch.get_num_threads()
-    out["wall_s"] = time.perf_counter() - t_start
-    _print(out, f"{args.model} model, {args.threads} thread(s), {out['cpu']['model']}")
-    if args.json_path:
-        pathlib.Path(args.json_path).write_text(json.dumps(out, indent=2))
-        console.log(f"wrote {args.json_path}")
-    return 0
+    return run_cpu_bench(lambda progress: run(args.model, rows, choices, args.reps, progress), _print,
+                         f"{args.model} model", args.json_path)

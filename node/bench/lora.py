@@ -22,8 +22,6 @@ torch path (CUDA and the portable CPU path).
 from __future__ import annotations
 
 import argparse
-import json
-import pathlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +29,7 @@ from typing import Any
 import torch
 
 from inference.lora import LoraPool, LoraRouting, Segment
-from node.bench.machine import environment
+from node.bench.machine import run_cpu_bench
 from node.bench.serving import MODELS
 
 __all__ = ["SHAPES", "main"]
@@ -122,6 +120,11 @@ def run(model: str, reps: int, progress: Callable[[str], None]) -> dict[str, Any
     return out
 
 
+def _run_inference_mode(model: str, reps: int, progress: Callable[[str], None]) -> dict[str, Any]:
+    with torch.inference_mode():
+        return run(model, reps, progress)
+
+
 def _print(out: dict[str, Any], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -152,22 +155,5 @@ def main(argv: list[str]) -> int:
     if args.quick:
         args.reps = 5
     torch.set_num_threads(args.threads)
-
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    t_start = time.perf_counter()
-
-    def progress(msg: str) -> None:
-        console.log(f"{time.perf_counter() - t_start:6.1f}s {msg}")
-
-    with torch.inference_mode():
-        out = run(args.model, args.reps, progress)
-    out.update(environment("cpu"))
-    out["threads"] = torch.get_num_threads()
-    out["wall_s"] = time.perf_counter() - t_start
-    _print(out, f"{args.model} model, {args.threads} thread(s), {out['cpu']['model']}")
-    if args.json_path:
-        pathlib.Path(args.json_path).write_text(json.dumps(out, indent=2))
-        console.log(f"wrote {args.json_path}")
-    return 0
+    return run_cpu_bench(lambda progress: _run_inference_mode(args.model, args.reps, progress), _print,
+                         f"{args.model} model", args.json_path)

@@ -5,15 +5,18 @@ machine)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pathlib
+import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from inference import gemm, kernels
 
-__all__ = ["environment"]
+__all__ = ["environment", "run_cpu_bench"]
 
 _CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
               "avx512_fp16", "amx_bf16", "amx_tile", "asimd", "sve")
@@ -47,3 +50,28 @@ def environment(device: str, dtype: torch.dtype = torch.float32) -> dict[str, An
     if device.startswith("cuda"):
         env["cuda"] = {"device": torch.cuda.get_device_name(), "version": torch.version.cuda}
     return env
+
+
+def run_cpu_bench(work: Callable[[Callable[[str], None]], dict[str, Any]],
+                  print_table: Callable[[dict[str, Any], str], None], label: str, json_path: str | None) -> int:
+    """The shared frame of the one-process CPU benches (`bench gemm`, `bench lora`): `work(progress)` runs the bench
+    with a timestamped progress log on stderr; its result gets the machine (`environment`), the thread count and the
+    wall time, is printed by `print_table(out, title)` under "<label>, N thread(s), <CPU model>", and written as JSON
+    to `json_path` when given. Returns 0."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    t_start = time.perf_counter()
+
+    def progress(msg: str) -> None:
+        console.log(f"{time.perf_counter() - t_start:6.1f}s {msg}")
+
+    out = work(progress)
+    out.update(environment("cpu"))
+    out["threads"] = torch.get_num_threads()
+    out["wall_s"] = time.perf_counter() - t_start
+    print_table(out, f"{label}, {out['threads']} thread(s), {out['cpu']['model']}")
+    if json_path:
+        pathlib.Path(json_path).write_text(json.dumps(out, indent=2))
+        console.log(f"wrote {json_path}")
+    return 0
