@@ -350,16 +350,17 @@ class LoraPool:
             # reading it costs less than one more call (`BMM_*_US`), a longer gap starts a new run
             slot_us = BMM_SLOT_US + BMM_ROW_US * per_slot
             spans: list[list[int]] = []  # [first, last] window-relative, inclusive
+            present = 0  # used slots of the window
             for i, c in enumerate(counts_l):
                 if not c:
                     continue
+                present += 1
                 if spans and (i - spans[-1][1] - 1) * slot_us <= BMM_RUN_US:
                     spans[-1][1] = i
                 else:
                     spans.append([i, i])
             n_read = sum(b - a + 1 for a, b in spans)
             bmm_us = BMM_RUN_US * (len(spans) - 1) + slot_us * n_read  # the first call is paid by either kernel
-            present = sum(1 for c in counts_l if c)
             grouped_us = (GROUPED_SLOT_US * present + GROUPED_EMPTY_US * (n_groups - present)
                           + GROUPED_ROW_US * n)
             if dev.type == "cpu" and torch.get_num_threads() > 1:

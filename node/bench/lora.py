@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from inference.lora import LoraPool, LoraRouting, Segment
+from inference.lora import LoraPool, LoraRouting, PoolSlot, Segment
 from node.bench.machine import run_cpu_bench
 from node.bench.serving import MODELS
 
@@ -66,8 +66,6 @@ def _pool(model: str, device: torch.device) -> tuple[LoraPool, int]:
 
 def _segments(pool: LoraPool, used: list[tuple[int, int]]) -> list[Segment]:
     """Decode rows: one single-token segment per row, rows of a slot interleaved with the others' (as a batch is)."""
-    from inference.lora import PoolSlot
-
     bucket = pool.bucket(RANK)
     segs, row = [], 0
     depth = max(n for _, n in used)
@@ -84,6 +82,7 @@ def _kind(routing: LoraRouting) -> str:
     return "grouped" if g.offs is not None else "bmm"
 
 
+@torch.inference_mode()
 def run(model: str, reps: int, progress: Callable[[str], None]) -> dict[str, Any]:
     """Every shape, both kernels forced, interleaved; µs per step, best of `reps`."""
     device = torch.device("cpu")
@@ -120,11 +119,6 @@ def run(model: str, reps: int, progress: Callable[[str], None]) -> dict[str, Any
     return out
 
 
-def _run_inference_mode(model: str, reps: int, progress: Callable[[str], None]) -> dict[str, Any]:
-    with torch.inference_mode():
-        return run(model, reps, progress)
-
-
 def _print(out: dict[str, Any], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -155,5 +149,5 @@ def main(argv: list[str]) -> int:
     if args.quick:
         args.reps = 5
     torch.set_num_threads(args.threads)
-    return run_cpu_bench(lambda progress: _run_inference_mode(args.model, args.reps, progress), _print,
+    return run_cpu_bench(lambda progress: run(args.model, args.reps, progress), _print,
                          f"{args.model} model", args.json_path)
